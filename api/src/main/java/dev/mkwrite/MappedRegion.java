@@ -1,0 +1,315 @@
+package dev.mkwrite;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+
+/**
+ * A memory-mapped file whose pages are prepared by a {@link WriteFaultHandler} before their first write.
+ *
+ * <pre>{@code
+ * try (MappedRegion region = MappedRegion.builder(Path.of("wal.000"))
+ *         .size(1L << 30)                         // sparse; grows later with grow()
+ *         .handler(myHandler)                     // reserves space before a page is first written
+ *         .open()) {
+ *     try (WriteSpan span = region.write(offset, 128)) {   // faults in, pins
+ *         span.segment().copyFrom(record);
+ *     }                                                    // unpins
+ *     region.flush();                                      // exact dirty pages, then CLEAN again
+ * } catch (NoSpaceException e) {
+ *     // the write that needed space; nothing of it landed, all earlier writes are intact
+ * }
+ * }</pre>
+ *
+ * <h2>Writes</h2>
+ * {@link #write} returns a pinned {@link WriteSpan}; the {@code put} methods are the same for small
+ * writes, without the span. A write into pages that are already WRITABLE takes no lock and does not
+ * allocate (except the span object). A write into any other page faults: the handler runs first, and
+ * no byte of the write lands unless the handler succeeded for every page the write covers.
+ *
+ * <h2>Reads</h2>
+ * Reads never fault and never call the handler. They see every byte written by a write that completed
+ * before the read started.
+ *
+ * <h2>Errors</h2>
+ * Offsets and lengths that are negative, or whose sum overflows, throw {@link IllegalArgumentException}.
+ * Ranges past the end throw {@link OutOfRegionException}. Every other failure of a write is a
+ * {@link WriteFaultException}. None of them changes the region: the same call may be made again.
+ *
+ * <h2>Threads</h2>
+ * All methods are safe to call from any thread. Byte order for the typed accessors is little-endian.
+ */
+public interface MappedRegion extends AutoCloseable {
+
+    /**
+     * Starts describing a region over {@code path}.
+     *
+     * @param path the file; created if missing unless {@link RegionBuilder#create(boolean)} says otherwise
+     * @return a builder
+     */
+    static RegionBuilder builder(Path path) {
+        return new RegionBuilder(path);
+    }
+
+    /**
+     * The file this region maps.
+     *
+     * @return the path
+     */
+    Path path();
+
+    /**
+     * The current size of the region, which is the size of its file.
+     *
+     * @return the size in bytes
+     */
+    long size();
+
+    /**
+     * The unit of preparation: a power of two, at least the operating system's page size.
+     *
+     * @return the page size in bytes
+     */
+    int pageSize();
+
+    /**
+     * How the file is mapped.
+     *
+     * @return the backing
+     */
+    Backing backing();
+
+    /**
+     * Opens a pinned span over {@code [offset, offset + length)}, faulting in every page it covers.
+     * Blocks while a page is being prepared by another writer, is under writeback, or while an
+     * exclusive operation holds the region lock.
+     *
+     * @param offset file offset of the first byte
+     * @param length number of bytes, zero or more
+     * @return the span; close it to unpin
+     * @throws IllegalArgumentException if {@code offset} or {@code length} is negative or their sum
+     *                                  overflows
+     * @throws OutOfRegionException     if the span reaches past the end of the region
+     * @throws NoSpaceException         if the handler found no space for a page
+     * @throws HandlerFailedException   if the handler failed or broke the protocol
+     * @throws RegionClosedException    if the region is closed
+     * @throws FaultInterruptedException if the thread was interrupted while it waited
+     * @throws IllegalStateException    if called from inside this region's handler and a page would fault
+     */
+    WriteSpan write(long offset, long length);
+
+    /**
+     * Like {@link #write}, but never waits ({@code RETRY_NOWAIT}): returns {@code null} if any page is
+     * being prepared by another writer or is under writeback, if the region lock is not free for
+     * sharing, or if the handler answered {@link FaultResult#RETRY} to a {@linkplain WriteFault#isNoWait()
+     * no-wait fault}. The handler does run for CLEAN pages.
+     *
+     * @param offset file offset of the first byte
+     * @param length number of bytes, zero or more
+     * @return the span, or {@code null} if opening it would have had to wait
+     * @throws IllegalArgumentException if {@code offset} or {@code length} is negative or their sum
+     *                                  overflows
+     * @throws OutOfRegionException     if the span reaches past the end of the region
+     * @throws NoSpaceException         if the handler found no space for a page
+     * @throws HandlerFailedException   if the handler failed or broke the protocol
+     * @throws RegionClosedException    if the region is closed
+     */
+    WriteSpan tryWrite(long offset, long length);
+
+    /**
+     * Writes {@code length} bytes of {@code src} starting at {@code srcOffset} to {@code offset}.
+     *
+     * @param offset    file offset
+     * @param src       the bytes
+     * @param srcOffset first byte of {@code src} to write
+     * @param length    number of bytes
+     * @throws IndexOutOfBoundsException if the source range is outside {@code src}
+     * @see #write(long, long) for the other exceptions
+     */
+    void put(long offset, byte[] src, int srcOffset, int length);
+
+    /**
+     * Writes all of {@code src} to {@code offset}.
+     *
+     * @param offset file offset
+     * @param src    the bytes
+     * @see #write(long, long) for the exceptions
+     */
+    default void put(long offset, byte[] src) {
+        put(offset, src, 0, src.length);
+    }
+
+    /**
+     * Writes the whole of {@code src} to {@code offset}.
+     *
+     * @param offset file offset
+     * @param src    the bytes
+     * @see #write(long, long) for the exceptions
+     */
+    void put(long offset, MemorySegment src);
+
+    /**
+     * Writes the remaining bytes of {@code src} to {@code offset} and advances its position.
+     *
+     * @param offset file offset
+     * @param src    the bytes
+     * @see #write(long, long) for the exceptions
+     */
+    void put(long offset, ByteBuffer src);
+
+    /**
+     * Writes one byte.
+     *
+     * @param offset file offset
+     * @param value  the byte
+     * @see #write(long, long) for the exceptions
+     */
+    void putByte(long offset, byte value);
+
+    /**
+     * Writes an int, little-endian, at any alignment.
+     *
+     * @param offset file offset
+     * @param value  the value
+     * @see #write(long, long) for the exceptions
+     */
+    void putInt(long offset, int value);
+
+    /**
+     * Writes a long, little-endian, at any alignment.
+     *
+     * @param offset file offset
+     * @param value  the value
+     * @see #write(long, long) for the exceptions
+     */
+    void putLong(long offset, long value);
+
+    /**
+     * Reads {@code length} bytes at {@code offset} into {@code dst} from {@code dstOffset}.
+     *
+     * @param offset    file offset
+     * @param dst       destination
+     * @param dstOffset first byte of {@code dst} to fill
+     * @param length    number of bytes
+     * @throws IllegalArgumentException  if {@code offset} or {@code length} is negative or overflows
+     * @throws IndexOutOfBoundsException if the destination range is outside {@code dst}
+     * @throws OutOfRegionException      if the range reaches past the end of the region
+     * @throws RegionClosedException     if the region is closed
+     */
+    void get(long offset, byte[] dst, int dstOffset, int length);
+
+    /**
+     * Reads {@code dst.byteSize()} bytes at {@code offset} into {@code dst}.
+     *
+     * @param offset file offset
+     * @param dst    destination
+     * @see #get(long, byte[], int, int) for the exceptions
+     */
+    void get(long offset, MemorySegment dst);
+
+    /**
+     * Reads one byte.
+     *
+     * @param offset file offset
+     * @return the byte
+     * @see #get(long, byte[], int, int) for the exceptions
+     */
+    byte getByte(long offset);
+
+    /**
+     * Reads a little-endian int at any alignment.
+     *
+     * @param offset file offset
+     * @return the value
+     * @see #get(long, byte[], int, int) for the exceptions
+     */
+    int getInt(long offset);
+
+    /**
+     * Reads a little-endian long at any alignment.
+     *
+     * @param offset file offset
+     * @return the value
+     * @see #get(long, byte[], int, int) for the exceptions
+     */
+    long getLong(long offset);
+
+    /**
+     * Writes back every dirty page: {@link #flush(long, long)} over the whole region.
+     *
+     * @return the number of pages written back
+     * @throws IOException           if forcing failed; the pages stay dirty and a later flush retries
+     * @throws RegionClosedException if the region is closed
+     */
+    long flush() throws IOException;
+
+    /**
+     * Writes back the dirty pages that intersect {@code [offset, offset + length)} (rule K8). Each WRITABLE
+     * page goes to WRITEBACK once no writer holds it; writers that reach it meanwhile wait. Exactly
+     * those pages are forced to storage, their reservations are consumed, and they become CLEAN, so
+     * their next write faults again. Pages already under writeback by another flush are waited for. A
+     * write that completed before this call started is in what it forced.
+     *
+     * @param offset file offset of the first byte
+     * @param length number of bytes
+     * @return the number of pages this call wrote back
+     * @throws IllegalArgumentException if {@code offset} or {@code length} is negative or overflows
+     * @throws IOException              if forcing failed; the pages stay dirty and a later flush retries
+     * @throws RegionClosedException    if the region is closed
+     * @throws IllegalStateException    if called from inside this region's handler
+     */
+    long flush(long offset, long length) throws IOException;
+
+    /**
+     * Extends the region and its file to {@code newSize}, sparsely. New pages start CLEAN. Takes the
+     * region lock exclusively and waits for every pinned writer to leave.
+     *
+     * @param newSize the new size, at least {@link #size()}
+     * @throws IllegalArgumentException if {@code newSize} is smaller than the size, or larger than the
+     *                                  backing can map
+     * @throws IOException              if the file could not be extended or remapped
+     * @throws RegionClosedException    if the region is closed
+     * @throws IllegalStateException    if called from inside this region's handler
+     */
+    void grow(long newSize) throws IOException;
+
+    /**
+     * Sets the region and its file to {@code newSize}, like {@code ftruncate}. When shrinking, every
+     * removed page's reservation is released and its generation moves on, so a fault that prepared it
+     * with the lock dropped finds its work stale; bytes past the new end read as zero if the region is
+     * extended again. Waits for pinned writers and for writeback of removed pages.
+     *
+     * @param newSize the new size, zero or more
+     * @throws IllegalArgumentException if {@code newSize} is negative or larger than the backing can map
+     * @throws IOException              if the file could not be truncated or remapped
+     * @throws RegionClosedException    if the region is closed
+     * @throws IllegalStateException    if called from inside this region's handler
+     */
+    void truncate(long newSize) throws IOException;
+
+    /**
+     * A snapshot of the region's counters.
+     *
+     * @return the statistics
+     */
+    RegionStats stats();
+
+    /**
+     * Whether {@link #close()} has begun.
+     *
+     * @return {@code true} once closing
+     */
+    boolean isClosed();
+
+    /**
+     * Writes back every dirty page, waits for pinned writers and faults in progress, and unmaps the
+     * file. Afterwards every reservation the region accepted has been consumed or released. Writes that
+     * start after close began throw {@link RegionClosedException}. Idempotent.
+     *
+     * @throws IOException           if the final writeback failed; the region is closed anyway
+     * @throws IllegalStateException if called from inside this region's handler
+     */
+    @Override
+    void close() throws IOException;
+}

@@ -1,0 +1,189 @@
+package dev.mkwrite;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * Describes a {@link MappedRegion} to open. Obtained from {@link MappedRegion#builder(Path)}; not
+ * thread-safe; {@link #open()} may be called more than once to open several regions over different
+ * handlers or files.
+ */
+public final class RegionBuilder {
+
+    private final Path path;
+    private long size = -1;
+    private int pageSize;
+    private Backing backing = Backing.MEMORY_SEGMENT;
+    private WriteFaultHandler handler;
+    private boolean create = true;
+    private long dirtyLimit;
+
+    RegionBuilder(Path path) {
+        this.path = Objects.requireNonNull(path, "path");
+    }
+
+    /**
+     * The size the region starts with. A shorter file is extended sparsely; a longer file keeps its
+     * length and the region covers all of it. Without this, the region has the file's size.
+     *
+     * @param bytes the size, zero or more
+     * @return this builder
+     * @throws IllegalArgumentException if {@code bytes} is negative
+     */
+    public RegionBuilder size(long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("region size must be >= 0, was " + bytes + " for " + path);
+        }
+        this.size = bytes;
+        return this;
+    }
+
+    /**
+     * The unit of preparation: one handler call per page. A power of two, at least the operating
+     * system's page size, at most 1 GiB. Default: the operating system's page size.
+     *
+     * @param bytes the page size
+     * @return this builder
+     * @throws IllegalArgumentException if {@code bytes} is not a power of two or above 1 GiB
+     */
+    public RegionBuilder pageSize(int bytes) {
+        if (bytes <= 0 || Integer.bitCount(bytes) != 1 || bytes > 1 << 30) {
+            throw new IllegalArgumentException(
+                    "page size must be a power of two up to 1 GiB, was " + bytes + " for " + path);
+        }
+        this.pageSize = bytes;
+        return this;
+    }
+
+    /**
+     * How to map the file. Default: {@link Backing#MEMORY_SEGMENT}.
+     *
+     * @param backing the backing
+     * @return this builder
+     */
+    public RegionBuilder backing(Backing backing) {
+        this.backing = Objects.requireNonNull(backing, "backing");
+        return this;
+    }
+
+    /**
+     * The handler that prepares each page before its first write. Required; use
+     * {@link WriteFaultHandler#none()} for none.
+     *
+     * @param handler the handler
+     * @return this builder
+     */
+    public RegionBuilder handler(WriteFaultHandler handler) {
+        this.handler = Objects.requireNonNull(handler, "handler");
+        return this;
+    }
+
+    /**
+     * Whether to create the file if it does not exist. Default: {@code true}.
+     *
+     * @param create {@code false} to require an existing file
+     * @return this builder
+     */
+    public RegionBuilder create(boolean create) {
+        this.create = create;
+        return this;
+    }
+
+    /**
+     * Dirty throttling (rule K10): a writer whose fault would take the region above {@code bytes} of
+     * WRITABLE pages first writes back the region and waits for it, with no region lock held. Zero, the
+     * default, means no limit.
+     *
+     * @param bytes the limit, zero for none
+     * @return this builder
+     * @throws IllegalArgumentException if {@code bytes} is negative
+     */
+    public RegionBuilder dirtyLimit(long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("dirty limit must be >= 0, was " + bytes + " for " + path);
+        }
+        this.dirtyLimit = bytes;
+        return this;
+    }
+
+    /**
+     * The file.
+     *
+     * @return the path
+     */
+    public Path path() {
+        return path;
+    }
+
+    /**
+     * The requested size, or {@code -1} for the file's size.
+     *
+     * @return the size
+     */
+    public long size() {
+        return size;
+    }
+
+    /**
+     * The requested page size, or {@code 0} for the operating system's.
+     *
+     * @return the page size
+     */
+    public int pageSize() {
+        return pageSize;
+    }
+
+    /**
+     * The backing.
+     *
+     * @return the backing
+     */
+    public Backing backing() {
+        return backing;
+    }
+
+    /**
+     * The handler, or {@code null} if none was given.
+     *
+     * @return the handler
+     */
+    public WriteFaultHandler handler() {
+        return handler;
+    }
+
+    /**
+     * Whether a missing file is created.
+     *
+     * @return the flag
+     */
+    public boolean create() {
+        return create;
+    }
+
+    /**
+     * The dirty limit in bytes, zero for none.
+     *
+     * @return the limit
+     */
+    public long dirtyLimit() {
+        return dirtyLimit;
+    }
+
+    /**
+     * Opens the region with the implementation found on the class or module path.
+     *
+     * @return the open region
+     * @throws IOException              if the file cannot be opened, extended or mapped
+     * @throws IllegalStateException    if no handler was given, or no implementation is on the path
+     * @throws IllegalArgumentException if the size does not fit the backing or the page size is below
+     *                                  the operating system's
+     */
+    public MappedRegion open() throws IOException {
+        if (handler == null) {
+            throw new IllegalStateException("no WriteFaultHandler given for " + path
+                    + "; pass one to handler(...), or WriteFaultHandler.none() for none");
+        }
+        return Providers.provider().open(this);
+    }
+}

@@ -1,0 +1,61 @@
+package dev.mkwrite;
+
+/**
+ * Backing storage that a {@link WriteFaultHandler} prepared for one page: the analogue of btrfs' delalloc
+ * reservation.
+ *
+ * <p>Once mkwrite accepts a reservation (the handler returned it, or cached it with
+ * {@link WriteFault#cacheReservation}), mkwrite owns it and calls <b>exactly one</b> of its two methods,
+ * <b>exactly once</b>:
+ * <ul>
+ *   <li>{@link #consume()} after writeback forced the page's data to storage: the reservation became
+ *   real data;</li>
+ *   <li>{@link #release()} when the reservation was never used: the fault failed after preparing,
+ *   the page was truncated, a retry found it stale, or another fault prepared the page first.</li>
+ * </ul>
+ * Both are called from whichever thread ends the reservation (a writer, a flusher, a truncating or
+ * closing thread), never while the region lock is held exclusively by the caller of a handler, and never
+ * concurrently for the same reservation. They must not throw; an exception is logged and ignored.
+ */
+public non-sealed interface Reservation extends FaultResult {
+
+    /**
+     * The number of bytes this reservation holds, for statistics and quotas.
+     *
+     * @return bytes reserved, zero or more
+     */
+    long bytes();
+
+    /** The page's data reached storage; the reserved space is now in use by that data. */
+    default void consume() {
+    }
+
+    /** The reservation was never used; give the space back. */
+    default void release() {
+    }
+
+    /**
+     * A reservation of zero bytes whose callbacks do nothing, for handlers that have nothing to reserve.
+     * One instance may be returned for any number of pages.
+     *
+     * @return the empty reservation
+     */
+    static Reservation none() {
+        return NoReservation.INSTANCE;
+    }
+}
+
+/** The shared empty reservation. */
+enum NoReservation implements Reservation {
+    INSTANCE;
+
+    @Override
+    public long bytes() {
+        return 0;
+    }
+
+    @Override
+    public String toString() {
+        return "Reservation.none()";
+    }
+}

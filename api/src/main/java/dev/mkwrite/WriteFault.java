@@ -1,0 +1,111 @@
+package dev.mkwrite;
+
+import java.nio.file.Path;
+
+/**
+ * One write fault, as a {@link WriteFaultHandler} sees it: the analogue of the kernel's
+ * {@code struct vm_fault}.
+ *
+ * <p>A fault object is valid only during the handler call it is passed to, and only on the thread that
+ * makes that call. The first attempt and its retry are two calls, with two fault objects that describe
+ * the same page.
+ */
+public interface WriteFault {
+
+    /**
+     * The file of the region.
+     *
+     * @return the path the region was opened with
+     */
+    Path path();
+
+    /**
+     * The index of the faulting page: {@code offset() / pageSize}.
+     *
+     * @return the page index
+     */
+    long page();
+
+    /**
+     * The file offset of the first byte of the page.
+     *
+     * @return the page's file offset
+     */
+    long offset();
+
+    /**
+     * The number of bytes of the page that lie inside the region: the page size, or less for the last
+     * page of a region whose size is not a multiple of the page size.
+     *
+     * @return bytes to prepare, at least one
+     */
+    int length();
+
+    /**
+     * The page's generation when this attempt claimed it. Truncate moves the generation of every page
+     * it removes, so a handler that keeps its own per-page metadata can key it by {@code (page,
+     * generation)} and never confuse a page with its truncated-and-extended successor.
+     *
+     * @return the generation
+     */
+    long generation();
+
+    /**
+     * Whether this is the retry of a fault whose first attempt dropped the lock ({@code FAULT_FLAG_TRIED}).
+     *
+     * @return {@code true} on the retry
+     */
+    boolean isRetry();
+
+    /**
+     * Whether the write that faulted must not wait ({@code FAULT_FLAG_RETRY_NOWAIT}), as in
+     * {@link MappedRegion#tryWrite}. A handler that would have to block returns {@link FaultResult#RETRY}
+     * without dropping the lock; the write then reports that it would block.
+     *
+     * @return {@code true} for a no-wait fault
+     */
+    boolean isNoWait();
+
+    /**
+     * Whether {@link #dropLock()} may be called: true on a blocking fault's first attempt, until the
+     * lock has been dropped ({@code FAULT_FLAG_ALLOW_RETRY} without {@code FAULT_FLAG_TRIED}).
+     *
+     * @return {@code true} if the lock may be dropped now
+     */
+    boolean mayDropLock();
+
+    /**
+     * Drops the region lock so the handler can block without stalling exclusive operations and other
+     * faults. After this the handler may do slow work, should record what it prepared with
+     * {@link #cacheReservation}, and returns {@link FaultResult#RETRY}. mkwrite re-takes the lock and
+     * retries the fault; the retry completes without calling the handler if the page is still claimed by
+     * this fault at the same generation and a reservation was cached.
+     *
+     * <p>While the lock is dropped the region may be grown, truncated or closed; the retry detects it.
+     *
+     * @throws IllegalStateException if {@link #mayDropLock()} is false: on a retry, in a no-wait
+     *                               fault, a second time, or from a thread other than the handler's
+     */
+    void dropLock();
+
+    /**
+     * Records a reservation made while the lock was dropped, against this page and its
+     * {@linkplain #generation() generation}. From here on mkwrite owns it: the retry adopts it if the page
+     * is still this fault's at the same generation, and otherwise releases it exactly once.
+     *
+     * @param reservation what the handler prepared; not null
+     * @throws IllegalStateException if the lock is held (return the reservation instead) or a
+     *                               reservation is already cached
+     * @throws NullPointerException  if {@code reservation} is null
+     */
+    void cacheReservation(Reservation reservation);
+
+    /**
+     * The reservation this fault cached with {@link #cacheReservation}, or {@code null}. On a retry the
+     * handler is called only when no usable reservation was cached, so there this is always null; it
+     * is meaningful to a handler (or a composition of handlers) during the first attempt.
+     *
+     * @return the cached reservation, or {@code null}
+     */
+    Reservation cachedReservation();
+}

@@ -1,0 +1,80 @@
+package dev.mkwrite;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * Prepares backing storage for a page before its first write: the application's
+ * {@code ->page_mkwrite}.
+ *
+ * <p>mkwrite calls {@link #prepare} on the writing thread, with the region lock held shared, for each
+ * page that a write covers and that is not yet WRITABLE. At most one call per page is in progress at any
+ * time. The handler either
+ * <ul>
+ *   <li>returns a {@link Reservation} (use {@link Reservation#none()} when nothing was needed): the page
+ *   becomes WRITABLE;</li>
+ *   <li>on a first attempt, calls {@link WriteFault#dropLock()}, blocks, optionally
+ *   {@linkplain WriteFault#cacheReservation caches} what it prepared, and returns
+ *   {@link FaultResult#RETRY}; or</li>
+ *   <li>throws. {@link NoSpaceException} (or an {@link IOException} whose message says the device is
+ *   full) reaches the writer as {@link NoSpaceException}; any other failure as
+ *   {@link HandlerFailedException}. Nothing of the write lands, and the page stays CLEAN.</li>
+ * </ul>
+ *
+ * <p>A handler must not write into, flush, grow, truncate or close its own region: a write that would
+ * fault, and each of those operations, throws {@link IllegalStateException} instead of deadlocking. It
+ * may read the region.
+ *
+ * <p>Example, reserving from a shared budget and dropping the lock while it waits for space:
+ * <pre>{@code
+ * WriteFaultHandler handler = fault -> {
+ *     if (budget.tryReserve(fault.length())) {
+ *         return reservationOf(fault.length());
+ *     }
+ *     if (!fault.mayDropLock()) {
+ *         throw new NoSpaceException("budget exhausted", fault.path(), fault.offset(), fault.page());
+ *     }
+ *     fault.dropLock();
+ *     budget.awaitSpace(fault.length());            // blocks without stalling the region
+ *     fault.cacheReservation(reservationOf(fault.length()));
+ *     return FaultResult.RETRY;
+ * };
+ * }</pre>
+ */
+@FunctionalInterface
+public interface WriteFaultHandler {
+
+    /**
+     * Prepares the page described by {@code fault}.
+     *
+     * @param fault the fault; valid only during this call
+     * @return a reservation, or {@link FaultResult#RETRY} after dropping the lock (or, in a no-wait
+     *         fault, instead of blocking); never null
+     * @throws IOException          if storage could not be prepared
+     * @throws InterruptedException if the handler was interrupted while it waited
+     */
+    FaultResult prepare(WriteFault fault) throws IOException, InterruptedException;
+
+    /**
+     * Called by a flush for each page it writes back, after the page became stable (no writer holds it
+     * and none can enter until writeback ends) and before its data is forced. Use it to checksum the
+     * page's final contents. Runs on the flushing thread without the region lock; must not write into
+     * the region.
+     *
+     * @param page     the page index
+     * @param contents the page's bytes inside the region, read-only, valid only during this call
+     */
+    default void beforeWriteback(long page, MemorySegment contents) {
+    }
+
+    /**
+     * A handler that prepares nothing and returns {@link Reservation#none()}. A region with it behaves
+     * like a raw mapping with exact dirty tracking and stable pages; it does not protect from a full
+     * disk.
+     *
+     * @return the no-op handler
+     */
+    static WriteFaultHandler none() {
+        return fault -> Reservation.none();
+    }
+}

@@ -1,0 +1,76 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Reservation;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The state words and reservations of {@value #PAGES} consecutive pages. Allocated on the first fault
+ * into its range, so page-state metadata grows with the pages written, not with the mapped size.
+ *
+ * <p>Ordering: state words are read with acquire ({@link #stateAcquire}) or volatile, and changed only by
+ * CAS or getAndAdd (volatile). A reservation slot is written with a plain store by the one thread that
+ * owns the page's transition (the claiming fault, the flush that took it to WRITEBACK, or an exclusive
+ * operation) <i>before</i> the CAS that publishes the new state, and read after an acquire read of that
+ * state; the CAS is the release that orders the two.
+ */
+final class Chunk {
+
+    static final int SHIFT = 12;
+    static final int PAGES = 1 << SHIFT;
+    static final int MASK = PAGES - 1;
+    /** Approximate heap bytes: two arrays of PAGES elements plus headers. */
+    static final long BYTES = (long) PAGES * Long.BYTES + (long) PAGES * Integer.BYTES + 64;
+
+    private static final VarHandle STATES = MethodHandles.arrayElementVarHandle(long[].class);
+
+    private final long[] states = new long[PAGES];
+    private final Reservation[] reservations = new Reservation[PAGES];
+
+    /** Every page starts CLEAN in {@code generation}, the region epoch at allocation. */
+    Chunk(long generation) {
+        long clean = PageState.word(PageState.CLEAN, generation);
+        if (clean != 0) {
+            java.util.Arrays.fill(states, clean);
+        }
+        // Safe publication of the filled array: the chunk is published by a CAS in PageTable.
+    }
+
+    static int index(long page) {
+        return (int) (page & MASK);
+    }
+
+    long stateAcquire(int i) {
+        return (long) STATES.getAcquire(states, i);
+    }
+
+    long stateVolatile(int i) {
+        return (long) STATES.getVolatile(states, i);
+    }
+
+    /** Volatile CAS; returns the witness value. */
+    long casState(int i, long expected, long next) {
+        return (long) STATES.compareAndExchange(states, i, expected, next);
+    }
+
+    /** Volatile store, used only by an exclusive operation on a page with no pins. */
+    void setStateVolatile(int i, long next) {
+        STATES.setVolatile(states, i, next);
+    }
+
+    /** Volatile getAndAdd of pins; the fast path's unpin. */
+    long getAndAddState(int i, long delta) {
+        return (long) STATES.getAndAdd(states, i, delta);
+    }
+
+    /** Plain store; the owner publishes it with its next state CAS. */
+    void reservation(int i, Reservation r) {
+        reservations[i] = r;
+    }
+
+    /** Plain read after an acquire read of the page's state. */
+    Reservation reservation(int i) {
+        return reservations[i];
+    }
+}

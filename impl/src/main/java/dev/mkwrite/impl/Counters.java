@@ -1,0 +1,31 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.RegionStats;
+
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * The region's statistics. Every counter is a {@link LongAdder}: faulting threads update them on the slow
+ * path only, and a snapshot reads each one (volatile) without stopping writers.
+ */
+final class Counters {
+    final LongAdder preparing = new LongAdder();
+    final LongAdder writable = new LongAdder();
+    final LongAdder writeback = new LongAdder();
+    final LongAdder faults = new LongAdder();
+    final LongAdder retries = new LongAdder();
+    final LongAdder lockDrops = new LongAdder();
+    final LongAdder handlerNanos = new LongAdder();
+    final LongAdder writebackWaits = new LongAdder();
+    final LongAdder writebackWaitNanos = new LongAdder();
+    final LongAdder pagesWrittenBack = new LongAdder();
+    final LongAdder reservations = new LongAdder();
+    final LongAdder reservedBytes = new LongAdder();
+
+    RegionStats snapshot(long pages, long metadataBytes) {
+        return new RegionStats(pages, preparing.sum(), writable.sum(), writeback.sum(), faults.sum(),
+                retries.sum(), lockDrops.sum(), handlerNanos.sum(), writebackWaits.sum(),
+                writebackWaitNanos.sum(), pagesWrittenBack.sum(), reservations.sum(), reservedBytes.sum(),
+                metadataBytes);
+    }
+}

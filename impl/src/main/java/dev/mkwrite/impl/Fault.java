@@ -1,0 +1,157 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFault;
+
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * One attempt of a write fault, handed to the handler. Confined to the faulting thread; valid only during
+ * the handler call.
+ */
+final class Fault implements WriteFault {
+
+    private final Region region;
+    private final long page;
+    private final int length;
+    private final long generation;
+    private final boolean retry;
+    private final boolean noWait;
+    private final Thread thread = Thread.currentThread();
+
+    private boolean lockHeld = true;
+    private boolean active = true;
+    private Reservation cached;
+    private FaultEvents.LockDrop dropEvent;
+
+    Fault(Region region, long page, int length, long generation, boolean retry, boolean noWait) {
+        this.region = region;
+        this.page = page;
+        this.length = length;
+        this.generation = generation;
+        this.retry = retry;
+        this.noWait = noWait;
+    }
+
+    @Override
+    public Path path() {
+        return region.path();
+    }
+
+    @Override
+    public long page() {
+        return page;
+    }
+
+    @Override
+    public long offset() {
+        return page << region.pageShift();
+    }
+
+    @Override
+    public int length() {
+        return length;
+    }
+
+    @Override
+    public long generation() {
+        return generation;
+    }
+
+    @Override
+    public boolean isRetry() {
+        return retry;
+    }
+
+    @Override
+    public boolean isNoWait() {
+        return noWait;
+    }
+
+    @Override
+    public boolean mayDropLock() {
+        return active && (!retry || BrokenRule.active(BrokenRule.DROP_LOCK_ON_RETRY)) && !noWait && lockHeld
+                && Thread.currentThread() == thread;
+    }
+
+    @Override
+    public void dropLock() {
+        if (!mayDropLock()) {
+            throw new IllegalStateException(why("dropLock() is not allowed here") + " ("
+                    + (!active ? "the handler call has ended"
+                    : Thread.currentThread() != thread ? "called from " + Thread.currentThread() + ", not the faulting thread"
+                    : retry ? "a retry may not drop the lock again (FAULT_FLAG_TRIED)"
+                    : noWait ? "a no-wait fault may not block; return FaultResult.RETRY instead"
+                    : "the lock was already dropped once") + ")");
+        }
+        lockHeld = false;
+        if (!BrokenRule.active(BrokenRule.KEEP_LOCK_ON_DROP)) {
+            region.unlockShared();
+        }
+        region.dropped(this);
+        FaultEvents.LockDrop event = new FaultEvents.LockDrop();
+        if (event.isEnabled()) {
+            event.begin();
+            event.path = region.path().toString();
+            event.page = page;
+            dropEvent = event;
+        }
+    }
+
+    @Override
+    public void cacheReservation(Reservation reservation) {
+        Objects.requireNonNull(reservation, "reservation");
+        if (!active || Thread.currentThread() != thread) {
+            throw new IllegalStateException(why("cacheReservation() outside the handler call"));
+        }
+        if (lockHeld) {
+            throw new IllegalStateException(why("cacheReservation() with the lock held; return the reservation"
+                    + " instead (cacheReservation records work done after dropLock())"));
+        }
+        if (cached != null) {
+            throw new IllegalStateException(why("a reservation is already cached for this fault"));
+        }
+        cached = reservation;
+        region.accepted(reservation);
+    }
+
+    @Override
+    public Reservation cachedReservation() {
+        return cached;
+    }
+
+    Region region() {
+        return region;
+    }
+
+    boolean lockHeld() {
+        return lockHeld;
+    }
+
+    /** Ends the handler call; the fault object is dead afterwards. Returns the cached reservation. */
+    Reservation end() {
+        active = false;
+        return cached;
+    }
+
+    /** Ends the lock-drop event once the retry holds the lock again. */
+    void relocked() {
+        FaultEvents.LockDrop event = dropEvent;
+        if (event != null) {
+            dropEvent = null;
+            event.commit();
+        }
+    }
+
+    private String why(String what) {
+        return what + " [file " + region.path() + ", offset " + offset() + ", page " + page + "]";
+    }
+
+    @Override
+    public String toString() {
+        return "WriteFault[file=" + region.path() + ", page=" + page + ", offset=" + offset() + ", length="
+                + length + ", generation=" + generation + (retry ? ", retry" : "") + (noWait ? ", nowait" : "")
+                + (lockHeld ? "" : ", lock dropped") + "]";
+    }
+}

@@ -1,0 +1,148 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Backing;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+
+/**
+ * One mapping of the region's whole file. Both backings expose the mapping as a {@link MemorySegment},
+ * so the protocol code is shared; they differ in what a span hands out natively, in how a range is
+ * forced, and in whether the mapping can be unmapped.
+ *
+ * <p>A mapping is replaced only under the region lock held exclusive, after every pin drained and every
+ * writeback ended, so nothing of mkwrite's own touches it after {@link #unmap()}.
+ */
+abstract sealed class Mapping permits Mapping.SegmentMapping, Mapping.BufferMapping {
+
+    /** The whole mapping. */
+    abstract MemorySegment segment();
+
+    /** A buffer over {@code [offset, offset + length)}, position zero. */
+    abstract ByteBuffer buffer(long offset, long length);
+
+    /** A segment over {@code [offset, offset + length)}. */
+    MemorySegment segment(long offset, long length) {
+        return segment().asSlice(offset, length);
+    }
+
+    /** Forces {@code [offset, offset + length)} to storage (msync). */
+    abstract void force(long offset, long length) throws IOException;
+
+    /** Releases the mapping. */
+    abstract void unmap();
+
+    static Mapping map(Backing backing, FileChannel channel, long size) throws IOException {
+        return switch (backing) {
+            case MEMORY_SEGMENT -> SegmentMapping.map(channel, size);
+            case MAPPED_BYTE_BUFFER -> BufferMapping.map(channel, size);
+        };
+    }
+
+    /** {@code FileChannel.map(mode, 0, size, arena)} in a shared arena of its own. */
+    static final class SegmentMapping extends Mapping {
+        private final Arena arena;
+        private final MemorySegment segment;
+
+        private SegmentMapping(Arena arena, MemorySegment segment) {
+            this.arena = arena;
+            this.segment = segment;
+        }
+
+        static SegmentMapping map(FileChannel channel, long size) throws IOException {
+            Arena arena = Arena.ofShared();
+            boolean success = false;
+            try {
+                MemorySegment segment = channel.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
+                success = true;
+                return new SegmentMapping(arena, segment);
+            } finally {
+                if (!success) {
+                    arena.close();
+                }
+            }
+        }
+
+        @Override
+        MemorySegment segment() {
+            return segment;
+        }
+
+        @Override
+        ByteBuffer buffer(long offset, long length) {
+            if (length > Integer.MAX_VALUE) {
+                throw new UnsupportedOperationException("a span of " + length
+                        + " bytes does not fit a ByteBuffer; use segment()");
+            }
+            return segment.asSlice(offset, length).asByteBuffer();
+        }
+
+        @Override
+        void force(long offset, long length) throws IOException {
+            if (length == 0) {
+                return;
+            }
+            try {
+                segment.asSlice(offset, length).force();
+            } catch (UncheckedIOException e) {
+                throw e.getCause();
+            }
+        }
+
+        @Override
+        void unmap() {
+            arena.close();
+        }
+    }
+
+    /** {@code FileChannel.map(mode, 0, size)}: a MappedByteBuffer, viewed as a segment. */
+    static final class BufferMapping extends Mapping {
+        private final MappedByteBuffer buffer;
+        private final MemorySegment segment;
+
+        private BufferMapping(MappedByteBuffer buffer) {
+            this.buffer = buffer;
+            this.segment = MemorySegment.ofBuffer(buffer);
+        }
+
+        static BufferMapping map(FileChannel channel, long size) throws IOException {
+            if (size > Backing.MAX_BYTE_BUFFER_REGION) {
+                throw new IllegalArgumentException("the MAPPED_BYTE_BUFFER backing maps at most "
+                        + Backing.MAX_BYTE_BUFFER_REGION + " bytes; use Backing.MEMORY_SEGMENT for " + size);
+            }
+            return new BufferMapping(channel.map(FileChannel.MapMode.READ_WRITE, 0, size));
+        }
+
+        @Override
+        MemorySegment segment() {
+            return segment;
+        }
+
+        @Override
+        ByteBuffer buffer(long offset, long length) {
+            return buffer.slice((int) offset, (int) length);
+        }
+
+        @Override
+        void force(long offset, long length) throws IOException {
+            if (length == 0) {
+                return;
+            }
+            try {
+                buffer.force((int) offset, (int) length);
+            } catch (UncheckedIOException e) {
+                throw e.getCause();
+            }
+        }
+
+        @Override
+        void unmap() {
+            // The JDK has no public unmap for buffers; the garbage collector unmaps it once unreachable.
+        }
+    }
+}

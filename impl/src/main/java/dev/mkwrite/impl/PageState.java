@@ -1,0 +1,93 @@
+package dev.mkwrite.impl;
+
+/**
+ * The encoding of one page's state word, the region's page-state metadata (PROTOCOL.md §3).
+ *
+ * <pre>
+ *   0                   1                   2                   3
+ *   0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1
+ *  +-----+---------------------------------------+-----------------+
+ *  |state|           pins (20 bits)              | generation ...  |
+ *  +-----+---------------------------------------+-----------------+
+ *  |                 ... generation (41 bits, bits 23..63)         |
+ *  +---------------------------------------------------------------+
+ * </pre>
+ *
+ * <ul>
+ *   <li><b>state</b>: {@link #CLEAN}, {@link #PREPARING}, {@link #WRITABLE}, {@link #WRITEBACK} or
+ *   {@link #FROZEN}.</li>
+ *   <li><b>pins</b>: writers inside a span over the page. Only a WRITABLE page gains pins (the lock-free
+ *   fast path); WRITEBACK and FROZEN pages keep the pins they had and lose them as writers leave. CLEAN
+ *   and PREPARING pages never have pins.</li>
+ *   <li><b>generation</b>: the region epoch in which the page was last created or removed. A claim is
+ *   {@code PREPARING} at a generation; a truncate that removes the page moves it to a newer epoch, so a
+ *   retried fault always recognises that its claim is gone, even after the page was extended and
+ *   claimed again.</li>
+ * </ul>
+ *
+ * <p>All transitions are CASes on the whole word, so a change to any field is seen together with the
+ * others.
+ */
+final class PageState {
+
+    /** Not prepared since its last writeback; the next write faults. */
+    static final int CLEAN = 0;
+    /** Claimed by one fault whose handler runs (or ran with the lock dropped). */
+    static final int PREPARING = 1;
+    /** Prepared and dirty; writers pin it without a lock. */
+    static final int WRITABLE = 2;
+    /** Taken by a flush: no new writer may enter until it becomes CLEAN again. */
+    static final int WRITEBACK = 3;
+    /** WRITABLE, but held still by an exclusive operation (grow, truncate, close) that drains pins. */
+    static final int FROZEN = 4;
+
+    static final long STATE_MASK = 0b111L;
+    static final int PIN_SHIFT = 3;
+    static final int PIN_BITS = 20;
+    static final long PIN_ONE = 1L << PIN_SHIFT;
+    static final long MAX_PINS = (1L << PIN_BITS) - 1;
+    static final long PIN_MASK = MAX_PINS << PIN_SHIFT;
+    static final int GENERATION_SHIFT = PIN_SHIFT + PIN_BITS;
+    /** Generations wrap after 2^41 truncates; a page would need that many between a drop and its retry. */
+    static final long GENERATION_LIMIT = 1L << (64 - GENERATION_SHIFT);
+
+    private PageState() {
+    }
+
+    static int state(long word) {
+        return (int) (word & STATE_MASK);
+    }
+
+    static long pins(long word) {
+        return (word & PIN_MASK) >>> PIN_SHIFT;
+    }
+
+    static long generation(long word) {
+        return word >>> GENERATION_SHIFT;
+    }
+
+    /** A word with no pins. */
+    static long word(int state, long generation) {
+        return (generation << GENERATION_SHIFT) | state;
+    }
+
+    /** The same word with another state; pins and generation are kept. */
+    static long withState(long word, int state) {
+        return (word & ~STATE_MASK) | state;
+    }
+
+    static String name(int state) {
+        return switch (state) {
+            case CLEAN -> "CLEAN";
+            case PREPARING -> "PREPARING";
+            case WRITABLE -> "WRITABLE";
+            case WRITEBACK -> "WRITEBACK";
+            case FROZEN -> "FROZEN";
+            default -> "?" + state;
+        };
+    }
+
+    static String describe(long word) {
+        return name(state(word)) + "(pins=" + pins(word) + ", gen=" + generation(word) + ")";
+    }
+}

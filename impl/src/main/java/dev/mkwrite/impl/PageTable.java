@@ -1,0 +1,94 @@
+package dev.mkwrite.impl;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Arrays;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A directory of lazily allocated {@link Chunk}s. A 1 TiB region of 4 KiB pages has a directory of
+ * 65,536 references (256 KiB) and one 48 KiB chunk per 16 MiB that has been written.
+ *
+ * <p>Ordering and locking: the directory array is replaced only under the region lock held exclusive,
+ * after every pin drained, and published with a volatile store. Chunks are created under the region
+ * lock held shared and published into a directory slot by CAS (release); the lock-free fast path reads
+ * the directory (volatile) and the slot (acquire), so it sees a chunk's initial states.
+ */
+final class PageTable {
+
+    private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(Chunk[].class);
+
+    private volatile Chunk[] directory;
+    private final AtomicInteger allocated = new AtomicInteger();
+
+    PageTable(long pages) {
+        directory = new Chunk[slots(pages)];
+    }
+
+    private static int slots(long pages) {
+        long n = (pages + Chunk.MASK) >>> Chunk.SHIFT;
+        if (n > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("region too large for the page size: " + pages + " pages");
+        }
+        return (int) n;
+    }
+
+    /** The chunk holding {@code page}, or null if none was allocated (or the page lies past the end). */
+    Chunk chunk(long page) {
+        Chunk[] dir = directory;
+        long slot = page >>> Chunk.SHIFT;
+        return slot < dir.length ? (Chunk) SLOTS.getAcquire(dir, (int) slot) : null;
+    }
+
+    /**
+     * The chunk holding {@code page}, allocating it with every page CLEAN at {@code generation}.
+     * Caller holds the region lock (shared or exclusive) and has checked that the page is in the region.
+     */
+    Chunk chunkOrCreate(long page, long generation) {
+        Chunk[] dir = directory;
+        int slot = (int) (page >>> Chunk.SHIFT);
+        Chunk c = (Chunk) SLOTS.getAcquire(dir, slot);
+        if (c != null) {
+            return c;
+        }
+        Chunk fresh = new Chunk(generation);
+        Chunk witness = (Chunk) SLOTS.compareAndExchange(dir, slot, null, fresh); // publishes fresh
+        if (witness != null) {
+            return witness;
+        }
+        allocated.incrementAndGet();
+        return fresh;
+    }
+
+    /** Number of directory slots; chunks are visited by slot. Caller holds the region lock. */
+    int slots() {
+        return directory.length;
+    }
+
+    /** The chunk in {@code slot}, or null. Caller holds the region lock. */
+    Chunk slot(int slot) {
+        return (Chunk) SLOTS.getAcquire(directory, slot);
+    }
+
+    /**
+     * Resizes the directory to cover {@code pages}, dropping chunks wholly past the end. Caller holds
+     * the region lock exclusive with every pin drained, and has already made every dropped page CLEAN.
+     */
+    void resize(long pages) {
+        Chunk[] old = directory;
+        int n = slots(pages);
+        Chunk[] dir = Arrays.copyOf(old, n);
+        int live = 0;
+        for (Chunk c : dir) {
+            if (c != null) {
+                live++;
+            }
+        }
+        allocated.set(live);
+        directory = dir; // volatile: publishes the new directory
+    }
+
+    long metadataBytes() {
+        return (long) directory.length * Integer.BYTES + 16 + (long) allocated.get() * Chunk.BYTES;
+    }
+}

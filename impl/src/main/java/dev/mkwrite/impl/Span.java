@@ -1,0 +1,69 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.WriteSpan;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+
+/** A pinned range of pages; confined to the thread that opened it. */
+final class Span implements WriteSpan {
+
+    private final Region region;
+    private final Mapping mapping;
+    private final long offset;
+    private final long length;
+    private final long firstPage;
+    private final long lastPage;
+    private boolean open = true;
+
+    Span(Region region, Mapping mapping, long offset, long length, long firstPage, long lastPage) {
+        this.region = region;
+        this.mapping = mapping;
+        this.offset = offset;
+        this.length = length;
+        this.firstPage = firstPage;
+        this.lastPage = lastPage;
+    }
+
+    @Override
+    public long offset() {
+        return offset;
+    }
+
+    @Override
+    public long length() {
+        return length;
+    }
+
+    @Override
+    public MemorySegment segment() {
+        ensureOpen();
+        return mapping.segment(offset, length);
+    }
+
+    @Override
+    public ByteBuffer buffer() {
+        ensureOpen();
+        return mapping.buffer(offset, length);
+    }
+
+    @Override
+    public void close() {
+        if (open) {
+            open = false;
+            region.unpinRange(firstPage, lastPage);
+        }
+    }
+
+    private void ensureOpen() {
+        if (!open) {
+            throw new IllegalStateException("span [" + offset + ", " + (offset + length) + ") of " + region.path()
+                    + " is closed");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "WriteSpan[" + region.path() + ", offset=" + offset + ", length=" + length + (open ? "" : ", closed") + "]";
+    }
+}

@@ -1,0 +1,88 @@
+package dev.mkwrite.impl;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+
+/**
+ * The region's one wait queue: threads that wait for a page's state to change (writeback to end,
+ * another fault's preparation to end, pins to drain) or for faults in flight to leave.
+ *
+ * <p>No wake-up is lost: a waiter increments {@link #waiting} (volatile) and then re-checks its condition
+ * while holding the monitor; a signaller first changes the state (a volatile CAS) and then reads
+ * {@link #waiting}. With both accesses sequentially consistent, either the waiter sees the new state or
+ * the signaller sees the waiter, and its {@code notifyAll} cannot fall between the waiter's check and
+ * its {@code wait}, since both happen under the monitor.
+ *
+ * <p>Signalling costs one volatile read when nobody waits, so the fast path's unpin can afford it.
+ */
+final class Waiters {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Waiters.class);
+    private static final int SPINS = 64;
+    /** After this long a waiter logs what it waits for. Never shorter: a lost wake-up must show as a stall. */
+    private static final long REPORT_MS = TimeUnit.SECONDS.toMillis(10);
+
+    private final Object monitor = new Object();
+    private final AtomicInteger waiting = new AtomicInteger();
+
+    /** Wakes every waiter if there is one. Call after any state change somebody may wait for. */
+    void signal() {
+        if (waiting.get() != 0) {
+            synchronized (monitor) {
+                monitor.notifyAll();
+            }
+        }
+    }
+
+    /**
+     * Waits until {@code done} holds.
+     *
+     * @param done          the condition; re-evaluated after every signal
+     * @param interruptible whether an interrupt ends the wait with {@link InterruptedException}; if not,
+     *                      the interrupt status is restored on return
+     * @param what          describes the wait for the diagnostic logged after ten seconds
+     */
+    void await(BooleanSupplier done, boolean interruptible, Supplier<String> what) throws InterruptedException {
+        for (int i = 0; i < SPINS; i++) {
+            if (done.getAsBoolean()) {
+                return;
+            }
+            Thread.onSpinWait();
+        }
+        boolean interrupted = false;
+        boolean reported = false;
+        long start = System.nanoTime();
+        waiting.incrementAndGet();
+        try {
+            synchronized (monitor) {
+                while (!done.getAsBoolean()) {
+                    try {
+                        // Wake-ups come from signal(); the one timed wait only triggers the diagnostic.
+                        long left = REPORT_MS - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                        monitor.wait(reported ? 0 : Math.max(1, left));
+                    } catch (InterruptedException e) {
+                        if (interruptible) {
+                            throw e;
+                        }
+                        interrupted = true;
+                    }
+                    if (!reported && System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(REPORT_MS)) {
+                        reported = true;
+                        LOG.warn("{} has waited over 10 s: {}. A WriteSpan left open, or a span opened while"
+                                + " this thread holds another, can cause this.", Thread.currentThread(), what.get());
+                    }
+                }
+            }
+        } finally {
+            waiting.decrementAndGet();
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+}
