@@ -1,5 +1,6 @@
 package dev.mkwrite;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 
 /**
@@ -40,6 +41,17 @@ public interface WriteFault {
      * @return bytes to prepare, at least one
      */
     int length();
+
+    /**
+     * The page's memory in the region's mapping: {@link #length()} bytes at the page's address. For
+     * preparation that works on the mapping itself, such as {@code madvise(MADV_POPULATE_WRITE)}. Do not
+     * write data into it: the page is not WRITABLE yet, and what the handler writes is not tracked.
+     *
+     * @return the page's memory
+     * @throws IllegalStateException once the lock was dropped (the mapping may be replaced while it is
+     *                               not held) or after the handler call
+     */
+    MemorySegment memory();
 
     /**
      * The page's generation when this attempt claimed it. Truncate moves the generation of every page

@@ -3,6 +3,7 @@ package dev.mkwrite.impl;
 import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteFault;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Objects;
 
@@ -52,6 +53,15 @@ final class Fault implements WriteFault {
     @Override
     public int length() {
         return length;
+    }
+
+    @Override
+    public MemorySegment memory() {
+        if (!active || !lockHeld || Thread.currentThread() != thread) {
+            throw new IllegalStateException(why("memory() is valid only inside the handler call, on its thread,"
+                    + " while the region lock is held"));
+        }
+        return region.pageMemory(page, length);
     }
 
     @Override

@@ -210,6 +210,11 @@ final class Region implements MappedRegion {
         return c == null ? PageState.word(CLEAN, 0) : c.stateVolatile(Chunk.index(page));
     }
 
+    /** The memory of {@code page} in the current mapping. Caller holds the region lock. */
+    MemorySegment pageMemory(long page, int length) {
+        return mapping.segment(page << pageShift, length);
+    }
+
     private long pagesFor(long bytes) {
         return (bytes + pageSize - 1) >>> pageShift;
     }
