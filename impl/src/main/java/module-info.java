@@ -1,11 +1,15 @@
 /**
- * The mkwrite implementation, found by {@link java.util.ServiceLoader} from {@code dev.mkwrite}.
+ * The mkwrite implementation, found by {@link java.util.ServiceLoader} from {@code dev.mkwrite}, and the
+ * built-in storage handlers in {@code dev.mkwrite.impl.storage}.
  */
 module dev.mkwrite.impl {
-    requires dev.mkwrite;
+    requires transitive dev.mkwrite; // the storage handlers implement its interfaces
     requires org.slf4j;
     requires org.agrona;
+    requires org.jctools.core;
     requires jdk.jfr;
+
+    exports dev.mkwrite.impl.storage;
 
     provides dev.mkwrite.MappedRegionProvider with dev.mkwrite.impl.MkwriteProvider;
 }

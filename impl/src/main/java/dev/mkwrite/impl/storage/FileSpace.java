@@ -1,0 +1,265 @@
+package dev.mkwrite.impl.storage;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.ref.WeakReference;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+/**
+ * A storage handler's state for one file: the {@link UnitTable}, the mapping period, the file descriptor
+ * and channel it prepares through, and the prepare-ahead window.
+ *
+ * <h2>Mapping periods</h2>
+ * Every fault passes the scope of the region's mapping to {@link #observe}. All faults that run at the
+ * same time hold the region lock shared, so they see the same mapping; a grow, a truncate or a new region
+ * over the file holds it exclusive and maps anew. So a new scope means "the file may have been truncated
+ * since": the first fault that sees it moves the {@linkplain #stamp() stamp}, which invalidates every
+ * allocation recorded before, and the others wait for it on this object's monitor. This catches what page
+ * generations cannot: a truncate to the middle of a page (that page keeps its generation but loses blocks)
+ * and a new region over a file truncated by an earlier one.
+ *
+ * <h2>Resources</h2>
+ * The descriptor and channel are opened on first use and closed by {@link #close()}. Users take the
+ * resource lock shared ({@link #lockResources()}), close takes it exclusive, so nothing is closed under a
+ * running system call.
+ *
+ * <p>Thread-safe. The monitor of this object guards the mapping period and the touch/fill hand-off; the
+ * prepare-ahead window has a monitor of its own.
+ */
+final class FileSpace {
+
+    final Path path;
+    final UnitTable units = new UnitTable();
+
+    /** The scope of the mapping last observed. Written under this monitor; read volatile. */
+    private volatile WeakReference<MemorySegment.Scope> mapping;
+    /** The current mapping period, 1 to {@link UnitTable#MAX_STAMP}. Written under this monitor. */
+    private volatile int stamp;
+
+    private final ReentrantReadWriteLock resources = new ReentrantReadWriteLock();
+    private final Object opening = new Object();
+    /** Guarded by the resource lock held exclusive for writes to closed; fd and channel by opening. */
+    private volatile boolean closed;
+    private volatile int fd = -1;
+    private volatile FileChannel channel;
+
+    /** Set once fallocate(2) reported EOPNOTSUPP for this file: it is zero-filled from then on. */
+    volatile boolean fallocateUnsupported;
+
+    /** The prepare-ahead window: guarded by {@link #ahead}. */
+    final Object ahead = new Object();
+    long aheadLastGranule = -2;
+    long aheadNext;
+
+    FileSpace(Path path) {
+        this.path = path;
+    }
+
+    /**
+     * Notes the mapping the current fault runs on and returns the stamp of its mapping period. Cheap when
+     * the mapping is the one seen last (one volatile read and one reference compare).
+     */
+    int observe(MemorySegment.Scope scope) {
+        WeakReference<MemorySegment.Scope> seen = mapping;
+        if (seen != null && seen.get() == scope) {
+            return stamp;
+        }
+        synchronized (this) {
+            seen = mapping;
+            if (seen == null || seen.get() != scope) {
+                newPeriod();
+                mapping = new WeakReference<>(scope); // volatile: faults that see it also see the new stamp
+            }
+            return stamp;
+        }
+    }
+
+    /** The current mapping period. */
+    int stamp() {
+        return stamp;
+    }
+
+    /** Starts a new mapping period: allocations recorded before no longer count. Under this monitor. */
+    private void newPeriod() {
+        int next = stamp + 1;
+        if (next > UnitTable.MAX_STAMP) {
+            units.clearAllocations(); // the stamp wraps: old words must not match a reused stamp
+            next = 1;
+        }
+        stamp = next; // volatile
+        synchronized (ahead) {
+            aheadLastGranule = -2;
+            aheadNext = 0;
+        }
+    }
+
+    /**
+     * Records an allocation made outside the region lock (by the prepare-ahead agent), unless the mapping
+     * period it was planned in has ended meanwhile.
+     */
+    synchronized boolean recordAllocatedIfCurrent(long fromUnit, long toUnit, int plannedStamp, long generation) {
+        if (stamp != plannedStamp) {
+            return false;
+        }
+        units.recordAllocated(fromUnit, toUnit, plannedStamp, generation);
+        return true;
+    }
+
+    /**
+     * Marks the units of a faulting page touched, waiting while a neighbour's zero-fill writes any of them.
+     * Returns false, having marked only some, if {@code noWait} and it would have had to wait.
+     */
+    boolean touch(long fromUnit, long toUnit, boolean noWait) throws InterruptedException {
+        for (long u = fromUnit; u < toUnit; u++) {
+            long w = units.wordVolatile(u);
+            while (!UnitTable.touched(w)) {
+                if (UnitTable.filling(w)) {
+                    if (noWait) {
+                        return false;
+                    }
+                    awaitFilled(u);
+                    w = units.wordVolatile(u);
+                    continue;
+                }
+                long witness = units.cas(u, w, w | UnitTable.TOUCHED); // volatile: before any writer may enter
+                if (witness == w) {
+                    break;
+                }
+                w = witness;
+            }
+        }
+        return true;
+    }
+
+    private void awaitFilled(long unit) throws InterruptedException {
+        synchronized (this) {
+            while (UnitTable.filling(units.wordVolatile(unit))) {
+                wait();
+            }
+        }
+    }
+
+    /**
+     * Claims a neighbour unit for zero-fill: succeeds only if no fault touched it (so no writer can be
+     * storing into it), no other fill holds it, and it is not known to be allocated.
+     */
+    boolean claimFill(long unit, int currentStamp, long generation) {
+        long w = units.wordVolatile(unit);
+        for (;;) {
+            if (UnitTable.touched(w) || UnitTable.filling(w) || UnitTable.allocated(w, currentStamp, generation)) {
+                return false;
+            }
+            long witness = units.cas(unit, w, w | UnitTable.FILLING); // volatile: excludes touching
+            if (witness == w) {
+                return true;
+            }
+            w = witness;
+        }
+    }
+
+    /** Ends the fill of claimed units {@code [from, to)}, recording them allocated if it succeeded. */
+    void endFill(long fromUnit, long toUnit, boolean filled, int currentStamp, long generation) {
+        for (long u = fromUnit; u < toUnit; u++) {
+            long w = units.wordVolatile(u);
+            for (;;) {
+                long next = w & ~UnitTable.FILLING;
+                if (filled) {
+                    next = UnitTable.withAllocation(next, currentStamp, generation);
+                }
+                long witness = units.cas(u, w, next); // volatile: publishes the fill before touching resumes
+                if (witness == w) {
+                    break;
+                }
+                w = witness;
+            }
+        }
+        synchronized (this) {
+            notifyAll();
+        }
+    }
+
+    /** Takes the resource lock shared; false (not held) if the file space is closed. */
+    boolean lockResources() {
+        resources.readLock().lock();
+        if (closed) {
+            resources.readLock().unlock();
+            return false;
+        }
+        return true;
+    }
+
+    void unlockResources() {
+        resources.readLock().unlock();
+    }
+
+    /** The file descriptor, opened on first use. Caller holds the resource lock shared. */
+    int fd() throws ErrnoException {
+        int d = fd;
+        if (d >= 0) {
+            return d;
+        }
+        synchronized (opening) {
+            if (fd < 0) {
+                int r = PosixNative.open(path);
+                if (r < 0) {
+                    throw new ErrnoException("open", -r, path, 0, 0,
+                            "the storage handler opens the region's file itself to prepare it");
+                }
+                fd = r; // volatile
+            }
+            return fd;
+        }
+    }
+
+    /** The channel, opened on first use. Caller holds the resource lock shared. */
+    FileChannel channel() throws IOException {
+        FileChannel c = channel;
+        if (c != null) {
+            return c;
+        }
+        synchronized (opening) {
+            if (channel == null) {
+                channel = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE); // volatile
+            }
+            return channel;
+        }
+    }
+
+    /** Closes the descriptor and channel once no system call uses them. Idempotent. */
+    void close() throws IOException {
+        resources.writeLock().lock();
+        try {
+            closed = true;
+            IOException failure = null;
+            synchronized (opening) {
+                if (fd >= 0) {
+                    int r = PosixNative.close(fd);
+                    if (r < 0) {
+                        failure = new ErrnoException("close", -r, path, 0, 0, null);
+                    }
+                    fd = -1;
+                }
+                if (channel != null) {
+                    try {
+                        channel.close();
+                    } catch (IOException e) {
+                        if (failure == null) {
+                            failure = e;
+                        } else {
+                            failure.addSuppressed(e);
+                        }
+                    }
+                    channel = null;
+                }
+            }
+            if (failure != null) {
+                throw failure;
+            }
+        } finally {
+            resources.writeLock().unlock();
+        }
+    }
+}

@@ -1,0 +1,255 @@
+package dev.mkwrite.impl.storage;
+
+import dev.mkwrite.FaultResult;
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFault;
+import dev.mkwrite.WriteFaultHandler;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.Arrays;
+
+/**
+ * Handlers run in order for each fault; see {@link StorageHandlers#chain}. The reservations they return
+ * are combined into one, and if a later handler fails, the earlier ones are released before the failure
+ * reaches mkwrite. Immutable and thread-safe if its handlers are.
+ */
+final class HandlerChain implements WriteFaultHandler {
+
+    private final WriteFaultHandler[] handlers;
+
+    HandlerChain(WriteFaultHandler[] handlers) {
+        this.handlers = handlers.clone();
+    }
+
+    @Override
+    public FaultResult prepare(WriteFault fault) throws IOException, InterruptedException {
+        Link link = new Link(fault, handlers.length);
+        boolean done = false;
+        try {
+            for (WriteFaultHandler h : handlers) {
+                FaultResult r = h.prepare(link);
+                if (r == null) {
+                    throw new IllegalStateException(h + " returned null; return Reservation.none() when nothing"
+                            + " needs reserving");
+                }
+                if (r == FaultResult.RETRY) {
+                    // It dropped the lock (what it cached already holds the earlier reservations), or a
+                    // no-wait fault would block: the retry calls the chain again from the start.
+                    if (!link.handedOver) {
+                        link.releaseHeld();
+                    }
+                    done = true;
+                    return FaultResult.RETRY;
+                }
+                Reservation reservation = (Reservation) r;
+                if (link.handedOver) {
+                    // It cached a reservation and returned another: a protocol breach mkwrite reports and
+                    // cleans up; the earlier reservations are inside the cached one.
+                    done = true;
+                    return reservation;
+                }
+                link.hold(reservation);
+                if (link.lockDropped) {
+                    // Ready after dropping the lock: mkwrite adopts this on the retry without calling the
+                    // chain again, so the handlers after this one do not run for this page.
+                    done = true;
+                    return link.combined(null);
+                }
+            }
+            done = true;
+            return link.combined(null);
+        } finally {
+            if (!done) {
+                link.releaseHeld();
+            }
+        }
+    }
+
+    @Override
+    public void beforeWriteback(long page, MemorySegment contents) {
+        for (WriteFaultHandler h : handlers) {
+            h.beforeWriteback(page, contents);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "chain" + Arrays.toString(handlers);
+    }
+
+    /** The fault as the chained handlers see it: the same fault, with caching routed through the chain. */
+    private static final class Link implements WriteFault {
+        private final WriteFault fault;
+        private final Reservation[] held;
+        private int count;
+        boolean lockDropped;
+        /** The held reservations went into a cached one; mkwrite owns them. */
+        boolean handedOver;
+
+        Link(WriteFault fault, int handlers) {
+            this.fault = fault;
+            this.held = new Reservation[handlers];
+        }
+
+        void hold(Reservation r) {
+            if (r != Reservation.none()) {
+                held[count++] = r;
+            }
+        }
+
+        /** The held reservations plus {@code last}, as one. */
+        Reservation combined(Reservation last) {
+            if (last != null) {
+                hold(last);
+            }
+            Reservation r = switch (count) {
+                case 0 -> Reservation.none();
+                case 1 -> held[0];
+                default -> new CompositeReservation(Arrays.copyOf(held, count));
+            };
+            count = 0;
+            return r;
+        }
+
+        void releaseHeld() {
+            Reservation r = combined(null);
+            r.release();
+        }
+
+        @Override
+        public Path path() {
+            return fault.path();
+        }
+
+        @Override
+        public long page() {
+            return fault.page();
+        }
+
+        @Override
+        public long offset() {
+            return fault.offset();
+        }
+
+        @Override
+        public int length() {
+            return fault.length();
+        }
+
+        @Override
+        public MemorySegment memory() {
+            return fault.memory();
+        }
+
+        @Override
+        public long generation() {
+            return fault.generation();
+        }
+
+        @Override
+        public boolean isRetry() {
+            return fault.isRetry();
+        }
+
+        @Override
+        public boolean isNoWait() {
+            return fault.isNoWait();
+        }
+
+        @Override
+        public boolean mayDropLock() {
+            return fault.mayDropLock();
+        }
+
+        @Override
+        public void dropLock() {
+            fault.dropLock();
+            lockDropped = true;
+        }
+
+        @Override
+        public void cacheReservation(Reservation reservation) {
+            if (reservation == null) {
+                throw new NullPointerException("reservation");
+            }
+            Reservation all = combined(reservation);
+            fault.cacheReservation(all);
+            handedOver = true;
+        }
+
+        @Override
+        public Reservation cachedReservation() {
+            return fault.cachedReservation();
+        }
+
+        @Override
+        public String toString() {
+            return fault.toString();
+        }
+    }
+
+    /** Several reservations ended together; each callback reaches every part even if one throws. */
+    private static final class CompositeReservation implements Reservation {
+        private final Reservation[] parts;
+        private final long bytes;
+
+        CompositeReservation(Reservation[] parts) {
+            this.parts = parts;
+            long sum = 0;
+            for (Reservation p : parts) {
+                sum += p.bytes();
+            }
+            this.bytes = sum;
+        }
+
+        @Override
+        public long bytes() {
+            return bytes;
+        }
+
+        @Override
+        public void consume() {
+            RuntimeException failure = null;
+            for (Reservation p : parts) {
+                try {
+                    p.consume();
+                } catch (RuntimeException e) {
+                    failure = add(failure, e);
+                }
+            }
+            if (failure != null) {
+                throw failure;
+            }
+        }
+
+        @Override
+        public void release() {
+            RuntimeException failure = null;
+            for (Reservation p : parts) {
+                try {
+                    p.release();
+                } catch (RuntimeException e) {
+                    failure = add(failure, e);
+                }
+            }
+            if (failure != null) {
+                throw failure;
+            }
+        }
+
+        private static RuntimeException add(RuntimeException first, RuntimeException next) {
+            if (first == null) {
+                return next;
+            }
+            first.addSuppressed(next);
+            return first;
+        }
+
+        @Override
+        public String toString() {
+            return "Reservations" + Arrays.toString(parts);
+        }
+    }
+}

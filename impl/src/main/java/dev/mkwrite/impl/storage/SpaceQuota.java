@@ -1,0 +1,251 @@
+package dev.mkwrite.impl.storage;
+
+import dev.mkwrite.FaultResult;
+import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFault;
+import dev.mkwrite.WriteFaultHandler;
+import org.agrona.collections.Long2LongHashMap;
+import org.agrona.collections.LongArrayList;
+
+import java.nio.file.Path;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * An in-process space budget shared by any number of regions: the {@code EDQUOT} analogue for an engine
+ * that serves several tenants from one disk. A write whose page does not fit the budget fails with
+ * {@link NoSpaceException}, like a write to a full disk, while the disk may still have room.
+ *
+ * <h2>Accounting</h2>
+ * The budget counts bytes of pages, by file and page offset, in two states:
+ * <ul>
+ *   <li><b>reserved</b>: a fault took the page's bytes and the page is being written (WRITABLE, or under
+ *   writeback). {@link Reservation#release()} (the write failed, the page was truncated) gives them
+ *   back.</li>
+ *   <li><b>charged</b>: writeback forced the page, and {@link Reservation#consume()} moved its bytes from
+ *   reserved to charged: the data now occupies them. A page stays charged across clean cycles: mkwrite
+ *   calls the handler again after every writeback of a page, and those faults find the page charged and
+ *   take nothing more (a page that grew, as the last page of a region does, is charged the difference).
+ *   So every byte is counted once, however often its page is rewritten.</li>
+ * </ul>
+ * Charged bytes come back only when the application says the data is gone: {@link #truncated(Path, long)}
+ * after it truncated a file, {@link #forget(Path)} after it deleted one. A page truncated and extended
+ * again without telling the quota keeps its charge and is not charged twice.
+ *
+ * <h2>Composition</h2>
+ * A quota only counts; it does not make the disk hold the page. Chain it before a storage handler, so a
+ * page is taken from the budget and then allocated, and the budget is given back if allocation fails:
+ * <pre>{@code
+ * SpaceQuota tenantA = StorageHandlers.quota(64L << 30);           // 64 GiB for tenant A's regions
+ * try (StorageHandler storage = StorageHandlers.bestAvailable(1 << 20)) {
+ *     WriteFaultHandler handler = StorageHandlers.chain(tenantA, storage);
+ *     ...
+ * }
+ * }</pre>
+ *
+ * <p>Thread-safe; faults on different files and pages proceed in parallel. The budget is a single atomic
+ * counter taken by CAS, so it is never exceeded, not even for an instant.
+ */
+public final class SpaceQuota implements WriteFaultHandler {
+
+    private final long budget;
+    /** Reserved plus charged bytes; never above {@link #budget}. */
+    private final AtomicLong used = new AtomicLong();
+    private final AtomicLong reserved = new AtomicLong();
+    private final ConcurrentHashMap<Path, Charges> files = new ConcurrentHashMap<>();
+
+    SpaceQuota(long budget) {
+        if (budget < 0) {
+            throw new IllegalArgumentException("a quota budget must be >= 0 bytes, was " + budget);
+        }
+        this.budget = budget;
+    }
+
+    /**
+     * Takes the page's bytes from the budget, or nothing if the page is already charged.
+     *
+     * @throws NoSpaceException if the budget cannot hold the page
+     */
+    @Override
+    public FaultResult prepare(WriteFault fault) {
+        Charges charges = files.computeIfAbsent(fault.path(), p -> new Charges());
+        long offset = fault.offset();
+        long need = fault.length() - charges.charged(offset);
+        if (need <= 0) {
+            return Reservation.none();
+        }
+        long u = used.get();
+        for (;;) {
+            if (u + need > budget) {
+                throw new NoSpaceException("space quota exhausted: the page needs " + need + " bytes and "
+                        + (budget - u) + " of the quota's " + budget + " are left (" + reserved.get()
+                        + " reserved by pages being written, the rest charged to data written back)",
+                        fault.path(), offset, fault.page());
+            }
+            long witness = used.compareAndExchange(u, u + need); // volatile: the budget is never exceeded
+            if (witness == u) {
+                break;
+            }
+            u = witness;
+        }
+        reserved.addAndGet(need);
+        return new QuotaReservation(charges, offset, need);
+    }
+
+    /**
+     * The budget.
+     *
+     * @return bytes
+     */
+    public long budget() {
+        return budget;
+    }
+
+    /**
+     * Bytes taken from the budget: reserved plus charged.
+     *
+     * @return bytes
+     */
+    public long used() {
+        return used.get();
+    }
+
+    /**
+     * Bytes held by pages being written, not yet written back.
+     *
+     * @return bytes
+     */
+    public long reserved() {
+        return reserved.get();
+    }
+
+    /**
+     * Bytes charged to data that was written back.
+     *
+     * @return bytes
+     */
+    public long charged() {
+        return used.get() - reserved.get();
+    }
+
+    /**
+     * Bytes still available.
+     *
+     * @return bytes, {@code budget() - used()}
+     */
+    public long available() {
+        return budget - used.get();
+    }
+
+    /**
+     * Gives back the charges of {@code path} at and after {@code newSize}, after the application truncated
+     * the file (or its region) to that size. A page that straddles {@code newSize} keeps the part before.
+     * Reservations of pages being written are untouched: mkwrite releases them itself when it truncates.
+     *
+     * @param path    the file
+     * @param newSize its new size
+     * @return bytes given back
+     */
+    public long truncated(Path path, long newSize) {
+        if (newSize < 0) {
+            throw new IllegalArgumentException("newSize must be >= 0, was " + newSize + " for " + path);
+        }
+        Charges charges = files.get(path);
+        long freed = charges == null ? 0 : charges.truncate(newSize);
+        used.addAndGet(-freed);
+        return freed;
+    }
+
+    /**
+     * Gives back every charge of {@code path}, after the application deleted the file.
+     *
+     * Call it after the file's region is closed.
+     *
+     * @param path the file
+     * @return bytes given back
+     */
+    public long forget(Path path) {
+        Charges charges = files.remove(path);
+        long freed = charges == null ? 0 : charges.truncate(0);
+        used.addAndGet(-freed);
+        return freed;
+    }
+
+    @Override
+    public String toString() {
+        return "SpaceQuota[budget " + budget + ", used " + used.get() + ", reserved " + reserved.get() + "]";
+    }
+
+    /** The charged pages of one file: page offset to charged bytes. Guarded by its own monitor. */
+    private static final class Charges {
+        private final Long2LongHashMap charged = new Long2LongHashMap(0);
+
+        synchronized long charged(long offset) {
+            return charged.get(offset);
+        }
+
+        synchronized void charge(long offset, long bytes) {
+            charged.put(offset, charged.get(offset) + bytes);
+        }
+
+        /** Drops what lies at and after {@code size}; returns the bytes dropped. */
+        synchronized long truncate(long size) {
+            LongArrayList cut = new LongArrayList();
+            Long2LongHashMap.EntryIterator it = charged.entrySet().iterator();
+            while (it.hasNext()) {
+                it.next();
+                if (it.getLongKey() + it.getLongValue() > size) {
+                    cut.addLong(it.getLongKey());
+                }
+            }
+            long freed = 0;
+            for (int i = 0; i < cut.size(); i++) {
+                long offset = cut.getLong(i);
+                long bytes = charged.remove(offset);
+                if (offset >= size) {
+                    freed += bytes;
+                } else {
+                    freed += offset + bytes - size;
+                    charged.put(offset, size - offset);
+                }
+            }
+            return freed;
+        }
+    }
+
+    /** Bytes taken for one page by one fault. mkwrite calls exactly one of the callbacks, once. */
+    private final class QuotaReservation implements Reservation {
+        private final Charges charges;
+        private final long offset;
+        private final long bytes;
+
+        QuotaReservation(Charges charges, long offset, long bytes) {
+            this.charges = charges;
+            this.offset = offset;
+            this.bytes = bytes;
+        }
+
+        @Override
+        public long bytes() {
+            return bytes;
+        }
+
+        @Override
+        public void consume() {
+            charges.charge(offset, bytes);
+            reserved.addAndGet(-bytes);
+        }
+
+        @Override
+        public void release() {
+            reserved.addAndGet(-bytes);
+            used.addAndGet(-bytes);
+        }
+
+        @Override
+        public String toString() {
+            return "QuotaReservation[offset " + offset + ", " + bytes + " bytes]";
+        }
+    }
+}

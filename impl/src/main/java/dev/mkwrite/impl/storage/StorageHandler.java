@@ -1,0 +1,636 @@
+package dev.mkwrite.impl.storage;
+
+import dev.mkwrite.FaultResult;
+import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFault;
+import dev.mkwrite.WriteFaultHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * A {@link WriteFaultHandler} that makes sure the filesystem can take a page before mkwrite lets the page
+ * be written, so a full disk surfaces as {@link NoSpaceException} at the write that needed the space
+ * instead of {@code SIGBUS} ({@code InternalError}) at an arbitrary store. Obtain one from
+ * {@link StorageHandlers}.
+ *
+ * <h2>What it does at a fault</h2>
+ * <ol>
+ *   <li><b>Allocation</b> ({@link Allocation}). {@link Allocation#FALLOCATE} reserves the blocks of the
+ *   page's granule with {@code fallocate(fd, FALLOC_FL_KEEP_SIZE, ...)}: the blocks become allocated
+ *   (unwritten) extents, and a later store needs no new space. {@code KEEP_SIZE} because the region
+ *   already gave the file its size, and because a granule may reach past the end of the file: allocation
+ *   must never change the size behind the region's back. {@link Allocation#ZERO_FILL} writes zeros with
+ *   positional {@link FileChannel} writes into the holes of the granule (units that read as all zeros),
+ *   never over data, and never into a page a writer may be storing into. If the granule cannot be had,
+ *   the page alone is tried, so only the write that truly lacks space fails.</li>
+ *   <li><b>Populate</b> (optional). {@code madvise(MADV_POPULATE_WRITE)} over the page's mapped memory
+ *   makes the kernel run the filesystem's own {@code ->page_mkwrite} now, reporting failure as an errno
+ *   instead of a later {@code SIGBUS}; it also takes the kernel's page fault off the writer's path. It is
+ *   the only preparation that also covers copy-on-write filesystems (btrfs), which need new space for
+ *   every overwrite.</li>
+ * </ol>
+ * Allocation is remembered per 4 KiB unit of the file, so the fault that mkwrite takes after each
+ * writeback of a page (exact dirty tracking) finds the page allocated and returns at once, without a
+ * system call. What it remembers is forgotten whenever the region maps the file anew (grow, truncate, a
+ * new region), because a truncate may have freed the blocks. Populate runs at every fault: writeback
+ * write-protects the page again, so the kernel's next store would run {@code ->page_mkwrite} again.
+ *
+ * <h2>Fallbacks</h2>
+ * Without native access ({@code --enable-native-access}), on a filesystem without {@code fallocate}
+ * ({@code EOPNOTSUPP}), and on a kernel without {@code MADV_POPULATE_WRITE} (before 5.14, {@code EINVAL}),
+ * the handler falls back to zero-fill and logs it once. {@link #allocation()} tells what was asked for;
+ * {@link #stats()} what was done.
+ *
+ * <h2>Errors</h2>
+ * ENOSPC and EDQUOT become {@link NoSpaceException} (with an {@link ErrnoException} cause naming the
+ * call). Populate's {@code EFAULT}, which means a store would have raised {@code SIGBUS}, becomes
+ * {@link NoSpaceException} when the filesystem has less free space than the page, and otherwise an
+ * {@link ErrnoException}. Every other errno becomes an {@link ErrnoException} naming the errno, the file,
+ * the offset and the length; mkwrite reports it as {@link dev.mkwrite.HandlerFailedException}. The
+ * handler never drops the region lock: zero-fill relies on it to keep the file's size still.
+ *
+ * <h2>Lifetime and threads</h2>
+ * Thread-safe: one handler may serve any number of regions and threads. It opens each file it prepares
+ * (once) and keeps it open until {@link #release(Path)} or {@link #close()}. Close the handler after the
+ * regions it serves; release a file after closing its region and before you delete, replace or truncate
+ * it outside mkwrite, since an open descriptor keeps a deleted file's blocks allocated. Do not release a
+ * file whose region is still open: the handler would forget which pages may be written to.
+ *
+ * <pre>{@code
+ * try (StorageHandler storage = StorageHandlers.bestAvailable(1 << 20);     // 1 MiB granules
+ *      MappedRegion log = MappedRegion.builder(path).size(1L << 30).handler(storage).open()) {
+ *     log.put(offset, record);          // NoSpaceException if the disk is full, never InternalError
+ * }
+ * }</pre>
+ */
+public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(StorageHandler.class);
+
+    /** How a handler allocates the blocks behind a page. */
+    public enum Allocation {
+        /** {@code fallocate(2)} with {@code FALLOC_FL_KEEP_SIZE}; zero-fill where unavailable. */
+        FALLOCATE,
+        /** Positional writes of zeros into the holes of the granule; needs no native access. */
+        ZERO_FILL,
+        /** No allocation: populate alone. */
+        NONE
+    }
+
+    /**
+     * A snapshot of a handler's counters, summed over every file it served.
+     *
+     * @param faults           faults the handler was called for
+     * @param alreadyAllocated faults whose page was known to be allocated: no system call
+     * @param fallocates       successful {@code fallocate} calls (a granule, or a page after a granule
+     *                         failed)
+     * @param zeroFilledBytes  bytes written by zero-fill
+     * @param populates        successful {@code madvise(MADV_POPULATE_WRITE)} calls
+     * @param noSpace          faults that ended in {@link NoSpaceException}
+     * @param aheadGranules    granules prepared ahead by a {@link PrepareAhead} agent through this handler
+     * @param metadataBytes    approximate heap bytes of the per-file unit tables
+     */
+    public record Stats(long faults, long alreadyAllocated, long fallocates, long zeroFilledBytes, long populates,
+                        long noSpace, long aheadGranules, long metadataBytes) {
+    }
+
+    private static final AtomicBoolean POPULATE_LOGGED = new AtomicBoolean();
+    private static final int FILL_BUFFER = 256 * 1024;
+    private static final ThreadLocal<ByteBuffer> FILL = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(FILL_BUFFER));
+    private static final MemorySegment ZEROS = MemorySegment.ofArray(new byte[UnitTable.UNIT]);
+
+    private final Allocation allocation;
+    private final int granule;
+    private final boolean populate;
+    private final boolean nativeCalls = PosixNative.available();
+    private final ConcurrentHashMap<Path, FileSpace> files = new ConcurrentHashMap<>();
+    private final AtomicBoolean unsupportedLogged = new AtomicBoolean();
+    private volatile boolean populateUnsupported;
+    private volatile boolean closed;
+    /** The last reservation handed out, reused for the next page of the same length. Racy by design. */
+    private volatile Prepared lastPrepared = new Prepared(0);
+
+    private final LongAdder faults = new LongAdder();
+    private final LongAdder alreadyAllocated = new LongAdder();
+    private final LongAdder fallocates = new LongAdder();
+    private final LongAdder zeroFilledBytes = new LongAdder();
+    private final LongAdder populates = new LongAdder();
+    private final LongAdder noSpace = new LongAdder();
+    private final LongAdder aheadGranules = new LongAdder();
+
+    StorageHandler(Allocation allocation, int granule, boolean populate) {
+        this.allocation = Objects.requireNonNull(allocation, "allocation");
+        if (granule < UnitTable.UNIT || Integer.bitCount(granule) != 1 || granule > 1 << 30) {
+            throw new IllegalArgumentException("granule must be a power of two from " + UnitTable.UNIT
+                    + " bytes to 1 GiB, was " + granule);
+        }
+        if (allocation == Allocation.NONE && !populate) {
+            throw new IllegalArgumentException("a storage handler needs an allocation, populate, or both");
+        }
+        this.granule = granule;
+        this.populate = populate;
+        if (!nativeCalls && (allocation == Allocation.FALLOCATE || populate)) {
+            PosixNative.logUnavailableOnce((allocation == Allocation.FALLOCATE ? "fallocate(2)" : "")
+                    + (allocation == Allocation.FALLOCATE && populate ? " and " : "")
+                    + (populate ? "madvise(MADV_POPULATE_WRITE)" : "") + " fall back to zero-fill");
+        }
+    }
+
+    /**
+     * The allocation this handler was created with. Files where it is unavailable are zero-filled.
+     *
+     * @return the requested allocation
+     */
+    public Allocation allocation() {
+        return allocation;
+    }
+
+    /**
+     * Whether this handler populates pages with {@code madvise(MADV_POPULATE_WRITE)} when it can.
+     *
+     * @return true if it was created to populate
+     */
+    public boolean populates() {
+        return populate;
+    }
+
+    /**
+     * The allocation unit: a power of two, at least 4 KiB. A fault allocates the whole granule around its
+     * page, so a sequential writer makes one system call per granule.
+     *
+     * @return the granule in bytes
+     */
+    public int granule() {
+        return granule;
+    }
+
+    /**
+     * How this handler prepares files after the fallbacks that apply to every file: without native
+     * access, {@link Allocation#FALLOCATE} and populate-only handlers zero-fill. A file whose filesystem
+     * lacks {@code fallocate} may still be zero-filled: see {@link #effectiveAllocation(Path)}.
+     *
+     * @return the allocation used for files by default
+     */
+    public Allocation effectiveAllocation() {
+        return effective(false);
+    }
+
+    /**
+     * How this handler prepares {@code path} now, after any fallback: {@link Allocation#FALLOCATE} only if
+     * native access is enabled and the file's filesystem supports it.
+     *
+     * @param path a file
+     * @return the allocation used for it
+     */
+    public Allocation effectiveAllocation(Path path) {
+        FileSpace f = files.get(path);
+        return effective(f != null && f.fallocateUnsupported);
+    }
+
+    private Allocation effective(boolean fallocateUnsupported) {
+        return switch (allocation) {
+            case FALLOCATE -> nativeCalls && !fallocateUnsupported ? Allocation.FALLOCATE : Allocation.ZERO_FILL;
+            case ZERO_FILL -> Allocation.ZERO_FILL;
+            case NONE -> nativeCalls && !populateUnsupported ? Allocation.NONE : Allocation.ZERO_FILL;
+        };
+    }
+
+    /**
+     * Prepares the page of {@code fault}. Called by mkwrite with the region lock held; see the class
+     * documentation.
+     *
+     * @throws NoSpaceException      if the filesystem has no space for the page
+     * @throws ErrnoException        if a system call failed otherwise
+     * @throws IllegalStateException if the handler is closed, or runs after another handler dropped the
+     *                               region lock
+     */
+    @Override
+    public FaultResult prepare(WriteFault fault) throws IOException, InterruptedException {
+        faults.increment();
+        FileSpace file = file(fault.path());
+        MemorySegment memory;
+        try {
+            memory = fault.memory();
+        } catch (IllegalStateException e) {
+            throw new IllegalStateException("a StorageHandler needs the region lock held; in a chain, put it before"
+                    + " any handler that drops the lock [file " + fault.path() + ", offset " + fault.offset()
+                    + ", page " + fault.page() + "]", e);
+        }
+        int stamp = file.observe(memory.scope());
+        long start = fault.offset();
+        int length = fault.length();
+        long end = start + length;
+        long generation = fault.generation();
+        long firstUnit = UnitTable.unit(start);
+        long endUnit = UnitTable.unitCeil(end);
+        if (!file.touch(firstUnit, endUnit, fault.isNoWait())) {
+            return FaultResult.RETRY; // a no-wait fault met a neighbour's zero-fill in progress
+        }
+        Reservation result = Reservation.none();
+        Allocation how = effective(file.fallocateUnsupported);
+        if (how != Allocation.NONE) {
+            if (file.units.allAllocated(firstUnit, endUnit, stamp, generation)) {
+                alreadyAllocated.increment();
+            } else {
+                allocate(how, file, fault, stamp);
+                result = prepared(length);
+            }
+        }
+        if (populate && nativeCalls && !populateUnsupported) {
+            populate(file, fault, memory, stamp);
+        }
+        return result;
+    }
+
+    private void allocate(Allocation how, FileSpace file, WriteFault fault, int stamp) throws IOException {
+        if (!file.lockResources()) {
+            throw closedException(fault.path());
+        }
+        try {
+            if (how == Allocation.FALLOCATE && fallocate(file, fault, stamp)) {
+                return;
+            }
+            zeroFill(file, fault, stamp);
+        } finally {
+            file.unlockResources();
+        }
+    }
+
+    /** Returns false if the filesystem does not support fallocate; the caller zero-fills instead. */
+    private boolean fallocate(FileSpace file, WriteFault fault, int stamp) throws IOException {
+        int fd = file.fd();
+        long start = fault.offset();
+        long end = start + fault.length();
+        long size = PosixNative.size(fd);
+        if (size < 0) {
+            throw new ErrnoException("lseek", (int) -size, file.path, 0, 0, null);
+        }
+        long from = start & -(long) granule;
+        long to = Math.max(end, Math.min(alignUp(end, granule), size));
+        int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
+        if (isNoSpace(r) && (from != start || to != end)) {
+            from = start; // the granule does not fit: try the page alone, so only its write can fail
+            to = end;
+            r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
+        }
+        if (r == 0) {
+            fallocates.increment();
+            file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp, fault.generation());
+            return true;
+        }
+        if (r == -PosixNative.EOPNOTSUPP) {
+            file.fallocateUnsupported = true;
+            if (unsupportedLogged.compareAndSet(false, true)) {
+                LOG.info("mkwrite storage: the filesystem of {} does not support fallocate(2) (EOPNOTSUPP);"
+                        + " its pages are zero-filled instead", file.path);
+            }
+            return false;
+        }
+        ErrnoException cause = new ErrnoException("fallocate", -r, file.path, from, to - from,
+                isNoSpace(r) ? null : "check the filesystem and the file's permissions");
+        if (isNoSpace(r)) {
+            throw noSpace("the filesystem has no space for the page (" + PosixNative.errnoName(-r) + ")", fault, cause);
+        }
+        throw cause;
+    }
+
+    /**
+     * Zero-fills the holes of the faulting page, then of the untouched units of its granule. The page is
+     * PREPARING, so no store can land in it, and the region lock is held, so the file's size is still;
+     * neighbours are claimed first, so no writer can enter them while they are filled.
+     */
+    private void zeroFill(FileSpace file, WriteFault fault, int stamp) throws IOException {
+        FileChannel channel = file.channel();
+        long start = fault.offset();
+        long end = start + fault.length();
+        long generation = fault.generation();
+        long size = channel.size();
+        try {
+            fillHoles(channel, start, Math.min(end, size));
+        } catch (IOException e) {
+            if (isNoSpace(e)) {
+                throw noSpace("the filesystem has no space for the page (zero-fill: " + e.getMessage() + ")", fault, e);
+            }
+            throw e;
+        }
+        file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(end), stamp, generation);
+        long firstUnit = UnitTable.unit(start & -(long) granule);
+        long endUnit = UnitTable.unitCeil(Math.min(alignUp(end, granule), size));
+        long pageFirst = UnitTable.unit(start);
+        long pageEnd = UnitTable.unitCeil(end);
+        long u = firstUnit;
+        while (u < endUnit) {
+            if (u >= pageFirst && u < pageEnd) {
+                u = pageEnd;
+                continue;
+            }
+            long runEnd = u;
+            while (runEnd < endUnit && (runEnd < pageFirst || runEnd >= pageEnd)
+                    && file.claimFill(runEnd, stamp, generation)) {
+                runEnd++;
+            }
+            if (runEnd == u) {
+                u++;
+                continue;
+            }
+            boolean filled = false;
+            try {
+                fillHoles(channel, u << UnitTable.UNIT_SHIFT, Math.min(runEnd << UnitTable.UNIT_SHIFT, size));
+                filled = true;
+            } catch (IOException e) {
+                // A neighbour is not this write's business: its own fault will try again and report.
+            } finally {
+                file.endFill(u, runEnd, filled, stamp, generation);
+            }
+            if (!filled) {
+                return;
+            }
+            u = runEnd;
+        }
+    }
+
+    /**
+     * Reads {@code [from, to)} and writes zeros back over each 4 KiB unit that read as all zeros, which
+     * allocates a hole's blocks and leaves data untouched. {@code to} must not exceed the file's size.
+     */
+    private void fillHoles(FileChannel channel, long from, long to) throws IOException {
+        ByteBuffer buffer = FILL.get();
+        MemorySegment bytes = MemorySegment.ofBuffer(buffer);
+        for (long pos = from; pos < to; ) {
+            int n = (int) Math.min(FILL_BUFFER, to - pos);
+            buffer.clear().limit(n);
+            while (buffer.hasRemaining()) {
+                if (channel.read(buffer, pos + buffer.position()) < 0) {
+                    break;
+                }
+            }
+            int got = buffer.position();
+            int run = -1;
+            for (int i = 0; i < got; ) {
+                int next = (int) Math.min(got, alignUp(pos + i + 1, UnitTable.UNIT) - pos);
+                boolean zero = MemorySegment.mismatch(bytes, i, next, ZEROS, 0, next - i) < 0;
+                if (zero && run < 0) {
+                    run = i;
+                } else if (!zero && run >= 0) {
+                    writeZeros(channel, buffer, pos, run, i);
+                    run = -1;
+                }
+                i = next;
+            }
+            if (run >= 0) {
+                writeZeros(channel, buffer, pos, run, got);
+            }
+            if (got < n) {
+                return; // end of file: nothing past it may be written
+            }
+            pos += n;
+        }
+    }
+
+    private void writeZeros(FileChannel channel, ByteBuffer buffer, long pos, int from, int to) throws IOException {
+        ByteBuffer zeros = buffer.duplicate().limit(to).position(from);
+        while (zeros.hasRemaining()) {
+            channel.write(zeros, pos + zeros.position());
+        }
+        zeroFilledBytes.add(to - from);
+    }
+
+    private void populate(FileSpace file, WriteFault fault, MemorySegment memory, int stamp) throws IOException {
+        int length = fault.length();
+        int r = PosixNative.madvise(memory, length, PosixNative.MADV_POPULATE_WRITE);
+        if (r == 0) {
+            populates.increment();
+            return;
+        }
+        int errno = -r;
+        if (errno == PosixNative.EINVAL) {
+            populateUnsupported = true;
+            if (POPULATE_LOGGED.compareAndSet(false, true)) {
+                LOG.warn("mkwrite storage: this kernel rejects madvise(MADV_POPULATE_WRITE) (EINVAL; it needs Linux"
+                        + " 5.14 or later); pages are {} instead", allocation == Allocation.NONE
+                        ? "zero-filled" : "only allocated");
+            }
+            if (allocation == Allocation.NONE) {
+                allocate(Allocation.ZERO_FILL, file, fault, stamp);
+            }
+            return;
+        }
+        String call = "madvise(MADV_POPULATE_WRITE)";
+        if (errno == PosixNative.ENOSPC || errno == PosixNative.EDQUOT) {
+            throw noSpace("the filesystem has no space for the page (" + PosixNative.errnoName(errno) + ")", fault,
+                    new ErrnoException(call, errno, file.path, fault.offset(), length, null));
+        }
+        if (errno == PosixNative.EFAULT) {
+            long usable = usableSpace(file.path);
+            if (usable >= 0 && usable < length) {
+                throw noSpace("the filesystem has no space for the page (populating it failed with EFAULT, and "
+                        + usable + " bytes are free)", fault,
+                        new ErrnoException(call, errno, file.path, fault.offset(), length, null));
+            }
+            throw new ErrnoException(call, errno, file.path, fault.offset(), length,
+                    "a store into this page would have raised SIGBUS, yet the filesystem reports "
+                            + (usable < 0 ? "an unknown amount of" : usable + " bytes of") + " free space: an I/O"
+                            + " error, a memory limit, or a file truncated outside mkwrite");
+        }
+        throw new ErrnoException(call, errno, file.path, fault.offset(), length,
+                errno == PosixNative.ENOMEM ? "out of memory" : errno == PosixNative.EHWPOISON
+                        ? "a memory hardware error" : null);
+    }
+
+    private static long usableSpace(Path path) {
+        try {
+            return Files.getFileStore(path).getUsableSpace();
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /**
+     * Prepare-ahead: allocates granules {@code [fromGranule, toGranule)} of {@code file} with fallocate,
+     * outside the region lock, for a fault planned in mapping period {@code stamp}. Never throws: a granule
+     * that fails is left to its own fault, which redoes the work and reports. Called on the agent thread.
+     *
+     * @return the number of granules allocated
+     */
+    int allocateAhead(FileSpace file, long fromGranule, long toGranule, int stamp, long generation) {
+        if (effective(file.fallocateUnsupported) != Allocation.FALLOCATE || file.stamp() != stamp
+                || !file.lockResources()) {
+            return 0;
+        }
+        int done = 0;
+        try {
+            int fd = file.fd();
+            long size = PosixNative.size(fd);
+            int shift = Integer.numberOfTrailingZeros(granule);
+            for (long g = fromGranule; g < toGranule && file.stamp() == stamp; g++) {
+                long from = g << shift;
+                long to = Math.min((g + 1) << shift, size);
+                if (from >= to) {
+                    break; // past the end of the file as it was when this batch began
+                }
+                long firstUnit = UnitTable.unit(from);
+                long endUnit = UnitTable.unitCeil(to);
+                if (file.units.allAllocated(firstUnit, endUnit, stamp, generation)) {
+                    continue;
+                }
+                if (PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from) != 0) {
+                    break; // most likely no space; the faults of these pages will say so
+                }
+                fallocates.increment();
+                if (!file.recordAllocatedIfCurrent(firstUnit, endUnit, stamp, generation)) {
+                    break;
+                }
+                aheadGranules.increment();
+                done++;
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
+        } finally {
+            file.unlockResources();
+        }
+        return done;
+    }
+
+    /** The state of {@code path}, created on first use. */
+    FileSpace file(Path path) {
+        FileSpace f = files.get(path);
+        if (f == null) {
+            if (closed) {
+                throw closedException(path);
+            }
+            f = files.computeIfAbsent(path, FileSpace::new);
+        }
+        if (closed) {
+            throw closedException(path);
+        }
+        return f;
+    }
+
+    /**
+     * Forgets {@code path}: closes its descriptor and channel and drops what is known about it. Call it
+     * after closing the file's region, before deleting, replacing or truncating the file outside mkwrite.
+     * A later fault on the file starts afresh. Never call it while a region over the file is open.
+     *
+     * @param path the file
+     * @throws IOException if closing the descriptor failed
+     */
+    public void release(Path path) throws IOException {
+        FileSpace f = files.remove(path);
+        if (f != null) {
+            f.close();
+        }
+    }
+
+    /**
+     * A snapshot of the counters.
+     *
+     * @return the statistics
+     */
+    public Stats stats() {
+        long metadata = 0;
+        for (FileSpace f : files.values()) {
+            metadata += f.units.bytes();
+        }
+        return new Stats(faults.sum(), alreadyAllocated.sum(), fallocates.sum(), zeroFilledBytes.sum(), populates.sum(),
+                noSpace.sum(), aheadGranules.sum(), metadata);
+    }
+
+    /**
+     * Closes every file the handler opened. Faults afterwards fail with {@link IllegalStateException}
+     * (reported by mkwrite as {@link dev.mkwrite.HandlerFailedException}). Idempotent.
+     *
+     * @throws IOException if closing a descriptor failed; every file is closed anyway
+     */
+    @Override
+    public void close() throws IOException {
+        closed = true;
+        IOException failure = null;
+        for (Path path : files.keySet()) {
+            try {
+                release(path);
+            } catch (IOException e) {
+                if (failure == null) {
+                    failure = e;
+                } else {
+                    failure.addSuppressed(e);
+                }
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    private Reservation prepared(int length) {
+        Prepared p = lastPrepared;
+        if (p.bytes != length) {
+            p = new Prepared(length);
+            lastPrepared = p;
+        }
+        return p;
+    }
+
+    private NoSpaceException noSpace(String reason, WriteFault fault, Throwable cause) {
+        noSpace.increment();
+        return new NoSpaceException(reason, fault.path(), fault.offset(), fault.page(), cause);
+    }
+
+    private IllegalStateException closedException(Path path) {
+        return new IllegalStateException("the StorageHandler is closed; close regions before their handler [file "
+                + path + "]");
+    }
+
+    private static boolean isNoSpace(int r) {
+        return r == -PosixNative.ENOSPC || r == -PosixNative.EDQUOT;
+    }
+
+    static boolean isNoSpace(IOException e) {
+        String m = e.getMessage();
+        return m != null && (m.contains("No space left on device") || m.contains("Disk quota exceeded"));
+    }
+
+    private static long alignUp(long value, long alignment) {
+        return (value + alignment - 1) & -alignment;
+    }
+
+    @Override
+    public String toString() {
+        return "StorageHandler[" + allocation + (populate ? "+populate" : "") + ", granule " + granule
+                + (nativeCalls ? "" : ", zero-fill fallback: " + PosixNative.unavailableReason()) + "]";
+    }
+
+    /**
+     * The reservation of a page this handler allocated. The blocks stay with the file whatever becomes of
+     * the page, so neither callback does anything: there is nothing to give back.
+     */
+    private static final class Prepared implements Reservation {
+        final long bytes;
+
+        Prepared(long bytes) {
+            this.bytes = bytes;
+        }
+
+        @Override
+        public long bytes() {
+            return bytes;
+        }
+
+        @Override
+        public String toString() {
+            return "Prepared[" + bytes + " bytes]";
+        }
+    }
+}

@@ -1,0 +1,45 @@
+/**
+ * Built-in {@link dev.mkwrite.WriteFaultHandler}s that prepare storage, so that a write through a
+ * {@link dev.mkwrite.MappedRegion} on a full disk fails with {@link dev.mkwrite.NoSpaceException} instead
+ * of killing the JVM with {@code InternalError}. Start at {@link dev.mkwrite.impl.storage.StorageHandlers}.
+ *
+ * <h2>Why preparing storage is enough</h2>
+ * A store into a shared file mapping dies with {@code SIGBUS} when the filesystem's {@code ->page_mkwrite}
+ * cannot back the page: tmpfs and ext4 (delalloc) find no block to reserve. mkwrite calls a handler before
+ * the first store into each page after every writeback; if the handler makes the page's blocks allocated
+ * (fallocate, zero-fill) or runs {@code ->page_mkwrite} itself (populate), the store cannot fail. Each
+ * handler reports the failure it meets as {@link dev.mkwrite.NoSpaceException} at the write that needed the
+ * page; earlier writes are untouched, pages already prepared keep taking writes, and the same write
+ * succeeds once space is freed.
+ *
+ * <p>The exception is a copy-on-write filesystem (btrfs, bcachefs, ZFS), which needs new space for every
+ * overwrite: allocation does not help there, populate does, but the kernel's own background writeback can
+ * still write-protect a page behind mkwrite's back, and the next store would then fault in the kernel
+ * without a handler. No user-space preparation closes that gap.
+ *
+ * <h2>Handlers</h2>
+ * <ul>
+ *   <li>{@link dev.mkwrite.impl.storage.StorageHandler}: fallocate, zero-fill and populate, alone or
+ *   together, with their fallbacks. Remembers per 4 KiB unit of each file what it allocated, so repeat
+ *   faults cost no system call.</li>
+ *   <li>{@link dev.mkwrite.impl.storage.SpaceQuota}: an in-process budget shared by regions.</li>
+ *   <li>{@link dev.mkwrite.impl.storage.PrepareAhead}: a background agent that allocates ahead of
+ *   sequential writers.</li>
+ *   <li>{@link dev.mkwrite.impl.storage.StorageHandlers#chain}: composition, releasing what earlier handlers
+ *   reserved when a later one fails.</li>
+ *   <li>{@link dev.mkwrite.impl.storage.ErrnoException}: a system call failed, with errno, file and
+ *   range.</li>
+ * </ul>
+ *
+ * <h2>Map of the code</h2>
+ * <ul>
+ *   <li>{@code PosixNative}: every native downcall (open, close, lseek, fallocate, madvise, strerror),
+ *   bound only when native access is enabled.</li>
+ *   <li>{@code UnitTable}: one word per 4 KiB unit: touched, filling, mapping stamp, allocated generation.
+ *   Words change only by volatile CAS.</li>
+ *   <li>{@code FileSpace}: a handler's state for one file: its unit table, mapping period, descriptor,
+ *   channel and prepare-ahead window.</li>
+ *   <li>{@code HandlerChain}: the chain and its combined reservation.</li>
+ * </ul>
+ */
+package dev.mkwrite.impl.storage;
