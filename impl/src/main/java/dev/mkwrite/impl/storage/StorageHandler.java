@@ -109,7 +109,7 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
 
     private static final AtomicBoolean POPULATE_LOGGED = new AtomicBoolean();
     private static final int FILL_BUFFER = 256 * 1024;
-    private static final ThreadLocal<ByteBuffer> FILL = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(FILL_BUFFER));
+    private static final ThreadLocal<FillBuffer> FILL = ThreadLocal.withInitial(FillBuffer::new);
     private static final MemorySegment ZEROS = MemorySegment.ofArray(new byte[UnitTable.UNIT]);
 
     private final Allocation allocation;
@@ -299,12 +299,32 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
             }
             return false;
         }
-        ErrnoException cause = new ErrnoException("fallocate", -r, file.path, from, to - from,
-                isNoSpace(r) ? null : "check the filesystem and the file's permissions");
-        if (isNoSpace(r)) {
-            throw noSpace("the filesystem has no space for the page (" + PosixNative.errnoName(-r) + ")", fault, cause);
+        throw failure(fallocateFailure(-r, fault, from, to - from));
+    }
+
+    /**
+     * What a failed {@code fallocate} of {@code [from, from + length)} for {@code fault} becomes:
+     * {@link NoSpaceException} for ENOSPC and EDQUOT, {@link ErrnoException} for any other errno.
+     */
+    static Exception fallocateFailure(int errno, WriteFault fault, long from, long length) {
+        if (errno == PosixNative.ENOSPC || errno == PosixNative.EDQUOT) {
+            return new NoSpaceException("the filesystem has no space for the page (" + PosixNative.errnoName(errno)
+                    + (errno == PosixNative.EDQUOT ? ": disk quota exceeded" : "") + ")", fault.path(),
+                    fault.offset(), fault.page(), new ErrnoException("fallocate", errno, fault.path(), from, length, null));
         }
-        throw cause;
+        return new ErrnoException("fallocate", errno, fault.path(), from, length,
+                errno == PosixNative.EBADF || errno == PosixNative.EPERM
+                        ? "the file must be open for writing and not immutable or append-only"
+                        : errno == PosixNative.EFBIG ? "the range exceeds the filesystem's maximum file size" : null);
+    }
+
+    /** Counts and throws a failure made by {@link #fallocateFailure} or {@link #populateFailure}. */
+    private IOException failure(Exception e) {
+        if (e instanceof NoSpaceException n) {
+            noSpace.increment();
+            throw n;
+        }
+        return (IOException) e;
     }
 
     /**
@@ -367,8 +387,9 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
      * allocates a hole's blocks and leaves data untouched. {@code to} must not exceed the file's size.
      */
     private void fillHoles(FileChannel channel, long from, long to) throws IOException {
-        ByteBuffer buffer = FILL.get();
-        MemorySegment bytes = MemorySegment.ofBuffer(buffer);
+        FillBuffer fill = FILL.get();
+        ByteBuffer buffer = fill.buffer;
+        MemorySegment bytes = fill.segment;
         for (long pos = from; pos < to; ) {
             int n = (int) Math.min(FILL_BUFFER, to - pos);
             buffer.clear().limit(n);
@@ -428,26 +449,38 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
             }
             return;
         }
+        long usable = errno == PosixNative.EFAULT ? usableSpace(file.path) : -1;
+        throw failure(populateFailure(errno, usable, fault));
+    }
+
+    /**
+     * What a failed {@code madvise(MADV_POPULATE_WRITE)} for {@code fault} becomes. EFAULT means a store
+     * would have raised SIGBUS: no space when the filesystem has less than the page free
+     * ({@code usableSpace}, or -1 if unknown), an {@link ErrnoException} otherwise. ENOSPC and EDQUOT are
+     * no space; any other errno is an {@link ErrnoException}.
+     */
+    static Exception populateFailure(int errno, long usableSpace, WriteFault fault) {
         String call = "madvise(MADV_POPULATE_WRITE)";
+        int length = fault.length();
         if (errno == PosixNative.ENOSPC || errno == PosixNative.EDQUOT) {
-            throw noSpace("the filesystem has no space for the page (" + PosixNative.errnoName(errno) + ")", fault,
-                    new ErrnoException(call, errno, file.path, fault.offset(), length, null));
+            return new NoSpaceException("the filesystem has no space for the page (" + PosixNative.errnoName(errno)
+                    + ")", fault.path(), fault.offset(), fault.page(),
+                    new ErrnoException(call, errno, fault.path(), fault.offset(), length, null));
         }
         if (errno == PosixNative.EFAULT) {
-            long usable = usableSpace(file.path);
-            if (usable >= 0 && usable < length) {
-                throw noSpace("the filesystem has no space for the page (populating it failed with EFAULT, and "
-                        + usable + " bytes are free)", fault,
-                        new ErrnoException(call, errno, file.path, fault.offset(), length, null));
+            if (usableSpace >= 0 && usableSpace < length) {
+                return new NoSpaceException("the filesystem has no space for the page (populating it failed with"
+                        + " EFAULT, and " + usableSpace + " bytes are free)", fault.path(), fault.offset(),
+                        fault.page(), new ErrnoException(call, errno, fault.path(), fault.offset(), length, null));
             }
-            throw new ErrnoException(call, errno, file.path, fault.offset(), length,
+            return new ErrnoException(call, errno, fault.path(), fault.offset(), length,
                     "a store into this page would have raised SIGBUS, yet the filesystem reports "
-                            + (usable < 0 ? "an unknown amount of" : usable + " bytes of") + " free space: an I/O"
-                            + " error, a memory limit, or a file truncated outside mkwrite");
+                            + (usableSpace < 0 ? "an unknown amount of" : usableSpace + " bytes of")
+                            + " free space: an I/O error, a memory limit, or a file truncated outside mkwrite");
         }
-        throw new ErrnoException(call, errno, file.path, fault.offset(), length,
-                errno == PosixNative.ENOMEM ? "out of memory" : errno == PosixNative.EHWPOISON
-                        ? "a memory hardware error" : null);
+        return new ErrnoException(call, errno, fault.path(), fault.offset(), length,
+                errno == PosixNative.ENOMEM ? "out of memory, or the page is not mapped"
+                        : errno == PosixNative.EHWPOISON ? "a memory hardware error" : null);
     }
 
     private static long usableSpace(Path path) {
@@ -610,6 +643,12 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     public String toString() {
         return "StorageHandler[" + allocation + (populate ? "+populate" : "") + ", granule " + granule
                 + (nativeCalls ? "" : ", zero-fill fallback: " + PosixNative.unavailableReason()) + "]";
+    }
+
+    /** A thread's buffer for zero-fill, with a segment over all of it whatever the buffer's position. */
+    private static final class FillBuffer {
+        final ByteBuffer buffer = ByteBuffer.allocateDirect(FILL_BUFFER);
+        final MemorySegment segment = MemorySegment.ofBuffer(buffer);
     }
 
     /**

@@ -1,0 +1,135 @@
+package dev.mkwrite.impl.storage;
+
+import org.junit.jupiter.api.Assumptions;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * A small, real filesystem where ENOSPC happens: the directory given by system property
+ * {@code mkwrite.tmpfs} (surefire passes it; {@code ./dev test} mounts an 8 MiB tmpfs for it), or, when
+ * that is empty, an 8 MiB tmpfs this helper mounts in a temporary directory (root only) and unmounts on
+ * {@link #close()}. Tests that cannot get one are skipped with a message that says why.
+ *
+ * <p>Every test works in a fresh subdirectory, which {@link #close()} deletes, so a shared filesystem is
+ * left as empty as it was found.
+ */
+final class SmallFilesystem implements AutoCloseable {
+
+    static final long OWN_SIZE = 8L << 20;
+
+    private final Path mountPoint; // non-null if we mounted it
+    private final Path dir;
+    private final long initialSpace;
+
+    private SmallFilesystem(Path mountPoint, Path dir) throws IOException {
+        this.mountPoint = mountPoint;
+        this.dir = dir;
+        this.initialSpace = Files.getFileStore(dir).getUsableSpace();
+    }
+
+    /** Gets the filesystem, or aborts the calling test with the reason. */
+    static SmallFilesystem open() throws IOException {
+        String given = System.getProperty("mkwrite.tmpfs", "").trim();
+        if (!given.isEmpty()) {
+            Path root = Path.of(given);
+            Assumptions.assumeTrue(Files.isDirectory(root), "mkwrite.tmpfs=" + given + " is not a directory");
+            return new SmallFilesystem(null, Files.createTempDirectory(root, "storage-test-"));
+        }
+        Path mount = Files.createTempDirectory("mkwrite-storage-tmpfs-");
+        String failure = run("mount", "-t", "tmpfs", "-o", "size=" + OWN_SIZE, "tmpfs", mount.toString());
+        if (failure != null) {
+            Files.deleteIfExists(mount);
+            Assumptions.abort("no small filesystem for the disk-full tests: mkwrite.tmpfs is empty and mounting"
+                    + " a tmpfs failed (" + failure + "). Run as root, or pass -Dmkwrite.tmpfs=DIR with DIR on a"
+                    + " small filesystem (./dev test does this when root).");
+        }
+        return new SmallFilesystem(mount, Files.createTempDirectory(mount, "storage-test-"));
+    }
+
+    /** The test's own directory on the small filesystem. */
+    Path dir() {
+        return dir;
+    }
+
+    /** Bytes an unprivileged writer could still use. */
+    long usableSpace() throws IOException {
+        return Files.getFileStore(dir).getUsableSpace();
+    }
+
+    /**
+     * Deletes every file of the test's directory, keeping the directory, and waits until the space is
+     * free again: a deleted file's blocks stay allocated while a {@code MappedByteBuffer} still maps it,
+     * and only the garbage collector unmaps those.
+     */
+    void clear() throws IOException {
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path p : files.toList()) {
+                deleteTree(p);
+            }
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (usableSpace() < initialSpace && System.nanoTime() < deadline) {
+            System.gc();
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while waiting for " + dir + " to free its space", e);
+            }
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            deleteTree(dir);
+        } finally {
+            if (mountPoint != null) {
+                String failure = run("umount", mountPoint.toString());
+                if (failure == null) {
+                    Files.deleteIfExists(mountPoint);
+                } else {
+                    throw new IOException("unmounting " + mountPoint + " failed: " + failure);
+                }
+            }
+        }
+    }
+
+    private static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(root)) {
+            List<Path> all = walk.sorted(Comparator.reverseOrder()).toList();
+            for (Path p : all) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    /** Runs a command; returns null on success, otherwise what went wrong. */
+    private static String run(String... command) {
+        try {
+            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            boolean exited = p.waitFor(30, TimeUnit.SECONDS);
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+            if (!exited) {
+                p.destroyForcibly();
+                return String.join(" ", command) + " did not finish";
+            }
+            return p.exitValue() == 0 ? null : String.join(" ", command) + ": exit " + p.exitValue() + ": " + out;
+        } catch (IOException e) {
+            return String.join(" ", command) + ": " + e.getMessage();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return String.join(" ", command) + ": interrupted";
+        }
+    }
+}

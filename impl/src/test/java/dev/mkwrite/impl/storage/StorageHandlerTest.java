@@ -1,0 +1,226 @@
+package dev.mkwrite.impl.storage;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.HandlerFailedException;
+import dev.mkwrite.MappedRegion;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The storage handler's granule logic on a real filesystem: one system call per granule, none for repeat
+ * faults, a fresh start after the region maps the file anew, and zero-fill that never writes over data.
+ */
+class StorageHandlerTest {
+
+    private static final int PAGE = 4096;
+    private static final int GRANULE = 64 << 10;
+    private static final int PAGES_PER_GRANULE = GRANULE / PAGE;
+
+    private static SmallFilesystem fs;
+
+    @BeforeAll
+    static void mount() throws Exception {
+        fs = SmallFilesystem.open();
+    }
+
+    @AfterAll
+    static void unmount() throws Exception {
+        if (fs != null) {
+            fs.close();
+        }
+    }
+
+    @AfterEach
+    void deleteFiles() throws IOException {
+        fs.clear();
+    }
+
+    private static Path file() {
+        return fs.dir().resolve("region");
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
+    void shouldAllocateAGranuleOnceAndAnswerItsOtherPagesAndRepeatFaultsWithoutASystemCall(
+            StorageHandler.Allocation allocation) throws Exception {
+        assumeNativeFor(allocation);
+        try (StorageHandler storage = StorageHandlers.create(allocation, GRANULE, false);
+             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+            for (int p = 0; p < PAGES_PER_GRANULE; p++) {
+                region.putLong((long) p * PAGE, p + 1);
+            }
+            StorageHandler.Stats s = storage.stats();
+            assertEquals(PAGES_PER_GRANULE, s.faults());
+            assertEquals(PAGES_PER_GRANULE - 1, s.alreadyAllocated(), "the first fault allocated the whole granule");
+            assertEquals(allocation == StorageHandler.Allocation.FALLOCATE ? 1 : 0, s.fallocates());
+
+            region.flush(); // CLEAN again: every page faults on its next write
+            for (int p = 0; p < PAGES_PER_GRANULE; p++) {
+                region.putLong((long) p * PAGE + 8, p + 1);
+            }
+            StorageHandler.Stats after = storage.stats();
+            assertEquals(2 * PAGES_PER_GRANULE, after.faults());
+            assertEquals(2 * PAGES_PER_GRANULE - 1, after.alreadyAllocated(), "repeat faults made system calls");
+            assertEquals(s.fallocates(), after.fallocates());
+            assertEquals(s.zeroFilledBytes(), after.zeroFilledBytes());
+        }
+    }
+
+    @Test
+    void shouldAllocateAgainAfterTheRegionIsTruncatedAndExtended() throws Exception {
+        assumeNativeFor(StorageHandler.Allocation.FALLOCATE);
+        try (StorageHandler storage = StorageHandlers.fallocate(GRANULE);
+             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+            region.putLong(0, 1);
+            region.flush();
+            region.putLong(0, 2);
+            assertEquals(1, storage.stats().fallocates());
+
+            region.truncate(0); // frees the blocks
+            region.grow(1 << 20);
+            region.putLong(0, 3);
+            assertEquals(2, storage.stats().fallocates(), "an allocation from before the truncate was trusted");
+            assertEquals(3, region.getLong(0));
+        }
+    }
+
+    @Test
+    void shouldAllocateAgainAfterATruncateToTheMiddleOfAPage() throws Exception {
+        assumeNativeFor(StorageHandler.Allocation.FALLOCATE);
+        int bigPage = 64 << 10; // larger than a filesystem block: a mid-page truncate frees blocks of the page
+        try (StorageHandler storage = StorageHandlers.fallocate(bigPage);
+             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).pageSize(bigPage).handler(storage)
+                     .open()) {
+            region.putLong(0, 1);
+            region.truncate(5000); // page 0 keeps its generation but loses its blocks past 8 KiB
+            region.grow(1 << 20);
+            region.putLong(40_000, 2);
+            assertEquals(2, storage.stats().fallocates(), "the page's lost blocks were not reallocated");
+        }
+    }
+
+    @Test
+    void shouldNotTrustAllocationsOfAnEarlierRegionOverAFileTruncatedSince() throws Exception {
+        assumeNativeFor(StorageHandler.Allocation.FALLOCATE);
+        try (StorageHandler storage = StorageHandlers.fallocate(GRANULE)) {
+            try (MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+                region.putLong(0, 1);
+            }
+            try (FileChannel ch = FileChannel.open(file(), StandardOpenOption.WRITE)) {
+                ch.truncate(0);
+            }
+            try (MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+                region.putLong(0, 2);
+            }
+            assertEquals(2, storage.stats().fallocates());
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldZeroFillOnlyTheHolesOfAGranuleAndNeverOverwriteData(Backing backing) throws Exception {
+        byte[] data = DiskFullTest.pattern(7, 0, PAGE);
+        try (FileChannel ch = FileChannel.open(file(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(data), PAGE);      // page 1 has data
+            ch.write(ByteBuffer.wrap(data), 3L * PAGE); // page 3 too; the rest are holes
+        }
+        try (StorageHandler storage = StorageHandlers.zeroFill(GRANULE);
+             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).backing(backing).handler(storage)
+                     .open()) {
+            region.putLong(0, 42);
+            assertEquals(GRANULE - 2L * PAGE, storage.stats().zeroFilledBytes(), "only holes are filled");
+            byte[] back = new byte[PAGE];
+            region.get(PAGE, back, 0, PAGE);
+            assertArrayEquals(data, back);
+            region.get(3L * PAGE, back, 0, PAGE);
+            assertArrayEquals(data, back);
+            assertEquals(42, region.getLong(0));
+        }
+    }
+
+    @Test
+    void shouldNeverZeroFillAPageAWriterMayBeStoringInto() throws Exception {
+        try (StorageHandler storage = StorageHandlers.zeroFill(GRANULE);
+             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+            region.put(5L * PAGE, new byte[16]); // page 5 is WRITABLE and reads as zeros
+            long filled = storage.stats().zeroFilledBytes();
+            assertEquals(GRANULE, filled, "the first fault fills its granule");
+
+            region.grow(2 << 20); // a new mapping: the handler forgets what it allocated, not what it touched
+            region.putLong(0, 1);
+            assertEquals(GRANULE - PAGE, storage.stats().zeroFilledBytes() - filled,
+                    "zero-fill wrote into page 5, which a writer may be storing into");
+        }
+    }
+
+    @Test
+    void shouldPopulateAtEveryFaultBecauseWritebackWriteProtectsThePageAgain() throws Exception {
+        assumeTrue(PosixNative.available(), "needs native access: " + PosixNative.unavailableReason());
+        try (StorageHandler storage = StorageHandlers.populate();
+             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+            region.putLong(0, 1);
+            region.flush();
+            region.putLong(0, 2);
+            StorageHandler.Stats s = storage.stats();
+            assertEquals(2, s.populates());
+            assertEquals(0, s.fallocates());
+        }
+    }
+
+    @Test
+    void shouldFailFaultsAfterClose() throws Exception {
+        StorageHandler storage = StorageHandlers.fallocate(GRANULE);
+        try (MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+            region.putLong(0, 1);
+            storage.close();
+            HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(GRANULE, 1));
+            assertInstanceOf(IllegalStateException.class, e.getCause());
+            assertTrue(e.getCause().getMessage().contains("closed"), e.getCause().getMessage());
+            region.putLong(8, 2); // pages already prepared still take writes
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {0, 1000, 2048, 3 << 12, 1 << 31 >>> 0})
+    void shouldRejectAGranuleThatIsNotAPowerOfTwoOfAtLeastFourKibibytes(int granule) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StorageHandlers.fallocate(granule));
+        assertTrue(e.getMessage().contains(String.valueOf(granule)), e.getMessage());
+    }
+
+    @Test
+    void shouldNameWhatItDoesAndWhatItFellBackTo() throws Exception {
+        try (StorageHandler best = StorageHandlers.bestAvailable(GRANULE)) {
+            if (PosixNative.available()) {
+                assertEquals(StorageHandler.Allocation.FALLOCATE, best.effectiveAllocation());
+                assertTrue(best.populates());
+            } else {
+                assertEquals(StorageHandler.Allocation.ZERO_FILL, best.effectiveAllocation());
+            }
+            assertTrue(best.toString().contains(String.valueOf(GRANULE)), best.toString());
+        }
+    }
+
+    private static void assumeNativeFor(StorageHandler.Allocation allocation) {
+        if (allocation == StorageHandler.Allocation.FALLOCATE) {
+            assumeTrue(PosixNative.available(), "fallocate needs native access: " + PosixNative.unavailableReason());
+        }
+    }
+}
