@@ -51,7 +51,7 @@ final class FileSpace {
 
     /** The prepare-ahead window: guarded by {@link #ahead}. */
     final Object ahead = new Object();
-    long aheadLastGranule = -2;
+    long aheadLastGranule = -1; // so a first fault at granule 0 counts as sequential
     long aheadNext;
 
     FileSpace(Path path) {
@@ -91,7 +91,7 @@ final class FileSpace {
         }
         stamp = next; // volatile
         synchronized (ahead) {
-            aheadLastGranule = -2;
+            aheadLastGranule = -1;
             aheadNext = 0;
         }
     }

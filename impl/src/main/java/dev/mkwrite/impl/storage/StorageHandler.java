@@ -642,7 +642,7 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     @Override
     public String toString() {
         return "StorageHandler[" + allocation + (populate ? "+populate" : "") + ", granule " + granule
-                + (nativeCalls ? "" : ", zero-fill fallback: " + PosixNative.unavailableReason()) + "]";
+                + (nativeCalls ? "" : ", zero-fill fallback without native access") + "]";
     }
 
     /** A thread's buffer for zero-fill, with a segment over all of it whatever the buffer's position. */

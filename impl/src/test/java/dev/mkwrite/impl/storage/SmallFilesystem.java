@@ -3,9 +3,12 @@ package dev.mkwrite.impl.storage;
 import org.junit.jupiter.api.Assumptions;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -61,6 +64,33 @@ final class SmallFilesystem implements AutoCloseable {
     /** Bytes an unprivileged writer could still use. */
     long usableSpace() throws IOException {
         return Files.getFileStore(dir).getUsableSpace();
+    }
+
+    /**
+     * Fills the filesystem with {@code filler}, written in whole 4 KiB pages, then gives back exactly
+     * {@code pagesFree} pages by truncating it.
+     */
+    void fillLeaving(Path filler, int pagesFree) throws IOException {
+        ByteBuffer page = ByteBuffer.allocate(4096);
+        try (FileChannel ch = FileChannel.open(filler, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            try {
+                for (long pos = 0; ; pos += 4096) {
+                    page.clear();
+                    while (page.hasRemaining()) {
+                        ch.write(page, pos + page.position());
+                    }
+                }
+            } catch (IOException e) {
+                if (!StorageHandler.isNoSpace(e)) {
+                    throw e;
+                }
+            }
+            long full = ch.size() & -4096L;
+            if (full < 4096L * pagesFree) {
+                throw new IllegalStateException("the filesystem had only " + full + " bytes free");
+            }
+            ch.truncate(full - 4096L * pagesFree);
+        }
     }
 
     /**

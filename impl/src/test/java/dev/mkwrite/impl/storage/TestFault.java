@@ -17,17 +17,17 @@ final class TestFault implements WriteFault {
     private final MemorySegment memory;
     private boolean noWait;
 
-    TestFault(Path path, long page, int pageSize, long generation, MemorySegment memory) {
+    TestFault(Path path, long page, int pageSize, int length, long generation, MemorySegment memory) {
         this.path = path;
         this.page = page;
         this.pageSize = pageSize;
-        this.length = pageSize;
+        this.length = length;
         this.generation = generation;
         this.memory = memory;
     }
 
     static TestFault page(Path path, long page) {
-        return new TestFault(path, page, 4096, 0, MemorySegment.NULL);
+        return new TestFault(path, page, 4096, 4096, 0, MemorySegment.NULL);
     }
 
     TestFault noWait() {

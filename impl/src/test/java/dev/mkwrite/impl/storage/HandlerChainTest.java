@@ -1,0 +1,131 @@
+package dev.mkwrite.impl.storage;
+
+import dev.mkwrite.FaultResult;
+import dev.mkwrite.HandlerFailedException;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFaultHandler;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+/** Composition: reservations combined, earlier ones released when a later handler fails. */
+class HandlerChainTest {
+
+    /** Hands out reservations and counts how each ended. */
+    private static final class Counting implements WriteFaultHandler {
+        final AtomicInteger prepared = new AtomicInteger();
+        final AtomicInteger consumed = new AtomicInteger();
+        final AtomicInteger released = new AtomicInteger();
+
+        @Override
+        public FaultResult prepare(dev.mkwrite.WriteFault fault) {
+            prepared.incrementAndGet();
+            return new Reservation() {
+                @Override
+                public long bytes() {
+                    return 100;
+                }
+
+                @Override
+                public void consume() {
+                    consumed.incrementAndGet();
+                }
+
+                @Override
+                public void release() {
+                    released.incrementAndGet();
+                }
+            };
+        }
+
+        int outstanding() {
+            return prepared.get() - consumed.get() - released.get();
+        }
+    }
+
+    @Test
+    void shouldConsumeEveryPartWhenThePageIsWrittenBack(@TempDir Path dir) throws Exception {
+        Counting a = new Counting();
+        Counting b = new Counting();
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("f")).size(1 << 20)
+                .handler(StorageHandlers.chain(a, b)).open()) {
+            region.putLong(0, 1);
+            assertEquals(200, region.stats().reservedBytes(), "one combined reservation of both parts");
+            region.flush();
+        }
+        assertEquals(1, a.consumed.get());
+        assertEquals(1, b.consumed.get());
+        assertEquals(0, a.outstanding() + b.outstanding());
+    }
+
+    @Test
+    void shouldReleaseWhatEarlierHandlersReservedWhenALaterOneFindsNoSpace(@TempDir Path dir) throws Exception {
+        Counting quota = new Counting();
+        Counting alsoEarlier = new Counting();
+        WriteFaultHandler full = fault -> {
+            throw new NoSpaceException("full", fault.path(), fault.offset(), fault.page());
+        };
+        Counting never = new Counting();
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("f")).size(1 << 20)
+                .handler(StorageHandlers.chain(quota, alsoEarlier, full, never)).open()) {
+            assertThrows(NoSpaceException.class, () -> region.putLong(0, 1));
+            assertEquals(0, region.stats().reservationsOutstanding());
+        }
+        assertEquals(1, quota.released.get());
+        assertEquals(1, alsoEarlier.released.get());
+        assertEquals(0, never.prepared.get(), "a handler after the failure ran");
+    }
+
+    @Test
+    void shouldReleaseEarlierReservationsWhenALaterHandlerReturnsNull(@TempDir Path dir) throws Exception {
+        Counting first = new Counting();
+        WriteFaultHandler broken = fault -> null;
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("f")).size(1 << 20)
+                .handler(StorageHandlers.chain(first, broken)).open()) {
+            HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(0, 1));
+            assertEquals(IllegalStateException.class, e.getCause().getClass());
+        }
+        assertEquals(1, first.released.get());
+    }
+
+    @Test
+    void shouldCarryEarlierReservationsIntoWhatALastHandlerCachesAfterDroppingTheLock(@TempDir Path dir)
+            throws Exception {
+        Counting first = new Counting();
+        Counting inner = new Counting();
+        WriteFaultHandler slow = fault -> {
+            fault.dropLock(); // e.g. waits for space without stalling the region
+            fault.cacheReservation((Reservation) inner.prepare(fault));
+            return FaultResult.RETRY;
+        };
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("f")).size(1 << 20)
+                .handler(StorageHandlers.chain(first, slow)).open()) {
+            region.putLong(0, 1);
+            assertEquals(1, region.stats().retries());
+            assertEquals(1, first.prepared.get(), "the retry adopted the cached reservation");
+            region.flush();
+        }
+        assertEquals(1, first.consumed.get());
+        assertEquals(1, inner.consumed.get());
+    }
+
+    @Test
+    void shouldReleaseEarlierReservationsWhenANoWaitFaultWouldBlock(@TempDir Path dir) throws Exception {
+        Counting first = new Counting();
+        WriteFaultHandler wouldBlock = fault -> fault.isNoWait() ? FaultResult.RETRY : Reservation.none();
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("f")).size(1 << 20)
+                .handler(StorageHandlers.chain(first, wouldBlock)).open()) {
+            assertEquals(null, region.tryWrite(0, 8));
+            assertEquals(1, first.released.get());
+            region.putLong(0, 1);
+        }
+        assertEquals(1, first.consumed.get());
+    }
+}

@@ -1,0 +1,158 @@
+package dev.mkwrite.impl.storage;
+
+import dev.mkwrite.FaultResult;
+import dev.mkwrite.HandlerFailedException;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFaultHandler;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The quota's accounting: charged once per page across clean cycles, given back on release, never exceeded. */
+class SpaceQuotaTest {
+
+    private static final int PAGE = 4096;
+
+    @Test
+    void shouldChargeAPageOnceHoweverOftenItIsWrittenBack(@TempDir Path dir) throws Exception {
+        SpaceQuota quota = StorageHandlers.quota(1 << 20);
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("a")).size(1 << 20).handler(quota).open()) {
+            for (int cycle = 0; cycle < 5; cycle++) {
+                region.putLong(0, cycle);
+                region.putLong(PAGE, cycle);
+                assertEquals(cycle == 0 ? 2 * PAGE : 0, quota.reserved(), "cycle " + cycle);
+                region.flush(); // consumes: the bytes are charged; the next write faults again
+                assertEquals(2 * PAGE, quota.charged(), "cycle " + cycle);
+                assertEquals(2 * PAGE, quota.used(), "cycle " + cycle);
+            }
+            assertEquals(0, region.stats().reservationsOutstanding());
+        }
+        assertEquals(2 * PAGE, quota.charged(), "closing the region keeps the data, and its charge");
+    }
+
+    @Test
+    void shouldRefuseAPageThatDoesNotFitTheBudgetAndTakeItOnceSpaceIsGivenBack(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("a");
+        SpaceQuota quota = StorageHandlers.quota(2 * PAGE);
+        try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(quota).open()) {
+            region.putLong(0, 1);
+            region.putLong(PAGE, 2);
+            NoSpaceException e = assertThrows(NoSpaceException.class, () -> region.putLong(2 * PAGE, 3));
+            assertTrue(e.getMessage().contains("quota"), e.getMessage());
+            assertEquals(2 * PAGE, e.offset());
+            assertEquals(0, quota.available());
+            region.putLong(8, 4); // prepared pages still take writes
+
+            region.flush();
+            region.truncate(PAGE); // page 1 is gone; mkwrite has nothing to release (it was flushed)
+            assertEquals(PAGE, quota.truncated(file, PAGE), "the application gives page 1's charge back");
+            region.grow(1 << 20);
+            region.putLong(2 * PAGE, 3);
+            assertEquals(2 * PAGE, quota.used());
+        }
+        assertEquals(2 * PAGE, quota.forget(file));
+        assertEquals(0, quota.used());
+    }
+
+    @Test
+    void shouldGiveBackTheReservationOfAWriteThatFailsInALaterHandler(@TempDir Path dir) throws Exception {
+        SpaceQuota quota = StorageHandlers.quota(1 << 20);
+        WriteFaultHandler failing = fault -> {
+            throw new IOException("disk on fire");
+        };
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("a")).size(1 << 20)
+                .handler(StorageHandlers.chain(quota, failing)).open()) {
+            HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(0, 1));
+            assertTrue(e.getMessage().contains("disk on fire"), e.getMessage());
+            assertEquals(0, quota.used(), "the quota kept the bytes of a write that failed");
+            assertEquals(0, region.stats().reservationsOutstanding());
+        }
+    }
+
+    @Test
+    void shouldGiveBackTheReservationsOfPagesTruncatedBeforeWriteback(@TempDir Path dir) throws Exception {
+        SpaceQuota quota = StorageHandlers.quota(1 << 20);
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("a")).size(1 << 20).handler(quota).open()) {
+            for (int p = 0; p < 8; p++) {
+                region.putLong((long) p * PAGE, p);
+            }
+            assertEquals(8 * PAGE, quota.reserved());
+            region.truncate(2 * PAGE); // mkwrite releases pages 2..7, still WRITABLE
+            assertEquals(2 * PAGE, quota.used());
+        }
+        assertEquals(2 * PAGE, quota.charged(), "close wrote back and consumed the two pages left");
+    }
+
+    @Test
+    void shouldChargeOnlyTheGrowthOfAPartialLastPage() {
+        SpaceQuota quota = StorageHandlers.quota(1 << 20);
+        Path file = Path.of("f");
+        Reservation partial = (Reservation) quota.prepare(new TestFault(file, 0, PAGE, 1000, 0, null));
+        assertEquals(1000, partial.bytes());
+        partial.consume();
+        Reservation growth = (Reservation) quota.prepare(TestFault.page(file, 0)); // the region grew
+        assertEquals(PAGE - 1000, growth.bytes());
+        growth.consume();
+        assertEquals(PAGE, quota.charged());
+        assertSame(Reservation.none(), quota.prepare(TestFault.page(file, 0)), "a charged page was charged again");
+        assertEquals(PAGE, quota.truncated(file, 0));
+        assertEquals(0, quota.used());
+    }
+
+    @Test
+    void shouldNeverLetConcurrentFaultsExceedTheBudget() throws Exception {
+        int pages = 64;
+        SpaceQuota quota = StorageHandlers.quota(pages * PAGE);
+        int threads = 4;
+        AtomicInteger granted = new AtomicInteger();
+        AtomicInteger refused = new AtomicInteger();
+        CountDownLatch start = new CountDownLatch(1);
+        List<Thread> all = new ArrayList<>();
+        for (int t = 0; t < threads; t++) {
+            int id = t;
+            all.add(Thread.ofPlatform().start(() -> {
+                try {
+                    start.await();
+                    for (int p = 0; p < pages; p++) {
+                        try {
+                            FaultResult r = quota.prepare(TestFault.page(Path.of("f" + id), p));
+                            assertTrue(r instanceof Reservation);
+                            granted.incrementAndGet();
+                            assertTrue(quota.used() <= quota.budget());
+                        } catch (NoSpaceException e) {
+                            refused.incrementAndGet();
+                        }
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }));
+        }
+        start.countDown();
+        for (Thread t : all) {
+            t.join();
+        }
+        assertEquals(pages, granted.get());
+        assertEquals(pages * (threads - 1), refused.get());
+        assertEquals(quota.budget(), quota.used());
+        assertEquals(quota.budget(), quota.reserved());
+    }
+
+    @Test
+    void shouldRejectANegativeBudget() {
+        assertThrows(IllegalArgumentException.class, () -> StorageHandlers.quota(-1));
+    }
+}
