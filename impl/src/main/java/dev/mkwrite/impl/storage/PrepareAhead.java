@@ -213,14 +213,25 @@ public final class PrepareAhead implements WriteFaultHandler, AutoCloseable {
     }
 
     /**
-     * Stops the agent and waits for it to finish the batch it is working on; queued batches are dropped.
-     * Idempotent. Does not close the wrapped handler.
+     * Stops the agent and waits until its thread has ended; the batch it works on is finished, queued
+     * batches are dropped. Idempotent. Does not close the wrapped handler.
      */
     @Override
     public void close() {
         closed = true;
         if (runner != null) {
-            runner.close();
+            runner.close(); // stops the duty cycle and waits for the agent's onClose
+            boolean interrupted = false;
+            while (thread.isAlive()) { // and then for the thread itself to end
+                try {
+                    thread.join();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
         queue.clear();
     }

@@ -310,7 +310,8 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         if (errno == PosixNative.ENOSPC || errno == PosixNative.EDQUOT) {
             return new NoSpaceException("the filesystem has no space for the page (" + PosixNative.errnoName(errno)
                     + (errno == PosixNative.EDQUOT ? ": disk quota exceeded" : "") + ")", fault.path(),
-                    fault.offset(), fault.page(), new ErrnoException("fallocate", errno, fault.path(), from, length, null));
+                    fault.offset(), fault.page(),
+                    new ErrnoException("fallocate", errno, fault.path(), from, length, null));
         }
         return new ErrnoException("fallocate", errno, fault.path(), from, length,
                 errno == PosixNative.EBADF || errno == PosixNative.EPERM

@@ -35,7 +35,8 @@ final class ChildJvm {
     }
 
     /** Runs {@code main} with everything on the class path. */
-    static Result onClassPath(List<String> jvmArgs, Class<?> main, String... args) throws IOException, InterruptedException {
+    static Result onClassPath(List<String> jvmArgs, Class<?> main, String... args)
+            throws IOException, InterruptedException {
         List<String> command = new ArrayList<>();
         command.add(java());
         command.addAll(jvmArgs);
@@ -50,7 +51,8 @@ final class ChildJvm {
      * Runs {@code main} from the class path with mkwrite's modules (api, impl) and their dependencies
      * (Agrona, JCTools, SLF4J api) on the module path, so {@code dev.mkwrite.impl} is a named module.
      */
-    static Result onModulePath(List<String> jvmArgs, Class<?> main, String... args) throws IOException, InterruptedException {
+    static Result onModulePath(List<String> jvmArgs, Class<?> main, String... args)
+            throws IOException, InterruptedException {
         Predicate<String> modular = e -> e.contains("/impl/target/classes") || e.contains("/api/target/")
                 || e.contains("mkwrite-api") || e.contains("agrona") || e.contains("jctools")
                 || e.contains("slf4j-api");

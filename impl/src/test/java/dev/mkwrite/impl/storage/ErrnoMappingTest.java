@@ -53,7 +53,8 @@ class ErrnoMappingTest {
         assertEquals(8192, e.offset());
         assertEquals(65536, e.length());
         String m = e.getMessage();
-        for (String part : new String[] {"fallocate", "errno 5", "EIO", FILE.toString(), "offset 8192", "length 65536"}) {
+        for (String part : new String[] {"fallocate", "errno 5", "EIO", FILE.toString(), "offset 8192",
+            "length 65536"}) {
             assertTrue(m.contains(part), "message lacks '" + part + "': " + m);
         }
         if (PosixNative.available()) {

@@ -84,11 +84,13 @@ class StorageHandlerTest {
         }
     }
 
-    @Test
-    void shouldAllocateAgainAfterTheRegionIsTruncatedAndExtended() throws Exception {
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldAllocateAgainAfterTheRegionIsTruncatedAndExtended(Backing backing) throws Exception {
         assumeNativeFor(StorageHandler.Allocation.FALLOCATE);
         try (StorageHandler storage = StorageHandlers.fallocate(GRANULE);
-             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).backing(backing).handler(storage)
+                     .open()) {
             region.putLong(0, 1);
             region.flush();
             region.putLong(0, 2);
@@ -102,12 +104,14 @@ class StorageHandlerTest {
         }
     }
 
-    @Test
-    void shouldAllocateAgainAfterATruncateToTheMiddleOfAPage() throws Exception {
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldAllocateAgainAfterATruncateToTheMiddleOfAPage(Backing backing) throws Exception {
         assumeNativeFor(StorageHandler.Allocation.FALLOCATE);
         int bigPage = 64 << 10; // larger than a filesystem block: a mid-page truncate frees blocks of the page
         try (StorageHandler storage = StorageHandlers.fallocate(bigPage);
-             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).pageSize(bigPage).handler(storage)
+             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).pageSize(bigPage).backing(backing)
+                     .handler(storage)
                      .open()) {
             region.putLong(0, 1);
             region.truncate(5000); // page 0 keeps its generation but loses its blocks past 8 KiB
@@ -117,17 +121,20 @@ class StorageHandlerTest {
         }
     }
 
-    @Test
-    void shouldNotTrustAllocationsOfAnEarlierRegionOverAFileTruncatedSince() throws Exception {
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldNotTrustAllocationsOfAnEarlierRegionOverAFileTruncatedSince(Backing backing) throws Exception {
         assumeNativeFor(StorageHandler.Allocation.FALLOCATE);
         try (StorageHandler storage = StorageHandlers.fallocate(GRANULE)) {
-            try (MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+            try (MappedRegion region = MappedRegion.builder(file()).size(1 << 20).backing(backing)
+                    .handler(storage).open()) {
                 region.putLong(0, 1);
             }
             try (FileChannel ch = FileChannel.open(file(), StandardOpenOption.WRITE)) {
                 ch.truncate(0);
             }
-            try (MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+            try (MappedRegion region = MappedRegion.builder(file()).size(1 << 20).backing(backing)
+                    .handler(storage).open()) {
                 region.putLong(0, 2);
             }
             assertEquals(2, storage.stats().fallocates());
@@ -156,10 +163,12 @@ class StorageHandlerTest {
         }
     }
 
-    @Test
-    void shouldNeverZeroFillAPageAWriterMayBeStoringInto() throws Exception {
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldNeverZeroFillAPageAWriterMayBeStoringInto(Backing backing) throws Exception {
         try (StorageHandler storage = StorageHandlers.zeroFill(GRANULE);
-             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).backing(backing).handler(storage)
+                     .open()) {
             region.put(5L * PAGE, new byte[16]); // page 5 is WRITABLE and reads as zeros
             long filled = storage.stats().zeroFilledBytes();
             assertEquals(GRANULE, filled, "the first fault fills its granule");
@@ -201,7 +210,8 @@ class StorageHandlerTest {
     @ParameterizedTest
     @ValueSource(ints = {0, 1000, 2048, 3 << 12, 1 << 31 >>> 0})
     void shouldRejectAGranuleThatIsNotAPowerOfTwoOfAtLeastFourKibibytes(int granule) {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> StorageHandlers.fallocate(granule));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> StorageHandlers.fallocate(granule));
         assertTrue(e.getMessage().contains(String.valueOf(granule)), e.getMessage());
     }
 
