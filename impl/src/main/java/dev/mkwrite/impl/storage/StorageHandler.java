@@ -347,7 +347,8 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
             }
             throw e;
         }
-        file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(end), stamp, generation);
+        // Only what lies inside the file was filled (the region keeps the file as long as itself).
+        file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(Math.min(end, size)), stamp, generation);
         long firstUnit = UnitTable.unit(start & -(long) granule);
         long endUnit = UnitTable.unitCeil(Math.min(alignUp(end, granule), size));
         long pageFirst = UnitTable.unit(start);

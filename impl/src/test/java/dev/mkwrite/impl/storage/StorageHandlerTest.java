@@ -12,6 +12,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
@@ -191,6 +193,26 @@ class StorageHandlerTest {
             StorageHandler.Stats s = storage.stats();
             assertEquals(2, s.populates());
             assertEquals(0, s.fallocates());
+        }
+    }
+
+    @Test
+    void shouldFallBackToZeroFillWhenTheKernelRejectsPopulate() throws Exception {
+        assumeTrue(PosixNative.available(), "needs native access: " + PosixNative.unavailableReason());
+        try (FileChannel ch = FileChannel.open(file(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.allocate(1), (1 << 20) - 1); // a sparse 1 MiB file
+        }
+        try (StorageHandler storage = StorageHandlers.populate(); Arena arena = Arena.ofConfined()) {
+            // An unaligned address makes madvise fail with EINVAL, as a kernel before 5.14 does for
+            // MADV_POPULATE_WRITE.
+            MemorySegment unaligned = arena.allocate(2 * PAGE, PAGE).asSlice(1, PAGE);
+            assertEquals(StorageHandler.Allocation.NONE, storage.effectiveAllocation());
+            storage.prepare(new TestFault(file(), 0, PAGE, PAGE, 0, unaligned));
+            assertEquals(StorageHandler.Allocation.ZERO_FILL, storage.effectiveAllocation());
+            assertEquals(0, storage.stats().populates());
+            assertEquals(PAGE, storage.stats().zeroFilledBytes(), "the page was not prepared another way");
+            storage.prepare(new TestFault(file(), 1, PAGE, PAGE, 0, unaligned));
+            assertEquals(2L * PAGE, storage.stats().zeroFilledBytes(), "later faults zero-fill without trying");
         }
     }
 
