@@ -79,7 +79,6 @@ public final class PrepareAhead implements WriteFaultHandler, AutoCloseable {
 
     private final LongAdder planned = new LongAdder();
     private final LongAdder dropped = new LongAdder();
-    private final LongAdder batchesDone = new LongAdder();
 
     PrepareAhead(StorageHandler handler, int granulesAhead, IdleStrategy idleStrategy) {
         this.handler = Objects.requireNonNull(handler, "handler");
@@ -262,7 +261,6 @@ public final class PrepareAhead implements WriteFaultHandler, AutoCloseable {
                 } catch (RuntimeException e) {
                     LOG.debug("prepare-ahead batch failed; its faults will prepare it", e);
                 }
-                batchesDone.increment();
                 work++;
             }
             if (work == 0) {

@@ -18,6 +18,10 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -179,6 +183,51 @@ class StorageHandlerTest {
             region.putLong(0, 1);
             assertEquals(GRANULE - PAGE, storage.stats().zeroFilledBytes() - filled,
                     "zero-fill wrote into page 5, which a writer may be storing into");
+        }
+    }
+
+    @Test
+    void shouldLoseNoWriteWhileConcurrentFaultsZeroFillEachOthersNeighbours() throws Exception {
+        int threads = 4;
+        int pages = 256; // 16 granules, each page owned by one thread
+        for (int round = 0; round < 12; round++) {
+            Path file = fs.dir().resolve("shared-" + round);
+            try (StorageHandler storage = StorageHandlers.zeroFill(GRANULE);
+                 MappedRegion region = MappedRegion.builder(file).size((long) pages * PAGE).handler(storage).open()) {
+                CountDownLatch start = new CountDownLatch(1);
+                List<Thread> writers = new ArrayList<>();
+                ConcurrentLinkedQueue<Throwable> errors = new ConcurrentLinkedQueue<>();
+                for (int t = 0; t < threads; t++) {
+                    int id = t;
+                    writers.add(Thread.ofPlatform().start(() -> {
+                        try {
+                            start.await();
+                            // Interleave: thread t writes pages t, t + 4, ... from both ends inwards.
+                            for (int k = 0, lo = id, hi = pages - threads + id; lo <= hi; k++) {
+                                int p = k % 2 == 0 ? lo : hi;
+                                region.putLong((long) p * PAGE + 8 * id, p + 1);
+                                if (k % 2 == 0) {
+                                    lo += threads;
+                                } else {
+                                    hi -= threads;
+                                }
+                            }
+                        } catch (Throwable e) {
+                            errors.add(e);
+                        }
+                    }));
+                }
+                start.countDown();
+                for (Thread w : writers) {
+                    w.join();
+                }
+                assertTrue(errors.isEmpty(), () -> "a writer failed: " + errors);
+                for (int p = 0; p < pages; p++) {
+                    assertEquals(p + 1, region.getLong((long) p * PAGE + 8L * (p % threads)),
+                            "round " + round + ": the write into page " + p + " was zeroed by a neighbour's fill");
+                }
+            }
+            java.nio.file.Files.delete(file);
         }
     }
 
