@@ -16,7 +16,8 @@ public enum Backing {
     /**
      * {@code FileChannel.map(mode, offset, size)}: a {@link java.nio.MappedByteBuffer}. Regions are
      * limited to {@value #MAX_BYTE_BUFFER_REGION} bytes. Replaced buffers are unmapped by the garbage
-     * collector, as the JDK offers no public way to unmap them.
+     * collector, as the JDK offers no public way to unmap them; so a deleted file's space comes back only
+     * after a garbage collection, and truncated space is not returned to a full filesystem until then.
      */
     MAPPED_BYTE_BUFFER;
 

@@ -35,6 +35,7 @@ import java.util.HashSet;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
@@ -78,6 +79,12 @@ final class Region implements MappedRegion {
     private static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /**
+     * Generations are drawn from one counter per JVM, so that a handler shared by several regions, or by
+     * successive regions over one file, never sees a generation reused for a page.
+     */
+    private static final AtomicLong EPOCHS = new AtomicLong();
+
     /** The fault whose handler runs on this thread, to refuse re-entry into the same region. */
     private static final ThreadLocal<Fault> IN_HANDLER = new ThreadLocal<>();
 
@@ -102,8 +109,8 @@ final class Region implements MappedRegion {
     private volatile long size;
     private volatile long pageCount;
     private volatile boolean closed;
-    /** Region epoch: the generation given to pages removed by the latest truncate. Guarded by lock. */
-    private long epoch;
+    /** Region epoch: the generation of new chunks and of pages changed by the latest truncate. Guarded by lock. */
+    private long epoch = EPOCHS.incrementAndGet();
 
     private Region(RegionBuilder spec, int pageSize, FileChannel channel, FileLock fileLock, Mapping mapping,
                    long size) {
@@ -1100,7 +1107,7 @@ final class Region implements MappedRegion {
                 fresh = Mapping.map(backing, channel, newSize); // extends the file sparsely
             } else {
                 channel.truncate(newSize);
-                long generation = ++epoch;
+                long generation = epoch = EPOCHS.incrementAndGet();
                 try {
                     fresh = Mapping.map(backing, channel, newSize);
                 } catch (IOException | RuntimeException e) {
@@ -1112,6 +1119,9 @@ final class Region implements MappedRegion {
                     throw e;
                 }
                 removePages(newPages, oldPages, generation);
+                if ((newSize & (pageSize - 1)) != 0) {
+                    shortenPage(newPages - 1, generation);
+                }
             }
             pageCount = newPages;
             size = newSize;
@@ -1131,6 +1141,29 @@ final class Region implements MappedRegion {
             } else {
                 removePage(c, Chunk.index(page), page, generation);
             }
+        }
+    }
+
+    /**
+     * The new last page lost the blocks past the new end: it moves to the new generation, so that a
+     * handler keyed by (page, generation) prepares it again when it is re-extended, and a fault that
+     * prepared it with the lock dropped finds its work stale. A dirty page keeps its data and reservation.
+     */
+    private void shortenPage(long page, long generation) {
+        Chunk c = table.chunk(page);
+        if (c == null) {
+            return;
+        }
+        int i = Chunk.index(page);
+        long w = c.stateVolatile(i);
+        switch (state(w)) {
+            case FROZEN, CLEAN -> c.setStateVolatile(i, PageState.word(state(w), generation));
+            case PREPARING -> {
+                c.setStateVolatile(i, PageState.word(CLEAN, generation));
+                counters.preparing.decrement();
+            }
+            default -> throw new IllegalStateException("page " + page + " is " + PageState.describe(w)
+                    + " after quiesce [file " + path + "]");
         }
     }
 

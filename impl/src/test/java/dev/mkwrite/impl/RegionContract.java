@@ -528,6 +528,34 @@ abstract class RegionContract {
     }
 
     @Test
+    void shouldGiveAPageShortenedByTruncateANewGenerationAndKeepItsData() throws Exception {
+        open();
+        region.put(2L * PAGE, bytes(PAGE, 1));
+        long before = handler.calls.getLast().generation();
+        region.truncate(2L * PAGE + 100); // page 2 keeps 100 bytes and loses the blocks past them
+        assertEquals(WRITABLE, state(2), "the dirty page keeps its data and reservation");
+        assertNotEquals(before, PageState.generation(impl().stateWord(2)));
+        region.grow(4L * PAGE);
+        region.putByte(2L * PAGE + 3000, (byte) 7);
+        TrackingHandler.Call again = handler.calls.getLast();
+        assertEquals(2, again.page());
+        assertNotEquals(before, again.generation(), "a handler keyed by generation prepares it again");
+        assertArrayEquals(Arrays.copyOf(bytes(PAGE, 1), 100), read(2L * PAGE, 100));
+    }
+
+    @Test
+    void shouldNeverReuseAGenerationAcrossRegionsOverTheSameFile() throws Exception {
+        open();
+        region.putByte(0, (byte) 1);
+        long first = handler.calls.getLast().generation();
+        region.close();
+        open();
+        region.truncate(PAGE);
+        region.putByte(0, (byte) 2);
+        assertNotEquals(first, handler.calls.getLast().generation());
+    }
+
+    @Test
     void shouldRepreparePartialLastPageAfterGrow() throws Exception {
         open(handler, 2L * PAGE + 100);
         region.putByte(2L * PAGE + 10, (byte) 1);
