@@ -73,8 +73,14 @@ public final class Main {
             return 2;
         } catch (Exception e) {
             out.flush();
-            err.println(PROGRAM + " " + command.name() + ": failed: " + e);
-            e.printStackTrace(err);
+            StringBuilder message = new StringBuilder(PROGRAM + " " + command.name() + ": failed: " + e);
+            for (Throwable cause = e.getCause(); cause != null; cause = cause.getCause()) {
+                message.append("; caused by ").append(cause);
+            }
+            err.println(message);
+            if (e instanceof RuntimeException) {
+                e.printStackTrace(err); // a bug: show where
+            }
             return 1;
         }
     }

@@ -5,6 +5,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
+import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
@@ -135,6 +136,26 @@ class ExamplesJarIT {
         assertCleanSuccess(r);
         assertEquals("verified 64 pages: 64 checksummed, 0 never written, 0 checksum mismatches", r.lastLine(),
                 r.describe());
+    }
+
+    @Test
+    void shouldFindAPageThatDoesNotMatchItsChecksum() throws Exception {
+        Path dir = tmp.resolve("pages");
+        assertCleanSuccess(JarRun.run("page-store", "--dir", dir.toString(), "--pages", "16", "--updates", "500"));
+        JarRun intact = JarRun.run("page-store", "--verify", "--dir", dir.toString());
+        assertCleanSuccess(intact);
+        try (RandomAccessFile f = new RandomAccessFile(dir.resolve("pages.dat").toFile(), "rw")) {
+            long offset = 5 * 4096 + 100; // page 5
+            f.seek(offset);
+            int b = f.read();
+            f.seek(offset);
+            f.write(b ^ 0x10);
+        }
+        JarRun r = JarRun.run("page-store", "--verify", "--dir", dir.toString());
+        assertEquals(1, r.exitCode(), r.describe());
+        assertEquals("verified 16 pages: 15 checksummed, 0 never written, 1 checksum mismatches", r.lastLine(),
+                r.describe());
+        assertTrue(r.out().contains("MISMATCH: page 5 does not match its checksum"), r.describe());
     }
 
     @Test

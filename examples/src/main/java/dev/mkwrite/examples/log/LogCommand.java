@@ -40,7 +40,7 @@ public final class LogCommand implements Command {
     private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
     private static final int PAYLOAD_HEADER = Integer.BYTES + Long.BYTES;
-    private static final long PROGRESS_NANOS = TimeUnit.MILLISECONDS.toNanos(500);
+    private static final long PROGRESS_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
 
     /** Creates the command. */
     public LogCommand() {

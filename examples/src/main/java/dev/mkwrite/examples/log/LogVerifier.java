@@ -59,7 +59,7 @@ public final class LogVerifier {
      * @param validEnd    the position just past the last accepted record or marker
      * @param tornTail    whether the log ends in a torn tail past the committed position
      * @param stopReason  why the scan stopped, for messages
-     * @param segmentSize the log's segment size
+     * @param segmentSize the log's segment size, or {@code Long.MAX_VALUE} if the log was never started
      */
     public record Result(long records, long segments, long committed, long validEnd, boolean tornTail,
                          String stopReason, long segmentSize) {
@@ -105,13 +105,16 @@ public final class LogVerifier {
         long segmentSize;
         long committed;
         try (Arena arena = Arena.ofConfined(); FileChannel ch = FileChannel.open(checkpointFile, StandardOpenOption.READ)) {
-            if (ch.size() < LogFormat.CHECKPOINT_SIZE) {
-                throw new IOException(checkpointFile + " is " + ch.size() + " bytes, not " + LogFormat.CHECKPOINT_SIZE);
-            }
-            MemorySegment cp = ch.map(FileChannel.MapMode.READ_ONLY, 0, LogFormat.CHECKPOINT_SIZE, arena);
-            if (cp.get(LogFormat.LONG, 0) != LogFormat.CHECKPOINT_MAGIC
+            boolean complete = ch.size() >= LogFormat.CHECKPOINT_SIZE;
+            MemorySegment cp = complete ? ch.map(FileChannel.MapMode.READ_ONLY, 0, LogFormat.CHECKPOINT_SIZE, arena) : null;
+            if (!complete || cp.get(LogFormat.LONG, 0) != LogFormat.CHECKPOINT_MAGIC
                     || cp.get(LogFormat.INT, 16) != LogFormat.crcOf(cp, 0, 16)) {
-                throw new IOException(checkpointFile + " has a damaged header");
+                if (Files.exists(LogFormat.segmentFile(dir, 0))) {
+                    // The writer forces the checkpoint's header before it creates the first segment.
+                    throw new IOException(checkpointFile + " has a damaged header (" + ch.size() + " bytes)");
+                }
+                // Killed while creating the log, before any segment: an empty log.
+                return new Result(0, 0, 0, 0, false, "the log was never started", Long.MAX_VALUE);
             }
             segmentSize = cp.get(LogFormat.LONG, 8);
             committed = 0;

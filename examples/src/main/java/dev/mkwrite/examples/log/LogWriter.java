@@ -479,10 +479,17 @@ public final class LogWriter implements AutoCloseable {
                 }
             }
         } catch (IOException | RuntimeException | Error | InterruptedException e) {
+            fail(e);
+        }
+    }
+
+    /** Marks the writer failed and wakes every thread waiting for durability, so that it throws. */
+    private void fail(Throwable e) {
+        if (failure == null) {
             failure = e;
-            synchronized (durableMonitor) {
-                durableMonitor.notifyAll();
-            }
+        }
+        synchronized (durableMonitor) {
+            durableMonitor.notifyAll();
         }
     }
 
@@ -659,7 +666,7 @@ public final class LogWriter implements AutoCloseable {
                 ok = true;
             } catch (IOException | RuntimeException | Error e) {
                 // The reservation stays a hole, and inProgress keeps the durable position below it.
-                failure = e;
+                fail(e);
                 throw e;
             } finally {
                 if (ok) {

@@ -43,6 +43,7 @@ public final class PageStoreCommand implements Command {
     public Options options() {
         return new Options(name())
                 .path("dir", "DIR", "directory for pages.dat and checksums.dat (must not hold them yet)")
+                .flag("verify", "only reread and check the store in --dir; exit 1 on a checksum mismatch")
                 .count("pages", "N", 2048L, 1, 1L << 28, "pages in the store")
                 .count("threads", "T", 2L, 1, 64, "updater threads")
                 .count("updates", "N", 200_000L, 1, Long.MAX_VALUE / 2, "updates per thread")
@@ -53,6 +54,12 @@ public final class PageStoreCommand implements Command {
     @Override
     public int run(Options.Values values, PrintStream out) throws Exception {
         Path dir = values.path("dir");
+        if (values.flag("verify")) {
+            if (!Files.exists(dir.resolve(PageStore.PAGES)) || !Files.exists(dir.resolve(PageStore.CHECKSUMS))) {
+                throw new UsageException(name() + ": no page store in " + dir);
+            }
+            return verify(dir, out);
+        }
         long pageCount = values.number("pages");
         int threads = values.intNumber("threads");
         long updates = values.number("updates");
@@ -141,6 +148,10 @@ public final class PageStoreCommand implements Command {
                 + Fmt.bytes(pageCount * 8) + " of checksums");
         row(out, "reservations", Fmt.count(stats.reservationsOutstanding()) + " outstanding after close");
 
+        return verify(dir, out);
+    }
+
+    private static int verify(Path dir, PrintStream out) throws IOException {
         out.println("rereading every page of " + dir.resolve(PageStore.PAGES));
         PageStore.Verification v = PageStore.verify(dir);
         if (v.mismatches() > 0) {
