@@ -26,8 +26,8 @@ public interface SpaceHandler extends WriteFaultHandler, AutoCloseable {
     long aheadBytes();
 
     /**
-     * Faults that found their granule being prepared ahead and waited for it (with the region lock
-     * dropped when the fault allowed it).
+     * Faults that found their granule being prepared, ahead of the writers or by another fault, and
+     * waited for it (with the region lock dropped when the fault allowed it).
      *
      * @return the count
      */

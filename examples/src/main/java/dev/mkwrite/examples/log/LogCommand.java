@@ -238,7 +238,7 @@ public final class LogCommand implements Command {
             row("faults", Fmt.count(r.faults()) + " (first writes to a page, and first writes after its writeback)");
             row("retries", Fmt.count(r.retries()));
             row("lock drops", Fmt.count(r.lockDrops()) + " (" + Fmt.count(s.aheadWaits())
-                    + " faults waited for a granule being prepared ahead)");
+                    + " faults waited for a granule being prepared, and dropped the lock to do so)");
             row("writeback waits", Fmt.count(r.writebackWaits()) + " (appends that found their page under"
                     + " writeback and waited: stable pages)");
             row("fault latency", Fmt.latencies(faulted));

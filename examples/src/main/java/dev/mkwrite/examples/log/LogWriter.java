@@ -758,7 +758,7 @@ public final class LogWriter implements AutoCloseable {
      * @param region         the segments' region counters, summed
      * @param preparedBytes  storage prepared by the space handlers
      * @param aheadBytes     of which prepared ahead of the writers
-     * @param aheadWaits     faults that waited for a prepare-ahead in progress
+     * @param aheadWaits     faults that waited for a granule being prepared
      */
     public record Stats(long segments, long grows, long groupFlushes, long durable, RegionStats region,
                         long preparedBytes, long aheadBytes, long aheadWaits) {

@@ -13,6 +13,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -112,6 +114,61 @@ class LogWriterTest {
             assertEquals(100, a.acknowledged());
             assertTrue(log.durablePosition() >= end);
         }
+    }
+
+    @Test
+    void shouldNotCommitPastARecordThatIsStillBeingWritten() throws Exception {
+        int payload = 8192 - LogFormat.RECORD_HEADER; // records of two pages: the next one starts on a fresh page
+        CountDownLatch inHandler = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        Thread[] blocked = new Thread[1];
+        LogConfig config = LogConfig.of(dir.resolve("log")).withSpace(64 << 10, 0).withSegments(4 << 20, 4 << 20)
+                .withFlushInterval(Duration.ofMillis(1))
+                .withDecorator(h -> fault -> {
+                    if (Thread.currentThread() == blocked[0]) {
+                        inHandler.countDown();
+                        release.await(); // the appender is stuck inside its copy's fault
+                    }
+                    return h.prepare(fault);
+                });
+        try (LogWriter log = LogWriter.create(config)) {
+            long[] start = new long[1];
+            Throwable[] error = new Throwable[1];
+            Thread a = Thread.ofPlatform().unstarted(() -> {
+                try (LogWriter.Appender appender = log.appender()) {
+                    for (int i = 0; i < 3; i++) {
+                        appender.append(new byte[payload], 0, payload);
+                    }
+                    appender.awaitAcknowledged(); // flushed: the tail page is CLEAN, so the next write faults
+                    start[0] = log.durablePosition();
+                    blocked[0] = Thread.currentThread();
+                    appender.append(new byte[payload], 0, payload);
+                    appender.awaitAcknowledged();
+                } catch (IOException | RuntimeException e) {
+                    error[0] = e;
+                }
+            });
+            a.start();
+            assertTrue(inHandler.await(30, TimeUnit.SECONDS), "the appender never faulted");
+            long end = 0;
+            try (LogWriter.Appender b = log.appender()) {
+                for (int i = 0; i < 20; i++) {
+                    end = b.append(payload(i), 0, PAYLOAD); // after the stuck record, written and complete
+                }
+                log.requestFlush();
+                Thread.sleep(200); // many group flush periods
+                assertTrue(log.durablePosition() <= start[0], "committed " + log.durablePosition()
+                        + " past the record still being written at " + start[0]);
+            } finally {
+                release.countDown();
+            }
+            log.awaitDurable(end);
+            a.join();
+            assertEquals(null, error[0]);
+        }
+        LogVerifier.Result r = LogVerifier.verify(dir.resolve("log"), null);
+        assertEquals(24, r.records());
+        assertFalse(r.lostFlushedData(), r.lossDescription());
     }
 
     @Test
