@@ -129,8 +129,7 @@ final class Region implements MappedRegion {
                     + osPage + " for " + spec.path());
         }
         if (spec.size() > spec.backing().maxRegionSize()) {
-            throw new IllegalArgumentException("size " + spec.size() + " exceeds what " + spec.backing()
-                    + " can map (" + spec.backing().maxRegionSize() + ") for " + spec.path());
+            throw tooLarge(spec.size(), spec.backing(), spec.path());
         }
         Set<OpenOption> options = new HashSet<>(Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE));
         if (spec.create()) {
@@ -152,8 +151,7 @@ final class Region implements MappedRegion {
             }
             long size = Math.max(channel.size(), spec.size());
             if (size > spec.backing().maxRegionSize()) {
-                throw new IllegalArgumentException("file " + spec.path() + " is " + size + " bytes, more than "
-                        + spec.backing() + " can map (" + spec.backing().maxRegionSize() + ")");
+                throw tooLarge(size, spec.backing(), spec.path());
             }
             Mapping mapping = Mapping.map(spec.backing(), channel, size); // extends a shorter file sparsely
             Region region = new Region(spec, pageSize, channel, fileLock, mapping, size);
@@ -165,6 +163,11 @@ final class Region implements MappedRegion {
                 channel.close();
             }
         }
+    }
+
+    private static IllegalArgumentException tooLarge(long size, Backing backing, Path path) {
+        return new IllegalArgumentException("a region of " + size + " bytes exceeds what " + backing + " can map ("
+                + backing.maxRegionSize() + " bytes); use Backing.MEMORY_SEGMENT for larger regions [file " + path + "]");
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -1044,8 +1047,7 @@ final class Region implements MappedRegion {
     public void grow(long newSize) throws IOException {
         checkNotInHandler("grow");
         if (newSize > backing.maxRegionSize()) {
-            throw new IllegalArgumentException("grow(" + newSize + "): " + backing + " maps at most "
-                    + backing.maxRegionSize() + " bytes [file " + path + "]");
+            throw tooLarge(newSize, backing, path);
         }
         lock.writeLock().lock();
         try {

@@ -1,0 +1,104 @@
+package dev.mkwrite.benchmarks;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.RegionStats;
+import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.WriteSpan;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+
+import static java.nio.file.StandardOpenOption.CREATE;
+import static java.nio.file.StandardOpenOption.READ;
+import static java.nio.file.StandardOpenOption.WRITE;
+
+/**
+ * Row 5: open a 1 TiB sparse region and write 1 GiB sequentially. Reports absolute figures: the time to
+ * open (median of several opens), the page-state metadata before and after, and the write and flush
+ * rates. The file is sparse: only the gibibyte written takes space.
+ *
+ * <p>Run: {@code ./dev java -cp benchmarks/target/benchmarks.jar dev.mkwrite.benchmarks.ScaleHarness [dir]}
+ */
+public final class ScaleHarness {
+
+    private static final long TIB = 1L << 40;
+    private static final long GIB = 1L << 30;
+    private static final int CHUNK = 1 << 20;
+    private static final int OPENS = 7;
+
+    private ScaleHarness() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path dir = args.length > 0 ? Path.of(args[0]) : Files.createTempDirectory("mkwrite-scale");
+        Path file = dir.resolve("tebibyte.dat");
+        long[] openNanos = new long[OPENS];
+        for (int i = 0; i < OPENS; i++) {
+            Files.deleteIfExists(file);
+            long start = System.nanoTime();
+            MappedRegion region = open(file);
+            openNanos[i] = System.nanoTime() - start;
+            region.close();
+        }
+        Arrays.sort(openNanos);
+        Files.deleteIfExists(file);
+        long rawNanos = rawFirstTouch(file);
+        Files.deleteIfExists(file);
+        try (MappedRegion region = open(file)) {
+            long emptyMetadata = region.stats().metadataBytes();
+            MemorySegment chunk = MemorySegment.ofArray(new byte[CHUNK]).fill((byte) 0x5A);
+            long start = System.nanoTime();
+            for (long offset = 0; offset < GIB; offset += CHUNK) {
+                try (WriteSpan span = region.write(offset, CHUNK)) {
+                    span.segment().copyFrom(chunk);
+                }
+            }
+            long writeNanos = System.nanoTime() - start;
+            RegionStats written = region.stats();
+            start = System.nanoTime();
+            long pages = region.flush();
+            long flushNanos = System.nanoTime() - start;
+            System.out.printf(Locale.ROOT, "region size            %,d bytes (1 TiB, sparse, %s)%n", region.size(),
+                    region.backing());
+            System.out.printf(Locale.ROOT, "open time              median %.2f ms, min %.2f ms, max %.2f ms (%d opens)%n",
+                    openNanos[OPENS / 2] / 1e6, openNanos[0] / 1e6, openNanos[OPENS - 1] / 1e6, OPENS);
+            System.out.printf(Locale.ROOT, "metadata, empty        %,d bytes%n", emptyMetadata);
+            System.out.printf(Locale.ROOT, "metadata, 1 GiB dirty  %,d bytes (%.2f MiB) for %,d writable pages%n",
+                    written.metadataBytes(), written.metadataBytes() / 1048576.0, written.writablePages());
+            System.out.printf(Locale.ROOT, "write 1 GiB            %.0f ms, %.0f MiB/s (%,d faults)%n",
+                    writeNanos / 1e6, 1024 / (writeNanos / 1e9), written.faults());
+            System.out.printf(Locale.ROOT, "flush 1 GiB            %.0f ms, %,d pages written back%n", flushNanos / 1e6, pages);
+            System.out.printf(Locale.ROOT, "raw first touch 1 GiB  %.0f ms, %.0f MiB/s (same file size, raw segment):"
+                    + " mkwrite/raw time %.2fx%n", rawNanos / 1e6, 1024 / (rawNanos / 1e9), (double) writeNanos / rawNanos);
+        } finally {
+            Files.deleteIfExists(file);
+            if (args.length == 0) {
+                Files.deleteIfExists(dir);
+            }
+        }
+    }
+
+    /** The same writes through a raw mapping of a fresh sparse file: the kernel's own first-touch cost. */
+    private static long rawFirstTouch(Path file) throws java.io.IOException {
+        try (FileChannel channel = FileChannel.open(file, CREATE, READ, WRITE); Arena arena = Arena.ofShared()) {
+            MemorySegment raw = channel.map(FileChannel.MapMode.READ_WRITE, 0, TIB, arena);
+            MemorySegment chunk = MemorySegment.ofArray(new byte[CHUNK]).fill((byte) 0x5A);
+            long start = System.nanoTime();
+            for (long offset = 0; offset < GIB; offset += CHUNK) {
+                MemorySegment.copy(chunk, 0, raw, offset, CHUNK);
+            }
+            return System.nanoTime() - start;
+        }
+    }
+
+    private static MappedRegion open(Path file) throws java.io.IOException {
+        return MappedRegion.builder(file).size(TIB).backing(Backing.MEMORY_SEGMENT).handler(WriteFaultHandler.none())
+                .open();
+    }
+}

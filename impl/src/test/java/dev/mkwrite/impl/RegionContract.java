@@ -1,0 +1,1044 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.FaultInterruptedException;
+import dev.mkwrite.FaultResult;
+import dev.mkwrite.HandlerFailedException;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.OutOfRegionException;
+import dev.mkwrite.RegionClosedException;
+import dev.mkwrite.RegionStats;
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteSpan;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
+
+import static dev.mkwrite.impl.PageState.CLEAN;
+import static dev.mkwrite.impl.PageState.WRITABLE;
+import static dev.mkwrite.impl.PageState.WRITEBACK;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The contract every backing keeps: rules K1-K10 of PROTOCOL.md and the bad inputs of the core issue.
+ * Written once; {@link MemorySegmentRegionTest} and {@link MappedByteBufferRegionTest} run it.
+ *
+ * <p>Every test ends by closing its region and checking that each reservation ended exactly once.
+ */
+abstract class RegionContract {
+
+    static final int PAGE = 4096;
+    static final int PAGES = 16;
+
+    @TempDir
+    Path dir;
+
+    TrackingHandler handler = new TrackingHandler();
+    MappedRegion region;
+    final List<AutoCloseable> cleanup = new ArrayList<>();
+    final List<CountDownLatch> latches = new ArrayList<>();
+
+    /** A latch that is released after the test, so a failed test never leaves a handler blocked. */
+    CountDownLatch latch() {
+        CountDownLatch l = new CountDownLatch(1);
+        latches.add(l);
+        return l;
+    }
+
+    abstract Backing backing();
+
+    MappedRegion open() throws IOException {
+        return open(handler, PAGES * (long) PAGE);
+    }
+
+    MappedRegion open(TrackingHandler h, long size) throws IOException {
+        region = MappedRegion.builder(dir.resolve("region.dat")).size(size).pageSize(PAGE).backing(backing())
+                .handler(h).open();
+        return region;
+    }
+
+    Region impl() {
+        return (Region) region;
+    }
+
+    @AfterEach
+    void closeAndCheckReservations() throws Exception {
+        latches.forEach(CountDownLatch::countDown);
+        for (AutoCloseable c : cleanup) {
+            c.close();
+        }
+        if (region != null) {
+            region.close();
+            assertEquals(0, region.stats().reservationsOutstanding(), "reservations outstanding after close");
+            assertEquals(0, region.stats().reservedBytes(), "reserved bytes after close");
+        }
+        assertEquals(0, handler.endedTwice(), () -> "reservations ended twice: " + handler.reservations);
+        assertEquals(0, handler.live(), () -> "reservations never ended: " + handler.reservations);
+    }
+
+    static byte[] bytes(int n, int seed) {
+        byte[] b = new byte[n];
+        for (int i = 0; i < n; i++) {
+            b[i] = (byte) (seed * 31 + i * 7 + 1);
+        }
+        return b;
+    }
+
+    byte[] read(long offset, int length) {
+        byte[] b = new byte[length];
+        region.get(offset, b, 0, length);
+        return b;
+    }
+
+    int state(long page) {
+        return PageState.state(impl().stateWord(page));
+    }
+
+    <T> Future<T> async(Supplier<T> task) {
+        return CompletableFuture.supplyAsync(task, r -> {
+            Thread t = new Thread(r, "contract-async");
+            t.setDaemon(true);
+            t.start();
+        });
+    }
+
+    Future<Void> asyncRun(ThrowingRunnable task) {
+        return async(() -> {
+            try {
+                task.run();
+                return null;
+            } catch (RuntimeException e) {
+                throw e;
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        });
+    }
+
+    @FunctionalInterface
+    interface ThrowingRunnable {
+        void run() throws Exception;
+    }
+
+    static void assertBlocked(Future<?> f) throws Exception {
+        try {
+            f.get(200, TimeUnit.MILLISECONDS);
+            throw new AssertionError("expected the operation to be blocked, but it completed");
+        } catch (TimeoutException expected) {
+            // still blocked
+        }
+    }
+
+    static <T> T done(Future<T> f) throws Exception {
+        return f.get(20, TimeUnit.SECONDS);
+    }
+
+    static Throwable failure(Future<?> f) throws Exception {
+        try {
+            f.get(20, TimeUnit.SECONDS);
+        } catch (ExecutionException e) {
+            Throwable t = e.getCause();
+            return t instanceof RuntimeException r && r.getCause() != null && r.getClass() == RuntimeException.class
+                    ? r.getCause() : t;
+        }
+        throw new AssertionError("expected the operation to fail");
+    }
+
+    /** A handler behaviour that signals it started, then waits for {@code release} (lock held). */
+    static TrackingHandler.Behaviour blockingWithLock(CountDownLatch started, CountDownLatch release) {
+        return (fault, h) -> {
+            started.countDown();
+            release.await();
+            return h.reserve(fault);
+        };
+    }
+
+    /** Drops the lock on the first attempt, waits for {@code release}, caches a reservation, retries. */
+    static TrackingHandler.Behaviour droppingLock(CountDownLatch dropped, CountDownLatch release) {
+        return (fault, h) -> {
+            if (fault.mayDropLock()) {
+                fault.dropLock();
+                dropped.countDown();
+                release.await();
+                fault.cacheReservation(h.reserve(fault));
+                return FaultResult.RETRY;
+            }
+            return h.reserve(fault);
+        };
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // K1: a store to a page that is not WRITABLE calls the handler first
+
+    @Test
+    void shouldCallHandlerOnceBeforeTheFirstWriteOfEachPage() throws Exception {
+        open();
+        region.put(PAGE - 10, bytes(20, 1)); // pages 0 and 1
+        region.put(5, bytes(10, 2)); // page 0 again: no fault
+        assertEquals(2, handler.calls());
+        assertEquals(List.of(0L, 1L), handler.calls.stream().map(TrackingHandler.Call::page).toList());
+        assertEquals(WRITABLE, state(0));
+        assertEquals(WRITABLE, state(1));
+        assertEquals(CLEAN, state(2));
+        assertEquals(2, region.stats().faults());
+    }
+
+    @Test
+    void shouldLandNoByteWhenTheHandlerFailsOnALaterPageOfTheWrite() throws Exception {
+        open();
+        byte[] before = read(0, 3 * PAGE);
+        handler.behaviour = (fault, h) -> {
+            if (fault.page() == 2) {
+                throw new IOException("simulated EIO on page 2");
+            }
+            return h.reserve(fault);
+        };
+        HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.put(100, bytes(2 * PAGE, 3)));
+        assertEquals(2, e.page());
+        assertArrayEquals(before, read(0, 3 * PAGE), "no byte of the failed write may land");
+        assertEquals(CLEAN, state(2));
+        handler.behaviour = (fault, h) -> h.reserve(fault);
+        region.put(100, bytes(2 * PAGE, 3)); // the region stays usable: the same write now succeeds
+        assertArrayEquals(bytes(2 * PAGE, 3), read(100, 2 * PAGE));
+    }
+
+    @Test
+    void shouldHandTheHandlerTheFaultingPage() throws Exception {
+        open(handler, 3 * PAGE + 100);
+        region.putByte(3 * PAGE + 50, (byte) 1);
+        TrackingHandler.Call call = handler.calls.getFirst();
+        assertEquals(3, call.page());
+        assertEquals(3L * PAGE, call.offset());
+        assertEquals(100, call.length(), "the last page is shorter");
+        assertFalse(call.retry());
+        assertTrue(call.mayDropLock());
+        assertNull(call.cached());
+    }
+
+    @Test
+    void shouldWriteAndReadThroughEveryAccessor() throws Exception {
+        open();
+        region.putLong(PAGE - 4, 0x0102030405060708L); // straddles two pages
+        region.putInt(3 * PAGE, 0xCAFEBABE);
+        region.putByte(5 * PAGE + 7, (byte) 0x7F);
+        region.put(6 * PAGE, MemorySegment.ofArray(bytes(64, 4)));
+        ByteBuffer src = ByteBuffer.wrap(bytes(32, 5));
+        region.put(7 * PAGE, src);
+        assertEquals(0, src.remaining(), "put(ByteBuffer) consumes the buffer");
+        try (WriteSpan span = region.write(8 * PAGE, 16)) {
+            span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 99L);
+            span.buffer().putLong(8, 100L);
+        }
+        assertEquals(0x0102030405060708L, region.getLong(PAGE - 4));
+        assertEquals(0xCAFEBABE, region.getInt(3 * PAGE));
+        assertEquals((byte) 0x7F, region.getByte(5 * PAGE + 7));
+        assertArrayEquals(bytes(64, 4), read(6 * PAGE, 64));
+        assertArrayEquals(bytes(32, 5), read(7 * PAGE, 32));
+        MemorySegment dst = MemorySegment.ofArray(new byte[16]);
+        region.get(8 * PAGE, dst);
+        assertEquals(99L, dst.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+        assertEquals(100L, ByteBuffer.wrap(dst.toArray(ValueLayout.JAVA_BYTE)).getLong(8));
+        assertEquals(0x08, region.getByte(PAGE - 4), "little-endian");
+    }
+
+    @Test
+    void shouldPersistWritesAcrossCloseAndReopen() throws Exception {
+        open();
+        region.put(3 * PAGE + 1, bytes(500, 6));
+        region.close();
+        MappedRegion again = MappedRegion.builder(dir.resolve("region.dat")).pageSize(PAGE).backing(backing())
+                .handler(handler).open();
+        region = again;
+        assertEquals(PAGES * (long) PAGE, again.size(), "the region takes the file's size");
+        assertArrayEquals(bytes(500, 6), read(3 * PAGE + 1, 500));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // K2: faults hold the region lock shared, exclusive operations hold it exclusive; the fast path none
+
+    @Test
+    void shouldWriteWritablePagesWithoutTheLockWhileAFaultHoldsItAndGrowWaits() throws Exception {
+        open();
+        region.put(0, bytes(8, 1)); // page 0 WRITABLE
+        CountDownLatch started = latch();
+        CountDownLatch release = latch();
+        handler.behaviour = blockingWithLock(started, release);
+        Future<Void> slow = asyncRun(() -> region.put(5 * PAGE, bytes(8, 2)));
+        assertTrue(started.await(10, TimeUnit.SECONDS));
+        Future<Void> grow = asyncRun(() -> region.grow(2L * PAGES * PAGE));
+        assertBlocked(grow); // exclusive waits for the shared holder
+        region.put(16, bytes(100, 3)); // the fast path needs no lock
+        assertFalse(grow.isDone());
+        release.countDown();
+        done(slow);
+        done(grow);
+        assertArrayEquals(bytes(100, 3), read(16, 100)); // reads take the lock shared: after the grow
+        assertEquals(2L * PAGES * PAGE, region.size());
+    }
+
+    @Test
+    void shouldQueueNewFaultsBehindAWaitingExclusiveOperation() throws Exception {
+        // The stall that dropLock() exists to avoid: writer-preferring lock, slow fault, queued grow.
+        open();
+        CountDownLatch started = latch();
+        CountDownLatch release = latch();
+        handler.behaviour = blockingWithLock(started, release);
+        Future<Void> slow = asyncRun(() -> region.put(5 * PAGE, bytes(8, 2)));
+        assertTrue(started.await(10, TimeUnit.SECONDS));
+        Future<Void> grow = asyncRun(() -> region.grow(2L * PAGES * PAGE));
+        assertBlocked(grow);
+        handler.behaviour = (fault, h) -> h.reserve(fault);
+        Future<Void> other = asyncRun(() -> region.put(9 * PAGE, bytes(8, 3)));
+        assertBlocked(other); // queued behind the exclusive operation
+        release.countDown();
+        done(slow);
+        done(grow);
+        done(other);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // K4: one lock drop per fault; the retry may not drop again
+
+    @Test
+    void shouldRetryAfterTheHandlerDroppedTheLockAndNotLetTheRetryDropAgain() throws Exception {
+        open();
+        List<Boolean> mayDropOnRetry = new ArrayList<>();
+        AtomicReference<Throwable> secondDrop = new AtomicReference<>();
+        handler.behaviour = (fault, h) -> {
+            if (!fault.isRetry()) {
+                assertTrue(fault.mayDropLock());
+                fault.dropLock();
+                assertFalse(fault.mayDropLock(), "only once");
+                return FaultResult.RETRY;
+            }
+            mayDropOnRetry.add(fault.mayDropLock());
+            secondDrop.set(assertThrows(IllegalStateException.class, fault::dropLock));
+            return h.reserve(fault);
+        };
+        region.putLong(2 * PAGE, 7);
+        assertEquals(2, handler.calls());
+        assertTrue(handler.calls.get(1).retry());
+        assertEquals(List.of(false), mayDropOnRetry);
+        assertTrue(secondDrop.get().getMessage().contains("retry may not drop"), secondDrop.get().getMessage());
+        RegionStats s = region.stats();
+        assertEquals(1, s.faults());
+        assertEquals(1, s.retries());
+        assertEquals(1, s.lockDrops());
+        assertEquals(7, region.getLong(2 * PAGE));
+    }
+
+    @Test
+    void shouldLetGrowAndFaultsOnOtherPagesProceedWhileAFaultHasDroppedTheLock() throws Exception {
+        open();
+        CountDownLatch dropped = latch();
+        CountDownLatch release = latch();
+        handler.behaviour = (fault, h) -> fault.page() == 3
+                ? droppingLock(dropped, release).prepare(fault, h) : h.reserve(fault);
+        Future<Void> slow = asyncRun(() -> region.put(3 * PAGE, bytes(64, 1)));
+        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        region.grow(4L * PAGES * PAGE); // G7: exclusive operations proceed
+        region.put(7 * PAGE, bytes(64, 2)); // and so do faults on other pages
+        region.truncate(3L * PAGES * PAGE);
+        assertFalse(slow.isDone());
+        release.countDown();
+        done(slow);
+        assertArrayEquals(bytes(64, 1), read(3 * PAGE, 64));
+        assertArrayEquals(bytes(64, 2), read(7 * PAGE, 64));
+        assertEquals(2, handler.calls(), "the retry adopted the cached reservation without a call");
+    }
+
+    @Test
+    void shouldMakeOtherWritersOfThePageWaitForTheDroppedFault() throws Exception {
+        open();
+        CountDownLatch dropped = latch();
+        CountDownLatch release = latch();
+        handler.behaviour = droppingLock(dropped, release);
+        Future<Void> first = asyncRun(() -> region.put(3 * PAGE, bytes(8, 1)));
+        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> second = asyncRun(() -> region.put(3 * PAGE + 100, bytes(8, 2)));
+        assertBlocked(second);
+        assertNull(region.tryWrite(3 * PAGE, 8), "tryWrite does not wait for another fault's preparation");
+        release.countDown();
+        done(first);
+        done(second);
+        assertEquals(1, handler.calls(), "exactly one preparation per clean cycle");
+        assertEquals(1, handler.reservations.size());
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // K5: the retry reads the page-state table
+
+    @Test
+    void shouldAdoptTheCachedReservationOnTheRetryWithoutCallingTheHandler() throws Exception {
+        open();
+        handler.behaviour = (fault, h) -> {
+            fault.dropLock();
+            TrackingHandler.Tracked r = h.reserve(fault);
+            fault.cacheReservation(r);
+            assertSame(r, fault.cachedReservation());
+            return FaultResult.RETRY;
+        };
+        region.putLong(PAGE, 1);
+        assertEquals(1, handler.calls());
+        assertEquals(1, region.stats().reservationsOutstanding());
+        assertEquals(PAGE, region.stats().reservedBytes());
+        assertEquals(1, region.flush());
+        assertEquals(1, handler.consumed(), "adopted, then consumed by writeback");
+    }
+
+    @Test
+    void shouldCallTheHandlerAgainOnTheRetryWhenNothingWasCached() throws Exception {
+        open();
+        handler.behaviour = (fault, h) -> {
+            if (fault.mayDropLock()) {
+                fault.dropLock(); // waited for something, prepared nothing
+                return FaultResult.RETRY;
+            }
+            return h.reserve(fault);
+        };
+        region.putLong(PAGE, 1);
+        assertEquals(2, handler.calls());
+        assertTrue(handler.calls.get(1).retry());
+        assertNull(handler.calls.get(1).cached());
+    }
+
+    @Test
+    void shouldTreatReadyAfterADropAsACachedReservation() throws Exception {
+        open();
+        handler.behaviour = (fault, h) -> {
+            fault.dropLock();
+            return h.reserve(fault); // should have been cache + RETRY; mkwrite revalidates it anyway
+        };
+        region.putLong(PAGE, 1);
+        assertEquals(1, handler.calls());
+        assertEquals(1, region.stats().retries());
+    }
+
+    @Test
+    void shouldReleaseTheRedundantReservationWhenAnotherFaultPreparedThePageMeanwhile() throws Exception {
+        open();
+        CountDownLatch dropped = latch();
+        CountDownLatch release = latch();
+        handler.behaviour = droppingLock(dropped, release);
+        Future<Void> first = asyncRun(() -> region.put(3 * PAGE, bytes(8, 1)));
+        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        region.truncate(0);
+        region.grow(PAGES * (long) PAGE);
+        handler.behaviour = (fault, h) -> h.reserve(fault);
+        region.put(3 * PAGE + 8, bytes(8, 2)); // another fault prepares the page afresh
+        release.countDown();
+        done(first); // its retry finds the page WRITABLE at a new generation
+        assertEquals(2, handler.reservations.size());
+        TrackingHandler.Tracked stale = handler.reservations.stream()
+                .min(java.util.Comparator.comparingLong(t -> t.generation)).orElseThrow();
+        assertEquals(1, stale.released.get(), "the stale reservation is released exactly once");
+        assertEquals(0, stale.consumed.get(), "and never adopted");
+        assertArrayEquals(bytes(8, 1), read(3 * PAGE, 8));
+        assertArrayEquals(bytes(8, 2), read(3 * PAGE + 8, 8));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // K6: truncate moves generations; stale work is released exactly once and never adopted
+
+    @Test
+    void shouldReleaseTheStaleReservationWhenTruncatedDuringTheRetry() throws Exception {
+        open();
+        CountDownLatch dropped = latch();
+        CountDownLatch release = latch();
+        handler.behaviour = droppingLock(dropped, release);
+        Future<Void> fault = asyncRun(() -> region.put(5 * PAGE, bytes(8, 1)));
+        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        region.truncate(2L * PAGE);
+        release.countDown();
+        OutOfRegionException e = assertInstanceOf(OutOfRegionException.class, failure(fault));
+        assertEquals(5L * PAGE, e.offset());
+        assertTrue(e.getMessage().contains(dir.resolve("region.dat").toString()), e.getMessage());
+        assertEquals(1, handler.reservations.getFirst().released.get());
+        assertEquals(0, region.stats().reservationsOutstanding());
+        assertEquals(0, region.stats().preparingPages());
+        assertEquals(2L * PAGE, Files.size(dir.resolve("region.dat")), "nothing written beyond the end");
+    }
+
+    @Test
+    void shouldPrepareAfreshWhenTruncatedAndExtendedDuringTheRetry() throws Exception {
+        open();
+        CountDownLatch dropped = latch();
+        CountDownLatch release = latch();
+        handler.behaviour = droppingLock(dropped, release);
+        Future<Void> fault = asyncRun(() -> region.put(5 * PAGE, bytes(8, 1)));
+        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        region.truncate(2L * PAGE);
+        region.grow(PAGES * (long) PAGE);
+        release.countDown();
+        done(fault);
+        assertEquals(2, handler.calls());
+        TrackingHandler.Call retry = handler.calls.get(1);
+        assertTrue(retry.retry());
+        assertFalse(retry.mayDropLock());
+        assertNotEquals(handler.calls.get(0).generation(), retry.generation(), "a new generation after truncate");
+        TrackingHandler.Tracked stale = handler.reservations.get(0);
+        TrackingHandler.Tracked fresh = handler.reservations.get(1);
+        assertEquals(1, stale.released.get());
+        assertEquals(0, stale.consumed.get());
+        assertEquals(0, fresh.ends());
+        assertArrayEquals(bytes(8, 1), read(5 * PAGE, 8));
+    }
+
+    @Test
+    void shouldReleaseReservationsOfTruncatedPagesAndReadZerosAfterExtending() throws Exception {
+        open();
+        region.put(0, bytes(PAGES * PAGE, 1));
+        region.truncate(3L * PAGE + 100);
+        assertEquals(PAGES - 4, handler.released(), "pages 4.. were removed");
+        assertEquals(3L * PAGE + 100, Files.size(dir.resolve("region.dat")));
+        region.grow(PAGES * (long) PAGE);
+        byte[] all = read(0, PAGES * PAGE);
+        assertArrayEquals(Arrays.copyOf(bytes(PAGES * PAGE, 1), 3 * PAGE + 100), Arrays.copyOf(all, 3 * PAGE + 100));
+        for (int i = 3 * PAGE + 100; i < all.length; i++) {
+            assertEquals(0, all[i], "byte " + i + " re-extended after truncate must read zero");
+        }
+    }
+
+    @Test
+    void shouldRepreparePartialLastPageAfterGrow() throws Exception {
+        open(handler, 2L * PAGE + 100);
+        region.putByte(2L * PAGE + 10, (byte) 1);
+        assertEquals(100, handler.calls.getLast().length());
+        region.grow(4L * PAGE);
+        region.putByte(2L * PAGE + 3000, (byte) 2);
+        assertEquals(PAGE, handler.calls.getLast().length(), "the grown page is prepared for all its bytes");
+        assertEquals((byte) 1, region.getByte(2L * PAGE + 10));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // K7: errors leave nothing behind and the region usable
+
+    @Test
+    void shouldReportNoSpaceAndLeaveThePageCleanAndTheRegionUsable() throws Exception {
+        open();
+        region.put(0, bytes(100, 1));
+        handler.behaviour = (fault, h) -> {
+            throw new NoSpaceException("test budget is full", fault.path(), fault.offset(), fault.page());
+        };
+        NoSpaceException e = assertThrows(NoSpaceException.class, () -> region.putLong(4 * PAGE, 1));
+        assertEquals(4, e.page());
+        assertEquals(CLEAN, state(4));
+        region.put(0, bytes(100, 2)); // prepared pages still take writes
+        handler.behaviour = (fault, h) -> h.reserve(fault);
+        region.putLong(4 * PAGE, 1); // and once space is back, new writes succeed
+        assertEquals(1, region.getLong(4 * PAGE));
+    }
+
+    @Test
+    void shouldTranslateAnIoExceptionSayingTheDeviceIsFullToNoSpace() throws Exception {
+        open();
+        handler.behaviour = (fault, h) -> {
+            throw new IOException("No space left on device");
+        };
+        NoSpaceException e = assertThrows(NoSpaceException.class, () -> region.putLong(4 * PAGE, 1));
+        assertTrue(e.getMessage().contains("page 4"), e.getMessage());
+        assertTrue(e.getMessage().contains("offset " + 4 * PAGE), e.getMessage());
+    }
+
+    @Test
+    void shouldReleaseTheCachedReservationWhenTheHandlerFailsAfterDroppingTheLock() throws Exception {
+        open();
+        handler.behaviour = (fault, h) -> {
+            fault.dropLock();
+            fault.cacheReservation(h.reserve(fault));
+            throw new IOException("failed after caching");
+        };
+        assertThrows(HandlerFailedException.class, () -> region.putLong(4 * PAGE, 1));
+        assertEquals(1, handler.released());
+        assertEquals(0, region.stats().reservationsOutstanding());
+        assertEquals(CLEAN, state(4));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // K8: writeback
+
+    @Test
+    void shouldWriteBackExactlyTheDirtyPagesAndFaultAgainAfterwards() throws Exception {
+        open();
+        region.putByte(PAGE, (byte) 1);
+        region.putByte(7 * PAGE, (byte) 1);
+        region.putByte(8 * PAGE, (byte) 1);
+        assertEquals(3, region.stats().writablePages());
+        assertEquals(3, region.flush());
+        assertEquals(List.of(1L, 7L, 8L), handler.writebacks);
+        assertEquals(3, handler.consumed(), "writeback consumes the reservations");
+        assertEquals(0, region.flush(), "nothing is dirty any more");
+        assertEquals(CLEAN, state(7));
+        region.putByte(7 * PAGE, (byte) 2);
+        assertEquals(4, handler.calls(), "a cleaned page faults again");
+        assertEquals(3, region.stats().pagesWrittenBack());
+    }
+
+    @Test
+    void shouldFlushOnlyThePagesOfTheRange() throws Exception {
+        open();
+        region.put(0, bytes(6 * PAGE, 1));
+        assertEquals(2, region.flush(2L * PAGE + 5, PAGE)); // touches pages 2 and 3
+        assertEquals(WRITABLE, state(1));
+        assertEquals(CLEAN, state(2));
+        assertEquals(CLEAN, state(3));
+        assertEquals(WRITABLE, state(4));
+    }
+
+    @Test
+    void shouldWaitForAPinnedWriterBeforeWritingBackItsPage() throws Exception {
+        open();
+        WriteSpan span = region.write(2 * PAGE, 16);
+        Future<Long> flush = async(() -> {
+            try {
+                return region.flush();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        assertBlocked(flush);
+        assertEquals(WRITEBACK, state(2), "new writers are already held off");
+        assertTrue(handler.writebacks.isEmpty(), "nothing forced while the writer is inside");
+        span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 42L);
+        span.close();
+        assertEquals(1L, done(flush));
+        assertEquals(42L, nativeLong(read(2 * PAGE, 8)));
+    }
+
+    @Test
+    void shouldMakeAWriterWaitWhileItsPageIsUnderWriteback() throws Exception {
+        open();
+        region.putLong(2 * PAGE, 1);
+        CountDownLatch inWriteback = latch();
+        CountDownLatch release = latch();
+        AtomicReference<Long> seen = new AtomicReference<>();
+        handler.writebackHook = (page, contents) -> {
+            seen.set(contents.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+            inWriteback.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            assertEquals(seen.get(), contents.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), "stable page");
+        };
+        Future<Void> flush = asyncRun(region::flush);
+        assertTrue(inWriteback.await(10, TimeUnit.SECONDS));
+        Future<Void> writer = asyncRun(() -> region.putLong(2 * PAGE, 2));
+        assertBlocked(writer);
+        assertNull(region.tryWrite(2 * PAGE, 8), "tryWrite does not wait for writeback");
+        region.putLong(5 * PAGE, 3); // other pages are not held
+        release.countDown();
+        done(flush);
+        done(writer);
+        assertEquals(2, region.getLong(2 * PAGE));
+        assertEquals(1, region.stats().writebackWaits());
+    }
+
+    @Test
+    void shouldWaitForAnotherFlushOfTheSamePages() throws Exception {
+        open();
+        region.putLong(2 * PAGE, 1);
+        CountDownLatch inWriteback = latch();
+        CountDownLatch release = latch();
+        handler.writebackHook = (page, contents) -> {
+            inWriteback.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        Future<Void> first = asyncRun(region::flush);
+        assertTrue(inWriteback.await(10, TimeUnit.SECONDS));
+        Future<Long> second = async(() -> {
+            try {
+                return region.flush();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+        assertBlocked(second); // it must not return before the first one forced the page
+        release.countDown();
+        done(first);
+        assertEquals(0L, done(second));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // K9: interrupts and no-wait
+
+    @Test
+    void shouldThrowFaultInterruptedAndLeaveNoStateWhenInterruptedWhileWaitingForWriteback() throws Exception {
+        open();
+        region.putLong(2 * PAGE, 1);
+        CountDownLatch inWriteback = latch();
+        CountDownLatch release = latch();
+        handler.writebackHook = (page, contents) -> {
+            inWriteback.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        };
+        Future<Void> flush = asyncRun(region::flush);
+        assertTrue(inWriteback.await(10, TimeUnit.SECONDS));
+        AtomicReference<Thread> writerThread = new AtomicReference<>();
+        AtomicReference<Boolean> interruptFlag = new AtomicReference<>();
+        Future<Void> writer = asyncRun(() -> {
+            writerThread.set(Thread.currentThread());
+            try {
+                region.putLong(2 * PAGE, 2);
+            } finally {
+                interruptFlag.set(Thread.interrupted());
+            }
+        });
+        assertBlocked(writer);
+        writerThread.get().interrupt();
+        FaultInterruptedException e = assertInstanceOf(FaultInterruptedException.class, failure(writer));
+        assertEquals(2, e.page());
+        assertTrue(interruptFlag.get(), "the interrupt status is set again");
+        release.countDown();
+        done(flush);
+        RegionStats s = region.stats();
+        assertEquals(0, s.preparingPages());
+        assertEquals(1, region.getLong(2 * PAGE), "the interrupted write did not land");
+    }
+
+    @Test
+    void shouldThrowFaultInterruptedWhenInterruptedWhileWaitingForTheLock() throws Exception {
+        open();
+        CountDownLatch started = latch();
+        CountDownLatch release = latch();
+        handler.behaviour = blockingWithLock(started, release);
+        Future<Void> slow = asyncRun(() -> region.putLong(5 * PAGE, 1));
+        assertTrue(started.await(10, TimeUnit.SECONDS));
+        Future<Void> grow = asyncRun(() -> region.grow(2L * PAGES * PAGE));
+        assertBlocked(grow);
+        handler.behaviour = (fault, h) -> h.reserve(fault);
+        AtomicReference<Thread> writerThread = new AtomicReference<>();
+        Future<Void> writer = asyncRun(() -> {
+            writerThread.set(Thread.currentThread());
+            region.putLong(9 * PAGE, 2);
+        });
+        assertBlocked(writer);
+        writerThread.get().interrupt();
+        assertInstanceOf(FaultInterruptedException.class, failure(writer));
+        release.countDown();
+        done(slow);
+        done(grow);
+        assertEquals(CLEAN, state(9));
+    }
+
+    @Test
+    void shouldNotWaitInTryWriteAndRunTheHandlerAsANoWaitFault() throws Exception {
+        open();
+        handler.behaviour = (fault, h) -> {
+            assertFalse(fault.mayDropLock(), "a no-wait fault may not drop the lock");
+            assertThrows(IllegalStateException.class, fault::dropLock);
+            return fault.isNoWait() && fault.page() == 3 ? FaultResult.RETRY : h.reserve(fault);
+        };
+        try (WriteSpan span = region.tryWrite(PAGE, 10)) {
+            assertNotNull(span, "a clean page is prepared in place");
+        }
+        assertNull(region.tryWrite(3 * PAGE, 10), "the handler said it would block");
+        assertEquals(CLEAN, state(3));
+        assertTrue(handler.calls.stream().allMatch(TrackingHandler.Call::noWait));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // K10: dirty throttling
+
+    @Test
+    void shouldWriteBackWhenTheDirtyLimitIsReached() throws Exception {
+        region = MappedRegion.builder(dir.resolve("region.dat")).size(PAGES * (long) PAGE).pageSize(PAGE)
+                .backing(backing()).handler(handler).dirtyLimit(4L * PAGE).open();
+        for (int p = 0; p < PAGES; p++) {
+            region.putByte((long) p * PAGE, (byte) p);
+            assertTrue(region.stats().writablePages() <= 5, "dirty pages stay near the limit");
+        }
+        assertTrue(region.stats().pagesWrittenBack() >= PAGES - 5);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Bad input: a clear exception, the region usable, its data unchanged, no deadlock
+
+    @Test
+    void shouldRejectNegativeAndOverflowingOffsetsAndLengths() throws Exception {
+        open();
+        region.put(0, bytes(64, 1));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> region.write(-1, 8));
+        assertTrue(e.getMessage().contains("offset -1"), e.getMessage());
+        assertTrue(e.getMessage().contains("region.dat"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> region.write(PAGE * 3L, -5));
+        assertTrue(e.getMessage().contains("page 3"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> region.write(Long.MAX_VALUE - 3, 8));
+        assertThrows(IllegalArgumentException.class, () -> region.putLong(-8, 1));
+        assertThrows(IllegalArgumentException.class, () -> region.putLong(Long.MAX_VALUE - 3, 1));
+        assertThrows(IllegalArgumentException.class, () -> region.getLong(-1));
+        assertThrows(IllegalArgumentException.class, () -> region.flush(-1, 10));
+        assertThrows(IllegalArgumentException.class, () -> region.flush(10, Long.MAX_VALUE));
+        assertThrows(IllegalArgumentException.class, () -> region.truncate(-1));
+        assertThrows(IllegalArgumentException.class, () -> region.grow(1));
+        assertThrows(IndexOutOfBoundsException.class, () -> region.put(0, new byte[4], 2, 4));
+        assertEquals(1, handler.calls(), "no bad input reached the handler");
+        assertArrayEquals(bytes(64, 1), read(0, 64));
+        region.put(64, bytes(64, 2));
+    }
+
+    @Test
+    void shouldRejectSpansPastTheEndWithoutCallingTheHandler() throws Exception {
+        open();
+        long size = region.size();
+        OutOfRegionException e = assertThrows(OutOfRegionException.class, () -> region.write(size - 4, 8));
+        assertEquals(size - 4, e.offset());
+        assertEquals(size, e.regionSize());
+        assertTrue(e.getMessage().contains("region.dat"), e.getMessage());
+        assertThrows(OutOfRegionException.class, () -> region.putLong(size, 1));
+        assertThrows(OutOfRegionException.class, () -> region.write(size + PAGE, 0));
+        assertThrows(OutOfRegionException.class, () -> region.getLong(size - 4));
+        assertEquals(0, handler.calls());
+        try (WriteSpan empty = region.write(size, 0)) {
+            assertEquals(0, empty.length());
+        }
+        region.putLong(size - 8, 5);
+        assertEquals(5, region.getLong(size - 8));
+    }
+
+    @Test
+    void shouldRejectWritesAfterClose() throws Exception {
+        open();
+        region.putLong(0, 1);
+        region.close();
+        region.close(); // idempotent
+        assertTrue(region.isClosed());
+        RegionClosedException e = assertThrows(RegionClosedException.class, () -> region.putLong(0, 2));
+        assertTrue(e.getMessage().contains("region.dat"), e.getMessage());
+        assertThrows(RegionClosedException.class, () -> region.write(PAGE, 8));
+        assertThrows(RegionClosedException.class, () -> region.tryWrite(PAGE, 8));
+        assertThrows(RegionClosedException.class, () -> region.getLong(0));
+        assertThrows(RegionClosedException.class, region::flush);
+        assertThrows(RegionClosedException.class, () -> region.grow(1L << 20));
+        assertEquals(1, handler.consumed(), "close wrote back the dirty page");
+    }
+
+    @Test
+    void shouldReportAHandlerThatThrows() throws Exception {
+        open();
+        RuntimeException boom = new IllegalArgumentException("bad granule");
+        handler.behaviour = (fault, h) -> {
+            throw boom;
+        };
+        HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(3 * PAGE, 1));
+        assertSame(boom, e.getCause());
+        assertEquals(3, e.page());
+        assertEquals(3L * PAGE, e.offset());
+        assertEquals(CLEAN, state(3));
+        assertEquals(0, region.stats().preparingPages());
+    }
+
+    @Test
+    void shouldReportAHandlerThatReturnsRetryWithoutDroppingTheLock() throws Exception {
+        open();
+        handler.behaviour = (fault, h) -> FaultResult.RETRY;
+        HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(3 * PAGE, 1));
+        assertInstanceOf(IllegalStateException.class, e.getCause());
+        assertTrue(e.getMessage().contains("without dropping the lock"), e.getMessage());
+        assertEquals(1, handler.calls(), "no retry loop");
+        assertEquals(CLEAN, state(3));
+        assertAfterwardsUsable();
+    }
+
+    @Test
+    void shouldReportAHandlerThatDropsTheLockTwice() throws Exception {
+        open();
+        handler.behaviour = (fault, h) -> {
+            fault.dropLock();
+            fault.dropLock();
+            return FaultResult.RETRY;
+        };
+        HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(3 * PAGE, 1));
+        assertInstanceOf(IllegalStateException.class, e.getCause());
+        assertTrue(e.getCause().getMessage().contains("already dropped once"), e.getCause().getMessage());
+        assertTrue(e.getCause().getMessage().contains("page 3"), e.getCause().getMessage());
+        assertEquals(CLEAN, state(3));
+        assertAfterwardsUsable();
+    }
+
+    @Test
+    void shouldReportAHandlerThatDropsTheLockOnTheRetry() throws Exception {
+        open();
+        handler.behaviour = (fault, h) -> {
+            fault.dropLock(); // throws on the retry
+            return FaultResult.RETRY;
+        };
+        HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(3 * PAGE, 1));
+        assertTrue(e.getCause().getMessage().contains("retry may not drop"), e.getCause().getMessage());
+        assertEquals(2, handler.calls());
+        assertEquals(CLEAN, state(3));
+        assertAfterwardsUsable();
+    }
+
+    @Test
+    void shouldReportAHandlerThatReturnsNoReservation() throws Exception {
+        open();
+        handler.behaviour = (fault, h) -> null;
+        HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(3 * PAGE, 1));
+        assertTrue(e.getMessage().contains("Reservation.none()"), e.getMessage());
+        assertEquals(CLEAN, state(3));
+        assertAfterwardsUsable();
+    }
+
+    @Test
+    void shouldRefuseAWriteIntoTheSameRegionFromInsideTheHandler() throws Exception {
+        open();
+        region.putLong(0, 1); // page 0 WRITABLE
+        AtomicReference<Throwable> nested = new AtomicReference<>();
+        handler.behaviour = (fault, h) -> {
+            region.putLong(8, 2); // a WRITABLE page: the fast path is fine
+            try {
+                region.putLong(9 * PAGE, 3); // would fault: refused
+            } catch (IllegalStateException e) {
+                nested.set(e);
+            }
+            assertThrows(IllegalStateException.class, region::flush);
+            assertThrows(IllegalStateException.class, () -> region.grow(1L << 20));
+            assertThrows(IllegalStateException.class, () -> region.truncate(0));
+            assertThrows(IllegalStateException.class, region::close);
+            assertEquals(1, region.getLong(0), "reading is allowed");
+            return h.reserve(fault);
+        };
+        region.putLong(3 * PAGE, 4);
+        assertNotNull(nested.get());
+        assertTrue(nested.get().getMessage().contains("page 9"), nested.get().getMessage());
+        assertEquals(2, region.getLong(8));
+        assertEquals(4, region.getLong(3 * PAGE));
+        assertEquals(CLEAN, state(9));
+        handler.behaviour = (fault, h) -> {
+            region.putLong(10 * PAGE, 1);
+            return h.reserve(fault);
+        };
+        HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(11 * PAGE, 1));
+        assertInstanceOf(IllegalStateException.class, e.getCause());
+        assertAfterwardsUsable();
+    }
+
+    @Test
+    void shouldRejectARegionTooLargeForTheBackingAndAPageSmallerThanTheOs() {
+        Path file = dir.resolve("big.dat");
+        if (backing() == Backing.MAPPED_BYTE_BUFFER) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> MappedRegion.builder(file)
+                    .size(3L << 30).backing(backing()).handler(handler).open());
+            assertTrue(e.getMessage().contains("MEMORY_SEGMENT"), e.getMessage());
+        }
+        IllegalArgumentException small = assertThrows(IllegalArgumentException.class,
+                () -> MappedRegion.builder(file).pageSize(1024).handler(handler).backing(backing()).open());
+        assertTrue(small.getMessage().contains("operating system's page size"), small.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> MappedRegion.builder(file).pageSize(3 * 4096));
+        assertThrows(IllegalStateException.class, () -> MappedRegion.builder(file).open(), "a handler is required");
+    }
+
+    @Test
+    void shouldRefuseToOpenTheSameFileTwice() throws Exception {
+        open();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> MappedRegion.builder(
+                dir.resolve("region.dat")).handler(handler).backing(backing()).open());
+        assertTrue(e.getMessage().contains("already open"), e.getMessage());
+        region.putLong(0, 1);
+    }
+
+    void assertAfterwardsUsable() {
+        handler.behaviour = (fault, h) -> h.reserve(fault);
+        region.putLong(3 * PAGE, 77);
+        assertEquals(77, region.getLong(3 * PAGE));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Close (G6) and statistics
+
+    @Test
+    void shouldWaitForAPinnedWriterAndWriteBackEverythingOnClose() throws Exception {
+        open();
+        region.putLong(0, 1);
+        WriteSpan span = region.write(5 * PAGE, 8);
+        Future<Void> close = asyncRun(region::close);
+        assertBlocked(close);
+        span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 9L);
+        span.close();
+        done(close);
+        assertEquals(2, handler.consumed());
+        region = MappedRegion.builder(dir.resolve("region.dat")).pageSize(PAGE).backing(backing()).handler(handler)
+                .open();
+        assertEquals(9L, nativeLong(read(5 * PAGE, 8)));
+    }
+
+    @Test
+    void shouldFailADroppedFaultWithClosedWhenTheRegionClosesAndReleaseItsWork() throws Exception {
+        open();
+        CountDownLatch dropped = latch();
+        CountDownLatch release = latch();
+        handler.behaviour = droppingLock(dropped, release);
+        Future<Void> fault = asyncRun(() -> region.putLong(5 * PAGE, 1));
+        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> close = asyncRun(region::close);
+        assertBlocked(close); // waits for the fault in flight to leave
+        release.countDown();
+        done(close);
+        assertInstanceOf(RegionClosedException.class, failure(fault));
+        assertEquals(1, handler.released());
+        assertEquals(0, region.stats().reservationsOutstanding());
+    }
+
+    @Test
+    void shouldCountPagesAndReservationsInTheStatistics() throws Exception {
+        open();
+        region.put(0, bytes(3 * PAGE, 1));
+        RegionStats s = region.stats();
+        assertEquals(PAGES, s.pages());
+        assertEquals(3, s.writablePages());
+        assertEquals(PAGES - 3, s.cleanPages());
+        assertEquals(3, s.reservationsOutstanding());
+        assertEquals(3L * PAGE, s.reservedBytes());
+        assertEquals(3, s.faults());
+        assertTrue(s.handlerNanos() > 0);
+        assertTrue(s.metadataBytes() > 0);
+        region.flush();
+        s = region.stats();
+        assertEquals(0, s.writablePages());
+        assertEquals(0, s.reservationsOutstanding());
+        assertEquals(3, s.pagesWrittenBack());
+    }
+
+    /** Reads a long in native order, for tests that wrote it through a span's segment. */
+    static long nativeLong(byte[] b) {
+        return MemorySegment.ofArray(b).get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+    }
+}

@@ -1,0 +1,133 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.FaultResult;
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFault;
+import dev.mkwrite.WriteFaultHandler;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A handler for tests: records every call and hands out reservations that count how they end, so a test
+ * can check that each one ends exactly once. Its behaviour is a replaceable {@link Behaviour}.
+ */
+final class TrackingHandler implements WriteFaultHandler {
+
+    /** What the handler does for one call; {@code reserve} makes a tracked reservation. */
+    @FunctionalInterface
+    interface Behaviour {
+        FaultResult prepare(WriteFault fault, TrackingHandler handler) throws IOException, InterruptedException;
+    }
+
+    /** A snapshot of one handler call. */
+    record Call(long page, long offset, int length, long generation, boolean retry, boolean noWait,
+                boolean mayDropLock, Reservation cached, Thread thread) {
+    }
+
+    final List<Call> calls = new CopyOnWriteArrayList<>();
+    final List<Tracked> reservations = new CopyOnWriteArrayList<>();
+    final List<Long> writebacks = new CopyOnWriteArrayList<>();
+    volatile Behaviour behaviour = (fault, h) -> h.reserve(fault);
+    volatile WritebackHook writebackHook = (page, contents) -> { };
+
+    /** Called from beforeWriteback. */
+    @FunctionalInterface
+    interface WritebackHook {
+        void accept(long page, MemorySegment contents);
+    }
+
+    TrackingHandler() {
+    }
+
+    TrackingHandler(Behaviour behaviour) {
+        this.behaviour = behaviour;
+    }
+
+    @Override
+    public FaultResult prepare(WriteFault fault) throws IOException, InterruptedException {
+        calls.add(new Call(fault.page(), fault.offset(), fault.length(), fault.generation(), fault.isRetry(),
+                fault.isNoWait(), fault.mayDropLock(), fault.cachedReservation(), Thread.currentThread()));
+        return behaviour.prepare(fault, this);
+    }
+
+    @Override
+    public void beforeWriteback(long page, MemorySegment contents) {
+        writebacks.add(page);
+        writebackHook.accept(page, contents);
+    }
+
+    /** A new tracked reservation of the fault's length. */
+    Tracked reserve(WriteFault fault) {
+        Tracked t = new Tracked(fault.page(), fault.generation(), fault.length());
+        reservations.add(t);
+        return t;
+    }
+
+    int calls() {
+        return calls.size();
+    }
+
+    long consumed() {
+        return reservations.stream().filter(t -> t.consumed.get() > 0).count();
+    }
+
+    long released() {
+        return reservations.stream().filter(t -> t.released.get() > 0).count();
+    }
+
+    long live() {
+        return reservations.stream().filter(t -> t.ends() == 0).count();
+    }
+
+    /** Reservations that ended more than once, or both ways: must always be zero. */
+    long endedTwice() {
+        return reservations.stream().filter(t -> t.ends() > 1).count();
+    }
+
+    /** A reservation that counts its ends. */
+    static final class Tracked implements Reservation {
+        final long page;
+        final long generation;
+        final long bytes;
+        final AtomicInteger consumed = new AtomicInteger();
+        final AtomicInteger released = new AtomicInteger();
+        static final AtomicLong SEQUENCE = new AtomicLong();
+        final long id = SEQUENCE.incrementAndGet();
+
+        Tracked(long page, long generation, long bytes) {
+            this.page = page;
+            this.generation = generation;
+            this.bytes = bytes;
+        }
+
+        @Override
+        public long bytes() {
+            return bytes;
+        }
+
+        @Override
+        public void consume() {
+            consumed.incrementAndGet();
+        }
+
+        @Override
+        public void release() {
+            released.incrementAndGet();
+        }
+
+        int ends() {
+            return consumed.get() + released.get();
+        }
+
+        @Override
+        public String toString() {
+            return "Tracked#" + id + "[page=" + page + ", gen=" + generation + ", consumed=" + consumed
+                    + ", released=" + released + "]";
+        }
+    }
+}
