@@ -57,7 +57,8 @@ public final class DiskFullCommand implements Command {
     @Override
     public Options options() {
         return new Options(name())
-                .path("dir", "DIR", "a directory on a small filesystem to fill (default: mount an 8 MiB tmpfs, as root)")
+                .path("dir", "DIR", "a directory on a small filesystem to fill; on a large one, or without it, an 8 MiB"
+                        + " tmpfs is mounted (as root) and unmounted after")
                 .size("record-size", "B", "128", 8, 1 << 16, "payload bytes per record");
     }
 
@@ -71,8 +72,17 @@ public final class DiskFullCommand implements Command {
             if (!Files.isDirectory(dir)) {
                 throw new UsageException(name() + ": --dir " + dir + " is not a directory");
             }
+            long free = Files.getFileStore(dir).getUsableSpace();
+            if (free > MAX_FREE) {
+                // Too big to fill: put a small tmpfs inside it instead (as ./dev example does with a temp dir).
+                mountPoint = mountTmpfs(dir, dir + " has " + Fmt.bytes(free) + " free, and this command fills its"
+                        + " filesystem; mounting a small tmpfs inside it failed");
+                out.println("  " + dir + " has " + Fmt.bytes(free) + " free: using an 8 MiB tmpfs mounted at "
+                        + mountPoint + " instead");
+                dir = mountPoint;
+            }
         } else {
-            mountPoint = mountTmpfs();
+            mountPoint = mountTmpfs(null, "cannot mount a tmpfs, and no --dir was given");
             dir = mountPoint;
         }
         Path work = null;
@@ -250,8 +260,10 @@ public final class DiskFullCommand implements Command {
 
     // ---------------------------------------------------------------------------------------------
 
-    private Path mountTmpfs() throws IOException, UsageException, InterruptedException {
-        Path dir = Files.createTempDirectory("mkwrite-tmpfs-");
+    /** Mounts an 8 MiB tmpfs on a new directory inside {@code parent} (or the default temporary directory). */
+    private Path mountTmpfs(Path parent, String problem) throws IOException, UsageException, InterruptedException {
+        Path dir = parent == null ? Files.createTempDirectory("mkwrite-tmpfs-")
+                : Files.createTempDirectory(parent, "mkwrite-tmpfs-");
         String result;
         try {
             Process p = new ProcessBuilder("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", dir.toString())
@@ -265,8 +277,8 @@ public final class DiskFullCommand implements Command {
             result = e.getMessage();
         }
         Files.deleteIfExists(dir);
-        throw new UsageException(name() + ": cannot mount a tmpfs (" + result + "); run as root, or give --dir on a"
-                + " small filesystem");
+        throw new UsageException(name() + ": " + problem + " (mount: " + result + "); run as root, or give --dir on"
+                + " a small filesystem");
     }
 
     private static void unmount(Path dir, PrintStream out) throws InterruptedException {
