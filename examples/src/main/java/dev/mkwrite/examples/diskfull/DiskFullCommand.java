@@ -247,7 +247,8 @@ public final class DiskFullCommand implements Command {
                 mk.error == null ? "-" : "before the write that needed space");
         out.printf(Locale.ROOT, format, "after freeing space", "- (the process is gone)",
                 mk.retried ? "the same write succeeded" : "-");
-        out.printf(Locale.ROOT, format, "exit code", Integer.toString(raw.exitCode), "0 (the example goes on)");
+        out.printf(Locale.ROOT, format, "process", raw.finished ? "exited " + raw.exitCode : "died, exit code " + raw.exitCode,
+                "alive, the region still open and usable");
         out.printf(Locale.ROOT, format, "data after reopen", "-",
                 Fmt.count(mk.intact) + " of " + Fmt.count(mk.written) + " records intact");
         out.printf(Locale.ROOT, format, "faults / space", "-", Fmt.count(mk.faults) + " faults, " + Fmt.bytes(mk.prepared)

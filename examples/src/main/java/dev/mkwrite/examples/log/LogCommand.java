@@ -237,8 +237,8 @@ public final class LogCommand implements Command {
                     + " pages written back");
             row("faults", Fmt.count(r.faults()) + " (first writes to a page, and first writes after its writeback)");
             row("retries", Fmt.count(r.retries()));
-            row("lock drops", Fmt.count(r.lockDrops()) + " (" + Fmt.count(s.aheadWaits())
-                    + " faults waited for a granule being prepared, and dropped the lock to do so)");
+            row("lock drops", Fmt.count(r.lockDrops()) + " (faults that found their granule being prepared"
+                    + " waited for it: " + Fmt.count(s.aheadWaits()) + ")");
             row("writeback waits", Fmt.count(r.writebackWaits()) + " (appends that found their page under"
                     + " writeback and waited: stable pages)");
             row("fault latency", Fmt.latencies(faulted));
