@@ -10,6 +10,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -21,6 +23,8 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
  * tiny so that each run takes about a second.
  */
 class ExamplesJarIT {
+
+    private static final Pattern DURABLE = Pattern.compile(" durable +([0-9,]+) ");
 
     @TempDir
     Path tmp;
@@ -113,20 +117,29 @@ class ExamplesJarIT {
         Path dir = tmp.resolve("killed");
         Process writer = JarRun.builder("log", "--dir", dir.toString(), "--records", "100000000", "--flush-ms", "5")
                 .redirectErrorStream(true).start();
+        long acknowledged = 0;
         try (BufferedReader lines = new BufferedReader(new InputStreamReader(writer.getInputStream(),
                 StandardCharsets.UTF_8))) {
-            String line;
-            do {
-                line = lines.readLine();
-            } while (line != null && !line.contains(" appended ")); // the first progress line: it is writing
-            assertTrue(line != null, "the writer ended before its first progress line");
+            int progressLines = 0;
+            while (progressLines < 2) { // it is writing, and has acknowledged records
+                String line = lines.readLine();
+                assertTrue(line != null, "the writer ended before its second progress line");
+                Matcher m = DURABLE.matcher(line);
+                if (m.find()) {
+                    acknowledged = Long.parseLong(m.group(1).replace(",", ""));
+                    progressLines++;
+                }
+            }
         } finally {
             writer.destroyForcibly(); // SIGKILL
             assertTrue(writer.waitFor(30, TimeUnit.SECONDS));
         }
         JarRun v = JarRun.run("log", "--verify", "--dir", dir.toString());
         assertCleanSuccess(v);
-        assertTrue(v.lastLine().matches("verified [1-9][0-9]* records, [01] torn tail"), v.describe());
+        Matcher last = Pattern.compile("verified ([0-9]+) records, [01] torn tail").matcher(v.lastLine());
+        assertTrue(last.matches(), v.describe());
+        assertTrue(Long.parseLong(last.group(1)) >= acknowledged, "every record acknowledged as durable before the"
+                + " kill (" + acknowledged + ") is found\n" + v.describe());
     }
 
     @Test
