@@ -263,94 +263,74 @@ final class Region implements MappedRegion {
     @Override
     public void put(long offset, byte[] src, int srcOffset, int length) {
         Objects.checkFromIndexSize(srcOffset, length, src.length);
-        checkRange("put", offset, length);
-        if (length == 0) {
-            checkEmpty(offset);
-            return;
-        }
-        long first = offset >>> pageShift;
-        long last = (offset + length - 1) >>> pageShift;
-        pin(offset, length, first, last, false);
-        try {
-            MemorySegment.copy(src, srcOffset, mapping.segment(), ValueLayout.JAVA_BYTE, offset, length);
-        } finally {
-            unpinRange(first, last);
-        }
+        copyIn("put", offset, MemorySegment.ofArray(src), srcOffset, length);
     }
 
     @Override
     public void put(long offset, MemorySegment src) {
-        long length = src.byteSize();
-        checkRange("put", offset, length);
-        if (length == 0) {
-            checkEmpty(offset);
-            return;
-        }
-        long first = offset >>> pageShift;
-        long last = (offset + length - 1) >>> pageShift;
-        pin(offset, length, first, last, false);
-        try {
-            MemorySegment.copy(src, 0, mapping.segment(), offset, length);
-        } finally {
-            unpinRange(first, last);
-        }
+        copyIn("put", offset, src, 0, src.byteSize());
     }
 
     @Override
     public void put(long offset, ByteBuffer src) {
         int length = src.remaining();
-        checkRange("put", offset, length);
-        if (length == 0) {
-            checkEmpty(offset);
-            return;
-        }
-        long first = offset >>> pageShift;
-        long last = (offset + length - 1) >>> pageShift;
-        pin(offset, length, first, last, false);
-        try {
-            MemorySegment.copy(MemorySegment.ofBuffer(src), 0, mapping.segment(), offset, length);
-            src.position(src.position() + length);
-        } finally {
-            unpinRange(first, last);
-        }
+        copyIn("put", offset, MemorySegment.ofBuffer(src), 0, length);
+        src.position(src.position() + length);
     }
 
     @Override
     public void putByte(long offset, byte value) {
-        checkRange("putByte", offset, 1);
-        long page = offset >>> pageShift;
-        pin(offset, 1, page, page, false);
+        pinForWrite("putByte", offset, 1);
         try {
             mapping.segment().set(ValueLayout.JAVA_BYTE, offset, value);
         } finally {
-            unpin(page);
+            unpinForWrite(offset, 1);
         }
     }
 
     @Override
     public void putInt(long offset, int value) {
-        checkRange("putInt", offset, Integer.BYTES);
-        long first = offset >>> pageShift;
-        long last = (offset + Integer.BYTES - 1) >>> pageShift;
-        pin(offset, Integer.BYTES, first, last, false);
+        pinForWrite("putInt", offset, Integer.BYTES);
         try {
             mapping.segment().set(INT_LE, offset, value);
         } finally {
-            unpinRange(first, last);
+            unpinForWrite(offset, Integer.BYTES);
         }
     }
 
     @Override
     public void putLong(long offset, long value) {
-        checkRange("putLong", offset, Long.BYTES);
-        long first = offset >>> pageShift;
-        long last = (offset + Long.BYTES - 1) >>> pageShift;
-        pin(offset, Long.BYTES, first, last, false);
+        pinForWrite("putLong", offset, Long.BYTES);
         try {
             mapping.segment().set(LONG_LE, offset, value);
         } finally {
-            unpinRange(first, last);
+            unpinForWrite(offset, Long.BYTES);
         }
+    }
+
+    /** Every put: pins the pages, copies, unpins. */
+    private void copyIn(String op, long offset, MemorySegment src, long srcOffset, long length) {
+        if (length == 0) {
+            checkRange(op, offset, 0);
+            checkEmpty(offset);
+            return;
+        }
+        pinForWrite(op, offset, length);
+        try {
+            MemorySegment.copy(src, srcOffset, mapping.segment(), offset, length); // mapping read after the pins
+        } finally {
+            unpinForWrite(offset, length);
+        }
+    }
+
+    /** Checks a blocking write of {@code length > 0} bytes and pins its pages, faulting as needed. */
+    private void pinForWrite(String op, long offset, long length) {
+        checkRange(op, offset, length);
+        pin(offset, length, offset >>> pageShift, (offset + length - 1) >>> pageShift, false);
+    }
+
+    private void unpinForWrite(long offset, long length) {
+        unpinRange(offset >>> pageShift, (offset + length - 1) >>> pageShift);
     }
 
     /**

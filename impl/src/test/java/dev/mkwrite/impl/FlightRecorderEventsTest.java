@@ -45,11 +45,7 @@ class FlightRecorderEventsTest {
             });
             handler.writebackHook = (page, contents) -> {
                 inWriteback.countDown();
-                try {
-                    release.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
+                TrackingHandler.awaitQuietly(release);
             };
             try (MappedRegion region = MappedRegion.builder(dir.resolve("r.dat")).size(1 << 16).handler(handler).open()) {
                 region.putLong(0, 1);

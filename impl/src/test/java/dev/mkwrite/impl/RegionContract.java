@@ -148,6 +148,28 @@ abstract class RegionContract {
         void run() throws Exception;
     }
 
+    Future<Long> asyncFlush() {
+        return async(() -> {
+            try {
+                return region.flush();
+            } catch (IOException e) {
+                throw new RuntimeException(e);
+            }
+        });
+    }
+
+    /** Starts a flush and returns once its writeback is inside beforeWriteback, held until {@code release}. */
+    Future<Void> flushBlockedInWriteback(CountDownLatch release) throws InterruptedException {
+        CountDownLatch inWriteback = latch();
+        handler.writebackHook = (page, contents) -> {
+            inWriteback.countDown();
+            TrackingHandler.awaitQuietly(release);
+        };
+        Future<Void> flush = asyncRun(region::flush);
+        assertTrue(inWriteback.await(10, TimeUnit.SECONDS), "the flush reached writeback");
+        return flush;
+    }
+
     static void assertBlocked(Future<?> f) throws Exception {
         try {
             f.get(200, TimeUnit.MILLISECONDS);
@@ -645,13 +667,7 @@ abstract class RegionContract {
     void shouldWaitForAPinnedWriterBeforeWritingBackItsPage() throws Exception {
         open();
         WriteSpan span = region.write(2 * PAGE, 16);
-        Future<Long> flush = async(() -> {
-            try {
-                return region.flush();
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        });
+        Future<Long> flush = asyncFlush();
         assertBlocked(flush);
         assertEquals(WRITEBACK, state(2), "new writers are already held off");
         assertTrue(handler.writebacks.isEmpty(), "nothing forced while the writer is inside");
@@ -671,11 +687,7 @@ abstract class RegionContract {
         handler.writebackHook = (page, contents) -> {
             seen.set(contents.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
             inWriteback.countDown();
-            try {
-                release.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            TrackingHandler.awaitQuietly(release);
             assertEquals(seen.get(), contents.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), "stable page");
         };
         Future<Void> flush = asyncRun(region::flush);
@@ -695,25 +707,9 @@ abstract class RegionContract {
     void shouldWaitForAnotherFlushOfTheSamePages() throws Exception {
         open();
         region.putLong(2 * PAGE, 1);
-        CountDownLatch inWriteback = latch();
         CountDownLatch release = latch();
-        handler.writebackHook = (page, contents) -> {
-            inWriteback.countDown();
-            try {
-                release.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        };
-        Future<Void> first = asyncRun(region::flush);
-        assertTrue(inWriteback.await(10, TimeUnit.SECONDS));
-        Future<Long> second = async(() -> {
-            try {
-                return region.flush();
-            } catch (IOException e) {
-                throw new RuntimeException(e);
-            }
-        });
+        Future<Void> first = flushBlockedInWriteback(release);
+        Future<Long> second = asyncFlush();
         assertBlocked(second); // it must not return before the first one forced the page
         release.countDown();
         done(first);
@@ -727,18 +723,8 @@ abstract class RegionContract {
     void shouldThrowFaultInterruptedAndLeaveNoStateWhenInterruptedWhileWaitingForWriteback() throws Exception {
         open();
         region.putLong(2 * PAGE, 1);
-        CountDownLatch inWriteback = latch();
         CountDownLatch release = latch();
-        handler.writebackHook = (page, contents) -> {
-            inWriteback.countDown();
-            try {
-                release.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        };
-        Future<Void> flush = asyncRun(region::flush);
-        assertTrue(inWriteback.await(10, TimeUnit.SECONDS));
+        Future<Void> flush = flushBlockedInWriteback(release);
         AtomicReference<Thread> writerThread = new AtomicReference<>();
         AtomicReference<Boolean> interruptFlag = new AtomicReference<>();
         Future<Void> writer = asyncRun(() -> {

@@ -61,6 +61,15 @@ final class TrackingHandler implements WriteFaultHandler {
         writebackHook.accept(page, contents);
     }
 
+    /** Waits for {@code latch}, keeping the interrupt status: for hooks and handlers that block in tests. */
+    static void awaitQuietly(java.util.concurrent.CountDownLatch latch) {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     /** A new tracked reservation of the fault's length. */
     Tracked reserve(WriteFault fault) {
         Tracked t = new Tracked(fault.page(), fault.generation(), fault.length());

@@ -4,9 +4,7 @@ import dev.mkwrite.Backing;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
 import dev.mkwrite.RegionStats;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -40,24 +38,9 @@ class DiskFullTest {
     private static final int WRITERS = 4;
     private static final int FLUSH_EVERY = 32;
 
-    private static SmallFilesystem fs;
+    @RegisterExtension
+    static final SmallFilesystem fs = new SmallFilesystem();
 
-    @BeforeAll
-    static void mount() throws Exception {
-        fs = SmallFilesystem.open();
-    }
-
-    @AfterAll
-    static void unmount() throws Exception {
-        if (fs != null) {
-            fs.close();
-        }
-    }
-
-    @AfterEach
-    void deleteFiles() throws IOException {
-        fs.clear();
-    }
 
     static Stream<Arguments> kindsAndBackings() {
         List<Arguments> all = new ArrayList<>();

@@ -2,11 +2,9 @@ package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -28,29 +26,14 @@ class PrepareAheadTest {
     private static final int GRANULE = 64 << 10;
     private static final int PAGES_PER_GRANULE = GRANULE / PAGE;
 
-    private static SmallFilesystem fs;
-
-    @BeforeAll
-    static void mount() throws Exception {
-        fs = SmallFilesystem.open();
-    }
-
-    @AfterAll
-    static void unmount() throws Exception {
-        if (fs != null) {
-            fs.close();
-        }
-    }
+    @RegisterExtension
+    static final SmallFilesystem fs = new SmallFilesystem();
 
     @BeforeEach
     void needsNative() {
         assumeTrue(PosixNative.available(), "prepare-ahead needs fallocate: " + PosixNative.unavailableReason());
     }
 
-    @AfterEach
-    void deleteFiles() throws IOException {
-        fs.clear();
-    }
 
     @Test
     void shouldAllocateTheNextGranulesSoTheWritersFaultsMakeNoSystemCall() throws Exception {

@@ -2,10 +2,8 @@ package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -24,24 +22,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class RawMappingTest {
 
-    private static SmallFilesystem fs;
+    @RegisterExtension
+    static final SmallFilesystem fs = new SmallFilesystem();
 
-    @BeforeAll
-    static void mount() throws Exception {
-        fs = SmallFilesystem.open();
-    }
-
-    @AfterAll
-    static void unmount() throws Exception {
-        if (fs != null) {
-            fs.close();
-        }
-    }
-
-    @AfterEach
-    void deleteFiles() throws IOException {
-        fs.clear();
-    }
 
     @Test
     void shouldDieWithInternalErrorWhenARawMappingOvercommitsTheDisk() throws Exception {

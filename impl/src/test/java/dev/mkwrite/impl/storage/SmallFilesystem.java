@@ -1,6 +1,10 @@
 package dev.mkwrite.impl.storage;
 
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.AfterEachCallback;
+import org.junit.jupiter.api.extension.BeforeAllCallback;
+import org.junit.jupiter.api.extension.ExtensionContext;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -17,33 +21,31 @@ import java.util.stream.Stream;
 /**
  * A small, real filesystem where ENOSPC happens: the directory given by system property
  * {@code mkwrite.tmpfs} (surefire passes it; {@code ./dev test} mounts an 8 MiB tmpfs for it), or, when
- * that is empty, an 8 MiB tmpfs this helper mounts in a temporary directory (root only) and unmounts on
- * {@link #close()}. Tests that cannot get one are skipped with a message that says why.
+ * that is empty, an 8 MiB tmpfs this helper mounts in a temporary directory (root only) and unmounts
+ * after the class. Tests that cannot get one are skipped with a message that says why.
  *
- * <p>Every test works in a fresh subdirectory, which {@link #close()} deletes, so a shared filesystem is
- * left as empty as it was found.
+ * <p>A JUnit extension: register it once per class with
+ * {@code @RegisterExtension static final SmallFilesystem fs = new SmallFilesystem();}. It gets the
+ * filesystem before all tests, empties the class's directory after each, and deletes it (and unmounts what
+ * it mounted) after all, so a shared filesystem is left as empty as it was found.
  */
-final class SmallFilesystem implements AutoCloseable {
+final class SmallFilesystem implements BeforeAllCallback, AfterEachCallback, AfterAllCallback {
 
     static final long OWN_SIZE = 8L << 20;
 
-    private final Path mountPoint; // non-null if we mounted it
-    private final Path dir;
-    private final long initialSpace;
+    private Path mountPoint; // non-null if we mounted it
+    private Path dir;
+    private long initialSpace;
 
-    private SmallFilesystem(Path mountPoint, Path dir) throws IOException {
-        this.mountPoint = mountPoint;
-        this.dir = dir;
-        this.initialSpace = Files.getFileStore(dir).getUsableSpace();
-    }
-
-    /** Gets the filesystem, or aborts the calling test with the reason. */
-    static SmallFilesystem open() throws IOException {
+    /** Gets the filesystem, or aborts the class's tests with the reason. */
+    @Override
+    public void beforeAll(ExtensionContext context) throws IOException {
         String given = System.getProperty("mkwrite.tmpfs", "").trim();
         if (!given.isEmpty()) {
             Path root = Path.of(given);
             Assumptions.assumeTrue(Files.isDirectory(root), "mkwrite.tmpfs=" + given + " is not a directory");
-            return new SmallFilesystem(null, Files.createTempDirectory(root, "storage-test-"));
+            use(null, Files.createTempDirectory(root, "storage-test-"));
+            return;
         }
         Path mount = Files.createTempDirectory("mkwrite-storage-tmpfs-");
         String failure = run("mount", "-t", "tmpfs", "-o", "size=" + OWN_SIZE, "tmpfs", mount.toString());
@@ -53,7 +55,20 @@ final class SmallFilesystem implements AutoCloseable {
                     + " a tmpfs failed (" + failure + "). Run as root, or pass -Dmkwrite.tmpfs=DIR with DIR on a"
                     + " small filesystem (./dev test does this when root).");
         }
-        return new SmallFilesystem(mount, Files.createTempDirectory(mount, "storage-test-"));
+        use(mount, Files.createTempDirectory(mount, "storage-test-"));
+    }
+
+    private void use(Path mount, Path testDir) throws IOException {
+        this.mountPoint = mount;
+        this.dir = testDir;
+        this.initialSpace = Files.getFileStore(testDir).getUsableSpace();
+    }
+
+    @Override
+    public void afterEach(ExtensionContext context) throws IOException {
+        if (dir != null) {
+            clear();
+        }
     }
 
     /** The test's own directory on the small filesystem. */
@@ -117,7 +132,10 @@ final class SmallFilesystem implements AutoCloseable {
     }
 
     @Override
-    public void close() throws IOException {
+    public void afterAll(ExtensionContext context) throws IOException {
+        if (dir == null) {
+            return;
+        }
         try {
             deleteTree(dir);
         } finally {

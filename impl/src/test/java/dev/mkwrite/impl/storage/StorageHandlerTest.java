@@ -3,10 +3,8 @@ package dev.mkwrite.impl.storage;
 import dev.mkwrite.Backing;
 import dev.mkwrite.HandlerFailedException;
 import dev.mkwrite.MappedRegion;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -40,24 +38,9 @@ class StorageHandlerTest {
     private static final int GRANULE = 64 << 10;
     private static final int PAGES_PER_GRANULE = GRANULE / PAGE;
 
-    private static SmallFilesystem fs;
+    @RegisterExtension
+    static final SmallFilesystem fs = new SmallFilesystem();
 
-    @BeforeAll
-    static void mount() throws Exception {
-        fs = SmallFilesystem.open();
-    }
-
-    @AfterAll
-    static void unmount() throws Exception {
-        if (fs != null) {
-            fs.close();
-        }
-    }
-
-    @AfterEach
-    void deleteFiles() throws IOException {
-        fs.clear();
-    }
 
     private static Path file() {
         return fs.dir().resolve("region");
