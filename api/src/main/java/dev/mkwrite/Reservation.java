@@ -14,8 +14,9 @@ package dev.mkwrite;
  *   the page was truncated, a retry found it stale, or another fault prepared the page first.</li>
  * </ul>
  * Both are called from whichever thread ends the reservation (a writer, a flusher, a truncating or
- * closing thread), never while the region lock is held exclusively by the caller of a handler, and never
- * concurrently for the same reservation. They must not throw; an exception is logged and ignored.
+ * closing thread), never concurrently for the same reservation, and possibly while that thread holds the
+ * region lock (shared in a fault, exclusive in {@code truncate} and {@code close}): they must be quick and
+ * must not call into the region. They should not throw; an exception is logged and ignored.
  */
 public non-sealed interface Reservation extends FaultResult {
 
