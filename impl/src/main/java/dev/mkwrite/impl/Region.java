@@ -1080,9 +1080,11 @@ final class Region implements MappedRegion {
             Mapping fresh;
             if (newSize > oldSize) {
                 if ((oldSize & (pageSize - 1)) != 0) {
-                    // The old last page was prepared for fewer bytes than it will cover: write it back,
-                    // so its next write faults and prepares the whole page.
+                    // The old last page was prepared for fewer bytes than it will cover: write it back and
+                    // give it a new generation, so its next write prepares the whole page, and a fault
+                    // that prepared it with the lock dropped finds its work stale.
                     writeBackFrozen(old, oldPages - 1, oldPages - 1);
+                    renewGeneration(oldPages - 1, epoch = EPOCHS.incrementAndGet());
                 }
                 fresh = Mapping.map(backing, channel, newSize); // extends the file sparsely
             } else {
@@ -1100,7 +1102,7 @@ final class Region implements MappedRegion {
                 }
                 removePages(newPages, oldPages, generation);
                 if ((newSize & (pageSize - 1)) != 0) {
-                    shortenPage(newPages - 1, generation);
+                    renewGeneration(newPages - 1, generation);
                 }
             }
             pageCount = newPages;
@@ -1125,11 +1127,12 @@ final class Region implements MappedRegion {
     }
 
     /**
-     * The new last page lost the blocks past the new end: it moves to the new generation, so that a
-     * handler keyed by (page, generation) prepares it again when it is re-extended, and a fault that
-     * prepared it with the lock dropped finds its work stale. A dirty page keeps its data and reservation.
+     * A page whose extent changed (the last page, when the size moves inside or out of it) moves to a new
+     * generation: what was prepared for it covered other bytes. A handler keyed by (page, generation)
+     * then prepares it again, and a fault that prepared it with the lock dropped finds its work stale. A
+     * dirty page keeps its data and reservation. Lock held exclusive, after quiesce.
      */
-    private void shortenPage(long page, long generation) {
+    private void renewGeneration(long page, long generation) {
         Chunk c = table.chunk(page);
         if (c == null) {
             return;

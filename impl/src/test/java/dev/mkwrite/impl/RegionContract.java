@@ -566,6 +566,22 @@ abstract class RegionContract {
     }
 
     @Test
+    void shouldPrepareTheWholePartialLastPageWhenGrownWhileItsFaultHadDroppedTheLock() throws Exception {
+        open(handler, PAGE + 100);
+        CountDownLatch dropped = latch();
+        CountDownLatch release = latch();
+        handler.behaviour = droppingLock(dropped, release);
+        Future<Void> fault = asyncRun(() -> region.putByte(PAGE + 10, (byte) 1));
+        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        region.grow(4L * PAGE); // the page now covers 4096 bytes, not the 100 that were prepared
+        release.countDown();
+        done(fault);
+        assertEquals(List.of(100, PAGE), handler.calls.stream().map(TrackingHandler.Call::length).toList(),
+                "the retry found its short preparation stale and prepared the whole page");
+        assertEquals(1, handler.reservations.getFirst().released.get());
+    }
+
+    @Test
     void shouldNeverReuseAGenerationAcrossRegionsOverTheSameFile() throws Exception {
         open();
         region.putByte(0, (byte) 1);
