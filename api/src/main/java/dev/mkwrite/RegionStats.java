@@ -20,6 +20,9 @@ package dev.mkwrite;
  * @param pagesWrittenBack        pages taken through writeback by flushes
  * @param reservationsOutstanding reservations accepted and not yet consumed or released
  * @param reservedBytes           sum of {@link Reservation#bytes()} over the outstanding reservations
+ * @param pins                    page pins held by open {@link WriteSpan}s and writes in progress (a span
+ *                                over three pages holds three); zero when no write is in flight, which is
+ *                                what a leak check asserts after every writer has finished
  * @param metadataBytes           approximate heap bytes of the page-state table
  */
 public record RegionStats(
@@ -36,6 +39,7 @@ public record RegionStats(
         long pagesWrittenBack,
         long reservationsOutstanding,
         long reservedBytes,
+        long pins,
         long metadataBytes) {
 
     /**

@@ -22,10 +22,10 @@ final class Counters {
     final LongAdder reservations = new LongAdder();
     final LongAdder reservedBytes = new LongAdder();
 
-    RegionStats snapshot(long pages, long metadataBytes) {
+    RegionStats snapshot(long pages, long pins, long metadataBytes) {
         return new RegionStats(pages, preparing.sum(), writable.sum(), writeback.sum(), faults.sum(),
                 retries.sum(), lockDrops.sum(), handlerNanos.sum(), writebackWaits.sum(),
                 writebackWaitNanos.sum(), pagesWrittenBack.sum(), reservations.sum(), reservedBytes.sum(),
-                metadataBytes);
+                pins, metadataBytes);
     }
 }

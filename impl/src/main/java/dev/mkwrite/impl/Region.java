@@ -211,7 +211,7 @@ final class Region implements MappedRegion {
 
     @Override
     public RegionStats stats() {
-        return counters.snapshot(pageCount, table.metadataBytes());
+        return counters.snapshot(pageCount, table.pins(), table.metadataBytes());
     }
 
     /** The state word of {@code page}, for tests; a page of a chunk never allocated reads CLEAN. */

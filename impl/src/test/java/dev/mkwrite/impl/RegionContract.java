@@ -1067,6 +1067,21 @@ abstract class RegionContract {
         assertEquals(3, s.pagesWrittenBack());
     }
 
+    @Test
+    void shouldCountThePinsOfOpenSpans() throws Exception {
+        open();
+        assertEquals(0, region.stats().pins());
+        try (WriteSpan span = region.write(PAGE / 2, 2L * PAGE)) { // covers pages 0, 1 and 2
+            assertEquals(3, region.stats().pins());
+            try (WriteSpan inner = region.write(PAGE, 8)) {
+                assertEquals(4, region.stats().pins());
+                inner.segment().fill((byte) 1);
+            }
+            span.segment().fill((byte) 2);
+        }
+        assertEquals(0, region.stats().pins());
+    }
+
     /** Reads a long in native order, for tests that wrote it through a span's segment. */
     static long nativeLong(byte[] b) {
         return MemorySegment.ofArray(b).get(ValueLayout.JAVA_LONG_UNALIGNED, 0);

@@ -5,7 +5,7 @@ import dev.mkwrite.RegionStats;
 /** Adds {@link RegionStats} of several regions together. Stateless. */
 final class RegionSums {
 
-    static final RegionStats ZERO = new RegionStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    static final RegionStats ZERO = new RegionStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
     private RegionSums() {
     }
@@ -25,6 +25,7 @@ final class RegionSums {
                 a.pagesWrittenBack() + b.pagesWrittenBack(),
                 a.reservationsOutstanding() + b.reservationsOutstanding(),
                 a.reservedBytes() + b.reservedBytes(),
+                a.pins() + b.pins(),
                 a.metadataBytes() + b.metadataBytes());
     }
 }
