@@ -6,6 +6,7 @@ import dev.mkwrite.RegionStats;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
 
+import java.io.OutputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.channels.FileChannel;
@@ -13,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Locale;
+import java.util.Properties;
 
 import static java.nio.file.StandardOpenOption.CREATE;
 import static java.nio.file.StandardOpenOption.READ;
@@ -23,7 +25,8 @@ import static java.nio.file.StandardOpenOption.WRITE;
  * open (median of several opens), the page-state metadata before and after, and the write and flush
  * rates. The file is sparse: only the gibibyte written takes space.
  *
- * <p>Run: {@code ./dev java -cp benchmarks/target/benchmarks.jar dev.mkwrite.benchmarks.ScaleHarness [dir]}
+ * <p>Run: {@code ./dev java -cp benchmarks/target/benchmarks.jar dev.mkwrite.benchmarks.ScaleHarness
+ * [--out file.properties] [dir]}
  */
 public final class ScaleHarness {
 
@@ -36,7 +39,16 @@ public final class ScaleHarness {
     }
 
     public static void main(String[] args) throws Exception {
-        Path dir = args.length > 0 ? Path.of(args[0]) : Files.createTempDirectory("mkwrite-scale");
+        Path out = null;
+        Path given = null;
+        for (int i = 0; i < args.length; i++) {
+            if (args[i].equals("--out")) {
+                out = Path.of(args[++i]);
+            } else {
+                given = Path.of(args[i]);
+            }
+        }
+        Path dir = given != null ? given : Files.createTempDirectory("mkwrite-scale");
         Path file = dir.resolve("tebibyte.dat");
         long[] openNanos = new long[OPENS];
         for (int i = 0; i < OPENS; i++) {
@@ -76,9 +88,21 @@ public final class ScaleHarness {
             System.out.printf(Locale.ROOT, "flush 1 GiB            %.0f ms, %,d pages written back%n", flushNanos / 1e6, pages);
             System.out.printf(Locale.ROOT, "raw first touch 1 GiB  %.0f ms, %.0f MiB/s (same file size, raw segment):"
                     + " mkwrite/raw time %.2fx%n", rawNanos / 1e6, 1024 / (rawNanos / 1e9), (double) writeNanos / rawNanos);
+            if (out != null) {
+                Properties p = new Properties();
+                p.setProperty("open.median.ms", Double.toString(openNanos[OPENS / 2] / 1e6));
+                p.setProperty("metadata.empty.bytes", Long.toString(emptyMetadata));
+                p.setProperty("metadata.dirty.bytes", Long.toString(written.metadataBytes()));
+                p.setProperty("write.ms", Double.toString(writeNanos / 1e6));
+                p.setProperty("raw.ms", Double.toString(rawNanos / 1e6));
+                p.setProperty("flush.ms", Double.toString(flushNanos / 1e6));
+                try (OutputStream o = Files.newOutputStream(out)) {
+                    p.store(o, "ScaleHarness");
+                }
+            }
         } finally {
             Files.deleteIfExists(file);
-            if (args.length == 0) {
+            if (given == null) {
                 Files.deleteIfExists(dir);
             }
         }

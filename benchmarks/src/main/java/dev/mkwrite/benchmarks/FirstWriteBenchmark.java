@@ -1,0 +1,179 @@
+package dev.mkwrite.benchmarks;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.RegionStats;
+import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.WriteSpan;
+import dev.mkwrite.impl.storage.StorageHandler;
+import dev.mkwrite.impl.storage.StorageHandlers;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+
+import static java.nio.file.StandardOpenOption.CREATE_NEW;
+import static java.nio.file.StandardOpenOption.READ;
+import static java.nio.file.StandardOpenOption.WRITE;
+
+/**
+ * Row 2: the first write into each page of a fresh sparse file, written sequentially 4 KiB at a time,
+ * against the same writes through a raw mapping (the kernel's own page fault and {@code ->page_mkwrite}).
+ *
+ * <p>Each measured shot writes {@value #FILE_BYTES} bytes into a file created sparse just before it
+ * ({@code Level.Iteration}); nothing of it was ever written, so every page faults in the kernel, and in
+ * mkwrite every region page faults once as well. The variants:
+ * <ul>
+ *   <li>{@code RAW}: a raw {@code MemorySegment} mapping; the baseline.</li>
+ *   <li>{@code NOOP}, {@code NOOP_64K}: mkwrite with {@link WriteFaultHandler#none()}, 4 KiB and 64 KiB
+ *   region pages: the cost of the protocol itself.</li>
+ *   <li>{@code POPULATE_64K}: {@link StorageHandlers#populate()} on 64 KiB region pages: one
+ *   {@code madvise(MADV_POPULATE_WRITE)} runs the kernel's fault for 16 OS pages at once.</li>
+ *   <li>{@code FALLOCATE_64K}: {@link StorageHandlers#fallocate(int)} with a 64 KiB granule on 4 KiB
+ *   region pages: one {@code fallocate} per 16 faults, the kernel still faults every page.</li>
+ * </ul>
+ * Ratio: variant time / {@code RAW} time. Targets: {@code NOOP} at most 1.3, {@code POPULATE_64K} below 1.
+ * After each shot the file is truncated to zero before the region closes, so no writeback runs between
+ * shots.
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.SingleShotTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 10, batchSize = 1)
+@Measurement(iterations = 20, batchSize = 1)
+@Fork(value = 3, jvmArgsAppend = {"-Xmx1g", "--enable-native-access=ALL-UNNAMED"})
+public class FirstWriteBenchmark {
+
+    static final int FILE_BYTES = 16 << 20;
+    private static final int CHUNK = 4096;
+    private static final int GRANULE = 64 << 10;
+
+    /** How the first writes are made. */
+    public enum Variant {
+        /** A raw mapping: the kernel's own first touch. */
+        RAW,
+        /** mkwrite, no-op handler, 4 KiB region pages. */
+        NOOP,
+        /** mkwrite, no-op handler, 64 KiB region pages. */
+        NOOP_64K,
+        /** mkwrite, populate handler, 64 KiB region pages. */
+        POPULATE_64K,
+        /** mkwrite, fallocate handler with 64 KiB granules, 4 KiB region pages. */
+        FALLOCATE_64K
+    }
+
+    @Param({"RAW", "NOOP", "NOOP_64K", "POPULATE_64K", "FALLOCATE_64K"})
+    Variant variant;
+
+    private Path dir;
+    private Path file;
+    private MemorySegment src;
+    private FileChannel rawChannel;
+    private Arena rawArena;
+    private MemorySegment raw;
+    private StorageHandler storage;
+    private MappedRegion region;
+    private int shot;
+
+    @Setup(Level.Trial)
+    public void setUpTrial() throws IOException {
+        if ((variant == Variant.POPULATE_64K || variant == Variant.FALLOCATE_64K)
+                && !StorageHandlers.nativeAccessAvailable()) {
+            throw new IllegalStateException(variant + " needs native access: run with "
+                    + StorageHandlers.nativeAccessFlag() + ", or it would measure the zero-fill fallback");
+        }
+        dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")), "mkwrite-first");
+        src = Arena.ofAuto().allocate(CHUNK).fill((byte) 0x5A);
+    }
+
+    @Setup(Level.Iteration)
+    public void setUpShot() throws IOException {
+        file = dir.resolve("first-" + shot++ + ".dat");
+        switch (variant) {
+            case RAW -> {
+                rawChannel = FileChannel.open(file, CREATE_NEW, READ, WRITE);
+                rawArena = Arena.ofShared();
+                raw = rawChannel.map(FileChannel.MapMode.READ_WRITE, 0, FILE_BYTES, rawArena); // extends sparsely
+            }
+            case NOOP -> region = open(WriteFaultHandler.none(), 4096);
+            case NOOP_64K -> region = open(WriteFaultHandler.none(), GRANULE);
+            case POPULATE_64K -> {
+                storage = StorageHandlers.populate();
+                region = open(storage, GRANULE);
+            }
+            case FALLOCATE_64K -> {
+                storage = StorageHandlers.fallocate(GRANULE);
+                region = open(storage, 4096);
+            }
+        }
+    }
+
+    private MappedRegion open(WriteFaultHandler handler, int pageSize) throws IOException {
+        return MappedRegion.builder(file).size(FILE_BYTES).pageSize(pageSize).backing(Backing.MEMORY_SEGMENT)
+                .handler(handler).open();
+    }
+
+    /** Writes the whole file once, front to back, 4 KiB at a time: every page is written for the first time. */
+    @Benchmark
+    public void firstWrite() {
+        if (region == null) {
+            for (long o = 0; o < FILE_BYTES; o += CHUNK) {
+                MemorySegment.copy(src, 0, raw, o, CHUNK);
+            }
+        } else {
+            for (long o = 0; o < FILE_BYTES; o += CHUNK) {
+                try (WriteSpan span = region.write(o, CHUNK)) {
+                    MemorySegment.copy(src, 0, span.segment(), 0, CHUNK);
+                }
+            }
+        }
+    }
+
+    @TearDown(Level.Iteration)
+    public void tearDownShot() throws IOException {
+        if (region != null) {
+            RegionStats stats = region.stats();
+            if (stats.faults() != stats.pages() || stats.writablePages() != stats.pages()) {
+                throw new IllegalStateException("expected one fault per page: " + stats);
+            }
+            region.truncate(0); // drops the dirty pages: no writeback between shots
+            region.close();
+            region = null;
+            if (storage != null) {
+                StorageHandler.Stats s = storage.stats();
+                if (s.zeroFilledBytes() != 0) {
+                    throw new IllegalStateException(variant + " fell back to zero-fill: " + s);
+                }
+                storage.close();
+                storage = null;
+            }
+        } else {
+            rawArena.close();
+            rawChannel.truncate(0);
+            rawChannel.close();
+        }
+        Files.delete(file);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDownTrial() throws IOException {
+        Files.delete(dir);
+    }
+}

@@ -1,0 +1,219 @@
+package dev.mkwrite.benchmarks;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.FaultResult;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.RegionStats;
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFaultHandler;
+import org.HdrHistogram.Histogram;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Row 3: what dropping the lock buys. Two threads write into distinct CLEAN pages, so every write faults;
+ * the handler sleeps 1 ms in each fault. A third thread calls {@link MappedRegion#grow} in a loop, growing
+ * the region by one page each time. Two modes, in the same run:
+ * <ul>
+ *   <li>{@code hold}: the handler sleeps while it holds the region lock (shared), so {@code grow}, which
+ *   takes it exclusive, waits for the faults in progress, and new faults wait behind {@code grow};</li>
+ *   <li>{@code drop}: the handler calls {@link dev.mkwrite.WriteFault#dropLock()}, sleeps, caches a
+ *   reservation and returns {@link FaultResult#RETRY}; {@code grow} never waits for a sleep.</li>
+ * </ul>
+ * Records the latency of every {@code grow} and every faulting write in HdrHistogram, and reports p50,
+ * p99 and max per mode; the modes alternate for several rounds and the median over rounds is reported.
+ * The target: the p99 of {@code grow} at least 10x lower with the drop.
+ *
+ * <p>Run: {@code ./dev java -cp benchmarks/target/benchmarks.jar dev.mkwrite.benchmarks.LockDropHarness
+ * [--seconds S] [--rounds R] [--out file.properties]}
+ */
+public final class LockDropHarness {
+
+    private static final int PAGE = 4096;
+    private static final long START_SIZE = 1L << 30;
+    private static final long HIGHEST = TimeUnit.SECONDS.toNanos(60);
+
+    /** Whether the handler drops the lock while it sleeps. */
+    enum Mode {
+        HOLD, DROP;
+
+        String label() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
+    /** The histograms of one measured run of one mode. */
+    record Run(Histogram grow, Histogram fault, RegionStats stats) {
+    }
+
+    private LockDropHarness() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        double seconds = 5;
+        int rounds = 3;
+        Path out = null;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--out" -> out = Path.of(args[++i]);
+                default -> throw new IllegalArgumentException("unknown argument " + args[i]
+                        + "; usage: [--seconds S] [--rounds R] [--out file.properties]");
+            }
+        }
+        Path dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")), "mkwrite-lockdrop");
+        try {
+            long warm = TimeUnit.MILLISECONDS.toNanos(500);
+            run(dir, Mode.HOLD, warm); // warm-up of both modes, not recorded
+            run(dir, Mode.DROP, warm);
+            List<List<Run>> byMode = List.of(new ArrayList<>(), new ArrayList<>());
+            long nanos = (long) (seconds * 1e9);
+            for (int r = 0; r < rounds; r++) {
+                for (Mode mode : Mode.values()) {
+                    byMode.get(mode.ordinal()).add(run(dir, mode, nanos));
+                }
+            }
+            report(byMode, seconds, rounds, out);
+        } finally {
+            Files.delete(dir);
+        }
+    }
+
+    private static void report(List<List<Run>> byMode, double seconds, int rounds, Path out) throws IOException {
+        Properties props = new Properties();
+        System.out.printf(Locale.ROOT, "Row 3: grow() in a loop while 2 threads fault, handler sleeps 1 ms;"
+                + " %d rounds of %.1f s per mode, median over rounds%n", rounds, seconds);
+        System.out.printf(Locale.ROOT, "%-5s %-6s %10s %10s %10s %10s%n", "mode", "op", "count", "p50 us", "p99 us",
+                "max us");
+        for (Mode mode : Mode.values()) {
+            List<Run> runs = byMode.get(mode.ordinal());
+            for (String op : List.of("grow", "fault")) {
+                long count = 0;
+                double[] p50 = new double[runs.size()];
+                double[] p99 = new double[runs.size()];
+                double[] max = new double[runs.size()];
+                for (int i = 0; i < runs.size(); i++) {
+                    Histogram h = op.equals("grow") ? runs.get(i).grow() : runs.get(i).fault();
+                    count += h.getTotalCount();
+                    p50[i] = h.getValueAtPercentile(50) / 1e3;
+                    p99[i] = h.getValueAtPercentile(99) / 1e3;
+                    max[i] = h.getMaxValue() / 1e3;
+                }
+                String key = mode.label() + "." + op;
+                props.setProperty(key + ".count", Long.toString(count));
+                props.setProperty(key + ".p50.us", Double.toString(median(p50)));
+                props.setProperty(key + ".p99.us", Double.toString(median(p99)));
+                props.setProperty(key + ".max.us", Double.toString(median(max)));
+                props.setProperty(key + ".p99.rounds.us", Arrays.toString(p99));
+                System.out.printf(Locale.ROOT, "%-5s %-6s %10d %10.1f %10.1f %10.1f   (p99 per round %s)%n",
+                        mode.label(), op, count, median(p50), median(p99), median(max), Arrays.toString(p99));
+            }
+            RegionStats s = runs.getLast().stats();
+            System.out.printf(Locale.ROOT, "%-5s last round: faults %d, retries %d, lock drops %d%n", mode.label(),
+                    s.faults(), s.retries(), s.lockDrops());
+        }
+        double ratio = Double.parseDouble(props.getProperty("hold.grow.p99.us"))
+                / Double.parseDouble(props.getProperty("drop.grow.p99.us"));
+        double faultRatio = Double.parseDouble(props.getProperty("hold.fault.p99.us"))
+                / Double.parseDouble(props.getProperty("drop.fault.p99.us"));
+        System.out.printf(Locale.ROOT, "grow p99 hold/drop %.1fx (target >= 10x); fault p99 hold/drop %.2fx%n",
+                ratio, faultRatio);
+        if (out != null) {
+            try (OutputStream o = Files.newOutputStream(out)) {
+                props.store(o, "LockDropHarness");
+            }
+        }
+    }
+
+    static double median(double[] values) {
+        double[] v = values.clone();
+        Arrays.sort(v);
+        int n = v.length;
+        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    }
+
+    private static WriteFaultHandler sleepingHandler(Mode mode) {
+        return fault -> {
+            if (mode == Mode.DROP && fault.mayDropLock()) {
+                fault.dropLock();
+                Thread.sleep(1);
+                fault.cacheReservation(Reservation.none());
+                return FaultResult.RETRY;
+            }
+            Thread.sleep(1);
+            return Reservation.none();
+        };
+    }
+
+    /** One run of {@code nanos}: two faulting threads and a growing thread on a fresh region. */
+    private static Run run(Path dir, Mode mode, long nanos) throws Exception {
+        Path file = dir.resolve("lockdrop-" + mode.label() + ".dat");
+        Files.deleteIfExists(file);
+        Histogram grow = new Histogram(HIGHEST, 3);
+        Histogram fault = new Histogram(HIGHEST, 3);
+        Histogram[] faults = {new Histogram(HIGHEST, 3), new Histogram(HIGHEST, 3)};
+        Throwable[] failures = new Throwable[3];
+        RegionStats stats;
+        try (MappedRegion region = MappedRegion.builder(file).size(START_SIZE).pageSize(PAGE)
+                .backing(Backing.MEMORY_SEGMENT).handler(sleepingHandler(mode)).open()) {
+            CountDownLatch start = new CountDownLatch(1);
+            long[] deadline = new long[1];
+            List<Thread> threads = new ArrayList<>();
+            for (int t = 0; t < 2; t++) {
+                int me = t;
+                threads.add(Thread.ofPlatform().name("fault-" + t).start(() -> {
+                    try {
+                        start.await();
+                        for (long page = me; System.nanoTime() < deadline[0]; page += 2) {
+                            long begin = System.nanoTime();
+                            region.putLong(page * PAGE, page); // a CLEAN page: faults, the handler sleeps
+                            faults[me].recordValue(Math.min(HIGHEST, System.nanoTime() - begin));
+                        }
+                    } catch (Throwable e) {
+                        failures[me] = e;
+                    }
+                }));
+            }
+            threads.add(Thread.ofPlatform().name("grow").start(() -> {
+                try {
+                    start.await();
+                    while (System.nanoTime() < deadline[0]) {
+                        long begin = System.nanoTime();
+                        region.grow(region.size() + PAGE);
+                        grow.recordValue(Math.min(HIGHEST, System.nanoTime() - begin));
+                    }
+                } catch (Throwable e) {
+                    failures[2] = e;
+                }
+            }));
+            deadline[0] = System.nanoTime() + nanos;
+            start.countDown(); // publishes deadline[0] to the threads
+            for (Thread t : threads) {
+                t.join();
+            }
+            for (Throwable f : failures) {
+                if (f != null) {
+                    throw new IllegalStateException(mode.label() + " run failed", f);
+                }
+            }
+            stats = region.stats();
+            region.truncate(0); // drops the dirty pages: no writeback
+        } finally {
+            Files.deleteIfExists(file);
+        }
+        fault.add(faults[0]);
+        fault.add(faults[1]);
+        return new Run(grow, fault, stats);
+    }
+}

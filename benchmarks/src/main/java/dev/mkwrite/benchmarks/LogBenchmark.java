@@ -1,0 +1,267 @@
+package dev.mkwrite.benchmarks;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.impl.storage.StorageHandler;
+import dev.mkwrite.impl.storage.StorageHandlers;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Threads;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+
+import static java.nio.file.StandardOpenOption.CREATE_NEW;
+import static java.nio.file.StandardOpenOption.READ;
+import static java.nio.file.StandardOpenOption.WRITE;
+
+/**
+ * Row 4: the log workload end to end. Appenders reserve {@value LogRecord#SIZE}-byte records with an atomic
+ * add on a shared tail, encode them (length and CRC32C header, {@link LogRecord}) and write them; a flusher
+ * thread makes a group flush every {@value #FLUSH_MILLIS} ms of everything reserved so far. The sinks,
+ * with the same records and the same flush policy:
+ * <ul>
+ *   <li>{@code MKWRITE}: a {@link MappedRegion} over a fresh sparse file with
+ *   {@link StorageHandlers#fallocate(int) fallocate} in 1 MiB granules (the protection a log wants);
+ *   one {@link MappedRegion#put(long, MemorySegment)} per record; group flush is
+ *   {@link MappedRegion#flush(long, long)} of the new range.</li>
+ *   <li>{@code FILE_CHANNEL}: positional {@link FileChannel#write(ByteBuffer, long)} of each record into a
+ *   fresh file; group flush is {@code force(false)}.</li>
+ *   <li>{@code RAW_PREALLOCATED}: a raw {@code MemorySegment} mapping of a file written full of zeros
+ *   and forced before the trial; group flush is {@code force()} of the new range.</li>
+ * </ul>
+ * The file is {@value #CAPACITY} bytes; the log wraps around it if an iteration writes more, so disk use
+ * stays bounded. Throughput is records per second, summed over the appending threads. Ratios:
+ * {@code MKWRITE} / {@code FILE_CHANNEL} (target at least 5) and {@code MKWRITE} / {@code RAW_PREALLOCATED}
+ * (target at least 0.8), each for 1 and 2 threads.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.Throughput)
+@OutputTimeUnit(TimeUnit.SECONDS)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 4, time = 2)
+@Fork(value = 3, jvmArgsAppend = {"-Xmx1g", "--enable-native-access=ALL-UNNAMED"})
+public class LogBenchmark {
+
+    static final long CAPACITY = 256L << 20;
+    static final int FLUSH_MILLIS = 10;
+    private static final int GRANULE = 1 << 20;
+
+    /** Where the records go. */
+    public enum Sink {
+        /** An mkwrite region with the fallocate handler. */
+        MKWRITE,
+        /** Positional FileChannel writes. */
+        FILE_CHANNEL,
+        /** A raw mapping of a preallocated file. */
+        RAW_PREALLOCATED
+    }
+
+    @Param({"MKWRITE", "FILE_CHANNEL", "RAW_PREALLOCATED"})
+    Sink sink;
+
+    private Path dir;
+    private Path file;
+    private int round;
+    private final AtomicLong tail = new AtomicLong();
+
+    private StorageHandler storage;
+    private MappedRegion region;
+    private FileChannel channel;
+    private Arena rawArena;
+    private MemorySegment raw;
+
+    private volatile boolean flushing;
+    private Thread flusher;
+    private volatile Throwable flushFailure;
+    private long flushes;
+
+    @Setup(Level.Trial)
+    public void setUpTrial() throws IOException {
+        if (sink == Sink.MKWRITE && !StorageHandlers.nativeAccessAvailable()) {
+            throw new IllegalStateException("MKWRITE needs native access for fallocate: run with "
+                    + StorageHandlers.nativeAccessFlag());
+        }
+        dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")), "mkwrite-log");
+        if (sink == Sink.RAW_PREALLOCATED) {
+            file = dir.resolve("preallocated.log");
+            channel = FileChannel.open(file, CREATE_NEW, READ, WRITE);
+            ByteBuffer zeros = ByteBuffer.allocateDirect(1 << 20);
+            for (long o = 0; o < CAPACITY; o += zeros.capacity()) {
+                zeros.clear();
+                while (zeros.hasRemaining()) {
+                    channel.write(zeros, o + zeros.position());
+                }
+            }
+            channel.force(true);
+            rawArena = Arena.ofShared();
+            raw = channel.map(FileChannel.MapMode.READ_WRITE, 0, CAPACITY, rawArena);
+        }
+    }
+
+    @Setup(Level.Iteration)
+    public void setUpIteration() throws IOException {
+        tail.set(0);
+        switch (sink) {
+            case MKWRITE -> {
+                file = dir.resolve("mkwrite-" + round++ + ".log");
+                storage = StorageHandlers.fallocate(GRANULE);
+                region = MappedRegion.builder(file).size(CAPACITY).backing(Backing.MEMORY_SEGMENT).handler(storage)
+                        .open();
+            }
+            case FILE_CHANNEL -> {
+                file = dir.resolve("channel-" + round++ + ".log");
+                channel = FileChannel.open(file, CREATE_NEW, READ, WRITE);
+            }
+            case RAW_PREALLOCATED -> {
+                // the trial's file, already allocated; records overwrite the last iteration's
+            }
+        }
+        flushing = true;
+        flushFailure = null;
+        flusher = Thread.ofPlatform().name("group-flush").daemon().start(this::runFlusher);
+    }
+
+    /** Group flush: every {@value #FLUSH_MILLIS} ms, of everything reserved since the last one. */
+    private void runFlusher() {
+        long flushed = 0;
+        try {
+            while (flushing) {
+                LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(FLUSH_MILLIS));
+                long end = tail.get();
+                if (end > flushed) {
+                    flush(flushed, end);
+                    flushed = end;
+                    flushes++;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            flushFailure = e;
+        }
+    }
+
+    /** Forces log positions {@code [from, to)}: one or two file ranges, or the whole file. */
+    private void flush(long from, long to) throws IOException {
+        if (sink == Sink.FILE_CHANNEL) {
+            channel.force(false);
+            return;
+        }
+        if (to - from >= CAPACITY) {
+            forceRange(0, CAPACITY);
+            return;
+        }
+        long a = from & (CAPACITY - 1);
+        long b = to & (CAPACITY - 1);
+        if (a < b) {
+            forceRange(a, b - a);
+        } else {
+            forceRange(a, CAPACITY - a);
+            if (b > 0) {
+                forceRange(0, b);
+            }
+        }
+    }
+
+    private void forceRange(long offset, long length) throws IOException {
+        if (sink == Sink.MKWRITE) {
+            region.flush(offset, length);
+        } else {
+            raw.asSlice(offset, length).force();
+        }
+    }
+
+    /** One appending thread's record buffer. */
+    @State(Scope.Thread)
+    public static class Appender {
+        final LogRecord record = new LogRecord();
+    }
+
+    /** One thread appending. */
+    @Benchmark
+    @Threads(1)
+    public void append1(Appender a) throws IOException {
+        append(a.record);
+    }
+
+    /** Two threads appending to the same log. */
+    @Benchmark
+    @Threads(2)
+    public void append2(Appender a) throws IOException {
+        append(a.record);
+    }
+
+    private void append(LogRecord record) throws IOException {
+        long position = tail.getAndAdd(LogRecord.SIZE);
+        long offset = position & (CAPACITY - 1);
+        record.encode(position);
+        switch (sink) {
+            case MKWRITE -> region.put(offset, record.segment());
+            case FILE_CHANNEL -> {
+                ByteBuffer buffer = record.buffer();
+                while (buffer.hasRemaining()) {
+                    channel.write(buffer, offset + buffer.position());
+                }
+            }
+            case RAW_PREALLOCATED -> MemorySegment.copy(record.segment(), 0, raw, offset, LogRecord.SIZE);
+        }
+    }
+
+    @TearDown(Level.Iteration)
+    public void tearDownIteration() throws IOException, InterruptedException {
+        flushing = false;
+        flusher.join();
+        if (flushFailure != null) {
+            throw new UncheckedIOException(new IOException("group flush failed", flushFailure));
+        }
+        if (flushes == 0) {
+            throw new IllegalStateException("no group flush ran during the iteration");
+        }
+        flushes = 0;
+        switch (sink) {
+            case MKWRITE -> {
+                region.truncate(0); // drops what is dirty: no writeback between iterations
+                region.close();
+                storage.close();
+                Files.delete(file);
+            }
+            case FILE_CHANNEL -> {
+                channel.truncate(0);
+                channel.close();
+                Files.delete(file);
+            }
+            case RAW_PREALLOCATED -> {
+                // kept for the next iteration
+            }
+        }
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDownTrial() throws IOException {
+        if (sink == Sink.RAW_PREALLOCATED) {
+            rawArena.close();
+            channel.close();
+            Files.delete(file);
+        }
+        Files.delete(dir);
+    }
+}

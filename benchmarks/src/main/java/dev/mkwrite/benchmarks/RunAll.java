@@ -1,0 +1,325 @@
+package dev.mkwrite.benchmarks;
+
+import org.openjdk.jmh.results.BenchmarkResult;
+import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.results.format.ResultFormatType;
+import org.openjdk.jmh.runner.Runner;
+import org.openjdk.jmh.runner.RunnerException;
+import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
+import org.openjdk.jmh.runner.options.OptionsBuilder;
+import org.openjdk.jmh.runner.options.TimeValue;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Properties;
+
+/**
+ * Runs every row of the benchmark table in one go and prints the ratios: the JMH rows 1, 2 and 4 through
+ * the JMH runner API (which gives each fork's score, so the median over forks is exact), then the
+ * harnesses of rows 3 and 5 in their own JVMs. Writes JMH's JSON, the harnesses' output and
+ * {@code summary.md} into the results directory. {@code ./dev bench} with no arguments runs it.
+ *
+ * <p>Run: {@code ./dev java --enable-native-access=ALL-UNNAMED -cp benchmarks/target/benchmarks.jar
+ * dev.mkwrite.benchmarks.RunAll [--quick] resultsDir}. {@code --quick} runs one short fork of everything,
+ * to check that it all works; its numbers mean nothing.
+ */
+public final class RunAll {
+
+    private static final String PKG = "dev.mkwrite.benchmarks.";
+
+    /** How long each kind of measurement runs. */
+    private record Profile(int forks, int warmups, TimeValue warmup, int iterations, TimeValue measurement,
+                           int logIterations, TimeValue logMeasurement, int shotWarmups, int shots,
+                           String lockDropSeconds, String lockDropRounds) {
+    }
+
+    private static final Profile FULL = new Profile(3, 2, TimeValue.seconds(1), 4, TimeValue.seconds(1),
+            4, TimeValue.seconds(2), 10, 30, "5", "3");
+    private static final Profile QUICK = new Profile(1, 1, TimeValue.milliseconds(200), 1,
+            TimeValue.milliseconds(200), 1, TimeValue.milliseconds(500), 2, 3, "0.5", "1");
+
+    /** One line of the ratio table. */
+    private record Line(String row, String variant, String median, String baseline, String baselineMedian,
+                        String ratio, String target, String met) {
+    }
+
+    private final Path results;
+    private final Profile profile;
+    private final List<Line> lines = new ArrayList<>();
+
+    private RunAll(Path results, Profile profile) {
+        this.results = results;
+        this.profile = profile;
+    }
+
+    public static void main(String[] args) throws Exception {
+        boolean quick = false;
+        Path results = null;
+        for (String a : args) {
+            if (a.equals("--quick")) {
+                quick = true;
+            } else {
+                results = Path.of(a);
+            }
+        }
+        if (results == null) {
+            throw new IllegalArgumentException("usage: RunAll [--quick] resultsDir");
+        }
+        Files.createDirectories(results);
+        long start = System.nanoTime();
+        RunAll all = new RunAll(results, quick ? QUICK : FULL);
+        all.fastPath();
+        all.firstWrite();
+        all.log();
+        all.lockDrop();
+        all.scale();
+        String summary = all.table(quick, (System.nanoTime() - start) / 1e9);
+        Files.writeString(results.resolve("summary.md"), summary);
+        System.out.println();
+        System.out.println(summary);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Rows
+
+    /** Row 1: ns per write; the ratio is raw time / mkwrite time, the fraction of raw speed. */
+    private void fastPath() throws RunnerException {
+        Scores s = jmh("row1-segment", "FastPathBenchmark\\.(span|put|rawSegment|rawBuffer)$", false,
+                Map.of("backing", "MEMORY_SEGMENT"));
+        s.add(jmh("row1-buffer", "FastPathBenchmark\\.(span|put)$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")));
+        s.add(jmh("row1-long", "FastPathBenchmark\\.(putLong|rawPutLong)$", false,
+                Map.of("backing", "MEMORY_SEGMENT", "size", "64")));
+        for (String size : List.of("64", "512", "4096")) {
+            String target = switch (size) {
+                case "64" -> ">= 0.5";
+                case "4096" -> ">= 0.9";
+                default -> "";
+            };
+            double want = size.equals("64") ? 0.5 : size.equals("4096") ? 0.9 : Double.NaN;
+            for (String backing : List.of("MEMORY_SEGMENT", "MAPPED_BYTE_BUFFER")) {
+                String raw = backing.equals("MEMORY_SEGMENT") ? "rawSegment" : "rawBuffer";
+                double base = s.median(raw, "backing=MEMORY_SEGMENT", "size=" + size);
+                for (String method : List.of("span", "put")) {
+                    double v = s.median(method, "backing=" + backing, "size=" + size);
+                    lines.add(new Line("1", method + " " + size + " B, " + shortBacking(backing), ns(v),
+                            raw + " " + size + " B", ns(base), ratio(base / v), target, met(base / v >= want, want)));
+                }
+            }
+        }
+        double v = s.median("putLong", "backing=MEMORY_SEGMENT", "size=64");
+        double base = s.median("rawPutLong", "backing=MEMORY_SEGMENT", "size=64");
+        lines.add(new Line("1", "putLong 8 B, segment", ns(v), "rawPutLong 8 B", ns(base), ratio(base / v), "", ""));
+    }
+
+    /** Row 2: ms per 16 MiB of first writes; the ratio is variant time / raw time. */
+    private void firstWrite() throws RunnerException {
+        Scores s = jmh("row2", "FirstWriteBenchmark", true, Map.of());
+        double raw = s.median("firstWrite", "variant=RAW");
+        for (String variant : List.of("NOOP", "NOOP_64K", "POPULATE_64K", "FALLOCATE_64K")) {
+            double v = s.median("firstWrite", "variant=" + variant);
+            double r = v / raw;
+            String target = variant.equals("NOOP") ? "<= 1.3" : variant.equals("POPULATE_64K") ? "< 1.0" : "";
+            String met = variant.equals("NOOP") ? yes(r <= 1.3) : variant.equals("POPULATE_64K") ? yes(r < 1.0) : "";
+            lines.add(new Line("2", variant + " (time)", ms(v), "RAW first touch", ms(raw), ratio(r), target, met));
+        }
+    }
+
+    /** Row 4: records per second; the ratio is mkwrite / baseline. */
+    private void log() throws RunnerException {
+        Scores s = jmh("row4", "LogBenchmark", false, Map.of());
+        for (String method : List.of("append1", "append2")) {
+            String threads = method.equals("append1") ? "1 thread" : "2 threads";
+            double mk = s.median(method, "sink=MKWRITE");
+            double channel = s.median(method, "sink=FILE_CHANNEL");
+            double raw = s.median(method, "sink=RAW_PREALLOCATED");
+            lines.add(new Line("4", "MKWRITE, " + threads, rate(mk), "FILE_CHANNEL", rate(channel),
+                    ratio(mk / channel), ">= 5", yes(mk / channel >= 5)));
+            lines.add(new Line("4", "MKWRITE, " + threads, rate(mk), "RAW_PREALLOCATED", rate(raw),
+                    ratio(mk / raw), ">= 0.8", yes(mk / raw >= 0.8)));
+        }
+    }
+
+    /** Row 3: p99 of grow() with the lock held against dropped; the ratio is hold / drop. */
+    private void lockDrop() throws IOException, InterruptedException {
+        Path props = results.resolve("row3.properties");
+        harness("row3", LockDropHarness.class, "--seconds", profile.lockDropSeconds(), "--rounds",
+                profile.lockDropRounds(), "--out", props.toString());
+        Properties p = load(props);
+        for (String stat : List.of("p50", "p99", "max")) {
+            for (String op : List.of("grow", "fault")) {
+                double hold = Double.parseDouble(p.getProperty("hold." + op + "." + stat + ".us"));
+                double drop = Double.parseDouble(p.getProperty("drop." + op + "." + stat + ".us"));
+                boolean headline = op.equals("grow") && stat.equals("p99");
+                lines.add(new Line("3", op + " " + stat + ", dropLock", us(drop), op + " " + stat + ", lock held",
+                        us(hold), ratio(hold / drop) + " lower", headline ? ">= 10" : "",
+                        headline ? yes(hold / drop >= 10) : ""));
+            }
+        }
+    }
+
+    /** Row 5: absolute figures. */
+    private void scale() throws IOException, InterruptedException {
+        Path props = results.resolve("row5.properties");
+        harness("row5", ScaleHarness.class, "--out", props.toString());
+        Properties p = load(props);
+        lines.add(new Line("5", "open 1 TiB sparse region (median of 7)",
+                String.format(Locale.ROOT, "%.2f ms", Double.parseDouble(p.getProperty("open.median.ms"))),
+                "", "", "", "report", ""));
+        lines.add(new Line("5", "page-state metadata, empty", bytes(p.getProperty("metadata.empty.bytes")), "", "", "",
+                "report", ""));
+        lines.add(new Line("5", "page-state metadata, 1 GiB written", bytes(p.getProperty("metadata.dirty.bytes")), "",
+                "", "", "report", ""));
+        double write = Double.parseDouble(p.getProperty("write.ms"));
+        double raw = Double.parseDouble(p.getProperty("raw.ms"));
+        lines.add(new Line("5", "write 1 GiB sequentially (time)", String.format(Locale.ROOT, "%.0f ms", write),
+                "raw first touch", String.format(Locale.ROOT, "%.0f ms", raw), ratio(write / raw), "report", ""));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Running
+
+    /** Each benchmark's per-fork scores, keyed by method and parameters. */
+    private static final class Scores {
+        private final List<RunResult> runs = new ArrayList<>();
+
+        void add(Scores other) {
+            runs.addAll(other.runs);
+        }
+
+        /** The median over forks of the benchmark {@code method} whose parameters include {@code params}. */
+        double median(String method, String... params) {
+            for (RunResult r : runs) {
+                String name = r.getParams().getBenchmark();
+                if (!name.substring(name.lastIndexOf('.') + 1).equals(method)) {
+                    continue;
+                }
+                boolean match = true;
+                for (String kv : params) {
+                    String[] p = kv.split("=", 2);
+                    if (!p[1].equals(r.getParams().getParam(p[0]))) {
+                        match = false;
+                    }
+                }
+                if (match) {
+                    Collection<BenchmarkResult> forks = r.getBenchmarkResults();
+                    double[] scores = new double[forks.size()];
+                    int i = 0;
+                    for (BenchmarkResult fork : forks) {
+                        scores[i++] = fork.getPrimaryResult().getScore();
+                    }
+                    return LockDropHarness.median(scores);
+                }
+            }
+            throw new IllegalStateException("no result for " + method + " " + List.of(params));
+        }
+    }
+
+    private Scores jmh(String name, String include, boolean singleShot, Map<String, String> params)
+            throws RunnerException {
+        ChainedOptionsBuilder b = new OptionsBuilder().include(PKG + include).forks(profile.forks())
+                .resultFormat(ResultFormatType.JSON).result(results.resolve(name + ".json").toString())
+                .shouldFailOnError(true);
+        if (singleShot) {
+            b.warmupIterations(profile.shotWarmups()).measurementIterations(profile.shots());
+        } else if (include.startsWith("LogBenchmark")) {
+            b.warmupIterations(profile.warmups()).warmupTime(profile.warmup())
+                    .measurementIterations(profile.logIterations()).measurementTime(profile.logMeasurement());
+        } else {
+            b.warmupIterations(profile.warmups()).warmupTime(profile.warmup())
+                    .measurementIterations(profile.iterations()).measurementTime(profile.measurement());
+        }
+        params.forEach(b::param);
+        Scores s = new Scores();
+        s.runs.addAll(new Runner(b.build()).run());
+        return s;
+    }
+
+    /** Runs a harness's main in its own JVM, echoing and keeping its output. */
+    private void harness(String name, Class<?> main, String... args) throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
+                "--enable-native-access=ALL-UNNAMED", "-Xmx2g", "-cp", System.getProperty("java.class.path"),
+                main.getName()));
+        command.addAll(List.of(args));
+        Path log = results.resolve(name + ".txt");
+        System.out.println("# " + name + ": " + main.getSimpleName() + " " + String.join(" ", args));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        int rc = p.waitFor();
+        System.out.print(Files.readString(log));
+        if (rc != 0) {
+            throw new IllegalStateException(main.getSimpleName() + " exited with " + rc + "; see " + log);
+        }
+    }
+
+    private static Properties load(Path file) throws IOException {
+        Properties p = new Properties();
+        try (InputStream in = Files.newInputStream(file)) {
+            p.load(in);
+        }
+        return p;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Formatting
+
+    private String table(boolean quick, double seconds) {
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format(Locale.ROOT, "Ratio table%s; total run time %.1f min. Medians over forks (JMH rows)"
+                + " or rounds (row 3).%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
+        sb.append("| Row | Variant | Median | Baseline | Baseline median | Ratio | Target | Met? |\n");
+        sb.append("|---|---|---|---|---|---|---|---|\n");
+        for (Line l : lines) {
+            sb.append("| ").append(String.join(" | ", l.row(), l.variant(), l.median(), l.baseline(),
+                    l.baselineMedian(), l.ratio(), l.target(), l.met())).append(" |\n");
+        }
+        sb.append("""
+
+                Ratios: row 1 raw time / mkwrite time (fraction of raw speed); row 2 variant time / raw time; \
+                row 3 lock-held latency / dropLock latency; row 4 mkwrite records/s / baseline records/s; \
+                row 5 mkwrite time / raw time.
+                """);
+        return sb.toString();
+    }
+
+    private static String shortBacking(String backing) {
+        return backing.equals("MEMORY_SEGMENT") ? "segment" : "buffer";
+    }
+
+    private static String ns(double v) {
+        return String.format(Locale.ROOT, "%.1f ns", v);
+    }
+
+    private static String ms(double v) {
+        return String.format(Locale.ROOT, "%.2f ms", v);
+    }
+
+    private static String us(double v) {
+        return String.format(Locale.ROOT, "%.1f us", v);
+    }
+
+    private static String rate(double v) {
+        return String.format(Locale.ROOT, "%.2f M rec/s", v / 1e6);
+    }
+
+    private static String bytes(String v) {
+        return String.format(Locale.ROOT, "%,d B", Long.parseLong(v));
+    }
+
+    private static String ratio(double r) {
+        return String.format(Locale.ROOT, "%.2fx", r);
+    }
+
+    private static String met(boolean ok, double want) {
+        return Double.isNaN(want) ? "" : yes(ok);
+    }
+
+    private static String yes(boolean ok) {
+        return ok ? "yes" : "**no**";
+    }
+}
