@@ -19,6 +19,7 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -565,6 +566,105 @@ abstract class RegionContract {
         assertArrayEquals(Arrays.copyOf(bytes(PAGE, 1), 100), read(2L * PAGE, 100));
     }
 
+    // ---------------------------------------------------------------------------------------------
+    // Hole punching: a range discarded in place (K6, K7)
+
+    @Test
+    void shouldPunchAHoleThatReadsZeroReleasesReservationsAndFaultsAgain() throws Exception {
+        open();
+        region.put(0, bytes(6 * PAGE, 1));
+        long generation = PageState.generation(impl().stateWord(2));
+        region.punchHole(2L * PAGE, 2L * PAGE);
+        assertEquals(2, handler.released(), "the reservations of pages 2 and 3 are released");
+        assertEquals(CLEAN, state(2));
+        assertEquals(CLEAN, state(3));
+        assertEquals(WRITABLE, state(1), "pages outside the hole keep their state");
+        assertNotEquals(generation, PageState.generation(impl().stateWord(2)));
+        assertEquals(4, region.stats().writablePages());
+        assertEquals(PAGES * (long) PAGE, region.size());
+        byte[] all = read(0, 6 * PAGE);
+        byte[] want = bytes(6 * PAGE, 1);
+        Arrays.fill(want, 2 * PAGE, 4 * PAGE, (byte) 0);
+        assertArrayEquals(want, all);
+        region.flush();
+        ByteBuffer onDisk = ByteBuffer.allocate(6 * PAGE);
+        try (FileChannel ch = FileChannel.open(dir.resolve("region.dat"))) {
+            ch.read(onDisk, 0);
+        }
+        assertArrayEquals(want, onDisk.array(), "the file holds zeros in the hole, data around it");
+        int calls = handler.calls();
+        region.putByte(3L * PAGE + 5, (byte) 9);
+        assertEquals(calls + 1, handler.calls(), "a write into the hole faults again");
+        assertEquals(3, handler.calls.getLast().page());
+        assertNotEquals(generation, handler.calls.getLast().generation(), "and is prepared at a new generation");
+        assertEquals(9, region.getByte(3L * PAGE + 5));
+    }
+
+    @Test
+    void shouldPunchTheHoleToTheEndOfARegionWithAPartialLastPage() throws Exception {
+        open(handler, 3L * PAGE + 100);
+        region.put(0, bytes(3 * PAGE + 100, 1));
+        region.punchHole(2L * PAGE, PAGE + 100);
+        byte[] want = bytes(3 * PAGE + 100, 1);
+        Arrays.fill(want, 2 * PAGE, want.length, (byte) 0);
+        assertArrayEquals(want, read(0, want.length));
+        assertEquals(3L * PAGE + 100, Files.size(dir.resolve("region.dat")), "the file keeps its size");
+        region.putByte(3L * PAGE + 99, (byte) 1);
+        assertEquals(1, region.getByte(3L * PAGE + 99));
+    }
+
+    @Test
+    void shouldRejectAHoleThatIsNotWholePagesOrPastTheEndAndChangeNothing() throws Exception {
+        open();
+        region.put(0, bytes(4 * PAGE, 1));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> region.punchHole(PAGE + 1, PAGE));
+        assertTrue(e.getMessage().contains("region.dat") && e.getMessage().contains("offset 4097")
+                && e.getMessage().contains("page 1"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> region.punchHole(PAGE, PAGE - 1));
+        assertThrows(IllegalArgumentException.class, () -> region.punchHole(-PAGE, PAGE));
+        assertThrows(IllegalArgumentException.class, () -> region.punchHole(PAGE, Long.MAX_VALUE));
+        OutOfRegionException past = assertThrows(OutOfRegionException.class,
+                () -> region.punchHole((PAGES - 1L) * PAGE, 2L * PAGE));
+        assertTrue(past.getMessage().contains("region.dat"), past.getMessage());
+        region.punchHole(PAGE, 0);
+        assertEquals(0, handler.released(), "no page was touched");
+        assertArrayEquals(bytes(4 * PAGE, 1), read(0, 4 * PAGE));
+        region.close();
+        assertThrows(RegionClosedException.class, () -> region.punchHole(0, PAGE));
+    }
+
+    @Test
+    void shouldReleaseTheStaleReservationWhenAHoleIsPunchedDuringTheRetry() throws Exception {
+        open();
+        CountDownLatch dropped = latch();
+        CountDownLatch release = latch();
+        handler.behaviour = droppingLock(dropped, release);
+        Future<Void> fault = asyncRun(() -> region.put(5 * PAGE, bytes(8, 1)));
+        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        region.punchHole(4L * PAGE, 4L * PAGE);
+        release.countDown();
+        done(fault);
+        assertEquals(2, handler.calls(), "the retry found its preparation stale and prepared again");
+        assertNotEquals(handler.calls.get(0).generation(), handler.calls.get(1).generation());
+        assertEquals(1, handler.reservations.get(0).released.get());
+        assertEquals(0, handler.reservations.get(0).consumed.get());
+        assertArrayEquals(bytes(8, 1), read(5 * PAGE, 8));
+    }
+
+    @Test
+    void shouldWaitForAPinnedWriterBeforePunchingAHole() throws Exception {
+        open();
+        WriteSpan span = region.write(2L * PAGE, 8);
+        Future<Void> punch = asyncRun(() -> region.punchHole(0, 4L * PAGE));
+        assertBlocked(punch);
+        span.segment().fill((byte) 3);
+        span.close();
+        done(punch);
+        assertArrayEquals(new byte[8], read(2L * PAGE, 8), "the hole was punched after the writer left");
+        assertEquals(0, region.stats().pins());
+    }
+
     @Test
     void shouldPrepareTheWholePartialLastPageWhenGrownWhileItsFaultHadDroppedTheLock() throws Exception {
         open(handler, PAGE + 100);
@@ -962,6 +1062,7 @@ abstract class RegionContract {
             assertThrows(IllegalStateException.class, region::flush);
             assertThrows(IllegalStateException.class, () -> region.grow(1L << 20));
             assertThrows(IllegalStateException.class, () -> region.truncate(0));
+            assertThrows(IllegalStateException.class, () -> region.punchHole(0, PAGE));
             assertThrows(IllegalStateException.class, region::close);
             assertEquals(1, region.getLong(0), "reading is allowed");
             return h.reserve(fault);
