@@ -204,6 +204,18 @@ abstract class RegionContract {
         };
     }
 
+    /**
+     * Starts {@code write} on another thread with a handler that drops the lock and then waits for
+     * {@code release}; returns once the lock is dropped.
+     */
+    Future<Void> faultWithDroppedLock(CountDownLatch release, ThrowingRunnable write) throws InterruptedException {
+        CountDownLatch dropped = latch();
+        handler.behaviour = droppingLock(dropped, release);
+        Future<Void> fault = asyncRun(write);
+        assertTrue(dropped.await(10, TimeUnit.SECONDS), "the handler never dropped the lock");
+        return fault;
+    }
+
     /** Drops the lock on the first attempt, waits for {@code release}, caches a reservation, retries. */
     static TrackingHandler.Behaviour droppingLock(CountDownLatch dropped, CountDownLatch release) {
         return (fault, h) -> {
@@ -401,11 +413,8 @@ abstract class RegionContract {
     @Test
     void shouldMakeOtherWritersOfThePageWaitForTheDroppedFault() throws Exception {
         open();
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> first = asyncRun(() -> region.put(3 * PAGE, bytes(8, 1)));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> first = faultWithDroppedLock(release, () -> region.put(3 * PAGE, bytes(8, 1)));
         Future<Void> second = asyncRun(() -> region.put(3 * PAGE + 100, bytes(8, 2)));
         assertBlocked(second);
         assertNull(region.tryWrite(3 * PAGE, 8), "tryWrite does not wait for another fault's preparation");
@@ -468,11 +477,8 @@ abstract class RegionContract {
     @Test
     void shouldReleaseTheRedundantReservationWhenAnotherFaultPreparedThePageMeanwhile() throws Exception {
         open();
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> first = asyncRun(() -> region.put(3 * PAGE, bytes(8, 1)));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> first = faultWithDroppedLock(release, () -> region.put(3 * PAGE, bytes(8, 1)));
         region.truncate(0);
         region.grow(PAGES * (long) PAGE);
         handler.behaviour = (fault, h) -> h.reserve(fault);
@@ -494,11 +500,8 @@ abstract class RegionContract {
     @Test
     void shouldReleaseTheStaleReservationWhenTruncatedDuringTheRetry() throws Exception {
         open();
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> fault = asyncRun(() -> region.put(5 * PAGE, bytes(8, 1)));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> fault = faultWithDroppedLock(release, () -> region.put(5 * PAGE, bytes(8, 1)));
         region.truncate(2L * PAGE);
         release.countDown();
         OutOfRegionException e = assertInstanceOf(OutOfRegionException.class, failure(fault));
@@ -513,11 +516,8 @@ abstract class RegionContract {
     @Test
     void shouldPrepareAfreshWhenTruncatedAndExtendedDuringTheRetry() throws Exception {
         open();
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> fault = asyncRun(() -> region.put(5 * PAGE, bytes(8, 1)));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> fault = faultWithDroppedLock(release, () -> region.put(5 * PAGE, bytes(8, 1)));
         region.truncate(2L * PAGE);
         region.grow(PAGES * (long) PAGE);
         release.countDown();
@@ -637,11 +637,8 @@ abstract class RegionContract {
     @Test
     void shouldReleaseTheStaleReservationWhenAHoleIsPunchedDuringTheRetry() throws Exception {
         open();
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> fault = asyncRun(() -> region.put(5 * PAGE, bytes(8, 1)));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> fault = faultWithDroppedLock(release, () -> region.put(5 * PAGE, bytes(8, 1)));
         region.punchHole(4L * PAGE, 4L * PAGE);
         release.countDown();
         done(fault);
@@ -668,11 +665,8 @@ abstract class RegionContract {
     @Test
     void shouldPrepareTheWholePartialLastPageWhenGrownWhileItsFaultHadDroppedTheLock() throws Exception {
         open(handler, PAGE + 100);
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> fault = asyncRun(() -> region.putByte(PAGE + 10, (byte) 1));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> fault = faultWithDroppedLock(release, () -> region.putByte(PAGE + 10, (byte) 1));
         region.grow(4L * PAGE); // the page now covers 4096 bytes, not the 100 that were prepared
         release.countDown();
         done(fault);
@@ -1134,11 +1128,8 @@ abstract class RegionContract {
     @Test
     void shouldFailADroppedFaultWithClosedWhenTheRegionClosesAndReleaseItsWork() throws Exception {
         open();
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> fault = asyncRun(() -> region.putLong(5 * PAGE, 1));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> fault = faultWithDroppedLock(release, () -> region.putLong(5 * PAGE, 1));
         Future<Void> close = asyncRun(region::close);
         assertBlocked(close); // waits for the fault in flight to leave
         release.countDown();
