@@ -27,6 +27,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -95,6 +96,8 @@ public class LogBenchmark {
     private Thread flusher;
     private volatile Throwable flushFailure;
     private long flushes;
+    private long flushNanos;
+    private long maxFlushNanos;
 
     @Setup(Level.Trial)
     public void setUpTrial() throws IOException {
@@ -150,7 +153,11 @@ public class LogBenchmark {
                 LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(FLUSH_MILLIS));
                 long end = tail.get();
                 if (end > flushed) {
+                    long begin = System.nanoTime();
                     flush(flushed, end);
+                    long took = System.nanoTime() - begin;
+                    flushNanos += took;
+                    maxFlushNanos = Math.max(maxFlushNanos, took);
                     flushed = end;
                     flushes++;
                 }
@@ -236,7 +243,11 @@ public class LogBenchmark {
         if (flushes == 0) {
             throw new IllegalStateException("no group flush ran during the iteration");
         }
+        System.out.printf(Locale.ROOT, "  [%s: %,d records, %d group flushes, mean %.2f ms, max %.2f ms]%n", sink,
+                tail.get() / LogRecord.SIZE, flushes, flushNanos / 1e6 / flushes, maxFlushNanos / 1e6);
         flushes = 0;
+        flushNanos = 0;
+        maxFlushNanos = 0;
         switch (sink) {
             case MKWRITE -> {
                 region.truncate(0); // drops what is dirty: no writeback between iterations
