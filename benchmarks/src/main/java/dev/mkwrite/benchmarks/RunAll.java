@@ -14,6 +14,7 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
 import java.util.Locale;
@@ -105,26 +106,28 @@ public final class RunAll {
             double want = size.equals("64") ? 0.5 : size.equals("4096") ? 0.9 : Double.NaN;
             for (String backing : List.of("MEMORY_SEGMENT", "MAPPED_BYTE_BUFFER")) {
                 String raw = backing.equals("MEMORY_SEGMENT") ? "rawSegment" : "rawBuffer";
-                double base = s.median(raw, "backing=MEMORY_SEGMENT", "size=" + size);
+                Stat base = s.stat(raw, "backing=MEMORY_SEGMENT", "size=" + size);
                 for (String method : List.of("span", "put")) {
-                    double v = s.median(method, "backing=" + backing, "size=" + size);
+                    Stat v = s.stat(method, "backing=" + backing, "size=" + size);
+                    double r = base.median() / v.median();
                     lines.add(new Line("1", method + " " + size + " B, " + shortBacking(backing), ns(v),
-                            raw + " " + size + " B", ns(base), ratio(base / v), target, met(base / v >= want, want)));
+                            raw + " " + size + " B", ns(base), ratio(r), target, met(r >= want, want)));
                 }
             }
         }
-        double v = s.median("putLong", "backing=MEMORY_SEGMENT", "size=64");
-        double base = s.median("rawPutLong", "backing=MEMORY_SEGMENT", "size=64");
-        lines.add(new Line("1", "putLong 8 B, segment", ns(v), "rawPutLong 8 B", ns(base), ratio(base / v), "", ""));
+        Stat v = s.stat("putLong", "backing=MEMORY_SEGMENT", "size=64");
+        Stat base = s.stat("rawPutLong", "backing=MEMORY_SEGMENT", "size=64");
+        lines.add(new Line("1", "putLong 8 B, segment", ns(v), "rawPutLong 8 B", ns(base),
+                ratio(base.median() / v.median()), "", ""));
     }
 
     /** Row 2: ms per 16 MiB of first writes; the ratio is variant time / raw time. */
     private void firstWrite() throws RunnerException {
         Scores s = jmh("row2", "FirstWriteBenchmark", true, Map.of());
-        double raw = s.median("firstWrite", "variant=RAW");
+        Stat raw = s.stat("firstWrite", "variant=RAW");
         for (String variant : List.of("NOOP", "NOOP_64K", "POPULATE_64K", "FALLOCATE_64K")) {
-            double v = s.median("firstWrite", "variant=" + variant);
-            double r = v / raw;
+            Stat v = s.stat("firstWrite", "variant=" + variant);
+            double r = v.median() / raw.median();
             String target = variant.equals("NOOP") ? "<= 1.3" : variant.equals("POPULATE_64K") ? "< 1.0" : "";
             String met = variant.equals("NOOP") ? yes(r <= 1.3) : variant.equals("POPULATE_64K") ? yes(r < 1.0) : "";
             lines.add(new Line("2", variant + " (time)", ms(v), "RAW first touch", ms(raw), ratio(r), target, met));
@@ -136,13 +139,15 @@ public final class RunAll {
         Scores s = jmh("row4", "LogBenchmark", false, Map.of());
         for (String method : List.of("append1", "append2")) {
             String threads = method.equals("append1") ? "1 thread" : "2 threads";
-            double mk = s.median(method, "sink=MKWRITE");
-            double channel = s.median(method, "sink=FILE_CHANNEL");
-            double raw = s.median(method, "sink=RAW_PREALLOCATED");
+            Stat mk = s.stat(method, "sink=MKWRITE");
+            Stat channel = s.stat(method, "sink=FILE_CHANNEL");
+            Stat raw = s.stat(method, "sink=RAW_PREALLOCATED");
+            double toChannel = mk.median() / channel.median();
+            double toRaw = mk.median() / raw.median();
             lines.add(new Line("4", "MKWRITE, " + threads, rate(mk), "FILE_CHANNEL", rate(channel),
-                    ratio(mk / channel), ">= 5", yes(mk / channel >= 5)));
+                    ratio(toChannel), ">= 5", yes(toChannel >= 5)));
             lines.add(new Line("4", "MKWRITE, " + threads, rate(mk), "RAW_PREALLOCATED", rate(raw),
-                    ratio(mk / raw), ">= 0.8", yes(mk / raw >= 0.8)));
+                    ratio(toRaw), ">= 0.8", yes(toRaw >= 0.8)));
         }
     }
 
@@ -185,6 +190,10 @@ public final class RunAll {
     // ---------------------------------------------------------------------------------------------
     // Running
 
+    /** A median over forks, with the lowest and highest fork. */
+    private record Stat(double median, double min, double max) {
+    }
+
     /** Each benchmark's per-fork scores, keyed by method and parameters. */
     private static final class Scores {
         private final List<RunResult> runs = new ArrayList<>();
@@ -193,8 +202,8 @@ public final class RunAll {
             runs.addAll(other.runs);
         }
 
-        /** The median over forks of the benchmark {@code method} whose parameters include {@code params}. */
-        double median(String method, String... params) {
+        /** The median, lowest and highest over forks of {@code method} whose parameters include {@code params}. */
+        Stat stat(String method, String... params) {
             for (RunResult r : runs) {
                 String name = r.getParams().getBenchmark();
                 if (!name.substring(name.lastIndexOf('.') + 1).equals(method)) {
@@ -214,7 +223,8 @@ public final class RunAll {
                     for (BenchmarkResult fork : forks) {
                         scores[i++] = fork.getPrimaryResult().getScore();
                     }
-                    return LockDropHarness.median(scores);
+                    Arrays.sort(scores);
+                    return new Stat(LockDropHarness.median(scores), scores[0], scores[scores.length - 1]);
                 }
             }
             throw new IllegalStateException("no result for " + method + " " + List.of(params));
@@ -271,7 +281,7 @@ public final class RunAll {
     private String table(boolean quick, double seconds) {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "Ratio table%s; total run time %.1f min. Medians over forks (JMH rows)"
-                + " or rounds (row 3).%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
+                + " or rounds (row 3), with the lowest and highest fork in brackets.%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
         sb.append("| Row | Variant | Median | Baseline | Baseline median | Ratio | Target | Met? |\n");
         sb.append("|---|---|---|---|---|---|---|---|\n");
         for (Line l : lines) {
@@ -291,20 +301,20 @@ public final class RunAll {
         return backing.equals("MEMORY_SEGMENT") ? "segment" : "buffer";
     }
 
-    private static String ns(double v) {
-        return String.format(Locale.ROOT, "%.1f ns", v);
+    private static String ns(Stat v) {
+        return String.format(Locale.ROOT, "%.1f ns (%.1f-%.1f)", v.median(), v.min(), v.max());
     }
 
-    private static String ms(double v) {
-        return String.format(Locale.ROOT, "%.2f ms", v);
+    private static String ms(Stat v) {
+        return String.format(Locale.ROOT, "%.2f ms (%.2f-%.2f)", v.median(), v.min(), v.max());
     }
 
     private static String us(double v) {
         return String.format(Locale.ROOT, "%.1f us", v);
     }
 
-    private static String rate(double v) {
-        return String.format(Locale.ROOT, "%.2f M rec/s", v / 1e6);
+    private static String rate(Stat v) {
+        return String.format(Locale.ROOT, "%.2f M rec/s (%.2f-%.2f)", v.median() / 1e6, v.min() / 1e6, v.max() / 1e6);
     }
 
     private static String bytes(String v) {
