@@ -2,6 +2,7 @@ package dev.mkwrite.benchmarks;
 
 import dev.mkwrite.Backing;
 import dev.mkwrite.MappedRegion;
+import dev.mkwrite.RegionStats;
 import dev.mkwrite.impl.storage.StorageHandler;
 import dev.mkwrite.impl.storage.StorageHandlers;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -48,13 +49,18 @@ import static java.nio.file.StandardOpenOption.WRITE;
  *   {@link MappedRegion#flush(long, long)} of the new range.</li>
  *   <li>{@code FILE_CHANNEL}: positional {@link FileChannel#write(ByteBuffer, long)} of each record into a
  *   fresh file; group flush is {@code force(false)}.</li>
- *   <li>{@code RAW_PREALLOCATED}: a raw {@code MemorySegment} mapping of a file written full of zeros
- *   and forced before the trial; group flush is {@code force()} of the new range.</li>
+ *   <li>{@code RAW_FALLOCATED}: a raw {@code MemorySegment} mapping of a fresh file preallocated whole with
+ *   {@code fallocate(2)}; group flush is {@code force()} of the new range. The same storage preparation
+ *   as {@code MKWRITE}'s, done up front, without the protocol: the baseline of the target.</li>
+ *   <li>{@code RAW_ZEROED}: the same over a file written full of zeros and forced before the trial, the
+ *   way to preallocate without native calls. Its pages sit in the page cache from the start, in small
+ *   folios, so every page write-protected by a group flush costs its own kernel fault on the next lap
+ *   (a fresh file's pages are read into large folios that fault once for several pages).</li>
  * </ul>
  * The file is {@value #CAPACITY} bytes; the log wraps around it if an iteration writes more, so disk use
  * stays bounded. Throughput is records per second, summed over the appending threads. Ratios:
- * {@code MKWRITE} / {@code FILE_CHANNEL} (target at least 5) and {@code MKWRITE} / {@code RAW_PREALLOCATED}
- * (target at least 0.8), each for 1 and 2 threads.
+ * {@code MKWRITE} / {@code FILE_CHANNEL} (target at least 5) and {@code MKWRITE} / {@code RAW_FALLOCATED}
+ * (target at least 0.8), each for 1 and 2 threads; {@code RAW_ZEROED} is shown beside them.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.Throughput)
@@ -74,11 +80,13 @@ public class LogBenchmark {
         MKWRITE,
         /** Positional FileChannel writes. */
         FILE_CHANNEL,
-        /** A raw mapping of a preallocated file. */
-        RAW_PREALLOCATED
+        /** A raw mapping of a fresh file preallocated with fallocate. */
+        RAW_FALLOCATED,
+        /** A raw mapping of a file written full of zeros before the trial. */
+        RAW_ZEROED
     }
 
-    @Param({"MKWRITE", "FILE_CHANNEL", "RAW_PREALLOCATED"})
+    @Param({"MKWRITE", "FILE_CHANNEL", "RAW_FALLOCATED", "RAW_ZEROED"})
     Sink sink;
 
     private Path dir;
@@ -101,13 +109,13 @@ public class LogBenchmark {
 
     @Setup(Level.Trial)
     public void setUpTrial() throws IOException {
-        if (sink == Sink.MKWRITE && !StorageHandlers.nativeAccessAvailable()) {
-            throw new IllegalStateException("MKWRITE needs native access for fallocate: run with "
+        if ((sink == Sink.MKWRITE || sink == Sink.RAW_FALLOCATED) && !StorageHandlers.nativeAccessAvailable()) {
+            throw new IllegalStateException(sink + " needs native access for fallocate: run with "
                     + StorageHandlers.nativeAccessFlag());
         }
         dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")), "mkwrite-log");
-        if (sink == Sink.RAW_PREALLOCATED) {
-            file = dir.resolve("preallocated.log");
+        if (sink == Sink.RAW_ZEROED) {
+            file = dir.resolve("zeroed.log");
             channel = FileChannel.open(file, CREATE_NEW, READ, WRITE);
             ByteBuffer zeros = ByteBuffer.allocateDirect(1 << 20);
             for (long o = 0; o < CAPACITY; o += zeros.capacity()) {
@@ -136,8 +144,15 @@ public class LogBenchmark {
                 file = dir.resolve("channel-" + round++ + ".log");
                 channel = FileChannel.open(file, CREATE_NEW, READ, WRITE);
             }
-            case RAW_PREALLOCATED -> {
-                // the trial's file, already allocated; records overwrite the last iteration's
+            case RAW_FALLOCATED -> {
+                file = dir.resolve("fallocated-" + round++ + ".log");
+                channel = FileChannel.open(file, CREATE_NEW, READ, WRITE);
+                Fallocate.allocate(file, CAPACITY);
+                rawArena = Arena.ofShared();
+                raw = channel.map(FileChannel.MapMode.READ_WRITE, 0, CAPACITY, rawArena);
+            }
+            case RAW_ZEROED -> {
+                // the trial's file, already written; records overwrite the last iteration's
             }
         }
         flushing = true;
@@ -229,7 +244,7 @@ public class LogBenchmark {
                     channel.write(buffer, offset + buffer.position());
                 }
             }
-            case RAW_PREALLOCATED -> MemorySegment.copy(record.segment(), 0, raw, offset, LogRecord.SIZE);
+            case RAW_FALLOCATED, RAW_ZEROED -> MemorySegment.copy(record.segment(), 0, raw, offset, LogRecord.SIZE);
         }
     }
 
@@ -243,8 +258,14 @@ public class LogBenchmark {
         if (flushes == 0) {
             throw new IllegalStateException("no group flush ran during the iteration");
         }
-        System.out.printf(Locale.ROOT, "  [%s: %,d records, %d group flushes, mean %.2f ms, max %.2f ms]%n", sink,
-                tail.get() / LogRecord.SIZE, flushes, flushNanos / 1e6 / flushes, maxFlushNanos / 1e6);
+        String waits = "";
+        if (sink == Sink.MKWRITE) {
+            RegionStats stats = region.stats();
+            waits = String.format(Locale.ROOT, "; appenders waited for writeback %d times, %.0f ms in all",
+                    stats.writebackWaits(), stats.writebackWaitNanos() / 1e6);
+        }
+        System.out.printf(Locale.ROOT, "  [%s: %,d records, %d group flushes, mean %.2f ms, max %.2f ms%s]%n", sink,
+                tail.get() / LogRecord.SIZE, flushes, flushNanos / 1e6 / flushes, maxFlushNanos / 1e6, waits);
         flushes = 0;
         flushNanos = 0;
         maxFlushNanos = 0;
@@ -260,7 +281,13 @@ public class LogBenchmark {
                 channel.close();
                 Files.delete(file);
             }
-            case RAW_PREALLOCATED -> {
+            case RAW_FALLOCATED -> {
+                rawArena.close();
+                channel.truncate(0);
+                channel.close();
+                Files.delete(file);
+            }
+            case RAW_ZEROED -> {
                 // kept for the next iteration
             }
         }
@@ -268,7 +295,7 @@ public class LogBenchmark {
 
     @TearDown(Level.Trial)
     public void tearDownTrial() throws IOException {
-        if (sink == Sink.RAW_PREALLOCATED) {
+        if (sink == Sink.RAW_ZEROED) {
             rawArena.close();
             channel.close();
             Files.delete(file);
