@@ -58,7 +58,7 @@ import static java.nio.file.StandardOpenOption.WRITE;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 10, batchSize = 1)
 @Measurement(iterations = 20, batchSize = 1)
-@Fork(value = 3, jvmArgsAppend = {"-Xmx1g", "--enable-native-access=ALL-UNNAMED"})
+@Fork(value = 5, jvmArgsAppend = {"-Xmx1g", "--enable-native-access=ALL-UNNAMED"})
 public class FirstWriteBenchmark {
 
     static final int FILE_BYTES = 16 << 20;

@@ -37,14 +37,14 @@ public final class RunAll {
 
     /** How long each kind of measurement runs. */
     private record Profile(int forks, int warmups, TimeValue warmup, int iterations, TimeValue measurement,
-                           int logIterations, TimeValue logMeasurement, int shotWarmups, int shots,
+                           int logIterations, TimeValue logMeasurement, int shotForks, int shotWarmups, int shots,
                            String lockDropSeconds, String lockDropRounds) {
     }
 
     private static final Profile FULL = new Profile(3, 2, TimeValue.seconds(1), 4, TimeValue.seconds(1),
-            4, TimeValue.seconds(2), 10, 30, "5", "3");
+            3, TimeValue.seconds(2), 5, 10, 30, "5", "3");
     private static final Profile QUICK = new Profile(1, 1, TimeValue.milliseconds(200), 1,
-            TimeValue.milliseconds(200), 1, TimeValue.milliseconds(500), 2, 3, "0.5", "1");
+            TimeValue.milliseconds(200), 1, TimeValue.milliseconds(500), 1, 2, 3, "0.5", "1");
 
     /** One line of the ratio table. */
     private record Line(String row, String variant, String median, String baseline, String baselineMedian,
@@ -240,7 +240,7 @@ public final class RunAll {
                 .resultFormat(ResultFormatType.JSON).result(results.resolve(name + ".json").toString())
                 .shouldFailOnError(true);
         if (singleShot) {
-            b.warmupIterations(profile.shotWarmups()).measurementIterations(profile.shots());
+            b.forks(profile.shotForks()).warmupIterations(profile.shotWarmups()).measurementIterations(profile.shots());
         } else if (include.startsWith("LogBenchmark")) {
             b.warmupIterations(profile.warmups()).warmupTime(profile.warmup())
                     .measurementIterations(profile.logIterations()).measurementTime(profile.logMeasurement());
