@@ -161,6 +161,10 @@ public final class RunAll {
                 profile.lockDropRounds(), "--out", props.toString());
         Properties p = load(props);
         for (String stat : List.of("p50", "p99", "max")) {
+            double alone = Double.parseDouble(p.getProperty("alone.grow." + stat + ".us"));
+            lines.add(new Line("3", "grow " + stat + ", no faults running (the floor)", us(alone), "", "", "", "", ""));
+        }
+        for (String stat : List.of("p50", "p99", "max")) {
             for (String op : List.of("grow", "fault")) {
                 double hold = Double.parseDouble(p.getProperty("hold." + op + "." + stat + ".us"));
                 double drop = Double.parseDouble(p.getProperty("drop." + op + "." + stat + ".us"));
