@@ -342,7 +342,7 @@ class TruncateRaceTest {
                     outOfRegion.get(), removals.get(), extensions.get());
             System.out.println(summary);
             assertEquals(List.of(), problems, summary);
-            assertTrue(writes > 1000 && removals.get() > 20 && outOfRegion.get() > 0, "the race ran: " + summary);
+            assertTrue(writes > 1000 && removals.get() > 5 && outOfRegion.get() > 0, "the race ran: " + summary);
         }
 
         private static void firstNonZero(String what, long base, byte[] bytes, List<String> problems) {
