@@ -179,14 +179,19 @@ class FsxTest {
         final List<Injected> injected = new ArrayList<>();
         boolean interfered;
         Future<?> pendingClose;
+        /** A write by the interfering thread that claims this fault's page while the fault waits to retry. */
+        Future<?> pendingWrite;
+        volatile Competitor competitor;
         /** The operation's write: its first page, and its end to know whether an interfering truncate cuts it. */
         long writeFirstPage;
+        long writeStart;
         long writeLastPage;
         long writeEnd;
 
         final ArrayDeque<String> log = new ArrayDeque<>();
         final int[] counts = new int[Op.values().length];
         int interferences;
+        int competitions;
         int failures;
 
         Run(long seed, Backing backing, int pageSize, Path file, boolean brokenModel) throws IOException {
@@ -215,7 +220,7 @@ class FsxTest {
             for (Op op : Op.values()) {
                 b.append(op.name().toLowerCase()).append('=').append(counts[op.ordinal()]).append(' ');
             }
-            return b.append("interferences=").append(interferences).append(" failedWrites=").append(failures)
+            return b.append("interferences=").append(interferences).append(" (competing claims ").append(competitions).append(") failedWrites=").append(failures)
                     .append(" reservations=").append(handler.issued()).toString();
         }
 
@@ -374,6 +379,7 @@ class FsxTest {
             long first = off / pageSize;
             long last = len == 0 ? first - 1 : (off + len - 1) / pageSize;
             writeFirstPage = first;
+            writeStart = off;
             writeLastPage = last;
             writeEnd = off + len;
             boolean[] dirtyBefore = Arrays.copyOf(dirty, dirty.length);
@@ -425,7 +431,7 @@ class FsxTest {
             } catch (WriteFaultException e) {
                 thrown = e;
             }
-            awaitPendingClose();
+            awaitPending();
             boolean ok = thrown == null && !wouldBlock;
             appendLog(ok ? "ok" : wouldBlock ? "would block" : thrown.getClass().getSimpleName()
                     + (thrown instanceof WriteFaultException w ? " at page " + w.page() : ""));
@@ -710,7 +716,17 @@ class FsxTest {
             assertEquals(size, region.size(), "size after reopen");
         }
 
-        private void awaitPendingClose() throws Exception {
+        private void awaitPending() throws Exception {
+            if (pendingWrite != null) {
+                try {
+                    pendingWrite.get(30, TimeUnit.SECONDS);
+                } catch (ExecutionException e) {
+                    throw new AssertionError("the competing write failed", e.getCause());
+                } finally {
+                    pendingWrite = null;
+                    competitor = null;
+                }
+            }
             if (pendingClose != null) {
                 try {
                     pendingClose.get(30, TimeUnit.SECONDS);
@@ -811,6 +827,12 @@ class FsxTest {
             @Override
             public FaultResult prepare(WriteFault fault) throws IOException {
                 if (Thread.currentThread() != main) {
+                    Competitor c = competitor;
+                    if (c != null && c.page == fault.page() && !c.claimed) {
+                        c.claimed = true;
+                        c.preparing.countDown();
+                        c.awaitMainParkedAfterItsHandler();
+                    }
                     return new Bytes(fault.length()); // a write by the interfering thread
                 }
                 if (!fault.isRetry()) {
@@ -867,6 +889,65 @@ class FsxTest {
             }
         }
 
+        /**
+         * K6 with a competitor: the page is truncated away and extended again, then the interfering thread
+         * writes to a part of it this write does not touch, and is still preparing it, at the new
+         * generation, when this fault retries. The retry must not adopt that claim (nor call the handler
+         * for it); it waits, and then finds the page WRITABLE.
+         */
+        private String competeForStaleClaim(long page) {
+            long pageStart = page * pageSize;
+            long pageEnd = Math.min(size, pageStart + pageSize);
+            long mineFrom = Math.max(writeStart, pageStart);
+            long mineTo = Math.min(writeEnd, pageEnd);
+            long off;
+            long len;
+            if (mineFrom > pageStart) {
+                off = pageStart;
+                len = mineFrom - pageStart;
+            } else if (pageEnd > mineTo) {
+                off = mineTo;
+                len = pageEnd - mineTo;
+            } else {
+                return "nothing (the write covers the whole page)";
+            }
+            long low = page == 0 ? 0 : pageStart - hrnd.nextInt(pageSize);
+            long high = size;
+            try {
+                helper.submit(() -> {
+                    region.truncate(low);
+                    resizeModel(low);
+                    region.truncate(high);
+                    resizeModel(high);
+                    return null;
+                }).get(30, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                throw new AssertionError("truncate and extend failed", e);
+            }
+            byte[] data = new byte[(int) Math.min(len, 512)];
+            Arrays.fill(data, (byte) ((opIndex | 1) ^ 0x5a));
+            Competitor c = new Competitor(page, main);
+            competitions++;
+            competitor = c;
+            pendingWrite = helper.submit(() -> {
+                region.put(off, data);
+                System.arraycopy(data, 0, shadow, (int) off, data.length);
+                dirty[(int) page] = true;
+                return null;
+            });
+            try {
+                if (!c.preparing.await(30, TimeUnit.SECONDS)) {
+                    throw new AssertionError("the competing write never faulted on page " + page);
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new AssertionError(e);
+            }
+            c.mainReturned = true; // from here this thread returns from its handler without parking
+            return "truncate(" + low + ") then truncate(" + high + "), and another thread's put(" + off + ", "
+                    + data.length + ") claims the page and prepares it while this fault retries";
+        }
+
         /** With the lock dropped: another thread changes the region, and the model follows. */
         private void interfere(WriteFault fault) {
             interfered = true;
@@ -879,7 +960,7 @@ class FsxTest {
             for (long p = page + 1; p < Math.min(pages(), writeLastPage + 1); p++) {
                 unknown[(int) p] |= !dirty[(int) p]; // faulted in by this write before an earlier refault?
             }
-            int what = hrnd.nextInt(8);
+            int what = hrnd.nextInt(9);
             String line = "  while page " + page + " dropped the lock: ";
             Future<?> f;
             switch (what) {
@@ -952,6 +1033,10 @@ class FsxTest {
                         });
                     }
                 }
+                case 7 -> {
+                    line += competeForStaleClaim(page); // the competitor runs asynchronously
+                    f = null;
+                }
                 default -> { // close: the retry must find the region closed and release what it cached
                     line += "close()";
                     injected.add(Injected.CLOSED);
@@ -974,6 +1059,35 @@ class FsxTest {
                 } catch (Exception e) {
                     throw new AssertionError("interference did not finish: " + line, e);
                 }
+            }
+        }
+    }
+
+    /**
+     * The interfering thread's claim on the page of a fault that dropped the lock: it is PREPARING at a
+     * newer generation, with the region lock held shared, until the fault's thread has returned from its
+     * handler and parked (waiting for this page in its retry, or for this write after its own).
+     */
+    private static final class Competitor {
+        final long page;
+        final Thread main;
+        final java.util.concurrent.CountDownLatch preparing = new java.util.concurrent.CountDownLatch(1);
+        volatile boolean claimed;
+        volatile boolean mainReturned;
+
+        Competitor(long page, Thread main) {
+            this.page = page;
+            this.main = main;
+        }
+
+        void awaitMainParkedAfterItsHandler() {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!mainReturned || !(main.getState() == Thread.State.WAITING
+                    || main.getState() == Thread.State.TIMED_WAITING)) {
+                if (System.nanoTime() > deadline) {
+                    throw new AssertionError("the faulting thread never waited for the competing claim");
+                }
+                LockSupport.parkNanos(10_000); // a condition on another thread's state; no latch can say it
             }
         }
     }
