@@ -19,9 +19,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -41,7 +39,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <p>Each round checks that no JVM crash or {@link InternalError} happened and that every writer ended
  * with success or {@link RegionClosedException}, nothing else; that afterwards the region holds no pin
  * and no reservation; and that every write acknowledged before close is in the file, read with a
- * {@link FileChannel} (each writer owns its 8-byte slots and remembers the last stamp it stored in each).
+ * {@link java.nio.channels.FileChannel} (each writer owns its 8-byte slots and remembers the last stamp it stored in each).
  * {@link LeakCheck} then checks every reservation's balance.
  */
 class CloseWhileWritingTest {
@@ -196,18 +194,13 @@ class CloseWhileWritingTest {
             RegionStats s = region.stats();
             assertEquals(0, s.pins(), "pins after close");
             assertEquals(0, s.reservationsOutstanding(), "reservations after close");
-            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-                ByteBuffer all = ByteBuffer.allocate((int) ch.size()).order(ByteOrder.LITTLE_ENDIAN);
-                while (all.hasRemaining() && ch.read(all, all.position()) >= 0) {
-                    // reads until full
-                }
-                for (int x = 0; x < SLOTS; x++) {
-                    long want = acknowledged[x % WRITERS][x];
-                    long got = all.getLong(x * Long.BYTES);
-                    if (want != 0 && got != want) {
-                        throw new AssertionError("slot at offset " + x * Long.BYTES + ": acknowledged "
-                                + Long.toHexString(want) + " before close, the file holds " + Long.toHexString(got));
-                    }
+            ByteBuffer all = ByteBuffer.wrap(FileBytes.read(file)).order(ByteOrder.LITTLE_ENDIAN);
+            for (int x = 0; x < SLOTS; x++) {
+                long want = acknowledged[x % WRITERS][x];
+                long got = all.getLong(x * Long.BYTES);
+                if (want != 0 && got != want) {
+                    throw new AssertionError("slot at offset " + x * Long.BYTES + ": acknowledged "
+                            + Long.toHexString(want) + " before close, the file holds " + Long.toHexString(got));
                 }
             }
         }

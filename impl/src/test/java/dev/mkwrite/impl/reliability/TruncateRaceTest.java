@@ -19,9 +19,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -56,7 +54,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *   returned.</li>
  * </ul>
  * Then the region is extended to its largest size: every byte past the size the race ended with reads
- * as zero, through the region and in the file read with a {@link FileChannel}. Writers may see
+ * as zero, through the region and in the file read with a {@link java.nio.channels.FileChannel}. Writers may see
  * {@link OutOfRegionException} and nothing else: no {@link InternalError}, no {@link IllegalStateException}.
  * Each case runs for {@value #MILLIS} ms.
  */
@@ -319,23 +317,18 @@ class TruncateRaceTest {
             region.flush();
             byte[] before = new byte[(int) finalSize];
             region.get(0, before, 0, before.length);
+            assertEquals(finalSize, FileBytes.read(file).length, "the file's size after the race");
             region.grow(MAX_SIZE);
             byte[] tail = new byte[(int) (MAX_SIZE - finalSize)];
             region.get(finalSize, tail, 0, tail.length);
             firstNonZero("the region past the race's final size " + finalSize, finalSize, tail, problems);
             region.flush();
-            try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-                assertEquals(MAX_SIZE, ch.size(), "file size after the extension");
-                ByteBuffer all = ByteBuffer.allocate((int) MAX_SIZE);
-                while (all.hasRemaining() && ch.read(all, all.position()) >= 0) {
-                    // reads until full
-                }
-                byte[] file = all.array();
-                firstNonZero("the file past the race's final size " + finalSize, finalSize,
-                        Arrays.copyOfRange(file, (int) finalSize, file.length), problems);
-                if (!Arrays.equals(before, Arrays.copyOf(file, (int) finalSize))) {
-                    problems.add("the file differs from the region inside the final size");
-                }
+            byte[] bytes = FileBytes.read(file);
+            assertEquals(MAX_SIZE, bytes.length, "file size after the extension");
+            firstNonZero("the file past the race's final size " + finalSize, finalSize,
+                    Arrays.copyOfRange(bytes, (int) finalSize, bytes.length), problems);
+            if (!Arrays.equals(before, Arrays.copyOf(bytes, (int) finalSize))) {
+                problems.add("the file differs from the region inside the final size");
             }
             String summary = String.format("%s on %s (broken rule %s): %d writes, %d out of region, %d removals,"
                             + " %d extensions", scenario, backing, ReliabilityProbe.brokenRule(), writes,
@@ -355,8 +348,4 @@ class TruncateRaceTest {
         }
     }
 
-    @FunctionalInterface
-    interface ThrowingRunnable {
-        void run() throws Exception;
-    }
 }
