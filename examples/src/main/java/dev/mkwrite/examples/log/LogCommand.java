@@ -8,6 +8,8 @@ import dev.mkwrite.examples.Command;
 import dev.mkwrite.examples.Fmt;
 import dev.mkwrite.examples.Options;
 import dev.mkwrite.examples.UsageException;
+import dev.mkwrite.impl.storage.StorageHandler;
+import dev.mkwrite.impl.storage.StorageHandlers;
 import org.HdrHistogram.ConcurrentHistogram;
 import org.HdrHistogram.Histogram;
 
@@ -139,9 +141,10 @@ public final class LogCommand implements Command {
         int run() throws Exception {
             out.printf(Locale.ROOT, "mkwrite log: %s records of %d B on %d thread(s), group flush every %d ms%n",
                     Fmt.count(records), recordSize, threads, config.flushInterval().toMillis());
-            out.printf(Locale.ROOT, "  %s: segments of %s, grown in %s steps; space prepared lazily in %s granules,"
-                            + " %d ahead%n", config.dir(), Fmt.bytes(config.segmentSize()), Fmt.bytes(config.growStep()),
-                    Fmt.bytes(config.granule()), config.prepareAhead());
+            out.printf(Locale.ROOT, "  %s: segments of %s, grown in %s steps; space reserved lazily with %s in %s"
+                            + " granules, %d prepared ahead%n", config.dir(), Fmt.bytes(config.segmentSize()),
+                    Fmt.bytes(config.growStep()), StorageHandlers.nativeAccessAvailable() ? "fallocate(2)"
+                            : "zero-fill (no native access)", Fmt.bytes(config.granule()), config.prepareAhead());
 
             List<AppenderThread> workers = new ArrayList<>();
             long start;
@@ -237,17 +240,22 @@ public final class LogCommand implements Command {
                     + " pages written back");
             row("faults", Fmt.count(r.faults()) + " (first writes to a page, and first writes after its writeback)");
             row("retries", Fmt.count(r.retries()));
-            row("lock drops", Fmt.count(r.lockDrops()) + " (faults that found their granule being prepared"
-                    + " waited for it: " + Fmt.count(s.aheadWaits()) + ")");
+            row("lock drops", Fmt.count(r.lockDrops()) + " (the fallocate handler holds the region lock: a"
+                    + " granule costs one system call)");
             row("writeback waits", Fmt.count(r.writebackWaits()) + " (appends that found their page under"
                     + " writeback and waited: stable pages)");
             row("fault latency", Fmt.latencies(faulted));
             row("", "latency of append() calls whose page faulted, measured in the appending thread");
             row("handler latency", Fmt.latencies(handlerLatency));
             row("", "time inside WriteFaultHandler.prepare, per call");
+            StorageHandler.Stats st = s.storage();
             row("space", Fmt.bytes(s.preparedBytes()) + " reserved (" + Fmt.bytes(s.aheadBytes())
                     + " ahead of the appenders) for " + Fmt.bytes(bytes) + " written"
                     + (bytes > 0 ? String.format(Locale.ROOT, ", %.2fx", (double) s.preparedBytes() / bytes) : ""));
+            row("", Fmt.count(st.fallocates()) + " fallocate calls (" + Fmt.count(st.aheadGranules())
+                    + " by prepare-ahead), " + Fmt.count(st.alreadyAllocated()) + " faults found their page"
+                    + " reserved" + (st.zeroFilledBytes() > 0 ? ", " + Fmt.bytes(st.zeroFilledBytes())
+                    + " zero-filled" : ""));
             row("reservations", Fmt.count(r.reservationsOutstanding()) + " outstanding after close");
         }
 
