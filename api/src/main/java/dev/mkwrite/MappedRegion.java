@@ -289,6 +289,30 @@ public interface MappedRegion extends AutoCloseable {
     void truncate(long newSize) throws IOException;
 
     /**
+     * Discards {@code [offset, offset + length)}, like {@code fallocate(FALLOC_FL_PUNCH_HOLE)}: the bytes
+     * read as zero afterwards and the file keeps its size. Every page of the range becomes CLEAN: its dirty
+     * data is dropped, not written back; its reservation is released; and its generation moves on, so a
+     * fault that prepared it with the lock dropped finds its work stale and the next write faults again and
+     * asks the handler to prepare the page anew (the storage handlers allocate it again).
+     *
+     * <p>The range must be whole pages: {@code offset} a multiple of {@link #pageSize()}, and the end a
+     * multiple of it or the end of the region. Takes the region lock exclusively and waits for pinned writers
+     * and writeback, as {@link #truncate(long)} does. Where native access is enabled on Linux the blocks are
+     * freed with {@code fallocate(2)}; elsewhere (or if the file system cannot punch holes) the range is
+     * overwritten with zeros, which reads the same but frees no space.
+     *
+     * @param offset file offset of the first byte, page-aligned
+     * @param length number of bytes, whole pages or reaching the end of the region; zero does nothing
+     * @throws IllegalArgumentException if the range is negative, overflows or is not whole pages
+     * @throws OutOfRegionException     if the range reaches past the end of the region
+     * @throws IOException              if the file could not be changed; the pages' states are then unchanged,
+     *                                  but bytes of the range may already read as zero
+     * @throws RegionClosedException    if the region is closed
+     * @throws IllegalStateException    if called from inside this region's handler
+     */
+    void punchHole(long offset, long length) throws IOException;
+
+    /**
      * A snapshot of the region's counters.
      *
      * @return the statistics

@@ -1069,6 +1069,39 @@ final class Region implements MappedRegion {
         }
     }
 
+    @Override
+    public void punchHole(long offset, long length) throws IOException {
+        checkNotInHandler("punchHole");
+        checkRange("punchHole", offset, length);
+        lock.writeLock().lock();
+        try {
+            ensureOpen();
+            long end = offset + length;
+            if (end > size) {
+                throw outOfRegion(offset, length);
+            }
+            if ((offset & (pageSize - 1)) != 0 || ((end & (pageSize - 1)) != 0 && end != size)) {
+                throw new IllegalArgumentException("punchHole(offset " + offset + ", length " + length
+                        + "): the range must be whole pages of " + pageSize + " bytes, or end at the region's end "
+                        + size + " [file " + path + ", offset " + offset + ", page " + (offset >>> pageShift) + "]");
+            }
+            if (length == 0) {
+                return;
+            }
+            quiesce();
+            try {
+                // The file first: if that fails, no page state has changed. With no writer pinned and
+                // every page of the range FROZEN or CLEAN, nothing stores into the range meanwhile.
+                FileHoles.punch(path, channel, offset, length);
+                removePages(offset >>> pageShift, pagesFor(end), epoch = EPOCHS.incrementAndGet());
+            } finally {
+                thaw();
+            }
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
     /** Changes the size with the lock held exclusive: quiesce, remap, remove or add pages, thaw. */
     private void resize(long newSize) throws IOException {
         quiesce();

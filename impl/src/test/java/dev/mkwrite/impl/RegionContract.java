@@ -19,6 +19,7 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -201,6 +202,18 @@ abstract class RegionContract {
             release.await();
             return h.reserve(fault);
         };
+    }
+
+    /**
+     * Starts {@code write} on another thread with a handler that drops the lock and then waits for
+     * {@code release}; returns once the lock is dropped.
+     */
+    Future<Void> faultWithDroppedLock(CountDownLatch release, ThrowingRunnable write) throws InterruptedException {
+        CountDownLatch dropped = latch();
+        handler.behaviour = droppingLock(dropped, release);
+        Future<Void> fault = asyncRun(write);
+        assertTrue(dropped.await(10, TimeUnit.SECONDS), "the handler never dropped the lock");
+        return fault;
     }
 
     /** Drops the lock on the first attempt, waits for {@code release}, caches a reservation, retries. */
@@ -400,11 +413,8 @@ abstract class RegionContract {
     @Test
     void shouldMakeOtherWritersOfThePageWaitForTheDroppedFault() throws Exception {
         open();
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> first = asyncRun(() -> region.put(3 * PAGE, bytes(8, 1)));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> first = faultWithDroppedLock(release, () -> region.put(3 * PAGE, bytes(8, 1)));
         Future<Void> second = asyncRun(() -> region.put(3 * PAGE + 100, bytes(8, 2)));
         assertBlocked(second);
         assertNull(region.tryWrite(3 * PAGE, 8), "tryWrite does not wait for another fault's preparation");
@@ -467,11 +477,8 @@ abstract class RegionContract {
     @Test
     void shouldReleaseTheRedundantReservationWhenAnotherFaultPreparedThePageMeanwhile() throws Exception {
         open();
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> first = asyncRun(() -> region.put(3 * PAGE, bytes(8, 1)));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> first = faultWithDroppedLock(release, () -> region.put(3 * PAGE, bytes(8, 1)));
         region.truncate(0);
         region.grow(PAGES * (long) PAGE);
         handler.behaviour = (fault, h) -> h.reserve(fault);
@@ -493,11 +500,8 @@ abstract class RegionContract {
     @Test
     void shouldReleaseTheStaleReservationWhenTruncatedDuringTheRetry() throws Exception {
         open();
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> fault = asyncRun(() -> region.put(5 * PAGE, bytes(8, 1)));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> fault = faultWithDroppedLock(release, () -> region.put(5 * PAGE, bytes(8, 1)));
         region.truncate(2L * PAGE);
         release.countDown();
         OutOfRegionException e = assertInstanceOf(OutOfRegionException.class, failure(fault));
@@ -512,11 +516,8 @@ abstract class RegionContract {
     @Test
     void shouldPrepareAfreshWhenTruncatedAndExtendedDuringTheRetry() throws Exception {
         open();
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> fault = asyncRun(() -> region.put(5 * PAGE, bytes(8, 1)));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> fault = faultWithDroppedLock(release, () -> region.put(5 * PAGE, bytes(8, 1)));
         region.truncate(2L * PAGE);
         region.grow(PAGES * (long) PAGE);
         release.countDown();
@@ -565,14 +566,107 @@ abstract class RegionContract {
         assertArrayEquals(Arrays.copyOf(bytes(PAGE, 1), 100), read(2L * PAGE, 100));
     }
 
+    // ---------------------------------------------------------------------------------------------
+    // Hole punching: a range discarded in place (K6, K7)
+
+    @Test
+    void shouldPunchAHoleThatReadsZeroReleasesReservationsAndFaultsAgain() throws Exception {
+        open();
+        region.put(0, bytes(6 * PAGE, 1));
+        long generation = PageState.generation(impl().stateWord(2));
+        region.punchHole(2L * PAGE, 2L * PAGE);
+        assertEquals(2, handler.released(), "the reservations of pages 2 and 3 are released");
+        assertEquals(CLEAN, state(2));
+        assertEquals(CLEAN, state(3));
+        assertEquals(WRITABLE, state(1), "pages outside the hole keep their state");
+        assertNotEquals(generation, PageState.generation(impl().stateWord(2)));
+        assertEquals(4, region.stats().writablePages());
+        assertEquals(PAGES * (long) PAGE, region.size());
+        byte[] all = read(0, 6 * PAGE);
+        byte[] want = bytes(6 * PAGE, 1);
+        Arrays.fill(want, 2 * PAGE, 4 * PAGE, (byte) 0);
+        assertArrayEquals(want, all);
+        region.flush();
+        ByteBuffer onDisk = ByteBuffer.allocate(6 * PAGE);
+        try (FileChannel ch = FileChannel.open(dir.resolve("region.dat"))) {
+            ch.read(onDisk, 0);
+        }
+        assertArrayEquals(want, onDisk.array(), "the file holds zeros in the hole, data around it");
+        int calls = handler.calls();
+        region.putByte(3L * PAGE + 5, (byte) 9);
+        assertEquals(calls + 1, handler.calls(), "a write into the hole faults again");
+        assertEquals(3, handler.calls.getLast().page());
+        assertNotEquals(generation, handler.calls.getLast().generation(), "and is prepared at a new generation");
+        assertEquals(9, region.getByte(3L * PAGE + 5));
+    }
+
+    @Test
+    void shouldPunchTheHoleToTheEndOfARegionWithAPartialLastPage() throws Exception {
+        open(handler, 3L * PAGE + 100);
+        region.put(0, bytes(3 * PAGE + 100, 1));
+        region.punchHole(2L * PAGE, PAGE + 100);
+        byte[] want = bytes(3 * PAGE + 100, 1);
+        Arrays.fill(want, 2 * PAGE, want.length, (byte) 0);
+        assertArrayEquals(want, read(0, want.length));
+        assertEquals(3L * PAGE + 100, Files.size(dir.resolve("region.dat")), "the file keeps its size");
+        region.putByte(3L * PAGE + 99, (byte) 1);
+        assertEquals(1, region.getByte(3L * PAGE + 99));
+    }
+
+    @Test
+    void shouldRejectAHoleThatIsNotWholePagesOrPastTheEndAndChangeNothing() throws Exception {
+        open();
+        region.put(0, bytes(4 * PAGE, 1));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> region.punchHole(PAGE + 1, PAGE));
+        assertTrue(e.getMessage().contains("region.dat") && e.getMessage().contains("offset 4097")
+                && e.getMessage().contains("page 1"), e.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> region.punchHole(PAGE, PAGE - 1));
+        assertThrows(IllegalArgumentException.class, () -> region.punchHole(-PAGE, PAGE));
+        assertThrows(IllegalArgumentException.class, () -> region.punchHole(PAGE, Long.MAX_VALUE));
+        OutOfRegionException past = assertThrows(OutOfRegionException.class,
+                () -> region.punchHole((PAGES - 1L) * PAGE, 2L * PAGE));
+        assertTrue(past.getMessage().contains("region.dat"), past.getMessage());
+        region.punchHole(PAGE, 0);
+        assertEquals(0, handler.released(), "no page was touched");
+        assertArrayEquals(bytes(4 * PAGE, 1), read(0, 4 * PAGE));
+        region.close();
+        assertThrows(RegionClosedException.class, () -> region.punchHole(0, PAGE));
+    }
+
+    @Test
+    void shouldReleaseTheStaleReservationWhenAHoleIsPunchedDuringTheRetry() throws Exception {
+        open();
+        CountDownLatch release = latch();
+        Future<Void> fault = faultWithDroppedLock(release, () -> region.put(5 * PAGE, bytes(8, 1)));
+        region.punchHole(4L * PAGE, 4L * PAGE);
+        release.countDown();
+        done(fault);
+        assertEquals(2, handler.calls(), "the retry found its preparation stale and prepared again");
+        assertNotEquals(handler.calls.get(0).generation(), handler.calls.get(1).generation());
+        assertEquals(1, handler.reservations.get(0).released.get());
+        assertEquals(0, handler.reservations.get(0).consumed.get());
+        assertArrayEquals(bytes(8, 1), read(5 * PAGE, 8));
+    }
+
+    @Test
+    void shouldWaitForAPinnedWriterBeforePunchingAHole() throws Exception {
+        open();
+        WriteSpan span = region.write(2L * PAGE, 8);
+        Future<Void> punch = asyncRun(() -> region.punchHole(0, 4L * PAGE));
+        assertBlocked(punch);
+        span.segment().fill((byte) 3);
+        span.close();
+        done(punch);
+        assertArrayEquals(new byte[8], read(2L * PAGE, 8), "the hole was punched after the writer left");
+        assertEquals(0, region.stats().pins());
+    }
+
     @Test
     void shouldPrepareTheWholePartialLastPageWhenGrownWhileItsFaultHadDroppedTheLock() throws Exception {
         open(handler, PAGE + 100);
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> fault = asyncRun(() -> region.putByte(PAGE + 10, (byte) 1));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> fault = faultWithDroppedLock(release, () -> region.putByte(PAGE + 10, (byte) 1));
         region.grow(4L * PAGE); // the page now covers 4096 bytes, not the 100 that were prepared
         release.countDown();
         done(fault);
@@ -962,6 +1056,7 @@ abstract class RegionContract {
             assertThrows(IllegalStateException.class, region::flush);
             assertThrows(IllegalStateException.class, () -> region.grow(1L << 20));
             assertThrows(IllegalStateException.class, () -> region.truncate(0));
+            assertThrows(IllegalStateException.class, () -> region.punchHole(0, PAGE));
             assertThrows(IllegalStateException.class, region::close);
             assertEquals(1, region.getLong(0), "reading is allowed");
             return h.reserve(fault);
@@ -1033,11 +1128,8 @@ abstract class RegionContract {
     @Test
     void shouldFailADroppedFaultWithClosedWhenTheRegionClosesAndReleaseItsWork() throws Exception {
         open();
-        CountDownLatch dropped = latch();
         CountDownLatch release = latch();
-        handler.behaviour = droppingLock(dropped, release);
-        Future<Void> fault = asyncRun(() -> region.putLong(5 * PAGE, 1));
-        assertTrue(dropped.await(10, TimeUnit.SECONDS));
+        Future<Void> fault = faultWithDroppedLock(release, () -> region.putLong(5 * PAGE, 1));
         Future<Void> close = asyncRun(region::close);
         assertBlocked(close); // waits for the fault in flight to leave
         release.countDown();

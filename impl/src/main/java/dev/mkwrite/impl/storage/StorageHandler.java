@@ -1,5 +1,6 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.FaultResult;
 import dev.mkwrite.NoSpaceException;
 import dev.mkwrite.Reservation;
@@ -145,7 +146,8 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         if (!nativeCalls && (allocation == Allocation.FALLOCATE || populate)) {
             PosixNative.logUnavailableOnce((allocation == Allocation.FALLOCATE ? "fallocate(2)" : "")
                     + (allocation == Allocation.FALLOCATE && populate ? " and " : "")
-                    + (populate ? "madvise(MADV_POPULATE_WRITE)" : "") + " fall back to zero-fill");
+                    + (populate ? "madvise(MADV_POPULATE_WRITE)" : "")
+                    + " fall back to zero-fill (ordinary writes: slower, just as safe)");
         }
     }
 

@@ -33,7 +33,7 @@
  *
  * <h2>Map of the code</h2>
  * <ul>
- *   <li>{@code PosixNative}: every native downcall (open, close, lseek, fallocate, madvise, strerror),
+ *   <li>{@code dev.mkwrite.impl.os.PosixNative}: every native downcall (open, close, lseek, fallocate, madvise, strerror),
  *   bound only when native access is enabled.</li>
  *   <li>{@code UnitTable}: one word per 4 KiB unit: touched, filling, mapping stamp, allocated generation.
  *   Words change only by volatile CAS.</li>
@@ -43,3 +43,4 @@
  * </ul>
  */
 package dev.mkwrite.impl.storage;
+

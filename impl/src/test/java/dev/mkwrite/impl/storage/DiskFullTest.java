@@ -120,6 +120,57 @@ class DiskFullTest {
         }
     }
 
+    /**
+     * A punched hole frees its blocks, and its pages are prepared again before their next write: once the
+     * freed space is used up by another file, a write into the hole gets {@link NoSpaceException}, not the
+     * {@code InternalError} of a store into a page the handler wrongly believed allocated.
+     */
+    @ParameterizedTest(name = "{0} on {1}")
+    @MethodSource("kindsAndBackings")
+    void shouldFreeSpaceByPunchingAHoleAndPrepareThePunchedPagesAgain(HandlerKind kind, Backing backing)
+            throws Exception {
+        Path file = fs.dir().resolve("region");
+        Path filler = fs.dir().resolve("filler");
+        long hole = 1 << 20;
+        try (HandlerKind.Setup setup = kind.open();
+             MappedRegion region = MappedRegion.builder(file).size(fs.usableSpace() * 2 & -4096L).backing(backing)
+                     .handler(setup.handler).open()) {
+            long end = 0;
+            try {
+                for (; end < region.size(); end += 4096) {
+                    region.put(end, pattern(1, end, 4096));
+                }
+                fail("the region is twice the free space, so a write must fail");
+            } catch (NoSpaceException e) {
+                assertEquals(end, e.offset(), "the first write that found no space");
+            }
+            assertTrue(end > 2 * hole, "only " + end + " bytes fitted");
+            region.flush();
+
+            region.punchHole(0, hole);
+            region.put(end, pattern(1, end, 4096)); // the write that failed now has room
+
+            fill(filler); // uses up the space the hole freed
+            NoSpaceException again = assertThrows(NoSpaceException.class, () -> region.put(4096, pattern(2, 0, 4096)),
+                    "a punched page must be prepared again before it is written");
+            assertEquals(4096, again.offset());
+            Files.delete(filler);
+            region.put(4096, pattern(2, 0, 4096));
+
+            byte[] back = new byte[4096];
+            region.get(0, back, 0, back.length);
+            assertArrayEquals(new byte[4096], back, "the rest of the hole reads zero");
+            region.get(4096, back, 0, back.length);
+            assertArrayEquals(pattern(2, 0, 4096), back);
+            for (long off = hole; off <= end; off += 4096) {
+                region.get(off, back, 0, back.length);
+                assertArrayEquals(pattern(1, off, 4096), back, "acknowledged page at " + off);
+            }
+            region.flush();
+            assertEquals(0, region.stats().reservationsOutstanding());
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------
 
     /** Fills the filesystem with {@code filler} until it reports no space. */

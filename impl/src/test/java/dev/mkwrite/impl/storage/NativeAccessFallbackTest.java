@@ -26,6 +26,7 @@ class NativeAccessFallbackTest {
         assertTrue(r.stdout().contains("bestAvailable=ZERO_FILL"), r.toString());
         assertTrue(r.stdout().contains("fallocate=ZERO_FILL"), r.toString());
         assertTrue(r.stdout().contains("populate=ZERO_FILL"), r.toString());
+        assertTrue(r.stdout().contains("punchHole=1,2,0,0,0,0,7,8"), r.toString());
         assertTrue(r.stdout().contains("done"), r.toString());
         assertEquals(1, count(r.stderr(), "--enable-native-access=ALL-UNNAMED"), r.toString());
         assertNoJvmWarning(r);
@@ -49,6 +50,7 @@ class NativeAccessFallbackTest {
         assertTrue(r.stdout().contains("nativeAccess=true"), r.toString());
         assertTrue(r.stdout().contains("bestAvailable=FALLOCATE"), r.toString());
         assertTrue(r.stdout().contains("populate=NONE"), r.toString());
+        assertTrue(r.stdout().contains("punchHole=1,2,0,0,0,0,7,8"), r.toString());
         assertFalse(r.stderr().contains("enable-native-access"), r.toString());
         assertNoJvmWarning(r);
     }

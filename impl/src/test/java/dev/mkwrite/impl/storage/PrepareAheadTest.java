@@ -1,5 +1,6 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
 import org.junit.jupiter.api.BeforeEach;

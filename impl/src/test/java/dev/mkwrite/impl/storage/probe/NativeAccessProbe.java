@@ -46,6 +46,19 @@ public final class NativeAccessProbe {
                 }
             }
         }
+        // punchHole deallocates natively, or writes zeros without native access: the same bytes either way
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("probe-hole")).size(1 << 20)
+                .handler(dev.mkwrite.WriteFaultHandler.none()).open()) {
+            for (long p = 0; p < 8; p++) {
+                region.putLong(p * 4096, p + 1);
+            }
+            region.punchHole(2 * 4096, 4 * 4096);
+            StringBuilder longs = new StringBuilder();
+            for (long p = 0; p < 8; p++) {
+                longs.append(p == 0 ? "" : ",").append(region.getLong(p * 4096));
+            }
+            System.out.println("punchHole=" + longs);
+        }
         System.out.println("done");
     }
 }

@@ -1,4 +1,4 @@
-package dev.mkwrite.impl.storage;
+package dev.mkwrite.impl.os;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,7 +19,7 @@ import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * Every native call of mkwrite's storage handlers, in one place: {@code open}, {@code close},
+ * Every native call of mkwrite (the storage handlers, and {@code MappedRegion.punchHole}), in one place: {@code open}, {@code close},
  * {@code lseek}, {@code fallocate}, {@code madvise} and {@code strerror} from the C library, bound through
  * the FFM {@link Linker}.
  *
@@ -34,32 +34,32 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * the thread's first. All methods are thread-safe. {@code EINTR} is retried here, never reported.
  */
 @SuppressWarnings("restricted") // the one place: binding downcalls and reading strerror's C string
-final class PosixNative {
+public final class PosixNative {
 
     private static final Logger LOG = LoggerFactory.getLogger(PosixNative.class);
 
-    static final int EPERM = 1;
-    static final int ENOENT = 2;
-    static final int EINTR = 4;
-    static final int EIO = 5;
-    static final int EBADF = 9;
-    static final int EAGAIN = 11;
-    static final int ENOMEM = 12;
-    static final int EACCES = 13;
-    static final int EFAULT = 14;
-    static final int ENODEV = 19;
-    static final int EISDIR = 21;
-    static final int EINVAL = 22;
-    static final int ENFILE = 23;
-    static final int EMFILE = 24;
-    static final int EFBIG = 27;
-    static final int ENOSPC = 28;
-    static final int ESPIPE = 29;
-    static final int EROFS = 30;
-    static final int ENOSYS = 38;
-    static final int EOPNOTSUPP = 95;
-    static final int EDQUOT = 122;
-    static final int EHWPOISON = 133;
+    public static final int EPERM = 1;
+    public static final int ENOENT = 2;
+    public static final int EINTR = 4;
+    public static final int EIO = 5;
+    public static final int EBADF = 9;
+    public static final int EAGAIN = 11;
+    public static final int ENOMEM = 12;
+    public static final int EACCES = 13;
+    public static final int EFAULT = 14;
+    public static final int ENODEV = 19;
+    public static final int EISDIR = 21;
+    public static final int EINVAL = 22;
+    public static final int ENFILE = 23;
+    public static final int EMFILE = 24;
+    public static final int EFBIG = 27;
+    public static final int ENOSPC = 28;
+    public static final int ESPIPE = 29;
+    public static final int EROFS = 30;
+    public static final int ENOSYS = 38;
+    public static final int EOPNOTSUPP = 95;
+    public static final int EDQUOT = 122;
+    public static final int EHWPOISON = 133;
 
     private static final Map<Integer, String> NAMES = Map.ofEntries(
             Map.entry(EPERM, "EPERM"), Map.entry(ENOENT, "ENOENT"), Map.entry(EINTR, "EINTR"),
@@ -74,9 +74,11 @@ final class PosixNative {
     /** {@code O_RDWR | O_CLOEXEC} (the same value on every architecture bound here). */
     private static final int O_RDWR_CLOEXEC = 0x2 | 0x80000;
     /** {@code FALLOC_FL_KEEP_SIZE}: allocate without changing the file's size. */
-    static final int FALLOC_FL_KEEP_SIZE = 0x1;
+    public static final int FALLOC_FL_KEEP_SIZE = 0x1;
+    /** Deallocates the range; must be combined with {@link #FALLOC_FL_KEEP_SIZE}. */
+    public static final int FALLOC_FL_PUNCH_HOLE = 0x2;
     /** {@code MADV_POPULATE_WRITE} (Linux 5.14): write-fault the range in now, reporting errors. */
-    static final int MADV_POPULATE_WRITE = 23;
+    public static final int MADV_POPULATE_WRITE = 23;
     private static final int SEEK_END = 2;
 
     private static final MethodHandle OPEN;
@@ -161,7 +163,7 @@ final class PosixNative {
      *
      * @return true if they may be called
      */
-    static boolean available() {
+    public static boolean available() {
         return UNAVAILABLE == null;
     }
 
@@ -170,12 +172,12 @@ final class PosixNative {
      *
      * @return the reason, or null if they are bound
      */
-    static String unavailableReason() {
+    public static String unavailableReason() {
         return UNAVAILABLE;
     }
 
     /** The exact flag that enables native access for this code, on the class path or the module path. */
-    static String nativeAccessFlag() {
+    public static String nativeAccessFlag() {
         return "--enable-native-access=" + moduleName();
     }
 
@@ -185,14 +187,14 @@ final class PosixNative {
     }
 
     /**
-     * Logs, once per JVM, that {@code what} falls back because native calls are unavailable.
+     * Logs, once per JVM, that {@code what} falls back because native calls are unavailable, naming the
+     * flag that enables them. Only the first caller's {@code what} is logged.
      *
      * @param what the handler and its fallback, e.g. "fallocate(2) falls back to zero-fill"
      */
-    static void logUnavailableOnce(String what) {
+    public static void logUnavailableOnce(String what) {
         if (UNAVAILABLE != null && LOGGED.compareAndSet(false, true)) {
-            LOG.warn("mkwrite storage: {} because {}. Zero-fill prepares the same pages with ordinary writes,"
-                    + " slower but just as safe.", what, UNAVAILABLE);
+            LOG.warn("mkwrite: {} because {}.", what, UNAVAILABLE);
         }
     }
 
@@ -202,7 +204,7 @@ final class PosixNative {
      * @param path the file
      * @return the file descriptor, or {@code -errno}
      */
-    static int open(Path path) {
+    public static int open(Path path) {
         requireAvailable();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cPath = arena.allocateFrom(path.toAbsolutePath().toString());
@@ -228,7 +230,7 @@ final class PosixNative {
      * @param fd the descriptor
      * @return 0, or {@code -errno}
      */
-    static int close(int fd) {
+    public static int close(int fd) {
         requireAvailable();
         try {
             MemorySegment state = captureState();
@@ -245,7 +247,7 @@ final class PosixNative {
      * @param fd the descriptor
      * @return the size, or {@code -errno}
      */
-    static long size(int fd) {
+    public static long size(int fd) {
         requireAvailable();
         try {
             MemorySegment state = captureState();
@@ -260,12 +262,12 @@ final class PosixNative {
      * {@code fallocate(fd, mode, offset, length)}, retried on EINTR.
      *
      * @param fd     the descriptor
-     * @param mode   0 or {@link #FALLOC_FL_KEEP_SIZE}
+     * @param mode   0, {@link #FALLOC_FL_KEEP_SIZE}, or that with {@link #FALLOC_FL_PUNCH_HOLE}
      * @param offset the first byte
      * @param length the number of bytes
      * @return 0, or {@code -errno}
      */
-    static int fallocate(int fd, int mode, long offset, long length) {
+    public static int fallocate(int fd, int mode, long offset, long length) {
         requireAvailable();
         try {
             MemorySegment state = captureState();
@@ -293,7 +295,7 @@ final class PosixNative {
      * @param advice the advice
      * @return 0, or {@code -errno}
      */
-    static int madvise(MemorySegment memory, long length, int advice) {
+    public static int madvise(MemorySegment memory, long length, int advice) {
         requireAvailable();
         try {
             MemorySegment state = captureState();
@@ -319,7 +321,7 @@ final class PosixNative {
      * @param errno the errno, positive
      * @return the name
      */
-    static String errnoName(int errno) {
+    public static String errnoName(int errno) {
         String name = NAMES.get(errno);
         return name != null ? name : "errno " + errno;
     }
@@ -331,7 +333,7 @@ final class PosixNative {
      * @param errno the errno, positive
      * @return the description
      */
-    static String describe(int errno) {
+    public static String describe(int errno) {
         if (UNAVAILABLE == null) {
             try {
                 MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
