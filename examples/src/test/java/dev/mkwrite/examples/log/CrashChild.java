@@ -3,8 +3,6 @@ package dev.mkwrite.examples.log;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -31,12 +29,8 @@ public final class CrashChild {
     static final int THREADS = 2;
     /** Records between two acknowledgements of one thread. */
     static final int BATCH = 40;
-    /** Payload bytes per record: thread, sequence number, then a pattern derived from them. */
+    /** Payload bytes per record: thread, sequence number, then a pattern derived from them ({@link Payloads}). */
     static final int PAYLOAD = 100;
-
-    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final int HEADER = Integer.BYTES + Long.BYTES;
 
     private CrashChild() {
     }
@@ -92,7 +86,7 @@ public final class CrashChild {
         MemorySegment view = MemorySegment.ofArray(payload);
         try (LogWriter.Appender a = log.appender()) {
             for (long seq = 0; ; seq++) {
-                fill(view, thread, seq);
+                Payloads.fill(view, thread, seq);
                 long end = a.append(payload, 0, PAYLOAD);
                 if ((seq + 1) % BATCH == 0) {
                     if (!ackBeforeFlush) {
@@ -105,43 +99,5 @@ public final class CrashChild {
                 }
             }
         }
-    }
-
-    /** Writes record {@code seq} of {@code thread} into {@code payload}. */
-    static void fill(MemorySegment payload, int thread, long seq) {
-        payload.set(INT, 0, thread);
-        payload.set(LONG, Integer.BYTES, seq);
-        for (int i = HEADER; i < payload.byteSize(); i++) {
-            payload.set(ValueLayout.JAVA_BYTE, i, pattern(thread, seq, i));
-        }
-    }
-
-    /** The thread a payload names. */
-    static int thread(MemorySegment payload) {
-        return payload.get(INT, 0);
-    }
-
-    /** The sequence number a payload names. */
-    static long seq(MemorySegment payload) {
-        return payload.get(LONG, Integer.BYTES);
-    }
-
-    /** Whether {@code payload} is exactly what {@link #fill} wrote for the thread and sequence it names. */
-    static boolean wellFormed(MemorySegment payload) {
-        if (payload.byteSize() != PAYLOAD) {
-            return false;
-        }
-        int thread = thread(payload);
-        long seq = seq(payload);
-        for (int i = HEADER; i < PAYLOAD; i++) {
-            if (payload.get(ValueLayout.JAVA_BYTE, i) != pattern(thread, seq, i)) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    private static byte pattern(int thread, long seq, int i) {
-        return (byte) (seq * 131 + thread * 17 + i);
     }
 }

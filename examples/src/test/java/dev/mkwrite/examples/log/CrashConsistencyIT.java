@@ -129,12 +129,12 @@ class CrashConsistencyIT {
         long[] ackedEnd = new long[CrashChild.THREADS];
         List<String> problems = new ArrayList<>();
         LogVerifier.Result r = LogVerifier.verify(dir, (position, payload) -> {
-            int t = CrashChild.thread(payload);
-            if (!CrashChild.wellFormed(payload) || t < 0 || t >= next.length) {
+            int t = Payloads.thread(payload);
+            if (!Payloads.wellFormed(payload, CrashChild.PAYLOAD) || t < 0 || t >= next.length) {
                 problems.add("record at position " + position + " was accepted but is not what was written");
                 return;
             }
-            long seq = CrashChild.seq(payload);
+            long seq = Payloads.seq(payload);
             if (seq != next[t]) {
                 problems.add("record at position " + position + " is seq " + seq + " of thread " + t
                         + ", expected seq " + next[t]);
