@@ -136,7 +136,7 @@ class TruncateRaceTest {
                 ThreadLocalRandom rnd = ThreadLocalRandom.current();
                 if (fault.mayDropLock() && rnd.nextInt(3) == 0) {
                     fault.dropLock(); // widen the window in which a truncate meets this fault
-                    LockSupport.parkNanos(rnd.nextInt(20_000));
+                    LockSupport.parkNanos(rnd.nextInt(100_000));
                     if (rnd.nextBoolean()) {
                         fault.cacheReservation(Reservation.none());
                     }
