@@ -77,7 +77,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code fsx.backing} and {@code fsx.pageSize} default to every combination, {@code fsx.ops} to 25,000.
  * The file lives in {@code /dev/shm} when there is one ({@link ShmTempDir}): there the ~7,000 flushes of
  * a CI run cost nothing, and 100,000 operations take about 20 s; on ext4 they took 35 to 85 s, waiting
- * for the disk.
+ * for the disk. {@code -Dfsx.dir=/some/dir} runs it on another file system.
  * A run is a pure function of its seed: operations come from one {@link Random}, and the handler's
  * choices from a {@code Random} seeded by (seed, operation index). {@code -Dfsx.brokenModel=true} runs
  * a deliberately wrong model (it forgets that truncate discards bytes), to see the test fail.
@@ -89,6 +89,7 @@ class FsxTest {
     static final String BACKING = "fsx.backing";
     static final String PAGE_SIZE = "fsx.pageSize";
     static final String BROKEN_MODEL = "fsx.brokenModel";
+    static final String DIR = "fsx.dir";
 
     private static final int DEFAULT_OPS = 25_000;
     private static final int MAX_PAGES = 40;

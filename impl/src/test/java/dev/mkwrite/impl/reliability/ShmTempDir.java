@@ -9,8 +9,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Creates {@code @TempDir} directories in {@code /dev/shm} (a tmpfs on Linux) where it exists and is
- * writable, else in the default temporary directory. On tmpfs {@code msync} costs nothing, so a test that
+ * Creates {@code @TempDir} directories in the directory named by {@code -Dfsx.dir} if given, else in
+ * {@code /dev/shm} (a tmpfs on Linux) where it exists and is writable, else in the default temporary
+ * directory. On tmpfs {@code msync} costs nothing, so a test that
  * flushes tens of thousands of times measures mkwrite, not the disk; the page-cache semantics it checks
  * (truncate zeroing the partial page, holes reading as zero, shared mappings) are the same.
  */
@@ -20,6 +21,10 @@ final class ShmTempDir implements TempDirFactory {
 
     @Override
     public Path createTempDirectory(AnnotatedElementContext element, ExtensionContext extension) throws IOException {
+        String dir = FsxTest.property(FsxTest.DIR);
+        if (dir != null) {
+            return Files.createTempDirectory(Path.of(dir), "mkwrite-fsx-");
+        }
         if (Files.isDirectory(SHM) && Files.isWritable(SHM)) {
             return Files.createTempDirectory(SHM, "mkwrite-fsx-");
         }
