@@ -115,9 +115,9 @@ class CloseWhileWritingTest {
             int warmUp = ThreadLocalRandom.current().nextInt(1, 400);
             for (int w = 0; w < WRITERS; w++) {
                 int writer = w;
-                threads.add(Thread.ofPlatform().name("writer-" + w).unstarted(() -> write(writer, warmUp)));
+                threads.add(Thread.ofPlatform().daemon(true).name("writer-" + w).unstarted(() -> write(writer, warmUp)));
             }
-            threads.add(Thread.ofPlatform().name("closer").unstarted(() -> {
+            threads.add(Thread.ofPlatform().daemon(true).name("closer").unstarted(() -> {
                 try {
                     if (!warmedUp.await(20, TimeUnit.SECONDS)) {
                         throw new AssertionError("the writers did not start writing");
@@ -128,10 +128,7 @@ class CloseWhileWritingTest {
                 }
             }));
             threads.forEach(Thread::start);
-            for (Thread t : threads) {
-                t.join(TimeUnit.SECONDS.toMillis(30));
-                assertTrue(!t.isAlive(), t.getName() + " did not stop: deadlock?");
-            }
+            List<String> stuck = TruncateRaceTest.joinAll(threads, 30);
             if (!unexpected.isEmpty()) {
                 AssertionError e = new AssertionError("close while writing on " + region.backing() + " (broken rule "
                         + ReliabilityProbe.brokenRule() + "): " + unexpected.size()
@@ -140,6 +137,7 @@ class CloseWhileWritingTest {
                 unexpected.forEach(e::addSuppressed);
                 throw e;
             }
+            assertEquals(List.of(), stuck, "threads that did not stop within 30 s: deadlock?");
         }
 
         /** Writes until the region is closed; anything but RegionClosedException is a failure. */

@@ -10,7 +10,11 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * A JUnit 5 extension that fails a test which ends with a page pin held or a reservation outstanding.
@@ -28,6 +32,9 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * All failures are reported together in one {@link AssertionError}.
  */
 final class LeakCheck implements AfterEachCallback {
+
+    /** How long close may take before the region counts as wedged (a pin that never drains). */
+    static final long CLOSE_SECONDS = 20;
 
     private final List<MappedRegion> regions = new CopyOnWriteArrayList<>();
     private final List<CountingHandler> handlers = new CopyOnWriteArrayList<>();
@@ -92,6 +99,37 @@ final class LeakCheck implements AfterEachCallback {
         return problems;
     }
 
+    /**
+     * Closes {@code region} on a daemon thread and waits at most {@code seconds} for it: a region whose
+     * pins never drain (a broken variant) would otherwise hang the test run, as extension callbacks have
+     * no JUnit timeout.
+     *
+     * @return null if it closed, else what went wrong
+     */
+    static String closeWithin(MappedRegion region, long seconds) {
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        Thread.ofPlatform().daemon(true).name("leak-check-close").start(() -> {
+            try {
+                region.close();
+                done.complete(null);
+            } catch (Throwable t) {
+                done.completeExceptionally(t);
+            }
+        });
+        try {
+            done.get(seconds, TimeUnit.SECONDS);
+            return null;
+        } catch (TimeoutException e) {
+            return "close did not finish within " + seconds + " s (a pin that never drains?); stats "
+                    + region.stats();
+        } catch (ExecutionException e) {
+            return "close failed: " + e.getCause();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "interrupted while closing";
+        }
+    }
+
     @Override
     public void afterEach(ExtensionContext context) {
         List<String> problems = new ArrayList<>();
@@ -101,10 +139,10 @@ final class LeakCheck implements AfterEachCallback {
                     problems.add(region.path().getFileName() + " before close: " + p);
                 }
             }
-            try {
-                region.close();
-            } catch (IOException | RuntimeException e) {
-                problems.add(region.path().getFileName() + ": close failed: " + e);
+            String closeFailure = closeWithin(region, CLOSE_SECONDS);
+            if (closeFailure != null) {
+                problems.add(region.path().getFileName() + ": " + closeFailure);
+                continue; // a wedged region's counters say nothing more
             }
             RegionStats s = region.stats();
             if (s.pins() != 0) {

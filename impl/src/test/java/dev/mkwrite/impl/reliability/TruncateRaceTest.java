@@ -92,6 +92,26 @@ class TruncateRaceTest {
         return cases.stream();
     }
 
+    /**
+     * Joins {@code threads} within one deadline of {@code seconds} in all.
+     *
+     * @return the names of those still alive; they are daemons, so a wedged one does not hang the JVM
+     */
+    static List<String> joinAll(List<Thread> threads, long seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        List<String> stuck = new ArrayList<>();
+        for (Thread t : threads) {
+            long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+            if (left > 0) {
+                t.join(left);
+            }
+            if (t.isAlive()) {
+                stuck.add(t.getName());
+            }
+        }
+        return stuck;
+    }
+
     @ParameterizedTest(name = "{0} on {1}")
     @MethodSource("cases")
     void shouldWriteNothingPastTheEndAndReadReExtendedBytesAsZero(Scenario scenario, Backing backing) throws Exception {
@@ -152,10 +172,11 @@ class TruncateRaceTest {
             List<Thread> threads = new ArrayList<>();
             for (int w = 0; w < WRITERS; w++) {
                 int writer = w;
-                threads.add(Thread.ofPlatform().name("writer-" + w).unstarted(() -> guard(() -> write(writer))));
+                threads.add(Thread.ofPlatform().daemon(true).name("writer-" + w)
+                        .unstarted(() -> guard(() -> write(writer))));
             }
-            threads.add(Thread.ofPlatform().name("truncater").unstarted(() -> guard(this::truncate)));
-            threads.add(Thread.ofPlatform().name("flusher").unstarted(() -> guard(() -> {
+            threads.add(Thread.ofPlatform().daemon(true).name("truncater").unstarted(() -> guard(this::truncate)));
+            threads.add(Thread.ofPlatform().daemon(true).name("flusher").unstarted(() -> guard(() -> {
                 while (!stop.get()) {
                     region.flush();
                     LockSupport.parkNanos(200_000);
@@ -167,10 +188,7 @@ class TruncateRaceTest {
                 LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(20)); // the test's duration, not a sync
             }
             stop.set(true);
-            for (Thread t : threads) {
-                t.join(TimeUnit.SECONDS.toMillis(30));
-                assertTrue(!t.isAlive(), t.getName() + " did not stop: deadlock?");
-            }
+            List<String> stuck = joinAll(threads, 30);
             if (!unexpected.isEmpty()) {
                 AssertionError e = new AssertionError(scenario + " on " + backing + " (broken rule "
                         + ReliabilityProbe.brokenRule() + "): " + unexpected.size()
@@ -178,6 +196,7 @@ class TruncateRaceTest {
                 unexpected.forEach(e::addSuppressed);
                 throw e;
             }
+            assertEquals(List.of(), stuck, "threads that did not stop within 30 s: deadlock?");
         }
 
         private void guard(ThrowingRunnable r) {
