@@ -1,13 +1,13 @@
 package dev.mkwrite.impl.reliability;
 
 import dev.mkwrite.FaultResult;
+import dev.mkwrite.ForwardingWriteFault;
 import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteFault;
 import dev.mkwrite.WriteFaultHandler;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
@@ -131,78 +131,26 @@ final class CountingHandler implements WriteFaultHandler {
     }
 
     /** The real fault, with cacheReservation counting what is cached. */
-    private final class CountingFault implements WriteFault {
-        private final WriteFault fault;
-
+    private final class CountingFault extends ForwardingWriteFault {
         CountingFault(WriteFault fault) {
-            this.fault = fault;
-        }
-
-        @Override
-        public Path path() {
-            return fault.path();
-        }
-
-        @Override
-        public long page() {
-            return fault.page();
-        }
-
-        @Override
-        public long offset() {
-            return fault.offset();
-        }
-
-        @Override
-        public int length() {
-            return fault.length();
-        }
-
-        @Override
-        public MemorySegment memory() {
-            return fault.memory();
-        }
-
-        @Override
-        public long generation() {
-            return fault.generation();
-        }
-
-        @Override
-        public boolean isRetry() {
-            return fault.isRetry();
-        }
-
-        @Override
-        public boolean isNoWait() {
-            return fault.isNoWait();
-        }
-
-        @Override
-        public boolean mayDropLock() {
-            return fault.mayDropLock();
-        }
-
-        @Override
-        public void dropLock() {
-            fault.dropLock();
+            super(fault);
         }
 
         @Override
         public void cacheReservation(Reservation reservation) {
             if (reservation == null) {
-                fault.cacheReservation(null); // let mkwrite report it
+                super.cacheReservation(null); // let mkwrite report it
                 return;
             }
-            Counted c = new Counted(reservation, fault.page(), fault.generation(), fault.isRetry(), true);
-            fault.cacheReservation(c); // throws before we count it if caching is not allowed now
+            Counted c = new Counted(reservation, page(), generation(), isRetry(), true);
+            super.cacheReservation(c); // throws before we count it if caching is not allowed now
             all.add(c);
             issued.incrementAndGet();
         }
 
         @Override
         public Reservation cachedReservation() {
-            Reservation r = fault.cachedReservation();
+            Reservation r = super.cachedReservation();
             return r instanceof Counted c ? c.inner : r;
         }
     }
