@@ -541,7 +541,7 @@ final class Region implements MappedRegion {
                                 continue;
                             case CLEAN:
                                 long claimed = withState(w, PREPARING);
-                                if (c.casState(i, w, claimed) != w) {
+                                if (c.casState(i, w, claimed) != w && !BrokenRule.active(BrokenRule.CLAIM_WITHOUT_CAS)) {
                                     continue; // raced another claim; look again (still holding the lock)
                                 }
                                 counters.preparing.increment();
