@@ -106,6 +106,8 @@ final class Fixture {
         final long generation;
         final AtomicInteger consumed = new AtomicInteger();
         final AtomicInteger released = new AtomicInteger();
+        /** The thread that released it, to tell a truncate's release from a retry's. */
+        volatile Thread releasedBy;
 
         Tracked(long page, long generation) {
             this.page = page;
@@ -124,6 +126,7 @@ final class Fixture {
 
         @Override
         public void release() {
+            releasedBy = Thread.currentThread();
             released.incrementAndGet();
         }
 
@@ -157,11 +160,11 @@ final class Fixture {
             return bad;
         }
 
-        /** Reservations consumed, that is adopted by a page and written back. */
-        int consumed(long page, long generation) {
+        /** Reservations for {@code page} made before {@code generation} that were consumed: stale work adopted. */
+        int consumedBefore(long page, long generation) {
             int n = 0;
             for (Tracked r : made) {
-                if (r.page == page && r.generation == generation && r.consumed.get() > 0) {
+                if (r.page == page && r.generation < generation && r.consumed.get() > 0) {
                     n++;
                 }
             }
