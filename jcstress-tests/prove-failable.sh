@@ -5,6 +5,7 @@
 # crashed VMs). With --baseline it first runs the same tests without any broken rule, which must pass.
 #
 #   jcstress-tests/prove-failable.sh [--baseline] [extra jcstress options, e.g. -m default]
+#   ONLY=Protocol_04 jcstress-tests/prove-failable.sh     only the pairs whose selector matches
 #
 # Builds the jar through ./dev, then needs about a minute per rule on two cores (quick mode).
 set -euo pipefail
@@ -73,6 +74,7 @@ if [ "$baseline" = 1 ]; then
   run 'Protocol_' none "$@"
 fi
 while IFS=$'\t' read -r selector rule; do
+  [[ "$selector" =~ ${ONLY:-.} ]] || continue
   run "$selector" "$rule" "$@"
 done <<<"$pairs"
 echo

@@ -78,9 +78,9 @@ public final class Protocol_02_OnePreparation {
         @Arbiter
         public void arbiter(IIII_Result r) {
             r.r3 = calls.get();
-            Fixture.dispose(region);
+            int pinsLeft = Fixture.dispose(region);
             r.r4 = ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
-                    + (int) region.stats().pins();
+                    + pinsLeft;
         }
     }
 }

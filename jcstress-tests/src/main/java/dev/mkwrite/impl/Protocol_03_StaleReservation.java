@@ -101,9 +101,9 @@ public final class Protocol_03_StaleReservation {
         }
 
         void arbiter(II_Result r) {
-            Fixture.dispose(region);
+            int pinsLeft = Fixture.dispose(region);
             r.r2 = truncateFailed + ledger.unbalanced() + ledger.consumedBefore(1, Long.MAX_VALUE)
-                    + (int) region.stats().reservationsOutstanding() + (int) region.stats().pins();
+                    + (int) region.stats().reservationsOutstanding() + pinsLeft;
         }
     }
 
@@ -230,7 +230,7 @@ public final class Protocol_03_StaleReservation {
         }
 
         void arbiter(III_Result r) {
-            Fixture.dispose(region);
+            int pinsLeft = Fixture.dispose(region);
             Fixture.Tracked t = first;
             long cut = generationAfterTruncate;
             if (t == null) {
@@ -243,7 +243,7 @@ public final class Protocol_03_StaleReservation {
                 r.r2 = 4;
             }
             r.r3 = failures + ledger.unbalanced() + ledger.consumedBefore(1, cut)
-                    + (int) region.stats().reservationsOutstanding() + (int) region.stats().pins();
+                    + (int) region.stats().reservationsOutstanding() + pinsLeft;
         }
     }
 

@@ -102,8 +102,8 @@ public final class Protocol_04_StablePages {
             r.r1 = flushSeen;
             r.r2 = unstable ? 1 : 0;
             boolean lost = Fixture.state(region, 0) == PageState.CLEAN && lastSeen != 3;
-            Fixture.dispose(region);
-            r.r3 = (lost ? 1 : 0) + failures + (int) region.stats().pins();
+            int pinsLeft = Fixture.dispose(region);
+            r.r3 = (lost ? 1 : 0) + failures + pinsLeft;
         }
     }
 

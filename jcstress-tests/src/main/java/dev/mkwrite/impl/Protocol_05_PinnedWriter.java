@@ -70,7 +70,7 @@ public final class Protocol_05_PinnedWriter {
         void writer(III_Result r) {
             try (WriteSpan span = region.write(0, 16)) {
                 span.segment().set(LONG_LE, 0, 1);
-                Fixture.work(50);
+                Fixture.work(200);
                 span.segment().set(LONG_LE, 8, 2);
                 r.r1 = 0;
             } catch (RegionClosedException e) {
@@ -95,9 +95,9 @@ public final class Protocol_05_PinnedWriter {
                 }
                 bad += file.getLong(0) == 1 && file.getLong(8) == 2 ? 0 : 1;
             }
-            Fixture.dispose(region);
+            int pinsLeft = Fixture.dispose(region);
             r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
-                    + (int) region.stats().pins();
+                    + pinsLeft;
         }
     }
 
@@ -173,7 +173,7 @@ public final class Protocol_05_PinnedWriter {
             try (WriteSpan span = region.write(AT, 16)) {
                 span.segment().set(LONG_LE, 0, 1);
                 long size = region.size();
-                Fixture.work(50);
+                Fixture.work(200);
                 span.segment().set(LONG_LE, 8, 2);
                 r.r1 = size == OLD_SIZE ? 0 : 1;
             } catch (RuntimeException | Error e) {
@@ -195,9 +195,9 @@ public final class Protocol_05_PinnedWriter {
             if (r.r1 != 2) {
                 bad += region.getLong(AT) == 1 && region.getLong(AT + 8) == 2 ? 0 : 1;
             }
-            Fixture.dispose(region);
+            int pinsLeft = Fixture.dispose(region);
             r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
-                    + (int) region.stats().pins();
+                    + pinsLeft;
         }
     }
 

@@ -2,13 +2,15 @@
  * G7 (K4): while one fault has dropped the lock, exclusive operations and faults on other pages proceed.
  *
  * The actor writes page 0. Its handler drops the region lock and then waits, with no bound, until the
- * signal has grown the region: the handler stands for one that waits for IO or for space. The signal
- * first writes page 1 (another fault, which needs the lock shared) and then grows the region (which needs
- * it exclusive), and only then lets the handler go on. The handler returns RETRY; the retry finds no
- * cached work, calls the handler again, which may not drop the lock and returns at once.
+ * region has grown: the handler stands for one that waits for IO or for space. The signal hands a task to
+ * a helper thread and returns at once (a signal must not block): the task writes page 1 (another fault,
+ * which needs the lock shared), then grows the region (which needs it exclusive), and only then lets the
+ * handler go on. The handler returns RETRY; the retry finds no cached work and calls the handler again,
+ * which may not drop the lock and returns at once.
  *
  * If dropLock() did not release the lock, grow would wait for the actor's fault forever while that fault
- * waits for grow: the actor never terminates.
+ * waits for grow: the actor never terminates. (The helper thread then stays blocked too; jcstress ends
+ * the forked VM after a stale test.)
  *
  * Runs on both backings, since grow remaps. Fails (STALE) with KEEP_LOCK_ON_DROP.
  *
@@ -29,6 +31,8 @@ import org.openjdk.jcstress.annotations.State;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
@@ -38,6 +42,13 @@ public final class Protocol_06_DroppedLockProgress {
 
     private Protocol_06_DroppedLockProgress() {
     }
+
+    /** Runs the signal's faults and grow, so that the signal itself never blocks. */
+    private static final ExecutorService HELPER = Executors.newSingleThreadExecutor(task -> {
+        Thread t = new Thread(task, "protocol-06-helper");
+        t.setDaemon(true);
+        return t;
+    });
 
     /** Shared logic: a fault that blocks, with the lock dropped, until the region has grown. */
     abstract static class GrowWhileDropped {
@@ -63,14 +74,16 @@ public final class Protocol_06_DroppedLockProgress {
         }
 
         void signal() {
-            try {
-                region.putLong(Fixture.PAGE, 2); // a fault on another page
-                region.grow(3L * Fixture.PAGE); // an exclusive operation
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            } finally {
-                grown = true;
-            }
+            HELPER.execute(() -> {
+                try {
+                    region.putLong(Fixture.PAGE, 2); // a fault on another page
+                    region.grow(3L * Fixture.PAGE); // an exclusive operation
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                } finally {
+                    grown = true;
+                }
+            });
         }
     }
 

@@ -94,9 +94,9 @@ public final class Protocol_08_FailedFault {
             } catch (RuntimeException e) {
                 bad++;
             }
-            Fixture.dispose(region);
+            int pinsLeft = Fixture.dispose(region);
             r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
-                    + (int) region.stats().pins();
+                    + pinsLeft;
         }
     }
 }
