@@ -6,6 +6,7 @@
 #
 #   jcstress-tests/prove-failable.sh [--baseline] [extra jcstress options, e.g. -m default]
 #   ONLY=Protocol_04 jcstress-tests/prove-failable.sh     only the pairs whose selector matches
+#   REUSE=1 jcstress-tests/prove-failable.sh              print the table from the logs of the last run
 #
 # Builds the jar through ./dev, then needs about a minute per rule on two cores (quick mode).
 set -euo pipefail
@@ -28,9 +29,11 @@ Protocol_08_	LEAK_REDUNDANT_RESERVATION
 PAIRS
 )
 
-./dev mvn -q -DskipTests -Djcstress.skip -pl jcstress-tests -am package
 out=jcstress-tests/target/prove-failable
-rm -rf "$out"
+if [ "${REUSE:-0}" != 1 ]; then
+  ./dev mvn -q -DskipTests -Djcstress.skip -pl jcstress-tests -am package
+  rm -rf "$out"
+fi
 mkdir -p "$out"
 
 # Runs jcstress on $1 (selector) with $2 (rule, or "none") and prints one row per test.
@@ -40,7 +43,7 @@ run() {
   [ "$rule" = none ] || args="$args -Ddev.mkwrite.impl.testing.brokenRule=$rule"
   local log="$out/$rule-${selector//[^A-Za-z0-9_]/}.txt"
   local rc=0
-  ./dev java -jar jcstress-tests/target/jcstress.jar -m quick -sc false -v "$@" -t "$selector" \
+  [ "${REUSE:-0}" = 1 ] && [ -f "$log" ] || ./dev java -jar jcstress-tests/target/jcstress.jar -m quick -sc false -v "$@" -t "$selector" \
       -jvmArgsPrepend "$args" -r "$out/results-$rule" >"$log" 2>&1 || rc=$?
   # Per test: every status seen ([OK], [FAILED], [ERROR], [STALE] ...), forbidden samples and ids.
   awk -v rule="$rule" -v rc="$rc" '
@@ -52,9 +55,9 @@ run() {
       if (index(status[t], st) == 0) status[t] = status[t] (status[t] == "" ? "" : "+") st
       cur = t; next
     }
-    cur != "" && match($0, /^ +[^ ].*[0-9,]+ +[0-9.]+% +(Acceptable|Forbidden|Interesting) /) {
+    cur != "" && match($0, /^ +[^ ].*[0-9,]+ +<?[0-9.]+% +(Acceptable|Forbidden|Interesting) /) {
       line = $0; sub(/ +(Acceptable|Forbidden|Interesting) .*/, "", line)
-      sub(/ +[0-9.]+%$/, "", line); samples = line; sub(/.* /, "", samples); gsub(/,/, "", samples)
+      sub(/ +<?[0-9.]+%$/, "", line); samples = line; sub(/.* /, "", samples); gsub(/,/, "", samples)
       id = line; sub(/ +[0-9,]+$/, "", id); sub(/^ +/, "", id)
       total[cur] += samples
       if ($0 ~ / Forbidden /) { forbidden[cur] += samples; if (index(ids[cur], "[" id "]") == 0) ids[cur] = ids[cur] "[" id "]" }

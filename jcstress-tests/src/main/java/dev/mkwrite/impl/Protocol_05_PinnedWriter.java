@@ -70,7 +70,7 @@ public final class Protocol_05_PinnedWriter {
         void writer(III_Result r) {
             try (WriteSpan span = region.write(0, 16)) {
                 span.segment().set(LONG_LE, 0, 1);
-                Fixture.work(200);
+                Fixture.work(2000); // a long span: close must arrive while it is pinned
                 span.segment().set(LONG_LE, 8, 2);
                 r.r1 = 0;
             } catch (RegionClosedException e) {
@@ -173,7 +173,7 @@ public final class Protocol_05_PinnedWriter {
             try (WriteSpan span = region.write(AT, 16)) {
                 span.segment().set(LONG_LE, 0, 1);
                 long size = region.size();
-                Fixture.work(200);
+                Fixture.work(2000); // a long span: grow must arrive while it is pinned
                 span.segment().set(LONG_LE, 8, 2);
                 r.r1 = size == OLD_SIZE ? 0 : 1;
             } catch (RuntimeException | Error e) {
