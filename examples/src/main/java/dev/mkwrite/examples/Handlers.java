@@ -1,20 +1,16 @@
 package dev.mkwrite.examples;
 
-import dev.mkwrite.WriteFaultHandler;
-
-import java.io.IOException;
-import java.nio.file.Path;
+import dev.mkwrite.impl.storage.StorageHandler;
+import dev.mkwrite.impl.storage.StorageHandlers;
 
 /**
- * Every storage handler the examples use is made here, so that switching to mkwrite's built-in handlers
- * is a change to this one class.
+ * The storage handlers of the examples, all mkwrite's built-in ones ({@link StorageHandlers}), and the
+ * figures the examples print about them.
  *
- * <p>TODO(storage): the built-in handlers (fallocate, populate, zero-fill, quota, prepare-ahead in
- * {@code dev.mkwrite.impl.storage}) are being written on another branch. Until they are merged,
- * {@link #preparedSpace} is a small zero-fill handler of the examples' own ({@link ZeroFillSpace}): it
- * reserves a granule by writing zeros through a {@code FileChannel}, the portable stand-in for
- * {@code fallocate}. Once they land, {@link #preparedSpace} becomes the built-in fallocate handler
- * wrapped in the built-in prepare-ahead, and {@link ZeroFillSpace} is deleted.
+ * <p>The examples run from a jar whose manifest says {@code Enable-Native-Access: ALL-UNNAMED}, so
+ * {@code fallocate(2)} is available; without native access (for example from an IDE without
+ * {@code --enable-native-access=ALL-UNNAMED}) the built-in handlers zero-fill instead and log once which
+ * flag to add.
  */
 public final class Handlers {
 
@@ -22,32 +18,37 @@ public final class Handlers {
     }
 
     /**
-     * A handler that reserves real storage for {@code file} before each page's first write, one granule
-     * at a time, and, when {@code aheadGranules > 0}, prepares that many granules past the one a write
-     * faulted in on a background thread. A full disk then surfaces as
-     * {@link dev.mkwrite.NoSpaceException} at the write that needed the space, never as a crash at a
-     * store.
+     * The handler that reserves storage before each page's first write: {@code fallocate} of the
+     * page's granule, so that a full disk surfaces as {@link dev.mkwrite.NoSpaceException} at the write
+     * that needed the space instead of a crash at a store. One handler serves every file of an example;
+     * close it after their regions.
      *
-     * <p>The file must only grow while the handler is in use (the examples never truncate). Space that
-     * existed before the handler was made is treated as unprepared, so use it on new files.
-     *
-     * @param file          the region's file; created if missing
-     * @param granule       bytes reserved at a time: a power of two, at least 4 KiB
-     * @param aheadGranules granules to prepare ahead of the writers; 0 for none
-     * @return the handler; close it after the region
-     * @throws IOException if the file cannot be opened
+     * @param granule bytes reserved at a time: a power of two from 4 KiB to 1 GiB
+     * @return the handler
      */
-    public static SpaceHandler preparedSpace(Path file, int granule, int aheadGranules) throws IOException {
-        return new ZeroFillSpace(file, granule, aheadGranules);
+    public static StorageHandler storage(int granule) {
+        return StorageHandlers.fallocate(granule);
     }
 
     /**
-     * The handler that prepares nothing: a region with it behaves like a raw mapping with exact dirty
-     * tracking and stable pages, and does not protect from a full disk.
+     * Bytes of storage the handler reserved so far: a granule per {@code fallocate} call (clipped to the
+     * end of the file by the handler, so this is an upper bound) plus the bytes it zero-filled.
      *
-     * @return {@link WriteFaultHandler#none()}
+     * @param storage the handler
+     * @return the byte count
      */
-    public static WriteFaultHandler none() {
-        return WriteFaultHandler.none();
+    public static long reservedBytes(StorageHandler storage) {
+        StorageHandler.Stats s = storage.stats();
+        return s.fallocates() * storage.granule() + s.zeroFilledBytes();
+    }
+
+    /**
+     * Bytes the handler reserved ahead of the writers, on a prepare-ahead agent's thread.
+     *
+     * @param storage the handler a {@link dev.mkwrite.impl.storage.PrepareAhead} wraps
+     * @return the byte count
+     */
+    public static long aheadBytes(StorageHandler storage) {
+        return storage.stats().aheadGranules() * storage.granule();
     }
 }

@@ -3,15 +3,9 @@ package dev.mkwrite.examples;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
 import java.io.RandomAccessFile;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -19,12 +13,11 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 /**
  * Smoke tests of every command through the shaded jar, run with {@code java -jar} in a child JVM: this
- * also proves the manifest (main class, native access) and that nothing prints a JVM warning. Sizes are
- * tiny so that each run takes about a second.
+ * also proves the manifest (main class, native access) and that nothing prints a JVM warning, nor the
+ * built-in storage handlers' fallback message. Sizes are tiny so that each run takes about a second. A log
+ * whose writer was killed is verified by {@link dev.mkwrite.examples.log.CrashConsistencyIT}.
  */
 class ExamplesJarIT {
-
-    private static final Pattern DURABLE = Pattern.compile(" durable +([0-9,]+) ");
 
     @TempDir
     Path tmp;
@@ -90,6 +83,8 @@ class ExamplesJarIT {
         assertCleanSuccess(r);
         assertEquals("verified 20000 records, 0 lost", r.lastLine(), r.describe());
         assertTrue(r.out().stream().anyMatch(l -> l.contains("fault latency")), r.describe());
+        assertTrue(r.out().stream().anyMatch(l -> l.contains("space reserved lazily with fallocate(2)")),
+                "the jar enables native access, so the built-in handler uses fallocate\n" + r.describe());
 
         JarRun v = JarRun.run("log", "--verify", "--dir", dir.toString());
         assertCleanSuccess(v);
@@ -110,36 +105,6 @@ class ExamplesJarIT {
         JarRun r = JarRun.run("log", "--verify", "--dir", tmp.toString());
         assertEquals(2, r.exitCode(), r.describe());
         assertTrue(r.err().getFirst().contains("no mkwrite log"), r.describe());
-    }
-
-    @Test
-    void shouldVerifyALogWhoseWriterWasKilled() throws Exception {
-        Path dir = tmp.resolve("killed");
-        Process writer = JarRun.builder("log", "--dir", dir.toString(), "--records", "100000000", "--flush-ms", "5")
-                .redirectErrorStream(true).start();
-        long acknowledged = 0;
-        try (BufferedReader lines = new BufferedReader(new InputStreamReader(writer.getInputStream(),
-                StandardCharsets.UTF_8))) {
-            int progressLines = 0;
-            while (progressLines < 2) { // it is writing, and has acknowledged records
-                String line = lines.readLine();
-                assertTrue(line != null, "the writer ended before its second progress line");
-                Matcher m = DURABLE.matcher(line);
-                if (m.find()) {
-                    acknowledged = Long.parseLong(m.group(1).replace(",", ""));
-                    progressLines++;
-                }
-            }
-        } finally {
-            writer.destroyForcibly(); // SIGKILL
-            assertTrue(writer.waitFor(30, TimeUnit.SECONDS));
-        }
-        JarRun v = JarRun.run("log", "--verify", "--dir", dir.toString());
-        assertCleanSuccess(v);
-        Matcher last = Pattern.compile("verified ([0-9]+) records, [01] torn tail").matcher(v.lastLine());
-        assertTrue(last.matches(), v.describe());
-        assertTrue(Long.parseLong(last.group(1)) >= acknowledged, "every record acknowledged as durable before the"
-                + " kill (" + acknowledged + ") is found\n" + v.describe());
     }
 
     @Test

@@ -6,8 +6,8 @@ import dev.mkwrite.examples.Command;
 import dev.mkwrite.examples.Fmt;
 import dev.mkwrite.examples.Handlers;
 import dev.mkwrite.examples.Options;
-import dev.mkwrite.examples.SpaceHandler;
 import dev.mkwrite.examples.UsageException;
+import dev.mkwrite.impl.storage.StorageHandler;
 
 import java.io.IOException;
 import java.io.PrintStream;
@@ -197,7 +197,7 @@ public final class DiskFullCommand implements Command {
         int stride = Records.stride(payload);
         byte[] record = new byte[stride];
         CRC32C crc = new CRC32C();
-        try (SpaceHandler space = Handlers.preparedSpace(file, GRANULE, 0)) {
+        try (StorageHandler space = Handlers.storage(GRANULE)) {
             try (MappedRegion region = MappedRegion.builder(file).size(fileSize).handler(space).open()) {
                 long p = 0;
                 while (p + stride <= fileSize) {
@@ -224,7 +224,7 @@ public final class DiskFullCommand implements Command {
                 o.faults = region.stats().faults();
                 o.outstanding = region.stats().reservationsOutstanding();
             }
-            o.prepared = space.preparedBytes();
+            o.prepared = Handlers.reservedBytes(space);
         }
         o.intact = Records.countIntact(file, payload);
         return o;

@@ -8,14 +8,14 @@ import dev.mkwrite.examples.Command;
 import dev.mkwrite.examples.Fmt;
 import dev.mkwrite.examples.Options;
 import dev.mkwrite.examples.UsageException;
+import dev.mkwrite.impl.storage.StorageHandler;
+import dev.mkwrite.impl.storage.StorageHandlers;
 import org.HdrHistogram.ConcurrentHistogram;
 import org.HdrHistogram.Histogram;
 
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -37,9 +37,6 @@ import java.util.function.UnaryOperator;
  */
 public final class LogCommand implements Command {
 
-    private static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final int PAYLOAD_HEADER = Integer.BYTES + Long.BYTES;
     private static final long PROGRESS_NANOS = TimeUnit.MILLISECONDS.toNanos(250);
 
     /** Creates the command. */
@@ -63,7 +60,7 @@ public final class LogCommand implements Command {
                 .flag("verify", "only verify the log in --dir; exit 1 if a record a completed flush covered is lost")
                 .count("records", "N", 1_000_000L, 1, Long.MAX_VALUE / 2, "records to append, over all threads")
                 .count("threads", "T", 2L, 1, 64, "appender threads")
-                .size("record-size", "B", "128", PAYLOAD_HEADER, 1 << 20, "payload bytes per record (plus an 8-byte header)")
+                .size("record-size", "B", "128", Payloads.HEADER, 1 << 20, "payload bytes per record (plus an 8-byte header)")
                 .count("flush-ms", "MS", 10L, 1, 60_000, "group flush period in milliseconds")
                 .size("segment-size", "B", "64m", 1 << 16, 1L << 40, "roll to a new segment file at this size")
                 .size("grow-step", "B", "8m", 1 << 12, 1L << 40, "a segment starts at this size and grows by it")
@@ -139,9 +136,10 @@ public final class LogCommand implements Command {
         int run() throws Exception {
             out.printf(Locale.ROOT, "mkwrite log: %s records of %d B on %d thread(s), group flush every %d ms%n",
                     Fmt.count(records), recordSize, threads, config.flushInterval().toMillis());
-            out.printf(Locale.ROOT, "  %s: segments of %s, grown in %s steps; space prepared lazily in %s granules,"
-                            + " %d ahead%n", config.dir(), Fmt.bytes(config.segmentSize()), Fmt.bytes(config.growStep()),
-                    Fmt.bytes(config.granule()), config.prepareAhead());
+            out.printf(Locale.ROOT, "  %s: segments of %s, grown in %s steps; space reserved lazily with %s in %s"
+                            + " granules, %d prepared ahead%n", config.dir(), Fmt.bytes(config.segmentSize()),
+                    Fmt.bytes(config.growStep()), StorageHandlers.nativeAccessAvailable() ? "fallocate(2)"
+                            : "zero-fill (no native access)", Fmt.bytes(config.granule()), config.prepareAhead());
 
             List<AppenderThread> workers = new ArrayList<>();
             long start;
@@ -237,17 +235,22 @@ public final class LogCommand implements Command {
                     + " pages written back");
             row("faults", Fmt.count(r.faults()) + " (first writes to a page, and first writes after its writeback)");
             row("retries", Fmt.count(r.retries()));
-            row("lock drops", Fmt.count(r.lockDrops()) + " (faults that found their granule being prepared"
-                    + " waited for it: " + Fmt.count(s.aheadWaits()) + ")");
+            row("lock drops", Fmt.count(r.lockDrops()) + " (the fallocate handler holds the region lock: a"
+                    + " granule costs one system call)");
             row("writeback waits", Fmt.count(r.writebackWaits()) + " (appends that found their page under"
                     + " writeback and waited: stable pages)");
             row("fault latency", Fmt.latencies(faulted));
             row("", "latency of append() calls whose page faulted, measured in the appending thread");
             row("handler latency", Fmt.latencies(handlerLatency));
             row("", "time inside WriteFaultHandler.prepare, per call");
+            StorageHandler.Stats st = s.storage();
             row("space", Fmt.bytes(s.preparedBytes()) + " reserved (" + Fmt.bytes(s.aheadBytes())
                     + " ahead of the appenders) for " + Fmt.bytes(bytes) + " written"
                     + (bytes > 0 ? String.format(Locale.ROOT, ", %.2fx", (double) s.preparedBytes() / bytes) : ""));
+            row("", Fmt.count(st.fallocates()) + " fallocate calls (" + Fmt.count(st.aheadGranules())
+                    + " by prepare-ahead), " + Fmt.count(st.alreadyAllocated()) + " faults found their page"
+                    + " reserved" + (st.zeroFilledBytes() > 0 ? ", " + Fmt.bytes(st.zeroFilledBytes())
+                    + " zero-filled" : ""));
             row("reservations", Fmt.count(r.reservationsOutstanding()) + " outstanding after close");
         }
 
@@ -284,26 +287,16 @@ public final class LogCommand implements Command {
 
         /** Checks that a payload is the next one of its thread, with the pattern it was written with. */
         private boolean expected(MemorySegment payload, long[] next) {
-            if (payload.byteSize() != recordSize) {
+            if (!Payloads.wellFormed(payload, recordSize)) {
                 return false;
             }
-            int thread = payload.get(INT, 0);
-            long seq = payload.get(LONG, Integer.BYTES);
-            if (thread < 0 || thread >= next.length || seq != next[thread]) {
+            int thread = Payloads.thread(payload);
+            if (thread < 0 || thread >= next.length || Payloads.seq(payload) != next[thread]) {
                 return false;
             }
             next[thread]++;
-            for (int i = PAYLOAD_HEADER; i < recordSize; i++) {
-                if (payload.get(ValueLayout.JAVA_BYTE, i) != pattern(thread, seq, i)) {
-                    return false;
-                }
-            }
             return true;
         }
-    }
-
-    private static byte pattern(int thread, long seq, int i) {
-        return (byte) (seq * 31 + thread * 7 + i);
     }
 
     /** An appender thread: its own payloads, and a histogram of the appends whose page faulted. */
@@ -333,11 +326,7 @@ public final class LogCommand implements Command {
             try (LogWriter.Appender a = log.appender()) {
                 appender = a;
                 for (long seq = 0; seq < count; seq++) {
-                    view.set(INT, 0, index);
-                    view.set(LONG, Integer.BYTES, seq);
-                    for (int i = PAYLOAD_HEADER; i < recordSize; i++) {
-                        payload[i] = pattern(index, seq, i);
-                    }
+                    Payloads.fill(view, index, seq);
                     faulted = false;
                     long t0 = System.nanoTime();
                     a.append(payload, 0, recordSize);

@@ -2,8 +2,11 @@ package dev.mkwrite.examples.log;
 
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.RegionStats;
+import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.examples.Handlers;
-import dev.mkwrite.examples.SpaceHandler;
+import dev.mkwrite.impl.storage.PrepareAhead;
+import dev.mkwrite.impl.storage.StorageHandler;
+import dev.mkwrite.impl.storage.StorageHandlers;
 import org.agrona.collections.LongArrayQueue;
 
 import java.io.IOException;
@@ -42,10 +45,12 @@ import java.util.zip.CRC32C;
  * growing keeps a young log small on disk and mapped memory proportional to the data, and each grow is
  * one short exclusive operation; rolling keeps each mapping bounded, lets old segments be unmapped
  * (closed) as soon as a group flush has covered them, and gives retention a unit to delete. Space is
- * never reserved up front: each segment's {@link Handlers#preparedSpace space handler} prepares
- * storage granule by granule when a page is first written, with some granules prepared ahead of the
- * writers, so a full disk surfaces as a {@link dev.mkwrite.NoSpaceException} from {@link Appender#append}
- * instead of a crash.
+ * never reserved up front: mkwrite's built-in {@linkplain StorageHandlers#fallocate fallocate handler},
+ * one for every segment of the writer, reserves storage granule by granule when a page is first written,
+ * and its {@linkplain StorageHandlers#prepareAhead prepare-ahead} agent reserves the next granules of the
+ * segment being appended to before the appenders reach them. So a full disk surfaces as a
+ * {@link dev.mkwrite.NoSpaceException} from {@link Appender#append} instead of a crash, and the
+ * appenders' faults rarely make a system call.
  *
  * <h2>Appending</h2>
  * Appenders reserve space with a CAS on one shared tail position and copy their record in with a
@@ -88,6 +93,11 @@ public final class LogWriter implements AutoCloseable {
     private final long segmentSize;
     private final int maxPayload;
     private final FileChannel checkpoint;
+    /** Reserves every segment's space; its prepare-ahead wrapper, or null without prepare-ahead. */
+    private final StorageHandler storage;
+    private final PrepareAhead ahead;
+    /** The handler each segment's region uses: prepare-ahead (or storage), decorated by the config. */
+    private final WriteFaultHandler handler;
 
     /** The next position to reserve. CAS by appenders; read by the flusher before the inProgress fields. */
     private final AtomicLong tail = new AtomicLong(LogFormat.SEGMENT_HEADER);
@@ -100,9 +110,6 @@ public final class LogWriter implements AutoCloseable {
     /** The newest segment: the fast path's first guess. Written under segmentsLock. */
     private volatile Segment current;
     private RegionStats retiredStats = RegionSums.ZERO;
-    private long retiredPrepared;
-    private long retiredAhead;
-    private long retiredAheadWaits;
     private long segmentsCreated;
     private long grows;
 
@@ -124,12 +131,16 @@ public final class LogWriter implements AutoCloseable {
     private final Object durableMonitor = new Object();
     private volatile Throwable failure;
 
-    private LogWriter(LogConfig config, FileChannel checkpoint) throws IOException {
+    private LogWriter(LogConfig config, FileChannel checkpoint, StorageHandler storage, PrepareAhead ahead)
+            throws IOException {
         this.config = config;
         this.dir = config.dir();
         this.segmentSize = config.segmentSize();
         this.maxPayload = config.maxPayload();
         this.checkpoint = checkpoint;
+        this.storage = storage;
+        this.ahead = ahead;
+        this.handler = config.decorator().apply(ahead != null ? ahead : storage);
         Segment first = createSegment(0);
         open.add(first);
         current = first;
@@ -157,16 +168,26 @@ public final class LogWriter implements AutoCloseable {
         LogFormat.encodeCheckpointHeader(image, config.segmentSize());
         FileChannel channel = FileChannel.open(checkpointFile, StandardOpenOption.CREATE_NEW,
                 StandardOpenOption.READ, StandardOpenOption.WRITE);
+        StorageHandler storage = null;
+        PrepareAhead ahead = null;
         boolean success = false;
         try {
             writeFully(channel, image.asByteBuffer(), 0);
             channel.force(true);
             syncDirectory(dir);
-            LogWriter writer = new LogWriter(config, channel);
+            storage = Handlers.storage(config.granule());
+            ahead = config.prepareAhead() > 0 ? StorageHandlers.prepareAhead(storage, config.prepareAhead()) : null;
+            LogWriter writer = new LogWriter(config, channel, storage, ahead);
             success = true;
             return writer;
         } finally {
             if (!success) {
+                if (ahead != null) {
+                    ahead.close();
+                }
+                if (storage != null) {
+                    storage.close();
+                }
                 channel.close();
             }
         }
@@ -249,16 +270,11 @@ public final class LogWriter implements AutoCloseable {
         segmentsLock.lock();
         try {
             RegionStats region = retiredStats;
-            long prepared = retiredPrepared;
-            long ahead = retiredAhead;
-            long aheadWaits = retiredAheadWaits;
             for (Segment s : open) {
                 region = RegionSums.plus(region, s.region.stats());
-                prepared += s.space.preparedBytes();
-                ahead += s.space.aheadBytes();
-                aheadWaits += s.space.aheadWaits();
             }
-            return new Stats(segmentsCreated, grows, groupFlushes.get(), durable, region, prepared, ahead, aheadWaits);
+            return new Stats(segmentsCreated, grows, groupFlushes.get(), durable, region,
+                    Handlers.reservedBytes(storage), Handlers.aheadBytes(storage), storage.stats());
         } finally {
             segmentsLock.unlock();
         }
@@ -311,6 +327,14 @@ public final class LogWriter implements AutoCloseable {
         } finally {
             segmentsLock.unlock();
         }
+        if (ahead != null) {
+            ahead.close(); // before the handler it wraps
+        }
+        try {
+            storage.close();
+        } catch (IOException e) {
+            error = addTo(error, e);
+        }
         try {
             checkpoint.close();
         } catch (IOException e) {
@@ -331,7 +355,10 @@ public final class LogWriter implements AutoCloseable {
         }
     }
 
-    /** Closes a segment's region and then its handler, and folds its counters into the retired totals. */
+    /**
+     * Closes a segment's region, then lets the storage handler close its descriptor of the file, and
+     * folds the region's counters into the retired totals.
+     */
     private IOException closeSegment(Segment s, IOException error) {
         try {
             s.region.close();
@@ -339,14 +366,11 @@ public final class LogWriter implements AutoCloseable {
             error = addTo(error, e);
         }
         try {
-            s.space.close();
+            storage.release(s.path);
         } catch (IOException e) {
             error = addTo(error, e);
         }
         retiredStats = RegionSums.plus(retiredStats, s.region.stats());
-        retiredPrepared += s.space.preparedBytes();
-        retiredAhead += s.space.aheadBytes();
-        retiredAheadWaits += s.space.aheadWaits();
         return error;
     }
 
@@ -369,18 +393,18 @@ public final class LogWriter implements AutoCloseable {
     // ---------------------------------------------------------------------------------------------
     // Segments
 
-    /** One segment file: its region, the handler that prepares its space, and its current size. */
+    /** One segment file: its path, its region and its current size. */
     private static final class Segment {
         final long index;
+        final Path path;
         final MappedRegion region;
-        final SpaceHandler space;
         /** The region's size: reservations that end below it need no grow. Written under segmentsLock. */
         volatile long limit;
 
-        Segment(long index, MappedRegion region, SpaceHandler space, long limit) {
+        Segment(long index, Path path, MappedRegion region, long limit) {
             this.index = index;
+            this.path = path;
             this.region = region;
-            this.space = space;
             this.limit = limit;
         }
     }
@@ -390,23 +414,22 @@ public final class LogWriter implements AutoCloseable {
         if (Files.exists(path)) {
             throw new FileAlreadyExistsException(path.toString(), null, "segment exists already");
         }
-        SpaceHandler space = Handlers.preparedSpace(path, config.granule(), config.prepareAhead());
         MappedRegion region = null;
         boolean success = false;
         try {
-            region = MappedRegion.builder(path).size(config.growStep()).handler(config.decorator().apply(space)).open();
+            region = MappedRegion.builder(path).size(config.growStep()).handler(handler).open();
             MemorySegment header = MemorySegment.ofArray(new byte[LogFormat.SEGMENT_HEADER]);
             LogFormat.encodeSegmentHeader(header, index, segmentSize);
             region.put(0, header);
             syncDirectory(dir);
             success = true;
-            return new Segment(index, region, space, region.size());
+            return new Segment(index, path, region, region.size());
         } finally {
             if (!success) {
                 if (region != null) {
                     region.close();
                 }
-                space.close();
+                storage.release(path);
             }
         }
     }
@@ -756,11 +779,11 @@ public final class LogWriter implements AutoCloseable {
      * @param groupFlushes   group flushes that committed something
      * @param durable        the durable position
      * @param region         the segments' region counters, summed
-     * @param preparedBytes  storage prepared by the space handlers
-     * @param aheadBytes     of which prepared ahead of the writers
-     * @param aheadWaits     faults that waited for a granule being prepared
+     * @param preparedBytes  storage reserved by the storage handler (see {@link Handlers#reservedBytes})
+     * @param aheadBytes     of which reserved ahead of the appenders by prepare-ahead
+     * @param storage        the storage handler's own counters
      */
     public record Stats(long segments, long grows, long groupFlushes, long durable, RegionStats region,
-                        long preparedBytes, long aheadBytes, long aheadWaits) {
+                        long preparedBytes, long aheadBytes, StorageHandler.Stats storage) {
     }
 }

@@ -6,7 +6,7 @@ import dev.mkwrite.RegionStats;
 import dev.mkwrite.WriteFault;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.examples.Handlers;
-import dev.mkwrite.examples.SpaceHandler;
+import dev.mkwrite.impl.storage.StorageHandler;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -47,16 +47,13 @@ public final class PageStore implements AutoCloseable {
 
     private static final int ENTRY = Long.BYTES;
 
-    private final SpaceHandler pageSpace;
-    private final SpaceHandler checksumSpace;
+    private final StorageHandler storage;
     private final MappedRegion checksums;
     private final MappedRegion pages;
     private final long pageCount;
 
-    private PageStore(SpaceHandler pageSpace, SpaceHandler checksumSpace, MappedRegion checksums,
-                      MappedRegion pages, long pageCount) {
-        this.pageSpace = pageSpace;
-        this.checksumSpace = checksumSpace;
+    private PageStore(StorageHandler storage, MappedRegion checksums, MappedRegion pages, long pageCount) {
+        this.storage = storage;
         this.checksums = checksums;
         this.pages = pages;
         this.pageCount = pageCount;
@@ -74,28 +71,24 @@ public final class PageStore implements AutoCloseable {
     public static PageStore create(Path dir, long pageCount, int granule) throws IOException {
         Path checksumFile = dir.resolve(CHECKSUMS);
         Path pageFile = dir.resolve(PAGES);
-        SpaceHandler checksumSpace = Handlers.preparedSpace(checksumFile, granule, 0);
-        SpaceHandler pageSpace = null;
+        // One built-in fallocate handler reserves the space of both files.
+        StorageHandler storage = Handlers.storage(granule);
         MappedRegion checksums = null;
         boolean success = false;
         try {
-            checksums = MappedRegion.builder(checksumFile).size(pageCount * ENTRY).handler(checksumSpace).open();
-            pageSpace = Handlers.preparedSpace(pageFile, granule, 0);
-            ChecksumAtWriteback handler = new ChecksumAtWriteback(pageSpace, checksums);
+            checksums = MappedRegion.builder(checksumFile).size(pageCount * ENTRY).handler(storage).open();
+            ChecksumAtWriteback handler = new ChecksumAtWriteback(storage, checksums);
             // Both regions use the operating system's page size, the default.
             MappedRegion pages = MappedRegion.builder(pageFile).handler(handler)
                     .size(pageCount * (long) checksums.pageSize()).open();
             success = true;
-            return new PageStore(pageSpace, checksumSpace, checksums, pages, pageCount);
+            return new PageStore(storage, checksums, pages, pageCount);
         } finally {
             if (!success) {
                 if (checksums != null) {
                     checksums.close();
                 }
-                if (pageSpace != null) {
-                    pageSpace.close();
-                }
-                checksumSpace.close();
+                storage.close();
             }
         }
     }
@@ -156,12 +149,12 @@ public final class PageStore implements AutoCloseable {
     }
 
     /**
-     * Storage prepared for both files.
+     * Storage reserved for both files (see {@link Handlers#reservedBytes}).
      *
      * @return bytes
      */
     public long preparedBytes() {
-        return pageSpace.preparedBytes() + checksumSpace.preparedBytes();
+        return Handlers.reservedBytes(storage);
     }
 
     /**
@@ -177,17 +170,13 @@ public final class PageStore implements AutoCloseable {
             try {
                 checksums.close();
             } finally {
-                try {
-                    pageSpace.close();
-                } finally {
-                    checksumSpace.close();
-                }
+                storage.close();
             }
         }
     }
 
     /**
-     * Prepares page space through the space handler, and checksums each page at writeback into the
+     * Prepares page space through the built-in storage handler, and checksums each page at writeback into the
      * checksum region. Thread-safe: writebacks of different pages may run on different flushing threads.
      */
     private static final class ChecksumAtWriteback implements WriteFaultHandler {

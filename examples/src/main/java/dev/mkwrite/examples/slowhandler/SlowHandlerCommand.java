@@ -11,6 +11,8 @@ import dev.mkwrite.examples.Fmt;
 import dev.mkwrite.examples.Handlers;
 import dev.mkwrite.examples.Options;
 import dev.mkwrite.examples.UsageException;
+import dev.mkwrite.impl.storage.StorageHandler;
+import dev.mkwrite.impl.storage.StorageHandlers;
 import org.HdrHistogram.Histogram;
 
 import java.io.IOException;
@@ -44,6 +46,9 @@ import java.util.concurrent.locks.LockSupport;
  * pages (HdrHistogram). The numbers depend on the machine; nothing here asserts them.
  */
 public final class SlowHandlerCommand implements Command {
+
+    /** The built-in storage handler's granule: small, as the region is. */
+    private static final int STORAGE_GRANULE = 64 << 10;
 
     /** Creates the command. */
     public SlowHandlerCommand() {
@@ -129,9 +134,13 @@ public final class SlowHandlerCommand implements Command {
     private static Outcome runOnce(Path file, Settings s, boolean dropLock) throws Exception {
         Files.deleteIfExists(file);
         Outcome outcome = new Outcome();
-        SlowHandler handler = new SlowHandler(Handlers.none(), s.slowPages, s.minMs, s.maxMs, dropLock);
+        SlowHandler handler = new SlowHandler(s.slowPages, s.minMs, s.maxMs, dropLock);
         long pages = s.slowPages + (long) s.writers * s.stripePages;
-        try (MappedRegion region = MappedRegion.builder(file).size(pages * 4096).handler(handler).open()) {
+        // The built-in storage handler reserves each page's space first, holding the lock; the slow
+        // handler comes last in the chain because it may drop the lock.
+        try (StorageHandler storage = Handlers.storage(STORAGE_GRANULE);
+             MappedRegion region = MappedRegion.builder(file).size(pages * 4096)
+                     .handler(StorageHandlers.chain(storage, handler)).open()) {
             int pageSize = region.pageSize();
             if (region.size() < pages * pageSize) {
                 region.grow(pages * pageSize);
@@ -266,10 +275,9 @@ public final class SlowHandlerCommand implements Command {
 
     /**
      * Sleeps 1-5 ms to prepare a page of the slow zone, either holding the region lock or dropping it
-     * first; pages outside the zone are delegated at once.
+     * first; pages outside the zone need nothing more than the storage handler before it did.
      */
     private static final class SlowHandler implements WriteFaultHandler {
-        private final WriteFaultHandler fast;
         private final long slowPages;
         private final long minMs;
         private final long maxMs;
@@ -277,8 +285,7 @@ public final class SlowHandlerCommand implements Command {
         /** Written by the one slow thread, read after it ended. */
         volatile long slowCalls;
 
-        SlowHandler(WriteFaultHandler fast, long slowPages, long minMs, long maxMs, boolean dropLock) {
-            this.fast = fast;
+        SlowHandler(long slowPages, long minMs, long maxMs, boolean dropLock) {
             this.slowPages = slowPages;
             this.minMs = minMs;
             this.maxMs = maxMs;
@@ -291,7 +298,7 @@ public final class SlowHandlerCommand implements Command {
                 w.faulted = true;
             }
             if (fault.page() >= slowPages) {
-                return fast.prepare(fault);
+                return Reservation.none();
             }
             slowCalls++; // one slow thread
             long sleepNanos = TimeUnit.MILLISECONDS.toNanos(minMs)

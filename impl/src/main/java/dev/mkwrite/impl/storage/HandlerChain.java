@@ -1,13 +1,14 @@
 package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.FaultResult;
+import dev.mkwrite.ForwardingWriteFault;
 import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteFault;
 import dev.mkwrite.WriteFaultHandler;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Path;
+
 import java.util.Arrays;
 
 /**
@@ -80,8 +81,7 @@ final class HandlerChain implements WriteFaultHandler {
     }
 
     /** The fault as the chained handlers see it: the same fault, with caching routed through the chain. */
-    private static final class Link implements WriteFault {
-        private final WriteFault fault;
+    private static final class Link extends ForwardingWriteFault {
         private final Reservation[] held;
         private int count;
         boolean lockDropped;
@@ -89,7 +89,7 @@ final class HandlerChain implements WriteFaultHandler {
         boolean handedOver;
 
         Link(WriteFault fault, int handlers) {
-            this.fault = fault;
+            super(fault);
             this.held = new Reservation[handlers];
         }
 
@@ -119,53 +119,8 @@ final class HandlerChain implements WriteFaultHandler {
         }
 
         @Override
-        public Path path() {
-            return fault.path();
-        }
-
-        @Override
-        public long page() {
-            return fault.page();
-        }
-
-        @Override
-        public long offset() {
-            return fault.offset();
-        }
-
-        @Override
-        public int length() {
-            return fault.length();
-        }
-
-        @Override
-        public MemorySegment memory() {
-            return fault.memory();
-        }
-
-        @Override
-        public long generation() {
-            return fault.generation();
-        }
-
-        @Override
-        public boolean isRetry() {
-            return fault.isRetry();
-        }
-
-        @Override
-        public boolean isNoWait() {
-            return fault.isNoWait();
-        }
-
-        @Override
-        public boolean mayDropLock() {
-            return fault.mayDropLock();
-        }
-
-        @Override
         public void dropLock() {
-            fault.dropLock();
+            super.dropLock();
             lockDropped = true;
         }
 
@@ -175,18 +130,8 @@ final class HandlerChain implements WriteFaultHandler {
                 throw new NullPointerException("reservation");
             }
             Reservation all = combined(reservation);
-            fault.cacheReservation(all);
+            super.cacheReservation(all);
             handedOver = true;
-        }
-
-        @Override
-        public Reservation cachedReservation() {
-            return fault.cachedReservation();
-        }
-
-        @Override
-        public String toString() {
-            return fault.toString();
         }
     }
 

@@ -1,0 +1,157 @@
+package dev.mkwrite.impl.reliability;
+
+import dev.mkwrite.FaultResult;
+import dev.mkwrite.ForwardingWriteFault;
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFault;
+import dev.mkwrite.WriteFaultHandler;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Wraps a handler and counts the reservations it hands to mkwrite, returned or
+ * {@linkplain WriteFault#cacheReservation cached}, and how each one ends, so that {@link LeakCheck} can
+ * check the handler-side balance: every reservation issued was consumed or released exactly once.
+ *
+ * <p>The inner handler sees a fault that wraps the real one; {@link WriteFault#cachedReservation()}
+ * gives it back its own reservation, not the counting wrapper. Thread-safe.
+ */
+final class CountingHandler implements WriteFaultHandler {
+
+    private final WriteFaultHandler inner;
+    private final Queue<Counted> all = new ConcurrentLinkedQueue<>();
+    private final AtomicLong issued = new AtomicLong();
+    private final AtomicLong consumed = new AtomicLong();
+    private final AtomicLong released = new AtomicLong();
+
+    CountingHandler(WriteFaultHandler inner) {
+        this.inner = inner;
+    }
+
+    @Override
+    public FaultResult prepare(WriteFault fault) throws IOException, InterruptedException {
+        FaultResult result = inner.prepare(new CountingFault(fault));
+        return result instanceof Reservation r ? count(r, fault, false) : result;
+    }
+
+    @Override
+    public void beforeWriteback(long page, MemorySegment contents) {
+        inner.beforeWriteback(page, contents);
+    }
+
+    /** Reservations handed to mkwrite so far. */
+    long issued() {
+        return issued.get();
+    }
+
+    /** Reservations that have not ended yet, by the counters (cheap; exact once nothing is in flight). */
+    long live() {
+        return issued.get() - consumed.get() - released.get();
+    }
+
+    long consumed() {
+        return consumed.get();
+    }
+
+    long released() {
+        return released.get();
+    }
+
+    /** Every reservation that did not end exactly once, described; empty when the balance is right. */
+    List<String> unbalanced() {
+        List<String> bad = new ArrayList<>();
+        for (Counted c : all) {
+            if (c.ends.get() != 1) {
+                bad.add(c.toString());
+            }
+        }
+        return bad;
+    }
+
+    private Counted count(Reservation r, WriteFault fault, boolean cached) {
+        Counted c = new Counted(r, fault.page(), fault.generation(), fault.isRetry(), cached);
+        all.add(c);
+        issued.incrementAndGet();
+        return c;
+    }
+
+    /** A reservation that counts its ends and passes them on. */
+    private final class Counted implements Reservation {
+        final Reservation inner;
+        final long page;
+        final long generation;
+        final boolean retry;
+        final boolean cached;
+        final AtomicInteger consumes = new AtomicInteger();
+        final AtomicInteger releases = new AtomicInteger();
+        final AtomicInteger ends = new AtomicInteger();
+
+        Counted(Reservation inner, long page, long generation, boolean retry, boolean cached) {
+            this.inner = inner;
+            this.page = page;
+            this.generation = generation;
+            this.retry = retry;
+            this.cached = cached;
+        }
+
+        @Override
+        public long bytes() {
+            return inner.bytes();
+        }
+
+        @Override
+        public void consume() {
+            consumes.incrementAndGet();
+            ends.incrementAndGet();
+            consumed.incrementAndGet();
+            inner.consume();
+        }
+
+        @Override
+        public void release() {
+            releases.incrementAndGet();
+            ends.incrementAndGet();
+            released.incrementAndGet();
+            inner.release();
+        }
+
+        @Override
+        public String toString() {
+            return "reservation[page " + page + ", gen " + generation + (retry ? ", on a retry" : "")
+                    + (cached ? ", cached with the lock dropped" : ", returned") + ": consumed " + consumes
+                    + ", released " + releases + "]";
+        }
+    }
+
+    /** The real fault, with cacheReservation counting what is cached. */
+    private final class CountingFault extends ForwardingWriteFault {
+        CountingFault(WriteFault fault) {
+            super(fault);
+        }
+
+        @Override
+        public void cacheReservation(Reservation reservation) {
+            if (reservation == null) {
+                super.cacheReservation(null); // let mkwrite report it
+                return;
+            }
+            Counted c = new Counted(reservation, page(), generation(), isRetry(), true);
+            super.cacheReservation(c); // throws before we count it if caching is not allowed now
+            all.add(c);
+            issued.incrementAndGet();
+        }
+
+        @Override
+        public Reservation cachedReservation() {
+            Reservation r = super.cachedReservation();
+            return r instanceof Counted c ? c.inner : r;
+        }
+    }
+}

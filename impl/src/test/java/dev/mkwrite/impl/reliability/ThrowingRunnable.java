@@ -1,0 +1,12 @@
+package dev.mkwrite.impl.reliability;
+
+/** A piece of test code that may throw anything, for helpers that catch and classify what it throws. */
+@FunctionalInterface
+interface ThrowingRunnable {
+    /**
+     * Runs it.
+     *
+     * @throws Exception whatever it throws
+     */
+    void run() throws Exception;
+}
