@@ -82,7 +82,7 @@ public final class Protocol_04_StablePages {
         void writer() {
             try (WriteSpan span = region.write(0, 16)) {
                 span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 1);
-                Fixture.work(100);
+                Fixture.work(1000); // a long span: the flush must arrive while it is pinned
                 span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 1);
             } catch (RuntimeException e) {
                 failures++;
