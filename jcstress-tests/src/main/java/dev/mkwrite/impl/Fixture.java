@@ -153,10 +153,6 @@ final class Fixture {
             return r;
         }
 
-        int made() {
-            return made.size();
-        }
-
         /** Reservations that did not end exactly once: leaked (0 ends) or ended twice. */
         int unbalanced() {
             int bad = 0;
