@@ -18,7 +18,8 @@
  * page 1 itself; B's handler drops the lock too and waits, bounded, for A's retry. So A's retry can find
  * page 1 PREPARING again, claimed by B at a newer generation: the same page, the same state, only the
  * generation differs. A must release its stale reservation and wait for B's preparation.
- *   r1: A's result: 0 wrote, 1 out of region, 2 anything else;
+ *   r1: A's result: 0 wrote, 1 out of region (also when A's retry made the page WRITABLE but the truncate
+ *       removed it before A could pin it), 2 anything else;
  *   r2: what became of A's dropped-lock reservation: 0 A made none (it found the page prepared or out of
  *       region), 1 it was made after the truncate and adopted, 2 it was made before the truncate,
  *       adopted, and released by the truncate, 3 it was made before the truncate and A's retry found it
@@ -253,6 +254,8 @@ public final class Protocol_03_StaleReservation {
     @Outcome(id = "0, 3, 0", expect = ACCEPTABLE_INTERESTING,
             desc = "truncate-then-extend while A's lock was dropped: A's retry released its stale work, then wrote")
     @Outcome(id = "1, 0, 0", expect = ACCEPTABLE, desc = "A wrote between the truncate and the extend: out of region")
+    @Outcome(id = "1, 2, 0", expect = ACCEPTABLE,
+            desc = "A's retry adopted its work, the truncate removed the page before A pinned it: out of region")
     @Outcome(id = "1, 3, 0", expect = ACCEPTABLE_INTERESTING,
             desc = "A's retry came between the truncate and the extend: stale work released, out of region")
     @Outcome(expect = FORBIDDEN, desc = "stale work adopted, a reservation leaked or ended twice, or an operation failed")
