@@ -97,6 +97,9 @@ abstract class RegionContract {
             c.close();
         }
         if (region != null) {
+            if (!region.isClosed()) {
+                assertEquals(0, region.stats().pins(), "pins held after the test: a span was never closed");
+            }
             region.close();
             assertEquals(0, region.stats().reservationsOutstanding(), "reservations outstanding after close");
             assertEquals(0, region.stats().reservedBytes(), "reserved bytes after close");
