@@ -30,7 +30,10 @@ import java.nio.file.Path;
  *
  * <h2>Reads</h2>
  * Reads never fault and never call the handler. They see every byte written by a write that completed
- * before the read started.
+ * before the read started. One limit: on tmpfs and other shared-memory file systems the kernel allocates
+ * a page even to read a hole (a page never written or punched), so there a read of a hole raises
+ * {@code InternalError} when the file system is full, as a raw mapping's read would. Disk file systems
+ * (ext4, XFS, btrfs) map holes to the shared zero page for reading and allocate nothing.
  *
  * <h2>Errors</h2>
  * Offsets and lengths that are negative, or whose sum overflows, throw {@link IllegalArgumentException}.
@@ -296,10 +299,14 @@ public interface MappedRegion extends AutoCloseable {
      * asks the handler to prepare the page anew (the storage handlers allocate it again).
      *
      * <p>The range must be whole pages: {@code offset} a multiple of {@link #pageSize()}, and the end a
-     * multiple of it or the end of the region. Takes the region lock exclusively and waits for pinned writers
-     * and writeback, as {@link #truncate(long)} does. Where native access is enabled on Linux the blocks are
-     * freed with {@code fallocate(2)}; elsewhere (or if the file system cannot punch holes) the range is
-     * overwritten with zeros, which reads the same but frees no space.
+     * multiple of it or the end of the region. Takes the region lock exclusively, so faults wait, and waits
+     * for writeback and for pinned writers of the pages in the range; writers of other pages go on. So the
+     * calling thread must not hold a span over a page of the range. Where native access is enabled on Linux
+     * the blocks are freed with {@code fallocate(2)}. Elsewhere, where the file system cannot punch holes,
+     * or where the path no longer names the file this region opened (renamed or replaced since), the data in
+     * the range is overwritten with zeros through the region's own file (holes stay holes): it reads the same
+     * but frees no space. A {@code SpaceQuota} learns of the freed space from the application, as it does for
+     * truncate.
      *
      * @param offset file offset of the first byte, page-aligned
      * @param length number of bytes, whole pages or reaching the end of the region; zero does nothing

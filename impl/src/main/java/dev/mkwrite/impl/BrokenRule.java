@@ -26,7 +26,9 @@ enum BrokenRule {
     /** G6/K2: grow, truncate and close swap the mapping without draining pinned writers. */
     REMAP_WITHOUT_DRAIN,
     /** G2/K5: a retry that finds its page prepared by another fault keeps its own reservation too. */
-    LEAK_REDUNDANT_RESERVATION;
+    LEAK_REDUNDANT_RESERVATION,
+    /** G2/K5: a fault that read a CLEAN page prepares it even when its claim CAS lost to another fault. */
+    CLAIM_WITHOUT_CAS;
 
     static final String PROPERTY = "dev.mkwrite.impl.testing.brokenRule";
 

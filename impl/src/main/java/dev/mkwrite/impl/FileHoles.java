@@ -2,63 +2,126 @@ package dev.mkwrite.impl;
 
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.impl.storage.ErrnoException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * Discards a byte range of a file for {@link Region#punchHole}: {@code fallocate(PUNCH_HOLE | KEEP_SIZE)}
- * where native access is enabled and the file system supports it, otherwise positional writes of zeros
- * through the region's channel (the same bytes, but no space freed). Stateless and thread-safe.
+ * Discards a byte range of a region's file for {@link Region#punchHole}: {@code fallocate(PUNCH_HOLE |
+ * KEEP_SIZE)} where native access is enabled and the file system supports it; otherwise zeros written
+ * through the region's channel over the parts of the range that are not zero already, so a sparse range
+ * stays sparse (the same bytes, but the space of the data is not freed). Stateless and thread-safe.
+ *
+ * <p>The native call needs a descriptor, and nothing public hands one out of a {@link FileChannel}, so the
+ * file is opened again by path. Before punching, the descriptor's file is compared with the region's (by
+ * {@code fileKey}, through {@code /proc/self/fd}): if the file at the path was renamed or replaced since
+ * the region opened it, the hole must not land in the other file, and zeros go through the channel.
  */
 final class FileHoles {
 
-    private static final int ZEROS = 1 << 16;
+    private static final Logger LOG = LoggerFactory.getLogger(FileHoles.class);
+
+    /** The unit compared and zeroed by the fallback: a typical file system block. */
+    private static final int UNIT = 4096;
+    private static final int CHUNK = 1 << 16;
+    private static final MemorySegment ZERO_UNIT = MemorySegment.ofArray(new byte[UNIT]);
+    private static final AtomicBoolean LOGGED_UNSUPPORTED = new AtomicBoolean();
 
     private FileHoles() {
     }
 
     /**
-     * Makes {@code [offset, offset + length)} of the file read as zero. Called with the region lock held
-     * exclusive and no writer in the range, so nothing races the change.
+     * Makes {@code [offset, offset + length)} of the region's file read as zero. Called with the region
+     * lock held exclusive and no writer in the range, so nothing races the change.
      *
-     * @return true if the blocks were deallocated, false if the range was overwritten with zeros
+     * @param path    the path the region was opened with
+     * @param fileKey the {@code fileKey()} of the file the region opened, or null if the platform has none
+     * @param channel the region's channel
+     * @return true if the blocks were deallocated, false if zeros were written
      */
-    static boolean punch(Path path, FileChannel channel, long offset, long length) throws IOException {
-        if (PosixNative.available()) {
-            int fd = PosixNative.open(path);
-            if (fd < 0) {
-                throw new ErrnoException("open", -fd, path, offset, length, "punching a hole");
-            }
-            try {
-                int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_PUNCH_HOLE | PosixNative.FALLOC_FL_KEEP_SIZE,
-                        offset, length);
-                if (r == 0) {
-                    return true;
-                }
-                if (r != -PosixNative.EOPNOTSUPP && r != -PosixNative.ENOSYS) {
-                    throw new ErrnoException("fallocate(PUNCH_HOLE)", -r, path, offset, length, null);
-                }
-            } finally {
-                PosixNative.close(fd);
-            }
-        } else {
+    static boolean punch(Path path, Object fileKey, FileChannel channel, long offset, long length)
+            throws IOException {
+        if (!PosixNative.available()) {
             PosixNative.logUnavailableOnce("punchHole writes zeros instead of deallocating");
+        } else if (fileKey != null) {
+            int fd = PosixNative.open(path);
+            if (fd >= 0) {
+                try {
+                    if (sameFile(fd, fileKey)) {
+                        int r = PosixNative.fallocate(fd,
+                                PosixNative.FALLOC_FL_PUNCH_HOLE | PosixNative.FALLOC_FL_KEEP_SIZE, offset, length);
+                        if (r == 0) {
+                            return true;
+                        }
+                        if (r != -PosixNative.EOPNOTSUPP && r != -PosixNative.ENOSYS) {
+                            throw new ErrnoException("fallocate(PUNCH_HOLE)", -r, path, offset, length, null);
+                        }
+                        if (LOGGED_UNSUPPORTED.compareAndSet(false, true)) {
+                            LOG.info("mkwrite: the file system of {} cannot punch holes ({}); punchHole writes zeros"
+                                    + " over the data instead, which frees no space", path, PosixNative.errnoName(-r));
+                        }
+                    } else {
+                        LOG.info("mkwrite: {} is no longer the file the region opened (renamed or replaced);"
+                                + " punchHole writes zeros through the region's own channel instead", path);
+                    }
+                } finally {
+                    PosixNative.close(fd);
+                }
+            }
+            // fd < 0: the path is gone (or unreadable); the channel still reaches the region's file
         }
-        writeZeros(channel, offset, length);
+        zeroData(channel, offset, length);
         return false;
     }
 
-    private static void writeZeros(FileChannel channel, long offset, long length) throws IOException {
-        ByteBuffer zeros = ByteBuffer.allocateDirect((int) Math.min(ZEROS, length));
-        long done = 0;
-        while (done < length) {
-            zeros.clear().limit((int) Math.min(zeros.capacity(), length - done));
-            while (zeros.hasRemaining()) {
-                done += channel.write(zeros, offset + done);
+    private static boolean sameFile(int fd, Object fileKey) {
+        try {
+            Object key = Files.readAttributes(Path.of("/proc/self/fd/" + fd), BasicFileAttributes.class).fileKey();
+            return Objects.equals(key, fileKey);
+        } catch (IOException | RuntimeException e) {
+            return false; // no /proc: do not risk punching another file
+        }
+    }
+
+    /** Writes zeros over every unit of the range that is not all zero; reading a hole allocates nothing. */
+    static void zeroData(FileChannel channel, long offset, long length) throws IOException {
+        ByteBuffer chunk = ByteBuffer.allocateDirect((int) Math.min(CHUNK, length));
+        ByteBuffer zeros = ByteBuffer.allocateDirect(UNIT);
+        MemorySegment seen = MemorySegment.ofBuffer(chunk);
+        long end = offset + length;
+        for (long pos = offset; pos < end; ) {
+            int want = (int) Math.min(chunk.capacity(), end - pos);
+            chunk.clear().limit(want);
+            int got = 0;
+            while (got < want) {
+                int n = channel.read(chunk, pos + got);
+                if (n < 0) {
+                    break; // past the end of the file: reads as zero already
+                }
+                got += n;
             }
+            for (int u = 0; u < got; u += UNIT) {
+                int len = Math.min(UNIT, got - u);
+                if (MemorySegment.mismatch(seen, u, u + len, ZERO_UNIT, 0, len) != -1) {
+                    zeros.clear().limit(len);
+                    while (zeros.hasRemaining()) {
+                        channel.write(zeros, pos + u + zeros.position());
+                    }
+                }
+            }
+            if (got < want) {
+                return;
+            }
+            pos += want;
         }
     }
 }

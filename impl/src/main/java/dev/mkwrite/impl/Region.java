@@ -28,9 +28,11 @@ import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
 import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.HashSet;
 import java.util.Objects;
 import java.util.Set;
@@ -96,6 +98,8 @@ final class Region implements MappedRegion {
     private final long dirtyLimit;
     private final FileChannel channel;
     private final FileLock fileLock;
+    /** The identity of the file the region opened ({@code fileKey()}), to recognise it at {@link #path} later. */
+    private final Object fileKey;
 
     /** The region lock: shared by faults, flush's scan and reads; exclusive for grow, truncate, close. */
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
@@ -112,8 +116,8 @@ final class Region implements MappedRegion {
     /** Region epoch: the generation of new chunks and of pages changed by the latest truncate. Guarded by lock. */
     private long epoch = EPOCHS.incrementAndGet();
 
-    private Region(RegionBuilder spec, int pageSize, FileChannel channel, FileLock fileLock, Mapping mapping,
-                   long size) {
+    private Region(RegionBuilder spec, int pageSize, FileChannel channel, FileLock fileLock, Object fileKey,
+                   Mapping mapping, long size) {
         this.path = spec.path();
         this.backing = spec.backing();
         this.handler = spec.handler();
@@ -122,6 +126,7 @@ final class Region implements MappedRegion {
         this.pageShift = Integer.numberOfTrailingZeros(pageSize);
         this.channel = channel;
         this.fileLock = fileLock;
+        this.fileKey = fileKey;
         this.mapping = mapping;
         this.size = size;
         this.pageCount = pagesFor(size);
@@ -160,8 +165,10 @@ final class Region implements MappedRegion {
             if (size > spec.backing().maxRegionSize()) {
                 throw tooLarge(size, spec.backing(), spec.path());
             }
+            // Read just after opening: only a rename racing open() itself could make it another file's.
+            Object fileKey = Files.readAttributes(spec.path(), BasicFileAttributes.class).fileKey();
             Mapping mapping = Mapping.map(spec.backing(), channel, size); // extends a shorter file sparsely
-            Region region = new Region(spec, pageSize, channel, fileLock, mapping, size);
+            Region region = new Region(spec, pageSize, channel, fileLock, fileKey, mapping, size);
             success = true;
             LOG.debug("opened {}: {} bytes, {}-byte pages, {}", spec.path(), size, pageSize, spec.backing());
             return region;
@@ -541,7 +548,7 @@ final class Region implements MappedRegion {
                                 continue;
                             case CLEAN:
                                 long claimed = withState(w, PREPARING);
-                                if (c.casState(i, w, claimed) != w) {
+                                if (c.casState(i, w, claimed) != w && !BrokenRule.active(BrokenRule.CLAIM_WITHOUT_CAS)) {
                                     continue; // raced another claim; look again (still holding the lock)
                                 }
                                 counters.preparing.increment();
@@ -1080,20 +1087,22 @@ final class Region implements MappedRegion {
             if (end > size) {
                 throw outOfRegion(offset, length);
             }
+            if (length == 0) {
+                return;
+            }
             if ((offset & (pageSize - 1)) != 0 || ((end & (pageSize - 1)) != 0 && end != size)) {
                 throw new IllegalArgumentException("punchHole(offset " + offset + ", length " + length
                         + "): the range must be whole pages of " + pageSize + " bytes, or end at the region's end "
                         + size + " [file " + path + ", offset " + offset + ", page " + (offset >>> pageShift) + "]");
             }
-            if (length == 0) {
-                return;
-            }
-            quiesce();
+            long first = offset >>> pageShift;
+            long endPage = pagesFor(end);
+            quiesce(first, endPage); // writers of other pages go on: the mapping stays
             try {
-                // The file first: if that fails, no page state has changed. With no writer pinned and
-                // every page of the range FROZEN or CLEAN, nothing stores into the range meanwhile.
-                FileHoles.punch(path, channel, offset, length);
-                removePages(offset >>> pageShift, pagesFor(end), epoch = EPOCHS.incrementAndGet());
+                // The file first: if that fails, no page state has changed. With no writer pinned in the
+                // range and its pages FROZEN or CLEAN, nothing stores into the range meanwhile.
+                FileHoles.punch(path, fileKey, channel, offset, length);
+                removePages(first, endPage, epoch = EPOCHS.incrementAndGet());
             } finally {
                 thaw();
             }
@@ -1212,13 +1221,24 @@ final class Region implements MappedRegion {
      * writeback to end and for every pin to drain. Afterwards no thread touches the mapping.
      */
     private void quiesce() {
-        int slots = table.slots();
-        for (int s = 0; s < slots; s++) {
+        quiesce(0, Long.MAX_VALUE);
+    }
+
+    /**
+     * {@link #quiesce()} for the pages of {@code [first, end)} only: writers of other pages go on, on
+     * the lock-free fast path. Lock held exclusive.
+     */
+    private void quiesce(long first, long end) {
+        int fromSlot = (int) (first >>> Chunk.SHIFT);
+        int toSlot = (int) Math.min(table.slots(), ((Math.min(end, pageCount) - 1) >>> Chunk.SHIFT) + 1);
+        for (int s = fromSlot; s < toSlot; s++) {
             Chunk c = table.slot(s);
             if (c == null) {
                 continue;
             }
-            for (int i = 0; i < Chunk.PAGES; i++) {
+            long base = (long) s << Chunk.SHIFT;
+            for (int i = (int) (Math.max(first, base) - base), n = (int) (Math.min(end, base + Chunk.PAGES) - base);
+                 i < n; i++) {
                 long w = c.stateVolatile(i);
                 for (;;) {
                     if (state(w) == WRITABLE) {
@@ -1229,7 +1249,7 @@ final class Region implements MappedRegion {
                         w = witness;
                     } else if (state(w) == WRITEBACK) {
                         int index = i;
-                        long page = ((long) s << Chunk.SHIFT) + i;
+                        long page = base + i;
                         awaitUninterruptibly(() -> state(c.stateVolatile(index)) != WRITEBACK,
                                 () -> "writeback of page " + page + " of " + path + " to end");
                         w = c.stateVolatile(i);
@@ -1242,15 +1262,17 @@ final class Region implements MappedRegion {
         if (BrokenRule.active(BrokenRule.REMAP_WITHOUT_DRAIN)) {
             return;
         }
-        for (int s = 0; s < slots; s++) {
+        for (int s = fromSlot; s < toSlot; s++) {
             Chunk c = table.slot(s);
             if (c == null) {
                 continue;
             }
-            for (int i = 0; i < Chunk.PAGES; i++) {
+            long base = (long) s << Chunk.SHIFT;
+            for (int i = (int) (Math.max(first, base) - base), n = (int) (Math.min(end, base + Chunk.PAGES) - base);
+                 i < n; i++) {
                 if (pins(c.stateVolatile(i)) != 0) {
                     int index = i;
-                    long page = ((long) s << Chunk.SHIFT) + i;
+                    long page = base + i;
                     awaitUninterruptibly(() -> pins(c.stateVolatile(index)) == 0,
                             () -> "pinned writers to leave page " + page + " of " + path);
                 }

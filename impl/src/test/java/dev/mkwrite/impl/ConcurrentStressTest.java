@@ -167,6 +167,7 @@ class ConcurrentStressTest {
         }
 
         verify(region, acknowledged);
+        assertEquals(0, region.stats().pins(), "pins left after every writer stopped");
         region.close();
         assertEquals(0, region.stats().reservationsOutstanding());
         assertEquals(0, handler.endedTwice(), "reservations ended twice");

@@ -97,6 +97,9 @@ abstract class RegionContract {
             c.close();
         }
         if (region != null) {
+            if (!region.isClosed()) {
+                assertEquals(0, region.stats().pins(), "pins held after the test: a span was never closed");
+            }
             region.close();
             assertEquals(0, region.stats().reservationsOutstanding(), "reservations outstanding after close");
             assertEquals(0, region.stats().reservedBytes(), "reserved bytes after close");
@@ -628,6 +631,7 @@ abstract class RegionContract {
                 () -> region.punchHole((PAGES - 1L) * PAGE, 2L * PAGE));
         assertTrue(past.getMessage().contains("region.dat"), past.getMessage());
         region.punchHole(PAGE, 0);
+        region.punchHole(PAGE + 1, 0);
         assertEquals(0, handler.released(), "no page was touched");
         assertArrayEquals(bytes(4 * PAGE, 1), read(0, 4 * PAGE));
         region.close();
@@ -647,6 +651,36 @@ abstract class RegionContract {
         assertEquals(1, handler.reservations.get(0).released.get());
         assertEquals(0, handler.reservations.get(0).consumed.get());
         assertArrayEquals(bytes(8, 1), read(5 * PAGE, 8));
+    }
+
+    @Test
+    void shouldPunchTheRegionsOwnFileEvenAfterItsPathWasRenamedAndReplaced() throws Exception {
+        open();
+        region.put(0, bytes(4 * PAGE, 1));
+        region.flush();
+        Path moved = dir.resolve("segment-1.dat");
+        Files.move(dir.resolve("region.dat"), moved);
+        byte[] other = bytes(4 * PAGE, 2);
+        Files.write(dir.resolve("region.dat"), other);
+        region.punchHole(0, 2L * PAGE);
+        assertArrayEquals(other, Files.readAllBytes(dir.resolve("region.dat")), "the file now at the path is untouched");
+        byte[] want = bytes(4 * PAGE, 1);
+        Arrays.fill(want, 0, 2 * PAGE, (byte) 0);
+        assertArrayEquals(want, read(0, 4 * PAGE));
+        assertArrayEquals(want, Arrays.copyOf(Files.readAllBytes(moved), 4 * PAGE), "the region's own file has the hole");
+    }
+
+    @Test
+    void shouldPunchWithoutWaitingForWritersOfOtherPages() throws Exception {
+        open();
+        region.put(0, bytes(2 * PAGE, 1));
+        try (WriteSpan span = region.write(10L * PAGE, 8)) {
+            region.punchHole(0, 2L * PAGE); // same thread: would deadlock if it waited for page 10's pin
+            span.segment().fill((byte) 4);
+        }
+        assertArrayEquals(new byte[2 * PAGE], read(0, 2 * PAGE));
+        assertEquals(4, region.getByte(10L * PAGE));
+        assertEquals(WRITABLE, state(10));
     }
 
     @Test

@@ -30,7 +30,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *   So every byte is counted once, however often its page is rewritten.</li>
  * </ul>
  * Charged bytes come back only when the application says the data is gone: {@link #truncated(Path, long)}
- * after it truncated a file, {@link #forget(Path)} after it deleted one. A page truncated and extended
+ * after it truncated a file, {@link #punched(Path, long, long)} after it punched a hole,
+ * {@link #forget(Path)} after it deleted one. A page truncated and extended
  * again without telling the quota keeps its charge and is not charged twice.
  *
  * <h2>Composition</h2>
@@ -152,7 +153,28 @@ public final class SpaceQuota implements WriteFaultHandler {
             throw new IllegalArgumentException("newSize must be >= 0, was " + newSize + " for " + path);
         }
         Charges charges = files.get(path);
-        long freed = charges == null ? 0 : charges.truncate(newSize);
+        long freed = charges == null ? 0 : charges.discard(newSize, Long.MAX_VALUE);
+        used.addAndGet(-freed);
+        return freed;
+    }
+
+    /**
+     * Gives back the charges of {@code path} in {@code [offset, offset + length)}, after the application
+     * punched that range with {@link dev.mkwrite.MappedRegion#punchHole}. Reservations of pages being
+     * written are untouched: the punch releases them itself.
+     *
+     * @param path   the file
+     * @param offset the first byte of the hole, page-aligned as punchHole requires
+     * @param length the hole's length
+     * @return bytes given back
+     */
+    public long punched(Path path, long offset, long length) {
+        if (offset < 0 || length < 0 || offset + length < 0) {
+            throw new IllegalArgumentException("punched(offset " + offset + ", length " + length
+                    + "): both must be >= 0 and their sum must not overflow, for " + path);
+        }
+        Charges charges = files.get(path);
+        long freed = charges == null ? 0 : charges.discard(offset, offset + length);
         used.addAndGet(-freed);
         return freed;
     }
@@ -167,7 +189,7 @@ public final class SpaceQuota implements WriteFaultHandler {
      */
     public long forget(Path path) {
         Charges charges = files.remove(path);
-        long freed = charges == null ? 0 : charges.truncate(0);
+        long freed = charges == null ? 0 : charges.discard(0, Long.MAX_VALUE);
         used.addAndGet(-freed);
         return freed;
     }
@@ -189,25 +211,28 @@ public final class SpaceQuota implements WriteFaultHandler {
             charged.put(offset, charged.get(offset) + bytes);
         }
 
-        /** Drops what lies at and after {@code size}; returns the bytes dropped. */
-        synchronized long truncate(long size) {
-            LongArrayList cut = new LongArrayList();
+        /**
+         * Drops the charged bytes in {@code [from, to)}; returns how many. A page that straddles
+         * {@code from} keeps its part before it (a truncate to the middle of a page); ranges always end at a
+         * page end or past the last page, so no page keeps a part after {@code to}.
+         */
+        synchronized long discard(long from, long to) {
+            LongArrayList hit = new LongArrayList();
             Long2LongHashMap.EntryIterator it = charged.entrySet().iterator();
             while (it.hasNext()) {
                 it.next();
-                if (it.getLongKey() + it.getLongValue() > size) {
-                    cut.addLong(it.getLongKey());
+                if (it.getLongKey() < to && it.getLongKey() + it.getLongValue() > from) {
+                    hit.addLong(it.getLongKey());
                 }
             }
             long freed = 0;
-            for (int i = 0; i < cut.size(); i++) {
-                long offset = cut.getLong(i);
+            for (int i = 0; i < hit.size(); i++) {
+                long offset = hit.getLong(i);
                 long bytes = charged.remove(offset);
-                if (offset >= size) {
-                    freed += bytes;
-                } else {
-                    freed += offset + bytes - size;
-                    charged.put(offset, size - offset);
+                long keep = Math.max(0, from - offset);
+                freed += bytes - keep;
+                if (keep > 0) {
+                    charged.put(offset, keep);
                 }
             }
             return freed;

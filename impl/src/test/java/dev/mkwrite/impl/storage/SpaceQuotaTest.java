@@ -68,6 +68,29 @@ class SpaceQuotaTest {
     }
 
     @Test
+    void shouldGiveBackTheChargesOfAPunchedHoleAndTheReservationsOfItsDirtyPages(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("a");
+        SpaceQuota quota = StorageHandlers.quota(4 * PAGE);
+        try (MappedRegion region = MappedRegion.builder(file).size(8 * PAGE).handler(quota).open()) {
+            for (int p = 0; p < 4; p++) {
+                region.putLong((long) p * PAGE, p);
+            }
+            region.flush(); // pages 0-3 charged
+            region.putLong(2 * PAGE, 9); // a charged page takes nothing more when written again
+            assertEquals(0, quota.available());
+            assertThrows(NoSpaceException.class, () -> region.putLong(4 * PAGE, 1));
+            region.punchHole(0, 2 * PAGE);
+            assertEquals(0, quota.available(), "the punch alone cannot know the data is gone from the budget");
+            assertEquals(2 * PAGE, quota.punched(file, 0, 2 * PAGE), "the application gives pages 0 and 1 back");
+            assertEquals(0, quota.punched(file, 0, 2 * PAGE), "only once");
+            region.putLong(4 * PAGE, 1);
+            region.putLong(0, 1);
+            assertEquals(0, quota.available());
+            assertThrows(IllegalArgumentException.class, () -> quota.punched(file, -1, PAGE));
+        }
+    }
+
+    @Test
     void shouldGiveBackTheReservationOfAWriteThatFailsInALaterHandler(@TempDir Path dir) throws Exception {
         SpaceQuota quota = StorageHandlers.quota(1 << 20);
         WriteFaultHandler failing = fault -> {

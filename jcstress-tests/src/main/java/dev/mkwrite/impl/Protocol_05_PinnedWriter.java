@@ -1,0 +1,257 @@
+/*
+ * G6 (K2): grow and close never race a pinned writer; no crash after close.
+ *
+ * Close: page 0 starts WRITABLE, so the writer takes the lock-free fast path and pins it. close() races
+ * it. Close must drain the pin before it writes back and unmaps: the writer either completes, and its
+ * stores are in the file afterwards, or it starts after close began and gets RegionClosedException.
+ * Anything else (an IllegalStateException from an unmapped segment, an InternalError, a crash, a failed
+ * close) is forbidden.
+ *   r1: the writer: 0 wrote, 1 RegionClosedException, 2 anything else;
+ *   r2: close: 0 returned normally, 1 threw;
+ *   r3: violations: the writer's acknowledged stores missing from the file, reservations that did not
+ *       end exactly once or stayed outstanding, pins left.
+ *
+ * Grow: the region is one and a half pages, and its last page, partly covered, starts WRITABLE. A
+ * writer pins it while grow(2 pages) races. Growing a partial last page writes it back and gives it a new
+ * generation, then remaps: all of which must wait until the writer has left.
+ *   r1: the writer: 0 wrote and saw the old size in its span, 1 wrote and saw the new size, 2 failed;
+ *   r2: grow: 0 returned normally, 1 threw;
+ *   r3: violations: the store is missing afterwards, the size is wrong, reservations unbalanced, pins.
+ *
+ * Both run on both backings. Fail with REMAP_WITHOUT_DRAIN (exclusive operations do not wait for pinned
+ * writers): the writer then touches an unmapped segment (MEMORY_SEGMENT), or the writeback of the frozen
+ * page finds it still pinned; either may also crash the forked JVM, which counts as a failure too.
+ *
+ * Run: ./dev jcstress -t Protocol_05
+ */
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.RegionClosedException;
+import dev.mkwrite.WriteSpan;
+import org.openjdk.jcstress.annotations.Actor;
+import org.openjdk.jcstress.annotations.Arbiter;
+import org.openjdk.jcstress.annotations.JCStressMeta;
+import org.openjdk.jcstress.annotations.JCStressTest;
+import org.openjdk.jcstress.annotations.Outcome;
+import org.openjdk.jcstress.annotations.State;
+import org.openjdk.jcstress.infra.results.III_Result;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.StandardOpenOption;
+
+import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
+import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE_INTERESTING;
+import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
+
+/** G6: exclusive operations against a pinned writer. */
+public final class Protocol_05_PinnedWriter {
+
+    private Protocol_05_PinnedWriter() {
+    }
+
+    private static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    /** Shared logic of the Close scenario. */
+    abstract static class Close {
+        final Fixture.Ledger ledger = new Fixture.Ledger();
+        final Region region;
+
+        Close(Backing backing) {
+            region = Fixture.open(backing, Fixture.PAGE, fault -> ledger.reserve(fault.page(), fault.generation()));
+            region.putLong(0, 0); // WRITABLE: the writer below pins it on the fast path
+        }
+
+        void writer(III_Result r) {
+            try (WriteSpan span = region.write(0, 16)) {
+                span.segment().set(LONG_LE, 0, 1);
+                Fixture.work(2000); // a long span: close must arrive while it is pinned
+                span.segment().set(LONG_LE, 8, 2);
+                r.r1 = 0;
+            } catch (RegionClosedException e) {
+                r.r1 = 1;
+            } catch (RuntimeException | Error e) {
+                r.r1 = 2;
+            }
+        }
+
+        void closer(III_Result r) {
+            r.r2 = Fixture.closeQuietly(region);
+        }
+
+        void arbiter(III_Result r) {
+            int bad = 0;
+            if (r.r1 == 0) {
+                ByteBuffer file = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+                try (FileChannel ch = FileChannel.open(region.path(), StandardOpenOption.READ)) {
+                    ch.read(file, 0);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+                bad += file.getLong(0) == 1 && file.getLong(8) == 2 ? 0 : 1;
+            }
+            int pinsLeft = Fixture.dispose(region);
+            r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
+                    + pinsLeft;
+        }
+    }
+
+    @Outcome(id = "0, 0, 0", expect = ACCEPTABLE, desc = "the writer finished first; close drained it and wrote it back")
+    @Outcome(id = "1, 0, 0", expect = ACCEPTABLE_INTERESTING, desc = "close began first; the writer got RegionClosedException")
+    @Outcome(expect = FORBIDDEN, desc = "a crash-like failure, a failed close, or lost or unbalanced state")
+    public static class CloseOutcomes {
+    }
+
+    @JCStressTest
+    @JCStressMeta(CloseOutcomes.class)
+    @State
+    public static class Close_MemorySegment extends Close {
+        public Close_MemorySegment() {
+            super(Backing.MEMORY_SEGMENT);
+        }
+
+        @Actor
+        public void write(III_Result r) {
+            writer(r);
+        }
+
+        @Actor
+        public void close(III_Result r) {
+            closer(r);
+        }
+
+        @Arbiter
+        public void check(III_Result r) {
+            arbiter(r);
+        }
+    }
+
+    @JCStressTest
+    @JCStressMeta(CloseOutcomes.class)
+    @State
+    public static class Close_MappedByteBuffer extends Close {
+        public Close_MappedByteBuffer() {
+            super(Backing.MAPPED_BYTE_BUFFER);
+        }
+
+        @Actor
+        public void write(III_Result r) {
+            writer(r);
+        }
+
+        @Actor
+        public void close(III_Result r) {
+            closer(r);
+        }
+
+        @Arbiter
+        public void check(III_Result r) {
+            arbiter(r);
+        }
+    }
+
+    /** Shared logic of the Grow scenario. */
+    abstract static class Grow {
+        static final long OLD_SIZE = Fixture.PAGE + Fixture.PAGE / 2;
+        static final long NEW_SIZE = 2L * Fixture.PAGE;
+        static final long AT = Fixture.PAGE + 8;
+
+        final Fixture.Ledger ledger = new Fixture.Ledger();
+        final Region region;
+
+        Grow(Backing backing) {
+            region = Fixture.open(backing, OLD_SIZE, fault -> ledger.reserve(fault.page(), fault.generation()));
+            region.putLong(AT, 0); // the partial last page WRITABLE: the writer pins it on the fast path
+        }
+
+        void writer(III_Result r) {
+            try (WriteSpan span = region.write(AT, 16)) {
+                span.segment().set(LONG_LE, 0, 1);
+                long size = region.size();
+                Fixture.work(2000); // a long span: grow must arrive while it is pinned
+                span.segment().set(LONG_LE, 8, 2);
+                r.r1 = size == OLD_SIZE ? 0 : 1;
+            } catch (RuntimeException | Error e) {
+                r.r1 = 2;
+            }
+        }
+
+        void grower(III_Result r) {
+            try {
+                region.grow(NEW_SIZE);
+                r.r2 = 0;
+            } catch (IOException | RuntimeException e) {
+                r.r2 = 1;
+            }
+        }
+
+        void arbiter(III_Result r) {
+            int bad = region.size() == NEW_SIZE ? 0 : 1;
+            if (r.r1 != 2) {
+                bad += region.getLong(AT) == 1 && region.getLong(AT + 8) == 2 ? 0 : 1;
+            }
+            int pinsLeft = Fixture.dispose(region);
+            r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
+                    + pinsLeft;
+        }
+    }
+
+    @Outcome(id = "0, 0, 0", expect = ACCEPTABLE, desc = "the writer was first; grow waited for it to leave")
+    @Outcome(id = "1, 0, 0", expect = ACCEPTABLE_INTERESTING, desc = "grow was first; the writer faulted the renewed page again")
+    @Outcome(expect = FORBIDDEN, desc = "a failed writer or grow, a lost store, or unbalanced state")
+    public static class GrowOutcomes {
+    }
+
+    @JCStressTest
+    @JCStressMeta(GrowOutcomes.class)
+    @State
+    public static class Grow_MemorySegment extends Grow {
+        public Grow_MemorySegment() {
+            super(Backing.MEMORY_SEGMENT);
+        }
+
+        @Actor
+        public void write(III_Result r) {
+            writer(r);
+        }
+
+        @Actor
+        public void grow(III_Result r) {
+            grower(r);
+        }
+
+        @Arbiter
+        public void check(III_Result r) {
+            arbiter(r);
+        }
+    }
+
+    @JCStressTest
+    @JCStressMeta(GrowOutcomes.class)
+    @State
+    public static class Grow_MappedByteBuffer extends Grow {
+        public Grow_MappedByteBuffer() {
+            super(Backing.MAPPED_BYTE_BUFFER);
+        }
+
+        @Actor
+        public void write(III_Result r) {
+            writer(r);
+        }
+
+        @Actor
+        public void grow(III_Result r) {
+            grower(r);
+        }
+
+        @Arbiter
+        public void check(III_Result r) {
+            arbiter(r);
+        }
+    }
+}
