@@ -358,10 +358,19 @@ final class Region implements MappedRegion {
                 unpinRange(first, last);
                 throw outOfRegion(offset, length);
             }
-            if (!fault(failed, offset, length, noWait)) {
-                return false;
+            // With no pin held, fault in every page from the one that failed to the end of the range, then
+            // pin again: a span over n clean pages costs n faults and two pin passes, not n passes.
+            for (long page = failed; page <= last; page++) {
+                if (!isWritable(page) && !fault(page, offset, length, noWait)) {
+                    return false;
+                }
             }
         }
+    }
+
+    private boolean isWritable(long page) {
+        Chunk c = table.chunk(page);
+        return c != null && state(c.stateAcquire(Chunk.index(page))) == WRITABLE;
     }
 
     /** Fast path: pins pages in order; on the first that is not WRITABLE, unpins the rest and returns it. */

@@ -946,12 +946,19 @@ class FsxTest {
 
         /** With the lock dropped: another thread changes the region, and the model follows. */
         private void interfere(WriteFault fault) {
+            boolean again = interfered; // an earlier interference of this write may have cleaned its pages
             interfered = true;
             interferences++;
             long page = fault.page();
             for (long p = writeFirstPage; p < page; p++) {
-                dirty[(int) p] = true; // the write faulted these in before this page, in order
-                unknown[(int) p] = false;
+                if (again) {
+                    // A write faults in its range in one pass and pins it after; pages an earlier
+                    // interference flushed or removed are faulted again only after this one.
+                    unknown[(int) p] |= !dirty[(int) p];
+                } else {
+                    dirty[(int) p] = true; // the write faulted these in before this page, in order
+                    unknown[(int) p] = false;
+                }
             }
             for (long p = page + 1; p < Math.min(pages(), writeLastPage + 1); p++) {
                 unknown[(int) p] |= !dirty[(int) p]; // faulted in by this write before an earlier refault?
