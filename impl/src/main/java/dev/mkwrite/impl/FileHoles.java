@@ -46,9 +46,8 @@ final class FileHoles {
      * @param path    the path the region was opened with
      * @param fileKey the {@code fileKey()} of the file the region opened, or null if the platform has none
      * @param channel the region's channel
-     * @return true if the blocks were deallocated, false if zeros were written
      */
-    static boolean punch(Path path, Object fileKey, FileChannel channel, long offset, long length)
+    static void punch(Path path, Object fileKey, FileChannel channel, long offset, long length)
             throws IOException {
         if (!PosixNative.available()) {
             PosixNative.logUnavailableOnce("punchHole writes zeros instead of deallocating");
@@ -60,7 +59,7 @@ final class FileHoles {
                         int r = PosixNative.fallocate(fd,
                                 PosixNative.FALLOC_FL_PUNCH_HOLE | PosixNative.FALLOC_FL_KEEP_SIZE, offset, length);
                         if (r == 0) {
-                            return true;
+                            return;
                         }
                         if (r != -PosixNative.EOPNOTSUPP && r != -PosixNative.ENOSYS) {
                             throw new ErrnoException("fallocate(PUNCH_HOLE)", -r, path, offset, length, null);
@@ -80,7 +79,6 @@ final class FileHoles {
             // fd < 0: the path is gone (or unreadable); the channel still reaches the region's file
         }
         zeroData(channel, offset, length);
-        return false;
     }
 
     private static boolean sameFile(int fd, Object fileKey) {

@@ -1113,7 +1113,7 @@ final class Region implements MappedRegion {
                 FileHoles.punch(path, fileKey, channel, offset, length);
                 removePages(first, endPage, epoch = EPOCHS.incrementAndGet());
             } finally {
-                thaw();
+                thaw(first, endPage);
             }
         } finally {
             lock.writeLock().unlock();
@@ -1239,15 +1239,14 @@ final class Region implements MappedRegion {
      */
     private void quiesce(long first, long end) {
         int fromSlot = (int) (first >>> Chunk.SHIFT);
-        int toSlot = (int) Math.min(table.slots(), ((Math.min(end, pageCount) - 1) >>> Chunk.SHIFT) + 1);
+        int toSlot = endSlot(end);
         for (int s = fromSlot; s < toSlot; s++) {
             Chunk c = table.slot(s);
             if (c == null) {
                 continue;
             }
             long base = (long) s << Chunk.SHIFT;
-            for (int i = (int) (Math.max(first, base) - base), n = (int) (Math.min(end, base + Chunk.PAGES) - base);
-                 i < n; i++) {
+            for (int i = fromIndex(base, first), n = endIndex(base, end); i < n; i++) {
                 long w = c.stateVolatile(i);
                 for (;;) {
                     if (state(w) == WRITABLE) {
@@ -1277,8 +1276,7 @@ final class Region implements MappedRegion {
                 continue;
             }
             long base = (long) s << Chunk.SHIFT;
-            for (int i = (int) (Math.max(first, base) - base), n = (int) (Math.min(end, base + Chunk.PAGES) - base);
-                 i < n; i++) {
+            for (int i = fromIndex(base, first), n = endIndex(base, end); i < n; i++) {
                 if (pins(c.stateVolatile(i)) != 0) {
                     int index = i;
                     long page = base + i;
@@ -1291,13 +1289,18 @@ final class Region implements MappedRegion {
 
     /** FROZEN pages become WRITABLE again. Lock held exclusive. */
     private void thaw() {
-        int slots = table.slots();
-        for (int s = 0; s < slots; s++) {
+        thaw(0, Long.MAX_VALUE);
+    }
+
+    /** {@link #thaw()} for the pages of {@code [first, end)}, the range a ranged quiesce froze. */
+    private void thaw(long first, long end) {
+        for (int s = (int) (first >>> Chunk.SHIFT), toSlot = endSlot(end); s < toSlot; s++) {
             Chunk c = table.slot(s);
             if (c == null) {
                 continue;
             }
-            for (int i = 0; i < Chunk.PAGES; i++) {
+            long base = (long) s << Chunk.SHIFT;
+            for (int i = fromIndex(base, first), n = endIndex(base, end); i < n; i++) {
                 long w = c.stateVolatile(i);
                 while (state(w) == FROZEN) {
                     long witness = c.casState(i, w, withState(w, WRITABLE));
@@ -1309,6 +1312,21 @@ final class Region implements MappedRegion {
             }
         }
         waiters.signal();
+    }
+
+    /** The directory slot after the one holding the last page of {@code [.., end)}, within the table. */
+    private int endSlot(long end) {
+        return (int) Math.min(table.slots(), ((Math.min(end, pageCount) - 1) >>> Chunk.SHIFT) + 1);
+    }
+
+    /** The index in the chunk at page {@code base} of the first page of a range starting at {@code first}. */
+    private static int fromIndex(long base, long first) {
+        return (int) (Math.max(first, base) - base);
+    }
+
+    /** The index in the chunk at page {@code base} past the last page of a range ending at {@code end}. */
+    private static int endIndex(long base, long end) {
+        return (int) (Math.min(end, base + Chunk.PAGES) - base);
     }
 
     /** Writes back the FROZEN pages of {@code [first, last]}. Lock held exclusive, after quiesce. */
