@@ -28,7 +28,9 @@ enum BrokenRule {
     /** G2/K5: a retry that finds its page prepared by another fault keeps its own reservation too. */
     LEAK_REDUNDANT_RESERVATION,
     /** G2/K5: a fault that read a CLEAN page prepares it even when its claim CAS lost to another fault. */
-    CLAIM_WITHOUT_CAS;
+    CLAIM_WITHOUT_CAS,
+    /** G5/G6: the fast path publishes its hazard with a release store, no fence before it reads the states. */
+    PIN_WITHOUT_FENCE;
 
     static final String PROPERTY = "dev.mkwrite.impl.testing.brokenRule";
 

@@ -59,7 +59,9 @@ import static dev.mkwrite.impl.PageState.withState;
  *
  * <h2>Who changes what</h2>
  * <ul>
- *   <li><b>Fast path</b> (no lock): pins a WRITABLE page by CAS, unpins by getAndAdd.</li>
+ *   <li><b>Fast path</b> (no lock): publishes the range it writes in its hazard slot (CAS) and checks
+ *   that every page is WRITABLE, unpins with a release store ({@link Hazards}); if its slot is taken, pins
+ *   each WRITABLE page by CAS on its state word and unpins by getAndAdd.</li>
  *   <li><b>Faults</b> (region lock shared): create chunks, claim CLEAN pages (CAS to PREPARING), publish
  *   them WRITABLE (CAS), or give the claim back (CAS to CLEAN).</li>
  *   <li><b>Flush</b> (region lock shared while it takes pages, then none): WRITABLE to WRITEBACK (CAS),
@@ -87,6 +89,11 @@ final class Region implements MappedRegion {
      */
     private static final AtomicLong EPOCHS = new AtomicLong();
 
+    /** A pin held through the pages' state words, not a hazard slot. */
+    static final int STATE_PINS = -1;
+    /** {@link #pin}'s answer to a no-wait write that would have had to wait. */
+    private static final int WOULD_BLOCK = -2;
+
     /** The fault whose handler runs on this thread, to refuse re-entry into the same region. */
     private static final ThreadLocal<Fault> IN_HANDLER = new ThreadLocal<>();
 
@@ -105,6 +112,8 @@ final class Region implements MappedRegion {
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     private final PageTable table;
     private final Waiters waiters = new Waiters();
+    /** The fast path's pins; see {@link Hazards}. */
+    private final Hazards hazards = Hazards.forThisMachine();
     private final Counters counters = new Counters();
     private final AtomicInteger faultsInFlight = new AtomicInteger();
 
@@ -218,7 +227,7 @@ final class Region implements MappedRegion {
 
     @Override
     public RegionStats stats() {
-        return counters.snapshot(pageCount, table.pins(), table.metadataBytes());
+        return counters.snapshot(pageCount, table.pins() + hazards.pinnedPages(), table.metadataBytes());
     }
 
     /** The state word of {@code page}, for tests; a page of a chunk never allocated reads CLEAN. */
@@ -257,14 +266,15 @@ final class Region implements MappedRegion {
         checkRange("write", offset, length);
         if (length == 0) {
             checkEmpty(offset);
-            return new Span(this, mapping, offset, 0, 0, -1);
+            return new Span(this, mapping, offset, 0, 0, -1, STATE_PINS);
         }
         long first = offset >>> pageShift;
         long last = (offset + length - 1) >>> pageShift;
-        if (!pin(offset, length, first, last, noWait)) {
+        int pin = pin(offset, length, first, last, noWait);
+        if (pin == WOULD_BLOCK) {
             return null;
         }
-        return new Span(this, mapping, offset, length, first, last); // mapping read after the pins
+        return new Span(this, mapping, offset, length, first, last, pin); // mapping read after the pins
     }
 
     @Override
@@ -287,31 +297,31 @@ final class Region implements MappedRegion {
 
     @Override
     public void putByte(long offset, byte value) {
-        pinForWrite("putByte", offset, 1);
+        int pin = pinForWrite("putByte", offset, 1);
         try {
             mapping.segment().set(ValueLayout.JAVA_BYTE, offset, value);
         } finally {
-            unpinForWrite(offset, 1);
+            unpinForWrite(offset, 1, pin);
         }
     }
 
     @Override
     public void putInt(long offset, int value) {
-        pinForWrite("putInt", offset, Integer.BYTES);
+        int pin = pinForWrite("putInt", offset, Integer.BYTES);
         try {
             mapping.segment().set(INT_LE, offset, value);
         } finally {
-            unpinForWrite(offset, Integer.BYTES);
+            unpinForWrite(offset, Integer.BYTES, pin);
         }
     }
 
     @Override
     public void putLong(long offset, long value) {
-        pinForWrite("putLong", offset, Long.BYTES);
+        int pin = pinForWrite("putLong", offset, Long.BYTES);
         try {
             mapping.segment().set(LONG_LE, offset, value);
         } finally {
-            unpinForWrite(offset, Long.BYTES);
+            unpinForWrite(offset, Long.BYTES, pin);
         }
     }
 
@@ -322,47 +332,59 @@ final class Region implements MappedRegion {
             checkEmpty(offset);
             return;
         }
-        pinForWrite(op, offset, length);
+        int pin = pinForWrite(op, offset, length);
         try {
             MemorySegment.copy(src, srcOffset, mapping.segment(), offset, length); // mapping read after the pins
         } finally {
-            unpinForWrite(offset, length);
+            unpinForWrite(offset, length, pin);
         }
     }
 
     /** Checks a blocking write of {@code length > 0} bytes and pins its pages, faulting as needed. */
-    private void pinForWrite(String op, long offset, long length) {
+    private int pinForWrite(String op, long offset, long length) {
         checkRange(op, offset, length);
-        pin(offset, length, offset >>> pageShift, (offset + length - 1) >>> pageShift, false);
+        return pin(offset, length, offset >>> pageShift, (offset + length - 1) >>> pageShift, false);
     }
 
-    private void unpinForWrite(long offset, long length) {
-        unpinRange(offset >>> pageShift, (offset + length - 1) >>> pageShift);
+    private void unpinForWrite(long offset, long length, int pin) {
+        unpin(offset >>> pageShift, (offset + length - 1) >>> pageShift, pin);
     }
 
     /**
-     * Pins every page of {@code [first, last]}, faulting in those that are not WRITABLE. Returns false
-     * only for a no-wait write that would have had to wait; then nothing is pinned.
+     * Pins every page of {@code [first, last]}, faulting in those that are not WRITABLE. Returns how they
+     * are pinned: the hazard slot that holds the range (see {@link Hazards}), or {@link #STATE_PINS} if
+     * each page's state word counts the pin. Returns {@link #WOULD_BLOCK} only for a no-wait write that
+     * would have had to wait; then nothing is pinned.
      */
-    private boolean pin(long offset, long length, long first, long last, boolean noWait) {
+    private int pin(long offset, long length, long first, long last, boolean noWait) {
         long end = offset + length;
         if (end > size) {
             throw closed ? closedException(offset, first) : outOfRegion(offset, length);
         }
         for (;;) {
-            long failed = pinRange(first, last);
+            int pin = hazards.publish(first, last); // volatile: the state reads below come after it
+            long failed;
+            if (pin >= 0) {
+                failed = firstNotWritable(first, last);
+                if (failed >= 0) {
+                    unpinHazard(pin);
+                }
+            } else {
+                pin = STATE_PINS;
+                failed = pinRange(first, last);
+            }
             if (failed < 0) {
                 if (end <= size) { // read after the pins: the region cannot shrink while they are held
-                    return true;
+                    return pin;
                 }
-                unpinRange(first, last);
+                unpin(first, last, pin);
                 throw outOfRegion(offset, length);
             }
             // With no pin held, fault in every page from the one that failed to the end of the range, then
             // pin again: a span over n clean pages costs n faults and two pin passes, not n passes.
             for (long page = failed; page <= last; page++) {
                 if (!isWritable(page) && !fault(page, offset, length, noWait)) {
-                    return false;
+                    return WOULD_BLOCK;
                 }
             }
         }
@@ -373,11 +395,26 @@ final class Region implements MappedRegion {
         return c != null && state(c.stateAcquire(Chunk.index(page))) == WRITABLE;
     }
 
+    /**
+     * The first page of {@code [first, last]} that is not WRITABLE, or -1. The reads are volatile: after
+     * the volatile publish of a hazard they make the Dekker pair with a drainer's CAS and slot reads (an
+     * acquire read could be ordered before the publish).
+     */
+    private long firstNotWritable(long first, long last) {
+        for (long page = first; page <= last; page++) {
+            Chunk c = table.chunk(page);
+            if (c == null || state(c.stateVolatile(Chunk.index(page))) != WRITABLE) {
+                return page;
+            }
+        }
+        return -1;
+    }
+
     /** Fast path: pins pages in order; on the first that is not WRITABLE, unpins the rest and returns it. */
     private long pinRange(long first, long last) {
         for (long page = first; page <= last; page++) {
             if (!tryPin(page)) {
-                unpinRange(first, page - 1);
+                unpin(first, page - 1, STATE_PINS);
                 return page;
             }
         }
@@ -401,13 +438,23 @@ final class Region implements MappedRegion {
         return false;
     }
 
-    void unpinRange(long first, long last) {
+    /** Ends the pins {@link #pin} took on {@code [first, last]}. */
+    void unpin(long first, long last, int pin) {
+        if (pin >= 0) {
+            unpinHazard(pin);
+            return;
+        }
         for (long page = first; page <= last; page++) {
-            unpin(page);
+            unpinState(page);
         }
     }
 
-    private void unpin(long page) {
+    private void unpinHazard(int slot) {
+        hazards.clear(slot); // release: our writes before any drainer's read of EMPTY
+        waiters.signal(); // may miss a drainer that starts waiting now: those wait with a timeout
+    }
+
+    private void unpinState(long page) {
         // A pinned page's chunk cannot be dropped nor the directory replaced: both wait for pins.
         Chunk c = table.chunk(page);
         long before = c.getAndAddState(Chunk.index(page), -PIN_ONE); // release: our writes before any drain
@@ -681,7 +728,7 @@ final class Region implements MappedRegion {
             }
             try {
                 waiters.await(() -> c.stateVolatile(i) != seen, true,
-                        () -> "page " + page + " of " + path + " to leave " + PageState.describe(seen));
+                        () -> "page " + page + " of " + path + " to leave " + PageState.describe(seen), 0);
             } catch (InterruptedException e) {
                 throw interrupted(e);
             } finally {
@@ -901,19 +948,10 @@ final class Region implements MappedRegion {
                 long from = Math.max(first, slot << Chunk.SHIFT);
                 long to = Math.min(last, (slot << Chunk.SHIFT) + Chunk.MASK);
                 for (long page = from; page <= to; page++) {
-                    int i = Chunk.index(page);
-                    long w = c.stateVolatile(i);
-                    boolean taken = false;
-                    while (!taken && state(w) == WRITABLE) {
-                        long witness = c.casState(i, w, withState(w, WRITEBACK)); // new writers now wait
-                        taken = witness == w;
-                        w = witness;
-                    }
-                    if (taken) {
-                        counters.writable.decrement();
-                        counters.writeback.increment();
+                    int taken = takeForWriteback(c, Chunk.index(page));
+                    if (taken == WRITABLE) {
                         mine.addLong(page);
-                    } else if (state(w) == WRITEBACK) {
+                    } else if (taken == WRITEBACK) {
                         others.addLong(page); // another flush writes it back; wait for it below
                     }
                 }
@@ -935,6 +973,59 @@ final class Region implements MappedRegion {
     }
 
     /**
+     * Moves a WRITABLE page to WRITEBACK (new writers now wait) and returns WRITABLE; otherwise changes
+     * nothing and returns the state it found.
+     */
+    private int takeForWriteback(Chunk c, int i) {
+        long w = c.stateVolatile(i);
+        while (state(w) == WRITABLE) {
+            long witness = c.casState(i, w, withState(w, WRITEBACK));
+            if (witness == w) {
+                counters.writable.decrement();
+                counters.writeback.increment();
+                return WRITABLE;
+            }
+            w = witness;
+        }
+        return state(w);
+    }
+
+    /** A page this thread took to WRITEBACK goes back to WRITABLE, dirty, with its reservation. */
+    private void returnToWritable(long page) {
+        Chunk c = table.chunk(page);
+        int i = Chunk.index(page);
+        long w = c.stateVolatile(i);
+        while (state(w) == WRITEBACK) {
+            long witness = c.casState(i, w, withState(w, WRITABLE));
+            if (witness == w) {
+                counters.writeback.decrement();
+                counters.writable.increment();
+                break;
+            }
+            w = witness;
+        }
+    }
+
+    /**
+     * Test hook for the jcstress suite: flush's first step on one WRITABLE page, taking it to WRITEBACK
+     * and reading once whether its writers have left. Returns 1 if drained, 0 if pinned, -1 if the page
+     * was not WRITABLE. {@link #probeWritebackEnd} puts it back.
+     */
+    int probeWriteback(long page) {
+        Chunk c = table.chunk(page);
+        if (c == null || takeForWriteback(c, Chunk.index(page)) != WRITABLE) {
+            return -1;
+        }
+        return drained(page) ? 1 : 0;
+    }
+
+    /** Ends {@link #probeWriteback}: the page goes back to WRITABLE. */
+    void probeWritebackEnd(long page) {
+        returnToWritable(page);
+        waiters.signal();
+    }
+
+    /**
      * Writes back pages this thread took to WRITEBACK, in batches of those whose writers have left, so it
      * never waits on one page while holding another drained page that a writer may wait for.
      */
@@ -948,8 +1039,7 @@ final class Region implements MappedRegion {
                 pinned.clear();
                 for (int k = 0; k < pages.size(); k++) {
                     long page = pages.getLong(k);
-                    long w = table.chunk(page).stateVolatile(Chunk.index(page));
-                    if (pins(w) == 0 || BrokenRule.active(BrokenRule.FLUSH_WITHOUT_DRAIN)) {
+                    if (drained(page) || BrokenRule.active(BrokenRule.FLUSH_WITHOUT_DRAIN)) {
                         ready.addLong(page);
                     } else {
                         pinned.addLong(page);
@@ -957,9 +1047,7 @@ final class Region implements MappedRegion {
                 }
                 if (ready.isEmpty()) {
                     long page = pinned.getLong(0);
-                    Chunk c = table.chunk(page);
-                    int i = Chunk.index(page);
-                    awaitUninterruptibly(() -> pins(c.stateVolatile(i)) == 0,
+                    awaitHazard(() -> drained(page),
                             () -> "writers to leave page " + page + " of " + path + " for writeback");
                     continue;
                 }
@@ -971,24 +1059,21 @@ final class Region implements MappedRegion {
         } catch (IOException | RuntimeException | Error e) {
             // The pages stay dirty: back to WRITABLE with their reservations; a later flush retries.
             for (int k = 0; k < pages.size(); k++) {
-                long page = pages.getLong(k);
-                Chunk c = table.chunk(page);
-                int i = Chunk.index(page);
-                long w = c.stateVolatile(i);
-                while (state(w) == WRITEBACK) {
-                    long witness = c.casState(i, w, withState(w, WRITABLE));
-                    if (witness == w) {
-                        counters.writeback.decrement();
-                        counters.writable.increment();
-                        break;
-                    }
-                    w = witness;
-                }
+                returnToWritable(pages.getLong(k));
             }
             waiters.signal();
             throw e;
         }
         return done;
+    }
+
+    /**
+     * Whether no writer pins {@code page}, which this thread took out of WRITABLE: neither through its
+     * state word nor through a hazard slot (read after the taking CAS: Dekker with the writer's publish).
+     * Costs a read of every slot.
+     */
+    private boolean drained(long page) {
+        return pins(table.chunk(page).stateVolatile(Chunk.index(page))) == 0 && !hazards.covers(page);
     }
 
     /**
@@ -1285,6 +1370,16 @@ final class Region implements MappedRegion {
                 }
             }
         }
+        long last = Math.min(end, pageCount) - 1;
+        for (int slot = 0; slot < hazards.slotCount(); slot++) {
+            long seen = hazards.get(slot); // read after the freezing CASes: Dekker with the writer's publish
+            if (Hazards.overlaps(seen, first, last)) {
+                int s = slot;
+                awaitHazard(() -> hazards.get(s) != seen,
+                        () -> "the writer of pages " + Hazards.first(seen) + ".." + Hazards.last(seen) + " of " + path
+                                + " to leave");
+            }
+        }
     }
 
     /** FROZEN pages become WRITABLE again. Lock held exclusive. */
@@ -1415,7 +1510,16 @@ final class Region implements MappedRegion {
 
     private void awaitUninterruptibly(BooleanSupplier done, Supplier<String> what) {
         try {
-            waiters.await(done, false, what);
+            waiters.await(done, false, what, 0);
+        } catch (InterruptedException e) {
+            throw new AssertionError("an uninterruptible wait was interrupted", e);
+        }
+    }
+
+    /** Waits for a hazard to change: re-checks every {@link Hazards#POLL_MILLIS}, as its wake-up can be missed. */
+    private void awaitHazard(BooleanSupplier done, Supplier<String> what) {
+        try {
+            waiters.await(done, false, what, Hazards.POLL_MILLIS);
         } catch (InterruptedException e) {
             throw new AssertionError("an uninterruptible wait was interrupted", e);
         }

@@ -14,15 +14,18 @@ final class Span implements WriteSpan {
     private final long length;
     private final long firstPage;
     private final long lastPage;
+    /** How the pages are pinned: a hazard slot, or {@link Region#STATE_PINS}. */
+    private final int pin;
     private boolean open = true;
 
-    Span(Region region, Mapping mapping, long offset, long length, long firstPage, long lastPage) {
+    Span(Region region, Mapping mapping, long offset, long length, long firstPage, long lastPage, int pin) {
         this.region = region;
         this.mapping = mapping;
         this.offset = offset;
         this.length = length;
         this.firstPage = firstPage;
         this.lastPage = lastPage;
+        this.pin = pin;
     }
 
     @Override
@@ -51,7 +54,7 @@ final class Span implements WriteSpan {
     public void close() {
         if (open) {
             open = false;
-            region.unpinRange(firstPage, lastPage);
+            region.unpin(firstPage, lastPage, pin);
         }
     }
 

@@ -46,8 +46,11 @@ final class Waiters {
      * @param interruptible whether an interrupt ends the wait with {@link InterruptedException}; if not,
      *                      the interrupt status is restored on return
      * @param what          describes the wait for the diagnostic logged after ten seconds
+     * @param pollMillis    0 if every change of the condition is signalled; otherwise re-check at least
+     *                      this often, for a condition whose wake-up can be missed
      */
-    void await(BooleanSupplier done, boolean interruptible, Supplier<String> what) throws InterruptedException {
+    void await(BooleanSupplier done, boolean interruptible, Supplier<String> what, long pollMillis)
+            throws InterruptedException {
         for (int i = 0; i < SPINS; i++) {
             if (done.getAsBoolean()) {
                 return;
@@ -62,9 +65,13 @@ final class Waiters {
             synchronized (monitor) {
                 while (!done.getAsBoolean()) {
                     try {
-                        // Wake-ups come from signal(); the one timed wait only triggers the diagnostic.
+                        // Wake-ups come from signal(); a timed wait triggers the diagnostic, or polls.
                         long left = REPORT_MS - TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
-                        monitor.wait(reported ? 0 : Math.max(1, left));
+                        long timeout = reported ? 0 : Math.max(1, left);
+                        if (pollMillis > 0) {
+                            timeout = timeout == 0 ? pollMillis : Math.min(timeout, pollMillis);
+                        }
+                        monitor.wait(timeout);
                     } catch (InterruptedException e) {
                         if (interruptible) {
                             throw e;

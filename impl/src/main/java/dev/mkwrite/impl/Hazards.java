@@ -1,0 +1,149 @@
+package dev.mkwrite.impl;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The fast path's pins: one slot per thread (by hash) in which a writer publishes the range of pages it
+ * writes into, in the manner of hazard pointers.
+ *
+ * <p>A pin through a page's state word costs two locked read-modify-writes on a word every writer of
+ * the page shares: a CAS to pin and an atomic add to unpin. A hazard pin costs one CAS on a slot no
+ * other thread writes, and an unpin is a plain release store. The price is paid by the rare side: a
+ * flush or an exclusive operation that must drain writers scans the slots as well as the pin counts.
+ *
+ * <p>The protocol is Dekker's. A writer publishes its range (volatile CAS), <i>then</i> reads the state
+ * of each page and keeps the pin only if all are WRITABLE. A drainer moves pages out of WRITABLE
+ * (volatile CAS), <i>then</i> reads the slots and waits for every published range over those pages to
+ * change. With both sides sequentially consistent, either the writer sees the new state and backs off,
+ * or the drainer sees the range and waits for it.
+ *
+ * <p>A slot holds {@code first << 20 | pages}, or {@link #EMPTY}. A thread whose slot is taken (by a
+ * span it still holds, or by another thread with the same hash), or whose range exceeds
+ * {@link #MAX_PAGES}, pins through the state words instead; both kinds of pin are drained together.
+ *
+ * <p>An unpin is a release store followed by a read of the waiter count without a fence, so a drainer
+ * that starts waiting at that very moment can miss the wake-up; drainers of hazards therefore wait with
+ * a timeout ({@link #POLL_MILLIS}), and re-check.
+ */
+final class Hazards {
+
+    static final long EMPTY = 0L;
+    /** How long a drainer waits on a hazard before it re-checks without a wake-up. */
+    static final long POLL_MILLIS = 1;
+
+    private static final int COUNT_BITS = 20;
+    /** The longest range a slot holds; longer spans pin through the state words. */
+    static final long MAX_PAGES = (1L << COUNT_BITS) - 1;
+    /** 128 bytes between slots, so no two threads' slots share a cache line or an adjacent-line prefetch. */
+    private static final int STRIDE = 16;
+    private static final int PROBES = 2;
+    private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(long[].class);
+    /** Tests only: every pin takes the fallback, so the suites can run over it too. */
+    private static final boolean STATE_WORD_PINS_ONLY = Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins");
+
+    private final long[] slots;
+    private final int mask;
+
+    /** {@code count} slots, a power of two. */
+    Hazards(int count) {
+        if (Integer.bitCount(count) != 1) {
+            throw new IllegalArgumentException("slot count must be a power of two: " + count);
+        }
+        slots = new long[(count + 1) * STRIDE];
+        mask = count - 1;
+    }
+
+    /** Four slots per processor, at least 16 and at most 1024. */
+    static Hazards forThisMachine() {
+        int wanted = Math.clamp(4L * Runtime.getRuntime().availableProcessors(), 16, 1024);
+        return new Hazards(Integer.highestOneBit(wanted - 1) << 1);
+    }
+
+    int slotCount() {
+        return mask + 1;
+    }
+
+    private static int at(int slot) {
+        return (slot + 1) * STRIDE; // slot 0 starts a stride past the array header
+    }
+
+    /** This thread's first slot: Fibonacci hashing of its id. */
+    private int home() {
+        return (int) ((Thread.currentThread().threadId() * 0x9E3779B97F4A7C15L) >>> 40) & mask;
+    }
+
+    static long value(long first, long last) {
+        return (first << COUNT_BITS) | (last - first + 1);
+    }
+
+    static long first(long value) {
+        return value >>> COUNT_BITS;
+    }
+
+    static long last(long value) {
+        return first(value) + (value & MAX_PAGES) - 1;
+    }
+
+    /**
+     * Publishes {@code [first, last]} in a free slot of this thread's, with a volatile CAS; the caller
+     * then reads the pages' states. Returns the slot, or -1 if none is free or the range is too long.
+     */
+    int publish(long first, long last) {
+        if (last - first >= MAX_PAGES || STATE_WORD_PINS_ONLY) {
+            return -1;
+        }
+        long value = value(first, last);
+        int home = home();
+        for (int probe = 0; probe < PROBES; probe++) {
+            int slot = (home + probe) & mask;
+            int i = at(slot);
+            if ((long) SLOTS.getOpaque(slots, i) == EMPTY) {
+                if (BrokenRule.active(BrokenRule.PIN_WITHOUT_FENCE)) {
+                    SLOTS.setRelease(slots, i, value); // no StoreLoad fence before the state reads
+                    return slot;
+                }
+                if (SLOTS.compareAndSet(slots, i, EMPTY, value)) {
+                    return slot;
+                }
+            }
+        }
+        return -1;
+    }
+
+    /** Ends a pin: a release store, so the writer's stores happen-before a drainer that reads EMPTY. */
+    void clear(int slot) {
+        SLOTS.setRelease(slots, at(slot), EMPTY);
+    }
+
+    /** The slot's value, read volatile. */
+    long get(int slot) {
+        return (long) SLOTS.getVolatile(slots, at(slot));
+    }
+
+    static boolean overlaps(long value, long first, long last) {
+        return value != EMPTY && first(value) <= last && last(value) >= first;
+    }
+
+    /** Whether any published range covers {@code page}, read volatile. */
+    boolean covers(long page) {
+        for (int s = 0; s <= mask; s++) {
+            if (overlaps(get(s), page, page)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The number of pages pinned through slots: a racy snapshot for statistics. */
+    long pinnedPages() {
+        long sum = 0;
+        for (int s = 0; s <= mask; s++) {
+            long v = get(s);
+            if (v != EMPTY) {
+                sum += v & MAX_PAGES;
+            }
+        }
+        return sum;
+    }
+}

@@ -1,0 +1,82 @@
+package dev.mkwrite.impl;
+
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The hazard slots on their own: encoding, probing, fallback and the drainer's reads. */
+class HazardsTest {
+
+    @Test
+    void aSlotHoldsItsRangeUntilCleared() {
+        Hazards h = new Hazards(16);
+        int slot = h.publish(5, 7);
+        assertTrue(slot >= 0);
+        long v = h.get(slot);
+        assertEquals(5, Hazards.first(v));
+        assertEquals(7, Hazards.last(v));
+        assertTrue(h.covers(5) && h.covers(6) && h.covers(7));
+        assertFalse(h.covers(4) || h.covers(8));
+        assertEquals(3, h.pinnedPages());
+        h.clear(slot);
+        assertEquals(Hazards.EMPTY, h.get(slot));
+        assertFalse(h.covers(6));
+        assertEquals(0, h.pinnedPages());
+    }
+
+    @Test
+    void theLargestPageNumbersOfARegionEncode() {
+        long first = (1L << 43) - 2; // the last pages of the largest possible page table
+        long v = Hazards.value(first, first + 1);
+        assertEquals(first, Hazards.first(v));
+        assertEquals(first + 1, Hazards.last(v));
+        assertTrue(v > 0);
+    }
+
+    @Test
+    void aThreadHoldingTwoSlotsFallsBackForTheThird() {
+        Hazards h = new Hazards(16);
+        int a = h.publish(0, 0);
+        int b = h.publish(1, 1);
+        assertTrue(a >= 0 && b >= 0);
+        assertNotEquals(a, b);
+        assertEquals(-1, h.publish(2, 2), "both probes taken: the caller pins through the state words");
+        h.clear(a);
+        int c = h.publish(2, 2);
+        assertEquals(a, c, "a cleared slot is reused");
+        h.clear(b);
+        h.clear(c);
+    }
+
+    @Test
+    void aRangeLongerThanASlotHoldsFallsBack() {
+        Hazards h = new Hazards(16);
+        assertEquals(-1, h.publish(0, Hazards.MAX_PAGES));
+        int slot = h.publish(0, Hazards.MAX_PAGES - 1);
+        assertTrue(slot >= 0);
+        assertEquals(Hazards.MAX_PAGES, h.pinnedPages());
+        h.clear(slot);
+    }
+
+    @Test
+    void overlapsIsInclusiveAndEmptyOverlapsNothing() {
+        long v = Hazards.value(10, 12);
+        assertTrue(Hazards.overlaps(v, 12, 20));
+        assertTrue(Hazards.overlaps(v, 0, 10));
+        assertFalse(Hazards.overlaps(v, 13, 20));
+        assertFalse(Hazards.overlaps(v, 0, 9));
+        assertFalse(Hazards.overlaps(Hazards.EMPTY, 0, Long.MAX_VALUE));
+    }
+
+    @Test
+    void theSlotCountIsAPowerOfTwo() {
+        assertThrows(IllegalArgumentException.class, () -> new Hazards(12));
+        int n = Hazards.forThisMachine().slotCount();
+        assertEquals(1, Integer.bitCount(n));
+        assertTrue(n >= 16 && n <= 1024);
+    }
+}

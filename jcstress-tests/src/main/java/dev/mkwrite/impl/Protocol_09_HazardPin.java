@@ -1,0 +1,86 @@
+/*
+ * G5/G6 (K2, K8): the fast path's hazard pin against a drainer, Dekker's handshake.
+ *
+ * Page 0 starts WRITABLE. A writer opens a span over it on the lock-free fast path: it publishes the page
+ * in its hazard slot, then reads the page's state. A flush's first step races it: it takes the page from
+ * WRITABLE to WRITEBACK, then reads once whether a writer still pins the page (Region.probeWriteback, the
+ * same take and drained() check that flush and every exclusive operation make). The span stays open until
+ * the arbiter, so a pin that was taken is still held when the flush looks.
+ *
+ *   r1: 1 if the writer got its span on the fast path (tryWrite returned it), 0 if it met WRITEBACK;
+ *   r2: 1 if the flush saw the page drained, 0 if it saw the writer's pin, -1 if it found the page
+ *       not WRITABLE (never here);
+ *   r3: pins left behind or a failure.
+ *
+ * Forbidden: 1, 1: the writer holds a pin the flush did not see; the flush would write back (or an
+ * exclusive operation unmap) a page under a writer. Both sides read after a volatile write (the writer's
+ * slot CAS, the flush's state CAS), so at least one sees the other.
+ *
+ * Fails with PIN_WITHOUT_FENCE (the slot published by a plain release store, which x86 may order after
+ * the state read).
+ *
+ * Run: ./dev jcstress -t Protocol_09
+ */
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.WriteSpan;
+import org.openjdk.jcstress.annotations.Actor;
+import org.openjdk.jcstress.annotations.Arbiter;
+import org.openjdk.jcstress.annotations.JCStressTest;
+import org.openjdk.jcstress.annotations.Outcome;
+import org.openjdk.jcstress.annotations.State;
+import org.openjdk.jcstress.infra.results.III_Result;
+
+import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
+import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE_INTERESTING;
+import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
+
+/** G5/G6: the hazard slot's Dekker handshake. */
+@JCStressTest
+@Outcome(id = "1, 0, 0", expect = ACCEPTABLE, desc = "the writer pinned first; the flush saw its pin")
+@Outcome(id = "0, 1, 0", expect = ACCEPTABLE, desc = "the flush took the page first; the writer backed off")
+@Outcome(id = "0, 0, 0", expect = ACCEPTABLE_INTERESTING,
+        desc = "both published at once: the flush saw the hazard of a writer that then backed off")
+@Outcome(id = "1, 1, 0", expect = FORBIDDEN, desc = "the writer holds a pin the flush did not see")
+@Outcome(expect = FORBIDDEN, desc = "pins left behind, a failure, or the page not WRITABLE")
+@State
+public class Protocol_09_HazardPin {
+
+    private final Region region = Fixture.open(Backing.MEMORY_SEGMENT, Fixture.PAGE, WriteFaultHandler.none());
+    private WriteSpan span;
+    private int drained;
+    private int failures;
+
+    public Protocol_09_HazardPin() {
+        region.putLong(0, 0); // page 0 WRITABLE before the race
+    }
+
+    @Actor
+    public void writer() {
+        try {
+            span = region.tryWrite(0, 8); // null if it met WRITEBACK and would have had to wait
+        } catch (RuntimeException e) {
+            failures++;
+        }
+    }
+
+    @Actor
+    public void flush() {
+        drained = region.probeWriteback(0);
+    }
+
+    @Arbiter
+    public void check(III_Result r) {
+        r.r1 = span != null ? 1 : 0;
+        r.r2 = drained;
+        if (span != null) {
+            span.close();
+        }
+        if (drained >= 0) {
+            region.probeWritebackEnd(0);
+        }
+        r.r3 = failures + Fixture.dispose(region);
+    }
+}
