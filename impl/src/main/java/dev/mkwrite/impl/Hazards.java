@@ -135,6 +135,29 @@ final class Hazards {
         return false;
     }
 
+    /** Every slot's value, read volatile: what {@link #allChangedSince} compares with. */
+    long[] snapshot() {
+        long[] values = new long[mask + 1];
+        for (int s = 0; s <= mask; s++) {
+            values[s] = get(s);
+        }
+        return values;
+    }
+
+    /**
+     * Whether every range published in {@code snapshot} has since been cleared or replaced, so every pin
+     * held at the snapshot has ended. A slot that went back to the same range counts as unchanged (the
+     * answer errs towards waiting).
+     */
+    boolean allChangedSince(long[] snapshot) {
+        for (int s = 0; s <= mask; s++) {
+            if (snapshot[s] != EMPTY && get(s) == snapshot[s]) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** The number of pages pinned through slots: a racy snapshot for statistics. */
     long pinnedPages() {
         long sum = 0;

@@ -9,16 +9,40 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * One mapping of the region's whole file. Both backings expose the mapping as a {@link MemorySegment},
  * so the protocol code is shared; they differ in what a span hands out natively, in how a range is
  * forced, and in whether the mapping can be unmapped.
  *
- * <p>A mapping is replaced only under the region lock held exclusive, after every pin drained and every
- * writeback ended, so nothing of mkwrite's own touches it after {@link #unmap()}.
+ * <p>A mapping is replaced only under the region lock held exclusive. A shrink unmaps the old one after
+ * every pin drained and every writeback ended; a grow retires it, and it is unmapped once the writers and
+ * flushes that were using it have left (see {@code Region.retire}). Either way nothing of mkwrite's own
+ * touches it after {@link #unmap()}.
  */
 abstract sealed class Mapping permits Mapping.SegmentMapping, Mapping.BufferMapping {
+
+    /** Flushes that write back through this mapping; each takes it under the region lock. */
+    private final AtomicInteger users = new AtomicInteger();
+
+    /** A flush starts to use the mapping. Caller holds the region lock, so the mapping is current. */
+    void use() {
+        users.incrementAndGet();
+    }
+
+    /** The flush is done with it. */
+    void release() {
+        users.decrementAndGet();
+    }
+
+    /** Flushes still using it; once a mapping is replaced, this only falls. */
+    int users() {
+        return users.get();
+    }
+
+    /** Whether {@link #unmap()} releases anything; a buffer's mapping lives until it is collected. */
+    abstract boolean unmaps();
 
     /** The whole mapping. */
     abstract MemorySegment segment();
@@ -95,6 +119,11 @@ abstract sealed class Mapping permits Mapping.SegmentMapping, Mapping.BufferMapp
         }
 
         @Override
+        boolean unmaps() {
+            return true;
+        }
+
+        @Override
         void unmap() {
             arena.close();
         }
@@ -138,6 +167,11 @@ abstract sealed class Mapping permits Mapping.SegmentMapping, Mapping.BufferMapp
             } catch (UncheckedIOException e) {
                 throw e.getCause();
             }
+        }
+
+        @Override
+        boolean unmaps() {
+            return false;
         }
 
         @Override

@@ -33,9 +33,11 @@ import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayDeque;
 import java.util.HashSet;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
@@ -67,7 +69,9 @@ import static dev.mkwrite.impl.PageState.withState;
  *   <li><b>Flush</b> (region lock shared while it takes pages, then none): WRITABLE to WRITEBACK (CAS),
  *   WRITEBACK to CLEAN once forced, or back to WRITABLE if forcing failed.</li>
  *   <li><b>Exclusive operations</b> (region lock exclusive): WRITABLE to FROZEN and back, removal of
- *   pages, and the fields {@link #mapping}, {@link #size}, {@link #pageCount} and {@link #epoch}.</li>
+ *   pages, and the fields {@link #mapping}, {@link #size}, {@link #pageCount} and {@link #epoch}. Truncate,
+ *   punchHole and close freeze their range and drain its pins; grow freezes only a partly covered last
+ *   page, and retires the old mapping to be unmapped once its writers leave ({@link Unmapper}).</li>
  * </ul>
  *
  * <h2>Deadlock freedom</h2>
@@ -94,6 +98,16 @@ final class Region implements MappedRegion {
     /** {@link #pin}'s answer to a no-wait write that would have had to wait. */
     private static final int WOULD_BLOCK = -2;
 
+    /**
+     * Retired mappings a region keeps before a grow drains every writer and unmaps them itself: a
+     * writer that keeps a span open across many grows must not make the address space grow without bound.
+     */
+    private static final int MAX_RETIRED = 32;
+
+    /** A mapping a grow replaced, and the hazard slots as they were when it was replaced. */
+    private record Retired(Mapping mapping, long[] hazards) {
+    }
+
     /** The fault whose handler runs on this thread, to refuse re-entry into the same region. */
     private static final ThreadLocal<Fault> IN_HANDLER = new ThreadLocal<>();
 
@@ -114,6 +128,11 @@ final class Region implements MappedRegion {
     private final Waiters waiters = new Waiters();
     /** The fast path's pins; see {@link Hazards}. */
     private final Hazards hazards = Hazards.forThisMachine();
+    /** Writers holding pins through state words (the fallback); a retired mapping waits for none. */
+    private final AtomicLong statePins = new AtomicLong();
+    /** Mappings a grow replaced, until their writers and flushes leave; guarded by itself. */
+    private final ArrayDeque<Retired> retired = new ArrayDeque<>();
+    private final AtomicBoolean reaping = new AtomicBoolean();
     private final Counters counters = new Counters();
     private final AtomicInteger faultsInFlight = new AtomicInteger();
 
@@ -371,7 +390,11 @@ final class Region implements MappedRegion {
                 }
             } else {
                 pin = STATE_PINS;
+                statePins.incrementAndGet(); // before the mapping is read: see expired(Retired)
                 failed = pinRange(first, last);
+                if (failed >= 0) {
+                    statePins.decrementAndGet();
+                }
             }
             if (failed < 0) {
                 if (end <= size) { // read after the pins: the region cannot shrink while they are held
@@ -414,7 +437,9 @@ final class Region implements MappedRegion {
     private long pinRange(long first, long last) {
         for (long page = first; page <= last; page++) {
             if (!tryPin(page)) {
-                unpin(first, page - 1, STATE_PINS);
+                for (long p = first; p < page; p++) {
+                    unpinState(p);
+                }
                 return page;
             }
         }
@@ -447,6 +472,7 @@ final class Region implements MappedRegion {
         for (long page = first; page <= last; page++) {
             unpinState(page);
         }
+        statePins.decrementAndGet();
     }
 
     private void unpinHazard(int slot) {
@@ -956,10 +982,17 @@ final class Region implements MappedRegion {
                     }
                 }
             }
+            m.use(); // a grow may retire the mapping once the lock is released: it stays mapped until release
         } finally {
             lock.readLock().unlock();
         }
-        long done = writeback(m, mine);
+        long done;
+        try {
+            done = writeback(m, mine);
+        } finally {
+            m.release();
+            waiters.signal(); // an exclusive operation may wait for the mapping's users
+        }
         for (int k = 0; k < others.size(); k++) {
             long page = others.getLong(k);
             Chunk c = table.chunk(page);
@@ -1205,46 +1238,159 @@ final class Region implements MappedRegion {
         }
     }
 
-    /** Changes the size with the lock held exclusive: quiesce, remap, remove or add pages, thaw. */
-    private void resize(long newSize) throws IOException {
+    /**
+     * Grows the region with the lock held exclusive, without draining its writers: they go on writing
+     * through the old mapping, which maps the same file pages, and it is unmapped once they have left
+     * ({@link #retire}). Only a partial last page is quiesced, as its extent changes.
+     */
+    private void growTo(long newSize) throws IOException {
+        long oldSize = size;
+        long oldPages = pageCount;
+        boolean partial = (oldSize & (pageSize - 1)) != 0;
+        if (partial) {
+            quiesce(oldPages - 1, oldPages);
+        }
+        try {
+            Mapping old = mapping;
+            if (partial) {
+                // The old last page was prepared for fewer bytes than it will cover: write it back and
+                // give it a new generation, so its next write prepares the whole page, and a fault
+                // that prepared it with the lock dropped finds its work stale.
+                writeBackFrozen(old, oldPages - 1, oldPages - 1);
+                renewGeneration(oldPages - 1, epoch = EPOCHS.incrementAndGet());
+            }
+            Mapping fresh = Mapping.map(backing, channel, newSize); // extends the file sparsely
+            long newPages = pagesFor(newSize);
+            table.resize(newPages); // keeps every chunk: a pinned writer's unpin finds its page
+            pageCount = newPages;
+            size = newSize;
+            mapping = fresh;
+            retire(old);
+        } finally {
+            if (partial) {
+                thaw(oldPages - 1, oldPages);
+            }
+        }
+    }
+
+    /**
+     * A grow replaced {@code old}. A writer that pinned before the swap may still write through it, and
+     * a flush may still force through it; it is unmapped once they have all left, off this thread. Lock
+     * held exclusive.
+     */
+    private void retire(Mapping old) {
+        if (!old.unmaps()) {
+            return;
+        }
+        if (BrokenRule.active(BrokenRule.REMAP_WITHOUT_DRAIN)) {
+            old.unmap();
+            return;
+        }
+        synchronized (retired) {
+            if (retired.size() < MAX_RETIRED) {
+                // Read after the swap: a writer that read the old mapping published its pin before.
+                retired.add(new Retired(old, hazards.snapshot()));
+                if (reaping.compareAndSet(false, true)) {
+                    Unmapper.schedule(this::reapRetired);
+                }
+                return;
+            }
+        }
+        // Some writer stays pinned across many grows: drain every writer here, and unmap them all.
         quiesce();
         try {
-            long oldSize = size;
+            unmapRetired();
+            awaitUninterruptibly(() -> old.users() == 0, () -> "flushes to leave the old mapping of " + path);
+            old.unmap();
+        } finally {
+            thaw();
+        }
+    }
+
+    /** Whether every writer and flush that could use the retired mapping has left it. */
+    private boolean expired(Retired r) {
+        // A state-word pin counts itself before it reads the mapping; none now means none from before.
+        return r.mapping().users() == 0 && statePins.get() == 0 && hazards.allChangedSince(r.hazards());
+    }
+
+    /** The reaper, on the unmapper thread: unmaps expired mappings; true while some remain. */
+    private boolean reapRetired() {
+        synchronized (retired) {
+            retired.removeIf(r -> {
+                if (!expired(r)) {
+                    return false;
+                }
+                try {
+                    r.mapping().unmap();
+                } catch (RuntimeException e) {
+                    LOG.warn("unmapping a retired mapping of {} failed; it stays mapped until collected", path, e);
+                }
+                return true;
+            });
+            if (!retired.isEmpty()) {
+                return true;
+            }
+            reaping.set(false);
+            return false;
+        }
+    }
+
+    /**
+     * Unmaps every retired mapping, with the lock held exclusive after a full quiesce: no writer is
+     * pinned, so only a flush can still be using one, finishing its writeback.
+     */
+    private void unmapRetired() {
+        synchronized (retired) {
+            for (Retired r : retired) {
+                awaitUninterruptibly(() -> r.mapping().users() == 0,
+                        () -> "flushes to leave a retired mapping of " + path);
+                r.mapping().unmap();
+            }
+            retired.clear();
+        }
+    }
+
+    /** Number of retired mappings not yet unmapped, for tests. */
+    int retiredMappings() {
+        synchronized (retired) {
+            return retired.size();
+        }
+    }
+
+    /** Changes the size with the lock held exclusive: a grow as {@link #growTo}; a shrink quiesces, remaps, thaws. */
+    private void resize(long newSize) throws IOException {
+        if (newSize > size) {
+            growTo(newSize);
+            return;
+        }
+        quiesce();
+        try {
+            unmapRetired();
             long oldPages = pageCount;
             long newPages = pagesFor(newSize);
             Mapping old = mapping;
+            channel.truncate(newSize);
+            long generation = epoch = EPOCHS.incrementAndGet();
             Mapping fresh;
-            if (newSize > oldSize) {
-                if ((oldSize & (pageSize - 1)) != 0) {
-                    // The old last page was prepared for fewer bytes than it will cover: write it back and
-                    // give it a new generation, so its next write prepares the whole page, and a fault
-                    // that prepared it with the lock dropped finds its work stale.
-                    writeBackFrozen(old, oldPages - 1, oldPages - 1);
-                    renewGeneration(oldPages - 1, epoch = EPOCHS.incrementAndGet());
-                }
-                fresh = Mapping.map(backing, channel, newSize); // extends the file sparsely
-            } else {
-                channel.truncate(newSize);
-                long generation = epoch = EPOCHS.incrementAndGet();
-                try {
-                    fresh = Mapping.map(backing, channel, newSize);
-                } catch (IOException | RuntimeException e) {
-                    // The file is already shorter than the mapping: remove the pages past its end, and
-                    // close, since no mapping of the right size exists.
-                    removePages(newPages, oldPages, generation);
-                    LOG.error("remapping {} after truncate to {} failed; the region is closed", path, newSize, e);
-                    closed = true;
-                    throw e;
-                }
+            try {
+                fresh = Mapping.map(backing, channel, newSize);
+            } catch (IOException | RuntimeException e) {
+                // The file is already shorter than the mapping: remove the pages past its end, and
+                // close, since no mapping of the right size exists.
                 removePages(newPages, oldPages, generation);
-                if ((newSize & (pageSize - 1)) != 0) {
-                    renewGeneration(newPages - 1, generation);
-                }
+                LOG.error("remapping {} after truncate to {} failed; the region is closed", path, newSize, e);
+                closed = true;
+                throw e;
+            }
+            removePages(newPages, oldPages, generation);
+            if ((newSize & (pageSize - 1)) != 0) {
+                renewGeneration(newPages - 1, generation);
             }
             pageCount = newPages;
             size = newSize;
             mapping = fresh;
             table.resize(newPages);
+            awaitUninterruptibly(() -> old.users() == 0, () -> "flushes to leave the old mapping of " + path);
             old.unmap();
         } finally {
             thaw();
@@ -1459,6 +1605,7 @@ final class Region implements MappedRegion {
                 failure = e;
                 dropDirty(); // the data stays in the page cache; the reservations end with the region
             }
+            unmapRetired();
             mapping.unmap();
         } catch (RuntimeException e) {
             failure = new IOException("closing " + path + " failed", e);

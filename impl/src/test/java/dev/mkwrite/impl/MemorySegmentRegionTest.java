@@ -6,6 +6,9 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -43,7 +46,77 @@ class MemorySegmentRegionTest extends RegionContract {
         try (var span = region.write(0, 8)) {
             stale = span.segment();
         }
-        region.grow(2L * PAGES * PAGE); // unmaps the old mapping, deterministically
+        region.grow(2L * PAGES * PAGE); // retires the old mapping; the unmapper thread unmaps it
+        awaitNoRetiredMapping();
         assertThrows(IllegalStateException.class, () -> stale.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+    }
+
+    @Test
+    void shouldKeepARetiredMappingWhileAWriterStillUsesIt() throws Exception {
+        open();
+        MemorySegment old;
+        try (var span = region.write(PAGE, 8)) {
+            old = span.segment();
+            region.grow(2L * PAGES * PAGE);
+            for (int i = 0; i < 20; i++) { // 20 ms, 40 rounds of the unmapper: the pin holds it mapped
+                Thread.sleep(1);
+                old.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, i);
+            }
+            assertEquals(1, impl().retiredMappings());
+        }
+        assertEquals(19L, region.getLong(PAGE));
+        awaitNoRetiredMapping();
+        assertThrows(IllegalStateException.class, () -> old.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+    }
+
+    @Test
+    void shouldUnmapRetiredMappingsWhenTheRegionCloses() throws Exception {
+        open();
+        MemorySegment old;
+        try (var span = region.write(PAGE, 8)) {
+            old = span.segment();
+            region.grow(2L * PAGES * PAGE);
+        }
+        region.close(); // whether or not the unmapper got to it first, nothing stays mapped
+        assertEquals(0, impl().retiredMappings());
+        assertThrows(IllegalStateException.class, () -> old.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+    }
+
+    @Test
+    void shouldDrainAndUnmapEverythingOnceTooManyMappingsAreRetired() throws Exception {
+        open();
+        CountDownLatch pinned = latch();
+        CountDownLatch release = latch();
+        Future<Void> writer = asyncRun(() -> {
+            try (var span = region.write(0, 8)) {
+                pinned.countDown();
+                assertTrue(release.await(20, TimeUnit.SECONDS));
+                span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 5L);
+            }
+        });
+        assertTrue(pinned.await(10, TimeUnit.SECONDS));
+        long size = region.size();
+        int grows = 0;
+        while (impl().retiredMappings() < 32) { // each grow retires one; the pinned writer keeps them all
+            region.grow(size += PAGE);
+            assertTrue(++grows <= 32, "grows retired " + impl().retiredMappings() + " mappings");
+        }
+        long last = size + PAGE;
+        Future<Void> grow = asyncRun(() -> region.grow(last));
+        assertBlocked(grow); // the 33rd drains every writer, as grows did before retiring
+        release.countDown();
+        done(writer);
+        done(grow);
+        assertEquals(0, impl().retiredMappings());
+        assertEquals(5L, region.getLong(0));
+        assertEquals(last, region.size());
+    }
+
+    private void awaitNoRetiredMapping() throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (impl().retiredMappings() != 0) {
+            assertTrue(System.nanoTime() < deadline, "the unmapper never unmapped the retired mapping");
+            Thread.sleep(1);
+        }
     }
 }

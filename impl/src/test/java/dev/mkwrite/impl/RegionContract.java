@@ -917,6 +917,22 @@ abstract class RegionContract {
     }
 
     @Test
+    void shouldGrowWithoutWaitingForAWriterPinnedBelowTheOldEnd() throws Exception {
+        open(); // whole pages: the old last page keeps its extent, so nothing needs quiescing
+        try (WriteSpan span = region.write(PAGE, 16)) {
+            span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 7L);
+            done(asyncRun(() -> region.grow(2L * PAGES * PAGE))); // G6 still: the writer's mapping stays
+            span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 8L); // through the old mapping, after the grow
+            assertEquals(2L * PAGES * PAGE, region.size());
+        }
+        assertEquals(7L, region.getLong(PAGE));
+        assertEquals(8L, region.getLong(PAGE + 8), "a store through the old mapping lands in the file's page");
+        region.flush();
+        region.putLong(2L * PAGES * PAGE - 8, 9L);
+        assertEquals(9L, region.getLong(2L * PAGES * PAGE - 8));
+    }
+
+    @Test
     void shouldNotWaitInTryWriteAndRunTheHandlerAsANoWaitFault() throws Exception {
         open();
         handler.behaviour = (fault, h) -> {

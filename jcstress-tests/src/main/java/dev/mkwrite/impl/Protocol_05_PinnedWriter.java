@@ -8,26 +8,41 @@
  * close) is forbidden.
  *   r1: the writer: 0 wrote, 1 RegionClosedException, 2 anything else;
  *   r2: close: 0 returned normally, 1 threw;
- *   r3: violations: the writer's acknowledged stores missing from the file, reservations that did not
- *       end exactly once or stayed outstanding, pins left.
+ *   r3: violations: the writer's acknowledged stores missing from the file, or missing from the last
+ *       writeback of the page once the region is closed (written after it, so never flushed; the only
+ *       sign on MAPPED_BYTE_BUFFER, whose mapping close cannot unmap), reservations that did not end
+ *       exactly once or stayed outstanding, pins left.
  *
  * Grow: the region is one and a half pages, and its last page, partly covered, starts WRITABLE. A
  * writer pins it while grow(2 pages) races. Growing a partial last page writes it back and gives it a new
  * generation, then remaps: all of which must wait until the writer has left.
  *   r1: the writer: 0 wrote and saw the old size in its span, 1 wrote and saw the new size, 2 failed;
  *   r2: grow: 0 returned normally, 1 threw;
- *   r3: violations: the store is missing afterwards, the size is wrong, reservations unbalanced, pins.
+ *   r3: violations: the store is missing afterwards or from the page's last writeback, the size is
+ *       wrong, reservations unbalanced, pins.
  *
- * Both run on both backings. Fail with REMAP_WITHOUT_DRAIN (exclusive operations do not wait for pinned
- * writers): the writer then touches an unmapped segment (MEMORY_SEGMENT), or the writeback of the frozen
- * page finds it still pinned; either may also crash the forked JVM, which counts as a failure too.
+ * GrowPast (MEMORY_SEGMENT, the backing that unmaps): the region is two whole pages and page 0 starts
+ * WRITABLE. A writer pins it while grow(3 pages) races. Grow no longer waits for writers of whole pages:
+ * it retires the old mapping, and the unmapper may unmap it only after the writer has left. The writer's
+ * second store, after the grow, goes through the old mapping.
+ *   r1: the writer: 0 wrote and its span began before the grow, 1 wrote and the grow ended inside its
+ *       span (the store went through the retired mapping), 2 failed;
+ *   r2, r3: as in Grow.
+ *
+ * Close and Grow run on both backings. Fail with REMAP_WITHOUT_DRAIN (exclusive operations do not wait for pinned
+ * writers; a grow unmaps the old mapping at once): the writer then touches an unmapped segment
+ * (MEMORY_SEGMENT), or the writeback of the frozen page finds it still pinned; either may also crash the
+ * forked JVM, which counts as a failure too.
  *
  * Run: ./dev jcstress -t Protocol_05
  */
 package dev.mkwrite.impl;
 
 import dev.mkwrite.Backing;
+import dev.mkwrite.FaultResult;
 import dev.mkwrite.RegionClosedException;
+import dev.mkwrite.WriteFault;
+import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
 import org.openjdk.jcstress.annotations.Actor;
 import org.openjdk.jcstress.annotations.Arbiter;
@@ -39,6 +54,7 @@ import org.openjdk.jcstress.infra.results.III_Result;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -57,13 +73,49 @@ public final class Protocol_05_PinnedWriter {
 
     private static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
+    /**
+     * Reserves through a ledger, and records what the latest writeback saw of the writer's two stores
+     * (1 at {@code at}, 2 at {@code at + 8}): bit 0 the first, bit 1 the second. Once the region is
+     * closed, every page was written back after its last store, so a writer that wrote must have been
+     * seen whole (3); less means a store landed in a page already written back, and was never flushed.
+     */
+    static final class Observer implements WriteFaultHandler {
+        final Fixture.Ledger ledger = new Fixture.Ledger();
+        private final long page;
+        private final long inPage;
+        volatile int lastSeen = -1;
+
+        Observer(long at) {
+            page = at / Fixture.PAGE;
+            inPage = at % Fixture.PAGE;
+        }
+
+        @Override
+        public FaultResult prepare(WriteFault fault) {
+            return ledger.reserve(fault.page(), fault.generation());
+        }
+
+        @Override
+        public void beforeWriteback(long p, MemorySegment contents) {
+            if (p == page) {
+                lastSeen = (contents.get(LONG_LE, inPage) == 1 ? 1 : 0) | (contents.get(LONG_LE, inPage + 8) == 2 ? 2 : 0);
+            }
+        }
+
+        /** 1 if a writer that wrote was not seen whole by the last writeback, after close; else 0. */
+        int unflushed(boolean wrote) {
+            return wrote && lastSeen != 3 ? 1 : 0;
+        }
+    }
+
     /** Shared logic of the Close scenario. */
     abstract static class Close {
-        final Fixture.Ledger ledger = new Fixture.Ledger();
+        final Observer observer = new Observer(0);
+        final Fixture.Ledger ledger = observer.ledger;
         final Region region;
 
         Close(Backing backing) {
-            region = Fixture.open(backing, Fixture.PAGE, fault -> ledger.reserve(fault.page(), fault.generation()));
+            region = Fixture.open(backing, Fixture.PAGE, observer);
             region.putLong(0, 0); // WRITABLE: the writer below pins it on the fast path
         }
 
@@ -97,7 +149,7 @@ public final class Protocol_05_PinnedWriter {
             }
             int pinsLeft = Fixture.dispose(region);
             r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
-                    + pinsLeft;
+                    + pinsLeft + (pinsLeft == 0 ? observer.unflushed(r.r1 == 0) : 0);
         }
     }
 
@@ -161,11 +213,12 @@ public final class Protocol_05_PinnedWriter {
         static final long NEW_SIZE = 2L * Fixture.PAGE;
         static final long AT = Fixture.PAGE + 8;
 
-        final Fixture.Ledger ledger = new Fixture.Ledger();
+        final Observer observer = new Observer(AT);
+        final Fixture.Ledger ledger = observer.ledger;
         final Region region;
 
         Grow(Backing backing) {
-            region = Fixture.open(backing, OLD_SIZE, fault -> ledger.reserve(fault.page(), fault.generation()));
+            region = Fixture.open(backing, OLD_SIZE, observer);
             region.putLong(AT, 0); // the partial last page WRITABLE: the writer pins it on the fast path
         }
 
@@ -197,7 +250,7 @@ public final class Protocol_05_PinnedWriter {
             }
             int pinsLeft = Fixture.dispose(region);
             r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
-                    + pinsLeft;
+                    + pinsLeft + (pinsLeft == 0 ? observer.unflushed(r.r1 != 2) : 0);
         }
     }
 
@@ -252,6 +305,60 @@ public final class Protocol_05_PinnedWriter {
         @Arbiter
         public void check(III_Result r) {
             arbiter(r);
+        }
+    }
+
+    /** Grow past whole pages while a writer is pinned below the old end: the grow does not wait. */
+    @JCStressTest
+    @Outcome(id = "0, 0, 0", expect = ACCEPTABLE, desc = "the writer finished before the grow ended")
+    @Outcome(id = "1, 0, 0", expect = ACCEPTABLE_INTERESTING,
+            desc = "the grow ended inside the span; the writer's store went through the retired mapping")
+    @Outcome(expect = FORBIDDEN, desc = "a failed writer or grow, a lost store, or unbalanced state")
+    @State
+    public static class GrowPast_MemorySegment {
+        static final long OLD_SIZE = 2L * Fixture.PAGE;
+        static final long NEW_SIZE = 3L * Fixture.PAGE;
+
+        final Fixture.Ledger ledger = new Fixture.Ledger();
+        final Region region;
+
+        public GrowPast_MemorySegment() {
+            region = Fixture.open(Backing.MEMORY_SEGMENT, OLD_SIZE,
+                    fault -> ledger.reserve(fault.page(), fault.generation()));
+            region.putLong(0, 0); // page 0 WRITABLE: the writer pins it on the fast path
+        }
+
+        @Actor
+        public void write(III_Result r) {
+            try (WriteSpan span = region.write(0, 16)) {
+                span.segment().set(LONG_LE, 0, 1);
+                Fixture.work(2000); // a long span: the grow ends while it is pinned
+                long size = region.size();
+                span.segment().set(LONG_LE, 8, 2);
+                r.r1 = size == OLD_SIZE ? 0 : 1;
+            } catch (RuntimeException | Error e) {
+                r.r1 = 2;
+            }
+        }
+
+        @Actor
+        public void grow(III_Result r) {
+            try {
+                region.grow(NEW_SIZE);
+                r.r2 = 0;
+            } catch (IOException | RuntimeException e) {
+                r.r2 = 1;
+            }
+        }
+
+        @Arbiter
+        public void check(III_Result r) {
+            int bad = region.size() == NEW_SIZE ? 0 : 1;
+            if (r.r1 != 2) {
+                bad += region.getLong(0) == 1 && region.getLong(8) == 2 ? 0 : 1;
+            }
+            int pinsLeft = Fixture.dispose(region);
+            r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding() + pinsLeft;
         }
     }
 }
