@@ -81,7 +81,8 @@ final class FileHoles {
         zeroData(channel, offset, length);
     }
 
-    private static boolean sameFile(int fd, Object fileKey) {
+    /** Whether the descriptor refers to the file whose key is {@code fileKey} (false without /proc). */
+    static boolean sameFile(int fd, Object fileKey) {
         try {
             Object key = Files.readAttributes(Path.of("/proc/self/fd/" + fd), BasicFileAttributes.class).fileKey();
             return Objects.equals(key, fileKey);

@@ -1,6 +1,9 @@
 package dev.mkwrite.impl;
 
 import dev.mkwrite.Backing;
+import dev.mkwrite.impl.os.PosixNative;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -9,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -21,7 +25,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * flushes that were using it have left (see {@code Region.retire}). Either way nothing of mkwrite's own
  * touches it after {@link #unmap()}.
  */
-abstract sealed class Mapping permits Mapping.SegmentMapping, Mapping.BufferMapping {
+abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapping, Mapping.BufferMapping {
 
     /** Flushes that write back through this mapping; each takes it under the region lock. */
     private final AtomicInteger users = new AtomicInteger();
@@ -61,11 +65,154 @@ abstract sealed class Mapping permits Mapping.SegmentMapping, Mapping.BufferMapp
     /** Releases the mapping. */
     abstract void unmap();
 
-    static Mapping map(Backing backing, FileChannel channel, long size) throws IOException {
+    /**
+     * Extends the file to {@code newSize} if this mapping already covers it, so a grow needs no new
+     * mapping. Lock held exclusive.
+     *
+     * @return false if the mapping cannot cover {@code newSize}; nothing changed
+     */
+    boolean extendInPlace(long newSize) throws IOException {
+        return false;
+    }
+
+    /**
+     * Maps the region's file, extending it sparsely to {@code size} if it is shorter. With native access,
+     * a MEMORY_SEGMENT region is mapped by {@link NativeMapping}, with room to grow; otherwise through
+     * {@code FileChannel.map}.
+     */
+    static Mapping map(Backing backing, FileChannel channel, Path path, Object fileKey, long size)
+            throws IOException {
         return switch (backing) {
-            case MEMORY_SEGMENT -> SegmentMapping.map(channel, size);
+            case MEMORY_SEGMENT -> NativeMapping.usable()
+                    ? NativeMapping.map(channel, path, fileKey, size) : SegmentMapping.map(channel, size);
             case MAPPED_BYTE_BUFFER -> BufferMapping.map(channel, size);
         };
+    }
+
+    /**
+     * One {@code mmap(2)} of a capacity beyond the file's size (the next power of two, at least
+     * {@value #MIN_CAPACITY} bytes), over a descriptor of its own: a grow within the capacity is one
+     * {@code ftruncate(2)}, with no new mapping, no unmap and no handshake. Bytes past the end of the file
+     * are never touched (they would raise SIGBUS): the region checks every access against its size.
+     */
+    static final class NativeMapping extends Mapping {
+        static final long MIN_CAPACITY = 1L << 20;
+        /** Tests only: map through FileChannel.map even with native access, to keep that path tested. */
+        private static final boolean CHANNEL_MAPS_ONLY = Boolean.getBoolean("dev.mkwrite.impl.testing.channelMaps");
+        private static final Logger LOG = LoggerFactory.getLogger(NativeMapping.class);
+
+        private final Arena arena;
+        private final MemorySegment segment;
+        private final int fd;
+
+        private NativeMapping(Arena arena, MemorySegment segment, int fd) {
+            this.arena = arena;
+            this.segment = segment;
+            this.fd = fd;
+        }
+
+        static boolean usable() {
+            return PosixNative.available() && !CHANNEL_MAPS_ONLY;
+        }
+
+        static long capacity(long size) {
+            if (size <= MIN_CAPACITY) {
+                return MIN_CAPACITY;
+            }
+            long pow2 = Long.highestOneBit(size - 1) << 1;
+            return pow2 > 0 ? pow2 : size;
+        }
+
+        /** Maps {@code path}'s file if it is still the region's; else falls back to the channel. */
+        static Mapping map(FileChannel channel, Path path, Object fileKey, long size) throws IOException {
+            int fd = PosixNative.open(path);
+            if (fd < 0 || !FileHoles.sameFile(fd, fileKey)) {
+                if (fd >= 0) {
+                    PosixNative.close(fd);
+                }
+                LOG.debug("{} is no longer the file the region opened; mapping through its channel", path);
+                return SegmentMapping.map(channel, size);
+            }
+            Arena arena = Arena.ofShared();
+            boolean success = false;
+            try {
+                if (channel.size() < size) {
+                    truncate(fd, size, path);
+                }
+                long capacity = capacity(size);
+                MemorySegment segment;
+                try {
+                    segment = PosixNative.mapShared(fd, capacity, arena);
+                } catch (IOException e) {
+                    LOG.debug("mapping {} bytes of {} failed ({}); mapping its size only", capacity, path, e.getMessage());
+                    segment = PosixNative.mapShared(fd, Math.max(size, 1), arena);
+                }
+                success = true;
+                return new NativeMapping(arena, segment, fd);
+            } finally {
+                if (!success) {
+                    arena.close();
+                    PosixNative.close(fd);
+                }
+            }
+        }
+
+        private static void truncate(int fd, long size, Object what) throws IOException {
+            int r = PosixNative.ftruncate(fd, size);
+            if (r < 0) {
+                throw new IOException("ftruncate of " + what + " to " + size + " bytes failed: "
+                        + PosixNative.errnoName(-r) + " (" + PosixNative.describe(-r) + ")");
+            }
+        }
+
+        @Override
+        boolean extendInPlace(long newSize) throws IOException {
+            if (newSize > segment.byteSize()) {
+                return false;
+            }
+            truncate(fd, newSize, "the region's file");
+            return true;
+        }
+
+        @Override
+        MemorySegment segment() {
+            return segment;
+        }
+
+        @Override
+        ByteBuffer buffer(long offset, long length) {
+            if (length > Integer.MAX_VALUE) {
+                throw new UnsupportedOperationException("a span of " + length
+                        + " bytes does not fit a ByteBuffer; use segment()");
+            }
+            return segment.asSlice(offset, length).asByteBuffer();
+        }
+
+        @Override
+        void force(long offset, long length) throws IOException {
+            if (length == 0) {
+                return;
+            }
+            int r = PosixNative.msync(segment, offset, length, OsPage.size());
+            if (r < 0) {
+                throw new IOException("msync of [" + offset + ", " + (offset + length) + ") failed: "
+                        + PosixNative.errnoName(-r) + " (" + PosixNative.describe(-r) + ")");
+            }
+        }
+
+        @Override
+        boolean unmaps() {
+            return true;
+        }
+
+        @Override
+        void unmap() {
+            try {
+                arena.close();
+            } finally {
+                PosixNative.close(fd);
+            }
+        }
     }
 
     /** {@code FileChannel.map(mode, 0, size, arena)} in a shared arena of its own. */

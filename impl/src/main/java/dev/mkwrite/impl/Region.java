@@ -195,7 +195,7 @@ final class Region implements MappedRegion {
             }
             // Read just after opening: only a rename racing open() itself could make it another file's.
             Object fileKey = Files.readAttributes(spec.path(), BasicFileAttributes.class).fileKey();
-            Mapping mapping = Mapping.map(spec.backing(), channel, size); // extends a shorter file sparsely
+            Mapping mapping = Mapping.map(spec.backing(), channel, spec.path(), fileKey, size); // extends sparsely
             Region region = new Region(spec, pageSize, channel, fileLock, fileKey, mapping, size);
             success = true;
             LOG.debug("opened {}: {} bytes, {}-byte pages, {}", spec.path(), size, pageSize, spec.backing());
@@ -1259,8 +1259,14 @@ final class Region implements MappedRegion {
                 writeBackFrozen(old, oldPages - 1, oldPages - 1);
                 renewGeneration(oldPages - 1, epoch = EPOCHS.incrementAndGet());
             }
-            Mapping fresh = Mapping.map(backing, channel, newSize); // extends the file sparsely
             long newPages = pagesFor(newSize);
+            if (old.extendInPlace(newSize)) { // the mapping has room: the file grows beneath it
+                table.resize(newPages);
+                pageCount = newPages;
+                size = newSize;
+                return;
+            }
+            Mapping fresh = Mapping.map(backing, channel, path, fileKey, newSize); // extends the file sparsely
             table.resize(newPages); // keeps every chunk: a pinned writer's unpin finds its page
             pageCount = newPages;
             size = newSize;
@@ -1373,7 +1379,7 @@ final class Region implements MappedRegion {
             long generation = epoch = EPOCHS.incrementAndGet();
             Mapping fresh;
             try {
-                fresh = Mapping.map(backing, channel, newSize);
+                fresh = Mapping.map(backing, channel, path, fileKey, newSize);
             } catch (IOException | RuntimeException e) {
                 // The file is already shorter than the mapping: remove the pages past its end, and
                 // close, since no mapping of the right size exists.

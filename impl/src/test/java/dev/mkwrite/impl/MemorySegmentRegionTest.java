@@ -6,6 +6,11 @@ import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.StandardOpenOption;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -13,9 +18,14 @@ import java.util.concurrent.TimeUnit;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The contract on the Foreign Memory backing, plus what only it can do: regions beyond 2 GiB. */
 class MemorySegmentRegionTest extends RegionContract {
+
+    /** Past the native mapping's capacity for the contract's region, so a grow maps anew. */
+    private static final long BEYOND_CAPACITY = 2 * Mapping.NativeMapping.MIN_CAPACITY;
 
     @Override
     Backing backing() {
@@ -46,7 +56,7 @@ class MemorySegmentRegionTest extends RegionContract {
         try (var span = region.write(0, 8)) {
             stale = span.segment();
         }
-        region.grow(2L * PAGES * PAGE); // retires the old mapping; the unmapper thread unmaps it
+        region.grow(BEYOND_CAPACITY); // a new mapping: the old one retires and the unmapper unmaps it
         awaitNoRetiredMapping();
         assertThrows(IllegalStateException.class, () -> stale.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
     }
@@ -57,7 +67,7 @@ class MemorySegmentRegionTest extends RegionContract {
         MemorySegment old;
         try (var span = region.write(PAGE, 8)) {
             old = span.segment();
-            region.grow(2L * PAGES * PAGE);
+            region.grow(BEYOND_CAPACITY);
             for (int i = 0; i < 20; i++) { // 20 ms, 40 rounds of the unmapper: the pin holds it mapped
                 Thread.sleep(1);
                 old.set(ValueLayout.JAVA_LONG_UNALIGNED, 0, i);
@@ -75,7 +85,7 @@ class MemorySegmentRegionTest extends RegionContract {
         MemorySegment old;
         try (var span = region.write(PAGE, 8)) {
             old = span.segment();
-            region.grow(2L * PAGES * PAGE);
+            region.grow(BEYOND_CAPACITY);
         }
         region.close(); // whether or not the unmapper got to it first, nothing stays mapped
         assertEquals(0, impl().retiredMappings());
@@ -83,7 +93,37 @@ class MemorySegmentRegionTest extends RegionContract {
     }
 
     @Test
+    void shouldGrowWithinTheNativeCapacityWithoutANewMapping() throws Exception {
+        assumeTrue(Mapping.NativeMapping.usable(), "the native mapping needs native access");
+        open();
+        MemorySegment before;
+        try (var span = region.write(0, 8)) {
+            before = span.segment();
+            span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 3L);
+        }
+        long grown = Mapping.NativeMapping.capacity(PAGES * (long) PAGE);
+        region.grow(grown); // within the capacity: one ftruncate
+        assertEquals(0, impl().retiredMappings());
+        assertEquals(grown, Files.size(region.path()), "the file grew to the region's size, not beyond");
+        assertEquals(3L, before.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), "the old segment still maps the file");
+        region.putLong(grown - 8, 4L);
+        assertTrue(region.flush(0, grown) >= 2, "both dirty pages forced through msync");
+        try (var ch = FileChannel.open(region.path(), StandardOpenOption.READ)) {
+            ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            ch.read(b, grown - 8);
+            assertEquals(4L, b.getLong(0));
+        }
+        region.grow(grown + PAGE); // past it: a new mapping, the old one retired
+        assertEquals(grown + PAGE, Files.size(region.path()));
+        awaitNoRetiredMapping();
+        assertThrows(IllegalStateException.class, () -> before.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+        assertEquals(4L, region.getLong(grown - 8));
+    }
+
+    @Test
     void shouldDrainAndUnmapEverythingOnceTooManyMappingsAreRetired() throws Exception {
+        // Only mappings without room to grow retire one per grow; the fallback execution runs this.
+        assumeFalse(Mapping.NativeMapping.usable(), "native mappings grow in place");
         open();
         CountDownLatch pinned = latch();
         CountDownLatch release = latch();

@@ -22,7 +22,8 @@
  *       wrong, reservations unbalanced, pins.
  *
  * GrowPast (MEMORY_SEGMENT, the backing that unmaps): the region is two whole pages and page 0 starts
- * WRITABLE. A writer pins it while grow(3 pages) races. Grow no longer waits for writers of whole pages:
+ * WRITABLE. A writer pins it while a grow past the mapping's room to grow in place (1 MiB and a page)
+ * races. Grow no longer waits for writers of whole pages:
  * it retires the old mapping, and the unmapper may unmap it only after the writer has left. The writer's
  * second store, after the grow, goes through the old mapping.
  *   r1: the writer: 0 wrote and its span began before the grow, 1 wrote and the grow ended inside its
@@ -317,7 +318,8 @@ public final class Protocol_05_PinnedWriter {
     @State
     public static class GrowPast_MemorySegment {
         static final long OLD_SIZE = 2L * Fixture.PAGE;
-        static final long NEW_SIZE = 3L * Fixture.PAGE;
+        /** Past the room a native mapping has to grow in place, so the grow maps anew and retires the old. */
+        static final long NEW_SIZE = Mapping.NativeMapping.MIN_CAPACITY + Fixture.PAGE;
 
         final Fixture.Ledger ledger = new Fixture.Ledger();
         final Region region;

@@ -13,6 +13,7 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Map;
@@ -20,7 +21,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * Every native call of mkwrite (the storage handlers, and {@code MappedRegion.punchHole}), in one place: {@code open}, {@code close},
- * {@code lseek}, {@code fallocate}, {@code madvise} and {@code strerror} from the C library, bound through
+ * {@code lseek}, {@code fallocate}, {@code madvise}, {@code mmap}, {@code munmap}, {@code msync},
+ * {@code ftruncate} and {@code strerror} from the C library, bound through
  * the FFM {@link Linker}.
  *
  * <p>Nothing is bound unless {@link Module#isNativeAccessEnabled()} is true for this class's module, so a
@@ -80,12 +82,19 @@ public final class PosixNative {
     /** {@code MADV_POPULATE_WRITE} (Linux 5.14): write-fault the range in now, reporting errors. */
     public static final int MADV_POPULATE_WRITE = 23;
     private static final int SEEK_END = 2;
+    private static final int PROT_READ_WRITE = 0x1 | 0x2;
+    private static final int MAP_SHARED = 0x1;
+    private static final int MS_SYNC = 0x4;
 
     private static final MethodHandle OPEN;
     private static final MethodHandle CLOSE;
     private static final MethodHandle LSEEK;
     private static final MethodHandle FALLOCATE;
     private static final MethodHandle MADVISE;
+    private static final MethodHandle MMAP;
+    private static final MethodHandle MUNMAP;
+    private static final MethodHandle MSYNC;
+    private static final MethodHandle FTRUNCATE;
     private static final MethodHandle STRERROR;
     private static final StructLayout CAPTURE_LAYOUT;
     private static final VarHandle ERRNO;
@@ -101,6 +110,10 @@ public final class PosixNative {
         MethodHandle lseek = null;
         MethodHandle fallocate = null;
         MethodHandle madvise = null;
+        MethodHandle mmap = null;
+        MethodHandle munmap = null;
+        MethodHandle msync = null;
+        MethodHandle ftruncate = null;
         MethodHandle strerror = null;
         StructLayout captureLayout = null;
         VarHandle errno = null;
@@ -137,6 +150,19 @@ public final class PosixNative {
                 madvise = linker.downcallHandle(libc.findOrThrow("madvise"),
                         FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
                                 ValueLayout.JAVA_INT), capture);
+                mmap = linker.downcallHandle(libc.findOrThrow("mmap"),
+                        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                                ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                                ValueLayout.JAVA_LONG), capture);
+                munmap = linker.downcallHandle(libc.findOrThrow("munmap"),
+                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG),
+                        capture);
+                msync = linker.downcallHandle(libc.findOrThrow("msync"),
+                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
+                                ValueLayout.JAVA_INT), capture);
+                ftruncate = linker.downcallHandle(libc.findOrThrow("ftruncate"),
+                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG),
+                        capture);
                 strerror = linker.downcallHandle(libc.findOrThrow("strerror"),
                         FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
             } catch (RuntimeException | LinkageError e) {
@@ -149,6 +175,10 @@ public final class PosixNative {
         LSEEK = ok ? lseek : null;
         FALLOCATE = ok ? fallocate : null;
         MADVISE = ok ? madvise : null;
+        MMAP = ok ? mmap : null;
+        MUNMAP = ok ? munmap : null;
+        MSYNC = ok ? msync : null;
+        FTRUNCATE = ok ? ftruncate : null;
         STRERROR = ok ? strerror : null;
         CAPTURE_LAYOUT = ok ? captureLayout : null;
         ERRNO = ok ? errno : null;
@@ -306,6 +336,95 @@ public final class PosixNative {
                 }
                 int e = errno(state);
                 if (e != EINTR && (e != EAGAIN || attempt >= 16)) {
+                    return -e;
+                }
+            }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code mmap(NULL, capacity, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)}, as a segment of
+     * {@code capacity} bytes in {@code arena}, unmapped when the arena closes. The file may be shorter
+     * than the capacity: the caller must not touch bytes past its end (they raise SIGBUS).
+     *
+     * @param fd       the descriptor, open for reading and writing
+     * @param capacity bytes to map, at least 1
+     * @param arena    the arena whose close unmaps the segment
+     * @return the segment
+     * @throws IOException if mmap fails (the message names the errno)
+     */
+    public static MemorySegment mapShared(int fd, long capacity, Arena arena) throws IOException {
+        requireAvailable();
+        long address;
+        int e;
+        try {
+            MemorySegment state = captureState();
+            address = (long) MMAP.invokeExact(state, 0L, capacity, PROT_READ_WRITE, MAP_SHARED, fd, 0L);
+            e = address == -1L ? errno(state) : 0;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (address == -1L) {
+            throw new IOException("mmap of " + capacity + " bytes failed: " + errnoName(e) + " (" + describe(e) + ")");
+        }
+        return MemorySegment.ofAddress(address).reinterpret(capacity, arena, s -> unmap(address, capacity));
+    }
+
+    private static void unmap(long address, long length) {
+        try {
+            MemorySegment state = captureState();
+            int r = (int) MUNMAP.invokeExact(state, address, length);
+            if (r != 0) {
+                LOG.error("mkwrite: munmap of {} bytes failed: {}", length, errnoName(errno(state)));
+            }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code msync(start, length, MS_SYNC)} over the pages holding {@code [offset, offset + length)} of a
+     * segment from {@link #mapShared}.
+     *
+     * @param mapping the mapped segment
+     * @param offset  the first byte
+     * @param length  bytes
+     * @param osPage  the operating system's page size
+     * @return 0, or {@code -errno}
+     */
+    public static int msync(MemorySegment mapping, long offset, long length, int osPage) {
+        requireAvailable();
+        long start = mapping.address() + offset;
+        long aligned = start & -osPage;
+        try {
+            MemorySegment state = captureState();
+            int r = (int) MSYNC.invokeExact(state, aligned, length + (start - aligned), MS_SYNC);
+            return r == 0 ? 0 : -errno(state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code ftruncate(fd, length)}, retried on EINTR.
+     *
+     * @param fd     the descriptor
+     * @param length the new size
+     * @return 0, or {@code -errno}
+     */
+    public static int ftruncate(int fd, long length) {
+        requireAvailable();
+        try {
+            MemorySegment state = captureState();
+            for (;;) {
+                int r = (int) FTRUNCATE.invokeExact(state, fd, length);
+                if (r == 0) {
+                    return 0;
+                }
+                int e = errno(state);
+                if (e != EINTR) {
                     return -e;
                 }
             }
