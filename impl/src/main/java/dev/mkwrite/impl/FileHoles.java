@@ -22,9 +22,10 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * stays sparse (the same bytes, but the space of the data is not freed). Stateless and thread-safe.
  *
  * <p>The native call needs a descriptor, and nothing public hands one out of a {@link FileChannel}, so the
- * file is opened again by path. Before punching, the descriptor's file is compared with the region's (by
- * {@code fileKey}, through {@code /proc/self/fd}): if the file at the path was renamed or replaced since
- * the region opened it, the hole must not land in the other file, and zeros go through the channel.
+ * region opens its file again by path when it opens ({@link #openSameFile}), checks that the descriptor's
+ * file is the one its channel opened (by {@code fileKey}, through {@code /proc/self/fd}), and keeps it
+ * until it closes. A punch then always reaches the region's file, even after the path was renamed or
+ * replaced; without a descriptor, zeros go through the channel.
  */
 final class FileHoles {
 
@@ -40,43 +41,49 @@ final class FileHoles {
     }
 
     /**
+     * Opens the file at {@code path} for the native calls, if it is still the file whose key is
+     * {@code fileKey}. The region keeps the descriptor until it closes: closing any descriptor of a file
+     * drops every POSIX lock the process holds on it, the region's {@code FileLock} among them.
+     *
+     * @return the descriptor, or -1 without native access, without a file key, or if the path now names
+     *         another file (nothing is left open then)
+     */
+    static int openSameFile(Path path, Object fileKey) {
+        if (!PosixNative.available() || fileKey == null) {
+            return -1;
+        }
+        int fd = PosixNative.open(path);
+        if (fd >= 0 && !sameFile(fd, fileKey)) {
+            PosixNative.close(fd); // another file: closing it drops no lock of the region's
+            return -1;
+        }
+        return Math.max(fd, -1);
+    }
+
+    /**
      * Makes {@code [offset, offset + length)} of the region's file read as zero. Called with the region
      * lock held exclusive and no writer in the range, so nothing races the change.
      *
-     * @param path    the path the region was opened with
-     * @param fileKey the {@code fileKey()} of the file the region opened, or null if the platform has none
+     * @param fd      the region's native descriptor ({@link #openSameFile}), or -1
+     * @param path    the path the region was opened with, for messages
      * @param channel the region's channel
      */
-    static void punch(Path path, Object fileKey, FileChannel channel, long offset, long length)
-            throws IOException {
+    static void punch(int fd, Path path, FileChannel channel, long offset, long length) throws IOException {
         if (!PosixNative.available()) {
             PosixNative.logUnavailableOnce("punchHole writes zeros instead of deallocating");
-        } else if (fileKey != null) {
-            int fd = PosixNative.open(path);
-            if (fd >= 0) {
-                try {
-                    if (sameFile(fd, fileKey)) {
-                        int r = PosixNative.fallocate(fd,
-                                PosixNative.FALLOC_FL_PUNCH_HOLE | PosixNative.FALLOC_FL_KEEP_SIZE, offset, length);
-                        if (r == 0) {
-                            return;
-                        }
-                        if (r != -PosixNative.EOPNOTSUPP && r != -PosixNative.ENOSYS) {
-                            throw new ErrnoException("fallocate(PUNCH_HOLE)", -r, path, offset, length, null);
-                        }
-                        if (LOGGED_UNSUPPORTED.compareAndSet(false, true)) {
-                            LOG.info("mkwrite: the file system of {} cannot punch holes ({}); punchHole writes zeros"
-                                    + " over the data instead, which frees no space", path, PosixNative.errnoName(-r));
-                        }
-                    } else {
-                        LOG.info("mkwrite: {} is no longer the file the region opened (renamed or replaced);"
-                                + " punchHole writes zeros through the region's own channel instead", path);
-                    }
-                } finally {
-                    PosixNative.close(fd);
-                }
+        } else if (fd >= 0) {
+            int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_PUNCH_HOLE | PosixNative.FALLOC_FL_KEEP_SIZE,
+                    offset, length);
+            if (r == 0) {
+                return;
             }
-            // fd < 0: the path is gone (or unreadable); the channel still reaches the region's file
+            if (r != -PosixNative.EOPNOTSUPP && r != -PosixNative.ENOSYS) {
+                throw new ErrnoException("fallocate(PUNCH_HOLE)", -r, path, offset, length, null);
+            }
+            if (LOGGED_UNSUPPORTED.compareAndSet(false, true)) {
+                LOG.info("mkwrite: the file system of {} cannot punch holes ({}); punchHole writes zeros"
+                        + " over the data instead, which frees no space", path, PosixNative.errnoName(-r));
+            }
         }
         zeroData(channel, offset, length);
     }

@@ -12,7 +12,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -51,8 +50,14 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
     /** The whole mapping. */
     abstract MemorySegment segment();
 
-    /** A buffer over {@code [offset, offset + length)}, position zero. */
-    abstract ByteBuffer buffer(long offset, long length);
+    /** A buffer over {@code [offset, offset + length)}, position zero: a view of the segment. */
+    ByteBuffer buffer(long offset, long length) {
+        if (length > Integer.MAX_VALUE) {
+            throw new UnsupportedOperationException("a span of " + length
+                    + " bytes does not fit a ByteBuffer; use segment()");
+        }
+        return segment().asSlice(offset, length).asByteBuffer();
+    }
 
     /** A segment over {@code [offset, offset + length)}. */
     MemorySegment segment(long offset, long length) {
@@ -60,7 +65,14 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
     }
 
     /** Forces {@code [offset, offset + length)} to storage (msync). */
-    abstract void force(long offset, long length) throws IOException;
+    final void force(long offset, long length) throws IOException {
+        if (length != 0) {
+            forceRange(offset, length);
+        }
+    }
+
+    /** {@link #force} of a range of at least one byte. */
+    abstract void forceRange(long offset, long length) throws IOException;
 
     /** Releases the mapping. */
     abstract void unmap();
@@ -76,22 +88,21 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
     }
 
     /**
-     * Maps the region's file, extending it sparsely to {@code size} if it is shorter. With native access,
-     * a MEMORY_SEGMENT region is mapped by {@link NativeMapping}, with room to grow; otherwise through
-     * {@code FileChannel.map}.
+     * Maps the region's file, extending it sparsely to {@code size} if it is shorter. With the region's
+     * native descriptor ({@code fd >= 0}), a MEMORY_SEGMENT region is mapped by {@link NativeMapping},
+     * with room to grow; otherwise through {@code FileChannel.map}.
      */
-    static Mapping map(Backing backing, FileChannel channel, Path path, Object fileKey, long size)
-            throws IOException {
+    static Mapping map(Backing backing, FileChannel channel, int fd, long size) throws IOException {
         return switch (backing) {
-            case MEMORY_SEGMENT -> NativeMapping.usable()
-                    ? NativeMapping.map(channel, path, fileKey, size) : SegmentMapping.map(channel, size);
+            case MEMORY_SEGMENT -> fd >= 0 && NativeMapping.usable()
+                    ? NativeMapping.map(channel, fd, size) : SegmentMapping.map(channel, size);
             case MAPPED_BYTE_BUFFER -> BufferMapping.map(channel, size);
         };
     }
 
     /**
      * One {@code mmap(2)} of a capacity beyond the file's size (the next power of two, at least
-     * {@value #MIN_CAPACITY} bytes), over a descriptor of its own: a grow within the capacity is one
+     * {@value #MIN_CAPACITY} bytes), over the region's native descriptor: a grow within the capacity is one
      * {@code ftruncate(2)}, with no new mapping, no unmap and no handshake. Bytes past the end of the file
      * are never touched (they would raise SIGBUS): the region checks every access against its size.
      */
@@ -123,28 +134,20 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
             return pow2 > 0 ? pow2 : size;
         }
 
-        /** Maps {@code path}'s file if it is still the region's; else falls back to the channel. */
-        static Mapping map(FileChannel channel, Path path, Object fileKey, long size) throws IOException {
-            int fd = PosixNative.open(path);
-            if (fd < 0 || !FileHoles.sameFile(fd, fileKey)) {
-                if (fd >= 0) {
-                    PosixNative.close(fd);
-                }
-                LOG.debug("{} is no longer the file the region opened; mapping through its channel", path);
-                return SegmentMapping.map(channel, size);
-            }
+        /** Maps the file of the region's descriptor {@code fd}, which the region owns and closes. */
+        static Mapping map(FileChannel channel, int fd, long size) throws IOException {
             Arena arena = Arena.ofShared();
             boolean success = false;
             try {
                 if (channel.size() < size) {
-                    truncate(fd, size, path);
+                    truncate(fd, size, "the region's file");
                 }
                 long capacity = capacity(size);
                 MemorySegment segment;
                 try {
                     segment = PosixNative.mapShared(fd, capacity, arena);
                 } catch (IOException e) {
-                    LOG.debug("mapping {} bytes of {} failed ({}); mapping its size only", capacity, path, e.getMessage());
+                    LOG.debug("mapping {} bytes failed ({}); mapping {} only", capacity, e.getMessage(), size);
                     segment = PosixNative.mapShared(fd, Math.max(size, 1), arena);
                 }
                 success = true;
@@ -152,7 +155,6 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
             } finally {
                 if (!success) {
                     arena.close();
-                    PosixNative.close(fd);
                 }
             }
         }
@@ -180,19 +182,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         }
 
         @Override
-        ByteBuffer buffer(long offset, long length) {
-            if (length > Integer.MAX_VALUE) {
-                throw new UnsupportedOperationException("a span of " + length
-                        + " bytes does not fit a ByteBuffer; use segment()");
-            }
-            return segment.asSlice(offset, length).asByteBuffer();
-        }
-
-        @Override
-        void force(long offset, long length) throws IOException {
-            if (length == 0) {
-                return;
-            }
+        void forceRange(long offset, long length) throws IOException {
             int r = PosixNative.msync(segment, offset, length, OsPage.size());
             if (r < 0) {
                 throw new IOException("msync of [" + offset + ", " + (offset + length) + ") failed: "
@@ -207,11 +197,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
 
         @Override
         void unmap() {
-            try {
-                arena.close();
-            } finally {
-                PosixNative.close(fd);
-            }
+            arena.close(); // the descriptor is the region's: it closes it last
         }
     }
 
@@ -245,19 +231,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         }
 
         @Override
-        ByteBuffer buffer(long offset, long length) {
-            if (length > Integer.MAX_VALUE) {
-                throw new UnsupportedOperationException("a span of " + length
-                        + " bytes does not fit a ByteBuffer; use segment()");
-            }
-            return segment.asSlice(offset, length).asByteBuffer();
-        }
-
-        @Override
-        void force(long offset, long length) throws IOException {
-            if (length == 0) {
-                return;
-            }
+        void forceRange(long offset, long length) throws IOException {
             try {
                 segment.asSlice(offset, length).force();
             } catch (UncheckedIOException e) {
@@ -305,10 +279,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         }
 
         @Override
-        void force(long offset, long length) throws IOException {
-            if (length == 0) {
-                return;
-            }
+        void forceRange(long offset, long length) throws IOException {
             try {
                 buffer.force((int) offset, (int) length);
             } catch (UncheckedIOException e) {

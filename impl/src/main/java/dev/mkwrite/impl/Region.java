@@ -14,6 +14,7 @@ import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteFaultException;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
+import dev.mkwrite.impl.os.PosixNative;
 import org.agrona.collections.LongArrayList;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -95,6 +96,8 @@ final class Region implements MappedRegion {
 
     /** A pin held through the pages' state words, not a hazard slot. */
     static final int STATE_PINS = -1;
+    /** An empty span's: nothing pinned, nothing to unpin. */
+    static final int NO_PINS = -3;
     /** {@link #pin}'s answer to a no-wait write that would have had to wait. */
     private static final int WOULD_BLOCK = -2;
 
@@ -121,6 +124,12 @@ final class Region implements MappedRegion {
     private final FileLock fileLock;
     /** The identity of the file the region opened ({@code fileKey()}), to recognise it at {@link #path} later. */
     private final Object fileKey;
+    /**
+     * A native descriptor of the region's file for mmap, ftruncate and fallocate, or -1 without native
+     * access. Closed only by {@link #close()}, after the file lock: closing any descriptor of the file
+     * would drop the process's POSIX lock on it.
+     */
+    private final int nativeFd;
 
     /** The region lock: shared by faults, flush's scan and reads; exclusive for grow, truncate, close. */
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
@@ -145,7 +154,7 @@ final class Region implements MappedRegion {
     private long epoch = EPOCHS.incrementAndGet();
 
     private Region(RegionBuilder spec, int pageSize, FileChannel channel, FileLock fileLock, Object fileKey,
-                   Mapping mapping, long size) {
+                   int nativeFd, Mapping mapping, long size) {
         this.path = spec.path();
         this.backing = spec.backing();
         this.handler = spec.handler();
@@ -155,6 +164,7 @@ final class Region implements MappedRegion {
         this.channel = channel;
         this.fileLock = fileLock;
         this.fileKey = fileKey;
+        this.nativeFd = nativeFd;
         this.mapping = mapping;
         this.size = size;
         this.pageCount = pagesFor(size);
@@ -176,6 +186,7 @@ final class Region implements MappedRegion {
             options.add(StandardOpenOption.CREATE);
         }
         FileChannel channel = FileChannel.open(spec.path(), options);
+        int nativeFd = -1;
         boolean success = false;
         try {
             FileLock fileLock;
@@ -195,14 +206,18 @@ final class Region implements MappedRegion {
             }
             // Read just after opening: only a rename racing open() itself could make it another file's.
             Object fileKey = Files.readAttributes(spec.path(), BasicFileAttributes.class).fileKey();
-            Mapping mapping = Mapping.map(spec.backing(), channel, spec.path(), fileKey, size); // extends sparsely
-            Region region = new Region(spec, pageSize, channel, fileLock, fileKey, mapping, size);
+            nativeFd = FileHoles.openSameFile(spec.path(), fileKey);
+            Mapping mapping = Mapping.map(spec.backing(), channel, nativeFd, size); // extends a shorter file sparsely
+            Region region = new Region(spec, pageSize, channel, fileLock, fileKey, nativeFd, mapping, size);
             success = true;
             LOG.debug("opened {}: {} bytes, {}-byte pages, {}", spec.path(), size, pageSize, spec.backing());
             return region;
         } finally {
             if (!success) {
                 channel.close();
+                if (nativeFd >= 0) {
+                    PosixNative.close(nativeFd);
+                }
             }
         }
     }
@@ -285,7 +300,7 @@ final class Region implements MappedRegion {
         checkRange("write", offset, length);
         if (length == 0) {
             checkEmpty(offset);
-            return new Span(this, mapping, offset, 0, 0, -1, STATE_PINS);
+            return new Span(this, mapping, offset, 0, 0, -1, NO_PINS);
         }
         long first = offset >>> pageShift;
         long last = (offset + length - 1) >>> pageShift;
@@ -467,6 +482,9 @@ final class Region implements MappedRegion {
     void unpin(long first, long last, int pin) {
         if (pin >= 0) {
             unpinHazard(pin);
+            return;
+        }
+        if (pin == NO_PINS) {
             return;
         }
         for (long page = first; page <= last; page++) {
@@ -1228,7 +1246,7 @@ final class Region implements MappedRegion {
             try {
                 // The file first: if that fails, no page state has changed. With no writer pinned in the
                 // range and its pages FROZEN or CLEAN, nothing stores into the range meanwhile.
-                FileHoles.punch(path, fileKey, channel, offset, length);
+                FileHoles.punch(nativeFd, path, channel, offset, length);
                 removePages(first, endPage, epoch = EPOCHS.incrementAndGet());
             } finally {
                 thaw(first, endPage);
@@ -1266,7 +1284,7 @@ final class Region implements MappedRegion {
                 size = newSize;
                 return;
             }
-            Mapping fresh = Mapping.map(backing, channel, path, fileKey, newSize); // extends the file sparsely
+            Mapping fresh = Mapping.map(backing, channel, nativeFd, newSize); // extends the file sparsely
             table.resize(newPages); // keeps every chunk: a pinned writer's unpin finds its page
             pageCount = newPages;
             size = newSize;
@@ -1322,6 +1340,7 @@ final class Region implements MappedRegion {
     /** The reaper, on the unmapper thread: unmaps expired mappings; true while some remain. */
     private boolean reapRetired() {
         synchronized (retired) {
+            reaping.set(false); // set again below while some remain; a throw leaves it clear for the next retire
             retired.removeIf(r -> {
                 if (!expired(r)) {
                     return false;
@@ -1334,9 +1353,9 @@ final class Region implements MappedRegion {
                 return true;
             });
             if (!retired.isEmpty()) {
+                reaping.set(true);
                 return true;
             }
-            reaping.set(false);
             return false;
         }
     }
@@ -1379,7 +1398,7 @@ final class Region implements MappedRegion {
             long generation = epoch = EPOCHS.incrementAndGet();
             Mapping fresh;
             try {
-                fresh = Mapping.map(backing, channel, path, fileKey, newSize);
+                fresh = Mapping.map(backing, channel, nativeFd, newSize);
             } catch (IOException | RuntimeException e) {
                 // The file is already shorter than the mapping: remove the pages past its end, and
                 // close, since no mapping of the right size exists.
@@ -1619,6 +1638,9 @@ final class Region implements MappedRegion {
             try {
                 fileLock.release();
                 channel.close();
+                if (nativeFd >= 0 && PosixNative.close(nativeFd) < 0) {
+                    LOG.warn("closing the native descriptor of {} failed", path);
+                }
             } catch (IOException e) {
                 if (failure == null) {
                     failure = e;

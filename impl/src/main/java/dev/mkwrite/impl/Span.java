@@ -14,7 +14,7 @@ final class Span implements WriteSpan {
     private final long length;
     private final long firstPage;
     private final long lastPage;
-    /** How the pages are pinned: a hazard slot, or {@link Region#STATE_PINS}. */
+    /** How the pages are pinned: a hazard slot, {@link Region#STATE_PINS} or {@link Region#NO_PINS}. */
     private final int pin;
     private boolean open = true;
 

@@ -152,6 +152,43 @@ class MemorySegmentRegionTest extends RegionContract {
         assertEquals(last, region.size());
     }
 
+    @Test
+    void shouldUnmapARetiredMappingAfterEmptySpans() throws Exception {
+        open();
+        for (int i = 0; i < 3; i++) { // empty spans pin nothing, so they must count no state-word pin either
+            region.write(PAGE, 0).close();
+            region.tryWrite(PAGE, 0).close();
+        }
+        region.grow(BEYOND_CAPACITY);
+        awaitNoRetiredMapping();
+    }
+
+    @Test
+    void shouldKeepTheFileLockWhileMappingsComeAndGo() throws Exception {
+        open();
+        assertTrue(holdsPosixLock(), "the region locks its file at open");
+        region.grow(BEYOND_CAPACITY); // a new mapping; the old one is unmapped by the reaper
+        awaitNoRetiredMapping();
+        region.truncate(PAGES * (long) PAGE); // a shrink maps anew and unmaps at once
+        region.putLong(0, 1L);
+        region.punchHole(0, PAGE);
+        assertTrue(holdsPosixLock(), "closing a descriptor of the file must not drop the region's lock");
+    }
+
+    /** Whether /proc/locks lists a POSIX lock of this process on the region's file. */
+    private boolean holdsPosixLock() throws Exception {
+        long inode = (Long) Files.getAttribute(region.path(), "unix:ino");
+        String pid = Long.toString(ProcessHandle.current().pid());
+        for (String line : Files.readAllLines(java.nio.file.Path.of("/proc/locks"))) {
+            String[] f = line.trim().split("\\s+");
+            // "1: POSIX  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
+            if (f.length >= 6 && f[1].equals("POSIX") && f[4].equals(pid) && f[5].endsWith(":" + inode)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     private void awaitNoRetiredMapping() throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (impl().retiredMappings() != 0) {
