@@ -54,6 +54,22 @@ final class Chunk {
         return (long) STATES.compareAndExchange(states, i, expected, next);
     }
 
+    /**
+     * Moves page {@code i} from state {@code from} to {@code to} by CAS, keeping its pins and generation.
+     * Returns {@code from} if it moved, else the state it found.
+     */
+    int move(int i, int from, int to) {
+        long w = stateVolatile(i);
+        while (PageState.state(w) == from) {
+            long witness = casState(i, w, PageState.withState(w, to));
+            if (witness == w) {
+                return from;
+            }
+            w = witness;
+        }
+        return PageState.state(w);
+    }
+
     /** Volatile store, used only by an exclusive operation on a page with no pins. */
     void setStateVolatile(int i, long next) {
         STATES.setVolatile(states, i, next);

@@ -1028,32 +1028,19 @@ final class Region implements MappedRegion {
      * nothing and returns the state it found.
      */
     private int takeForWriteback(Chunk c, int i) {
-        long w = c.stateVolatile(i);
-        while (state(w) == WRITABLE) {
-            long witness = c.casState(i, w, withState(w, WRITEBACK));
-            if (witness == w) {
-                counters.writable.decrement();
-                counters.writeback.increment();
-                return WRITABLE;
-            }
-            w = witness;
+        int found = c.move(i, WRITABLE, WRITEBACK);
+        if (found == WRITABLE) {
+            counters.writable.decrement();
+            counters.writeback.increment();
         }
-        return state(w);
+        return found;
     }
 
     /** A page this thread took to WRITEBACK goes back to WRITABLE, dirty, with its reservation. */
     private void returnToWritable(long page) {
-        Chunk c = table.chunk(page);
-        int i = Chunk.index(page);
-        long w = c.stateVolatile(i);
-        while (state(w) == WRITEBACK) {
-            long witness = c.casState(i, w, withState(w, WRITABLE));
-            if (witness == w) {
-                counters.writeback.decrement();
-                counters.writable.increment();
-                break;
-            }
-            w = witness;
+        if (table.chunk(page).move(Chunk.index(page), WRITEBACK, WRITABLE) == WRITEBACK) {
+            counters.writeback.decrement();
+            counters.writable.increment();
         }
     }
 
@@ -1567,14 +1554,7 @@ final class Region implements MappedRegion {
             }
             long base = (long) s << Chunk.SHIFT;
             for (int i = fromIndex(base, first), n = endIndex(base, end); i < n; i++) {
-                long w = c.stateVolatile(i);
-                while (state(w) == FROZEN) {
-                    long witness = c.casState(i, w, withState(w, WRITABLE));
-                    if (witness == w) {
-                        break;
-                    }
-                    w = witness;
-                }
+                c.move(i, FROZEN, WRITABLE);
             }
         }
         waiters.signal();
