@@ -50,4 +50,59 @@ enum BrokenRule {
     static boolean active(BrokenRule rule) {
         return ACTIVE == rule;
     }
+
+    // ---------------------------------------------------------------------------------------------
+    // The protocol's checks, named for what they assert. Each holds as written unless its broken
+    // variant is active; the protocol code calls these instead of testing for variants, so it reads
+    // straight. ACTIVE is a constant: with no variant the JIT folds each to the real check.
+
+    /** K5: the claim CAS on a CLEAN page won ({@code witness == expected}). */
+    static boolean claimWon(long witness, long expected) {
+        return witness == expected || ACTIVE == CLAIM_WITHOUT_CAS;
+    }
+
+    /** K6: a retry's page is still at the generation it claimed. */
+    static boolean sameGeneration(long generation, long claimed) {
+        return generation == claimed || ACTIVE == SKIP_GENERATION_CHECK;
+    }
+
+    /** K3: the page becomes WRITABLE only after the handler prepared it (else it is published early). */
+    static boolean publishesAfterPrepare() {
+        return ACTIVE != PUBLISH_BEFORE_PREPARE;
+    }
+
+    /** K3: the publishing CAS found the claim it expected ({@code witness == expected}). */
+    static boolean publishWon(long witness, long expected) {
+        return witness == expected || ACTIVE == PUBLISH_BEFORE_PREPARE || ACTIVE == SKIP_GENERATION_CHECK;
+    }
+
+    /** K8: writeback forces a page only once its writers have left ({@code drained}). */
+    static boolean mayForce(boolean drained) {
+        return drained || ACTIVE == FLUSH_WITHOUT_DRAIN;
+    }
+
+    /** K4: an attempt may drop the lock only if it is not already a retry. */
+    static boolean mayDropLock(boolean retry) {
+        return !retry || ACTIVE == DROP_LOCK_ON_RETRY;
+    }
+
+    /** K4: {@code dropLock()} releases the region lock. */
+    static boolean dropReleasesLock() {
+        return ACTIVE != KEEP_LOCK_ON_DROP;
+    }
+
+    /** K2: exclusive operations wait for pinned writers before they change or unmap the mapping. */
+    static boolean drainsWriters() {
+        return ACTIVE != REMAP_WITHOUT_DRAIN;
+    }
+
+    /** K5: a reservation made redundant (the page was prepared by another fault, or truncated) is released. */
+    static boolean releasesRedundant() {
+        return ACTIVE != LEAK_REDUNDANT_RESERVATION;
+    }
+
+    /** G5/G6: a hazard is published with a full fence (a CAS) before the page states are read. */
+    static boolean fencesPin() {
+        return ACTIVE != PIN_WITHOUT_FENCE;
+    }
 }

@@ -9,8 +9,9 @@ import java.lang.invoke.VarHandle;
  * The state words and reservations of {@value #PAGES} consecutive pages. Allocated on the first fault
  * into its range, so page-state metadata grows with the pages written, not with the mapped size.
  *
- * <p>Ordering: state words are read with acquire ({@link #stateAcquire}) or volatile, and changed only by
- * CAS or getAndAdd (volatile). A reservation slot is written with a plain store by the one thread that
+ * <p>Ordering (the words are those of the package documentation): state words are read with acquire
+ * ({@link #stateAcquire}) or volatile ({@link #stateVolatile}), and changed by CAS or getAndAdd (volatile),
+ * or by a volatile store when an exclusive operation owns a quiesced page. A reservation slot is written with a plain store by the one thread that
  * owns the page's transition (the claiming fault, the flush that took it to WRITEBACK, or an exclusive
  * operation) <i>before</i> the CAS that publishes the new state, and read after an acquire read of that
  * state; the CAS is the release that orders the two.
@@ -49,17 +50,17 @@ final class Chunk {
         return (long) STATES.getVolatile(states, i);
     }
 
-    /** Volatile CAS; returns the witness value. */
+    /** Compare-and-exchange, volatile; returns the witness value. */
     long casState(int i, long expected, long next) {
         return (long) STATES.compareAndExchange(states, i, expected, next);
     }
 
     /**
-     * Moves page {@code i} from state {@code from} to {@code to} by CAS, keeping its pins and generation.
-     * Returns {@code from} if it moved, else the state it found.
+     * Moves page {@code i} from state {@code from} to {@code to} by CAS (volatile), keeping its pins and
+     * generation. Returns {@code from} if it moved, else the state it found.
      */
     int move(int i, int from, int to) {
-        long w = stateVolatile(i);
+        long w = stateAcquire(i); // the CAS below validates it
         while (PageState.state(w) == from) {
             long witness = casState(i, w, PageState.withState(w, to));
             if (witness == w) {
@@ -80,13 +81,13 @@ final class Chunk {
         return (long) STATES.getAndAdd(states, i, delta);
     }
 
-    /** Plain store; the owner publishes it with its next state CAS. */
-    void reservation(int i, Reservation r) {
+    /** Plain store; the owner publishes it with its next state CAS or volatile store. */
+    void setReservationPlain(int i, Reservation r) {
         reservations[i] = r;
     }
 
-    /** Plain read after an acquire read of the page's state. */
-    Reservation reservation(int i) {
+    /** Plain read, after an acquire (or stronger) read of the page's state that published it. */
+    Reservation reservationPlain(int i) {
         return reservations[i];
     }
 }

@@ -13,7 +13,8 @@ import java.util.Objects;
  */
 final class Fault implements WriteFault {
 
-    private final Region region;
+    private final RegionState region;
+    private final Ledger ledger;
     private final long page;
     private final int length;
     private final long generation;
@@ -26,8 +27,9 @@ final class Fault implements WriteFault {
     private Reservation cached;
     private FaultEvents.LockDrop dropEvent;
 
-    Fault(Region region, long page, int length, long generation, boolean retry, boolean noWait) {
+    Fault(RegionState region, Ledger ledger, long page, int length, long generation, boolean retry, boolean noWait) {
         this.region = region;
+        this.ledger = ledger;
         this.page = page;
         this.length = length;
         this.generation = generation;
@@ -37,7 +39,7 @@ final class Fault implements WriteFault {
 
     @Override
     public Path path() {
-        return region.path();
+        return region.path;
     }
 
     @Override
@@ -47,7 +49,7 @@ final class Fault implements WriteFault {
 
     @Override
     public long offset() {
-        return page << region.pageShift();
+        return page << region.pageShift;
     }
 
     @Override
@@ -61,7 +63,7 @@ final class Fault implements WriteFault {
             throw new IllegalStateException(why("memory() is valid only inside the handler call, on its thread,"
                     + " while the region lock is held"));
         }
-        return region.pageMemory(page, length);
+        return region.mapping.segment(page << region.pageShift, length); // the lock keeps the mapping
     }
 
     @Override
@@ -81,7 +83,7 @@ final class Fault implements WriteFault {
 
     @Override
     public boolean mayDropLock() {
-        return active && (!retry || BrokenRule.active(BrokenRule.DROP_LOCK_ON_RETRY)) && !noWait && lockHeld
+        return active && BrokenRule.mayDropLock(retry) && !noWait && lockHeld
                 && Thread.currentThread() == thread;
     }
 
@@ -96,14 +98,14 @@ final class Fault implements WriteFault {
                     : "the lock was already dropped once") + ")");
         }
         lockHeld = false;
-        if (!BrokenRule.active(BrokenRule.KEEP_LOCK_ON_DROP)) {
-            region.unlockShared();
+        if (BrokenRule.dropReleasesLock()) {
+            region.lock.readLock().unlock();
         }
-        region.dropped(this);
+        region.counters.lockDrops.increment();
         FaultEvents.LockDrop event = new FaultEvents.LockDrop();
         if (event.isEnabled()) {
             event.begin();
-            event.path = region.path().toString();
+            event.path = region.path.toString();
             event.page = page;
             dropEvent = event;
         }
@@ -123,7 +125,7 @@ final class Fault implements WriteFault {
             throw new IllegalStateException(why("a reservation is already cached for this fault"));
         }
         cached = reservation;
-        region.accepted(reservation);
+        ledger.accepted(reservation);
     }
 
     @Override
@@ -131,7 +133,8 @@ final class Fault implements WriteFault {
         return cached;
     }
 
-    Region region() {
+    /** The state of the region this fault is of: its identity, for {@link HandlerScope}. */
+    RegionState region() {
         return region;
     }
 
@@ -155,12 +158,12 @@ final class Fault implements WriteFault {
     }
 
     private String why(String what) {
-        return what + " [file " + region.path() + ", offset " + offset() + ", page " + page + "]";
+        return what + " [file " + region.path + ", offset " + offset() + ", page " + page + "]";
     }
 
     @Override
     public String toString() {
-        return "WriteFault[file=" + region.path() + ", page=" + page + ", offset=" + offset() + ", length="
+        return "WriteFault[file=" + region.path + ", page=" + page + ", offset=" + offset() + ", length="
                 + length + ", generation=" + generation + (retry ? ", retry" : "") + (noWait ? ", nowait" : "")
                 + (lockHeld ? "" : ", lock dropped") + "]";
     }

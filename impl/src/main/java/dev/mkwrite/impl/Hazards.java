@@ -89,7 +89,7 @@ final class Hazards {
      * Publishes {@code [first, last]} in a free slot of this thread's, with a volatile CAS; the caller
      * then reads the pages' states. Returns the slot, or -1 if none is free or the range is too long.
      */
-    int publish(long first, long last) {
+    int publishVolatile(long first, long last) {
         if (last - first >= MAX_PAGES || STATE_WORD_PINS_ONLY) {
             return -1;
         }
@@ -98,12 +98,12 @@ final class Hazards {
         for (int probe = 0; probe < PROBES; probe++) {
             int slot = (home + probe) & mask;
             int i = at(slot);
-            if ((long) SLOTS.getOpaque(slots, i) == EMPTY) {
-                if (BrokenRule.active(BrokenRule.PIN_WITHOUT_FENCE)) {
-                    SLOTS.setRelease(slots, i, value); // no StoreLoad fence before the state reads
+            if ((long) SLOTS.getOpaque(slots, i) == EMPTY) { // opaque: a hint; the CAS decides
+                if (!BrokenRule.fencesPin()) {
+                    SLOTS.setRelease(slots, i, value); // the broken variant: no StoreLoad before the state reads
                     return slot;
                 }
-                if (SLOTS.compareAndSet(slots, i, EMPTY, value)) {
+                if (SLOTS.compareAndSet(slots, i, EMPTY, value)) { // volatile: StoreLoad before the state reads
                     return slot;
                 }
             }
@@ -112,12 +112,15 @@ final class Hazards {
     }
 
     /** Ends a pin: a release store, so the writer's stores happen-before a drainer that reads EMPTY. */
-    void clear(int slot) {
-        SLOTS.setRelease(slots, at(slot), EMPTY);
+    void clearRelease(int slot) {
+        SLOTS.setRelease(slots, at(slot), EMPTY); // StoreStore: the writer's stores before EMPTY
     }
 
-    /** The slot's value, read volatile. */
-    long get(int slot) {
+    /**
+     * The slot's value, read volatile: a drainer reads it after its volatile CAS on the page's state, the
+     * other half of the Dekker pair with {@link #publishVolatile}; an acquire read could move before it.
+     */
+    long slotVolatile(int slot) {
         return (long) SLOTS.getVolatile(slots, at(slot));
     }
 
@@ -125,10 +128,10 @@ final class Hazards {
         return value != EMPTY && first(value) <= last && last(value) >= first;
     }
 
-    /** Whether any published range covers {@code page}, read volatile. */
-    boolean covers(long page) {
+    /** Whether any published range covers {@code page}, every slot read volatile. */
+    boolean coversVolatile(long page) {
         for (int s = 0; s <= mask; s++) {
-            if (overlaps(get(s), page, page)) {
+            if (overlaps(slotVolatile(s), page, page)) {
                 return true;
             }
         }
@@ -136,10 +139,10 @@ final class Hazards {
     }
 
     /** Every slot's value, read volatile: what {@link #allChangedSince} compares with. */
-    long[] snapshot() {
+    long[] snapshotVolatile() {
         long[] values = new long[mask + 1];
         for (int s = 0; s <= mask; s++) {
-            values[s] = get(s);
+            values[s] = slotVolatile(s);
         }
         return values;
     }
@@ -151,7 +154,7 @@ final class Hazards {
      */
     boolean allChangedSince(long[] snapshot) {
         for (int s = 0; s <= mask; s++) {
-            if (snapshot[s] != EMPTY && get(s) == snapshot[s]) {
+            if (snapshot[s] != EMPTY && slotVolatile(s) == snapshot[s]) {
                 return false;
             }
         }
@@ -162,7 +165,7 @@ final class Hazards {
     long pinnedPages() {
         long sum = 0;
         for (int s = 0; s <= mask; s++) {
-            long v = get(s);
+            long v = slotVolatile(s);
             if (v != EMPTY) {
                 sum += v & MAX_PAGES;
             }

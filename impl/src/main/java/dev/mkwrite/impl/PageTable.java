@@ -33,8 +33,12 @@ final class PageTable {
         return (int) n;
     }
 
-    /** The chunk holding {@code page}, or null if none was allocated (or the page lies past the end). */
-    Chunk chunk(long page) {
+    /**
+     * The chunk holding {@code page}, or null if none was allocated (or the page lies past the end). The
+     * directory is read volatile and the slot with acquire: pairs with the CAS that published the chunk,
+     * so its initial states are seen.
+     */
+    Chunk chunkAcquire(long page) {
         Chunk[] dir = directory;
         long slot = page >>> Chunk.SHIFT;
         return slot < dir.length ? (Chunk) SLOTS.getAcquire(dir, (int) slot) : null;
@@ -47,7 +51,7 @@ final class PageTable {
     Chunk chunkOrCreate(long page, long generation) {
         Chunk[] dir = directory;
         int slot = (int) (page >>> Chunk.SHIFT);
-        Chunk c = (Chunk) SLOTS.getAcquire(dir, slot);
+        Chunk c = (Chunk) SLOTS.getAcquire(dir, slot); // pairs with the CAS below, in another fault
         if (c != null) {
             return c;
         }
@@ -65,9 +69,35 @@ final class PageTable {
         return directory.length;
     }
 
-    /** The chunk in {@code slot}, or null. Caller holds the region lock. */
-    Chunk slot(int slot) {
+    /** The chunk in {@code slot}, or null; acquire, as {@link #chunkAcquire}. Caller holds the region lock. */
+    Chunk slotAcquire(int slot) {
         return (Chunk) SLOTS.getAcquire(directory, slot);
+    }
+
+    /** What {@link #forEachPage} does with one page: {@code i} is its index in chunk {@code c}. */
+    @FunctionalInterface
+    interface PageAction {
+        void apply(Chunk c, int i, long page);
+    }
+
+    /**
+     * Calls {@code action} for every page of {@code [first, end)} that lies in an allocated chunk, in
+     * order; pages of chunks never allocated are CLEAN in the region's first epoch and are skipped.
+     * {@code end} may lie past the table (Long.MAX_VALUE for every page). Caller holds the region lock.
+     */
+    void forEachPage(long first, long end, PageAction action) {
+        Chunk[] dir = directory;
+        long stop = Math.min(end, (long) dir.length << Chunk.SHIFT);
+        for (long slot = first >>> Chunk.SHIFT; slot < dir.length && slot << Chunk.SHIFT < stop; slot++) {
+            Chunk c = (Chunk) SLOTS.getAcquire(dir, (int) slot); // acquire: as chunkAcquire
+            if (c == null) {
+                continue;
+            }
+            long base = slot << Chunk.SHIFT;
+            for (long page = Math.max(first, base), to = Math.min(stop, base + Chunk.PAGES); page < to; page++) {
+                action.apply(c, Chunk.index(page), page);
+            }
+        }
     }
 
     /**

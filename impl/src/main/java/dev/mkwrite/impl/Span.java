@@ -4,22 +4,25 @@ import dev.mkwrite.WriteSpan;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
+import java.nio.file.Path;
 
 /** A pinned range of pages; confined to the thread that opened it. */
 final class Span implements WriteSpan {
 
-    private final Region region;
+    private final Pins pins;
+    private final Path path;
     private final Mapping mapping;
     private final long offset;
     private final long length;
     private final long firstPage;
     private final long lastPage;
-    /** How the pages are pinned: a hazard slot, {@link Region#STATE_PINS} or {@link Region#NO_PINS}. */
+    /** How the pages are pinned: a hazard slot, {@link Pins#STATE_PINS} or {@link Pins#NO_PINS}. */
     private final int pin;
     private boolean open = true;
 
-    Span(Region region, Mapping mapping, long offset, long length, long firstPage, long lastPage, int pin) {
-        this.region = region;
+    Span(Pins pins, Path path, Mapping mapping, long offset, long length, long firstPage, long lastPage, int pin) {
+        this.pins = pins;
+        this.path = path;
         this.mapping = mapping;
         this.offset = offset;
         this.length = length;
@@ -54,19 +57,19 @@ final class Span implements WriteSpan {
     public void close() {
         if (open) {
             open = false;
-            region.unpin(firstPage, lastPage, pin);
+            pins.unpin(firstPage, lastPage, pin);
         }
     }
 
     private void ensureOpen() {
         if (!open) {
-            throw new IllegalStateException("span [" + offset + ", " + (offset + length) + ") of " + region.path()
+            throw new IllegalStateException("span [" + offset + ", " + (offset + length) + ") of " + path
                     + " is closed");
         }
     }
 
     @Override
     public String toString() {
-        return "WriteSpan[" + region.path() + ", offset=" + offset + ", length=" + length + (open ? "" : ", closed") + "]";
+        return "WriteSpan[" + path + ", offset=" + offset + ", length=" + length + (open ? "" : ", closed") + "]";
     }
 }

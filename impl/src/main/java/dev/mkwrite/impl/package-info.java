@@ -1,22 +1,60 @@
 /**
  * The mkwrite implementation. Everything here is package-private except the service provider.
  *
- * <h2>Naming and ordering</h2>
- * Shared state lives in page-state words ({@link dev.mkwrite.impl.PageState}) and in a few volatile
- * fields of {@link dev.mkwrite.impl.Region}. Accessors say their ordering in their names, as Agrona's do:
- * {@code stateAcquire}, {@code stateVolatile}, {@code casState} (volatile), {@code getAndAddState}
- * (volatile). Every write that publishes a state carries a one-line comment saying what it publishes.
- * A reservation slot is written plainly and published by the next CAS of the same page's word.
- *
  * <h2>Map of the code</h2>
+ * One class per concern of the protocol, each owning its state; they share {@link
+ * dev.mkwrite.impl.RegionState} and never call back into the facade.
  * <ul>
- *   <li>{@link dev.mkwrite.impl.Region}: the protocol: fast path, fault, writeback, exclusive ops.</li>
- *   <li>{@link dev.mkwrite.impl.PageTable} and {@link dev.mkwrite.impl.Chunk}: the lazily allocated
- *   page-state table.</li>
- *   <li>{@link dev.mkwrite.impl.Waiters}: the wait queue for state changes.</li>
- *   <li>{@link dev.mkwrite.impl.Mapping}: the two backings.</li>
- *   <li>{@link dev.mkwrite.impl.Fault}: the {@link dev.mkwrite.WriteFault} a handler sees.</li>
- *   <li>{@link dev.mkwrite.impl.BrokenRule}: deliberately broken variants, for the tests only.</li>
+ *   <li>{@link dev.mkwrite.impl.Region}: the facade that implements {@link dev.mkwrite.MappedRegion},
+ *   checks arguments, and wires the parts below.</li>
+ *   <li>{@link dev.mkwrite.impl.RegionState}: what every part reads: path, page geometry, the region
+ *   lock, the page-state table, the wait queue, statistics, and the mapping, size, page count and closed
+ *   flag that the exclusive operations change.</li>
+ *   <li>{@link dev.mkwrite.impl.RegionFile}: the file: open, lock, native descriptor, truncate, map.</li>
+ *   <li>{@link dev.mkwrite.impl.Pins}: the lock-free fast path's pins (hazard slots, state-word pins)
+ *   and the drains that wait for them to leave.</li>
+ *   <li>{@link dev.mkwrite.impl.FaultPath}: the write fault: claim, the handler call, one lock drop,
+ *   the retry that reads the page-state table, the dirty-limit throttle. {@link dev.mkwrite.impl.Fault}
+ *   is the {@link dev.mkwrite.WriteFault} a handler sees; {@link dev.mkwrite.impl.HandlerScope} knows
+ *   which handler runs on a thread.</li>
+ *   <li>{@link dev.mkwrite.impl.Writeback}: flush: WRITABLE to WRITEBACK, drain, force, CLEAN.</li>
+ *   <li>{@link dev.mkwrite.impl.Resizing}: grow, truncate, punchHole, generations, quiesce and thaw.</li>
+ *   <li>{@link dev.mkwrite.impl.Retirement}: mappings a grow replaced, unmapped by the
+ *   {@link dev.mkwrite.impl.Unmapper} thread once their writers and flushes have left.</li>
+ *   <li>{@link dev.mkwrite.impl.Ledger}: the reservations mkwrite owns: accepted, consumed, released.</li>
+ *   <li>{@link dev.mkwrite.impl.PageTable}, {@link dev.mkwrite.impl.Chunk} and
+ *   {@link dev.mkwrite.impl.PageState}: the lazily allocated page-state table and its words.</li>
+ *   <li>{@link dev.mkwrite.impl.Hazards}: the hazard slots; {@link dev.mkwrite.impl.Waiters}: the wait
+ *   queue; {@link dev.mkwrite.impl.Mapping}: the two backings and the native mapping.</li>
+ *   <li>{@link dev.mkwrite.impl.BrokenRule}: deliberately broken variants, for the tests only, and the
+ *   protocol's checks named positively, so the protocol code reads straight.</li>
  * </ul>
+ * The dependencies run one way: the facade knows the parts; {@code Resizing} knows {@code Writeback},
+ * {@code Retirement}, {@code Pins} and {@code RegionFile}; {@code FaultPath} knows {@code Writeback} (for
+ * the throttle); every part knows {@code RegionState} and {@code Ledger}, and none knows the facade.
+ *
+ * <h2>Ordering</h2>
+ * Every access to shared state says its ordering, in the accessor's name or in a comment at the access,
+ * with these words (those of {@link java.lang.invoke.VarHandle}):
+ * <ul>
+ *   <li><b>Plain</b>: no ordering. Used for a field only one thread writes, published by a later
+ *   release or volatile write of the same thread (a reservation slot, published by the CAS of its
+ *   page's state word) or guarded by the region lock ({@code RegionState.epoch}).</li>
+ *   <li><b>Opaque</b>: coherent, but orders nothing else; a hint that a later CAS validates.</li>
+ *   <li><b>Acquire</b> (a read): later reads and writes stay after it. Pairs with a release or volatile
+ *   write whose value it reads: it then sees everything written before that write. The default for
+ *   reading a state word.</li>
+ *   <li><b>Release</b> (a write): earlier reads and writes stay before it. An unpin ends with one, so the
+ *   writer's stores happen-before the drainer that sees the pin gone.</li>
+ *   <li><b>Volatile</b>: sequentially consistent. CAS ({@code casState}, compare-and-exchange) and
+ *   getAndAdd are volatile. Needed only for a <i>Dekker pair</i>, where each side writes one location
+ *   and then reads the other's: a writer publishes its pin and then reads the page's state; a drainer
+ *   moves the state and then reads the pins; a waiter counts itself and then reads its condition, while
+ *   a signaller changes the condition and then reads the count. An acquire read there could be ordered
+ *   before the write that precedes it, and both sides could miss each other. Every volatile read in
+ *   the protocol code is one side of such a pair, and says which.</li>
+ * </ul>
+ * The fields of {@code RegionState} that the fast path reads (mapping, size, page count, closed) are
+ * volatile fields: written only with the region lock held exclusive, read anywhere.
  */
 package dev.mkwrite.impl;

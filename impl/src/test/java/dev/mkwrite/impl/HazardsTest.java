@@ -14,17 +14,17 @@ class HazardsTest {
     @Test
     void aSlotHoldsItsRangeUntilCleared() {
         Hazards h = new Hazards(16);
-        int slot = h.publish(5, 7);
+        int slot = h.publishVolatile(5, 7);
         assertTrue(slot >= 0);
-        long v = h.get(slot);
+        long v = h.slotVolatile(slot);
         assertEquals(5, Hazards.first(v));
         assertEquals(7, Hazards.last(v));
-        assertTrue(h.covers(5) && h.covers(6) && h.covers(7));
-        assertFalse(h.covers(4) || h.covers(8));
+        assertTrue(h.coversVolatile(5) && h.coversVolatile(6) && h.coversVolatile(7));
+        assertFalse(h.coversVolatile(4) || h.coversVolatile(8));
         assertEquals(3, h.pinnedPages());
-        h.clear(slot);
-        assertEquals(Hazards.EMPTY, h.get(slot));
-        assertFalse(h.covers(6));
+        h.clearRelease(slot);
+        assertEquals(Hazards.EMPTY, h.slotVolatile(slot));
+        assertFalse(h.coversVolatile(6));
         assertEquals(0, h.pinnedPages());
     }
 
@@ -40,26 +40,26 @@ class HazardsTest {
     @Test
     void aThreadHoldingTwoSlotsFallsBackForTheThird() {
         Hazards h = new Hazards(16);
-        int a = h.publish(0, 0);
-        int b = h.publish(1, 1);
+        int a = h.publishVolatile(0, 0);
+        int b = h.publishVolatile(1, 1);
         assertTrue(a >= 0 && b >= 0);
         assertNotEquals(a, b);
-        assertEquals(-1, h.publish(2, 2), "both probes taken: the caller pins through the state words");
-        h.clear(a);
-        int c = h.publish(2, 2);
+        assertEquals(-1, h.publishVolatile(2, 2), "both probes taken: the caller pins through the state words");
+        h.clearRelease(a);
+        int c = h.publishVolatile(2, 2);
         assertEquals(a, c, "a cleared slot is reused");
-        h.clear(b);
-        h.clear(c);
+        h.clearRelease(b);
+        h.clearRelease(c);
     }
 
     @Test
     void aRangeLongerThanASlotHoldsFallsBack() {
         Hazards h = new Hazards(16);
-        assertEquals(-1, h.publish(0, Hazards.MAX_PAGES));
-        int slot = h.publish(0, Hazards.MAX_PAGES - 1);
+        assertEquals(-1, h.publishVolatile(0, Hazards.MAX_PAGES));
+        int slot = h.publishVolatile(0, Hazards.MAX_PAGES - 1);
         assertTrue(slot >= 0);
         assertEquals(Hazards.MAX_PAGES, h.pinnedPages());
-        h.clear(slot);
+        h.clearRelease(slot);
     }
 
     @Test

@@ -1,0 +1,402 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.FaultInterruptedException;
+import dev.mkwrite.FaultResult;
+import dev.mkwrite.HandlerFailedException;
+import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFaultException;
+import dev.mkwrite.WriteFaultHandler;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.channels.ClosedByInterruptException;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static dev.mkwrite.impl.PageState.CLEAN;
+import static dev.mkwrite.impl.PageState.PREPARING;
+import static dev.mkwrite.impl.PageState.WRITABLE;
+import static dev.mkwrite.impl.PageState.WRITEBACK;
+import static dev.mkwrite.impl.PageState.generation;
+import static dev.mkwrite.impl.PageState.state;
+import static dev.mkwrite.impl.PageState.withState;
+
+/**
+ * The write fault (rules K1, K3-K7, K9, K10): makes one page WRITABLE before it is first written.
+ *
+ * <p>Under the region lock held shared, a fault claims a CLEAN page (CAS to PREPARING at the page's
+ * generation), asks the {@link WriteFaultHandler} to prepare it, and publishes it WRITABLE with the
+ * reservation (CAS). The handler may drop the lock once while it waits ({@link Fault#dropLock}); the
+ * fault then retries: it takes the lock again and reads the page-state table to see what became of its
+ * claim. The claim still PREPARING at the same generation is still its own, and a reservation cached
+ * while the lock was dropped is adopted; a claim that a truncate or punch took (a new generation) is
+ * gone, and the cached reservation is released. A retry may not drop the lock again. A fault that fails
+ * leaves nothing behind: its claim goes back to CLEAN and what it cached is released.
+ */
+final class FaultPath {
+
+    private static final Logger LOG = LoggerFactory.getLogger(FaultPath.class);
+
+    private final RegionState region;
+    private final Ledger ledger;
+    private final Writeback writeback;
+    private final WriteFaultHandler handler;
+    private final long dirtyLimit;
+    private final AtomicInteger inFlight = new AtomicInteger();
+
+    FaultPath(RegionState region, Ledger ledger, Writeback writeback, WriteFaultHandler handler, long dirtyLimit) {
+        this.region = region;
+        this.ledger = ledger;
+        this.writeback = writeback;
+        this.handler = handler;
+        this.dirtyLimit = dirtyLimit;
+    }
+
+    /** Faults in flight, including those that dropped the lock; close waits for none. */
+    int inFlight() {
+        return inFlight.get();
+    }
+
+    /**
+     * Makes {@code page} WRITABLE for a write of {@code [offset, offset + length)}. Returns true when it
+     * is, false if a no-wait fault would have had to wait. Throws a {@link WriteFaultException} if the
+     * page cannot be prepared; then the fault has left no state behind.
+     */
+    boolean fault(long page, long offset, long length, boolean noWait) {
+        if (HandlerScope.inHandlerOf(region)) {
+            throw new IllegalStateException("a write from inside this region's WriteFaultHandler faulted on page "
+                    + page + "; handlers must not write into their own region [file " + region.path + ", offset "
+                    + offset + ", page " + page + "]");
+        }
+        if (dirtyLimit > 0 && region.counters.writable.sum() * region.pageSize >= dirtyLimit) {
+            if (noWait) {
+                return false;
+            }
+            throttle();
+        }
+        FaultEvents.Fault event = new FaultEvents.Fault();
+        event.begin();
+        inFlight.incrementAndGet();
+        region.counters.faults.increment();
+        Attempts attempts = new Attempts(page, offset, length, noWait);
+        String outcome = "error";
+        try {
+            boolean done = attempts.run();
+            outcome = done ? "writable" : "would block";
+            return done;
+        } finally {
+            if (inFlight.decrementAndGet() == 0 && region.closed) {
+                region.waiters.signal(); // close waits for faults in flight
+            }
+            if (event.shouldCommit()) {
+                event.path = region.path.toString();
+                event.page = page;
+                event.offset = page << region.pageShift;
+                event.retried = attempts.retry;
+                event.handlerCalls = attempts.handlerCalls;
+                event.outcome = outcome;
+                event.commit();
+            }
+        }
+    }
+
+    private static boolean isNoSpace(IOException e) {
+        String m = e.getMessage();
+        return m != null && (m.contains("No space left on device") || m.contains("Disk quota exceeded"));
+    }
+
+    /** K10: write back with no lock or pin held, then let the fault go on. */
+    private void throttle() {
+        try {
+            writeback.flush(0, Long.MAX_VALUE);
+        } catch (IOException e) {
+            LOG.warn("dirty-limit writeback of {} failed; the write goes on: {}", region.path, e.toString());
+        }
+    }
+
+    /** The attempts of one fault: the first, and at most one retry after the handler dropped the lock. */
+    private final class Attempts {
+        private final long page;
+        private final long offset;
+        private final long length;
+        private final boolean noWait;
+
+        boolean retry;
+        int handlerCalls;
+        /** The chunk, index and generation of this fault's live claim; claimGen is -1 without one. */
+        private Chunk claimChunk;
+        private int claimIndex;
+        private long claimGen = -1;
+        /** A reservation cached while the lock was dropped, recorded against (page, claimGen). */
+        private Reservation cached;
+        /** The attempt that dropped the lock, until the retry holds it again. */
+        private Fault droppedFault;
+
+        Attempts(long page, long offset, long length, boolean noWait) {
+            this.page = page;
+            this.offset = offset;
+            this.length = length;
+            this.noWait = noWait;
+        }
+
+        boolean run() {
+            boolean ok = false;
+            try {
+                boolean result = attempts();
+                ok = true;
+                return result;
+            } finally {
+                if (!ok) {
+                    abandon(); // K7: leave nothing behind
+                }
+            }
+        }
+
+        private boolean attempts() {
+            for (;;) {
+                if (!lockShared()) {
+                    return false;
+                }
+                endLockDrop();
+                boolean held = true;
+                try {
+                    if (region.closed) {
+                        throw region.closedException(offset, page);
+                    }
+                    if (page >= region.pageCount) {
+                        throw region.outOfRegion(offset, length);
+                    }
+                    Chunk c = region.table.chunkOrCreate(page, region.epoch());
+                    int i = Chunk.index(page);
+                    long w = c.stateAcquire(i); // under the lock; every move below is a CAS that validates it
+                    if (claimGen >= 0) {
+                        // K5/K6: the retry reads the page-state table to see what became of the claim.
+                        boolean ours = state(w) == PREPARING && BrokenRule.sameGeneration(generation(w), claimGen);
+                        if (ours && cached != null) {
+                            Reservation r = cached;
+                            cached = null;
+                            publish(c, i, w, r);
+                            return true;
+                        }
+                        if (!ours) {
+                            claimGen = -1; // truncated: the claim is gone, and maybe a new one exists
+                            releaseCached();
+                        }
+                    }
+                    if (claimGen < 0) {
+                        switch (state(w)) {
+                            case WRITABLE:
+                                return true; // prepared, by another fault or before we got here
+                            case WRITEBACK:
+                            case PREPARING:
+                                held = false;
+                                region.lock.readLock().unlock();
+                                if (noWait) {
+                                    return false;
+                                }
+                                awaitChange(c, i, w);
+                                continue;
+                            case CLEAN:
+                                long claimed = withState(w, PREPARING);
+                                if (!BrokenRule.claimWon(c.casState(i, w, claimed), w)) { // volatile CAS
+                                    continue; // raced another claim; look again (still holding the lock)
+                                }
+                                region.counters.preparing.increment();
+                                claimChunk = c;
+                                claimIndex = i;
+                                claimGen = generation(w);
+                                w = claimed;
+                                if (!BrokenRule.publishesAfterPrepare()) {
+                                    c.casState(i, claimed, withState(claimed, WRITABLE)); // the broken variant
+                                }
+                                break;
+                            default:
+                                throw new IllegalStateException("page " + page + " is " + PageState.describe(w)
+                                        + " while the region lock is held shared [file " + region.path + "]");
+                        }
+                    }
+                    // We own the claim (PREPARING at claimGen) and hold the lock: ask the handler.
+                    Fault fault = new Fault(region, ledger, page, region.pageLength(page, region.size), claimGen,
+                            retry, noWait);
+                    FaultResult result;
+                    try {
+                        result = callHandler(fault);
+                    } finally {
+                        held = fault.lockHeld();
+                        cached = fault.end();
+                        if (!held) {
+                            droppedFault = fault; // its lock-drop event ends when the retry relocks
+                        }
+                    }
+                    if (result instanceof Reservation r) {
+                        if (!held) {
+                            // Ready after dropping the lock: adopt it like a cached one, on the retry.
+                            if (cached != null) {
+                                ledger.accepted(r);
+                                ledger.release(r);
+                                throw protocolError("returned a reservation after caching another one");
+                            }
+                            ledger.accepted(r);
+                            cached = r;
+                            retry = true;
+                            region.counters.retries.increment();
+                            continue;
+                        }
+                        ledger.accepted(r);
+                        publish(c, i, w, r);
+                        return true;
+                    }
+                    if (result == FaultResult.RETRY) {
+                        if (held) {
+                            if (noWait) {
+                                abandon();
+                                return false;
+                            }
+                            throw protocolError("returned FaultResult.RETRY without dropping the lock;"
+                                    + " call fault.dropLock() first, or return a Reservation");
+                        }
+                        retry = true;
+                        region.counters.retries.increment();
+                        continue;
+                    }
+                    throw protocolError("returned null; return Reservation.none() when nothing needs reserving");
+                } finally {
+                    if (held) {
+                        region.lock.readLock().unlock();
+                    }
+                }
+            }
+        }
+
+        /** Takes the region lock shared; false if a no-wait fault would have to wait for it. */
+        private boolean lockShared() {
+            if (noWait) {
+                return region.lock.readLock().tryLock();
+            }
+            try {
+                region.lock.readLock().lockInterruptibly();
+                return true;
+            } catch (InterruptedException e) {
+                throw interrupted(e);
+            }
+        }
+
+        private FaultResult callHandler(Fault fault) {
+            handlerCalls++;
+            Fault outer = HandlerScope.enter(fault);
+            long start = System.nanoTime();
+            try {
+                return handler.prepare(fault);
+            } catch (WriteFaultException e) {
+                throw e;
+            } catch (InterruptedException | InterruptedIOException | ClosedByInterruptException e) {
+                throw interrupted(e);
+            } catch (IOException e) {
+                if (isNoSpace(e)) {
+                    throw new NoSpaceException("no space to prepare the page: " + e.getMessage(), region.path,
+                            page << region.pageShift, page, e);
+                }
+                throw handlerFailed(e);
+            } catch (RuntimeException e) {
+                throw handlerFailed(e);
+            } finally {
+                region.counters.handlerNanos.add(System.nanoTime() - start);
+                HandlerScope.exit(outer);
+            }
+        }
+
+        private void endLockDrop() {
+            if (droppedFault != null) {
+                droppedFault.relocked();
+                droppedFault = null;
+            }
+        }
+
+        /** Waits, with no lock and no pin held, for the page's word to change (K8: outside the lock). */
+        private void awaitChange(Chunk c, int i, long seen) {
+            boolean writeback = state(seen) == WRITEBACK;
+            FaultEvents.WritebackWait event = writeback ? new FaultEvents.WritebackWait() : null;
+            long start = System.nanoTime();
+            if (event != null) {
+                event.begin();
+            }
+            try {
+                // volatile: the waiter's half of the Waiters Dekker pair (see Waiters)
+                region.waiters.await(() -> c.stateVolatile(i) != seen, true,
+                        () -> "page " + page + " of " + region.path + " to leave " + PageState.describe(seen), 0);
+            } catch (InterruptedException e) {
+                throw interrupted(e);
+            } finally {
+                if (writeback) {
+                    region.counters.writebackWaits.increment();
+                    region.counters.writebackWaitNanos.add(System.nanoTime() - start);
+                    if (event.shouldCommit()) {
+                        event.path = region.path.toString();
+                        event.page = page;
+                        event.commit();
+                    }
+                }
+            }
+        }
+
+        /** Gives back a live claim (PREPARING to CLEAN) and releases what was cached. Idempotent. */
+        private void abandon() {
+            if (claimGen >= 0) {
+                long claimed = PageState.word(PREPARING, claimGen);
+                if (claimChunk.casState(claimIndex, claimed, PageState.word(CLEAN, claimGen)) == claimed) { // volatile
+                    region.counters.preparing.decrement();
+                    region.waiters.signal();
+                } // else a truncate took the page and counted it
+                claimGen = -1;
+            }
+            releaseCached();
+            endLockDrop();
+        }
+
+        /** The reservation cached for a claim that is gone (or never needed) goes back. */
+        private void releaseCached() {
+            Reservation r = cached;
+            if (r != null) {
+                cached = null;
+                if (BrokenRule.releasesRedundant()) {
+                    ledger.release(r);
+                }
+            }
+        }
+
+        /** K3: after the recheck under the lock, the reservation is recorded and the page made WRITABLE. */
+        private void publish(Chunk c, int i, long claimedWord, Reservation r) {
+            c.setReservationPlain(i, r); // plain store, published by the CAS below
+            long writable = withState(claimedWord, WRITABLE);
+            long witness = c.casState(i, claimedWord, writable); // release: the reservation and the handler's work
+            if (!BrokenRule.publishWon(witness, claimedWord)) {
+                c.setReservationPlain(i, null);
+                ledger.release(r);
+                throw new IllegalStateException("page " + page + " changed from " + PageState.describe(claimedWord)
+                        + " to " + PageState.describe(witness) + " under the region lock [file " + region.path + "]");
+            }
+            claimGen = -1;
+            region.counters.preparing.decrement();
+            region.counters.writable.increment();
+            region.waiters.signal();
+        }
+
+        private HandlerFailedException handlerFailed(Exception e) {
+            return new HandlerFailedException("the WriteFaultHandler failed: " + e, region.path,
+                    page << region.pageShift, page, e);
+        }
+
+        private HandlerFailedException protocolError(String what) {
+            IllegalStateException cause = new IllegalStateException("WriteFaultHandler " + what);
+            return new HandlerFailedException("the WriteFaultHandler broke the protocol: it " + what, region.path,
+                    page << region.pageShift, page, cause);
+        }
+
+        private FaultInterruptedException interrupted(Exception e) {
+            Thread.currentThread().interrupt();
+            return new FaultInterruptedException(region.path, page << region.pageShift, page, e);
+        }
+    }
+}

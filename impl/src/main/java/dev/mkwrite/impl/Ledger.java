@@ -1,0 +1,70 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Reservation;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import static dev.mkwrite.impl.PageState.CLEAN;
+
+/**
+ * The reservation ledger: every {@link Reservation} mkwrite owns is counted here from the moment it is
+ * accepted until it is consumed (its page was written back) or released (its page was removed, or its
+ * preparation turned out redundant or stale). A reservation that throws from either call is logged and
+ * dropped: the page's state has already moved on.
+ */
+final class Ledger {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Ledger.class);
+
+    private final RegionState region;
+
+    Ledger(RegionState region) {
+        this.region = region;
+    }
+
+    /** mkwrite takes ownership of a reservation. */
+    void accepted(Reservation r) {
+        region.counters.reservations.increment();
+        region.counters.reservedBytes.add(r.bytes());
+    }
+
+    /** The page will not be written: the storage goes back. */
+    void release(Reservation r) {
+        settled(r);
+        try {
+            r.release();
+        } catch (RuntimeException e) {
+            LOG.error("Reservation.release() threw for {}; ignored", region.path, e);
+        }
+    }
+
+    /** The page was written back: the storage is used. */
+    void consume(Reservation r) {
+        settled(r);
+        try {
+            r.consume();
+        } catch (RuntimeException e) {
+            LOG.error("Reservation.consume() threw for {}; ignored", region.path, e);
+        }
+    }
+
+    private void settled(Reservation r) {
+        region.counters.reservations.decrement();
+        region.counters.reservedBytes.add(-r.bytes());
+    }
+
+    /**
+     * A FROZEN page is dropped without writeback: it becomes CLEAN at {@code generation} and its
+     * reservation is released. Region lock held exclusive, the page quiesced (no pins, no writeback).
+     */
+    void dropFrozen(Chunk c, int i, long generation) {
+        Reservation r = c.reservationPlain(i);
+        c.setReservationPlain(i, null);
+        // volatile: publishes the cleared reservation to whoever next moves the page
+        c.setStateVolatile(i, PageState.word(CLEAN, generation));
+        region.counters.writable.decrement();
+        if (r != null) {
+            release(r);
+        }
+    }
+}

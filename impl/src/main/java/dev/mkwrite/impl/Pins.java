@@ -1,0 +1,207 @@
+package dev.mkwrite.impl;
+
+import java.util.concurrent.atomic.AtomicLong;
+
+import static dev.mkwrite.impl.PageState.PIN_ONE;
+import static dev.mkwrite.impl.PageState.WRITABLE;
+import static dev.mkwrite.impl.PageState.pins;
+import static dev.mkwrite.impl.PageState.state;
+
+/**
+ * Page pins: how a writer keeps its pages WRITABLE while it stores into them without the region lock,
+ * and how flush and the exclusive operations wait for writers to leave (drain).
+ *
+ * <p>A writer publishes its page range in its thread's hazard slot ({@link Hazards}, one CAS) and then
+ * checks that every page is WRITABLE. If its slot is taken, it pins each page through its state word
+ * instead (a CAS that adds {@link PageState#PIN_ONE}). A drainer first moves pages out of WRITABLE (a
+ * CAS), then waits for both kinds of pin to leave them. Both sides are volatile: a Dekker pair, so either
+ * the writer sees the page leave WRITABLE and backs off, or the drainer sees the pin and waits.
+ *
+ * <p>A thread never waits while it holds pins: {@link #tryPin} pins all of a range or nothing.
+ */
+final class Pins {
+
+    /** A pin held through the pages' state words, not a hazard slot. */
+    static final int STATE_PINS = -1;
+    /** An empty span's: nothing pinned, nothing to unpin. */
+    static final int NO_PINS = -3;
+    /** {@link #tryPin}'s answer when some page of the range is not WRITABLE; nothing is pinned. */
+    static final int NOT_WRITABLE = -4;
+
+    private final RegionState region;
+    private final PageTable table;
+    private final Waiters waiters;
+    /** The fast path's pins. */
+    private final Hazards hazards = Hazards.forThisMachine();
+    /** Writers holding pins through state words (the fallback); a retired mapping waits for none. */
+    private final AtomicLong statePins = new AtomicLong();
+
+    Pins(RegionState region) {
+        this.region = region;
+        this.table = region.table;
+        this.waiters = region.waiters;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // The writer's side (any thread, no lock)
+
+    /**
+     * Pins every page of {@code [first, last]} if all are WRITABLE, and returns how: the hazard slot
+     * that holds the range, or {@link #STATE_PINS}. Returns {@link #NOT_WRITABLE}, with nothing pinned,
+     * if some page is not.
+     */
+    int tryPin(long first, long last) {
+        int slot = hazards.publishVolatile(first, last); // StoreLoad: the state reads below come after it
+        if (slot >= 0) {
+            if (allWritableVolatile(first, last)) {
+                return slot;
+            }
+            unpinHazard(slot);
+            return NOT_WRITABLE;
+        }
+        statePins.incrementAndGet(); // volatile, before the mapping is read: see Retirement.expired
+        if (pinStateWords(first, last)) {
+            return STATE_PINS;
+        }
+        statePins.decrementAndGet();
+        return NOT_WRITABLE;
+    }
+
+    /** Whether {@code page} is WRITABLE now; acquire, a hint for the faulting loop (the pin decides). */
+    boolean isWritable(long page) {
+        Chunk c = table.chunkAcquire(page);
+        return c != null && state(c.stateAcquire(Chunk.index(page))) == WRITABLE;
+    }
+
+    /**
+     * Whether every page of {@code [first, last]} is WRITABLE. The reads are volatile: after the volatile
+     * publish of a hazard they make the Dekker pair with a drainer's CAS and slot reads (an acquire read
+     * could be ordered before the publish).
+     */
+    private boolean allWritableVolatile(long first, long last) {
+        for (long page = first; page <= last; page++) {
+            Chunk c = table.chunkAcquire(page);
+            if (c == null || state(c.stateVolatile(Chunk.index(page))) != WRITABLE) { // StoreLoad: see above
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The fallback: pins pages in order; on the first that is not WRITABLE, unpins the rest. */
+    private boolean pinStateWords(long first, long last) {
+        for (long page = first; page <= last; page++) {
+            if (!pinStateWord(page)) {
+                for (long p = first; p < page; p++) {
+                    unpinStateWord(p);
+                }
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private boolean pinStateWord(long page) {
+        Chunk c = table.chunkAcquire(page);
+        if (c == null) {
+            return false;
+        }
+        int i = Chunk.index(page);
+        long w = c.stateAcquire(i); // the CAS below validates it
+        while (state(w) == WRITABLE && pins(w) < PageState.MAX_PINS) {
+            long witness = c.casState(i, w, w + PIN_ONE); // acquire side: the preparation happens-before our writes
+            if (witness == w) {
+                return true;
+            }
+            w = witness;
+        }
+        return false;
+    }
+
+    /** Ends the pins {@link #tryPin} took on {@code [first, last]}. */
+    void unpin(long first, long last, int pin) {
+        if (pin >= 0) {
+            unpinHazard(pin);
+            return;
+        }
+        if (pin == NO_PINS) {
+            return;
+        }
+        for (long page = first; page <= last; page++) {
+            unpinStateWord(page);
+        }
+        statePins.decrementAndGet();
+    }
+
+    private void unpinHazard(int slot) {
+        hazards.clearRelease(slot); // release: our writes before any drainer's read of EMPTY
+        waiters.signal(); // may miss a drainer that starts waiting now: those wait with a timeout
+    }
+
+    private void unpinStateWord(long page) {
+        // A pinned page's chunk cannot be dropped nor the directory replaced: both wait for pins.
+        Chunk c = table.chunkAcquire(page);
+        long before = c.getAndAddState(Chunk.index(page), -PIN_ONE); // release: our writes before any drain
+        if (pins(before) == 1 && state(before) != WRITABLE) {
+            waiters.signal(); // a flush or an exclusive operation waits for this page to drain
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // The drainer's side: flush and the exclusive operations, after they moved pages out of WRITABLE
+
+    /**
+     * Whether no writer pins {@code page}, which this thread took out of WRITABLE: neither through its
+     * state word nor through a hazard slot. Both reads are volatile, after the taking CAS: the drainer's
+     * half of the Dekker pair with the writer's publish. Costs a read of every slot.
+     */
+    boolean drained(long page) {
+        return pins(table.chunkAcquire(page).stateVolatile(Chunk.index(page))) == 0 // StoreLoad: after our CAS
+                && !hazards.coversVolatile(page);
+    }
+
+    /**
+     * Waits until no writer pins a page of {@code [first, end)}, whose WRITABLE pages this thread froze.
+     * Region lock held exclusive.
+     */
+    void awaitDrained(long first, long end) {
+        table.forEachPage(first, end, (c, i, page) -> {
+            if (pins(c.stateVolatile(i)) != 0) { // volatile: after the freezing CAS (Dekker)
+                region.awaitUninterruptibly(() -> pins(c.stateVolatile(i)) == 0, // volatile: the Waiters pair
+                        () -> "pinned writers to leave page " + page + " of " + region.path);
+            }
+        });
+        long last = Math.min(end, region.pageCount) - 1;
+        for (int slot = 0; slot < hazards.slotCount(); slot++) {
+            long seen = hazards.slotVolatile(slot); // after the freezing CASes: Dekker with the writer's publish
+            if (Hazards.overlaps(seen, first, last)) {
+                int s = slot;
+                region.awaitHazard(() -> hazards.slotVolatile(s) != seen,
+                        () -> "the writer of pages " + Hazards.first(seen) + ".." + Hazards.last(seen) + " of "
+                                + region.path + " to leave");
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // For mapping retirement and statistics
+
+    /** Every hazard slot now, read volatile: a retired mapping waits until all have changed. */
+    long[] hazardSnapshot() {
+        return hazards.snapshotVolatile();
+    }
+
+    /**
+     * Whether every pin that could have read a mapping replaced when {@code snapshot} was taken has
+     * ended: every hazard changed since, and no state-word pin is held now (a state-word pin counts
+     * itself before it reads the mapping, so none now means none from before).
+     */
+    boolean allEndedSince(long[] snapshot) {
+        return statePins.get() == 0 && hazards.allChangedSince(snapshot);
+    }
+
+    /** The pages pinned now, a racy sum for statistics. */
+    long pinnedPages() {
+        return table.pins() + hazards.pinnedPages();
+    }
+}

@@ -1,0 +1,125 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.RegionBuilder;
+import dev.mkwrite.impl.os.PosixNative;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.Files;
+import java.nio.file.OpenOption;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.HashSet;
+import java.util.Set;
+
+/**
+ * The region's file: its channel, the lock that keeps a second region (in this JVM or another process)
+ * off it, its identity ({@code fileKey}), and a native descriptor for mmap, ftruncate and fallocate.
+ *
+ * <p>The native descriptor is opened once, checked against the file key, and closed only by
+ * {@link #close}, after the lock: closing any descriptor of a file drops every POSIX lock the process
+ * holds on it. Every operation that changes the file runs with the region lock held exclusive.
+ */
+final class RegionFile {
+
+    private static final Logger LOG = LoggerFactory.getLogger(RegionFile.class);
+
+    private final Path path;
+    private final FileChannel channel;
+    private final FileLock lock;
+    /** A native descriptor of the file, or -1 without native access. */
+    private final int nativeFd;
+
+    private RegionFile(Path path, FileChannel channel, FileLock lock, int nativeFd) {
+        this.path = path;
+        this.channel = channel;
+        this.lock = lock;
+        this.nativeFd = nativeFd;
+    }
+
+    /** Opens and locks the file of {@code spec}; the caller closes it if it cannot use it. */
+    static RegionFile open(RegionBuilder spec) throws IOException {
+        Set<OpenOption> options = new HashSet<>(Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE));
+        if (spec.create()) {
+            options.add(StandardOpenOption.CREATE);
+        }
+        FileChannel channel = FileChannel.open(spec.path(), options);
+        int nativeFd = -1;
+        boolean success = false;
+        try {
+            FileLock fileLock;
+            try {
+                fileLock = channel.tryLock();
+            } catch (OverlappingFileLockException e) {
+                throw new IllegalStateException("a region over " + spec.path() + " is already open in this JVM;"
+                        + " one file has one page-state table, so open it once and share the region", e);
+            }
+            if (fileLock == null) {
+                throw new IOException("another process holds a lock on " + spec.path()
+                        + " (is a region over it open elsewhere?)");
+            }
+            // Read just after opening: only a rename racing open() itself could make it another file's.
+            Object fileKey = Files.readAttributes(spec.path(), BasicFileAttributes.class).fileKey();
+            nativeFd = FileHoles.openSameFile(spec.path(), fileKey);
+            RegionFile file = new RegionFile(spec.path(), channel, fileLock, nativeFd);
+            success = true;
+            return file;
+        } finally {
+            if (!success) {
+                channel.close();
+                if (nativeFd >= 0) {
+                    PosixNative.close(nativeFd);
+                }
+            }
+        }
+    }
+
+    /** The file's size now. */
+    long size() throws IOException {
+        return channel.size();
+    }
+
+    /** Maps the whole file at {@code size} bytes, extending a shorter file sparsely. */
+    Mapping map(Backing backing, long size) throws IOException {
+        return Mapping.map(backing, channel, nativeFd, size);
+    }
+
+    void truncate(long size) throws IOException {
+        channel.truncate(size);
+    }
+
+    /** Discards {@code [offset, offset + length)} of the file (see {@link FileHoles}). */
+    void punch(long offset, long length) throws IOException {
+        FileHoles.punch(nativeFd, path, channel, offset, length);
+    }
+
+    boolean isOpen() {
+        return channel.isOpen();
+    }
+
+    /**
+     * Releases the lock, then closes the channel and the native descriptor. Returns {@code failure},
+     * or the first failure of these, the others suppressed.
+     */
+    IOException close(IOException failure) {
+        try {
+            lock.release();
+            channel.close();
+            if (nativeFd >= 0 && PosixNative.close(nativeFd) < 0) {
+                LOG.warn("closing the native descriptor of {} failed", path);
+            }
+        } catch (IOException e) {
+            if (failure == null) {
+                return e;
+            }
+            failure.addSuppressed(e);
+        }
+        return failure;
+    }
+}

@@ -1,0 +1,141 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.OutOfRegionException;
+import dev.mkwrite.RegionClosedException;
+
+import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
+
+/**
+ * What every part of a region reads: its file's name and page geometry, the region lock, the page-state
+ * table, the wait queue, the statistics, and the four fields an exclusive operation changes (the mapping,
+ * the size, the page count, closed) with the epoch. The parts share this object instead of calling back
+ * into {@link Region}; nothing here knows the parts.
+ *
+ * <p>Ordering: {@link #mapping}, {@link #size}, {@link #pageCount} and {@link #closed} are written only
+ * with the region lock held exclusive, and are volatile because the lock-free fast path reads them.
+ * {@link #epoch} is plain: it is written under the exclusive lock and read under the shared one.
+ */
+final class RegionState {
+
+    /**
+     * Generations are drawn from one counter per JVM, so that a handler shared by several regions, or by
+     * successive regions over one file, never sees a generation reused for a page.
+     */
+    private static final AtomicLong EPOCHS = new AtomicLong();
+
+    final Path path;
+    final Backing backing;
+    final int pageSize;
+    final int pageShift;
+    /** The region lock: shared by faults, flush's scan and reads; exclusive for grow, truncate, punch, close. */
+    final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    final PageTable table;
+    final Waiters waiters = new Waiters();
+    final Counters counters = new Counters();
+
+    // Written only under the exclusive lock; volatile because the fast path reads them without it.
+    volatile Mapping mapping;
+    volatile long size;
+    volatile long pageCount;
+    volatile boolean closed;
+    /** The generation of new chunks and of pages changed by the latest resize or punch. Guarded by lock. */
+    private long epoch = EPOCHS.incrementAndGet();
+
+    RegionState(Path path, Backing backing, int pageSize, Mapping mapping, long size) {
+        this.path = path;
+        this.backing = backing;
+        this.pageSize = pageSize;
+        this.pageShift = Integer.numberOfTrailingZeros(pageSize);
+        this.mapping = mapping;
+        this.size = size;
+        this.pageCount = pagesFor(size);
+        this.table = new PageTable(pageCount);
+    }
+
+    /** The current epoch. Caller holds the region lock. */
+    long epoch() {
+        return epoch;
+    }
+
+    /** Moves the region to a new epoch and returns it. Caller holds the region lock exclusive. */
+    long nextEpoch() {
+        return epoch = EPOCHS.incrementAndGet();
+    }
+
+    long pagesFor(long bytes) {
+        return (bytes + pageSize - 1) >>> pageShift;
+    }
+
+    /** The bytes of {@code page} within a region of {@code regionSize} bytes. */
+    int pageLength(long page, long regionSize) {
+        return (int) Math.min(pageSize, regionSize - (page << pageShift));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Waits
+
+    /** Waits for a condition every change of which is signalled; an interrupt is kept for later. */
+    void awaitUninterruptibly(BooleanSupplier done, Supplier<String> what) {
+        try {
+            waiters.await(done, false, what, 0);
+        } catch (InterruptedException e) {
+            throw new AssertionError("an uninterruptible wait was interrupted", e);
+        }
+    }
+
+    /** Waits for a hazard to change: re-checks every {@link Hazards#POLL_MILLIS}, as its wake-up can be missed. */
+    void awaitHazard(BooleanSupplier done, Supplier<String> what) {
+        try {
+            waiters.await(done, false, what, Hazards.POLL_MILLIS);
+        } catch (InterruptedException e) {
+            throw new AssertionError("an uninterruptible wait was interrupted", e);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Checks and errors: each names the file, the offset and the page.
+
+    void checkRange(String op, long offset, long length) {
+        if (offset < 0 || length < 0 || offset + length < 0) {
+            throw new IllegalArgumentException(op + "(offset " + offset + ", length " + length
+                    + "): both must be >= 0 and their sum must not overflow [file " + path + ", offset " + offset
+                    + (offset >= 0 ? ", page " + (offset >>> pageShift) : "") + "]");
+        }
+    }
+
+    /** An empty write or put at {@code offset}: fine anywhere up to the end of an open region. */
+    void checkEmpty(long offset) {
+        if (closed) {
+            throw closedException(offset, offset >>> pageShift);
+        }
+        if (offset > size) {
+            throw outOfRegion(offset, 0);
+        }
+    }
+
+    void ensureOpen() {
+        if (closed) {
+            throw new RegionClosedException(path, 0, -1);
+        }
+    }
+
+    RegionClosedException closedException(long offset, long page) {
+        return new RegionClosedException(path, offset, page);
+    }
+
+    OutOfRegionException outOfRegion(long offset, long length) {
+        long regionSize = size;
+        long page = Math.max(offset, regionSize) >>> pageShift;
+        return new OutOfRegionException(path, offset, length, regionSize, page);
+    }
+
+    static IllegalArgumentException tooLarge(long size, Backing backing, Path path) {
+        return new IllegalArgumentException("a region of " + size + " bytes exceeds what " + backing + " can map ("
+                + backing.maxRegionSize() + " bytes); use Backing.MEMORY_SEGMENT for larger regions [file " + path + "]");
+    }
+}

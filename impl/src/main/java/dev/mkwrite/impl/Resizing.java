@@ -1,0 +1,321 @@
+package dev.mkwrite.impl;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+
+import static dev.mkwrite.impl.PageState.CLEAN;
+import static dev.mkwrite.impl.PageState.FROZEN;
+import static dev.mkwrite.impl.PageState.PREPARING;
+import static dev.mkwrite.impl.PageState.WRITABLE;
+import static dev.mkwrite.impl.PageState.WRITEBACK;
+import static dev.mkwrite.impl.PageState.state;
+import static dev.mkwrite.impl.PageState.withState;
+
+/**
+ * The exclusive operations on the region's extent (rules K2, K6): grow, truncate and punchHole, with
+ * the generations they move and the quiesce and thaw they stand on. Every method here runs with the
+ * region lock held exclusive, which the public operations take.
+ *
+ * <p><b>Quiesce</b> freezes a range: every WRITABLE page becomes FROZEN (so no writer can pin it), every
+ * writeback in it ends, and every pinned writer leaves it. <b>Thaw</b> makes the FROZEN pages WRITABLE
+ * again. Truncate and close quiesce everything, punchHole its range, and grow only a partly covered last
+ * page: writers of other pages go on, on the lock-free fast path.
+ *
+ * <p><b>Generations</b> (K6): a page that is removed, or whose extent changes, moves to a new epoch, so a
+ * handler keyed by (page, generation) prepares it again, and a fault that prepared it with the lock
+ * dropped finds its work stale on the retry.
+ */
+final class Resizing {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Resizing.class);
+
+    private final RegionState region;
+    private final PageTable table;
+    private final RegionFile file;
+    private final Pins pins;
+    private final Writeback writeback;
+    private final Retirement retirement;
+    private final Ledger ledger;
+
+    Resizing(RegionState region, RegionFile file, Pins pins, Writeback writeback, Retirement retirement,
+             Ledger ledger) {
+        this.region = region;
+        this.table = region.table;
+        this.file = file;
+        this.pins = pins;
+        this.writeback = writeback;
+        this.retirement = retirement;
+        this.ledger = ledger;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // The operations, as MappedRegion offers them
+
+    void grow(long newSize) throws IOException {
+        HandlerScope.checkNotInHandler(region, "grow");
+        if (newSize > region.backing.maxRegionSize()) {
+            throw RegionState.tooLarge(newSize, region.backing, region.path);
+        }
+        region.lock.writeLock().lock();
+        try {
+            region.ensureOpen();
+            if (newSize < region.size) {
+                throw new IllegalArgumentException("grow(" + newSize + ") is below the size " + region.size
+                        + "; use truncate to shrink [file " + region.path + "]");
+            }
+            if (newSize > region.size) {
+                growTo(newSize);
+            }
+        } finally {
+            region.lock.writeLock().unlock();
+        }
+    }
+
+    void truncate(long newSize) throws IOException {
+        HandlerScope.checkNotInHandler(region, "truncate");
+        if (newSize < 0 || newSize > region.backing.maxRegionSize()) {
+            throw new IllegalArgumentException("truncate(" + newSize + "): the size must lie in [0, "
+                    + region.backing.maxRegionSize() + "] [file " + region.path + "]");
+        }
+        region.lock.writeLock().lock();
+        try {
+            region.ensureOpen();
+            if (newSize > region.size) {
+                growTo(newSize);
+            } else if (newSize < region.size) {
+                shrinkTo(newSize);
+            }
+        } finally {
+            region.lock.writeLock().unlock();
+        }
+    }
+
+    void punchHole(long offset, long length) throws IOException {
+        HandlerScope.checkNotInHandler(region, "punchHole");
+        region.checkRange("punchHole", offset, length);
+        region.lock.writeLock().lock();
+        try {
+            region.ensureOpen();
+            long end = offset + length;
+            if (end > region.size) {
+                throw region.outOfRegion(offset, length);
+            }
+            if (length == 0) {
+                return;
+            }
+            int mask = region.pageSize - 1;
+            if ((offset & mask) != 0 || ((end & mask) != 0 && end != region.size)) {
+                throw new IllegalArgumentException("punchHole(offset " + offset + ", length " + length
+                        + "): the range must be whole pages of " + region.pageSize + " bytes, or end at the region's"
+                        + " end " + region.size + " [file " + region.path + ", offset " + offset + ", page "
+                        + (offset >>> region.pageShift) + "]");
+            }
+            punch(offset, length);
+        } finally {
+            region.lock.writeLock().unlock();
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // With the lock held exclusive
+
+    /**
+     * Grows the region without draining its writers: they go on writing through the old mapping, which
+     * maps the same file pages, and it is unmapped once they have left ({@link Retirement}). Only a
+     * partly covered last page is quiesced, as its extent changes.
+     */
+    private void growTo(long newSize) throws IOException {
+        long oldSize = region.size;
+        long oldPages = region.pageCount;
+        boolean partial = (oldSize & (region.pageSize - 1)) != 0;
+        if (partial) {
+            quiesce(oldPages - 1, oldPages);
+        }
+        try {
+            Mapping old = region.mapping;
+            if (partial) {
+                // The old last page was prepared for fewer bytes than it will cover: write it back and
+                // give it a new generation, so its next write prepares the whole page, and a fault
+                // that prepared it with the lock dropped finds its work stale.
+                writeback.writeBackFrozen(old, oldPages - 1, oldPages);
+                renewGeneration(oldPages - 1, region.nextEpoch());
+            }
+            long newPages = region.pagesFor(newSize);
+            if (old.extendInPlace(newSize)) { // the mapping has room: the file grows beneath it
+                table.resize(newPages);
+                region.pageCount = newPages;
+                region.size = newSize;
+                return;
+            }
+            Mapping fresh = file.map(region.backing, newSize); // extends the file sparsely
+            table.resize(newPages); // keeps every chunk: a pinned writer's unpin finds its page
+            region.pageCount = newPages;
+            region.size = newSize;
+            region.mapping = fresh; // volatile: writers that pin from now on write through it
+            if (!retirement.retire(old)) {
+                // Some writer stays pinned across many grows: drain every writer, and unmap them all.
+                quiesceAll();
+                try {
+                    retirement.unmapAll();
+                    retirement.awaitUsers(old);
+                    old.unmap();
+                } finally {
+                    thawAll();
+                }
+            }
+        } finally {
+            if (partial) {
+                thaw(oldPages - 1, oldPages);
+            }
+        }
+    }
+
+    /** Shrinks the region: quiesces everything, truncates the file, maps anew, removes the pages past the end. */
+    private void shrinkTo(long newSize) throws IOException {
+        quiesceAll();
+        try {
+            retirement.unmapAll();
+            long oldPages = region.pageCount;
+            long newPages = region.pagesFor(newSize);
+            Mapping old = region.mapping;
+            file.truncate(newSize);
+            long generation = region.nextEpoch();
+            Mapping fresh;
+            try {
+                fresh = file.map(region.backing, newSize);
+            } catch (IOException | RuntimeException e) {
+                // The file is already shorter than the mapping: remove the pages past its end, and
+                // close, since no mapping of the right size exists.
+                removePages(newPages, oldPages, generation);
+                LOG.error("remapping {} after truncate to {} failed; the region is closed", region.path, newSize, e);
+                region.closed = true;
+                throw e;
+            }
+            removePages(newPages, oldPages, generation);
+            if ((newSize & (region.pageSize - 1)) != 0) {
+                renewGeneration(newPages - 1, generation);
+            }
+            region.pageCount = newPages;
+            region.size = newSize;
+            region.mapping = fresh;
+            table.resize(newPages);
+            retirement.awaitUsers(old);
+            old.unmap();
+        } finally {
+            thawAll();
+        }
+    }
+
+    /**
+     * Discards the whole pages of {@code [offset, offset + length)} (the range is checked): the file's
+     * range first, so a failure changes no page state; then the pages become CLEAN at a new generation
+     * and their reservations are released. Writers of other pages go on: the mapping stays.
+     */
+    private void punch(long offset, long length) throws IOException {
+        long first = offset >>> region.pageShift;
+        long endPage = region.pagesFor(offset + length);
+        quiesce(first, endPage);
+        try {
+            // With no writer pinned in the range and its pages FROZEN or CLEAN, nothing stores into it.
+            file.punch(offset, length);
+            removePages(first, endPage, region.nextEpoch());
+        } finally {
+            thaw(first, endPage);
+        }
+    }
+
+    /** K6: removed pages release their reservations and move to {@code generation}, so stale work is seen. */
+    private void removePages(long from, long to, long generation) {
+        table.forEachPage(from, to, (c, i, page) -> {
+            long w = c.stateAcquire(i); // quiesced: nobody else moves it
+            switch (state(w)) {
+                case FROZEN -> ledger.dropFrozen(c, i, generation);
+                case PREPARING -> {
+                    // A fault dropped the lock while preparing it; its retry sees the new generation.
+                    // volatile: the signaller's half of the Waiters pair (the thaw signals); the retry's lock orders it
+                    c.setStateVolatile(i, PageState.word(CLEAN, generation));
+                    region.counters.preparing.decrement();
+                }
+                case CLEAN -> c.setStateVolatile(i, PageState.word(CLEAN, generation)); // volatile: as above
+                default -> throw notQuiesced(page, w);
+            }
+        });
+    }
+
+    /**
+     * A page whose extent changed (the last page, when the size moves inside or out of it) moves to a new
+     * generation: what was prepared for it covered other bytes. A dirty page keeps its data and
+     * reservation. After quiesce.
+     */
+    private void renewGeneration(long page, long generation) {
+        Chunk c = table.chunkAcquire(page);
+        if (c == null) {
+            return;
+        }
+        int i = Chunk.index(page);
+        long w = c.stateAcquire(i); // quiesced: nobody else moves it
+        switch (state(w)) {
+            // volatile: the signaller's half of the Waiters pair, for a fault waiting on the page (the thaw signals)
+            case FROZEN, CLEAN -> c.setStateVolatile(i, PageState.word(state(w), generation));
+            case PREPARING -> {
+                c.setStateVolatile(i, PageState.word(CLEAN, generation)); // volatile: as above
+                region.counters.preparing.decrement();
+            }
+            default -> throw notQuiesced(page, w);
+        }
+    }
+
+    private IllegalStateException notQuiesced(long page, long w) {
+        return new IllegalStateException("page " + page + " is " + PageState.describe(w) + " after quiesce [file "
+                + region.path + "]");
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Quiesce and thaw
+
+    /** {@link #quiesce} of every page: afterwards no thread touches the mapping. */
+    void quiesceAll() {
+        quiesce(0, Long.MAX_VALUE);
+    }
+
+    /**
+     * Freezes every WRITABLE page of {@code [first, end)} so no writer can enter, waits for every
+     * writeback in it to end and for every pin to drain.
+     */
+    void quiesce(long first, long end) {
+        table.forEachPage(first, end, (c, i, page) -> {
+            long w = c.stateAcquire(i); // the CAS below validates it
+            for (;;) {
+                if (state(w) == WRITABLE) {
+                    long witness = c.casState(i, w, withState(w, FROZEN)); // volatile: Dekker with the writers' pins
+                    if (witness == w) {
+                        break;
+                    }
+                    w = witness;
+                } else if (state(w) == WRITEBACK) {
+                    // volatile: the waiter's half of the Waiters Dekker pair (see Waiters)
+                    region.awaitUninterruptibly(() -> state(c.stateVolatile(i)) != WRITEBACK,
+                            () -> "writeback of page " + page + " of " + region.path + " to end");
+                    w = c.stateAcquire(i);
+                } else {
+                    break;
+                }
+            }
+        });
+        if (BrokenRule.drainsWriters()) {
+            pins.awaitDrained(first, end);
+        }
+    }
+
+    void thawAll() {
+        thaw(0, Long.MAX_VALUE);
+    }
+
+    /** FROZEN pages of {@code [first, end)}, the range a quiesce froze, become WRITABLE again. */
+    void thaw(long first, long end) {
+        table.forEachPage(first, end, (c, i, page) -> c.move(i, FROZEN, WRITABLE));
+        region.waiters.signal();
+    }
+}

@@ -1,0 +1,250 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFaultHandler;
+import org.agrona.collections.LongArrayList;
+
+import java.io.IOException;
+
+import static dev.mkwrite.impl.PageState.CLEAN;
+import static dev.mkwrite.impl.PageState.FROZEN;
+import static dev.mkwrite.impl.PageState.WRITABLE;
+import static dev.mkwrite.impl.PageState.WRITEBACK;
+import static dev.mkwrite.impl.PageState.generation;
+import static dev.mkwrite.impl.PageState.pins;
+import static dev.mkwrite.impl.PageState.state;
+
+/**
+ * Writeback (rule K8): flush forces exactly the dirty pages and makes them CLEAN, so the next write
+ * faults again. Stable pages: a page under writeback admits no writer, so the handler's
+ * {@link WriteFaultHandler#beforeWriteback} sees the contents that reach the disk.
+ *
+ * <p>A flush takes WRITABLE pages to WRITEBACK under the region lock held shared (new writers now wait
+ * in a fault), then, with no lock, waits for the pinned writers to leave, forces the pages in contiguous
+ * runs and makes them CLEAN, consuming their reservations. It writes back in batches of drained pages,
+ * so it never waits on one page while holding another drained page that a writer may wait for. Pages
+ * another flush is writing back are waited for, not written twice.
+ */
+final class Writeback {
+
+    private final RegionState region;
+    private final PageTable table;
+    private final Pins pins;
+    private final Ledger ledger;
+    private final WriteFaultHandler handler;
+
+    Writeback(RegionState region, Pins pins, Ledger ledger, WriteFaultHandler handler) {
+        this.region = region;
+        this.table = region.table;
+        this.pins = pins;
+        this.ledger = ledger;
+        this.handler = handler;
+    }
+
+    /** Writes back the dirty pages of {@code [offset, offset + length)}; returns how many this call wrote. */
+    long flush(long offset, long length) throws IOException {
+        region.checkRange("flush", offset, length);
+        HandlerScope.checkNotInHandler(region, "flush");
+        LongArrayList mine = new LongArrayList();
+        LongArrayList others = new LongArrayList();
+        Mapping m;
+        region.lock.readLock().lock();
+        try {
+            if (region.closed) {
+                throw region.closedException(offset, offset >>> region.pageShift);
+            }
+            long size = region.size;
+            if (length == 0 || region.pageCount == 0 || offset >= size) {
+                return 0;
+            }
+            long end = length > size - offset ? size : offset + length;
+            long first = offset >>> region.pageShift;
+            long last = (end - 1) >>> region.pageShift;
+            table.forEachPage(first, last + 1, (c, i, page) -> {
+                int taken = take(c, i);
+                if (taken == WRITABLE) {
+                    mine.addLong(page);
+                } else if (taken == WRITEBACK) {
+                    others.addLong(page); // another flush writes it back; wait for it below
+                }
+            });
+            m = region.mapping;
+            m.use(); // a grow may retire the mapping once the lock is released: it stays mapped until release
+        } finally {
+            region.lock.readLock().unlock();
+        }
+        long done;
+        try {
+            done = writeBack(m, mine);
+        } finally {
+            m.release();
+            region.waiters.signal(); // an exclusive operation may wait for the mapping's users
+        }
+        for (int k = 0; k < others.size(); k++) {
+            long page = others.getLong(k);
+            Chunk c = table.chunkAcquire(page);
+            if (c != null) {
+                int i = Chunk.index(page);
+                // volatile: the waiter's half of the Waiters Dekker pair (see Waiters), as in every wait condition
+                region.awaitUninterruptibly(() -> state(c.stateVolatile(i)) != WRITEBACK,
+                        () -> "page " + page + " of " + region.path + " to end another flush's writeback");
+            }
+        }
+        return done;
+    }
+
+    /**
+     * Moves a WRITABLE page to WRITEBACK (new writers now wait) and returns WRITABLE; otherwise changes
+     * nothing and returns the state it found.
+     */
+    private int take(Chunk c, int i) {
+        int found = c.move(i, WRITABLE, WRITEBACK); // volatile CAS: the first half of the drain's Dekker pair
+        if (found == WRITABLE) {
+            region.counters.writable.decrement();
+            region.counters.writeback.increment();
+        }
+        return found;
+    }
+
+    /** A page this thread took to WRITEBACK goes back to WRITABLE, dirty, with its reservation. */
+    private void giveBack(long page) {
+        if (table.chunkAcquire(page).move(Chunk.index(page), WRITEBACK, WRITABLE) == WRITEBACK) {
+            region.counters.writeback.decrement();
+            region.counters.writable.increment();
+        }
+    }
+
+    /**
+     * Test hook for the jcstress suite: flush's first step on one WRITABLE page, taking it to WRITEBACK
+     * and reading once whether its writers have left. Returns 1 if drained, 0 if pinned, -1 if the page
+     * was not WRITABLE. {@link #probeEnd} puts it back.
+     */
+    int probe(long page) {
+        Chunk c = table.chunkAcquire(page);
+        if (c == null || take(c, Chunk.index(page)) != WRITABLE) {
+            return -1;
+        }
+        return pins.drained(page) ? 1 : 0;
+    }
+
+    /** Ends {@link #probe}: the page goes back to WRITABLE. */
+    void probeEnd(long page) {
+        giveBack(page);
+        region.waiters.signal();
+    }
+
+    /** Writes back the pages this thread took to WRITEBACK, in batches of those whose writers have left. */
+    private long writeBack(Mapping m, LongArrayList pages) throws IOException {
+        long done = 0;
+        LongArrayList ready = new LongArrayList();
+        LongArrayList pinned = new LongArrayList();
+        try {
+            while (!pages.isEmpty()) {
+                ready.clear();
+                pinned.clear();
+                for (int k = 0; k < pages.size(); k++) {
+                    long page = pages.getLong(k);
+                    if (BrokenRule.mayForce(pins.drained(page))) {
+                        ready.addLong(page);
+                    } else {
+                        pinned.addLong(page);
+                    }
+                }
+                if (ready.isEmpty()) {
+                    long page = pinned.getLong(0);
+                    region.awaitHazard(() -> pins.drained(page),
+                            () -> "writers to leave page " + page + " of " + region.path + " for writeback");
+                    continue;
+                }
+                forceAndClean(m, ready, WRITEBACK);
+                done += ready.size();
+                pages.clear();
+                pages.addAll(pinned);
+            }
+        } catch (IOException | RuntimeException | Error e) {
+            // The pages stay dirty: back to WRITABLE with their reservations; a later flush retries.
+            for (int k = 0; k < pages.size(); k++) {
+                giveBack(pages.getLong(k));
+            }
+            region.waiters.signal();
+            throw e;
+        }
+        return done;
+    }
+
+    /**
+     * For pages in {@code from} state (WRITEBACK, or FROZEN under the exclusive lock) with no pins: lets
+     * the handler see their stable contents, forces them in contiguous runs, consumes their reservations
+     * and makes them CLEAN. Throws with every page still in {@code from} if forcing failed.
+     */
+    private void forceAndClean(Mapping m, LongArrayList pages, int from) throws IOException {
+        long regionSize = region.size;
+        int shift = region.pageShift;
+        for (int k = 0; k < pages.size(); k++) {
+            long page = pages.getLong(k);
+            handler.beforeWriteback(page, m.segment(page << shift, region.pageLength(page, regionSize)).asReadOnly());
+        }
+        int k = 0;
+        while (k < pages.size()) {
+            long first = pages.getLong(k);
+            long last = first;
+            while (k + 1 < pages.size() && pages.getLong(k + 1) == last + 1) {
+                last = pages.getLong(++k);
+            }
+            k++;
+            long start = first << shift;
+            long end = Math.min(regionSize, (last + 1) << shift);
+            m.force(start, end - start);
+        }
+        for (k = 0; k < pages.size(); k++) {
+            long page = pages.getLong(k);
+            Chunk c = table.chunkAcquire(page);
+            int i = Chunk.index(page);
+            long w = c.stateAcquire(i); // the page is ours (WRITEBACK or FROZEN): nobody else moves it
+            if (state(w) != from || !BrokenRule.mayForce(pins(w) == 0)) {
+                throw new IllegalStateException("page " + page + " left " + PageState.name(from) + " during writeback: "
+                        + PageState.describe(w) + " [file " + region.path + "]");
+            }
+            Reservation r = c.reservationPlain(i);
+            c.setReservationPlain(i, null); // plain store, published by the CAS below
+            long clean = PageState.word(CLEAN, generation(w));
+            while (c.casState(i, w, clean) != w) { // volatile: publishes CLEAN; only a broken variant loops
+                w = c.stateVolatile(i); // volatile: the broken variant races writers' pins
+                clean = PageState.word(CLEAN, generation(w));
+            }
+            if (from == WRITEBACK) {
+                region.counters.writeback.decrement();
+            } else {
+                region.counters.writable.decrement();
+            }
+            region.counters.pagesWrittenBack.increment();
+            if (r != null) {
+                ledger.consume(r);
+            }
+        }
+        region.waiters.signal();
+    }
+
+    /** Writes back the FROZEN pages of {@code [first, end)}. Lock held exclusive, after quiesce. */
+    void writeBackFrozen(Mapping m, long first, long end) throws IOException {
+        LongArrayList pages = new LongArrayList();
+        table.forEachPage(first, end, (c, i, page) -> {
+            if (state(c.stateAcquire(i)) == FROZEN) { // the lock and the quiesce order it
+                pages.addLong(page);
+            }
+        });
+        if (!pages.isEmpty()) {
+            forceAndClean(m, pages, FROZEN);
+        }
+    }
+
+    /** After a failed final writeback: FROZEN pages end with their reservations released. Lock held exclusive. */
+    void dropFrozen() {
+        table.forEachPage(0, Long.MAX_VALUE, (c, i, page) -> {
+            long w = c.stateAcquire(i); // the lock and the quiesce order it
+            if (state(w) == FROZEN) {
+                ledger.dropFrozen(c, i, generation(w));
+            }
+        });
+    }
+}
