@@ -13,6 +13,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.channels.ClosedByInterruptException;
+import java.util.ArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static dev.mkwrite.impl.PageState.CLEAN;
@@ -60,11 +61,49 @@ final class FaultPath {
     }
 
     /**
-     * Makes {@code page} WRITABLE for a write of {@code [offset, offset + length)}. Returns true when it
-     * is, false if a no-wait fault would have had to wait. Throws a {@link WriteFaultException} if the
-     * page cannot be prepared; then the fault has left no state behind.
+     * Makes every page of {@code [first, last]} WRITABLE for a write of {@code [offset, offset + length)}
+     * (K7 for writes over several pages). Returns true when they are, false if a no-wait fault would have
+     * had to wait. Throws a {@link WriteFaultException} if a page cannot be prepared.
+     *
+     * <p>A write over one page publishes it as soon as it is prepared. A write over several holds the
+     * pages it prepares as claims, PREPARING (no writer enters them), and publishes them together once
+     * the last one is prepared; if a later page fails, or a no-wait write would block, every claim goes
+     * back to CLEAN and its reservation is released, so the failed write leaves nothing behind. Claims
+     * are taken in page order, so two writes never wait on each other's claims in a cycle.
      */
-    boolean fault(long page, long offset, long length, boolean noWait) {
+    boolean faultIn(long first, long last, long offset, long length, boolean noWait) {
+        if (first == last) {
+            return isWritable(first) || fault(first, offset, length, noWait, null);
+        }
+        Claims claims = new Claims();
+        boolean ok = false;
+        try {
+            for (long page = first; page <= last; page++) {
+                if (!isWritable(page) && !fault(page, offset, length, noWait, claims)) {
+                    return false;
+                }
+            }
+            ok = claims.publish(offset, noWait);
+            return ok;
+        } finally {
+            if (!ok) {
+                claims.abandon();
+            }
+        }
+    }
+
+    /** Whether {@code page} is WRITABLE now; acquire, a hint (the pin decides). */
+    private boolean isWritable(long page) {
+        Chunk c = region.table.chunkAcquire(page);
+        return c != null && state(c.stateAcquire(Chunk.index(page))) == WRITABLE;
+    }
+
+    /**
+     * Makes {@code page} WRITABLE, or, with {@code claims}, prepares it and adds it to them. Returns
+     * true when done, false if a no-wait fault would have had to wait. Throws a
+     * {@link WriteFaultException} if the page cannot be prepared; then this fault has left no state behind.
+     */
+    private boolean fault(long page, long offset, long length, boolean noWait, Claims claims) {
         if (HandlerScope.inHandlerOf(region)) {
             throw new IllegalStateException("a write from inside this region's WriteFaultHandler faulted on page "
                     + page + "; handlers must not write into their own region [file " + region.path + ", offset "
@@ -80,7 +119,7 @@ final class FaultPath {
         event.begin();
         inFlight.incrementAndGet();
         region.counters.faults.increment();
-        Attempts attempts = new Attempts(page, offset, length, noWait);
+        Attempts attempts = new Attempts(page, offset, length, noWait, claims);
         String outcome = "error";
         try {
             boolean done = attempts.run();
@@ -122,6 +161,8 @@ final class FaultPath {
         private final long offset;
         private final long length;
         private final boolean noWait;
+        /** Where a prepared page goes when the write covers several: null to publish it at once. */
+        private final Claims claims;
 
         boolean retry;
         int handlerCalls;
@@ -134,11 +175,12 @@ final class FaultPath {
         /** The attempt that dropped the lock, until the retry holds it again. */
         private Fault droppedFault;
 
-        Attempts(long page, long offset, long length, boolean noWait) {
+        Attempts(long page, long offset, long length, boolean noWait, Claims claims) {
             this.page = page;
             this.offset = offset;
             this.length = length;
             this.noWait = noWait;
+            this.claims = claims;
         }
 
         boolean run() {
@@ -177,7 +219,7 @@ final class FaultPath {
                         if (ours && cached != null) {
                             Reservation r = cached;
                             cached = null;
-                            publish(c, i, w, r);
+                            prepared(c, i, w, r);
                             return true;
                         }
                         if (!ours) {
@@ -245,7 +287,7 @@ final class FaultPath {
                             continue;
                         }
                         ledger.accepted(r);
-                        publish(c, i, w, r);
+                        prepared(c, i, w, r);
                         return true;
                     }
                     if (result == FaultResult.RETRY) {
@@ -366,6 +408,16 @@ final class FaultPath {
             }
         }
 
+        /** The claim is prepared, with {@code r}: publish it now, or hand it to the write's claims. */
+        private void prepared(Chunk c, int i, long claimedWord, Reservation r) {
+            if (claims == null) {
+                publish(c, i, claimedWord, r);
+            } else {
+                claims.add(c, i, claimedWord, r);
+                claimGen = -1; // the claims own it now
+            }
+        }
+
         /** K3: after the recheck under the lock, the reservation is recorded and the page made WRITABLE. */
         private void publish(Chunk c, int i, long claimedWord, Reservation r) {
             c.setReservationPlain(i, r); // plain store, published by the CAS below
@@ -397,6 +449,86 @@ final class FaultPath {
         private FaultInterruptedException interrupted(Exception e) {
             Thread.currentThread().interrupt();
             return new FaultInterruptedException(region.path, page << region.pageShift, page, e);
+        }
+    }
+
+    /**
+     * The prepared pages of a write over several pages, held PREPARING until the last is prepared. Only
+     * the writing thread touches it.
+     */
+    private final class Claims {
+        private final ArrayList<Claim> held = new ArrayList<>(4);
+
+        private record Claim(Chunk chunk, int index, long word, Reservation reservation) {
+        }
+
+        void add(Chunk c, int i, long claimedWord, Reservation r) {
+            held.add(new Claim(c, i, claimedWord, r));
+        }
+
+        /**
+         * Publishes every claim WRITABLE under the region lock held shared (K3: an exclusive operation
+         * may have taken a claim meanwhile; then its page is faulted again by the caller's next pass).
+         * Returns false, publishing nothing, if a no-wait write would have to wait for the lock.
+         */
+        boolean publish(long offset, boolean noWait) {
+            if (held.isEmpty()) {
+                return true;
+            }
+            if (noWait) {
+                if (!region.lock.readLock().tryLock()) {
+                    return false;
+                }
+            } else {
+                region.lock.readLock().lock(); // short: no handler runs under it here
+            }
+            try {
+                if (region.closed) {
+                    throw region.closedException(offset, offset >>> region.pageShift);
+                }
+                for (Claim claim : held) {
+                    Chunk c = claim.chunk();
+                    int i = claim.index();
+                    // Under the shared lock only the claim's owner moves a PREPARING page: if the word is
+                    // still our claim, the page and its reservation slot are ours.
+                    if (c.stateAcquire(i) == claim.word()) {
+                        c.setReservationPlain(i, claim.reservation()); // plain store, published by the CAS below
+                        long witness = c.casState(i, claim.word(), withState(claim.word(), WRITABLE)); // release
+                        if (witness != claim.word()) {
+                            throw new IllegalStateException("a claim changed from " + PageState.describe(claim.word())
+                                    + " to " + PageState.describe(witness) + " under the region lock [file "
+                                    + region.path + "]");
+                        }
+                        region.counters.preparing.decrement();
+                        region.counters.writable.increment();
+                    } else {
+                        // A truncate or punch took the claim while the lock was free between faults, and
+                        // counted it; the page may even be another fault's now. The reservation is stale (K6).
+                        ledger.release(claim.reservation());
+                    }
+                }
+                held.clear();
+            } finally {
+                region.lock.readLock().unlock();
+            }
+            region.waiters.signal();
+            return true;
+        }
+
+        /** K7: every claim still held goes back to CLEAN, and its reservation is released. */
+        void abandon() {
+            if (held.isEmpty()) {
+                return;
+            }
+            for (Claim claim : held) {
+                long clean = PageState.word(CLEAN, generation(claim.word()));
+                if (claim.chunk().casState(claim.index(), claim.word(), clean) == claim.word()) { // volatile
+                    region.counters.preparing.decrement();
+                } // else a truncate took the page and counted it
+                ledger.release(claim.reservation());
+            }
+            held.clear();
+            region.waiters.signal();
         }
     }
 }

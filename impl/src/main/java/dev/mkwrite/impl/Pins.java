@@ -67,12 +67,6 @@ final class Pins {
         return NOT_WRITABLE;
     }
 
-    /** Whether {@code page} is WRITABLE now; acquire, a hint for the faulting loop (the pin decides). */
-    boolean isWritable(long page) {
-        Chunk c = table.chunkAcquire(page);
-        return c != null && state(c.stateAcquire(Chunk.index(page))) == WRITABLE;
-    }
-
     /**
      * Whether every page of {@code [first, last]} is WRITABLE. The reads are volatile: after the volatile
      * publish of a hazard they make the Dekker pair with a drainer's CAS and slot reads (an acquire read

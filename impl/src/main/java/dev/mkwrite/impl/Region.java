@@ -245,10 +245,8 @@ final class Region implements MappedRegion {
             }
             // With no pin held, fault in every page that is not WRITABLE, then pin again: a span over n
             // clean pages costs n faults and two pin passes, not n passes.
-            for (long page = first; page <= last; page++) {
-                if (!pins.isWritable(page) && !faults.fault(page, offset, length, noWait)) {
-                    return WOULD_BLOCK;
-                }
+            if (!faults.faultIn(first, last, offset, length, noWait)) {
+                return WOULD_BLOCK;
             }
         }
     }

@@ -466,7 +466,8 @@ class FsxTest {
             }
             if (!interfered) {
                 // K1: the handler ran (first attempts) for exactly the CLEAN pages up to the failing one,
-                // in order; the pages before the failing one stay prepared.
+                // in order. K7: a write that failed leaves nothing behind, so the pages it prepared
+                // before the failing one are CLEAN again; a write that succeeded made them all dirty.
                 long failedPage = ok ? last + 1 : thrown instanceof WriteFaultException w ? w.page()
                         : faulted.isEmpty() ? first : faulted.getLast();
                 List<Long> expected = new ArrayList<>();
@@ -476,8 +477,10 @@ class FsxTest {
                     }
                 }
                 assertEquals(expected, faulted, "pages faulted by " + op + "(" + off + ", " + len + ")");
-                for (long p = first; p < failedPage && p <= last; p++) {
-                    dirty[(int) p] = true;
+                if (ok) {
+                    for (long p = first; p <= last; p++) {
+                        dirty[(int) p] = true;
+                    }
                 }
             } else {
                 for (long p = first; p <= last && p < pages(); p++) {
@@ -956,7 +959,9 @@ class FsxTest {
                     // interference flushed or removed are faulted again only after this one.
                     unknown[(int) p] |= !dirty[(int) p];
                 } else {
-                    dirty[(int) p] = true; // the write faulted these in before this page, in order
+                    // The write prepared the CLEAN ones of these before this page, in order, and holds
+                    // them PREPARING until its last page is prepared (K7): a flush does not see them,
+                    // and they become dirty only when the write succeeds. Dirty ones stay dirty.
                     unknown[(int) p] = false;
                 }
             }
@@ -1019,7 +1024,9 @@ class FsxTest {
                 }
                 case 6 -> { // a write to another page; faults there proceed while this one waits (G7)
                     long other = hrnd.nextLong(Math.max(1, pages()));
-                    if (other == page || size == 0) {
+                    // Not a page of this write: those it prepared wait for it to end, so a put there
+                    // would wait for this very handler.
+                    if ((other >= writeFirstPage && other <= writeLastPage) || size == 0) {
                         line += "nothing";
                         f = null;
                     } else {
