@@ -3,6 +3,7 @@ package dev.mkwrite.impl;
 import dev.mkwrite.Backing;
 import dev.mkwrite.RegionBuilder;
 import dev.mkwrite.impl.os.PosixNative;
+import dev.mkwrite.impl.os.Uninterruptible;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -82,21 +83,25 @@ final class RegionFile {
 
     /** The file's size now. */
     long size() throws IOException {
-        return channel.size();
+        return Uninterruptible.call(channel::size);
     }
 
-    /** Maps the whole file at {@code size} bytes, extending a shorter file sparsely. */
+    /**
+     * Maps the whole file at {@code size} bytes, extending a shorter file sparsely. Like every operation
+     * here that may block in the channel, it runs where the caller's interrupt cannot close the channel
+     * ({@link Uninterruptible}); the caller's interrupt status is kept.
+     */
     Mapping map(Backing backing, long size) throws IOException {
-        return Mapping.map(backing, channel, nativeFd, size);
+        return Uninterruptible.call(() -> Mapping.map(backing, channel, nativeFd, size));
     }
 
     void truncate(long size) throws IOException {
-        channel.truncate(size);
+        Uninterruptible.run(() -> channel.truncate(size));
     }
 
     /** Discards {@code [offset, offset + length)} of the file (see {@link FileHoles}). */
     void punch(long offset, long length) throws IOException {
-        FileHoles.punch(nativeFd, path, channel, offset, length);
+        Uninterruptible.run(() -> FileHoles.punch(nativeFd, path, channel, offset, length));
     }
 
     boolean isOpen() {
