@@ -25,15 +25,18 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 
+import static dev.mkwrite.impl.Blocking.Wait.REGION_LOCK;
+import static dev.mkwrite.impl.Blocking.Wait.WAIT_QUEUE;
 import static dev.mkwrite.impl.PageState.CLEAN;
 import static dev.mkwrite.impl.PageState.WRITABLE;
 import static dev.mkwrite.impl.PageState.WRITEBACK;
@@ -126,12 +129,20 @@ abstract class RegionContract {
         return PageState.state(impl().stateWord(page));
     }
 
+    /** The thread of each future {@link #async} returned, so {@link #assertBlocked} can watch it. */
+    final Map<Future<?>, Thread> threads = new ConcurrentHashMap<>();
+
+    /** Runs {@code task} on a new daemon thread. */
     <T> Future<T> async(Supplier<T> task) {
-        return CompletableFuture.supplyAsync(task, r -> {
+        AtomicReference<Thread> thread = new AtomicReference<>();
+        Future<T> f = CompletableFuture.supplyAsync(task, r -> {
             Thread t = new Thread(r, "contract-async");
             t.setDaemon(true);
+            thread.set(t);
             t.start();
         });
+        threads.put(f, thread.get()); // the executor ran inside supplyAsync: the thread exists
+        return f;
     }
 
     Future<Void> asyncRun(ThrowingRunnable task) {
@@ -174,13 +185,13 @@ abstract class RegionContract {
         return flush;
     }
 
-    static void assertBlocked(Future<?> f) throws Exception {
-        try {
-            f.get(200, TimeUnit.MILLISECONDS);
-            throw new AssertionError("expected the operation to be blocked, but it completed");
-        } catch (TimeoutException expected) {
-            // still blocked
-        }
+    /**
+     * Asserts that {@code f}, started by {@link #async}, is blocked in {@code where}: its thread is seen
+     * parked there, and still is a moment later, with {@code f} not done ({@link Blocking}). A thread that
+     * has not reached the wait yet does not count.
+     */
+    void assertBlocked(Future<?> f, Blocking.Wait where) throws Exception {
+        Blocking.assertBlocked(threads.get(f), f, where);
     }
 
     static <T> T done(Future<T> f) throws Exception {
@@ -332,7 +343,7 @@ abstract class RegionContract {
         Future<Void> slow = asyncRun(() -> region.put(5 * PAGE, bytes(8, 2)));
         assertTrue(started.await(10, TimeUnit.SECONDS));
         Future<Void> grow = asyncRun(() -> region.grow(2L * PAGES * PAGE));
-        assertBlocked(grow); // exclusive waits for the shared holder
+        assertBlocked(grow, REGION_LOCK); // exclusive waits for the shared holder
         region.put(16, bytes(100, 3)); // the fast path needs no lock
         assertFalse(grow.isDone());
         release.countDown();
@@ -352,10 +363,10 @@ abstract class RegionContract {
         Future<Void> slow = asyncRun(() -> region.put(5 * PAGE, bytes(8, 2)));
         assertTrue(started.await(10, TimeUnit.SECONDS));
         Future<Void> grow = asyncRun(() -> region.grow(2L * PAGES * PAGE));
-        assertBlocked(grow);
+        assertBlocked(grow, REGION_LOCK);
         handler.behaviour = (fault, h) -> h.reserve(fault);
         Future<Void> other = asyncRun(() -> region.put(9 * PAGE, bytes(8, 3)));
-        assertBlocked(other); // queued behind the exclusive operation
+        assertBlocked(other, REGION_LOCK); // queued behind the exclusive operation
         release.countDown();
         done(slow);
         done(grow);
@@ -419,7 +430,7 @@ abstract class RegionContract {
         CountDownLatch release = latch();
         Future<Void> first = faultWithDroppedLock(release, () -> region.put(3 * PAGE, bytes(8, 1)));
         Future<Void> second = asyncRun(() -> region.put(3 * PAGE + 100, bytes(8, 2)));
-        assertBlocked(second);
+        assertBlocked(second, WAIT_QUEUE);
         assertNull(region.tryWrite(3 * PAGE, 8), "tryWrite does not wait for another fault's preparation");
         release.countDown();
         done(first);
@@ -688,7 +699,7 @@ abstract class RegionContract {
         open();
         WriteSpan span = region.write(2L * PAGE, 8);
         Future<Void> punch = asyncRun(() -> region.punchHole(0, 4L * PAGE));
-        assertBlocked(punch);
+        assertBlocked(punch, WAIT_QUEUE);
         span.segment().fill((byte) 3);
         span.close();
         done(punch);
@@ -812,7 +823,7 @@ abstract class RegionContract {
         open();
         WriteSpan span = region.write(2 * PAGE, 16);
         Future<Long> flush = asyncFlush();
-        assertBlocked(flush);
+        assertBlocked(flush, WAIT_QUEUE);
         assertEquals(WRITEBACK, state(2), "new writers are already held off");
         assertTrue(handler.writebacks.isEmpty(), "nothing forced while the writer is inside");
         span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 42L);
@@ -837,7 +848,7 @@ abstract class RegionContract {
         Future<Void> flush = asyncRun(region::flush);
         assertTrue(inWriteback.await(10, TimeUnit.SECONDS));
         Future<Void> writer = asyncRun(() -> region.putLong(2 * PAGE, 2));
-        assertBlocked(writer);
+        assertBlocked(writer, WAIT_QUEUE);
         assertNull(region.tryWrite(2 * PAGE, 8), "tryWrite does not wait for writeback");
         region.putLong(5 * PAGE, 3); // other pages are not held
         release.countDown();
@@ -854,7 +865,7 @@ abstract class RegionContract {
         CountDownLatch release = latch();
         Future<Void> first = flushBlockedInWriteback(release);
         Future<Long> second = asyncFlush();
-        assertBlocked(second); // it must not return before the first one forced the page
+        assertBlocked(second, WAIT_QUEUE); // it must not return before the first one forced the page
         release.countDown();
         done(first);
         assertEquals(0L, done(second));
@@ -879,7 +890,7 @@ abstract class RegionContract {
                 interruptFlag.set(Thread.interrupted());
             }
         });
-        assertBlocked(writer);
+        assertBlocked(writer, WAIT_QUEUE);
         writerThread.get().interrupt();
         FaultInterruptedException e = assertInstanceOf(FaultInterruptedException.class, failure(writer));
         assertEquals(2, e.page());
@@ -900,14 +911,14 @@ abstract class RegionContract {
         Future<Void> slow = asyncRun(() -> region.putLong(5 * PAGE, 1));
         assertTrue(started.await(10, TimeUnit.SECONDS));
         Future<Void> grow = asyncRun(() -> region.grow(2L * PAGES * PAGE));
-        assertBlocked(grow);
+        assertBlocked(grow, REGION_LOCK);
         handler.behaviour = (fault, h) -> h.reserve(fault);
         AtomicReference<Thread> writerThread = new AtomicReference<>();
         Future<Void> writer = asyncRun(() -> {
             writerThread.set(Thread.currentThread());
             region.putLong(9 * PAGE, 2);
         });
-        assertBlocked(writer);
+        assertBlocked(writer, REGION_LOCK);
         writerThread.get().interrupt();
         assertInstanceOf(FaultInterruptedException.class, failure(writer));
         release.countDown();
@@ -1165,7 +1176,7 @@ abstract class RegionContract {
         region.putLong(0, 1);
         WriteSpan span = region.write(5 * PAGE, 8);
         Future<Void> close = asyncRun(region::close);
-        assertBlocked(close);
+        assertBlocked(close, WAIT_QUEUE);
         span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 9L);
         span.close();
         done(close);
@@ -1181,7 +1192,7 @@ abstract class RegionContract {
         CountDownLatch release = latch();
         Future<Void> fault = faultWithDroppedLock(release, () -> region.putLong(5 * PAGE, 1));
         Future<Void> close = asyncRun(region::close);
-        assertBlocked(close); // waits for the fault in flight to leave
+        assertBlocked(close, WAIT_QUEUE); // waits for the fault in flight to leave
         release.countDown();
         done(close);
         assertInstanceOf(RegionClosedException.class, failure(fault));
