@@ -266,7 +266,14 @@ public interface MappedRegion extends AutoCloseable {
 
     /**
      * Extends the region and its file to {@code newSize}, sparsely. New pages start CLEAN. Takes the
-     * region lock exclusively and waits for every pinned writer to leave.
+     * region lock exclusively, so faults and reads wait for it, but of the pinned writers it waits only for
+     * those of a last page that the old size covers partly (and for a writeback of that page): the page's
+     * extent changes, so grow writes it back and gives it a new generation, and its next write prepares the
+     * whole page. Writers pinned in any other page go on writing during the grow; if the grow maps the file
+     * anew they write through the old mapping, which maps the same file pages and stays mapped until they
+     * have left. One exception keeps old mappings from piling up: with {@link Backing#MEMORY_SEGMENT}, once
+     * 32 old mappings wait for writers that stay pinned, the next grow that maps anew waits for every
+     * pinned writer and unmaps them all.
      *
      * @param newSize the new size, at least {@link #size()}
      * @throws IllegalArgumentException if {@code newSize} is smaller than the size, or larger than the

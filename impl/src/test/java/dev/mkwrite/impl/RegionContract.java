@@ -56,6 +56,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Written once; {@link MemorySegmentRegionTest} and {@link MappedByteBufferRegionTest} run it.
  *
  * <p>Every test ends by closing its region and checking that each reservation ended exactly once.
+ *
+ * <p>A test that backs a sentence of the public Javadoc names that sentence at the start of its own
+ * Javadoc ("MappedRegion.grow: ..."), so that each promise can be found from its proof and back.
  */
 abstract class RegionContract {
 
@@ -927,6 +930,10 @@ abstract class RegionContract {
         assertEquals(CLEAN, state(9));
     }
 
+    /**
+     * MappedRegion.grow: it does not wait for every pinned writer; a writer pinned in a whole page below the
+     * old end goes on writing during the grow, through the old mapping if the grow mapped anew.
+     */
     @Test
     void shouldGrowWithoutWaitingForAWriterPinnedBelowTheOldEnd() throws Exception {
         open(); // whole pages: the old last page keeps its extent, so nothing needs quiescing
@@ -941,6 +948,49 @@ abstract class RegionContract {
         region.flush();
         region.putLong(2L * PAGES * PAGE - 8, 9L);
         assertEquals(9L, region.getLong(2L * PAGES * PAGE - 8));
+    }
+
+    /**
+     * MappedRegion.grow: it waits only for the writers of a last page that the old size covers partly, then
+     * writes that page back and gives it a new generation; writers of the whole pages below go on meanwhile.
+     */
+    @Test
+    void shouldMakeGrowWaitForAWriterPinnedInAPartlyCoveredLastPage() throws Exception {
+        open(handler, 2L * PAGE + 100);
+        region.putLong(PAGE, 1L); // page 1: a whole page, dirty
+        WriteSpan span = region.write(2L * PAGE + 8, 8); // page 2, partly covered: pinned
+        long generation = PageState.generation(impl().stateWord(2));
+        Future<Void> grow = asyncRun(() -> region.grow(4L * PAGE));
+        assertBlocked(grow, WAIT_QUEUE);
+        assertTrue(handler.writebacks.isEmpty(), "nothing written back while the writer is inside");
+        done(asyncRun(() -> region.putLong(PAGE + 8, 2L))); // a writer of page 1 goes on during the grow
+        span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 7L);
+        span.close();
+        done(grow);
+        assertEquals(List.of(2L), handler.writebacks, "grow wrote back the partly covered page, and only it");
+        assertEquals(CLEAN, state(2));
+        assertNotEquals(generation, PageState.generation(impl().stateWord(2)), "a new generation");
+        assertEquals(WRITABLE, state(1), "the whole page keeps its state");
+        assertEquals(7L, nativeLong(read(2 * PAGE + 8, 8)));
+        assertEquals(2L, region.getLong(PAGE + 8));
+        assertEquals(4L * PAGE, region.size());
+    }
+
+    /** MappedRegion.grow: it also waits for a writeback of a last page that the old size covers partly. */
+    @Test
+    void shouldMakeGrowWaitForAWritebackOfAPartlyCoveredLastPage() throws Exception {
+        open(handler, 2L * PAGE + 100);
+        region.putLong(2L * PAGE, 1L);
+        CountDownLatch release = latch();
+        Future<Void> flush = flushBlockedInWriteback(release);
+        Future<Void> grow = asyncRun(() -> region.grow(4L * PAGE));
+        assertBlocked(grow, WAIT_QUEUE);
+        assertEquals(2L * PAGE + 100, region.size(), "not grown while the page is under writeback");
+        release.countDown();
+        done(flush);
+        done(grow);
+        assertEquals(4L * PAGE, region.size());
+        assertEquals(List.of(2L), handler.writebacks, "written back once, by the flush");
     }
 
     @Test
