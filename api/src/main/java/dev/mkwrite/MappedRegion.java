@@ -29,8 +29,17 @@ import java.nio.file.Path;
  * no byte of the write lands unless the handler succeeded for every page the write covers.
  *
  * <h2>Reads</h2>
- * Reads never fault and never call the handler. They see every byte written by a write that completed
- * before the read started. One limit: on tmpfs and other shared-memory file systems the kernel allocates
+ * Reads never fault and never call the handler. A read sees every byte written by a write that
+ * <i>happens-before</i> it: an earlier write of the same thread, or a write of another thread whose span
+ * was closed (or whose {@code put} returned) before that thread did something the reading thread then
+ * synchronizes with: released a lock the reader takes, wrote a volatile field it reads, completed a
+ * future it waits for, and so on. Writes do not create that edge themselves: they take no lock, and
+ * closing a span ends its pin with a release store that reads do not acquire, so a read that merely
+ * comes later in time may see all, part or none of a write. A {@link #flush} orders them too: once it
+ * returns, reads on the thread that called it see every write into the flushed range that completed
+ * before the flush began or that the flush waited for (a writer pinned in one of its pages).
+ *
+ * <p>One limit: on tmpfs and other shared-memory file systems the kernel allocates
  * a page even to read a hole (a page never written or punched), so there a read of a hole raises
  * {@code InternalError} when the file system is full, as a raw mapping's read would. Disk file systems
  * (ext4, XFS, btrfs) map holes to the shared zero page for reading and allocate nothing.

@@ -377,6 +377,67 @@ abstract class RegionContract {
     }
 
     // ---------------------------------------------------------------------------------------------
+    // Reads see the writes that happen-before them (MappedRegion, "Reads")
+
+    /**
+     * MappedRegion, Reads: a read sees every write that happens-before it: the same thread's, and another
+     * thread's ordered by the caller's own synchronization (here a latch counted down after the writer's span
+     * closed and its put returned), whether the write took the fast path or faulted.
+     */
+    @Test
+    void shouldLetAReadSeeEveryWriteThatHappensBeforeIt() throws Exception {
+        open();
+        region.putLong(0, 1L);
+        assertEquals(1L, region.getLong(0), "the same thread's earlier write");
+        region.putLong(PAGE, 0L); // page 1 WRITABLE: the other thread's span takes the fast path
+        CountDownLatch written = latch();
+        Future<Void> writer = asyncRun(() -> {
+            try (WriteSpan span = region.write(PAGE, 16)) {
+                span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 2L);
+                span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 3L);
+            }
+            region.put(5L * PAGE, bytes(64, 4)); // page 5 CLEAN: faults
+            written.countDown(); // the happens-before edge: the writer's stores, then the count-down
+        });
+        assertTrue(written.await(10, TimeUnit.SECONDS));
+        assertEquals(2L, nativeLong(read(PAGE, 8)));
+        assertEquals(3L, nativeLong(read(PAGE + 8, 8)));
+        assertArrayEquals(bytes(64, 4), read(5L * PAGE, 64));
+        done(writer);
+    }
+
+    /**
+     * MappedRegion, Reads: a flush on the reading thread orders the writes it waited for before that thread's
+     * later reads, with no other synchronization. The writer here is pinned when the flush begins, stores only
+     * once the flush has taken its page, and tells the reading thread nothing afterwards.
+     */
+    @Test
+    void shouldLetTheFlushingThreadReadTheWritesItsFlushWaitedFor() throws Exception {
+        open();
+        region.putLong(2L * PAGE, 0L); // WRITABLE: the writer pins it on the fast path
+        AtomicReference<Long> forced = new AtomicReference<>();
+        handler.writebackHook = (page, contents) -> forced.set(contents.get(ValueLayout.JAVA_LONG_UNALIGNED, 8));
+        CountDownLatch pinned = latch();
+        Future<Void> writer = asyncRun(() -> {
+            try (WriteSpan span = region.write(2L * PAGE, 16)) {
+                pinned.countDown();
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (state(2) != WRITEBACK && System.nanoTime() - deadline < 0) {
+                    Thread.onSpinWait(); // until the flush has taken the page
+                }
+                span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 5L);
+                span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 6L);
+            }
+        });
+        assertTrue(pinned.await(10, TimeUnit.SECONDS));
+        assertEquals(1, region.flush(), "it took the page, waited for the writer, then wrote the page back");
+        assertEquals(6L, forced.get(), "forced after the writer left");
+        assertEquals(5L, nativeLong(read(2L * PAGE, 8)), "a read after the flush sees the writer's stores");
+        assertEquals(6L, nativeLong(read(2L * PAGE + 8, 8)));
+        done(writer);
+    }
+
+    // ---------------------------------------------------------------------------------------------
     // K4: one lock drop per fault; the retry may not drop again
 
     @Test
