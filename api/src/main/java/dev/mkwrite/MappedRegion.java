@@ -257,11 +257,14 @@ public interface MappedRegion extends AutoCloseable {
     long flush() throws IOException;
 
     /**
-     * Writes back the dirty pages that intersect {@code [offset, offset + length)} (rule K8). Each WRITABLE
-     * page goes to WRITEBACK once no writer holds it; writers that reach it meanwhile wait. Exactly
-     * those pages are forced to storage, their reservations are consumed, and they become CLEAN, so
-     * their next write faults again. Pages already under writeback by another flush are waited for. A
-     * write that completed before this call started is in what it forced.
+     * Writes back the dirty pages that intersect {@code [offset, offset + length)} (rule K8). Every WRITABLE
+     * page of the range goes to WRITEBACK at once, whether or not a writer holds it pinned: from then on a
+     * writer that reaches the page waits for its writeback to end ({@link #tryWrite} returns {@code null}).
+     * Then the flush waits for the writers that were already pinned in those pages to leave; only a page
+     * with no writer left is shown to {@link WriteFaultHandler#beforeWriteback} and forced. Exactly those
+     * pages are forced to storage, their reservations are consumed, and they become CLEAN, so their next
+     * write faults again. Pages already under writeback by another flush are waited for. A write that
+     * completed before this call started is in what it forced, and so is a write that this call waited for.
      *
      * @param offset file offset of the first byte
      * @param length number of bytes

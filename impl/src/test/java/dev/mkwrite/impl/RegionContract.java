@@ -935,6 +935,38 @@ abstract class RegionContract {
         assertEquals(0L, done(second));
     }
 
+    /**
+     * MappedRegion.flush: a WRITABLE page goes to WRITEBACK at once, even with a writer pinned in it, so new
+     * writers wait from then on; the flush waits for the pinned writer to leave before the handler sees the
+     * page and it is forced.
+     */
+    @Test
+    void shouldTakeAPinnedPageToWritebackAtOnceAndForceItOnceItsWriterLeft() throws Exception {
+        open();
+        region.putLong(2L * PAGE, 1L);
+        AtomicReference<long[]> forced = new AtomicReference<>();
+        handler.writebackHook = (page, contents) -> forced.set(new long[] {
+                contents.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), contents.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)});
+        WriteSpan span = region.write(2L * PAGE, 8);
+        Future<Long> flush = asyncFlush();
+        assertBlocked(flush, WAIT_QUEUE);
+        assertEquals(WRITEBACK, state(2), "taken at once, with the writer still inside");
+        assertTrue(handler.writebacks.isEmpty(), "neither shown to the handler nor forced yet");
+        Future<Void> late = asyncRun(() -> region.putLong(2L * PAGE + 8, 3L));
+        assertBlocked(late, WAIT_QUEUE); // a new writer waits for the writeback to end
+        assertNull(region.tryWrite(2L * PAGE + 16, 8), "tryWrite does not wait for it");
+        span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 2L);
+        span.close();
+        assertEquals(1L, done(flush));
+        done(late);
+        assertArrayEquals(new long[] {2L, 0L}, forced.get(),
+                "forced with the pinned writer's store and without the new writer's");
+        assertEquals(3L, region.getLong(2L * PAGE + 8));
+        assertEquals(WRITABLE, state(2), "the new writer faulted the page in again after the writeback");
+        // One wait, or more where the pinned writer's unpin changed the state word (state-word pins).
+        assertTrue(region.stats().writebackWaits() >= 1, "the new writer waited for the writeback");
+    }
+
     // ---------------------------------------------------------------------------------------------
     // K9: interrupts and no-wait
 
