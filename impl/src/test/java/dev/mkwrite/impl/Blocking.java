@@ -92,6 +92,30 @@ final class Blocking {
         }
     }
 
+    /**
+     * Waits until {@code operation}, running on {@code thread}, either completes or is seen parked in
+     * {@code where}, and says which: a probe, for a test that asks whether something holds it up now.
+     *
+     * @return {@code true} if it was seen parked in {@code where}, {@code false} if it completed first
+     * @throws InterruptedException if the calling thread is interrupted
+     */
+    static boolean parksIn(Thread thread, Future<?> operation, Wait where) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(REACH_SECONDS);
+        for (;;) {
+            if (where.holds(thread)) {
+                return true;
+            }
+            if (operation.isDone()) {
+                return false;
+            }
+            if (System.nanoTime() - deadline > 0) {
+                throw new AssertionError("the operation neither completed nor reached " + where + " within "
+                        + REACH_SECONDS + " s; its thread is " + thread.getState() + " at\n" + stackOf(thread));
+            }
+            TimeUnit.MICROSECONDS.sleep(200);
+        }
+    }
+
     /** Polls until {@code thread} is parked in {@code where}; fails if the operation completes first. */
     private static void awaitParked(Thread thread, Future<?> operation, Wait where, String what)
             throws InterruptedException {

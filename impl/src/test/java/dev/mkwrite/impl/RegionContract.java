@@ -28,6 +28,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
@@ -195,6 +196,35 @@ abstract class RegionContract {
      */
     void assertBlocked(Future<?> f, Blocking.Wait where) throws Exception {
         Blocking.assertBlocked(threads.get(f), f, where);
+    }
+
+    /**
+     * Whether some thread holds the region lock exclusively now: a read, which takes the lock shared, is
+     * started on another thread and seen parked on the lock rather than completing. Safe to call from a
+     * callback that runs under the lock (the read then ends once the lock is released, or fails with
+     * RegionClosedException after a close).
+     */
+    boolean regionLockHeldExclusively() {
+        MappedRegion r = region;
+        Future<Void> read = asyncRun(() -> {
+            try {
+                r.getByte(0);
+            } catch (RegionClosedException e) {
+                // it waited for a close
+            }
+        });
+        try {
+            if (Blocking.parksIn(threads.get(read), read, REGION_LOCK)) {
+                return true;
+            }
+            read.get(); // completed: rethrow if it failed
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        } catch (ExecutionException e) {
+            throw new AssertionError("the probing read failed", e.getCause());
+        }
     }
 
     static <T> T done(Future<T> f) throws Exception {
@@ -965,6 +995,43 @@ abstract class RegionContract {
         assertEquals(WRITABLE, state(2), "the new writer faulted the page in again after the writeback");
         // One wait, or more where the pinned writer's unpin changed the state word (state-word pins).
         assertTrue(region.stats().writebackWaits() >= 1, "the new writer waited for the writeback");
+    }
+
+    /**
+     * WriteFaultHandler.beforeWriteback: flush calls it without the region lock, as does the writeback a write
+     * starts at the dirty limit (on the writing thread); close, for every dirty page, and grow, for a dirty last
+     * page that the old size covers partly, call it with the region lock held exclusively.
+     */
+    @Test
+    void shouldCallBeforeWritebackWithoutTheLockFromFlushAndUnderItFromGrowAndClose() throws Exception {
+        open(handler, 3L * PAGE + 100);
+        List<String> calls = new CopyOnWriteArrayList<>();
+        List<Thread> callers = new CopyOnWriteArrayList<>();
+        handler.writebackHook = (page, contents) -> {
+            calls.add(page + (regionLockHeldExclusively() ? " locked" : " unlocked"));
+            callers.add(Thread.currentThread());
+        };
+        region.putLong(0, 1L);
+        region.flush();
+        assertEquals(List.of("0 unlocked"), calls, "flush");
+        region.putLong(PAGE, 1L);
+        region.putLong(3L * PAGE, 1L); // the partly covered last page
+        region.grow(8L * PAGE);
+        assertEquals(List.of("0 unlocked", "3 locked"), calls, "grow: the partly covered last page only");
+        region.putLong(5L * PAGE, 1L);
+        region.close();
+        assertEquals(List.of("0 unlocked", "3 locked", "1 locked", "5 locked"), calls, "close: every dirty page");
+        assertEquals(List.of(Thread.currentThread()), callers.stream().distinct().toList(), "the calling thread");
+
+        region = MappedRegion.builder(dir.resolve("limited.dat")).size(4L * PAGE).pageSize(PAGE).backing(backing())
+                .handler(handler).dirtyLimit(PAGE).open();
+        calls.clear();
+        callers.clear();
+        region.putLong(0, 1L);
+        Future<Void> writer = asyncRun(() -> region.putLong(PAGE, 1L)); // past the dirty limit: writes back first
+        done(writer);
+        assertEquals(List.of("0 unlocked"), calls, "the dirty limit's writeback");
+        assertEquals(List.of(threads.get(writer)), callers, "on the writing thread");
     }
 
     // ---------------------------------------------------------------------------------------------
