@@ -788,6 +788,50 @@ abstract class RegionContract {
         assertEquals(WRITABLE, state(10));
     }
 
+    /**
+     * Reservation: punchHole releases the reservations of the pages it removes, and only those, on the
+     * punching thread with the region lock held exclusively.
+     */
+    @Test
+    void shouldReleaseTheReservationsOfThePagesAHoleRemovesUnderTheExclusiveLock() throws Exception {
+        open();
+        region.put(0, bytes(6 * PAGE, 1));
+        List<String> ends = new CopyOnWriteArrayList<>();
+        Thread punching = Thread.currentThread();
+        handler.endHook = (r, consumed) -> ends.add(r.page + (consumed ? " consumed" : " released")
+                + (Thread.currentThread() == punching ? " here" : " elsewhere")
+                + (regionLockHeldExclusively() ? " locked" : " unlocked"));
+        region.punchHole(2L * PAGE, 2L * PAGE);
+        assertEquals(List.of("2 released here locked", "3 released here locked"), ends);
+        for (TrackingHandler.Tracked r : handler.reservations) {
+            assertEquals(r.page == 2 || r.page == 3 ? 1 : 0, r.ends(), "the reservation of page " + r.page);
+        }
+        handler.endHook = (r, consumed) -> { };
+    }
+
+    /**
+     * Reservation: grow (when it writes back a partly covered last page), truncate and close end reservations
+     * with the region lock held exclusively; flush consumes them without it.
+     */
+    @Test
+    void shouldEndReservationsUnderTheExclusiveLockInGrowTruncateAndCloseButNotInFlush() throws Exception {
+        open(handler, 4L * PAGE + 100);
+        List<String> ends = new CopyOnWriteArrayList<>();
+        handler.endHook = (r, consumed) -> ends.add(r.page + (consumed ? " consumed" : " released")
+                + (regionLockHeldExclusively() ? " locked" : " unlocked"));
+        region.putLong(0, 1L);
+        region.flush();
+        region.putLong(4L * PAGE, 1L); // the partly covered last page
+        region.grow(8L * PAGE);
+        region.putLong(6L * PAGE, 1L);
+        region.putLong(7L * PAGE, 1L);
+        region.truncate(6L * PAGE);
+        region.putLong(PAGE, 1L);
+        region.close();
+        assertEquals(List.of("0 consumed unlocked", "4 consumed locked", "6 released locked", "7 released locked",
+                "1 consumed locked"), ends);
+    }
+
     @Test
     void shouldWaitForAPinnedWriterBeforePunchingAHole() throws Exception {
         open();
