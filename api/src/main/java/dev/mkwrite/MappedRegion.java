@@ -29,8 +29,17 @@ import java.nio.file.Path;
  * no byte of the write lands unless the handler succeeded for every page the write covers.
  *
  * <h2>Reads</h2>
- * Reads never fault and never call the handler. They see every byte written by a write that completed
- * before the read started. One limit: on tmpfs and other shared-memory file systems the kernel allocates
+ * Reads never fault and never call the handler. A read sees every byte written by a write that
+ * <i>happens-before</i> it: an earlier write of the same thread, or a write of another thread whose span
+ * was closed (or whose {@code put} returned) before that thread did something the reading thread then
+ * synchronizes with: released a lock the reader takes, wrote a volatile field it reads, completed a
+ * future it waits for, and so on. Writes do not create that edge themselves: they take no lock, and
+ * closing a span ends its pin with a release store that reads do not acquire, so a read that merely
+ * comes later in time may see all, part or none of a write. A {@link #flush} orders them too: once it
+ * returns, reads on the thread that called it see every write into the flushed range that completed
+ * before the flush began or that the flush waited for (a writer pinned in one of its pages).
+ *
+ * <p>One limit: on tmpfs and other shared-memory file systems the kernel allocates
  * a page even to read a hole (a page never written or punched), so there a read of a hole raises
  * {@code InternalError} when the file system is full, as a raw mapping's read would. Disk file systems
  * (ext4, XFS, btrfs) map holes to the shared zero page for reading and allocate nothing.
@@ -248,11 +257,14 @@ public interface MappedRegion extends AutoCloseable {
     long flush() throws IOException;
 
     /**
-     * Writes back the dirty pages that intersect {@code [offset, offset + length)} (rule K8). Each WRITABLE
-     * page goes to WRITEBACK once no writer holds it; writers that reach it meanwhile wait. Exactly
-     * those pages are forced to storage, their reservations are consumed, and they become CLEAN, so
-     * their next write faults again. Pages already under writeback by another flush are waited for. A
-     * write that completed before this call started is in what it forced.
+     * Writes back the dirty pages that intersect {@code [offset, offset + length)} (rule K8). Every WRITABLE
+     * page of the range goes to WRITEBACK at once, whether or not a writer holds it pinned: from then on a
+     * writer that reaches the page waits for its writeback to end ({@link #tryWrite} returns {@code null}).
+     * Then the flush waits for the writers that were already pinned in those pages to leave; only a page
+     * with no writer left is shown to {@link WriteFaultHandler#beforeWriteback} and forced. Exactly those
+     * pages are forced to storage, their reservations are consumed, and they become CLEAN, so their next
+     * write faults again. Pages already under writeback by another flush are waited for. A write that
+     * completed before this call started is in what it forced, and so is a write that this call waited for.
      *
      * @param offset file offset of the first byte
      * @param length number of bytes
@@ -266,7 +278,14 @@ public interface MappedRegion extends AutoCloseable {
 
     /**
      * Extends the region and its file to {@code newSize}, sparsely. New pages start CLEAN. Takes the
-     * region lock exclusively and waits for every pinned writer to leave.
+     * region lock exclusively, so faults and reads wait for it, but of the pinned writers it waits only for
+     * those of a last page that the old size covers partly (and for a writeback of that page): the page's
+     * extent changes, so grow writes it back and gives it a new generation, and its next write prepares the
+     * whole page. Writers pinned in any other page go on writing during the grow; if the grow maps the file
+     * anew they write through the old mapping, which maps the same file pages and stays mapped until they
+     * have left. One exception keeps old mappings from piling up: with {@link Backing#MEMORY_SEGMENT}, once
+     * 32 old mappings wait for writers that stay pinned, the next grow that maps anew waits for every
+     * pinned writer and unmaps them all.
      *
      * @param newSize the new size, at least {@link #size()}
      * @throws IllegalArgumentException if {@code newSize} is smaller than the size, or larger than the

@@ -11,12 +11,15 @@ package dev.mkwrite;
  *   <li>{@link #consume()} after writeback forced the page's data to storage: the reservation became
  *   real data;</li>
  *   <li>{@link #release()} when the reservation was never used: the fault failed after preparing,
- *   the page was truncated, a retry found it stale, or another fault prepared the page first.</li>
+ *   the page was truncated or punched ({@link MappedRegion#punchHole}), a retry found it stale, or another
+ *   fault prepared the page first.</li>
  * </ul>
- * Both are called from whichever thread ends the reservation (a writer, a flusher, a truncating or
- * closing thread), never concurrently for the same reservation, and possibly while that thread holds the
- * region lock (shared in a fault, exclusive in {@code truncate} and {@code close}): they must be quick and
- * must not call into the region. They should not throw; an exception is logged and ignored.
+ * Both are called from whichever thread ends the reservation (a writer, a flusher, or a thread that grows,
+ * truncates, punches a hole or closes), never concurrently for the same reservation, and possibly while
+ * that thread holds the region lock: shared in a fault; exclusive in {@code grow} (which writes back a last
+ * page that the old size covers partly), {@code truncate}, {@code punchHole} (which releases the
+ * reservations of the pages it removes) and {@code close}. So they must be quick and must not call into
+ * the region. They should not throw; an exception is logged and ignored.
  */
 public non-sealed interface Reservation extends FaultResult {
 

@@ -21,9 +21,9 @@ import java.lang.foreign.MemorySegment;
  *   {@link HandlerFailedException}. Nothing of the write lands, and the page stays CLEAN.</li>
  * </ul>
  *
- * <p>A handler must not write into, flush, grow, truncate or close its own region: a write that would
- * fault, and each of those operations, throws {@link IllegalStateException} instead of deadlocking. It
- * may read the region.
+ * <p>A handler must not write into, flush, grow, truncate, punch a hole in or close its own region: a write
+ * that would fault, and each of those operations, throws {@link IllegalStateException} instead of
+ * deadlocking. It may read the region.
  *
  * <p>Example, reserving from a shared budget and dropping the lock while it waits for space:
  * <pre>{@code
@@ -56,10 +56,19 @@ public interface WriteFaultHandler {
     FaultResult prepare(WriteFault fault) throws IOException, InterruptedException;
 
     /**
-     * Called by a flush for each page it writes back, after the page became stable (no writer holds it
-     * and none can enter until writeback ends) and before its data is forced. Use it to checksum the
-     * page's final contents. Runs on the flushing thread without the region lock; must not write into
-     * the region.
+     * Called for each page that is written back, after the page became stable (no writer holds it and none
+     * can enter until writeback ends) and before its data is forced. Use it to checksum the page's final
+     * contents. It runs on the thread that writes the page back, and whether that thread holds the region
+     * lock depends on which operation it is:
+     * <ul>
+     *   <li>{@link MappedRegion#flush flush}, and the writeback that a write starts on its own thread when
+     *   the region's dirty limit is reached: without the region lock;</li>
+     *   <li>{@link MappedRegion#close close}, for every dirty page, and {@link MappedRegion#grow grow}, for a
+     *   dirty last page that the old size covers partly: with the region lock held exclusively, so faults,
+     *   reads and the other exclusive operations wait until it returns.</li>
+     * </ul>
+     * It must be quick, must not write into the region, and must not wait for another thread that uses the
+     * region.
      *
      * @param page     the page index
      * @param contents the page's bytes inside the region, read-only, valid only during this call

@@ -143,7 +143,7 @@ class MemorySegmentRegionTest extends RegionContract {
         }
         long last = size + PAGE;
         Future<Void> grow = asyncRun(() -> region.grow(last));
-        assertBlocked(grow); // the 33rd drains every writer, as grows did before retiring
+        assertBlocked(grow, Blocking.Wait.WAIT_QUEUE); // the 33rd drains every writer, as grows did before retiring
         release.countDown();
         done(writer);
         done(grow);

@@ -25,15 +25,19 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 
+import static dev.mkwrite.impl.Blocking.Wait.REGION_LOCK;
+import static dev.mkwrite.impl.Blocking.Wait.WAIT_QUEUE;
 import static dev.mkwrite.impl.PageState.CLEAN;
 import static dev.mkwrite.impl.PageState.WRITABLE;
 import static dev.mkwrite.impl.PageState.WRITEBACK;
@@ -53,6 +57,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Written once; {@link MemorySegmentRegionTest} and {@link MappedByteBufferRegionTest} run it.
  *
  * <p>Every test ends by closing its region and checking that each reservation ended exactly once.
+ *
+ * <p>A test that backs a sentence of the public Javadoc names that sentence at the start of its own
+ * Javadoc ("MappedRegion.grow: ..."), so that each promise can be found from its proof and back.
  */
 abstract class RegionContract {
 
@@ -126,12 +133,20 @@ abstract class RegionContract {
         return PageState.state(impl().stateWord(page));
     }
 
+    /** The thread of each future {@link #async} returned, so {@link #assertBlocked} can watch it. */
+    final Map<Future<?>, Thread> threads = new ConcurrentHashMap<>();
+
+    /** Runs {@code task} on a new daemon thread. */
     <T> Future<T> async(Supplier<T> task) {
-        return CompletableFuture.supplyAsync(task, r -> {
+        AtomicReference<Thread> thread = new AtomicReference<>();
+        Future<T> f = CompletableFuture.supplyAsync(task, r -> {
             Thread t = new Thread(r, "contract-async");
             t.setDaemon(true);
+            thread.set(t);
             t.start();
         });
+        threads.put(f, thread.get()); // the executor ran inside supplyAsync: the thread exists
+        return f;
     }
 
     Future<Void> asyncRun(ThrowingRunnable task) {
@@ -174,12 +189,41 @@ abstract class RegionContract {
         return flush;
     }
 
-    static void assertBlocked(Future<?> f) throws Exception {
+    /**
+     * Asserts that {@code f}, started by {@link #async}, is blocked in {@code where}: its thread is seen
+     * parked there, and still is a moment later, with {@code f} not done ({@link Blocking}). A thread that
+     * has not reached the wait yet does not count.
+     */
+    void assertBlocked(Future<?> f, Blocking.Wait where) throws Exception {
+        Blocking.assertBlocked(threads.get(f), f, where);
+    }
+
+    /**
+     * Whether some thread holds the region lock exclusively now: a read, which takes the lock shared, is
+     * started on another thread and seen parked on the lock rather than completing. Safe to call from a
+     * callback that runs under the lock (the read then ends once the lock is released, or fails with
+     * RegionClosedException after a close).
+     */
+    boolean regionLockHeldExclusively() {
+        MappedRegion r = region;
+        Future<Void> read = asyncRun(() -> {
+            try {
+                r.getByte(0);
+            } catch (RegionClosedException e) {
+                // it waited for a close
+            }
+        });
         try {
-            f.get(200, TimeUnit.MILLISECONDS);
-            throw new AssertionError("expected the operation to be blocked, but it completed");
-        } catch (TimeoutException expected) {
-            // still blocked
+            if (Blocking.parksIn(threads.get(read), read, REGION_LOCK)) {
+                return true;
+            }
+            read.get(); // completed: rethrow if it failed
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AssertionError(e);
+        } catch (ExecutionException e) {
+            throw new AssertionError("the probing read failed", e.getCause());
         }
     }
 
@@ -332,7 +376,7 @@ abstract class RegionContract {
         Future<Void> slow = asyncRun(() -> region.put(5 * PAGE, bytes(8, 2)));
         assertTrue(started.await(10, TimeUnit.SECONDS));
         Future<Void> grow = asyncRun(() -> region.grow(2L * PAGES * PAGE));
-        assertBlocked(grow); // exclusive waits for the shared holder
+        assertBlocked(grow, REGION_LOCK); // exclusive waits for the shared holder
         region.put(16, bytes(100, 3)); // the fast path needs no lock
         assertFalse(grow.isDone());
         release.countDown();
@@ -352,14 +396,75 @@ abstract class RegionContract {
         Future<Void> slow = asyncRun(() -> region.put(5 * PAGE, bytes(8, 2)));
         assertTrue(started.await(10, TimeUnit.SECONDS));
         Future<Void> grow = asyncRun(() -> region.grow(2L * PAGES * PAGE));
-        assertBlocked(grow);
+        assertBlocked(grow, REGION_LOCK);
         handler.behaviour = (fault, h) -> h.reserve(fault);
         Future<Void> other = asyncRun(() -> region.put(9 * PAGE, bytes(8, 3)));
-        assertBlocked(other); // queued behind the exclusive operation
+        assertBlocked(other, REGION_LOCK); // queued behind the exclusive operation
         release.countDown();
         done(slow);
         done(grow);
         done(other);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Reads see the writes that happen-before them (MappedRegion, "Reads")
+
+    /**
+     * MappedRegion, Reads: a read sees every write that happens-before it: the same thread's, and another
+     * thread's ordered by the caller's own synchronization (here a latch counted down after the writer's span
+     * closed and its put returned), whether the write took the fast path or faulted.
+     */
+    @Test
+    void shouldLetAReadSeeEveryWriteThatHappensBeforeIt() throws Exception {
+        open();
+        region.putLong(0, 1L);
+        assertEquals(1L, region.getLong(0), "the same thread's earlier write");
+        region.putLong(PAGE, 0L); // page 1 WRITABLE: the other thread's span takes the fast path
+        CountDownLatch written = latch();
+        Future<Void> writer = asyncRun(() -> {
+            try (WriteSpan span = region.write(PAGE, 16)) {
+                span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 2L);
+                span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 3L);
+            }
+            region.put(5L * PAGE, bytes(64, 4)); // page 5 CLEAN: faults
+            written.countDown(); // the happens-before edge: the writer's stores, then the count-down
+        });
+        assertTrue(written.await(10, TimeUnit.SECONDS));
+        assertEquals(2L, nativeLong(read(PAGE, 8)));
+        assertEquals(3L, nativeLong(read(PAGE + 8, 8)));
+        assertArrayEquals(bytes(64, 4), read(5L * PAGE, 64));
+        done(writer);
+    }
+
+    /**
+     * MappedRegion, Reads: a flush on the reading thread orders the writes it waited for before that thread's
+     * later reads, with no other synchronization. The writer here is pinned when the flush begins, stores only
+     * once the flush has taken its page, and tells the reading thread nothing afterwards.
+     */
+    @Test
+    void shouldLetTheFlushingThreadReadTheWritesItsFlushWaitedFor() throws Exception {
+        open();
+        region.putLong(2L * PAGE, 0L); // WRITABLE: the writer pins it on the fast path
+        AtomicReference<Long> forced = new AtomicReference<>();
+        handler.writebackHook = (page, contents) -> forced.set(contents.get(ValueLayout.JAVA_LONG_UNALIGNED, 8));
+        CountDownLatch pinned = latch();
+        Future<Void> writer = asyncRun(() -> {
+            try (WriteSpan span = region.write(2L * PAGE, 16)) {
+                pinned.countDown();
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (state(2) != WRITEBACK && System.nanoTime() - deadline < 0) {
+                    Thread.onSpinWait(); // until the flush has taken the page
+                }
+                span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 5L);
+                span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 6L);
+            }
+        });
+        assertTrue(pinned.await(10, TimeUnit.SECONDS));
+        assertEquals(1, region.flush(), "it took the page, waited for the writer, then wrote the page back");
+        assertEquals(6L, forced.get(), "forced after the writer left");
+        assertEquals(5L, nativeLong(read(2L * PAGE, 8)), "a read after the flush sees the writer's stores");
+        assertEquals(6L, nativeLong(read(2L * PAGE + 8, 8)));
+        done(writer);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -419,7 +524,7 @@ abstract class RegionContract {
         CountDownLatch release = latch();
         Future<Void> first = faultWithDroppedLock(release, () -> region.put(3 * PAGE, bytes(8, 1)));
         Future<Void> second = asyncRun(() -> region.put(3 * PAGE + 100, bytes(8, 2)));
-        assertBlocked(second);
+        assertBlocked(second, WAIT_QUEUE);
         assertNull(region.tryWrite(3 * PAGE, 8), "tryWrite does not wait for another fault's preparation");
         release.countDown();
         done(first);
@@ -683,12 +788,56 @@ abstract class RegionContract {
         assertEquals(WRITABLE, state(10));
     }
 
+    /**
+     * Reservation: punchHole releases the reservations of the pages it removes, and only those, on the
+     * punching thread with the region lock held exclusively.
+     */
+    @Test
+    void shouldReleaseTheReservationsOfThePagesAHoleRemovesUnderTheExclusiveLock() throws Exception {
+        open();
+        region.put(0, bytes(6 * PAGE, 1));
+        List<String> ends = new CopyOnWriteArrayList<>();
+        Thread punching = Thread.currentThread();
+        handler.endHook = (r, consumed) -> ends.add(r.page + (consumed ? " consumed" : " released")
+                + (Thread.currentThread() == punching ? " here" : " elsewhere")
+                + (regionLockHeldExclusively() ? " locked" : " unlocked"));
+        region.punchHole(2L * PAGE, 2L * PAGE);
+        assertEquals(List.of("2 released here locked", "3 released here locked"), ends);
+        for (TrackingHandler.Tracked r : handler.reservations) {
+            assertEquals(r.page == 2 || r.page == 3 ? 1 : 0, r.ends(), "the reservation of page " + r.page);
+        }
+        handler.endHook = (r, consumed) -> { };
+    }
+
+    /**
+     * Reservation: grow (when it writes back a partly covered last page), truncate and close end reservations
+     * with the region lock held exclusively; flush consumes them without it.
+     */
+    @Test
+    void shouldEndReservationsUnderTheExclusiveLockInGrowTruncateAndCloseButNotInFlush() throws Exception {
+        open(handler, 4L * PAGE + 100);
+        List<String> ends = new CopyOnWriteArrayList<>();
+        handler.endHook = (r, consumed) -> ends.add(r.page + (consumed ? " consumed" : " released")
+                + (regionLockHeldExclusively() ? " locked" : " unlocked"));
+        region.putLong(0, 1L);
+        region.flush();
+        region.putLong(4L * PAGE, 1L); // the partly covered last page
+        region.grow(8L * PAGE);
+        region.putLong(6L * PAGE, 1L);
+        region.putLong(7L * PAGE, 1L);
+        region.truncate(6L * PAGE);
+        region.putLong(PAGE, 1L);
+        region.close();
+        assertEquals(List.of("0 consumed unlocked", "4 consumed locked", "6 released locked", "7 released locked",
+                "1 consumed locked"), ends);
+    }
+
     @Test
     void shouldWaitForAPinnedWriterBeforePunchingAHole() throws Exception {
         open();
         WriteSpan span = region.write(2L * PAGE, 8);
         Future<Void> punch = asyncRun(() -> region.punchHole(0, 4L * PAGE));
-        assertBlocked(punch);
+        assertBlocked(punch, WAIT_QUEUE);
         span.segment().fill((byte) 3);
         span.close();
         done(punch);
@@ -812,7 +961,7 @@ abstract class RegionContract {
         open();
         WriteSpan span = region.write(2 * PAGE, 16);
         Future<Long> flush = asyncFlush();
-        assertBlocked(flush);
+        assertBlocked(flush, WAIT_QUEUE);
         assertEquals(WRITEBACK, state(2), "new writers are already held off");
         assertTrue(handler.writebacks.isEmpty(), "nothing forced while the writer is inside");
         span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 42L);
@@ -837,7 +986,7 @@ abstract class RegionContract {
         Future<Void> flush = asyncRun(region::flush);
         assertTrue(inWriteback.await(10, TimeUnit.SECONDS));
         Future<Void> writer = asyncRun(() -> region.putLong(2 * PAGE, 2));
-        assertBlocked(writer);
+        assertBlocked(writer, WAIT_QUEUE);
         assertNull(region.tryWrite(2 * PAGE, 8), "tryWrite does not wait for writeback");
         region.putLong(5 * PAGE, 3); // other pages are not held
         release.countDown();
@@ -854,10 +1003,79 @@ abstract class RegionContract {
         CountDownLatch release = latch();
         Future<Void> first = flushBlockedInWriteback(release);
         Future<Long> second = asyncFlush();
-        assertBlocked(second); // it must not return before the first one forced the page
+        assertBlocked(second, WAIT_QUEUE); // it must not return before the first one forced the page
         release.countDown();
         done(first);
         assertEquals(0L, done(second));
+    }
+
+    /**
+     * MappedRegion.flush: a WRITABLE page goes to WRITEBACK at once, even with a writer pinned in it, so new
+     * writers wait from then on; the flush waits for the pinned writer to leave before the handler sees the
+     * page and it is forced.
+     */
+    @Test
+    void shouldTakeAPinnedPageToWritebackAtOnceAndForceItOnceItsWriterLeft() throws Exception {
+        open();
+        region.putLong(2L * PAGE, 1L);
+        AtomicReference<long[]> forced = new AtomicReference<>();
+        handler.writebackHook = (page, contents) -> forced.set(new long[] {
+                contents.get(ValueLayout.JAVA_LONG_UNALIGNED, 0), contents.get(ValueLayout.JAVA_LONG_UNALIGNED, 8)});
+        WriteSpan span = region.write(2L * PAGE, 8);
+        Future<Long> flush = asyncFlush();
+        assertBlocked(flush, WAIT_QUEUE);
+        assertEquals(WRITEBACK, state(2), "taken at once, with the writer still inside");
+        assertTrue(handler.writebacks.isEmpty(), "neither shown to the handler nor forced yet");
+        Future<Void> late = asyncRun(() -> region.putLong(2L * PAGE + 8, 3L));
+        assertBlocked(late, WAIT_QUEUE); // a new writer waits for the writeback to end
+        assertNull(region.tryWrite(2L * PAGE + 16, 8), "tryWrite does not wait for it");
+        span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 2L);
+        span.close();
+        assertEquals(1L, done(flush));
+        done(late);
+        assertArrayEquals(new long[] {2L, 0L}, forced.get(),
+                "forced with the pinned writer's store and without the new writer's");
+        assertEquals(3L, region.getLong(2L * PAGE + 8));
+        assertEquals(WRITABLE, state(2), "the new writer faulted the page in again after the writeback");
+        // One wait, or more where the pinned writer's unpin changed the state word (state-word pins).
+        assertTrue(region.stats().writebackWaits() >= 1, "the new writer waited for the writeback");
+    }
+
+    /**
+     * WriteFaultHandler.beforeWriteback: flush calls it without the region lock, as does the writeback a write
+     * starts at the dirty limit (on the writing thread); close, for every dirty page, and grow, for a dirty last
+     * page that the old size covers partly, call it with the region lock held exclusively.
+     */
+    @Test
+    void shouldCallBeforeWritebackWithoutTheLockFromFlushAndUnderItFromGrowAndClose() throws Exception {
+        open(handler, 3L * PAGE + 100);
+        List<String> calls = new CopyOnWriteArrayList<>();
+        List<Thread> callers = new CopyOnWriteArrayList<>();
+        handler.writebackHook = (page, contents) -> {
+            calls.add(page + (regionLockHeldExclusively() ? " locked" : " unlocked"));
+            callers.add(Thread.currentThread());
+        };
+        region.putLong(0, 1L);
+        region.flush();
+        assertEquals(List.of("0 unlocked"), calls, "flush");
+        region.putLong(PAGE, 1L);
+        region.putLong(3L * PAGE, 1L); // the partly covered last page
+        region.grow(8L * PAGE);
+        assertEquals(List.of("0 unlocked", "3 locked"), calls, "grow: the partly covered last page only");
+        region.putLong(5L * PAGE, 1L);
+        region.close();
+        assertEquals(List.of("0 unlocked", "3 locked", "1 locked", "5 locked"), calls, "close: every dirty page");
+        assertEquals(List.of(Thread.currentThread()), callers.stream().distinct().toList(), "the calling thread");
+
+        region = MappedRegion.builder(dir.resolve("limited.dat")).size(4L * PAGE).pageSize(PAGE).backing(backing())
+                .handler(handler).dirtyLimit(PAGE).open();
+        calls.clear();
+        callers.clear();
+        region.putLong(0, 1L);
+        Future<Void> writer = asyncRun(() -> region.putLong(PAGE, 1L)); // past the dirty limit: writes back first
+        done(writer);
+        assertEquals(List.of("0 unlocked"), calls, "the dirty limit's writeback");
+        assertEquals(List.of(threads.get(writer)), callers, "on the writing thread");
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -879,7 +1097,7 @@ abstract class RegionContract {
                 interruptFlag.set(Thread.interrupted());
             }
         });
-        assertBlocked(writer);
+        assertBlocked(writer, WAIT_QUEUE);
         writerThread.get().interrupt();
         FaultInterruptedException e = assertInstanceOf(FaultInterruptedException.class, failure(writer));
         assertEquals(2, e.page());
@@ -900,14 +1118,14 @@ abstract class RegionContract {
         Future<Void> slow = asyncRun(() -> region.putLong(5 * PAGE, 1));
         assertTrue(started.await(10, TimeUnit.SECONDS));
         Future<Void> grow = asyncRun(() -> region.grow(2L * PAGES * PAGE));
-        assertBlocked(grow);
+        assertBlocked(grow, REGION_LOCK);
         handler.behaviour = (fault, h) -> h.reserve(fault);
         AtomicReference<Thread> writerThread = new AtomicReference<>();
         Future<Void> writer = asyncRun(() -> {
             writerThread.set(Thread.currentThread());
             region.putLong(9 * PAGE, 2);
         });
-        assertBlocked(writer);
+        assertBlocked(writer, REGION_LOCK);
         writerThread.get().interrupt();
         assertInstanceOf(FaultInterruptedException.class, failure(writer));
         release.countDown();
@@ -916,6 +1134,10 @@ abstract class RegionContract {
         assertEquals(CLEAN, state(9));
     }
 
+    /**
+     * MappedRegion.grow: it does not wait for every pinned writer; a writer pinned in a whole page below the
+     * old end goes on writing during the grow, through the old mapping if the grow mapped anew.
+     */
     @Test
     void shouldGrowWithoutWaitingForAWriterPinnedBelowTheOldEnd() throws Exception {
         open(); // whole pages: the old last page keeps its extent, so nothing needs quiescing
@@ -930,6 +1152,49 @@ abstract class RegionContract {
         region.flush();
         region.putLong(2L * PAGES * PAGE - 8, 9L);
         assertEquals(9L, region.getLong(2L * PAGES * PAGE - 8));
+    }
+
+    /**
+     * MappedRegion.grow: it waits only for the writers of a last page that the old size covers partly, then
+     * writes that page back and gives it a new generation; writers of the whole pages below go on meanwhile.
+     */
+    @Test
+    void shouldMakeGrowWaitForAWriterPinnedInAPartlyCoveredLastPage() throws Exception {
+        open(handler, 2L * PAGE + 100);
+        region.putLong(PAGE, 1L); // page 1: a whole page, dirty
+        WriteSpan span = region.write(2L * PAGE + 8, 8); // page 2, partly covered: pinned
+        long generation = PageState.generation(impl().stateWord(2));
+        Future<Void> grow = asyncRun(() -> region.grow(4L * PAGE));
+        assertBlocked(grow, WAIT_QUEUE);
+        assertTrue(handler.writebacks.isEmpty(), "nothing written back while the writer is inside");
+        done(asyncRun(() -> region.putLong(PAGE + 8, 2L))); // a writer of page 1 goes on during the grow
+        span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 7L);
+        span.close();
+        done(grow);
+        assertEquals(List.of(2L), handler.writebacks, "grow wrote back the partly covered page, and only it");
+        assertEquals(CLEAN, state(2));
+        assertNotEquals(generation, PageState.generation(impl().stateWord(2)), "a new generation");
+        assertEquals(WRITABLE, state(1), "the whole page keeps its state");
+        assertEquals(7L, nativeLong(read(2 * PAGE + 8, 8)));
+        assertEquals(2L, region.getLong(PAGE + 8));
+        assertEquals(4L * PAGE, region.size());
+    }
+
+    /** MappedRegion.grow: it also waits for a writeback of a last page that the old size covers partly. */
+    @Test
+    void shouldMakeGrowWaitForAWritebackOfAPartlyCoveredLastPage() throws Exception {
+        open(handler, 2L * PAGE + 100);
+        region.putLong(2L * PAGE, 1L);
+        CountDownLatch release = latch();
+        Future<Void> flush = flushBlockedInWriteback(release);
+        Future<Void> grow = asyncRun(() -> region.grow(4L * PAGE));
+        assertBlocked(grow, WAIT_QUEUE);
+        assertEquals(2L * PAGE + 100, region.size(), "not grown while the page is under writeback");
+        release.countDown();
+        done(flush);
+        done(grow);
+        assertEquals(4L * PAGE, region.size());
+        assertEquals(List.of(2L), handler.writebacks, "written back once, by the flush");
     }
 
     @Test
@@ -1165,7 +1430,7 @@ abstract class RegionContract {
         region.putLong(0, 1);
         WriteSpan span = region.write(5 * PAGE, 8);
         Future<Void> close = asyncRun(region::close);
-        assertBlocked(close);
+        assertBlocked(close, WAIT_QUEUE);
         span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 9L);
         span.close();
         done(close);
@@ -1181,7 +1446,7 @@ abstract class RegionContract {
         CountDownLatch release = latch();
         Future<Void> fault = faultWithDroppedLock(release, () -> region.putLong(5 * PAGE, 1));
         Future<Void> close = asyncRun(region::close);
-        assertBlocked(close); // waits for the fault in flight to leave
+        assertBlocked(close, WAIT_QUEUE); // waits for the fault in flight to leave
         release.countDown();
         done(close);
         assertInstanceOf(RegionClosedException.class, failure(fault));

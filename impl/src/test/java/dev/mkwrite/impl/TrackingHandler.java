@@ -34,11 +34,18 @@ final class TrackingHandler implements WriteFaultHandler {
     final List<Long> writebacks = new CopyOnWriteArrayList<>();
     volatile Behaviour behaviour = (fault, h) -> h.reserve(fault);
     volatile WritebackHook writebackHook = (page, contents) -> { };
+    volatile EndHook endHook = (reservation, consumed) -> { };
 
     /** Called from beforeWriteback. */
     @FunctionalInterface
     interface WritebackHook {
         void accept(long page, MemorySegment contents);
+    }
+
+    /** Called when a reservation this handler made ends, on the thread that ends it, before it is counted. */
+    @FunctionalInterface
+    interface EndHook {
+        void ended(Tracked reservation, boolean consumed);
     }
 
     TrackingHandler() {
@@ -72,7 +79,7 @@ final class TrackingHandler implements WriteFaultHandler {
 
     /** A new tracked reservation of the fault's length. */
     Tracked reserve(WriteFault fault) {
-        Tracked t = new Tracked(fault.page(), fault.generation(), fault.length());
+        Tracked t = new Tracked(fault.page(), fault.generation(), fault.length(), this);
         reservations.add(t);
         return t;
     }
@@ -107,11 +114,13 @@ final class TrackingHandler implements WriteFaultHandler {
         final AtomicInteger released = new AtomicInteger();
         static final AtomicLong SEQUENCE = new AtomicLong();
         final long id = SEQUENCE.incrementAndGet();
+        private final TrackingHandler owner;
 
-        Tracked(long page, long generation, long bytes) {
+        Tracked(long page, long generation, long bytes, TrackingHandler owner) {
             this.page = page;
             this.generation = generation;
             this.bytes = bytes;
+            this.owner = owner;
         }
 
         @Override
@@ -121,11 +130,13 @@ final class TrackingHandler implements WriteFaultHandler {
 
         @Override
         public void consume() {
+            owner.endHook.ended(this, true);
             consumed.incrementAndGet();
         }
 
         @Override
         public void release() {
+            owner.endHook.ended(this, false);
             released.incrementAndGet();
         }
 

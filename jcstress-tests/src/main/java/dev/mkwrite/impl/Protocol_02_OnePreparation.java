@@ -8,12 +8,15 @@
  *
  *   r1, r2: 0 if writer 1 / writer 2 succeeded, 1 if it threw;
  *   r3:     handler calls;
- *   r4:     reservations that did not end exactly once, plus reservations still outstanding after close.
+ * and one slot per check, each 0 in a correct run, so a FORBIDDEN result names the check that failed:
+ *   r4:     reservations that did not end exactly once;
+ *   r5:     reservations still outstanding after close;
+ *   r6:     1 if pins were left behind (the region is then not closed).
  *
  * Every correct run has the same outcome, whichever writer wins; the race is in the window between
  * reading CLEAN and the claim CAS, which the broken variant below opens.
  * Fails with -Ddev.mkwrite.impl.testing.brokenRule=CLAIM_WITHOUT_CAS (a fault that read CLEAN prepares
- * the page even if its claim CAS lost).
+ * the page even if its claim CAS lost): two handler calls (r3 2), and one writer fails (r1 or r2).
  *
  * Run: ./dev jcstress -t Protocol_02
  */
@@ -25,7 +28,7 @@ import org.openjdk.jcstress.annotations.Arbiter;
 import org.openjdk.jcstress.annotations.JCStressTest;
 import org.openjdk.jcstress.annotations.Outcome;
 import org.openjdk.jcstress.annotations.State;
-import org.openjdk.jcstress.infra.results.IIII_Result;
+import org.openjdk.jcstress.infra.results.IIIIII_Result;
 
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -39,9 +42,10 @@ public final class Protocol_02_OnePreparation {
     }
 
     @JCStressTest
-    @Outcome(id = "0, 0, 1, 0", expect = ACCEPTABLE,
+    @Outcome(id = "0, 0, 1, 0, 0, 0", expect = ACCEPTABLE,
             desc = "one claim won: one handler call, one reservation, consumed once at close")
-    @Outcome(expect = FORBIDDEN, desc = "the page was prepared twice, a writer failed, or a reservation leaked or ended twice")
+    @Outcome(expect = FORBIDDEN, desc = "a writer failed (r1, r2), the page was prepared twice (r3 2), or a check"
+            + " failed: r4 reservations not ended exactly once, r5 outstanding after close, r6 pins left")
     @State
     public static class TwoWriters {
         final Fixture.Ledger ledger = new Fixture.Ledger();
@@ -66,21 +70,22 @@ public final class Protocol_02_OnePreparation {
         }
 
         @Actor
-        public void writer1(IIII_Result r) {
+        public void writer1(IIIIII_Result r) {
             r.r1 = write(1);
         }
 
         @Actor
-        public void writer2(IIII_Result r) {
+        public void writer2(IIIIII_Result r) {
             r.r2 = write(2);
         }
 
         @Arbiter
-        public void arbiter(IIII_Result r) {
+        public void arbiter(IIIIII_Result r) {
             r.r3 = calls.get();
             int pinsLeft = Fixture.dispose(region);
-            r.r4 = ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
-                    + pinsLeft;
+            r.r4 = ledger.unbalanced();
+            r.r5 = (int) region.stats().reservationsOutstanding();
+            r.r6 = pinsLeft;
         }
     }
 }

@@ -9,10 +9,14 @@
  * retry found its claim gone, released the cached reservation itself and threw OutOfRegionException.
  *   r1: A's result: 0 wrote, 1 out of region before its handler ran, 2 out of region after it dropped
  *       the lock (the retry found the page truncated), 3 anything else;
- *   r2: violations: reservations not ended exactly once, reservations for page 1 consumed (page 1 was
- *       removed, so its reservations may only be released), reservations outstanding or pins left after
- *       close, a failed truncate.
- * Fails with LEAK_REDUNDANT_RESERVATION (the retry keeps the reservation it found stale).
+ * and one slot per check, each 0 in a correct run, so a FORBIDDEN result names the check that failed:
+ *   r2: 1 if the truncate threw;
+ *   r3: reservations that did not end exactly once (leaked, or ended twice);
+ *   r4: reservations for page 1 that were consumed (page 1 was removed, so its reservations may only be
+ *       released);
+ *   r5: reservations the region still counts as outstanding after close;
+ *   r6: 1 if pins were left behind (the region is then not closed).
+ * Fails with LEAK_REDUNDANT_RESERVATION (the retry keeps the reservation it found stale): r3 and r5 are 1.
  *
  * TruncateExtend: as above, but the other actor B truncates to one page, grows back to two, and writes
  * page 1 itself; B's handler drops the lock too and waits, bounded, for A's retry. So A's retry can find
@@ -24,8 +28,14 @@
  *       region), 1 it was made after the truncate and adopted, 2 it was made before the truncate,
  *       adopted, and released by the truncate, 3 it was made before the truncate and A's retry found it
  *       stale and released it, 4 anything else;
- *   r3: violations as above, where a reservation made before the truncate must never be consumed.
- * Fails with SKIP_GENERATION_CHECK (the retry adopts B's claim) and LEAK_REDUNDANT_RESERVATION.
+ * and one slot per check, each 0 in a correct run:
+ *   r3: 1 if one of B's operations (truncate, grow, write) threw;
+ *   r4: reservations that did not end exactly once;
+ *   r5: reservations made before the truncate that were consumed (stale work adopted);
+ *   r6: reservations still outstanding after close;
+ *   r7: 1 if pins were left behind.
+ * Fails with SKIP_GENERATION_CHECK (the retry adopts B's claim: r2 is 4 and r5 is 1) and
+ * LEAK_REDUNDANT_RESERVATION (the stale reservation is never ended: r2 is 4, r4 and r6 are 1).
  *
  * Both scenarios run on both backings, since truncate and grow remap the file.
  *
@@ -42,8 +52,8 @@ import org.openjdk.jcstress.annotations.JCStressMeta;
 import org.openjdk.jcstress.annotations.JCStressTest;
 import org.openjdk.jcstress.annotations.Outcome;
 import org.openjdk.jcstress.annotations.State;
-import org.openjdk.jcstress.infra.results.III_Result;
-import org.openjdk.jcstress.infra.results.II_Result;
+import org.openjdk.jcstress.infra.results.IIIIIII_Result;
+import org.openjdk.jcstress.infra.results.IIIIII_Result;
 
 import java.io.IOException;
 
@@ -81,7 +91,7 @@ public final class Protocol_03_StaleReservation {
             });
         }
 
-        void writer(II_Result r) {
+        void writer(IIIIII_Result r) {
             try {
                 region.putLong(Fixture.PAGE, 1);
                 r.r1 = 0;
@@ -101,18 +111,24 @@ public final class Protocol_03_StaleReservation {
             truncated = true;
         }
 
-        void arbiter(II_Result r) {
+        void arbiter(IIIIII_Result r) {
             int pinsLeft = Fixture.dispose(region);
-            r.r2 = truncateFailed + ledger.unbalanced() + ledger.consumedBefore(1, Long.MAX_VALUE)
-                    + (int) region.stats().reservationsOutstanding() + pinsLeft;
+            r.r2 = truncateFailed;
+            r.r3 = ledger.unbalanced();
+            r.r4 = ledger.consumedBefore(1, Long.MAX_VALUE);
+            r.r5 = (int) region.stats().reservationsOutstanding();
+            r.r6 = pinsLeft;
         }
     }
 
-    @Outcome(id = "0, 0", expect = ACCEPTABLE, desc = "A wrote first; the truncate released page 1's reservation")
-    @Outcome(id = "1, 0", expect = ACCEPTABLE, desc = "the truncate came first; A's write was out of region")
-    @Outcome(id = "2, 0", expect = ACCEPTABLE_INTERESTING,
+    @Outcome(id = "0, 0, 0, 0, 0, 0", expect = ACCEPTABLE,
+            desc = "A wrote first; the truncate released page 1's reservation")
+    @Outcome(id = "1, 0, 0, 0, 0, 0", expect = ACCEPTABLE,
+            desc = "the truncate came first; A's write was out of region")
+    @Outcome(id = "2, 0, 0, 0, 0, 0", expect = ACCEPTABLE_INTERESTING,
             desc = "truncated while A's lock was dropped: the retry released the stale reservation and threw")
-    @Outcome(expect = FORBIDDEN, desc = "a stale reservation leaked, was adopted or released twice, or an operation failed")
+    @Outcome(expect = FORBIDDEN, desc = "A failed otherwise (r1 3), or a check failed: r2 truncate threw, r3 reservations"
+            + " not ended exactly once, r4 page 1's reservations consumed, r5 outstanding after close, r6 pins left")
     public static class TruncateOutcomes {
     }
 
@@ -125,7 +141,7 @@ public final class Protocol_03_StaleReservation {
         }
 
         @Actor
-        public void a(II_Result r) {
+        public void a(IIIIII_Result r) {
             writer(r);
         }
 
@@ -135,7 +151,7 @@ public final class Protocol_03_StaleReservation {
         }
 
         @Arbiter
-        public void check(II_Result r) {
+        public void check(IIIIII_Result r) {
             arbiter(r);
         }
     }
@@ -149,7 +165,7 @@ public final class Protocol_03_StaleReservation {
         }
 
         @Actor
-        public void a(II_Result r) {
+        public void a(IIIIII_Result r) {
             writer(r);
         }
 
@@ -159,7 +175,7 @@ public final class Protocol_03_StaleReservation {
         }
 
         @Arbiter
-        public void check(II_Result r) {
+        public void check(IIIIII_Result r) {
             arbiter(r);
         }
     }
@@ -207,7 +223,7 @@ public final class Protocol_03_StaleReservation {
             return Fixture.state(region, 1);
         }
 
-        void writerA(III_Result r) {
+        void writerA(IIIIIII_Result r) {
             try {
                 region.putLong(Fixture.PAGE, 1);
                 r.r1 = 0;
@@ -230,7 +246,7 @@ public final class Protocol_03_StaleReservation {
             }
         }
 
-        void arbiter(III_Result r) {
+        void arbiter(IIIIIII_Result r) {
             int pinsLeft = Fixture.dispose(region);
             Fixture.Tracked t = first;
             long cut = generationAfterTruncate;
@@ -243,22 +259,31 @@ public final class Protocol_03_StaleReservation {
             } else {
                 r.r2 = 4;
             }
-            r.r3 = failures + ledger.unbalanced() + ledger.consumedBefore(1, cut)
-                    + (int) region.stats().reservationsOutstanding() + pinsLeft;
+            r.r3 = failures;
+            r.r4 = ledger.unbalanced();
+            r.r5 = ledger.consumedBefore(1, cut);
+            r.r6 = (int) region.stats().reservationsOutstanding();
+            r.r7 = pinsLeft;
         }
     }
 
-    @Outcome(id = "0, 0, 0", expect = ACCEPTABLE, desc = "A found page 1 prepared (by B) and wrote without a handler call")
-    @Outcome(id = "0, 1, 0", expect = ACCEPTABLE, desc = "A claimed page 1 after the extend and adopted its own work")
-    @Outcome(id = "0, 2, 0", expect = ACCEPTABLE, desc = "A's retry adopted its work before the truncate, which released it")
-    @Outcome(id = "0, 3, 0", expect = ACCEPTABLE_INTERESTING,
+    @Outcome(id = "0, 0, 0, 0, 0, 0, 0", expect = ACCEPTABLE,
+            desc = "A found page 1 prepared (by B) and wrote without a handler call")
+    @Outcome(id = "0, 1, 0, 0, 0, 0, 0", expect = ACCEPTABLE,
+            desc = "A claimed page 1 after the extend and adopted its own work")
+    @Outcome(id = "0, 2, 0, 0, 0, 0, 0", expect = ACCEPTABLE,
+            desc = "A's retry adopted its work before the truncate, which released it")
+    @Outcome(id = "0, 3, 0, 0, 0, 0, 0", expect = ACCEPTABLE_INTERESTING,
             desc = "truncate-then-extend while A's lock was dropped: A's retry released its stale work, then wrote")
-    @Outcome(id = "1, 0, 0", expect = ACCEPTABLE, desc = "A wrote between the truncate and the extend: out of region")
-    @Outcome(id = "1, 2, 0", expect = ACCEPTABLE,
+    @Outcome(id = "1, 0, 0, 0, 0, 0, 0", expect = ACCEPTABLE,
+            desc = "A wrote between the truncate and the extend: out of region")
+    @Outcome(id = "1, 2, 0, 0, 0, 0, 0", expect = ACCEPTABLE,
             desc = "A's retry adopted its work, the truncate removed the page before A pinned it: out of region")
-    @Outcome(id = "1, 3, 0", expect = ACCEPTABLE_INTERESTING,
+    @Outcome(id = "1, 3, 0, 0, 0, 0, 0", expect = ACCEPTABLE_INTERESTING,
             desc = "A's retry came between the truncate and the extend: stale work released, out of region")
-    @Outcome(expect = FORBIDDEN, desc = "stale work adopted, a reservation leaked or ended twice, or an operation failed")
+    @Outcome(expect = FORBIDDEN, desc = "A failed otherwise (r1 2), A's work was adopted stale or ended wrongly (r2 4),"
+            + " or a check failed: r3 B's operation threw, r4 reservations not ended exactly once, r5 reservations"
+            + " from before the truncate consumed, r6 outstanding after close, r7 pins left")
     public static class TruncateExtendOutcomes {
     }
 
@@ -271,7 +296,7 @@ public final class Protocol_03_StaleReservation {
         }
 
         @Actor
-        public void a(III_Result r) {
+        public void a(IIIIIII_Result r) {
             writerA(r);
         }
 
@@ -281,7 +306,7 @@ public final class Protocol_03_StaleReservation {
         }
 
         @Arbiter
-        public void check(III_Result r) {
+        public void check(IIIIIII_Result r) {
             arbiter(r);
         }
     }
@@ -295,7 +320,7 @@ public final class Protocol_03_StaleReservation {
         }
 
         @Actor
-        public void a(III_Result r) {
+        public void a(IIIIIII_Result r) {
             writerA(r);
         }
 
@@ -305,7 +330,7 @@ public final class Protocol_03_StaleReservation {
         }
 
         @Arbiter
-        public void check(III_Result r) {
+        public void check(IIIIIII_Result r) {
             arbiter(r);
         }
     }

@@ -11,10 +11,15 @@
  * the page's final contents; otherwise the writer's stores would never reach storage.
  *
  *   r1: what the callback saw: 0 neither store, 3 both, 1 or 2 one of them (torn);
+ * and one slot per check, each 0 in a correct run, so a FORBIDDEN result names the check that failed:
  *   r2: 1 if the page changed while the callback read it;
- *   r3: 1 if a write was lost (page CLEAN, but its last writeback missed a store), or an operation failed.
+ *   r3: 1 if a write was lost (the page ended CLEAN, but its last writeback missed a store);
+ *   r4: 1 if the writer threw;
+ *   r5: 1 if the flush threw;
+ *   r6: 1 if pins were left behind (the region is then not closed).
  *
- * Runs on both backings. Fails with FLUSH_WITHOUT_DRAIN (flush writes back pinned pages).
+ * Runs on both backings. Fails with FLUSH_WITHOUT_DRAIN (flush writes back pinned pages): r3 is 1, a lost
+ * write, and r1 is 0 or torn.
  *
  * Run: ./dev jcstress -t Protocol_04
  */
@@ -32,7 +37,7 @@ import org.openjdk.jcstress.annotations.JCStressMeta;
 import org.openjdk.jcstress.annotations.JCStressTest;
 import org.openjdk.jcstress.annotations.Outcome;
 import org.openjdk.jcstress.annotations.State;
-import org.openjdk.jcstress.infra.results.III_Result;
+import org.openjdk.jcstress.infra.results.IIIIII_Result;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -56,7 +61,8 @@ public final class Protocol_04_StablePages {
         /** What the racing flush's writeback saw. */
         volatile int flushSeen = -1;
         volatile boolean unstable;
-        int failures;
+        int writerFailed;
+        int flushFailed;
 
         WriterAgainstFlush(Backing backing) {
             region = Fixture.open(backing, Fixture.PAGE, this);
@@ -85,7 +91,7 @@ public final class Protocol_04_StablePages {
                 Fixture.work(1000); // a long span: the flush must arrive while it is pinned
                 span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 8, 1);
             } catch (RuntimeException e) {
-                failures++;
+                writerFailed = 1;
             }
         }
 
@@ -94,23 +100,27 @@ public final class Protocol_04_StablePages {
                 region.flush();
                 flushSeen = lastSeen;
             } catch (IOException | RuntimeException e) {
-                failures++;
+                flushFailed = 1;
             }
         }
 
-        void arbiter(III_Result r) {
+        void arbiter(IIIIII_Result r) {
             r.r1 = flushSeen;
             r.r2 = unstable ? 1 : 0;
             boolean lost = Fixture.state(region, 0) == PageState.CLEAN && lastSeen != 3;
-            int pinsLeft = Fixture.dispose(region);
-            r.r3 = (lost ? 1 : 0) + failures + pinsLeft;
+            r.r3 = lost ? 1 : 0;
+            r.r4 = writerFailed;
+            r.r5 = flushFailed;
+            r.r6 = Fixture.dispose(region);
         }
     }
 
-    @Outcome(id = "0, 0, 0", expect = ACCEPTABLE_INTERESTING,
+    @Outcome(id = "0, 0, 0, 0, 0, 0", expect = ACCEPTABLE_INTERESTING,
             desc = "the flush took the page first; the writer waited for writeback and dirtied it again")
-    @Outcome(id = "3, 0, 0", expect = ACCEPTABLE, desc = "the writer was first; the flush waited for it to leave")
-    @Outcome(expect = FORBIDDEN, desc = "a torn or changing page under writeback, a lost write, or a failure")
+    @Outcome(id = "3, 0, 0, 0, 0, 0", expect = ACCEPTABLE,
+            desc = "the writer was first; the flush waited for it to leave")
+    @Outcome(expect = FORBIDDEN, desc = "a torn page under writeback (r1 1 or 2), or a check failed: r2 the page changed"
+            + " under writeback, r3 a lost write, r4 the writer threw, r5 the flush threw, r6 pins left")
     public static class Outcomes {
     }
 
@@ -133,7 +143,7 @@ public final class Protocol_04_StablePages {
         }
 
         @Arbiter
-        public void check(III_Result r) {
+        public void check(IIIIII_Result r) {
             arbiter(r);
         }
     }
@@ -157,7 +167,7 @@ public final class Protocol_04_StablePages {
         }
 
         @Arbiter
-        public void check(III_Result r) {
+        public void check(IIIIII_Result r) {
             arbiter(r);
         }
     }

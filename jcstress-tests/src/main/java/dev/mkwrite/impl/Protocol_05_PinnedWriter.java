@@ -8,18 +8,21 @@
  * close) is forbidden.
  *   r1: the writer: 0 wrote, 1 RegionClosedException, 2 anything else;
  *   r2: close: 0 returned normally, 1 threw;
- *   r3: violations: the writer's acknowledged stores missing from the file, or missing from the last
- *       writeback of the page once the region is closed (written after it, so never flushed; the only
- *       sign on MAPPED_BYTE_BUFFER, whose mapping close cannot unmap), reservations that did not end
- *       exactly once or stayed outstanding, pins left.
+ * and one slot per check, each 0 in a correct run, so a FORBIDDEN result names the check that failed:
+ *   r3: 1 if the writer's acknowledged stores are missing from the file;
+ *   r4: 1 if they are missing from the page's last writeback once the region is closed (written after
+ *       it, so never flushed; the only sign on MAPPED_BYTE_BUFFER, whose mapping close cannot unmap);
+ *   r5: reservations that did not end exactly once;
+ *   r6: reservations still outstanding after close;
+ *   r7: 1 if pins were left behind (the region is then not closed, and r4 is not checked).
  *
  * Grow: the region is one and a half pages, and its last page, partly covered, starts WRITABLE. A
  * writer pins it while grow(2 pages) races. Growing a partial last page writes it back and gives it a new
  * generation, then remaps: all of which must wait until the writer has left.
  *   r1: the writer: 0 wrote and saw the old size in its span, 1 wrote and saw the new size, 2 failed;
  *   r2: grow: 0 returned normally, 1 threw;
- *   r3: violations: the store is missing afterwards or from the page's last writeback, the size is
- *       wrong, reservations unbalanced, pins.
+ *   r3-r7: as in Close, except that r3 reads the stores back through the region;
+ *   r8: 1 if the region's size is wrong after the grow.
  *
  * GrowPast (MEMORY_SEGMENT, the backing that unmaps): the region is two whole pages and page 0 starts
  * WRITABLE. A writer pins it while a grow past the mapping's room to grow in place (1 MiB and a page)
@@ -28,12 +31,12 @@
  * second store, after the grow, goes through the old mapping.
  *   r1: the writer: 0 wrote and its span began before the grow, 1 wrote and the grow ended inside its
  *       span (the store went through the retired mapping), 2 failed;
- *   r2, r3: as in Grow.
+ *   r2-r8: as in Grow (the page is written back only at close, so r4 checks that close saw both stores).
  *
  * Close and Grow run on both backings. Fail with REMAP_WITHOUT_DRAIN (exclusive operations do not wait for pinned
  * writers; a grow unmaps the old mapping at once): the writer then touches an unmapped segment
- * (MEMORY_SEGMENT), or the writeback of the frozen page finds it still pinned; either may also crash the
- * forked JVM, which counts as a failure too.
+ * (MEMORY_SEGMENT; r1 is 2), or a store lands in a page already written back (r4 is 1); either may also
+ * crash the forked JVM, which counts as a failure too.
  *
  * Run: ./dev jcstress -t Protocol_05
  */
@@ -51,7 +54,8 @@ import org.openjdk.jcstress.annotations.JCStressMeta;
 import org.openjdk.jcstress.annotations.JCStressTest;
 import org.openjdk.jcstress.annotations.Outcome;
 import org.openjdk.jcstress.annotations.State;
-import org.openjdk.jcstress.infra.results.III_Result;
+import org.openjdk.jcstress.infra.results.IIIIIIII_Result;
+import org.openjdk.jcstress.infra.results.IIIIIII_Result;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -120,7 +124,7 @@ public final class Protocol_05_PinnedWriter {
             region.putLong(0, 0); // WRITABLE: the writer below pins it on the fast path
         }
 
-        void writer(III_Result r) {
+        void writer(IIIIIII_Result r) {
             try (WriteSpan span = region.write(0, 16)) {
                 span.segment().set(LONG_LE, 0, 1);
                 Fixture.work(2000); // a long span: close must arrive while it is pinned
@@ -133,12 +137,12 @@ public final class Protocol_05_PinnedWriter {
             }
         }
 
-        void closer(III_Result r) {
+        void closer(IIIIIII_Result r) {
             r.r2 = Fixture.closeQuietly(region);
         }
 
-        void arbiter(III_Result r) {
-            int bad = 0;
+        void arbiter(IIIIIII_Result r) {
+            int missing = 0;
             if (r.r1 == 0) {
                 ByteBuffer file = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
                 try (FileChannel ch = FileChannel.open(region.path(), StandardOpenOption.READ)) {
@@ -146,17 +150,24 @@ public final class Protocol_05_PinnedWriter {
                 } catch (IOException e) {
                     throw new UncheckedIOException(e);
                 }
-                bad += file.getLong(0) == 1 && file.getLong(8) == 2 ? 0 : 1;
+                missing = file.getLong(0) == 1 && file.getLong(8) == 2 ? 0 : 1;
             }
             int pinsLeft = Fixture.dispose(region);
-            r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
-                    + pinsLeft + (pinsLeft == 0 ? observer.unflushed(r.r1 == 0) : 0);
+            r.r3 = missing;
+            r.r4 = pinsLeft == 0 ? observer.unflushed(r.r1 == 0) : 0;
+            r.r5 = ledger.unbalanced();
+            r.r6 = (int) region.stats().reservationsOutstanding();
+            r.r7 = pinsLeft;
         }
     }
 
-    @Outcome(id = "0, 0, 0", expect = ACCEPTABLE, desc = "the writer finished first; close drained it and wrote it back")
-    @Outcome(id = "1, 0, 0", expect = ACCEPTABLE_INTERESTING, desc = "close began first; the writer got RegionClosedException")
-    @Outcome(expect = FORBIDDEN, desc = "a crash-like failure, a failed close, or lost or unbalanced state")
+    @Outcome(id = "0, 0, 0, 0, 0, 0, 0", expect = ACCEPTABLE,
+            desc = "the writer finished first; close drained it and wrote it back")
+    @Outcome(id = "1, 0, 0, 0, 0, 0, 0", expect = ACCEPTABLE_INTERESTING,
+            desc = "close began first; the writer got RegionClosedException")
+    @Outcome(expect = FORBIDDEN, desc = "the writer failed otherwise (r1 2), close threw (r2), or a check failed: r3 stores"
+            + " missing from the file, r4 missing from the last writeback, r5 reservations not ended exactly once,"
+            + " r6 outstanding after close, r7 pins left")
     public static class CloseOutcomes {
     }
 
@@ -169,17 +180,17 @@ public final class Protocol_05_PinnedWriter {
         }
 
         @Actor
-        public void write(III_Result r) {
+        public void write(IIIIIII_Result r) {
             writer(r);
         }
 
         @Actor
-        public void close(III_Result r) {
+        public void close(IIIIIII_Result r) {
             closer(r);
         }
 
         @Arbiter
-        public void check(III_Result r) {
+        public void check(IIIIIII_Result r) {
             arbiter(r);
         }
     }
@@ -193,17 +204,17 @@ public final class Protocol_05_PinnedWriter {
         }
 
         @Actor
-        public void write(III_Result r) {
+        public void write(IIIIIII_Result r) {
             writer(r);
         }
 
         @Actor
-        public void close(III_Result r) {
+        public void close(IIIIIII_Result r) {
             closer(r);
         }
 
         @Arbiter
-        public void check(III_Result r) {
+        public void check(IIIIIII_Result r) {
             arbiter(r);
         }
     }
@@ -223,7 +234,7 @@ public final class Protocol_05_PinnedWriter {
             region.putLong(AT, 0); // the partial last page WRITABLE: the writer pins it on the fast path
         }
 
-        void writer(III_Result r) {
+        void writer(IIIIIIII_Result r) {
             try (WriteSpan span = region.write(AT, 16)) {
                 span.segment().set(LONG_LE, 0, 1);
                 long size = region.size();
@@ -235,7 +246,7 @@ public final class Protocol_05_PinnedWriter {
             }
         }
 
-        void grower(III_Result r) {
+        void grower(IIIIIIII_Result r) {
             try {
                 region.grow(NEW_SIZE);
                 r.r2 = 0;
@@ -244,20 +255,25 @@ public final class Protocol_05_PinnedWriter {
             }
         }
 
-        void arbiter(III_Result r) {
-            int bad = region.size() == NEW_SIZE ? 0 : 1;
-            if (r.r1 != 2) {
-                bad += region.getLong(AT) == 1 && region.getLong(AT + 8) == 2 ? 0 : 1;
-            }
+        void arbiter(IIIIIIII_Result r) {
+            r.r8 = region.size() == NEW_SIZE ? 0 : 1;
+            boolean wrote = r.r1 != 2;
+            r.r3 = wrote && (region.getLong(AT) != 1 || region.getLong(AT + 8) != 2) ? 1 : 0;
             int pinsLeft = Fixture.dispose(region);
-            r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
-                    + pinsLeft + (pinsLeft == 0 ? observer.unflushed(r.r1 != 2) : 0);
+            r.r4 = pinsLeft == 0 ? observer.unflushed(wrote) : 0;
+            r.r5 = ledger.unbalanced();
+            r.r6 = (int) region.stats().reservationsOutstanding();
+            r.r7 = pinsLeft;
         }
     }
 
-    @Outcome(id = "0, 0, 0", expect = ACCEPTABLE, desc = "the writer was first; grow waited for it to leave")
-    @Outcome(id = "1, 0, 0", expect = ACCEPTABLE_INTERESTING, desc = "grow was first; the writer faulted the renewed page again")
-    @Outcome(expect = FORBIDDEN, desc = "a failed writer or grow, a lost store, or unbalanced state")
+    @Outcome(id = "0, 0, 0, 0, 0, 0, 0, 0", expect = ACCEPTABLE,
+            desc = "the writer was first; grow waited for it to leave")
+    @Outcome(id = "1, 0, 0, 0, 0, 0, 0, 0", expect = ACCEPTABLE_INTERESTING,
+            desc = "grow was first; the writer faulted the renewed page again")
+    @Outcome(expect = FORBIDDEN, desc = "the writer failed (r1 2), grow threw (r2), or a check failed: r3 stores missing,"
+            + " r4 missing from the last writeback, r5 reservations not ended exactly once, r6 outstanding after"
+            + " close, r7 pins left, r8 wrong size")
     public static class GrowOutcomes {
     }
 
@@ -270,17 +286,17 @@ public final class Protocol_05_PinnedWriter {
         }
 
         @Actor
-        public void write(III_Result r) {
+        public void write(IIIIIIII_Result r) {
             writer(r);
         }
 
         @Actor
-        public void grow(III_Result r) {
+        public void grow(IIIIIIII_Result r) {
             grower(r);
         }
 
         @Arbiter
-        public void check(III_Result r) {
+        public void check(IIIIIIII_Result r) {
             arbiter(r);
         }
     }
@@ -294,44 +310,46 @@ public final class Protocol_05_PinnedWriter {
         }
 
         @Actor
-        public void write(III_Result r) {
+        public void write(IIIIIIII_Result r) {
             writer(r);
         }
 
         @Actor
-        public void grow(III_Result r) {
+        public void grow(IIIIIIII_Result r) {
             grower(r);
         }
 
         @Arbiter
-        public void check(III_Result r) {
+        public void check(IIIIIIII_Result r) {
             arbiter(r);
         }
     }
 
     /** Grow past whole pages while a writer is pinned below the old end: the grow does not wait. */
     @JCStressTest
-    @Outcome(id = "0, 0, 0", expect = ACCEPTABLE, desc = "the writer finished before the grow ended")
-    @Outcome(id = "1, 0, 0", expect = ACCEPTABLE_INTERESTING,
+    @Outcome(id = "0, 0, 0, 0, 0, 0, 0, 0", expect = ACCEPTABLE, desc = "the writer finished before the grow ended")
+    @Outcome(id = "1, 0, 0, 0, 0, 0, 0, 0", expect = ACCEPTABLE_INTERESTING,
             desc = "the grow ended inside the span; the writer's store went through the retired mapping")
-    @Outcome(expect = FORBIDDEN, desc = "a failed writer or grow, a lost store, or unbalanced state")
+    @Outcome(expect = FORBIDDEN, desc = "the writer failed (r1 2), grow threw (r2), or a check failed: r3 stores missing,"
+            + " r4 missing from the last writeback, r5 reservations not ended exactly once, r6 outstanding after"
+            + " close, r7 pins left, r8 wrong size")
     @State
     public static class GrowPast_MemorySegment {
         static final long OLD_SIZE = 2L * Fixture.PAGE;
         /** Past the room a native mapping has to grow in place, so the grow maps anew and retires the old. */
         static final long NEW_SIZE = Mapping.NativeMapping.MIN_CAPACITY + Fixture.PAGE;
 
-        final Fixture.Ledger ledger = new Fixture.Ledger();
+        final Observer observer = new Observer(0);
+        final Fixture.Ledger ledger = observer.ledger;
         final Region region;
 
         public GrowPast_MemorySegment() {
-            region = Fixture.open(Backing.MEMORY_SEGMENT, OLD_SIZE,
-                    fault -> ledger.reserve(fault.page(), fault.generation()));
+            region = Fixture.open(Backing.MEMORY_SEGMENT, OLD_SIZE, observer);
             region.putLong(0, 0); // page 0 WRITABLE: the writer pins it on the fast path
         }
 
         @Actor
-        public void write(III_Result r) {
+        public void write(IIIIIIII_Result r) {
             try (WriteSpan span = region.write(0, 16)) {
                 span.segment().set(LONG_LE, 0, 1);
                 Fixture.work(2000); // a long span: the grow ends while it is pinned
@@ -344,7 +362,7 @@ public final class Protocol_05_PinnedWriter {
         }
 
         @Actor
-        public void grow(III_Result r) {
+        public void grow(IIIIIIII_Result r) {
             try {
                 region.grow(NEW_SIZE);
                 r.r2 = 0;
@@ -354,13 +372,15 @@ public final class Protocol_05_PinnedWriter {
         }
 
         @Arbiter
-        public void check(III_Result r) {
-            int bad = region.size() == NEW_SIZE ? 0 : 1;
-            if (r.r1 != 2) {
-                bad += region.getLong(0) == 1 && region.getLong(8) == 2 ? 0 : 1;
-            }
+        public void check(IIIIIIII_Result r) {
+            r.r8 = region.size() == NEW_SIZE ? 0 : 1;
+            boolean wrote = r.r1 != 2;
+            r.r3 = wrote && (region.getLong(0) != 1 || region.getLong(8) != 2) ? 1 : 0;
             int pinsLeft = Fixture.dispose(region);
-            r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding() + pinsLeft;
+            r.r4 = pinsLeft == 0 ? observer.unflushed(wrote) : 0;
+            r.r5 = ledger.unbalanced();
+            r.r6 = (int) region.stats().reservationsOutstanding();
+            r.r7 = pinsLeft;
         }
     }
 }

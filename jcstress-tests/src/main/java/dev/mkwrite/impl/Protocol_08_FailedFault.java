@@ -11,10 +11,16 @@
  *
  *   r1: A: 0 wrote, 1 NoSpaceException, 2 anything else;
  *   r2: B: 0 wrote, 1 failed;
- *   r3: violations: A's bytes landed although A failed, an acknowledged store is missing, the arbiter's
- *       write failed, a reservation did not end exactly once or stayed outstanding, pins left.
+ * and one slot per check, each 0 in a correct run, so a FORBIDDEN result names the check that failed:
+ *   r3: 1 if A's bytes are wrong: landed although A failed, or missing although A wrote;
+ *   r4: 1 if B wrote and its bytes are missing;
+ *   r5: 1 if the arbiter's own write afterwards failed (the region was left unusable);
+ *   r6: reservations that did not end exactly once;
+ *   r7: reservations still outstanding after close;
+ *   r8: 1 if pins were left behind (the region is then not closed).
  *
- * Fails with LEAK_REDUNDANT_RESERVATION (the failed fault keeps the reservation it cached).
+ * Fails with LEAK_REDUNDANT_RESERVATION (the failed fault keeps the reservation it cached): r1 is 1, and
+ * r6 and r7 are 1.
  *
  * Run: ./dev jcstress -t Protocol_08
  */
@@ -27,7 +33,7 @@ import org.openjdk.jcstress.annotations.Arbiter;
 import org.openjdk.jcstress.annotations.JCStressTest;
 import org.openjdk.jcstress.annotations.Outcome;
 import org.openjdk.jcstress.annotations.State;
-import org.openjdk.jcstress.infra.results.III_Result;
+import org.openjdk.jcstress.infra.results.IIIIIIII_Result;
 
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE_INTERESTING;
@@ -40,10 +46,13 @@ public final class Protocol_08_FailedFault {
     }
 
     @JCStressTest
-    @Outcome(id = "0, 0, 0", expect = ACCEPTABLE, desc = "B prepared the page first; A wrote without a fault")
-    @Outcome(id = "1, 0, 0", expect = ACCEPTABLE_INTERESTING,
+    @Outcome(id = "0, 0, 0, 0, 0, 0, 0, 0", expect = ACCEPTABLE,
+            desc = "B prepared the page first; A wrote without a fault")
+    @Outcome(id = "1, 0, 0, 0, 0, 0, 0, 0", expect = ACCEPTABLE_INTERESTING,
             desc = "A's fault failed and left nothing behind; B prepared the page after it")
-    @Outcome(expect = FORBIDDEN, desc = "a failure leaked a reservation, landed bytes, lost data or broke the region")
+    @Outcome(expect = FORBIDDEN, desc = "A failed otherwise (r1 2), B failed (r2), or a check failed: r3 A's bytes wrong,"
+            + " r4 B's bytes missing, r5 the region unusable, r6 reservations not ended exactly once, r7 outstanding"
+            + " after close, r8 pins left")
     @State
     public static class NoSpaceAgainstWriter {
         final Fixture.Ledger ledger = new Fixture.Ledger();
@@ -62,7 +71,7 @@ public final class Protocol_08_FailedFault {
         }
 
         @Actor
-        public void a(III_Result r) {
+        public void a(IIIIIIII_Result r) {
             threadA = Thread.currentThread();
             try {
                 region.putLong(0, 0xA);
@@ -75,7 +84,7 @@ public final class Protocol_08_FailedFault {
         }
 
         @Actor
-        public void b(III_Result r) {
+        public void b(IIIIIIII_Result r) {
             try {
                 region.putLong(8, 0xB);
                 r.r2 = 0;
@@ -85,18 +94,19 @@ public final class Protocol_08_FailedFault {
         }
 
         @Arbiter
-        public void check(III_Result r) {
-            int bad = 0;
-            bad += region.getLong(0) == (r.r1 == 0 ? 0xA : 0) ? 0 : 1;
-            bad += r.r2 != 0 || region.getLong(8) == 0xB ? 0 : 1;
+        public void check(IIIIIIII_Result r) {
+            r.r3 = region.getLong(0) == (r.r1 == 0 ? 0xA : 0) ? 0 : 1;
+            r.r4 = r.r2 != 0 || region.getLong(8) == 0xB ? 0 : 1;
             try {
                 region.putLong(16, 0xC);
+                r.r5 = 0;
             } catch (RuntimeException e) {
-                bad++;
+                r.r5 = 1;
             }
             int pinsLeft = Fixture.dispose(region);
-            r.r3 = bad + ledger.unbalanced() + (int) region.stats().reservationsOutstanding()
-                    + pinsLeft;
+            r.r6 = ledger.unbalanced();
+            r.r7 = (int) region.stats().reservationsOutstanding();
+            r.r8 = pinsLeft;
         }
     }
 }

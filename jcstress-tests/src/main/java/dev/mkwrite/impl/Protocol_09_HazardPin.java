@@ -10,14 +10,16 @@
  *   r1: 1 if the writer got its span on the fast path (tryWrite returned it), 0 if it met WRITEBACK;
  *   r2: 1 if the flush saw the page drained, 0 if it saw the writer's pin, -1 if it found the page
  *       not WRITABLE (never here);
- *   r3: pins left behind or a failure.
+ * and one slot per check, each 0 in a correct run, so a FORBIDDEN result names the check that failed:
+ *   r3: 1 if the writer's tryWrite threw;
+ *   r4: 1 if pins were left behind once both had ended (the region is then not closed).
  *
- * Forbidden: 1, 1: the writer holds a pin the flush did not see; the flush would write back (or an
+ * Forbidden: 1, 1, 0, 0: the writer holds a pin the flush did not see; the flush would write back (or an
  * exclusive operation unmap) a page under a writer. Both sides read after a volatile write (the writer's
  * slot CAS, the flush's state CAS), so at least one sees the other.
  *
  * Fails with PIN_WITHOUT_FENCE (the slot published by a plain release store, which x86 may order after
- * the state read).
+ * the state read): 1, 1, 0, 0.
  *
  * Run: ./dev jcstress -t Protocol_09
  */
@@ -31,7 +33,7 @@ import org.openjdk.jcstress.annotations.Arbiter;
 import org.openjdk.jcstress.annotations.JCStressTest;
 import org.openjdk.jcstress.annotations.Outcome;
 import org.openjdk.jcstress.annotations.State;
-import org.openjdk.jcstress.infra.results.III_Result;
+import org.openjdk.jcstress.infra.results.IIII_Result;
 
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE_INTERESTING;
@@ -39,19 +41,20 @@ import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
 /** G5/G6: the hazard slot's Dekker handshake. */
 @JCStressTest
-@Outcome(id = "1, 0, 0", expect = ACCEPTABLE, desc = "the writer pinned first; the flush saw its pin")
-@Outcome(id = "0, 1, 0", expect = ACCEPTABLE, desc = "the flush took the page first; the writer backed off")
-@Outcome(id = "0, 0, 0", expect = ACCEPTABLE_INTERESTING,
+@Outcome(id = "1, 0, 0, 0", expect = ACCEPTABLE, desc = "the writer pinned first; the flush saw its pin")
+@Outcome(id = "0, 1, 0, 0", expect = ACCEPTABLE, desc = "the flush took the page first; the writer backed off")
+@Outcome(id = "0, 0, 0, 0", expect = ACCEPTABLE_INTERESTING,
         desc = "both published at once: the flush saw the hazard of a writer that then backed off")
-@Outcome(id = "1, 1, 0", expect = FORBIDDEN, desc = "the writer holds a pin the flush did not see")
-@Outcome(expect = FORBIDDEN, desc = "pins left behind, a failure, or the page not WRITABLE")
+@Outcome(id = "1, 1, 0, 0", expect = FORBIDDEN, desc = "the writer holds a pin the flush did not see")
+@Outcome(expect = FORBIDDEN, desc = "the page was not WRITABLE (r2 -1), or a check failed: r3 the writer threw,"
+        + " r4 pins left")
 @State
 public class Protocol_09_HazardPin {
 
     private final Region region = Fixture.open(Backing.MEMORY_SEGMENT, Fixture.PAGE, WriteFaultHandler.none());
     private WriteSpan span;
     private int drained;
-    private int failures;
+    private int writerFailed;
 
     public Protocol_09_HazardPin() {
         region.putLong(0, 0); // page 0 WRITABLE before the race
@@ -62,7 +65,7 @@ public class Protocol_09_HazardPin {
         try {
             span = region.tryWrite(0, 8); // null if it met WRITEBACK and would have had to wait
         } catch (RuntimeException e) {
-            failures++;
+            writerFailed = 1;
         }
     }
 
@@ -72,7 +75,7 @@ public class Protocol_09_HazardPin {
     }
 
     @Arbiter
-    public void check(III_Result r) {
+    public void check(IIII_Result r) {
         r.r1 = span != null ? 1 : 0;
         r.r2 = drained;
         if (span != null) {
@@ -81,6 +84,7 @@ public class Protocol_09_HazardPin {
         if (drained >= 0) {
             region.probeWritebackEnd(0);
         }
-        r.r3 = failures + Fixture.dispose(region);
+        r.r3 = writerFailed;
+        r.r4 = Fixture.dispose(region);
     }
 }
