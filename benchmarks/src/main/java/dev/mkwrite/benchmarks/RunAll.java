@@ -261,8 +261,9 @@ public final class RunAll {
     /** Runs a harness's main in its own JVM, echoing and keeping its output. */
     private void harness(String name, Class<?> main, String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-                "--enable-native-access=ALL-UNNAMED", "-Xmx2g", "-cp", System.getProperty("java.class.path"),
-                main.getName()));
+                "--enable-native-access=ALL-UNNAMED", "-Xmx2g",
+                "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"), // the JMH forks inherit it too
+                "-cp", System.getProperty("java.class.path"), main.getName()));
         command.addAll(List.of(args));
         Path log = results.resolve(name + ".txt");
         System.out.println("# " + name + ": " + main.getSimpleName() + " " + String.join(" ", args));
