@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -292,7 +293,9 @@ public final class RunAll {
                 + " or rounds (row 3), with the lowest and highest fork in brackets.%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
         sb.append("| Row | Variant | Median | Baseline | Baseline median | Ratio | Target | Met? |\n");
         sb.append("|---|---|---|---|---|---|---|---|\n");
-        for (Line l : lines) {
+        List<Line> ordered = new ArrayList<>(lines);
+        ordered.sort(Comparator.comparing(RunAll::rowKey)); // stable: each row keeps its own order
+        for (Line l : ordered) {
             sb.append("| ").append(String.join(" | ", l.row(), l.variant(), l.median(), l.baseline(),
                     l.baselineMedian(), l.ratio(), l.target(), l.met())).append(" |\n");
         }
@@ -303,6 +306,16 @@ public final class RunAll {
                 row 5 mkwrite time / raw time.
                 """);
         return sb.toString();
+    }
+
+    /** Orders rows 1, 1b, 2, 3, 3b, 4...: the number, then the letter. */
+    private static String rowKey(Line l) {
+        String row = l.row();
+        int digits = 0;
+        while (digits < row.length() && Character.isDigit(row.charAt(digits))) {
+            digits++;
+        }
+        return String.format(Locale.ROOT, "%04d%s", Integer.parseInt(row.substring(0, digits)), row.substring(digits));
     }
 
     private static String shortBacking(String backing) {
