@@ -78,6 +78,7 @@ public final class RunAll {
         long start = System.nanoTime();
         RunAll all = new RunAll(results, quick ? QUICK : FULL);
         all.fastPath();
+        all.append();
         all.firstWrite();
         all.log();
         all.lockDrop();
@@ -120,6 +121,26 @@ public final class RunAll {
         Stat base = s.stat("rawPutLong", "backing=MEMORY_SEGMENT", "size=64");
         lines.add(new Line("1", "putLong 8 B, segment", ns(v), "rawPutLong 8 B", ns(base),
                 ratio(base.median() / v.median()), "", ""));
+    }
+
+    /** Row 1b: ns per 64-byte record, one span per chunk; the ratio is raw time / mkwrite time. */
+    private void append() throws RunnerException {
+        Scores s = jmh("row1b-segment", "AppendBenchmark\\.appendSegment$", false, Map.of("backing", "MEMORY_SEGMENT"));
+        s.add(jmh("row1b-buffer", "AppendBenchmark\\.appendBuffer$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")));
+        s.add(jmh("row1b-raw", "AppendBenchmark\\.(rawSegment|rawBuffer)$", false,
+                Map.of("backing", "MEMORY_SEGMENT", "chunk", "4096")));
+        for (String chunk : List.of("4096", "65536")) {
+            String span = chunk.equals("4096") ? "4 KiB span" : "64 KiB span";
+            for (String backing : List.of("MEMORY_SEGMENT", "MAPPED_BYTE_BUFFER")) {
+                boolean segment = backing.equals("MEMORY_SEGMENT");
+                String raw = segment ? "rawSegment" : "rawBuffer";
+                Stat v = s.stat(segment ? "appendSegment" : "appendBuffer", "backing=" + backing, "chunk=" + chunk);
+                Stat base = s.stat(raw, "backing=MEMORY_SEGMENT", "chunk=4096");
+                double r = base.median() / v.median();
+                lines.add(new Line("1b", "append 64 B, " + span + ", " + shortBacking(backing), ns(v),
+                        raw + " 64 B", ns(base), ratio(r), ">= 0.95", yes(r >= 0.95)));
+            }
+        }
     }
 
     /** Row 2: ms per 16 MiB of first writes; the ratio is variant time / raw time. */
@@ -301,9 +322,9 @@ public final class RunAll {
         }
         sb.append("""
 
-                Ratios: row 1 raw time / mkwrite time (fraction of raw speed); row 2 variant time / raw time; \
-                row 3 lock-held latency / dropLock latency; row 4 mkwrite records/s / baseline records/s; \
-                row 5 mkwrite time / raw time.
+                Ratios: rows 1 and 1b raw time / mkwrite time (fraction of raw speed); row 2 variant time / \
+                raw time; row 3 lock-held latency / dropLock latency; row 4 mkwrite records/s / baseline \
+                records/s; row 5 mkwrite time / raw time.
                 """);
         return sb.toString();
     }
