@@ -81,6 +81,7 @@ public final class RunAll {
         all.append();
         all.firstWrite();
         all.log();
+        all.reads();
         all.lockDrop();
         all.scale();
         String summary = all.table(quick, (System.nanoTime() - start) / 1e9);
@@ -173,6 +174,29 @@ public final class RunAll {
                     ratio(toRaw), ">= 0.8", yes(toRaw >= 0.8)));
             lines.add(new Line("4", "MKWRITE, " + threads, rate(mk), "RAW_ZEROED", rate(zeroed),
                     ratio(mk.median() / zeroed.median()), "", ""));
+        }
+    }
+
+    /** Row 6: ns per read; the ratio is raw time / mkwrite time. */
+    private void reads() throws RunnerException {
+        Scores s = jmh("row6-segment", "ReadBenchmark\\.(get|getSegment|rawSegment|rawSegmentToSegment|rawBuffer)$",
+                false, Map.of("backing", "MEMORY_SEGMENT"));
+        s.add(jmh("row6-buffer", "ReadBenchmark\\.get$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")));
+        lines.add(new Line("6", "TODO: no read-only view in the API yet; measured get(...), which takes the region"
+                + " lock shared", "", "", "", "", "", ""));
+        for (String pattern : List.of("RANDOM_64", "SEQUENTIAL_4K")) {
+            String what = pattern.equals("RANDOM_64") ? "random 64 B" : "sequential 4 KiB";
+            String[][] pairs = {
+                    {"get", "MEMORY_SEGMENT", "rawSegment", "to byte[]"},
+                    {"getSegment", "MEMORY_SEGMENT", "rawSegmentToSegment", "to segment"},
+                    {"get", "MAPPED_BYTE_BUFFER", "rawBuffer", "to byte[]"}};
+            for (String[] pair : pairs) {
+                Stat v = s.stat(pair[0], "backing=" + pair[1], "pattern=" + pattern);
+                Stat base = s.stat(pair[2], "backing=MEMORY_SEGMENT", "pattern=" + pattern);
+                double r = base.median() / v.median();
+                lines.add(new Line("6", pair[0] + " " + what + " " + pair[3] + ", " + shortBacking(pair[1]), ns(v),
+                        pair[2] + " " + what, ns(base), ratio(r), ">= 0.9", yes(r >= 0.9)));
+            }
         }
     }
 
@@ -322,7 +346,7 @@ public final class RunAll {
         }
         sb.append("""
 
-                Ratios: rows 1 and 1b raw time / mkwrite time (fraction of raw speed); row 2 variant time / \
+                Ratios: rows 1, 1b and 6 raw time / mkwrite time (fraction of raw speed); row 2 variant time / \
                 raw time; row 3 lock-held latency / dropLock latency; row 4 mkwrite records/s / baseline \
                 records/s; row 5 mkwrite time / raw time.
                 """);
