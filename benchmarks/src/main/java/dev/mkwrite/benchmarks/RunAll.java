@@ -82,6 +82,7 @@ public final class RunAll {
         all.firstWrite();
         all.log();
         all.reads();
+        all.durableAck();
         all.lockDrop();
         all.scale();
         String summary = all.table(quick, (System.nanoTime() - start) / 1e9);
@@ -196,6 +197,26 @@ public final class RunAll {
                 double r = base.median() / v.median();
                 lines.add(new Line("6", pair[0] + " " + what + " " + pair[3] + ", " + shortBacking(pair[1]), ns(v),
                         pair[2] + " " + what, ns(base), ratio(r), ">= 0.9", yes(r >= 0.9)));
+            }
+        }
+    }
+
+    /**
+     * Row 7: us per durable 128-byte write; the ratio is raw time / mkwrite time. The target is on
+     * {@code java.io.tmpdir}; {@code /dev/shm} is shown beside it.
+     */
+    private void durableAck() throws RunnerException {
+        Scores s = jmh("row7", "DurableAckBenchmark", false, Map.of());
+        for (String fs : List.of("TMPDIR", "SHM")) {
+            boolean target = fs.equals("TMPDIR");
+            String where = target ? "tmpdir" : "/dev/shm";
+            for (String backing : List.of("MEMORY_SEGMENT", "MAPPED_BYTE_BUFFER")) {
+                Stat v = s.stat("writeAndForce", "sink=MKWRITE", "backing=" + backing, "fs=" + fs);
+                Stat base = s.stat("writeAndForce", "sink=RAW", "backing=" + backing, "fs=" + fs);
+                double r = base.median() / v.median();
+                String raw = backing.equals("MEMORY_SEGMENT") ? "raw slice force()" : "raw force(index, 128)";
+                lines.add(new Line("7", "put + flush(offset, 128), " + shortBacking(backing) + ", " + where,
+                        micros(v), raw, micros(base), ratio(r), target ? ">= 0.9" : "", target ? yes(r >= 0.9) : ""));
             }
         }
     }
@@ -346,7 +367,7 @@ public final class RunAll {
         }
         sb.append("""
 
-                Ratios: rows 1, 1b and 6 raw time / mkwrite time (fraction of raw speed); row 2 variant time / \
+                Ratios: rows 1, 1b, 6 and 7 raw time / mkwrite time (fraction of raw speed); row 2 variant time / \
                 raw time; row 3 lock-held latency / dropLock latency; row 4 mkwrite records/s / baseline \
                 records/s; row 5 mkwrite time / raw time.
                 """);
@@ -373,6 +394,10 @@ public final class RunAll {
 
     private static String ms(Stat v) {
         return String.format(Locale.ROOT, "%.2f ms (%.2f-%.2f)", v.median(), v.min(), v.max());
+    }
+
+    private static String micros(Stat v) {
+        return String.format(Locale.ROOT, "%.2f us (%.2f-%.2f)", v.median(), v.min(), v.max());
     }
 
     private static String us(double v) {
