@@ -84,6 +84,7 @@ public final class RunAll {
         all.reads();
         all.durableAck();
         all.lockDrop();
+        all.convoy();
         all.scale();
         String summary = all.table(quick, (System.nanoTime() - start) / 1e9);
         Files.writeString(results.resolve("summary.md"), summary);
@@ -243,6 +244,30 @@ public final class RunAll {
         }
     }
 
+    /** Row 3b: p99 of the fast thread's faults beside a slow handler, lock held against dropped. */
+    private void convoy() throws IOException, InterruptedException {
+        Path props = results.resolve("row3b.properties");
+        harness("row3b", ConvoyHarness.class, "--seconds", profile.lockDropSeconds(), "--rounds",
+                profile.lockDropRounds(), "--out", props.toString());
+        Properties p = load(props);
+        for (String stat : List.of("p50", "p99", "max")) {
+            double alone = Double.parseDouble(p.getProperty("alone.fast." + stat + ".us"));
+            lines.add(new Line("3b", "fast fault " + stat + ", alone (the floor)", us(alone), "", "", "", "", ""));
+        }
+        for (String stat : List.of("p50", "p99", "max")) {
+            double hold = Double.parseDouble(p.getProperty("hold.fast." + stat + ".us"));
+            double drop = Double.parseDouble(p.getProperty("drop.fast." + stat + ".us"));
+            boolean headline = stat.equals("p99");
+            lines.add(new Line("3b", "fast fault " + stat + ", dropLock", us(drop), "fast fault " + stat + ", lock held",
+                    us(hold), ratio(hold / drop) + " lower", headline ? ">= 10" : "",
+                    headline ? yes(hold / drop >= 10) : ""));
+        }
+        double hold = Double.parseDouble(p.getProperty("hold.grow.p99.us"));
+        double drop = Double.parseDouble(p.getProperty("drop.grow.p99.us"));
+        lines.add(new Line("3b", "grow p99, dropLock", us(drop), "grow p99, lock held", us(hold),
+                ratio(hold / drop) + " lower", "", ""));
+    }
+
     /** Row 5: absolute figures. */
     private void scale() throws IOException, InterruptedException {
         Path props = results.resolve("row5.properties");
@@ -356,7 +381,7 @@ public final class RunAll {
     private String table(boolean quick, double seconds) {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "Ratio table%s; total run time %.1f min. Medians over forks (JMH rows)"
-                + " or rounds (row 3), with the lowest and highest fork in brackets.%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
+                + " or rounds (rows 3, 3b), with the lowest and highest fork in brackets.%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
         sb.append("| Row | Variant | Median | Baseline | Baseline median | Ratio | Target | Met? |\n");
         sb.append("|---|---|---|---|---|---|---|---|\n");
         List<Line> ordered = new ArrayList<>(lines);
@@ -368,7 +393,7 @@ public final class RunAll {
         sb.append("""
 
                 Ratios: rows 1, 1b, 6 and 7 raw time / mkwrite time (fraction of raw speed); row 2 variant time / \
-                raw time; row 3 lock-held latency / dropLock latency; row 4 mkwrite records/s / baseline \
+                raw time; rows 3 and 3b lock-held latency / dropLock latency; row 4 mkwrite records/s / baseline \
                 records/s; row 5 mkwrite time / raw time.
                 """);
         return sb.toString();
