@@ -23,10 +23,11 @@ import java.util.Map;
 import java.util.Properties;
 
 /**
- * Runs every row of the benchmark table in one go and prints the ratios: the JMH rows 1, 2 and 4 through
- * the JMH runner API (which gives each fork's score, so the median over forks is exact), then the
- * harnesses of rows 3 and 5 in their own JVMs. Writes JMH's JSON, the harnesses' output and
- * {@code summary.md} into the results directory. {@code ./dev bench} with no arguments runs it.
+ * Runs every row of the benchmark table in one go and prints the ratios: the JMH rows 1, 1b, 2, 4, 6 and 7
+ * through the JMH runner API (which gives each fork's score, so the median over forks is exact), then the
+ * harnesses of rows 3, 3b, 5 and 8 in their own JVMs. Writes JMH's JSON, the harnesses' output and
+ * {@code summary.md} (the table, in row order) into the results directory. {@code ./dev bench} with no
+ * arguments runs it.
  *
  * <p>Run: {@code ./dev java --enable-native-access=ALL-UNNAMED -cp benchmarks/target/benchmarks.jar
  * dev.mkwrite.benchmarks.RunAll [--quick] resultsDir}. {@code --quick} runs one short fork of everything,
@@ -39,13 +40,13 @@ public final class RunAll {
     /** How long each kind of measurement runs. */
     private record Profile(int forks, int warmups, TimeValue warmup, int iterations, TimeValue measurement,
                            int logIterations, TimeValue logMeasurement, int shotForks, int shotWarmups, int shots,
-                           String lockDropSeconds, String lockDropRounds) {
+                           String lockDropSeconds, String lockDropRounds, String coldStartRuns) {
     }
 
     private static final Profile FULL = new Profile(3, 2, TimeValue.seconds(1), 4, TimeValue.seconds(1),
-            3, TimeValue.seconds(2), 5, 10, 30, "5", "3");
+            3, TimeValue.seconds(2), 5, 10, 30, "5", "3", "10");
     private static final Profile QUICK = new Profile(1, 1, TimeValue.milliseconds(200), 1,
-            TimeValue.milliseconds(200), 1, TimeValue.milliseconds(500), 1, 2, 3, "0.5", "1");
+            TimeValue.milliseconds(200), 1, TimeValue.milliseconds(500), 1, 2, 3, "0.5", "1", "2");
 
     /** One line of the ratio table. */
     private record Line(String row, String variant, String median, String baseline, String baselineMedian,
@@ -86,6 +87,7 @@ public final class RunAll {
         all.lockDrop();
         all.convoy();
         all.scale();
+        all.coldStart();
         String summary = all.table(quick, (System.nanoTime() - start) / 1e9);
         Files.writeString(results.resolve("summary.md"), summary);
         System.out.println();
@@ -286,6 +288,30 @@ public final class RunAll {
                 "raw first touch", String.format(Locale.ROOT, "%.0f ms", raw), ratio(write / raw), "report", ""));
     }
 
+    /** Row 8: a fresh JVM to its first write, mkwrite against raw; the ratio column is the difference. */
+    private void coldStart() throws IOException, InterruptedException {
+        Path props = results.resolve("row8.properties");
+        harness("row8", ColdStartHarness.class, "--runs", profile.coldStartRuns(), "--out", props.toString());
+        Properties p = load(props);
+        String runs = " (median of " + profile.coldStartRuns() + ")";
+        double mk = Double.parseDouble(p.getProperty("mkwrite.main.median.ms"));
+        double raw = Double.parseDouble(p.getProperty("raw.main.median.ms"));
+        lines.add(new Line("8", "main to first 4 KiB write, fallocate handler" + runs, millis(mk),
+                "raw map and write", millis(raw), String.format(Locale.ROOT, "%+.1f ms", mk - raw), "<= +50 ms",
+                yes(mk - raw <= 50)));
+        mk = Double.parseDouble(p.getProperty("mkwrite.spawn.median.ms"));
+        raw = Double.parseDouble(p.getProperty("raw.spawn.median.ms"));
+        lines.add(new Line("8", "spawn to first 4 KiB write (parent's clock)" + runs, millis(mk),
+                "raw map and write", millis(raw), String.format(Locale.ROOT, "%+.1f ms", mk - raw), "", ""));
+        for (String what : List.of("", ".jdk.jfr", ".dev.mkwrite", ".jdk.internal.foreign")) {
+            long m = Long.parseLong(p.getProperty("mkwrite.classes" + what));
+            long r = Long.parseLong(p.getProperty("raw.classes" + what));
+            String label = what.isEmpty() ? "classes loaded to the first write" : what.substring(1) + ".* classes loaded";
+            lines.add(new Line("8", label, Long.toString(m), "raw", Long.toString(r),
+                    String.format(Locale.ROOT, "%+d", m - r), "report", ""));
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Running
 
@@ -381,7 +407,7 @@ public final class RunAll {
     private String table(boolean quick, double seconds) {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "Ratio table%s; total run time %.1f min. Medians over forks (JMH rows)"
-                + " or rounds (rows 3, 3b), with the lowest and highest fork in brackets.%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
+                + " or rounds (rows 3, 3b) or runs (row 8), with the lowest and highest fork in brackets.%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
         sb.append("| Row | Variant | Median | Baseline | Baseline median | Ratio | Target | Met? |\n");
         sb.append("|---|---|---|---|---|---|---|---|\n");
         List<Line> ordered = new ArrayList<>(lines);
@@ -394,7 +420,7 @@ public final class RunAll {
 
                 Ratios: rows 1, 1b, 6 and 7 raw time / mkwrite time (fraction of raw speed); row 2 variant time / \
                 raw time; rows 3 and 3b lock-held latency / dropLock latency; row 4 mkwrite records/s / baseline \
-                records/s; row 5 mkwrite time / raw time.
+                records/s; row 5 mkwrite time / raw time; row 8 mkwrite minus raw (medians over runs).
                 """);
         return sb.toString();
     }
@@ -423,6 +449,10 @@ public final class RunAll {
 
     private static String micros(Stat v) {
         return String.format(Locale.ROOT, "%.2f us (%.2f-%.2f)", v.median(), v.min(), v.max());
+    }
+
+    private static String millis(double v) {
+        return String.format(Locale.ROOT, "%.1f ms", v);
     }
 
     private static String us(double v) {
