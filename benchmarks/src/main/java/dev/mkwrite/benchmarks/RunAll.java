@@ -16,16 +16,18 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
 
 /**
- * Runs every row of the benchmark table in one go and prints the ratios: the JMH rows 1, 2 and 4 through
- * the JMH runner API (which gives each fork's score, so the median over forks is exact), then the
- * harnesses of rows 3 and 5 in their own JVMs. Writes JMH's JSON, the harnesses' output and
- * {@code summary.md} into the results directory. {@code ./dev bench} with no arguments runs it.
+ * Runs every row of the benchmark table in one go and prints the ratios: the JMH rows 1, 1b, 2, 4, 6 and 7
+ * through the JMH runner API (which gives each fork's score, so the median over forks is exact), then the
+ * harnesses of rows 3, 3b, 5 and 8 in their own JVMs. Writes JMH's JSON, the harnesses' output and
+ * {@code summary.md} (the table, in row order) into the results directory. {@code ./dev bench} with no
+ * arguments runs it.
  *
  * <p>Run: {@code ./dev java --enable-native-access=ALL-UNNAMED -cp benchmarks/target/benchmarks.jar
  * dev.mkwrite.benchmarks.RunAll [--quick] resultsDir}. {@code --quick} runs one short fork of everything,
@@ -38,13 +40,13 @@ public final class RunAll {
     /** How long each kind of measurement runs. */
     private record Profile(int forks, int warmups, TimeValue warmup, int iterations, TimeValue measurement,
                            int logIterations, TimeValue logMeasurement, int shotForks, int shotWarmups, int shots,
-                           String lockDropSeconds, String lockDropRounds) {
+                           String lockDropSeconds, String lockDropRounds, String coldStartRuns) {
     }
 
     private static final Profile FULL = new Profile(3, 2, TimeValue.seconds(1), 4, TimeValue.seconds(1),
-            3, TimeValue.seconds(2), 5, 10, 30, "5", "3");
+            3, TimeValue.seconds(2), 5, 10, 30, "5", "3", "10");
     private static final Profile QUICK = new Profile(1, 1, TimeValue.milliseconds(200), 1,
-            TimeValue.milliseconds(200), 1, TimeValue.milliseconds(500), 1, 2, 3, "0.5", "1");
+            TimeValue.milliseconds(200), 1, TimeValue.milliseconds(500), 1, 2, 3, "0.5", "1", "2");
 
     /** One line of the ratio table. */
     private record Line(String row, String variant, String median, String baseline, String baselineMedian,
@@ -77,10 +79,15 @@ public final class RunAll {
         long start = System.nanoTime();
         RunAll all = new RunAll(results, quick ? QUICK : FULL);
         all.fastPath();
+        all.append();
         all.firstWrite();
         all.log();
+        all.reads();
+        all.durableAck();
         all.lockDrop();
+        all.convoy();
         all.scale();
+        all.coldStart();
         String summary = all.table(quick, (System.nanoTime() - start) / 1e9);
         Files.writeString(results.resolve("summary.md"), summary);
         System.out.println();
@@ -121,6 +128,26 @@ public final class RunAll {
                 ratio(base.median() / v.median()), "", ""));
     }
 
+    /** Row 1b: ns per 64-byte record, one span per chunk; the ratio is raw time / mkwrite time. */
+    private void append() throws RunnerException {
+        Scores s = jmh("row1b-segment", "AppendBenchmark\\.appendSegment$", false, Map.of("backing", "MEMORY_SEGMENT"));
+        s.add(jmh("row1b-buffer", "AppendBenchmark\\.appendBuffer$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")));
+        s.add(jmh("row1b-raw", "AppendBenchmark\\.(rawSegment|rawBuffer)$", false,
+                Map.of("backing", "MEMORY_SEGMENT", "chunk", "4096")));
+        for (String chunk : List.of("4096", "65536")) {
+            String span = chunk.equals("4096") ? "4 KiB span" : "64 KiB span";
+            for (String backing : List.of("MEMORY_SEGMENT", "MAPPED_BYTE_BUFFER")) {
+                boolean segment = backing.equals("MEMORY_SEGMENT");
+                String raw = segment ? "rawSegment" : "rawBuffer";
+                Stat v = s.stat(segment ? "appendSegment" : "appendBuffer", "backing=" + backing, "chunk=" + chunk);
+                Stat base = s.stat(raw, "backing=MEMORY_SEGMENT", "chunk=4096");
+                double r = base.median() / v.median();
+                lines.add(new Line("1b", "append 64 B, " + span + ", " + shortBacking(backing), ns(v),
+                        raw + " 64 B", ns(base), ratio(r), ">= 0.95", yes(r >= 0.95)));
+            }
+        }
+    }
+
     /** Row 2: ms per 16 MiB of first writes; the ratio is variant time / raw time. */
     private void firstWrite() throws RunnerException {
         Scores s = jmh("row2", "FirstWriteBenchmark", true, Map.of());
@@ -154,6 +181,49 @@ public final class RunAll {
         }
     }
 
+    /** Row 6: ns per read; the ratio is raw time / mkwrite time. */
+    private void reads() throws RunnerException {
+        Scores s = jmh("row6-segment", "ReadBenchmark\\.(get|getSegment|rawSegment|rawSegmentToSegment|rawBuffer)$",
+                false, Map.of("backing", "MEMORY_SEGMENT"));
+        s.add(jmh("row6-buffer", "ReadBenchmark\\.get$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")));
+        lines.add(new Line("6", "TODO: no read-only view in the API yet; measured get(...), which takes the region"
+                + " lock shared", "", "", "", "", "", ""));
+        for (String pattern : List.of("RANDOM_64", "SEQUENTIAL_4K")) {
+            String what = pattern.equals("RANDOM_64") ? "random 64 B" : "sequential 4 KiB";
+            String[][] pairs = {
+                    {"get", "MEMORY_SEGMENT", "rawSegment", "to byte[]"},
+                    {"getSegment", "MEMORY_SEGMENT", "rawSegmentToSegment", "to segment"},
+                    {"get", "MAPPED_BYTE_BUFFER", "rawBuffer", "to byte[]"}};
+            for (String[] pair : pairs) {
+                Stat v = s.stat(pair[0], "backing=" + pair[1], "pattern=" + pattern);
+                Stat base = s.stat(pair[2], "backing=MEMORY_SEGMENT", "pattern=" + pattern);
+                double r = base.median() / v.median();
+                lines.add(new Line("6", pair[0] + " " + what + " " + pair[3] + ", " + shortBacking(pair[1]), ns(v),
+                        pair[2] + " " + what, ns(base), ratio(r), ">= 0.9", yes(r >= 0.9)));
+            }
+        }
+    }
+
+    /**
+     * Row 7: us per durable 128-byte write; the ratio is raw time / mkwrite time. The target is on
+     * {@code java.io.tmpdir}; {@code /dev/shm} is shown beside it.
+     */
+    private void durableAck() throws RunnerException {
+        Scores s = jmh("row7", "DurableAckBenchmark", false, Map.of());
+        for (String fs : List.of("TMPDIR", "SHM")) {
+            boolean target = fs.equals("TMPDIR");
+            String where = target ? "tmpdir" : "/dev/shm";
+            for (String backing : List.of("MEMORY_SEGMENT", "MAPPED_BYTE_BUFFER")) {
+                Stat v = s.stat("writeAndForce", "sink=MKWRITE", "backing=" + backing, "fs=" + fs);
+                Stat base = s.stat("writeAndForce", "sink=RAW", "backing=" + backing, "fs=" + fs);
+                double r = base.median() / v.median();
+                String raw = backing.equals("MEMORY_SEGMENT") ? "raw slice force()" : "raw force(index, 128)";
+                lines.add(new Line("7", "put + flush(offset, 128), " + shortBacking(backing) + ", " + where,
+                        micros(v), raw, micros(base), ratio(r), target ? ">= 0.9" : "", target ? yes(r >= 0.9) : ""));
+            }
+        }
+    }
+
     /** Row 3: p99 of grow() with the lock held against dropped; the ratio is hold / drop. */
     private void lockDrop() throws IOException, InterruptedException {
         Path props = results.resolve("row3.properties");
@@ -176,6 +246,30 @@ public final class RunAll {
         }
     }
 
+    /** Row 3b: p99 of the fast thread's faults beside a slow handler, lock held against dropped. */
+    private void convoy() throws IOException, InterruptedException {
+        Path props = results.resolve("row3b.properties");
+        harness("row3b", ConvoyHarness.class, "--seconds", profile.lockDropSeconds(), "--rounds",
+                profile.lockDropRounds(), "--out", props.toString());
+        Properties p = load(props);
+        for (String stat : List.of("p50", "p99", "max")) {
+            double alone = Double.parseDouble(p.getProperty("alone.fast." + stat + ".us"));
+            lines.add(new Line("3b", "fast fault " + stat + ", alone (the floor)", us(alone), "", "", "", "", ""));
+        }
+        for (String stat : List.of("p50", "p99", "max")) {
+            double hold = Double.parseDouble(p.getProperty("hold.fast." + stat + ".us"));
+            double drop = Double.parseDouble(p.getProperty("drop.fast." + stat + ".us"));
+            boolean headline = stat.equals("p99");
+            lines.add(new Line("3b", "fast fault " + stat + ", dropLock", us(drop), "fast fault " + stat + ", lock held",
+                    us(hold), ratio(hold / drop) + " lower", headline ? ">= 10" : "",
+                    headline ? yes(hold / drop >= 10) : ""));
+        }
+        double hold = Double.parseDouble(p.getProperty("hold.grow.p99.us"));
+        double drop = Double.parseDouble(p.getProperty("drop.grow.p99.us"));
+        lines.add(new Line("3b", "grow p99, dropLock", us(drop), "grow p99, lock held", us(hold),
+                ratio(hold / drop) + " lower", "", ""));
+    }
+
     /** Row 5: absolute figures. */
     private void scale() throws IOException, InterruptedException {
         Path props = results.resolve("row5.properties");
@@ -192,6 +286,30 @@ public final class RunAll {
         double raw = Double.parseDouble(p.getProperty("raw.ms"));
         lines.add(new Line("5", "write 1 GiB sequentially (time)", String.format(Locale.ROOT, "%.0f ms", write),
                 "raw first touch", String.format(Locale.ROOT, "%.0f ms", raw), ratio(write / raw), "report", ""));
+    }
+
+    /** Row 8: a fresh JVM to its first write, mkwrite against raw; the ratio column is the difference. */
+    private void coldStart() throws IOException, InterruptedException {
+        Path props = results.resolve("row8.properties");
+        harness("row8", ColdStartHarness.class, "--runs", profile.coldStartRuns(), "--out", props.toString());
+        Properties p = load(props);
+        String runs = " (median of " + profile.coldStartRuns() + ")";
+        double mk = Double.parseDouble(p.getProperty("mkwrite.main.median.ms"));
+        double raw = Double.parseDouble(p.getProperty("raw.main.median.ms"));
+        lines.add(new Line("8", "main to first 4 KiB write, fallocate handler" + runs, millis(mk),
+                "raw map and write", millis(raw), String.format(Locale.ROOT, "%+.1f ms", mk - raw), "<= +50 ms",
+                yes(mk - raw <= 50)));
+        mk = Double.parseDouble(p.getProperty("mkwrite.spawn.median.ms"));
+        raw = Double.parseDouble(p.getProperty("raw.spawn.median.ms"));
+        lines.add(new Line("8", "spawn to first 4 KiB write (parent's clock)" + runs, millis(mk),
+                "raw map and write", millis(raw), String.format(Locale.ROOT, "%+.1f ms", mk - raw), "", ""));
+        for (String what : List.of("", ".jdk.jfr", ".dev.mkwrite", ".jdk.internal.foreign")) {
+            long m = Long.parseLong(p.getProperty("mkwrite.classes" + what));
+            long r = Long.parseLong(p.getProperty("raw.classes" + what));
+            String label = what.isEmpty() ? "classes loaded to the first write" : what.substring(1) + ".* classes loaded";
+            lines.add(new Line("8", label, Long.toString(m), "raw", Long.toString(r),
+                    String.format(Locale.ROOT, "%+d", m - r), "report", ""));
+        }
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -261,8 +379,9 @@ public final class RunAll {
     /** Runs a harness's main in its own JVM, echoing and keeping its output. */
     private void harness(String name, Class<?> main, String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-                "--enable-native-access=ALL-UNNAMED", "-Xmx2g", "-cp", System.getProperty("java.class.path"),
-                main.getName()));
+                "--enable-native-access=ALL-UNNAMED", "-Xmx2g",
+                "-Djava.io.tmpdir=" + System.getProperty("java.io.tmpdir"), // the JMH forks inherit it too
+                "-cp", System.getProperty("java.class.path"), main.getName()));
         command.addAll(List.of(args));
         Path log = results.resolve(name + ".txt");
         System.out.println("# " + name + ": " + main.getSimpleName() + " " + String.join(" ", args));
@@ -288,20 +407,32 @@ public final class RunAll {
     private String table(boolean quick, double seconds) {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "Ratio table%s; total run time %.1f min. Medians over forks (JMH rows)"
-                + " or rounds (row 3), with the lowest and highest fork in brackets.%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
+                + " or rounds (rows 3, 3b) or runs (row 8), with the lowest and highest fork in brackets.%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
         sb.append("| Row | Variant | Median | Baseline | Baseline median | Ratio | Target | Met? |\n");
         sb.append("|---|---|---|---|---|---|---|---|\n");
-        for (Line l : lines) {
+        List<Line> ordered = new ArrayList<>(lines);
+        ordered.sort(Comparator.comparing(RunAll::rowKey)); // stable: each row keeps its own order
+        for (Line l : ordered) {
             sb.append("| ").append(String.join(" | ", l.row(), l.variant(), l.median(), l.baseline(),
                     l.baselineMedian(), l.ratio(), l.target(), l.met())).append(" |\n");
         }
         sb.append("""
 
-                Ratios: row 1 raw time / mkwrite time (fraction of raw speed); row 2 variant time / raw time; \
-                row 3 lock-held latency / dropLock latency; row 4 mkwrite records/s / baseline records/s; \
-                row 5 mkwrite time / raw time.
+                Ratios: rows 1, 1b, 6 and 7 raw time / mkwrite time (fraction of raw speed); row 2 variant time / \
+                raw time; rows 3 and 3b lock-held latency / dropLock latency; row 4 mkwrite records/s / baseline \
+                records/s; row 5 mkwrite time / raw time; row 8 mkwrite minus raw (medians over runs).
                 """);
         return sb.toString();
+    }
+
+    /** Orders rows 1, 1b, 2, 3, 3b, 4...: the number, then the letter. */
+    private static String rowKey(Line l) {
+        String row = l.row();
+        int digits = 0;
+        while (digits < row.length() && Character.isDigit(row.charAt(digits))) {
+            digits++;
+        }
+        return String.format(Locale.ROOT, "%04d%s", Integer.parseInt(row.substring(0, digits)), row.substring(digits));
     }
 
     private static String shortBacking(String backing) {
@@ -314,6 +445,14 @@ public final class RunAll {
 
     private static String ms(Stat v) {
         return String.format(Locale.ROOT, "%.2f ms (%.2f-%.2f)", v.median(), v.min(), v.max());
+    }
+
+    private static String micros(Stat v) {
+        return String.format(Locale.ROOT, "%.2f us (%.2f-%.2f)", v.median(), v.min(), v.max());
+    }
+
+    private static String millis(double v) {
+        return String.format(Locale.ROOT, "%.1f ms", v);
     }
 
     private static String us(double v) {

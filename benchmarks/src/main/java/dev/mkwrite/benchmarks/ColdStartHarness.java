@@ -1,0 +1,174 @@
+package dev.mkwrite.benchmarks;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Properties;
+
+/**
+ * Row 8: cold start. A fresh JVM opens a region with the fallocate handler and makes its first 4 KiB write,
+ * against a fresh JVM that maps the file raw and writes ({@link ColdStartChild}). The two alternate, the
+ * order swapped every round, after one unrecorded pair that warms the page cache for the JDK and the jar.
+ * Both JVMs get the same flags ({@code --enable-native-access=ALL-UNNAMED}) and the same class path.
+ *
+ * <p>Two times per child:
+ * <ul>
+ *   <li><b>main to first write</b>, measured in the child with {@code System.nanoTime()}: from the first
+ *   statement of {@code main} to the return of the first write. Everything before {@code main} is the
+ *   same for both: same JVM, flags, class path and main class. The target is on this one: the median
+ *   with mkwrite at most 50 ms above the raw median.</li>
+ *   <li><b>spawn to first write</b>, measured by this parent: from just before
+ *   {@link ProcessBuilder#start()} to the moment the child's report line arrives on its stdout, so JVM
+ *   start-up is in it and the child's exit is not. Shown for information.</li>
+ * </ul>
+ * Then one more child of each kind with {@code -Xlog:class+load} (not timed) counts the classes loaded
+ * up to the first write: in all (hidden classes such as lambda forms included), {@code jdk.jfr.*},
+ * {@code dev.mkwrite.*} (the library's, not this package's) and {@code jdk.internal.foreign.*}.
+ *
+ * <p>Run: {@code ./dev java -cp benchmarks/target/benchmarks.jar dev.mkwrite.benchmarks.ColdStartHarness
+ * [--runs N] [--out file.properties]}
+ */
+public final class ColdStartHarness {
+
+    private static final List<String> KINDS = List.of("MKWRITE", "RAW");
+    private static final List<String> PREFIXES = List.of("jdk.jfr.", "dev.mkwrite.", "jdk.internal.foreign.");
+    /** This package: the child's own classes, not counted as the library's. */
+    private static final String OWN = "dev.mkwrite.benchmarks.";
+
+    /** One child's two times, in nanoseconds. */
+    private record Times(long mainToWrite, long spawnToWrite) {
+    }
+
+    private ColdStartHarness() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        int runs = 10;
+        Path out = null;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--runs" -> runs = Integer.parseInt(args[++i]);
+                case "--out" -> out = Path.of(args[++i]);
+                default -> throw new IllegalArgumentException("unknown argument " + args[i]
+                        + "; usage: [--runs N] [--out file.properties]");
+            }
+        }
+        Path dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")), "mkwrite-cold");
+        try {
+            for (String kind : KINDS) {
+                child(dir, kind, List.of()); // warms the page cache for the JDK and the jar
+            }
+            long[][] main = new long[2][runs];
+            long[][] spawn = new long[2][runs];
+            for (int r = 0; r < runs; r++) {
+                for (int k = 0; k < 2; k++) {
+                    int kind = r % 2 == 0 ? k : 1 - k; // ABBA: neither kind always goes first
+                    Times t = child(dir, KINDS.get(kind), List.of());
+                    main[kind][r] = t.mainToWrite();
+                    spawn[kind][r] = t.spawnToWrite();
+                }
+            }
+            Properties props = new Properties();
+            System.out.printf(Locale.ROOT, "Row 8: a fresh JVM to its first 4 KiB write; %d runs of each, alternating,"
+                    + " medians%n", runs);
+            System.out.printf(Locale.ROOT, "%-8s %22s %22s%n", "", "main to write, ms", "spawn to write, ms");
+            for (int k = 0; k < 2; k++) {
+                String key = KINDS.get(k).toLowerCase(Locale.ROOT);
+                double m = medianMillis(main[k]);
+                double s = medianMillis(spawn[k]);
+                props.setProperty(key + ".main.median.ms", Double.toString(m));
+                props.setProperty(key + ".spawn.median.ms", Double.toString(s));
+                props.setProperty(key + ".main.runs.ms", millis(main[k]));
+                props.setProperty(key + ".spawn.runs.ms", millis(spawn[k]));
+                System.out.printf(Locale.ROOT, "%-8s %22.1f %22.1f   (main to write per run %s)%n", KINDS.get(k), m, s,
+                        millis(main[k]));
+            }
+            double mainDiff = medianMillis(main[0]) - medianMillis(main[1]);
+            double spawnDiff = medianMillis(spawn[0]) - medianMillis(spawn[1]);
+            System.out.printf(Locale.ROOT, "mkwrite - raw: main to write %+.1f ms (target <= +50 ms), spawn to write"
+                    + " %+.1f ms%n", mainDiff, spawnDiff);
+            for (String kind : KINDS) {
+                Path log = dir.resolve("classes-" + kind + ".log");
+                child(dir, kind, List.of("-Xlog:class+load=info:file=" + log + ":none"));
+                List<String> names = Files.readAllLines(log).stream().map(l -> l.split(" ", 2)[0]).toList();
+                Files.delete(log);
+                String key = kind.toLowerCase(Locale.ROOT);
+                props.setProperty(key + ".classes", Integer.toString(names.size()));
+                StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "%-8s classes loaded to the first"
+                        + " write: %d", kind, names.size()));
+                for (String prefix : PREFIXES) {
+                    long n = names.stream().filter(c -> c.startsWith(prefix) && !c.startsWith(OWN)).count();
+                    props.setProperty(key + ".classes." + prefix.substring(0, prefix.length() - 1), Long.toString(n));
+                    line.append(", ").append(prefix).append("* ").append(n);
+                }
+                System.out.println(line);
+            }
+            if (out != null) {
+                try (OutputStream o = Files.newOutputStream(out)) {
+                    props.store(o, "ColdStartHarness");
+                }
+            }
+        } finally {
+            try (var files = Files.list(dir)) {
+                for (Path p : files.toList()) {
+                    Files.delete(p);
+                }
+            }
+            Files.delete(dir);
+        }
+    }
+
+    /** Starts one child of {@code kind} on a fresh file, waits for it, and returns its times. */
+    private static Times child(Path dir, String kind, List<String> jvmArgs) throws IOException, InterruptedException {
+        Path file = dir.resolve("cold-" + kind.toLowerCase(Locale.ROOT) + ".dat");
+        Files.deleteIfExists(file);
+        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
+                "--enable-native-access=ALL-UNNAMED", "-Xmx256m"));
+        command.addAll(jvmArgs);
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), ColdStartChild.class.getName(), kind,
+                file.toString()));
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+        long begin = System.nanoTime();
+        Process p = pb.start();
+        long mainToWrite = -1;
+        long arrived = -1;
+        List<String> other = new ArrayList<>();
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = in.readLine()) != null; ) {
+                if (line.startsWith("first-write-ns ") && arrived < 0) {
+                    arrived = System.nanoTime();
+                    mainToWrite = Long.parseLong(line.substring("first-write-ns ".length()).trim());
+                } else {
+                    other.add(line);
+                }
+            }
+        }
+        int rc = p.waitFor();
+        Files.deleteIfExists(file);
+        if (rc != 0 || arrived < 0) {
+            throw new IllegalStateException(kind + " child exited with " + rc + " without reporting its first write: "
+                    + String.join("\n", other));
+        }
+        if (!other.isEmpty()) { // the child prints nothing else; a warning would be part of its start-up
+            System.out.println("  [" + kind + " child said: " + String.join(" | ", other) + "]");
+        }
+        return new Times(mainToWrite, arrived - begin);
+    }
+
+    private static double medianMillis(long[] nanos) {
+        return LockDropHarness.median(Arrays.stream(nanos).asDoubleStream().toArray()) / 1e6;
+    }
+
+    private static String millis(long[] nanos) {
+        return Arrays.toString(Arrays.stream(nanos).mapToObj(n -> String.format(Locale.ROOT, "%.1f", n / 1e6))
+                .toArray());
+    }
+}

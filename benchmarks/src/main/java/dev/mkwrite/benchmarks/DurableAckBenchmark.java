@@ -1,0 +1,190 @@
+package dev.mkwrite.benchmarks;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.RegionStats;
+import dev.mkwrite.impl.storage.StorageHandler;
+import dev.mkwrite.impl.storage.StorageHandlers;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.TimeUnit;
+
+import static java.nio.file.StandardOpenOption.CREATE_NEW;
+import static java.nio.file.StandardOpenOption.READ;
+import static java.nio.file.StandardOpenOption.WRITE;
+
+/**
+ * Row 7: a durable-ack store. Each operation writes one {@value LogRecord#SIZE}-byte record (the log
+ * record of row 4: length, CRC32C, payload) at the next position and forces exactly its range before
+ * returning, as a store that acknowledges each write only once it is on storage. One thread.
+ * <ul>
+ *   <li>{@code MKWRITE}: a {@link MappedRegion} over a fresh sparse file with
+ *   {@link StorageHandlers#fallocate(int) fallocate} in 1 MiB granules (as row 4);
+ *   {@link MappedRegion#put(long, MemorySegment)} of the record, then
+ *   {@link MappedRegion#flush(long, long) flush(offset, 128)}. The flush writes the record's page back
+ *   and makes it CLEAN, so the next record into it faults again (no system call: the granule is known
+ *   to be allocated).</li>
+ *   <li>{@code RAW}: a raw mapping of a fresh file preallocated whole with {@code fallocate(2)}
+ *   ({@link Fallocate}); on the segment backing {@code MemorySegment.copy} of the record and
+ *   {@code force()} of a 128-byte slice, on the buffer backing {@code MappedByteBuffer.put(index, buffer,
+ *   0, 128)} and {@code force(index, 128)}. Both force the page that holds the range ({@code msync}).</li>
+ * </ul>
+ * The file is {@value #CAPACITY} bytes, fresh for every iteration (like row 4), and the store wraps round
+ * it if an iteration writes more. Two places ({@code fs}): {@code TMPDIR}, {@code java.io.tmpdir} as in
+ * row 4 (a disk file system unless the machine says otherwise), where each operation waits for the
+ * device, and {@code SHM}, {@code /dev/shm} (tmpfs), where the force has no device to wait for and the
+ * row shows the protocol's own cost. Each iteration prints the file system's type. Ratio: raw time /
+ * mkwrite time, the fraction of raw speed. Target: at least 0.9x on {@code TMPDIR}; {@code SHM} is shown
+ * beside it.
+ */
+@State(Scope.Thread)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MICROSECONDS)
+@Warmup(iterations = 2, time = 1)
+@Measurement(iterations = 4, time = 1)
+@Fork(value = 3, jvmArgsAppend = {"-Xmx1g", "--enable-native-access=ALL-UNNAMED"})
+public class DurableAckBenchmark {
+
+    static final long CAPACITY = 64L << 20;
+    private static final int GRANULE = 1 << 20;
+
+    /** Where the records go. */
+    public enum Sink {
+        /** An mkwrite region with the fallocate handler. */
+        MKWRITE,
+        /** A raw mapping of a fresh file preallocated with fallocate. */
+        RAW
+    }
+
+    @Param({"MKWRITE", "RAW"})
+    Sink sink;
+
+    @Param({"MEMORY_SEGMENT", "MAPPED_BYTE_BUFFER"})
+    Backing backing;
+
+    /** Where the file lives. */
+    public enum Fs {
+        /** {@code java.io.tmpdir}, as row 4. */
+        TMPDIR,
+        /** {@code /dev/shm}: tmpfs, no device behind the force. */
+        SHM
+    }
+
+    @Param({"TMPDIR", "SHM"})
+    Fs fs;
+
+    private Path dir;
+    private Path file;
+    private String fsType;
+    private int round;
+    private long position;
+    private long acks;
+    private final LogRecord record = new LogRecord();
+
+    private StorageHandler storage;
+    private MappedRegion region;
+    private FileChannel channel;
+    private Arena rawArena;
+    private MemorySegment rawSegment;
+    private MappedByteBuffer rawBuffer;
+
+    @Setup(Level.Trial)
+    public void setUpTrial() throws IOException {
+        if (!StorageHandlers.nativeAccessAvailable()) {
+            throw new IllegalStateException(sink + " needs native access for fallocate: run with "
+                    + StorageHandlers.nativeAccessFlag());
+        }
+        Path parent = Path.of(fs == Fs.SHM ? "/dev/shm" : System.getProperty("java.io.tmpdir"));
+        dir = Files.createTempDirectory(parent, "mkwrite-ack");
+        fsType = Files.getFileStore(dir).type();
+    }
+
+    @Setup(Level.Iteration)
+    public void setUpIteration() throws IOException {
+        position = 0;
+        acks = 0;
+        file = dir.resolve(sink.name().toLowerCase(Locale.ROOT) + "-" + round++ + ".dat");
+        if (sink == Sink.MKWRITE) {
+            storage = StorageHandlers.fallocate(GRANULE);
+            region = MappedRegion.builder(file).size(CAPACITY).backing(backing).handler(storage).open();
+        } else {
+            channel = FileChannel.open(file, CREATE_NEW, READ, WRITE);
+            Fallocate.allocate(file, CAPACITY);
+            if (backing == Backing.MEMORY_SEGMENT) {
+                rawArena = Arena.ofShared();
+                rawSegment = channel.map(FileChannel.MapMode.READ_WRITE, 0, CAPACITY, rawArena);
+            } else {
+                rawBuffer = channel.map(FileChannel.MapMode.READ_WRITE, 0, CAPACITY);
+            }
+        }
+    }
+
+    /** Writes one record and forces its range: returns once the record is durable. */
+    @Benchmark
+    public void writeAndForce() throws IOException {
+        long offset = position;
+        position = (offset + LogRecord.SIZE) & (CAPACITY - 1);
+        record.encode(acks++);
+        if (sink == Sink.MKWRITE) {
+            region.put(offset, record.segment());
+            region.flush(offset, LogRecord.SIZE);
+        } else if (backing == Backing.MEMORY_SEGMENT) {
+            MemorySegment.copy(record.segment(), 0, rawSegment, offset, LogRecord.SIZE);
+            rawSegment.asSlice(offset, LogRecord.SIZE).force();
+        } else {
+            rawBuffer.put((int) offset, record.buffer(), 0, LogRecord.SIZE);
+            rawBuffer.force((int) offset, LogRecord.SIZE);
+        }
+    }
+
+    @TearDown(Level.Iteration)
+    public void tearDownIteration() throws IOException {
+        String detail = "";
+        if (sink == Sink.MKWRITE) {
+            RegionStats s = region.stats();
+            if (s.writablePages() != 0) {
+                throw new IllegalStateException("a page stayed dirty after its flush: " + s);
+            }
+            detail = String.format(Locale.ROOT, ", %,d faults, %,d pages written back", s.faults(), s.pagesWrittenBack());
+            region.truncate(0);
+            region.close();
+            storage.close();
+        } else {
+            if (rawArena != null) {
+                rawArena.close();
+                rawArena = null;
+            }
+            rawBuffer = null; // unmapped by the garbage collector; the truncate below frees the blocks now
+            channel.truncate(0);
+            channel.close();
+        }
+        Files.delete(file);
+        System.out.printf(Locale.ROOT, "  [%s %s on %s (%s): %,d acknowledged records%s]%n", sink, backing, fsType,
+                dir.getParent(), acks, detail);
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDownTrial() throws IOException {
+        Files.delete(dir);
+    }
+}
