@@ -50,7 +50,9 @@ import java.nio.file.Path;
  * {@link WriteFaultException}. None of them changes the region: the same call may be made again.
  *
  * <h2>Threads</h2>
- * All methods are safe to call from any thread. Byte order for the typed accessors is little-endian.
+ * All methods are safe to call from any thread. The typed accessors, and the buffers a span or view
+ * hands out, use the region's {@linkplain RegionBuilder#byteOrder byte order}, little-endian unless the
+ * builder said otherwise.
  */
 public interface MappedRegion extends AutoCloseable {
 
@@ -130,6 +132,17 @@ public interface MappedRegion extends AutoCloseable {
     WriteSpan tryWrite(long offset, long length);
 
     /**
+     * {@link #tryWrite(long, long)}, saying why it returned {@code null} in {@code why}.
+     *
+     * @param offset file offset of the first byte
+     * @param length number of bytes, zero or more
+     * @param why    receives the reason when the call returns {@code null}; reuse one per thread
+     * @return the span, or {@code null} if opening it would have had to wait
+     * @see #tryWrite(long, long) for the exceptions
+     */
+    WriteSpan tryWrite(long offset, long length, WouldBlock why);
+
+    /**
      * Writes {@code length} bytes of {@code src} starting at {@code srcOffset} to {@code offset}.
      *
      * @param offset    file offset
@@ -180,7 +193,7 @@ public interface MappedRegion extends AutoCloseable {
     void putByte(long offset, byte value);
 
     /**
-     * Writes an int, little-endian, at any alignment.
+     * Writes an int in the region's byte order, at any alignment.
      *
      * @param offset file offset
      * @param value  the value
@@ -189,7 +202,7 @@ public interface MappedRegion extends AutoCloseable {
     void putInt(long offset, int value);
 
     /**
-     * Writes a long, little-endian, at any alignment.
+     * Writes a long in the region's byte order, at any alignment.
      *
      * @param offset file offset
      * @param value  the value
@@ -230,7 +243,7 @@ public interface MappedRegion extends AutoCloseable {
     byte getByte(long offset);
 
     /**
-     * Reads a little-endian int at any alignment.
+     * Reads an int in the region's byte order, at any alignment.
      *
      * @param offset file offset
      * @return the value
@@ -239,13 +252,54 @@ public interface MappedRegion extends AutoCloseable {
     int getInt(long offset);
 
     /**
-     * Reads a little-endian long at any alignment.
+     * Reads a long in the region's byte order, at any alignment.
      *
      * @param offset file offset
      * @return the value
      * @see #get(long, byte[], int, int) for the exceptions
      */
     long getLong(long offset);
+
+    /**
+     * A read-only view of {@code [offset, offset + length)}, at raw memory speed: no lock, no copy.
+     * Reads through it see writes as {@link #get} does (see <i>Reads</i> above). It stays valid until the
+     * region closes, or until a {@link #grow} or {@link #truncate} replaces the region's mapping (a grow
+     * within the mapping's room to grow does not; with the {@code MAPPED_BYTE_BUFFER} backing every grow
+     * does); afterwards every access through it throws {@link IllegalStateException}, never a crash, and
+     * a new view must be taken. Byte order: the segment has none of its own; use layouts in the region's
+     * {@linkplain RegionBuilder#byteOrder byte order}.
+     *
+     * @param offset file offset of the first byte
+     * @param length number of bytes
+     * @return a read-only segment over the range
+     * @throws IllegalArgumentException if {@code offset} or {@code length} is negative or overflows
+     * @throws OutOfRegionException     if the range reaches past the end of the region
+     * @throws RegionClosedException    if the region is closed
+     */
+    MemorySegment view(long offset, long length);
+
+    /**
+     * {@link #view} as a read-only {@link ByteBuffer} in the region's byte order, position zero; valid as
+     * long as the view.
+     *
+     * @param offset file offset of the first byte
+     * @param length number of bytes, at most {@link Integer#MAX_VALUE}
+     * @return a read-only buffer over the range
+     * @see #view(long, long) for the exceptions
+     */
+    ByteBuffer viewBuffer(long offset, long length);
+
+    /**
+     * Calls {@code ranges} with the dirty byte ranges of the region, in ascending order, adjacent dirty
+     * pages merged: what the next {@link #flush} would write back (pages a flush is writing back now
+     * included). A racy snapshot: writes and flushes go on meanwhile. Costs one read per page of the
+     * page-state chunks that were ever written, and takes no lock.
+     *
+     * @param ranges receives each range
+     * @return the number of dirty pages
+     * @throws RegionClosedException if the region is closed
+     */
+    long dirtyRanges(RangeConsumer ranges);
 
     /**
      * Writes back every dirty page: {@link #flush(long, long)} over the whole region.

@@ -18,6 +18,8 @@ public final class RegionBuilder {
     private WriteFaultHandler handler;
     private boolean create = true;
     private long dirtyLimit;
+    private boolean stablePages;
+    private java.nio.ByteOrder byteOrder = java.nio.ByteOrder.LITTLE_ENDIAN;
 
     RegionBuilder(Path path) {
         this.path = Objects.requireNonNull(path, "path");
@@ -159,6 +161,53 @@ public final class RegionBuilder {
      */
     public boolean create() {
         return create;
+    }
+
+    /**
+     * Stable pages, as the kernel gives them to devices that checksum data in flight: a writer waits
+     * while its page is under writeback, so {@link WriteFaultHandler#beforeWriteback} sees exactly the
+     * bytes that reach the disk. Off by default: then a write into a page under writeback goes ahead,
+     * the page stays dirty, and the next flush writes it again, so no write is lost and dirty ranges stay
+     * exact, and writers never wait for a flush. A handler asks for them with
+     * {@link WriteFaultHandler#needsStablePages()}.
+     *
+     * @param stable whether writers wait for writeback
+     * @return this builder
+     */
+    public RegionBuilder stablePages(boolean stable) {
+        this.stablePages = stable;
+        return this;
+    }
+
+    /**
+     * The byte order of the region's typed accessors ({@code putInt}, {@code getLong}...) and of every
+     * buffer it hands out ({@link WriteSpan#buffer()}, {@link MappedRegion#viewBuffer}): one order for
+     * the whole file format. Little-endian by default.
+     *
+     * @param order the byte order
+     * @return this builder
+     */
+    public RegionBuilder byteOrder(java.nio.ByteOrder order) {
+        this.byteOrder = java.util.Objects.requireNonNull(order, "order");
+        return this;
+    }
+
+    /**
+     * The byte order of the typed accessors and buffers.
+     *
+     * @return the byte order
+     */
+    public java.nio.ByteOrder byteOrder() {
+        return byteOrder;
+    }
+
+    /**
+     * Whether stable pages were asked for here (the handler may ask for them too).
+     *
+     * @return true if writers wait for writeback
+     */
+    public boolean stablePages() {
+        return stablePages;
     }
 
     /**

@@ -56,9 +56,11 @@ public interface WriteFaultHandler {
     FaultResult prepare(WriteFault fault) throws IOException, InterruptedException;
 
     /**
-     * Called for each page that is written back, after the page became stable (no writer holds it and none
-     * can enter until writeback ends) and before its data is forced. Use it to checksum the page's final
-     * contents. It runs on the thread that writes the page back, and whether that thread holds the region
+     * Called for each page that is written back, before its data is forced. With stable pages
+     * ({@link #needsStablePages()}, or {@link RegionBuilder#stablePages(boolean)}) the page is stable by
+     * then: no writer holds it and none can enter until writeback ends, so a checksum of {@code contents}
+     * matches what reaches the disk. Without them, writers may store into the page while it is written
+     * back; the page then stays dirty and is written back, and seen here, again. It runs on the thread that writes the page back, and whether that thread holds the region
      * lock depends on which operation it is:
      * <ul>
      *   <li>{@link MappedRegion#flush flush}, and the writeback that a write starts on its own thread when
@@ -74,6 +76,19 @@ public interface WriteFaultHandler {
      * @param contents the page's bytes inside the region, read-only, valid only during this call
      */
     default void beforeWriteback(long page, MemorySegment contents) {
+    }
+
+    /**
+     * Whether this handler needs stable pages: that no byte of a page changes between
+     * {@link #beforeWriteback} and the end of its writeback (to checksum what reaches the disk, say).
+     * If so, writers wait while their page is under writeback, as with
+     * {@link RegionBuilder#stablePages(boolean)}. Handlers that pass calls on to another should pass
+     * this on too.
+     *
+     * @return false, by default: writes go ahead during writeback and the page stays dirty
+     */
+    default boolean needsStablePages() {
+        return false;
     }
 
     /**

@@ -47,8 +47,9 @@ public interface WriteSpan extends AutoCloseable {
     MemorySegment segment();
 
     /**
-     * The span's memory as a buffer with position zero and limit {@link #length()}, in
-     * {@link java.nio.ByteOrder#BIG_ENDIAN} order as every new buffer. Native on
+     * The span's memory as a buffer with position zero and limit {@link #length()}, in the region's
+     * {@linkplain RegionBuilder#byteOrder byte order} (little-endian unless the builder said otherwise), the
+     * same as the region's typed accessors. Native on
      * {@link Backing#MAPPED_BYTE_BUFFER}; a view of the segment on {@link Backing#MEMORY_SEGMENT}.
      *
      * @return the writable buffer

@@ -30,7 +30,9 @@ enum BrokenRule {
     /** G2/K5: a fault that read a CLEAN page prepares it even when its claim CAS lost to another fault. */
     CLAIM_WITHOUT_CAS,
     /** G5/G6: the fast path publishes its hazard with a release store, no fence before it reads the states. */
-    PIN_WITHOUT_FENCE;
+    PIN_WITHOUT_FENCE,
+    /** G5/K8 without stable pages: a page written again during its writeback is made CLEAN regardless. */
+    CLEAN_AFTER_WRITEBACK;
 
     static final String PROPERTY = "dev.mkwrite.impl.testing.brokenRule";
 
@@ -99,6 +101,11 @@ enum BrokenRule {
     /** K5: a reservation made redundant (the page was prepared by another fault, or truncated) is released. */
     static boolean releasesRedundant() {
         return ACTIVE != LEAK_REDUNDANT_RESERVATION;
+    }
+
+    /** K8 without stable pages: a page written during its writeback stays dirty for the next flush. */
+    static boolean keepsRedirtied() {
+        return ACTIVE != CLEAN_AFTER_WRITEBACK;
     }
 
     /** G5/G6: a hazard is published with a full fence (a CAS) before the page states are read. */

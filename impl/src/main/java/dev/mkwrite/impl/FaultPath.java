@@ -7,6 +7,7 @@ import dev.mkwrite.NoSpaceException;
 import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteFaultException;
 import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.WouldBlock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -71,19 +72,19 @@ final class FaultPath {
      * back to CLEAN and its reservation is released, so the failed write leaves nothing behind. Claims
      * are taken in page order, so two writes never wait on each other's claims in a cycle.
      */
-    boolean faultIn(long first, long last, long offset, long length, boolean noWait) {
+    boolean faultIn(long first, long last, long offset, long length, boolean noWait, WouldBlock why) {
         if (first == last) {
-            return isWritable(first) || fault(first, offset, length, noWait, null);
+            return isWritable(first) || fault(first, offset, length, noWait, null, why);
         }
         Claims claims = new Claims();
         boolean ok = false;
         try {
             for (long page = first; page <= last; page++) {
-                if (!isWritable(page) && !fault(page, offset, length, noWait, claims)) {
+                if (!isWritable(page) && !fault(page, offset, length, noWait, claims, why)) {
                     return false;
                 }
             }
-            ok = claims.publish(offset, noWait);
+            ok = claims.publish(offset, noWait, why);
             return ok;
         } finally {
             if (!ok) {
@@ -92,10 +93,35 @@ final class FaultPath {
         }
     }
 
-    /** Whether {@code page} is WRITABLE now; acquire, a hint (the pin decides). */
+    /**
+     * Whether a writer may pin {@code page} now, without a fault: it is WRITABLE or REDIRTIED; or, in a
+     * region without stable pages, it is under writeback and this call marked it REDIRTIED (a CAS: the
+     * flush then leaves it dirty). Acquire reads: a hint, the pin decides.
+     */
     private boolean isWritable(long page) {
         Chunk c = region.table.chunkAcquire(page);
-        return c != null && state(c.stateAcquire(Chunk.index(page))) == WRITABLE;
+        if (c == null) {
+            return false;
+        }
+        int i = Chunk.index(page);
+        long w = c.stateAcquire(i);
+        return PageState.pinnable(state(w)) || (!region.stablePages && redirty(c, i, w));
+    }
+
+    /**
+     * K8 without stable pages: a write into a page under writeback goes ahead, and marks it REDIRTIED so
+     * the flush that writes it back leaves it dirty. No lock: an exclusive operation waits for the
+     * writeback to end before it freezes the page. Returns whether the page is now pinnable.
+     */
+    private static boolean redirty(Chunk c, int i, long w) {
+        while (state(w) == WRITEBACK) {
+            long witness = c.casState(i, w, withState(w, PageState.REDIRTIED)); // volatile: the flush's end CAS sees it
+            if (witness == w) {
+                return true;
+            }
+            w = witness;
+        }
+        return PageState.pinnable(state(w));
     }
 
     /**
@@ -103,7 +129,7 @@ final class FaultPath {
      * true when done, false if a no-wait fault would have had to wait. Throws a
      * {@link WriteFaultException} if the page cannot be prepared; then this fault has left no state behind.
      */
-    private boolean fault(long page, long offset, long length, boolean noWait, Claims claims) {
+    private boolean fault(long page, long offset, long length, boolean noWait, Claims claims, WouldBlock why) {
         if (HandlerScope.inHandlerOf(region)) {
             throw new IllegalStateException("a write from inside this region's WriteFaultHandler faulted on page "
                     + page + "; handlers must not write into their own region [file " + region.path + ", offset "
@@ -111,7 +137,7 @@ final class FaultPath {
         }
         if (dirtyLimit > 0 && region.counters.writable.sum() * region.pageSize >= dirtyLimit) {
             if (noWait) {
-                return false;
+                return refused(why, WouldBlock.Reason.DIRTY_LIMIT);
             }
             throttle();
         }
@@ -119,7 +145,7 @@ final class FaultPath {
         event.begin();
         inFlight.incrementAndGet();
         region.counters.faults.increment();
-        Attempts attempts = new Attempts(page, offset, length, noWait, claims);
+        Attempts attempts = new Attempts(page, offset, length, noWait, claims, why);
         String outcome = "error";
         try {
             boolean done = attempts.run();
@@ -146,6 +172,14 @@ final class FaultPath {
         return m != null && (m.contains("No space left on device") || m.contains("Disk quota exceeded"));
     }
 
+    /** A no-wait fault gives up: records why, if the caller asked, and returns false. */
+    private static boolean refused(WouldBlock why, WouldBlock.Reason reason) {
+        if (why != null) {
+            why.reason(reason);
+        }
+        return false;
+    }
+
     /** K10: write back with no lock or pin held, then let the fault go on. */
     private void throttle() {
         try {
@@ -163,6 +197,8 @@ final class FaultPath {
         private final boolean noWait;
         /** Where a prepared page goes when the write covers several: null to publish it at once. */
         private final Claims claims;
+        /** Receives why a no-wait fault gave up; may be null. */
+        private final WouldBlock why;
 
         boolean retry;
         int handlerCalls;
@@ -175,12 +211,13 @@ final class FaultPath {
         /** The attempt that dropped the lock, until the retry holds it again. */
         private Fault droppedFault;
 
-        Attempts(long page, long offset, long length, boolean noWait, Claims claims) {
+        Attempts(long page, long offset, long length, boolean noWait, Claims claims, WouldBlock why) {
             this.page = page;
             this.offset = offset;
             this.length = length;
             this.noWait = noWait;
             this.claims = claims;
+            this.why = why;
         }
 
         boolean run() {
@@ -199,7 +236,7 @@ final class FaultPath {
         private boolean attempts() {
             for (;;) {
                 if (!lockShared()) {
-                    return false;
+                    return refused(why, WouldBlock.Reason.REGION_LOCK);
                 }
                 endLockDrop();
                 boolean held = true;
@@ -230,13 +267,22 @@ final class FaultPath {
                     if (claimGen < 0) {
                         switch (state(w)) {
                             case WRITABLE:
+                            case PageState.REDIRTIED:
                                 return true; // prepared, by another fault or before we got here
                             case WRITEBACK:
                             case PREPARING:
+                                if (state(w) == WRITEBACK && !region.stablePages) {
+                                    if (redirty(c, i, w)) {
+                                        return true; // written during writeback: the flush leaves it dirty
+                                    }
+                                    continue; // it moved on: look again
+                                }
+                                // A claim, or a writeback with stable pages: wait, without the lock, for it to end.
                                 held = false;
                                 region.lock.readLock().unlock();
                                 if (noWait) {
-                                    return false;
+                                    return refused(why, state(w) == WRITEBACK ? WouldBlock.Reason.WRITEBACK
+                                            : WouldBlock.Reason.PREPARING);
                                 }
                                 awaitChange(c, i, w);
                                 continue;
@@ -294,7 +340,7 @@ final class FaultPath {
                         if (held) {
                             if (noWait) {
                                 abandon();
-                                return false;
+                                return refused(why, WouldBlock.Reason.HANDLER);
                             }
                             throw protocolError("returned FaultResult.RETRY without dropping the lock;"
                                     + " call fault.dropLock() first, or return a Reservation");
@@ -358,7 +404,7 @@ final class FaultPath {
 
         /** Waits, with no lock and no pin held, for the page's word to change (K8: outside the lock). */
         private void awaitChange(Chunk c, int i, long seen) {
-            boolean writeback = state(seen) == WRITEBACK;
+            boolean writeback = PageState.underWriteback(state(seen));
             FaultEvents.WritebackWait event = writeback ? new FaultEvents.WritebackWait() : null;
             long start = System.nanoTime();
             if (event != null) {
@@ -471,13 +517,13 @@ final class FaultPath {
          * may have taken a claim meanwhile; then its page is faulted again by the caller's next pass).
          * Returns false, publishing nothing, if a no-wait write would have to wait for the lock.
          */
-        boolean publish(long offset, boolean noWait) {
+        boolean publish(long offset, boolean noWait, WouldBlock why) {
             if (held.isEmpty()) {
                 return true;
             }
             if (noWait) {
                 if (!region.lock.readLock().tryLock()) {
-                    return false;
+                    return refused(why, WouldBlock.Reason.REGION_LOCK);
                 }
             } else {
                 region.lock.readLock().lock(); // short: no handler runs under it here

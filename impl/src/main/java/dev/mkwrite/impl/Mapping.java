@@ -2,6 +2,7 @@ package dev.mkwrite.impl;
 
 import dev.mkwrite.Backing;
 import dev.mkwrite.impl.os.PosixNative;
+import dev.mkwrite.impl.os.Uninterruptible;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -62,6 +63,16 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
     /** A segment over {@code [offset, offset + length)}. */
     MemorySegment segment(long offset, long length) {
         return segment().asSlice(offset, length);
+    }
+
+    /**
+     * The whole mapping for reading without the region lock: memory that {@link #unmap()} unmaps by
+     * closing a shared arena, so a read that races the unmap ends with {@link IllegalStateException},
+     * never with a fault, and a read-only view of it dies the same way. The segment mappings read their
+     * own memory; a buffer mapping, which nothing can unmap, keeps a read-only companion mapping.
+     */
+    MemorySegment readSegment() throws IOException {
+        return segment();
     }
 
     /** Forces {@code [offset, offset + length)} to storage (msync). */
@@ -250,14 +261,50 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         }
     }
 
-    /** {@code FileChannel.map(mode, 0, size)}: a MappedByteBuffer, viewed as a segment. */
+    /**
+     * {@code FileChannel.map(mode, 0, size)}: a MappedByteBuffer, viewed as a segment. The JDK cannot
+     * unmap a buffer, and a read through one after the file shrank under it faults; so reads without the
+     * region lock and read views go through a read-only companion mapping in a shared arena, made on first
+     * use and closed by {@link #unmap()}.
+     */
     static final class BufferMapping extends Mapping {
         private final MappedByteBuffer buffer;
         private final MemorySegment segment;
+        private final FileChannel channel;
+        /** The companion for reads; null until first used. Guarded by this; read volatile. */
+        private volatile MemorySegment reads;
+        private Arena readArena;
+        private boolean unmapped;
 
-        private BufferMapping(MappedByteBuffer buffer) {
+        private BufferMapping(MappedByteBuffer buffer, FileChannel channel) {
             this.buffer = buffer;
             this.segment = MemorySegment.ofBuffer(buffer);
+            this.channel = channel;
+        }
+
+        @Override
+        MemorySegment readSegment() throws IOException {
+            MemorySegment r = reads; // volatile: pairs with the store below
+            return r != null ? r : mapReads();
+        }
+
+        private synchronized MemorySegment mapReads() throws IOException {
+            if (unmapped) {
+                throw new IllegalStateException("Already closed"); // as the JDK says for a closed arena
+            }
+            if (reads == null) {
+                Arena arena = Arena.ofShared();
+                try {
+                    long size = segment.byteSize();
+                    reads = Uninterruptible.call(() -> channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena));
+                    readArena = arena;
+                } finally {
+                    if (readArena != arena) {
+                        arena.close();
+                    }
+                }
+            }
+            return reads;
         }
 
         static BufferMapping map(FileChannel channel, long size) throws IOException {
@@ -265,7 +312,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
                 throw new IllegalArgumentException("the MAPPED_BYTE_BUFFER backing maps at most "
                         + Backing.MAX_BYTE_BUFFER_REGION + " bytes; use Backing.MEMORY_SEGMENT for " + size);
             }
-            return new BufferMapping(channel.map(FileChannel.MapMode.READ_WRITE, 0, size));
+            return new BufferMapping(channel.map(FileChannel.MapMode.READ_WRITE, 0, size), channel);
         }
 
         @Override
@@ -292,9 +339,14 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
             return false;
         }
 
+        /** Closes the read companion; the buffer itself the garbage collector unmaps once unreachable. */
         @Override
-        void unmap() {
-            // The JDK has no public unmap for buffers; the garbage collector unmaps it once unreachable.
+        synchronized void unmap() {
+            unmapped = true;
+            if (readArena != null) {
+                readArena.close();
+                readArena = null;
+            }
         }
     }
 }

@@ -14,11 +14,11 @@ package dev.mkwrite.impl;
  * </pre>
  *
  * <ul>
- *   <li><b>state</b>: {@link #CLEAN}, {@link #PREPARING}, {@link #WRITABLE}, {@link #WRITEBACK} or
- *   {@link #FROZEN}.</li>
- *   <li><b>pins</b>: writers inside a span over the page. Only a WRITABLE page gains pins (the lock-free
- *   fast path); WRITEBACK and FROZEN pages keep the pins they had and lose them as writers leave. CLEAN
- *   and PREPARING pages never have pins.</li>
+ *   <li><b>state</b>: {@link #CLEAN}, {@link #PREPARING}, {@link #WRITABLE}, {@link #WRITEBACK},
+ *   {@link #FROZEN} or {@link #REDIRTIED}.</li>
+ *   <li><b>pins</b>: writers inside a span over the page. Only a WRITABLE or REDIRTIED page gains pins
+ *   (the lock-free fast path); WRITEBACK and FROZEN pages keep the pins they had and lose them as writers
+ *   leave. CLEAN and PREPARING pages never have pins.</li>
  *   <li><b>generation</b>: the region epoch in which the page was last created or removed. A claim is
  *   {@code PREPARING} at a generation; a truncate that removes the page moves it to a newer epoch, so a
  *   retried fault always recognises that its claim is gone, even after the page was extended and
@@ -40,6 +40,12 @@ final class PageState {
     static final int WRITEBACK = 3;
     /** WRITABLE, but held still by an exclusive operation (grow, truncate, close) that drains pins. */
     static final int FROZEN = 4;
+    /**
+     * Under writeback, and written again since it was taken (regions without stable pages only): writers
+     * enter it as if WRITABLE, and the flush that writes it back leaves it WRITABLE, dirty, with its
+     * reservation, for the next flush.
+     */
+    static final int REDIRTIED = 5;
 
     static final long STATE_MASK = 0b111L;
     static final int PIN_SHIFT = 3;
@@ -83,8 +89,19 @@ final class PageState {
             case WRITABLE -> "WRITABLE";
             case WRITEBACK -> "WRITEBACK";
             case FROZEN -> "FROZEN";
+            case REDIRTIED -> "REDIRTIED";
             default -> "?" + state;
         };
+    }
+
+    /** Whether a writer may pin a page in {@code state}: WRITABLE, or REDIRTIED (under writeback, no stable pages). */
+    static boolean pinnable(int state) {
+        return state == WRITABLE || state == REDIRTIED;
+    }
+
+    /** Whether a page in {@code state} is under writeback: WRITEBACK or REDIRTIED. */
+    static boolean underWriteback(int state) {
+        return state == WRITEBACK || state == REDIRTIED;
     }
 
     static String describe(long word) {

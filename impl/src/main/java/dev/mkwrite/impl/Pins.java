@@ -46,7 +46,7 @@ final class Pins {
     // The writer's side (any thread, no lock)
 
     /**
-     * Pins every page of {@code [first, last]} if all are WRITABLE, and returns how: the hazard slot
+     * Pins every page of {@code [first, last]} if all are WRITABLE (or REDIRTIED), and returns how: the hazard slot
      * that holds the range, or {@link #STATE_PINS}. Returns {@link #NOT_WRITABLE}, with nothing pinned,
      * if some page is not.
      */
@@ -75,7 +75,7 @@ final class Pins {
     private boolean allWritableVolatile(long first, long last) {
         for (long page = first; page <= last; page++) {
             Chunk c = table.chunkAcquire(page);
-            if (c == null || state(c.stateVolatile(Chunk.index(page))) != WRITABLE) { // StoreLoad: see above
+            if (c == null || !PageState.pinnable(state(c.stateVolatile(Chunk.index(page))))) { // StoreLoad: see above
                 return false;
             }
         }
@@ -102,7 +102,7 @@ final class Pins {
         }
         int i = Chunk.index(page);
         long w = c.stateAcquire(i); // the CAS below validates it
-        while (state(w) == WRITABLE && pins(w) < PageState.MAX_PINS) {
+        while (PageState.pinnable(state(w)) && pins(w) < PageState.MAX_PINS) {
             long witness = c.casState(i, w, w + PIN_ONE); // acquire side: the preparation happens-before our writes
             if (witness == w) {
                 return true;

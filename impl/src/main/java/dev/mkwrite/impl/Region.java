@@ -3,7 +3,9 @@ package dev.mkwrite.impl;
 import dev.mkwrite.Backing;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.RegionBuilder;
+import dev.mkwrite.RangeConsumer;
 import dev.mkwrite.RegionStats;
+import dev.mkwrite.WouldBlock;
 import dev.mkwrite.WriteSpan;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -39,8 +41,6 @@ final class Region implements MappedRegion {
 
     private static final Logger LOG = LoggerFactory.getLogger(Region.class);
 
-    private static final ValueLayout.OfInt INT_LE = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
-    private static final ValueLayout.OfLong LONG_LE = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
     /** {@link #pin}'s answer to a no-wait write that would have had to wait. */
     private static final int WOULD_BLOCK = -2;
@@ -52,10 +52,17 @@ final class Region implements MappedRegion {
     private final Writeback writeback;
     private final Resizing resizing;
     private final Retirement retirement;
+    /** The region's byte order, for the typed accessors and every buffer handed out. */
+    private final ByteOrder order;
+    private final ValueLayout.OfInt intLayout;
+    private final ValueLayout.OfLong longLayout;
 
     private Region(RegionBuilder spec, RegionState state, RegionFile file) {
         this.state = state;
         this.file = file;
+        this.order = spec.byteOrder();
+        this.intLayout = ValueLayout.JAVA_INT_UNALIGNED.withOrder(order);
+        this.longLayout = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(order);
         Ledger ledger = new Ledger(state);
         this.pins = new Pins(state);
         this.writeback = new Writeback(state, pins, ledger, spec.handler());
@@ -82,7 +89,8 @@ final class Region implements MappedRegion {
                 throw RegionState.tooLarge(size, spec.backing(), spec.path());
             }
             Mapping mapping = file.map(spec.backing(), size); // extends a shorter file sparsely
-            Region region = new Region(spec, new RegionState(spec.path(), spec.backing(), pageSize, mapping, size), file);
+            Region region = new Region(spec, new RegionState(spec.path(), spec.backing(), pageSize,
+                    spec.stablePages() || spec.handler().needsStablePages(), mapping, size), file);
             success = true;
             LOG.debug("opened {}: {} bytes, {}-byte pages, {}", spec.path(), size, pageSize, spec.backing());
             return region;
@@ -131,26 +139,32 @@ final class Region implements MappedRegion {
 
     @Override
     public WriteSpan write(long offset, long length) {
-        return span(offset, length, false);
+        return span(offset, length, false, null);
     }
 
     @Override
     public WriteSpan tryWrite(long offset, long length) {
-        return span(offset, length, true);
+        return span(offset, length, true, null);
     }
 
-    private Span span(long offset, long length, boolean noWait) {
+    @Override
+    public WriteSpan tryWrite(long offset, long length, WouldBlock why) {
+        return span(offset, length, true, Objects.requireNonNull(why, "why"));
+    }
+
+    private Span span(long offset, long length, boolean noWait, WouldBlock why) {
         state.checkRange("write", offset, length);
         if (length == 0) {
             state.checkEmpty(offset);
-            return new Span(pins, state.path, state.mapping, offset, 0, 0, -1, Pins.NO_PINS);
+            return new Span(pins, state.path, state.mapping, order, offset, 0, 0, -1, Pins.NO_PINS);
         }
-        int pin = pin(offset, length, noWait);
+        int pin = pin(offset, length, noWait, why);
         if (pin == WOULD_BLOCK) {
             return null;
         }
         // The mapping is read after the pins: a grow that replaces it retires the old one until they end.
-        return new Span(pins, state.path, state.mapping, offset, length, first(offset), last(offset, length), pin);
+        return new Span(pins, state.path, state.mapping, order, offset, length, first(offset), last(offset, length),
+                pin);
     }
 
     @Override
@@ -185,7 +199,7 @@ final class Region implements MappedRegion {
     public void putInt(long offset, int value) {
         int pin = pinForWrite("putInt", offset, Integer.BYTES);
         try {
-            state.mapping.segment().set(INT_LE, offset, value);
+            state.mapping.segment().set(intLayout, offset, value);
         } finally {
             pins.unpin(first(offset), last(offset, Integer.BYTES), pin);
         }
@@ -195,7 +209,7 @@ final class Region implements MappedRegion {
     public void putLong(long offset, long value) {
         int pin = pinForWrite("putLong", offset, Long.BYTES);
         try {
-            state.mapping.segment().set(LONG_LE, offset, value);
+            state.mapping.segment().set(longLayout, offset, value);
         } finally {
             pins.unpin(first(offset), last(offset, Long.BYTES), pin);
         }
@@ -219,7 +233,7 @@ final class Region implements MappedRegion {
     /** Checks a blocking write of {@code length > 0} bytes and pins its pages, faulting as needed. */
     private int pinForWrite(String op, long offset, long length) {
         state.checkRange(op, offset, length);
-        return pin(offset, length, false);
+        return pin(offset, length, false, null);
     }
 
     /**
@@ -227,7 +241,7 @@ final class Region implements MappedRegion {
      * (see {@link Pins#tryPin}), or {@link #WOULD_BLOCK} for a no-wait write that would have had to wait;
      * then nothing is pinned.
      */
-    private int pin(long offset, long length, boolean noWait) {
+    private int pin(long offset, long length, boolean noWait, WouldBlock why) {
         long end = offset + length;
         if (end > state.size) {
             throw state.closed ? state.closedException(offset, first(offset)) : state.outOfRegion(offset, length);
@@ -245,7 +259,7 @@ final class Region implements MappedRegion {
             }
             // With no pin held, fault in every page that is not WRITABLE, then pin again: a span over n
             // clean pages costs n faults and two pin passes, not n passes.
-            if (!faults.faultIn(first, last, offset, length, noWait)) {
+            if (!faults.faultIn(first, last, offset, length, noWait, why)) {
                 return WOULD_BLOCK;
             }
         }
@@ -260,62 +274,128 @@ final class Region implements MappedRegion {
     }
 
     // ---------------------------------------------------------------------------------------------
-    // Reads: never fault; the shared lock keeps the mapping in place.
+    // Reads: never fault, and take no lock. Every mapping's read memory is unmapped by closing a shared
+    // arena, which makes a racing read fail with IllegalStateException instead of faulting; such a read
+    // retries under the region lock, which keeps the mapping in place (see Mapping.readSegment). A shrink
+    // truncates the file only after it unmapped the old mapping, so no read reaches past the file's end.
 
     @Override
     public void get(long offset, byte[] dst, int dstOffset, int length) {
         Objects.checkFromIndexSize(dstOffset, length, dst.length);
-        MemorySegment m = lockForRead("get", offset, length);
         try {
-            MemorySegment.copy(m, ValueLayout.JAVA_BYTE, offset, dst, dstOffset, length);
-        } finally {
-            state.lock.readLock().unlock();
+            MemorySegment.copy(readable("get", offset, length), ValueLayout.JAVA_BYTE, offset, dst, dstOffset, length);
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            MemorySegment m = lockForRead("get", offset, length);
+            try {
+                MemorySegment.copy(m, ValueLayout.JAVA_BYTE, offset, dst, dstOffset, length);
+            } finally {
+                state.lock.readLock().unlock();
+            }
         }
     }
 
     @Override
     public void get(long offset, MemorySegment dst) {
-        MemorySegment m = lockForRead("get", offset, dst.byteSize());
+        long length = dst.byteSize();
         try {
-            MemorySegment.copy(m, offset, dst, 0, dst.byteSize());
-        } finally {
-            state.lock.readLock().unlock();
+            MemorySegment.copy(readable("get", offset, length), offset, dst, 0, length);
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            MemorySegment m = lockForRead("get", offset, length);
+            try {
+                MemorySegment.copy(m, offset, dst, 0, length);
+            } finally {
+                state.lock.readLock().unlock();
+            }
         }
     }
 
     @Override
     public byte getByte(long offset) {
-        MemorySegment m = lockForRead("getByte", offset, 1);
         try {
-            return m.get(ValueLayout.JAVA_BYTE, offset);
-        } finally {
-            state.lock.readLock().unlock();
+            return readable("getByte", offset, 1).get(ValueLayout.JAVA_BYTE, offset);
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            return lockedRead("getByte", offset, 1).get(ValueLayout.JAVA_BYTE, 0);
         }
     }
 
     @Override
     public int getInt(long offset) {
-        MemorySegment m = lockForRead("getInt", offset, Integer.BYTES);
         try {
-            return m.get(INT_LE, offset);
-        } finally {
-            state.lock.readLock().unlock();
+            return readable("getInt", offset, Integer.BYTES).get(intLayout, offset);
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            return lockedRead("getInt", offset, Integer.BYTES).get(intLayout, 0);
         }
     }
 
     @Override
     public long getLong(long offset) {
-        MemorySegment m = lockForRead("getLong", offset, Long.BYTES);
         try {
-            return m.get(LONG_LE, offset);
+            return readable("getLong", offset, Long.BYTES).get(longLayout, offset);
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            return lockedRead("getLong", offset, Long.BYTES).get(longLayout, 0);
+        }
+    }
+
+    @Override
+    public MemorySegment view(long offset, long length) {
+        try {
+            return readable("view", offset, length).asSlice(offset, length).asReadOnly();
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            MemorySegment m = lockForRead("view", offset, length);
+            try {
+                return m.asSlice(offset, length).asReadOnly();
+            } finally {
+                state.lock.readLock().unlock();
+            }
+        }
+    }
+
+    @Override
+    public ByteBuffer viewBuffer(long offset, long length) {
+        if (length > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("viewBuffer(offset " + offset + ", length " + length
+                    + "): a ByteBuffer holds at most " + Integer.MAX_VALUE + " bytes; use view() [file "
+                    + state.path + ", offset " + offset + ", page " + first(Math.max(0, offset)) + "]");
+        }
+        return view(offset, length).asByteBuffer().order(order);
+    }
+
+    /**
+     * The read memory of the current mapping for a read of {@code [offset, offset + length)}, checked
+     * against the size and closed, without a lock. The mapping is read before the size: a shrink stores
+     * the size first, so a reader of the new mapping sees the new size. Throws IllegalStateException or
+     * IndexOutOfBoundsException where the caller must retry under the lock (a mapping being replaced).
+     */
+    private MemorySegment readable(String op, long offset, long length) {
+        state.checkRange(op, offset, length);
+        Mapping m = state.mapping; // volatile: the size read below is at least as new
+        if (state.closed) {
+            throw state.closedException(offset, first(offset));
+        }
+        if (offset + length > state.size) {
+            throw state.outOfRegion(offset, length);
+        }
+        try {
+            return m.readSegment();
+        } catch (IOException e) {
+            throw new IllegalStateException(e); // the locked retry says what is wrong
+        }
+    }
+
+    /** Under the region lock: copies {@code [offset, offset + length)} out (at most 8 bytes), for a typed read. */
+    private MemorySegment lockedRead(String op, long offset, int length) {
+        MemorySegment m = lockForRead(op, offset, length);
+        try {
+            return MemorySegment.ofArray(new long[1]).copyFrom(m.asSlice(offset, length));
         } finally {
             state.lock.readLock().unlock();
         }
     }
 
     /**
-     * Checks a read, takes the region lock shared and returns the mapping to read from; the caller
-     * unlocks. Throws, with the lock released, if the region is closed or the range past its end.
+     * Checks a read, takes the region lock shared and returns the read memory of the mapping, which the
+     * lock keeps in place; the caller unlocks. Throws, with the lock released, if the region is closed,
+     * the range past its end, or the read memory cannot be mapped.
      */
     private MemorySegment lockForRead(String op, long offset, long length) {
         state.checkRange(op, offset, length);
@@ -328,11 +408,54 @@ final class Region implements MappedRegion {
             if (offset + length > state.size) {
                 throw state.outOfRegion(offset, length);
             }
+            MemorySegment m;
+            try {
+                m = state.mapping.readSegment();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("mapping " + state.path + " for reading failed [file "
+                        + state.path + ", offset " + offset + ", page " + first(offset) + "]", e);
+            }
             ok = true;
-            return state.mapping.segment();
+            return m;
         } finally {
             if (!ok) {
                 state.lock.readLock().unlock();
+            }
+        }
+    }
+
+    @Override
+    public long dirtyRanges(RangeConsumer ranges) {
+        Objects.requireNonNull(ranges, "ranges");
+        if (state.closed) {
+            throw state.closedException(0, -1);
+        }
+        long size = state.size;
+        long[] run = {-1, -1, 0}; // first and last dirty page of the current run, dirty pages in all
+        state.table.forEachPage(0, state.pageCount, (c, i, page) -> {
+            int s = PageState.state(c.stateAcquire(i)); // a snapshot: acquire is enough
+            if (s != PageState.WRITABLE && !PageState.underWriteback(s) && s != PageState.FROZEN) {
+                return;
+            }
+            run[2]++;
+            if (run[0] >= 0 && page == run[1] + 1) {
+                run[1] = page;
+                return;
+            }
+            emit(ranges, run, size);
+            run[0] = page;
+            run[1] = page;
+        });
+        emit(ranges, run, size);
+        return run[2];
+    }
+
+    private void emit(RangeConsumer ranges, long[] run, long size) {
+        if (run[0] >= 0) {
+            long start = run[0] << state.pageShift;
+            long end = Math.min(size, (run[1] + 1) << state.pageShift);
+            if (end > start) {
+                ranges.accept(start, end - start);
             }
         }
     }

@@ -32,6 +32,12 @@ final class RegionState {
     final Backing backing;
     final int pageSize;
     final int pageShift;
+    /**
+     * Stable pages (K8): writers wait while their page is under writeback, so the handler's
+     * {@code beforeWriteback} sees exactly what reaches the disk. Without them a write during writeback
+     * goes ahead and the page stays dirty (REDIRTIED) for the next flush.
+     */
+    final boolean stablePages;
     /** The region lock: shared by faults, flush's scan and reads; exclusive for grow, truncate, punch, close. */
     final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     final PageTable table;
@@ -46,8 +52,9 @@ final class RegionState {
     /** The generation of new chunks and of pages changed by the latest resize or punch. Guarded by lock. */
     private long epoch = EPOCHS.incrementAndGet();
 
-    RegionState(Path path, Backing backing, int pageSize, Mapping mapping, long size) {
+    RegionState(Path path, Backing backing, int pageSize, boolean stablePages, Mapping mapping, long size) {
         this.path = path;
+        this.stablePages = stablePages;
         this.backing = backing;
         this.pageSize = pageSize;
         this.pageShift = Integer.numberOfTrailingZeros(pageSize);

@@ -9,7 +9,6 @@ import static dev.mkwrite.impl.PageState.CLEAN;
 import static dev.mkwrite.impl.PageState.FROZEN;
 import static dev.mkwrite.impl.PageState.PREPARING;
 import static dev.mkwrite.impl.PageState.WRITABLE;
-import static dev.mkwrite.impl.PageState.WRITEBACK;
 import static dev.mkwrite.impl.PageState.state;
 import static dev.mkwrite.impl.PageState.withState;
 
@@ -172,7 +171,12 @@ final class Resizing {
         }
     }
 
-    /** Shrinks the region: quiesces everything, truncates the file, maps anew, removes the pages past the end. */
+    /**
+     * Shrinks the region: quiesces everything, maps the smaller size, removes the pages past the end,
+     * unmaps the old mapping, and only then truncates the file. Readers take no lock: a read of the old
+     * mapping either ends before its arena is closed or fails and retries on the new one, and no read can
+     * reach past the file's end (which would fault). If mapping anew fails, nothing has changed.
+     */
     private void shrinkTo(long newSize) throws IOException {
         quiesceAll();
         try {
@@ -180,29 +184,26 @@ final class Resizing {
             long oldPages = region.pageCount;
             long newPages = region.pagesFor(newSize);
             Mapping old = region.mapping;
-            file.truncate(newSize);
+            Mapping fresh = file.map(region.backing, newSize); // the file is still longer: nothing to extend
             long generation = region.nextEpoch();
-            Mapping fresh;
-            try {
-                fresh = file.map(region.backing, newSize);
-            } catch (IOException | RuntimeException e) {
-                // The file is already shorter than the mapping: remove the pages past its end, and
-                // close, since no mapping of the right size exists.
-                removePages(newPages, oldPages, generation);
-                LOG.error("remapping {} after truncate to {} failed; the region is closed", region.path, newSize, e);
-                region.closed = true;
-                throw e;
-            }
             removePages(newPages, oldPages, generation);
             if ((newSize & (region.pageSize - 1)) != 0) {
                 renewGeneration(newPages - 1, generation);
             }
+            region.size = newSize; // volatile, before the mapping: a reader that sees the new mapping sees the size
             region.pageCount = newPages;
-            region.size = newSize;
             region.mapping = fresh;
             table.resize(newPages);
             retirement.awaitUsers(old);
-            old.unmap();
+            old.unmap(); // readers of it now fail and retry on the fresh one
+            try {
+                file.truncate(newSize);
+            } catch (IOException | RuntimeException e) {
+                // The file keeps bytes past the region's end that a later grow would expose: close.
+                LOG.error("truncating {} to {} failed; the region is closed", region.path, newSize, e);
+                region.closed = true;
+                throw e;
+            }
         } finally {
             thawAll();
         }
@@ -294,9 +295,9 @@ final class Resizing {
                         break;
                     }
                     w = witness;
-                } else if (state(w) == WRITEBACK) {
+                } else if (PageState.underWriteback(state(w))) {
                     // volatile: the waiter's half of the Waiters Dekker pair (see Waiters)
-                    region.awaitUninterruptibly(() -> state(c.stateVolatile(i)) != WRITEBACK,
+                    region.awaitUninterruptibly(() -> !PageState.underWriteback(state(c.stateVolatile(i))),
                             () -> "writeback of page " + page + " of " + region.path + " to end");
                     w = c.stateAcquire(i);
                 } else {

@@ -45,6 +45,7 @@ final class Retirement {
      */
     boolean retire(Mapping old) {
         if (!old.unmaps()) {
+            old.unmap(); // a buffer mapping: only its read companion goes, at once (readers retry)
             return true;
         }
         if (!BrokenRule.drainsWriters()) {

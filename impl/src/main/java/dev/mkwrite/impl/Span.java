@@ -12,6 +12,7 @@ final class Span implements WriteSpan {
     private final Pins pins;
     private final Path path;
     private final Mapping mapping;
+    private final java.nio.ByteOrder order;
     private final long offset;
     private final long length;
     private final long firstPage;
@@ -20,9 +21,11 @@ final class Span implements WriteSpan {
     private final int pin;
     private boolean open = true;
 
-    Span(Pins pins, Path path, Mapping mapping, long offset, long length, long firstPage, long lastPage, int pin) {
+    Span(Pins pins, Path path, Mapping mapping, java.nio.ByteOrder order, long offset, long length, long firstPage,
+         long lastPage, int pin) {
         this.pins = pins;
         this.path = path;
+        this.order = order;
         this.mapping = mapping;
         this.offset = offset;
         this.length = length;
@@ -50,7 +53,7 @@ final class Span implements WriteSpan {
     @Override
     public ByteBuffer buffer() {
         ensureOpen();
-        return mapping.buffer(offset, length);
+        return mapping.buffer(offset, length).order(order);
     }
 
     @Override

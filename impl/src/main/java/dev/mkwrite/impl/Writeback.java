@@ -9,7 +9,9 @@ import java.io.IOException;
 import static dev.mkwrite.impl.PageState.CLEAN;
 import static dev.mkwrite.impl.PageState.FROZEN;
 import static dev.mkwrite.impl.PageState.WRITABLE;
+import static dev.mkwrite.impl.PageState.REDIRTIED;
 import static dev.mkwrite.impl.PageState.WRITEBACK;
+import static dev.mkwrite.impl.PageState.withState;
 import static dev.mkwrite.impl.PageState.generation;
 import static dev.mkwrite.impl.PageState.pins;
 import static dev.mkwrite.impl.PageState.state;
@@ -64,7 +66,7 @@ final class Writeback {
                 int taken = take(c, i);
                 if (taken == WRITABLE) {
                     mine.addLong(page);
-                } else if (taken == WRITEBACK) {
+                } else if (PageState.underWriteback(taken)) {
                     others.addLong(page); // another flush writes it back; wait for it below
                 }
             });
@@ -73,24 +75,57 @@ final class Writeback {
         } finally {
             region.lock.readLock().unlock();
         }
-        long done;
+        long done = writeBackUsing(m, mine);
+        // Pages another flush was writing back: wait for it to end. If it left one dirty (written again
+        // during that writeback, or its force failed), writes that completed before this flush began may
+        // be in it only: write it back here, taking it under the lock as above.
+        for (LongArrayList pending = others; !pending.isEmpty(); ) {
+            for (int k = 0; k < pending.size(); k++) {
+                long page = pending.getLong(k);
+                Chunk c = table.chunkAcquire(page);
+                if (c != null) {
+                    int i = Chunk.index(page);
+                    // volatile: the waiter's half of the Waiters Dekker pair (see Waiters), as in every wait condition
+                    region.awaitUninterruptibly(() -> !PageState.underWriteback(state(c.stateVolatile(i))),
+                            () -> "page " + page + " of " + region.path + " to end another flush's writeback");
+                }
+            }
+            LongArrayList again = new LongArrayList();
+            LongArrayList still = new LongArrayList();
+            region.lock.readLock().lock();
+            try {
+                if (region.closed) {
+                    return done; // close wrote back every dirty page
+                }
+                for (int k = 0; k < pending.size(); k++) {
+                    long page = pending.getLong(k);
+                    Chunk c = page < region.pageCount ? table.chunkAcquire(page) : null;
+                    int taken = c == null ? PageState.CLEAN : take(c, Chunk.index(page));
+                    if (taken == WRITABLE) {
+                        again.addLong(page);
+                    } else if (PageState.underWriteback(taken)) {
+                        still.addLong(page); // a third flush took it: wait again
+                    }
+                }
+                m = region.mapping;
+                m.use();
+            } finally {
+                region.lock.readLock().unlock();
+            }
+            done += writeBackUsing(m, again);
+            pending = still;
+        }
+        return done;
+    }
+
+    /** Writes back {@code pages}, taken to WRITEBACK under the lock, through mapping {@code m}, which it then releases. */
+    private long writeBackUsing(Mapping m, LongArrayList pages) throws IOException {
         try {
-            done = writeBack(m, mine);
+            return writeBack(m, pages);
         } finally {
             m.release();
             region.waiters.signal(); // an exclusive operation may wait for the mapping's users
         }
-        for (int k = 0; k < others.size(); k++) {
-            long page = others.getLong(k);
-            Chunk c = table.chunkAcquire(page);
-            if (c != null) {
-                int i = Chunk.index(page);
-                // volatile: the waiter's half of the Waiters Dekker pair (see Waiters), as in every wait condition
-                region.awaitUninterruptibly(() -> state(c.stateVolatile(i)) != WRITEBACK,
-                        () -> "page " + page + " of " + region.path + " to end another flush's writeback");
-            }
-        }
-        return done;
     }
 
     /**
@@ -108,10 +143,17 @@ final class Writeback {
 
     /** A page this thread took to WRITEBACK goes back to WRITABLE, dirty, with its reservation. */
     private void giveBack(long page) {
-        if (table.chunkAcquire(page).move(Chunk.index(page), WRITEBACK, WRITABLE) == WRITEBACK) {
+        Chunk c = table.chunkAcquire(page);
+        int i = Chunk.index(page);
+        if (c.move(i, WRITEBACK, WRITABLE) == WRITEBACK || c.move(i, REDIRTIED, WRITABLE) == REDIRTIED) {
             region.counters.writeback.decrement();
             region.counters.writable.increment();
         }
+    }
+
+    /** A page this thread took to WRITEBACK stays dirty after it: WRITEBACK to REDIRTIED (a writer may have done it first). */
+    private void markRedirtied(long page) {
+        table.chunkAcquire(page).move(Chunk.index(page), WRITEBACK, REDIRTIED); // volatile CAS
     }
 
     /**
@@ -145,6 +187,11 @@ final class Writeback {
                 for (int k = 0; k < pages.size(); k++) {
                     long page = pages.getLong(k);
                     if (BrokenRule.mayForce(pins.drained(page))) {
+                        ready.addLong(page);
+                    } else if (!region.stablePages) {
+                        // A writer pinned it before we took it, and may still store into it: write back
+                        // what is there now, and leave the page dirty for the next flush.
+                        markRedirtied(page);
                         ready.addLong(page);
                     } else {
                         pinned.addLong(page);
@@ -200,29 +247,57 @@ final class Writeback {
             long page = pages.getLong(k);
             Chunk c = table.chunkAcquire(page);
             int i = Chunk.index(page);
-            long w = c.stateAcquire(i); // the page is ours (WRITEBACK or FROZEN): nobody else moves it
-            if (state(w) != from || !BrokenRule.mayForce(pins(w) == 0)) {
+            Reservation r = c.reservationPlain(i);
+            if (endWriteback(c, i, page, from)) {
+                region.counters.pagesWrittenBack.increment();
+                if (r != null) {
+                    ledger.consume(r);
+                }
+            }
+        }
+        region.waiters.signal();
+    }
+
+    /**
+     * Ends the writeback of page {@code i} of {@code c}, forced and in state {@code from}: it becomes
+     * CLEAN, and its reservation slot empty, unless a writer wrote into it during the writeback
+     * (REDIRTIED, regions without stable pages), when it goes back to WRITABLE, dirty, with its
+     * reservation. Returns whether it became CLEAN.
+     */
+    private boolean endWriteback(Chunk c, int i, long page, int from) {
+        long w = c.stateAcquire(i); // ours (WRITEBACK, REDIRTIED or FROZEN): only a redirtying writer moves it too
+        for (;;) {
+            int s = state(w);
+            if (s == REDIRTIED && BrokenRule.keepsRedirtied()) {
+                long witness = c.casState(i, w, withState(w, WRITABLE)); // volatile; the writers' pins stay
+                if (witness == w) {
+                    region.counters.writeback.decrement();
+                    region.counters.writable.increment();
+                    return false;
+                }
+                w = witness;
+                continue;
+            }
+            boolean redirtied = s == REDIRTIED; // only under the broken variant
+            if ((s != from && !redirtied) || !BrokenRule.mayForce(pins(w) == 0 || redirtied)) {
                 throw new IllegalStateException("page " + page + " left " + PageState.name(from) + " during writeback: "
                         + PageState.describe(w) + " [file " + region.path + "]");
             }
             Reservation r = c.reservationPlain(i);
             c.setReservationPlain(i, null); // plain store, published by the CAS below
-            long clean = PageState.word(CLEAN, generation(w));
-            while (c.casState(i, w, clean) != w) { // volatile: publishes CLEAN; only a broken variant loops
-                w = c.stateVolatile(i); // volatile: the broken variant races writers' pins
-                clean = PageState.word(CLEAN, generation(w));
+            long clean = redirtied ? withState(w, CLEAN) : PageState.word(CLEAN, generation(w));
+            long witness = c.casState(i, w, clean); // volatile: publishes CLEAN; a redirtying writer may win
+            if (witness == w) {
+                if (from == FROZEN) {
+                    region.counters.writable.decrement();
+                } else {
+                    region.counters.writeback.decrement();
+                }
+                return true;
             }
-            if (from == WRITEBACK) {
-                region.counters.writeback.decrement();
-            } else {
-                region.counters.writable.decrement();
-            }
-            region.counters.pagesWrittenBack.increment();
-            if (r != null) {
-                ledger.consume(r);
-            }
+            c.setReservationPlain(i, r); // not ours to clear after all: written again meanwhile
+            w = witness;
         }
-        region.waiters.signal();
     }
 
     /** Writes back the FROZEN pages of {@code [first, end)}. Lock held exclusive, after quiesce. */

@@ -62,6 +62,17 @@ final class TrackingHandler implements WriteFaultHandler {
         return behaviour.prepare(fault, this);
     }
 
+    /**
+     * Whether the region gives stable pages: true by default, since most tests here check what a
+     * writeback saw; the tests of writes during writeback turn it off.
+     */
+    volatile boolean stablePages = true;
+
+    @Override
+    public boolean needsStablePages() {
+        return stablePages;
+    }
+
     @Override
     public void beforeWriteback(long page, MemorySegment contents) {
         writebacks.add(page);

@@ -75,6 +75,11 @@ public final class Protocol_04_StablePages {
         }
 
         @Override
+        public boolean needsStablePages() {
+            return true; // this test is about stable pages; Protocol_10 covers a region without them
+        }
+
+        @Override
         public void beforeWriteback(long page, MemorySegment contents) {
             long a = contents.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
             Fixture.work(100);

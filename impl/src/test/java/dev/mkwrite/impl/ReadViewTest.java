@@ -1,0 +1,171 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.OutOfRegionException;
+import dev.mkwrite.RegionClosedException;
+import dev.mkwrite.WriteFaultHandler;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.ReadOnlyBufferException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Read views and lock-free reads: raw memory, no lock, and a view or read that outlives its mapping (the
+ * region closed, or a grow or truncate replaced the mapping) ends with an exception, never a crash
+ * ({@code InternalError} from a fault, or a JVM crash).
+ */
+class ReadViewTest {
+
+    static final int PAGE = 4096;
+
+    @TempDir
+    Path dir;
+
+    private MappedRegion open(Backing backing, long size) throws IOException {
+        return MappedRegion.builder(dir.resolve("views.dat")).size(size).pageSize(PAGE).backing(backing)
+                .handler(WriteFaultHandler.none()).open();
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldSeeWritesThroughAReadOnlyView(Backing backing) throws IOException {
+        try (MappedRegion region = open(backing, 4L * PAGE)) {
+            region.putLong(PAGE + 8, 0x1122334455667788L);
+            MemorySegment view = region.view(PAGE, PAGE);
+            assertTrue(view.isReadOnly());
+            assertEquals(0x1122334455667788L, view.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 8));
+            region.putLong(PAGE + 16, 5);
+            assertEquals(5, view.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 16),
+                    "a view sees later writes: it maps the same pages");
+            assertThrows(IllegalArgumentException.class, () -> view.set(ValueLayout.JAVA_BYTE, 0, (byte) 1), "read-only");
+            ByteBuffer buffer = region.viewBuffer(PAGE, PAGE);
+            assertTrue(buffer.isReadOnly());
+            assertEquals(ByteOrder.LITTLE_ENDIAN, buffer.order());
+            assertEquals(0x1122334455667788L, buffer.getLong(8));
+            assertThrows(ReadOnlyBufferException.class, () -> buffer.put(0, (byte) 1));
+            assertThrows(OutOfRegionException.class, () -> region.view(3L * PAGE, PAGE + 1));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldFailAViewUsedAfterCloseWithAnExceptionNotACrash(Backing backing) throws IOException {
+        MemorySegment view;
+        ByteBuffer buffer;
+        try (MappedRegion region = open(backing, 4L * PAGE)) {
+            region.putLong(0, 7);
+            view = region.view(0, PAGE);
+            buffer = region.viewBuffer(0, PAGE);
+        }
+        assertThrows(IllegalStateException.class, () -> view.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+        assertThrows(IllegalStateException.class, () -> buffer.getLong(0));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldFailAViewOfAReplacedMappingAfterTruncateNotFault(Backing backing) throws IOException {
+        try (MappedRegion region = open(backing, 64L * PAGE)) {
+            region.putLong(40L * PAGE, 7);
+            MemorySegment view = region.view(32L * PAGE, 16L * PAGE);
+            region.truncate(8L * PAGE); // the file no longer has the view's pages: a read would fault
+            assertThrows(IllegalStateException.class, () -> view.get(ValueLayout.JAVA_LONG_UNALIGNED, 8L * PAGE));
+            region.grow(64L * PAGE);
+            assertEquals(0, region.getLong(40L * PAGE), "re-extended bytes read as zero");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldNeverFaultReadersRacingTruncateGrowAndClose(Backing backing) throws Exception {
+        for (int round = 0; round < 5; round++) {
+            Path file = dir.resolve("race-" + round + ".dat");
+            MappedRegion region = MappedRegion.builder(file).size(256L * PAGE).pageSize(PAGE).backing(backing)
+                    .handler(WriteFaultHandler.none()).open();
+            for (long p = 0; p < 256; p++) {
+                region.putLong(p * PAGE, p + 1);
+            }
+            AtomicBoolean stop = new AtomicBoolean();
+            AtomicReference<Throwable> failure = new AtomicReference<>();
+            AtomicLong reads = new AtomicLong();
+            List<Thread> readers = new ArrayList<>();
+            for (int t = 0; t < 2; t++) {
+                int seed = t;
+                readers.add(Thread.ofPlatform().daemon().start(() -> {
+                    long i = seed;
+                    byte[] dst = new byte[64];
+                    while (!stop.get()) {
+                        long page = (i++ * 7919) % 256;
+                        try {
+                            long v = region.getLong(page * PAGE);
+                            if (v != 0 && v != page + 1) {
+                                throw new AssertionError("page " + page + " read " + v);
+                            }
+                            region.get(page * PAGE, dst, 0, dst.length);
+                            MemorySegment view = region.view(page * PAGE, 64);
+                            view.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
+                            reads.incrementAndGet();
+                        } catch (OutOfRegionException | RegionClosedException | IllegalStateException expected) {
+                            if (expected instanceof RegionClosedException) {
+                                return;
+                            }
+                        } catch (Throwable e) {
+                            failure.compareAndSet(null, e);
+                            return;
+                        }
+                    }
+                }));
+            }
+            for (int k = 0; k < 40; k++) {
+                region.truncate((8 + k % 5) * (long) PAGE);
+                region.grow(256L * PAGE);
+                for (long p = 0; p < 256; p += 17) {
+                    region.putLong(p * PAGE, p + 1);
+                }
+            }
+            region.close();
+            stop.set(true);
+            for (Thread r : readers) {
+                r.join(10_000);
+            }
+            if (failure.get() != null) {
+                throw new AssertionError("a reader failed in round " + round, failure.get());
+            }
+            assertTrue(reads.get() > 0);
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldReadInTheRegionsByteOrderEverywhere(Backing backing) throws IOException {
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("be.dat")).size(4L * PAGE).pageSize(PAGE)
+                .backing(backing).byteOrder(ByteOrder.BIG_ENDIAN).handler(WriteFaultHandler.none()).open()) {
+            region.putInt(0, 0x01020304);
+            assertEquals(1, region.getByte(0), "big-endian: the high byte first");
+            try (var span = region.write(8, 8)) {
+                assertEquals(ByteOrder.BIG_ENDIAN, span.buffer().order());
+                span.buffer().putLong(0, 42);
+            }
+            assertEquals(42, region.getLong(8));
+            assertEquals(0x01020304, region.viewBuffer(0, 4).getInt(0));
+            assertNull(null);
+        }
+    }
+}
