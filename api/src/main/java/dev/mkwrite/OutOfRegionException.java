@@ -10,7 +10,9 @@ public class OutOfRegionException extends WriteFaultException {
 
     private static final long serialVersionUID = 1L;
 
+    /** The number of bytes asked for. */
     private final long length;
+    /** The size of the region when the range was checked. */
     private final long regionSize;
 
     /**

@@ -16,7 +16,9 @@ public abstract class WriteFaultException extends RuntimeException {
 
     /** The file, or null when unknown. Transient: paths are not serializable. */
     private final transient Path path;
+    /** The file offset of the failed write or of the page that could not be prepared. */
     private final long offset;
+    /** The page that could not be prepared, or {@code -1}. */
     private final long page;
 
     /**

@@ -41,6 +41,15 @@
  *   {@link dev.mkwrite.FaultInterruptedException}; {@link dev.mkwrite.MappedRegion#tryWrite} never waits.</li>
  * </ol>
  *
+ * <h2>Handlers</h2>
+ * Most applications need no handler of their own: the implementation module, {@code mkwrite-impl}, has
+ * built-in ones in {@code dev.mkwrite.impl.storage} (see
+ * <a href="https://javadoc.io/doc/dev.mkwrite/mkwrite-impl/latest/dev.mkwrite.impl/dev/mkwrite/impl/storage/StorageHandlers.html">StorageHandlers</a>).
+ * {@code StorageHandlers.fallocate(1 << 20)} reserves the blocks of each page's 1 MiB granule with
+ * {@code fallocate(2)} before the page's first write, so a full disk is a {@link dev.mkwrite.NoSpaceException}
+ * at that write; without {@code --enable-native-access=ALL-UNNAMED} it zero-fills the granule instead and
+ * logs once, through SLF4J under {@code dev.mkwrite}, which flag to add.
+ *
  * <h2>Threads</h2>
  * A region is safe for use by any number of threads. A {@link dev.mkwrite.WriteSpan} belongs to the thread
  * that opened it until it is closed. Handlers run on the writing thread.

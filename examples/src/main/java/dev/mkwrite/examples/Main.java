@@ -13,7 +13,8 @@ import java.util.List;
  * The examples jar's entry point: {@code java -jar mkwrite-examples.jar COMMAND [options]}.
  *
  * <p>Exit status: 0 on success, 1 when a run failed or found lost data, 2 for a usage error (printed as
- * one line on standard error).
+ * one line on standard error). {@code --help} lists the commands, {@code --version} prints the jar's
+ * {@code Implementation-Title} and {@code Implementation-Version}.
  */
 public final class Main {
 
@@ -52,6 +53,10 @@ public final class Main {
             printHelp(commands, out);
             return 0;
         }
+        if (Arrays.asList(args).contains("--version")) {
+            out.println(version());
+            return 0;
+        }
         Command command = commands.stream().filter(c -> c.name().equals(args[0])).findFirst().orElse(null);
         if (command == null) {
             err.println(PROGRAM + ": unknown command '" + args[0] + "'; run with --help to list them");
@@ -85,6 +90,22 @@ public final class Main {
         }
     }
 
+    /**
+     * The jar's name and version from its manifest, and the Java that runs it, such as
+     * {@code mkwrite-examples 0.1.0 (Java 25.0.1)}. Run from classes rather than the jar, the manifest is
+     * missing and the version says so.
+     *
+     * @return one line
+     */
+    public static String version() {
+        Package p = Main.class.getPackage();
+        String title = p.getImplementationTitle();
+        String version = p.getImplementationVersion();
+        return (title == null ? PROGRAM : title) + " "
+                + (version == null ? "(no version: not run from the jar)" : version)
+                + " (Java " + Runtime.version() + ")";
+    }
+
     private static boolean isHelp(String arg) {
         return arg.equals("--help") || arg.equals("-h");
     }
@@ -102,7 +123,7 @@ public final class Main {
             c.options().printHelp(out, false);
             out.println();
         }
-        out.println("Run COMMAND --help for one command's options. Exit status: 0 ok, 1 failed or data lost,"
-                + " 2 usage error.");
+        out.println("Run COMMAND --help for one command's options, --version for the version. Exit status: 0 ok,"
+                + " 1 failed or data lost, 2 usage error.");
     }
 }

@@ -50,6 +50,17 @@ class ExamplesJarIT {
     }
 
     @Test
+    void shouldPrintItsNameAndVersionFromTheManifest() throws Exception {
+        String expected = "mkwrite-examples " + System.getProperty("examples.version") + " (Java ";
+        for (String[] args : new String[][] {{"--version"}, {"log", "--version"}}) {
+            JarRun r = JarRun.run(args);
+            assertCleanSuccess(r);
+            assertEquals(1, r.out().size(), r.describe());
+            assertTrue(r.lastLine().startsWith(expected), "expected " + expected + "...\n" + r.describe());
+        }
+    }
+
+    @Test
     void shouldRejectAnUnknownOptionWithOneLineAndExitTwo() throws Exception {
         JarRun r = JarRun.run("log", "--dir", tmp.toString(), "--bogus", "3");
         assertEquals(2, r.exitCode(), r.describe());
