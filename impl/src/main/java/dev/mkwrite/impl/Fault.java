@@ -25,7 +25,8 @@ final class Fault implements WriteFault {
     private boolean lockHeld = true;
     private boolean active = true;
     private Reservation cached;
-    private FaultEvents.LockDrop dropEvent;
+    /** The lock-drop event while it lasts, kept as Object: see {@link Recording}. */
+    private Object dropEvent;
 
     Fault(RegionState region, Ledger ledger, long page, int length, long generation, boolean retry, boolean noWait) {
         this.region = region;
@@ -102,12 +103,8 @@ final class Fault implements WriteFault {
             region.lock.readLock().unlock();
         }
         region.counters.lockDrops.increment();
-        FaultEvents.LockDrop event = new FaultEvents.LockDrop();
-        if (event.isEnabled()) {
-            event.begin();
-            event.path = region.path.toString();
-            event.page = page;
-            dropEvent = event;
+        if (Recording.on()) {
+            dropEvent = FaultEvents.lockDropBegin(region.path.toString(), page);
         }
     }
 
@@ -150,10 +147,10 @@ final class Fault implements WriteFault {
 
     /** Ends the lock-drop event once the retry holds the lock again. */
     void relocked() {
-        FaultEvents.LockDrop event = dropEvent;
+        Object event = dropEvent;
         if (event != null) {
             dropEvent = null;
-            event.commit();
+            FaultEvents.lockDropEnd(event);
         }
     }
 

@@ -11,11 +11,66 @@ import jdk.jfr.StackTrace;
 /**
  * JDK Flight Recorder events, so mkwrite shows in the profiler users already run. Disabled events cost a
  * branch on a constant: {@code begin()} and {@code shouldCommit()} are folded away by the JIT and the
- * event object is scalar-replaced. They are created on slow paths only.
+ * event object is scalar-replaced. They are created on slow paths only, and only once
+ * {@link Recording#on()}: this class is not even loaded before, since loading an event class loads JFR's
+ * machinery.
  */
 final class FaultEvents {
 
     private FaultEvents() {
+    }
+
+    /** Starts a {@link Fault} event; call only when {@link Recording#on()}. */
+    static Object faultBegin() {
+        Fault event = new Fault();
+        event.begin();
+        return event;
+    }
+
+    static void faultEnd(Object begun, String path, long page, long offset, boolean retried, int handlerCalls,
+                         String outcome) {
+        Fault event = (Fault) begun;
+        if (event.shouldCommit()) {
+            event.path = path;
+            event.page = page;
+            event.offset = offset;
+            event.retried = retried;
+            event.handlerCalls = handlerCalls;
+            event.outcome = outcome;
+            event.commit();
+        }
+    }
+
+    /** Starts a {@link LockDrop} event, or returns null if it is not enabled; call only when {@link Recording#on()}. */
+    static Object lockDropBegin(String path, long page) {
+        LockDrop event = new LockDrop();
+        if (!event.isEnabled()) {
+            return null;
+        }
+        event.begin();
+        event.path = path;
+        event.page = page;
+        return event;
+    }
+
+    static void lockDropEnd(Object begun) {
+        ((LockDrop) begun).commit();
+    }
+
+    /** Starts a {@link WritebackWait} event; call only when {@link Recording#on()}. */
+    static Object writebackWaitBegin() {
+        WritebackWait event = new WritebackWait();
+        event.begin();
+        return event;
+    }
+
+    static void writebackWaitEnd(Object begun, String path, long page) {
+        WritebackWait event = (WritebackWait) begun;
+        if (event.shouldCommit()) {
+            event.path = path;
+            event.page = page;
+            event.commit();
+        }
     }
 
     @Name("dev.mkwrite.WriteFault")
