@@ -141,8 +141,7 @@ final class FaultPath {
             }
             throttle();
         }
-        FaultEvents.Fault event = new FaultEvents.Fault();
-        event.begin();
+        Object event = Recording.on() ? FaultEvents.faultBegin() : null;
         inFlight.incrementAndGet();
         region.counters.faults.increment();
         Attempts attempts = new Attempts(page, offset, length, noWait, claims, why);
@@ -155,14 +154,9 @@ final class FaultPath {
             if (inFlight.decrementAndGet() == 0 && region.closed) {
                 region.waiters.signal(); // close waits for faults in flight
             }
-            if (event.shouldCommit()) {
-                event.path = region.path.toString();
-                event.page = page;
-                event.offset = page << region.pageShift;
-                event.retried = attempts.retry;
-                event.handlerCalls = attempts.handlerCalls;
-                event.outcome = outcome;
-                event.commit();
+            if (event != null) {
+                FaultEvents.faultEnd(event, region.path.toString(), page, page << region.pageShift, attempts.retry,
+                        attempts.handlerCalls, outcome);
             }
         }
     }
@@ -170,6 +164,15 @@ final class FaultPath {
     private static boolean isNoSpace(IOException e) {
         String m = e.getMessage();
         return m != null && (m.contains("No space left on device") || m.contains("Disk quota exceeded"));
+    }
+
+    /**
+     * {@code what} without a trailing {@code [file ..., offset ..., page ...]}: a handler's failure that
+     * carries one already (a WriteFaultException wrapped in another exception) would repeat it.
+     */
+    static String withoutSuffix(String what) {
+        int at = what.lastIndexOf(" [file ");
+        return at >= 0 && what.endsWith("]") ? what.substring(0, at) : what;
     }
 
     /** A no-wait fault gives up: records why, if the caller asked, and returns false. */
@@ -405,11 +408,8 @@ final class FaultPath {
         /** Waits, with no lock and no pin held, for the page's word to change (K8: outside the lock). */
         private void awaitChange(Chunk c, int i, long seen) {
             boolean writeback = PageState.underWriteback(state(seen));
-            FaultEvents.WritebackWait event = writeback ? new FaultEvents.WritebackWait() : null;
+            Object event = writeback && Recording.on() ? FaultEvents.writebackWaitBegin() : null;
             long start = System.nanoTime();
-            if (event != null) {
-                event.begin();
-            }
             try {
                 // volatile: the waiter's half of the Waiters Dekker pair (see Waiters)
                 region.waiters.await(() -> c.stateVolatile(i) != seen, true,
@@ -420,10 +420,8 @@ final class FaultPath {
                 if (writeback) {
                     region.counters.writebackWaits.increment();
                     region.counters.writebackWaitNanos.add(System.nanoTime() - start);
-                    if (event.shouldCommit()) {
-                        event.path = region.path.toString();
-                        event.page = page;
-                        event.commit();
+                    if (event != null) {
+                        FaultEvents.writebackWaitEnd(event, region.path.toString(), page);
                     }
                 }
             }
@@ -482,8 +480,8 @@ final class FaultPath {
         }
 
         private HandlerFailedException handlerFailed(Exception e) {
-            return new HandlerFailedException("the WriteFaultHandler failed: " + e, region.path,
-                    page << region.pageShift, page, e);
+            return new HandlerFailedException("the WriteFaultHandler failed: " + withoutSuffix(e.toString()),
+                    region.path, page << region.pageShift, page, e);
         }
 
         private HandlerFailedException protocolError(String what) {

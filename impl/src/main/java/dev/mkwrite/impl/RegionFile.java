@@ -11,7 +11,10 @@ import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.OpenOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -50,7 +53,7 @@ final class RegionFile {
         if (spec.create()) {
             options.add(StandardOpenOption.CREATE);
         }
-        FileChannel channel = FileChannel.open(spec.path(), options);
+        FileChannel channel = openChannel(spec, options);
         int nativeFd = -1;
         boolean success = false;
         try {
@@ -79,6 +82,31 @@ final class RegionFile {
                 }
             }
         }
+    }
+
+    /** Opens the channel, saying what is wrong, for which region, where the JDK gives a bare path. */
+    private static FileChannel openChannel(RegionBuilder spec, Set<OpenOption> options) throws IOException {
+        Path path = spec.path();
+        try {
+            return FileChannel.open(path, options);
+        } catch (NoSuchFileException e) {
+            Path parent = path.toAbsolutePath().getParent();
+            String why = spec.create() && parent != null && !Files.isDirectory(parent)
+                    ? "cannot create the region's file: its directory " + parent + " does not exist"
+                    : "the region's file does not exist, and the builder said create(false)";
+            throw annotated(new NoSuchFileException(path.toString(), null, why), e);
+        } catch (AccessDeniedException e) {
+            throw annotated(new AccessDeniedException(path.toString(), null, "a region needs to read and write its"
+                    + " file (and to create it, write access to its directory); this process may not"), e);
+        } catch (FileSystemException e) {
+            throw annotated(new FileSystemException(path.toString(), e.getOtherFile(), "opening the region's file"
+                    + " failed: " + e.getReason()), e);
+        }
+    }
+
+    private static FileSystemException annotated(FileSystemException e, FileSystemException cause) {
+        e.initCause(cause);
+        return e;
     }
 
     /** The file's size now. */

@@ -1,0 +1,73 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.HandlerFailedException;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.WriteFaultHandler;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+
+/** Errors say what is wrong, for which region, once. */
+class ErrorMessageTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void shouldNameTheMissingDirectoryOfANewRegion() {
+        Path file = dir.resolve("nope/sub/x.dat");
+        NoSuchFileException e = assertThrows(NoSuchFileException.class, () ->
+                MappedRegion.builder(file).size(4096).handler(WriteFaultHandler.none()).open());
+        assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("directory " + dir.resolve("nope/sub") + " does not exist"), e.getMessage());
+    }
+
+    @Test
+    void shouldSayAMissingFileWasNotToBeCreated() {
+        Path file = dir.resolve("missing.dat");
+        NoSuchFileException e = assertThrows(NoSuchFileException.class, () ->
+                MappedRegion.builder(file).create(false).handler(WriteFaultHandler.none()).open());
+        assertTrue(e.getMessage().contains("create(false)"), e.getMessage());
+    }
+
+    @Test
+    void shouldSayTheRegionNeedsWriteAccess() throws IOException {
+        assumeFalse("root".equals(System.getProperty("user.name")), "root may write any file: nothing to deny");
+        Path file = Files.createFile(dir.resolve("read-only.dat"), PosixFilePermissions.asFileAttribute(
+                PosixFilePermissions.fromString("r--r--r--")));
+        AccessDeniedException e = assertThrows(AccessDeniedException.class, () ->
+                MappedRegion.builder(file).size(4096).handler(WriteFaultHandler.none()).open());
+        assertTrue(e.getMessage().contains("read and write"), e.getMessage());
+    }
+
+    @Test
+    void shouldNameTheFileOnceWhenAHandlerWrapsAWriteFaultException() throws IOException {
+        WriteFaultHandler handler = fault -> {
+            throw new UncheckedIOException(new IOException("inner",
+                    new NoSpaceException("inner no space", fault.path(), fault.offset(), fault.page())));
+        };
+        WriteFaultHandler wrapping = fault -> {
+            throw new IllegalStateException(new NoSpaceException("wrapped", fault.path(), fault.offset(), fault.page()));
+        };
+        for (WriteFaultHandler h : new WriteFaultHandler[]{handler, wrapping}) {
+            Path file = dir.resolve("wrapped-" + System.identityHashCode(h) + ".dat");
+            try (MappedRegion region = MappedRegion.builder(file).size(4096).handler(h).open()) {
+                HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(0, 1));
+                assertEquals(1, e.getMessage().split("\\[file ", -1).length - 1, e.getMessage());
+            }
+        }
+    }
+}
