@@ -143,6 +143,20 @@ public interface MappedRegion extends AutoCloseable {
     WriteSpan tryWrite(long offset, long length, WouldBlock why);
 
     /**
+     * Prepares {@code [offset, offset + length)} for writing without writing: faults in every page the
+     * handler has not prepared (as {@link #write} would), and, with native access, populates the pages'
+     * page tables ({@code MADV_POPULATE_WRITE}), so the first stores there take neither an mkwrite fault
+     * nor a kernel fault. For a store that moves that cost off its hot path, such as a log that prepares
+     * its next segment; {@link RegionBuilder#prepareAhead} does it in the background for sequential
+     * writers. The pages become dirty as if written: the next flush writes them back.
+     *
+     * @param offset file offset of the first byte
+     * @param length number of bytes, zero or more
+     * @see #write(long, long) for the exceptions
+     */
+    void prepare(long offset, long length);
+
+    /**
      * Writes {@code length} bytes of {@code src} starting at {@code srcOffset} to {@code offset}.
      *
      * @param offset    file offset

@@ -19,6 +19,7 @@ public final class RegionBuilder {
     private boolean create = true;
     private long dirtyLimit;
     private boolean stablePages;
+    private long prepareAhead;
     private java.nio.ByteOrder byteOrder = java.nio.ByteOrder.LITTLE_ENDIAN;
 
     RegionBuilder(Path path) {
@@ -199,6 +200,35 @@ public final class RegionBuilder {
      */
     public java.nio.ByteOrder byteOrder() {
         return byteOrder;
+    }
+
+    /**
+     * Prepare-ahead: readahead, applied to writes. When writers fault pages in order, a background thread
+     * prepares the next {@code bytes} of the region before they reach them (as {@link MappedRegion#prepare}
+     * does: the handler runs for each page, and with native access the page tables are populated), so a
+     * sequential writer meets neither an mkwrite fault nor a kernel fault. Random writes plan nothing.
+     * The background thread never waits: a page it cannot prepare at once is left to its writer. Zero,
+     * the default, turns it off.
+     *
+     * @param bytes how far ahead of the last fault to prepare, zero for none
+     * @return this builder
+     * @throws IllegalArgumentException if {@code bytes} is negative
+     */
+    public RegionBuilder prepareAhead(long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("prepare-ahead must be >= 0, was " + bytes + " for " + path);
+        }
+        this.prepareAhead = bytes;
+        return this;
+    }
+
+    /**
+     * How far ahead of sequential writers the region prepares pages.
+     *
+     * @return bytes, zero for none
+     */
+    public long prepareAhead() {
+        return prepareAhead;
     }
 
     /**

@@ -75,6 +75,25 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         return segment();
     }
 
+    /** Set once the kernel refused MADV_POPULATE_WRITE (before Linux 5.14): populate is then a no-op. */
+    private static volatile boolean populateUnsupported;
+
+    /**
+     * Write-faults the page tables of {@code [offset, offset + length)} in now ({@code MADV_POPULATE_WRITE}),
+     * so the first stores there take no kernel fault. Advisory: without native access, on an old kernel,
+     * or if the kernel cannot (no space, say), nothing happens and the stores fault as usual. The caller
+     * pins the range, so the mapping stays.
+     */
+    void populate(long offset, long length) {
+        if (length <= 0 || populateUnsupported || !PosixNative.available()) {
+            return;
+        }
+        int r = PosixNative.madvise(segment().asSlice(offset, length), length, PosixNative.MADV_POPULATE_WRITE);
+        if (r == -PosixNative.EINVAL) {
+            populateUnsupported = true;
+        }
+    }
+
     /** Forces {@code [offset, offset + length)} to storage (msync). */
     final void force(long offset, long length) throws IOException {
         if (length != 0) {

@@ -37,7 +37,7 @@ import java.util.Objects;
  * a writer waiting on one page under writeback never blocks a flush waiting on another. Exclusive
  * operations wait for pins and writeback, neither of which needs the region lock to end.
  */
-final class Region implements MappedRegion {
+final class Region implements MappedRegion, Ahead.Preparer {
 
     private static final Logger LOG = LoggerFactory.getLogger(Region.class);
 
@@ -56,6 +56,8 @@ final class Region implements MappedRegion {
     private final ByteOrder order;
     private final ValueLayout.OfInt intLayout;
     private final ValueLayout.OfLong longLayout;
+    /** Prepare-ahead for sequential writers, or null. */
+    private final Ahead ahead;
 
     private Region(RegionBuilder spec, RegionState state, RegionFile file) {
         this.state = state;
@@ -69,6 +71,8 @@ final class Region implements MappedRegion {
         this.faults = new FaultPath(state, ledger, writeback, spec.handler(), spec.dirtyLimit());
         this.retirement = new Retirement(state, pins);
         this.resizing = new Resizing(state, file, pins, writeback, retirement, ledger);
+        long aheadPages = state.pagesFor(spec.prepareAhead());
+        this.ahead = aheadPages > 0 ? new Ahead(this, aheadPages) : null;
     }
 
     static Region open(RegionBuilder spec) throws IOException {
@@ -262,7 +266,58 @@ final class Region implements MappedRegion {
             if (!faults.faultIn(first, last, offset, length, noWait, why)) {
                 return WOULD_BLOCK;
             }
+            if (ahead != null) {
+                ahead.faulted(first, last);
+            }
         }
+    }
+
+    @Override
+    public void prepare(long offset, long length) {
+        state.checkRange("prepare", offset, length);
+        if (length == 0) {
+            state.checkEmpty(offset);
+            return;
+        }
+        int pin = pin(offset, length, false, null);
+        try {
+            state.mapping.populate(offset, length); // the pins keep the mapping
+        } finally {
+            pins.unpin(first(offset), last(offset, length), pin);
+        }
+    }
+
+    /**
+     * For {@link Ahead}, on its thread: makes the pages of {@code [first, last]} WRITABLE without
+     * waiting (a page that would need a wait is left to its writer), then populates those it can pin.
+     */
+    @Override
+    public boolean prepareAhead(long first, long last) {
+        long pages = state.pageCount;
+        if (state.closed || first >= pages) {
+            return false;
+        }
+        long end = Math.min(last, pages - 1);
+        try {
+            for (long page = first; page <= end; page++) {
+                faults.faultIn(page, page, page << state.pageShift, 1, true, null);
+            }
+        } catch (dev.mkwrite.WriteFaultException e) {
+            return false; // no space, closed, truncated: the writers will meet it themselves
+        }
+        long offset = first << state.pageShift;
+        long length = Math.min(state.size, (end + 1) << state.pageShift) - offset;
+        if (length > 0) {
+            int pin = pins.tryPin(first, end);
+            if (pin != Pins.NOT_WRITABLE) {
+                try {
+                    state.mapping.populate(offset, length); // the pins keep the mapping
+                } finally {
+                    pins.unpin(first, end, pin);
+                }
+            }
+        }
+        return true;
     }
 
     private long first(long offset) {

@@ -1,0 +1,100 @@
+package dev.mkwrite.impl;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Prepare-ahead: readahead, applied to writes, all the way to WRITABLE. When a region's writers fault
+ * pages in order, a background thread prepares the next pages before they reach them: it faults them in
+ * through the handler (so storage is reserved as for any fault) and populates their page tables
+ * ({@code MADV_POPULATE_WRITE}), so a sequential writer meets neither an mkwrite fault nor a kernel one.
+ *
+ * <p>The window follows the writers as the kernel's readahead does: a fault of the page after the last
+ * faulted one, or of a page inside the window already planned, extends the window to {@code pages}
+ * pages past the fault; any other fault (a random write) plans nothing. The background thread faults
+ * with no-wait semantics, so it never waits for a writer, a flush or an exclusive operation: a page it
+ * cannot prepare at once is left for its writer to fault, as without prepare-ahead. It holds no pin
+ * while it waits for anything, and stops at the region's end and when the region closes.
+ *
+ * <p>One daemon thread, {@code mkwrite-prepare-ahead}, serves every region of the JVM and ends after 5
+ * idle seconds. A region has at most {@value #MAX_QUEUED} batches queued; past that, planning is
+ * dropped and writers fault for themselves.
+ */
+final class Ahead {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Ahead.class);
+    private static final int MAX_QUEUED = 4;
+    /** Pages prepared per step: one fault pass and one madvise over them. */
+    private static final int STEP_PAGES = 16;
+    private static final ThreadPoolExecutor EXECUTOR = executor();
+
+    /** What the region does for the background thread. */
+    interface Preparer {
+        /**
+         * Prepares {@code [first, last]} without waiting; returns false if the region closed or ended
+         * before {@code first}, so planning stops.
+         */
+        boolean prepareAhead(long first, long last);
+    }
+
+    private final Preparer region;
+    private final long pages;
+    private final AtomicInteger queued = new AtomicInteger();
+    /** The last page a writer faulted, and the end of the planned window; racy hints, read and written plain. */
+    private volatile long lastFault = -2;
+    private volatile long plannedTo = -1;
+
+    Ahead(Preparer region, long pages) {
+        this.region = region;
+        this.pages = pages;
+    }
+
+    private static ThreadPoolExecutor executor() {
+        ThreadPoolExecutor executor = new ThreadPoolExecutor(1, 1, 5, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                r -> {
+                    Thread t = new Thread(r, "mkwrite-prepare-ahead");
+                    t.setDaemon(true);
+                    return t;
+                });
+        executor.allowCoreThreadTimeOut(true);
+        return executor;
+    }
+
+    /** A writer faulted {@code [first, last]}: extends the window if the writers go in order. */
+    void faulted(long first, long last) {
+        long previous = lastFault;
+        long window = plannedTo;
+        lastFault = last;
+        boolean sequential = first == previous + 1 || (first > previous && first <= window);
+        if (!sequential) {
+            return;
+        }
+        long from = Math.max(window + 1, last + 1);
+        long to = last + pages;
+        if (from > to || queued.get() >= MAX_QUEUED) {
+            return;
+        }
+        plannedTo = to;
+        queued.incrementAndGet();
+        EXECUTOR.execute(() -> run(from, to));
+    }
+
+    private void run(long from, long to) {
+        try {
+            for (long first = from; first <= to; first += STEP_PAGES) {
+                if (!region.prepareAhead(first, Math.min(to, first + STEP_PAGES - 1))) {
+                    break;
+                }
+            }
+        } catch (RuntimeException | Error e) {
+            LOG.debug("prepare-ahead of pages {}..{} stopped: {}", from, to, e.toString());
+        } finally {
+            queued.decrementAndGet();
+        }
+    }
+}
