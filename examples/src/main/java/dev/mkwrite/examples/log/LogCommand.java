@@ -369,5 +369,10 @@ public final class LogCommand implements Command {
         public void beforeWriteback(long page, MemorySegment contents) {
             inner.beforeWriteback(page, contents);
         }
+
+        @Override
+        public boolean needsStablePages() {
+            return inner.needsStablePages();
+        }
     }
 }

@@ -193,6 +193,12 @@ public final class PageStore implements AutoCloseable {
             return space.prepare(fault);
         }
 
+        /** A checksum at writeback must see exactly the bytes that reach the disk: stable pages. */
+        @Override
+        public boolean needsStablePages() {
+            return true;
+        }
+
         @Override
         public void beforeWriteback(long page, MemorySegment contents) {
             CRC32C crc = new CRC32C();
