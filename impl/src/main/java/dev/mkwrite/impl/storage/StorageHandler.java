@@ -1,5 +1,6 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.BlockingIo;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.FaultResult;
 import dev.mkwrite.NoSpaceException;
@@ -10,6 +11,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
@@ -69,6 +71,10 @@ import java.util.concurrent.atomic.LongAdder;
  * regions it serves; release a file after closing its region and before you delete, replace or truncate
  * it outside mkwrite, since an open descriptor keeps a deleted file's blocks allocated. Do not release a
  * file whose region is still open: the handler would forget which pages may be written to.
+ *
+ * <p>Zero-fill reads and writes the file on an {@code mkwrite-io} thread while the faulting thread waits,
+ * so an interrupt of a writer never closes the channel every fault on the file shares; it ends that
+ * writer's fault with {@link dev.mkwrite.FaultInterruptedException} and nothing else.
  *
  * <pre>{@code
  * try (StorageHandler storage = StorageHandlers.bestAvailable(1 << 20);     // 1 MiB granules
@@ -334,15 +340,32 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
      * Zero-fills the holes of the faulting page, then of the untouched units of its granule. The page is
      * PREPARING, so no store can land in it, and the region lock is held, so the file's size is still;
      * neighbours are claimed first, so no writer can enter them while they are filled.
+     *
+     * <p>The I/O runs on an I/O thread ({@link BlockingIo}), never on the faulting thread: an interrupt of
+     * the writer would otherwise close the file's channel under every fault on the file. An interrupt stops
+     * the fill at its next step with {@link java.io.InterruptedIOException}, which mkwrite reports as
+     * {@link dev.mkwrite.FaultInterruptedException}; an interrupt after the page itself was filled only
+     * stops the filling of its neighbours.
      */
     private void zeroFill(FileSpace file, WriteFault fault, int stamp) throws IOException {
         FileChannel channel = file.channel();
+        BlockingIo.call(cancel -> {
+            zeroFill(channel, file, fault, stamp, cancel);
+            return null;
+        });
+    }
+
+    /** {@link #zeroFill(FileSpace, WriteFault, int)} on the I/O thread. */
+    private void zeroFill(FileChannel channel, FileSpace file, WriteFault fault, int stamp, BlockingIo.Cancel cancel)
+            throws IOException {
         long start = fault.offset();
         long end = start + fault.length();
         long generation = fault.generation();
         long size = channel.size();
         try {
-            fillHoles(channel, start, Math.min(end, size));
+            fillHoles(channel, start, Math.min(end, size), cancel);
+        } catch (InterruptedIOException e) {
+            throw e;
         } catch (IOException e) {
             if (isNoSpace(e)) {
                 throw noSpace("the filesystem has no space for the page (zero-fill: " + e.getMessage() + ")", fault, e);
@@ -356,7 +379,7 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         long pageFirst = UnitTable.unit(start);
         long pageEnd = UnitTable.unitCeil(end);
         long u = firstUnit;
-        while (u < endUnit) {
+        while (u < endUnit && !cancel.requested()) {
             if (u >= pageFirst && u < pageEnd) {
                 u = pageEnd;
                 continue;
@@ -372,7 +395,7 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
             }
             boolean filled = false;
             try {
-                fillHoles(channel, u << UnitTable.UNIT_SHIFT, Math.min(runEnd << UnitTable.UNIT_SHIFT, size));
+                fillHoles(channel, u << UnitTable.UNIT_SHIFT, Math.min(runEnd << UnitTable.UNIT_SHIFT, size), cancel);
                 filled = true;
             } catch (IOException e) {
                 // A neighbour is not this write's business: its own fault will try again and report.
@@ -390,11 +413,12 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
      * Reads {@code [from, to)} and writes zeros back over each 4 KiB unit that read as all zeros, which
      * allocates a hole's blocks and leaves data untouched. {@code to} must not exceed the file's size.
      */
-    private void fillHoles(FileChannel channel, long from, long to) throws IOException {
+    private void fillHoles(FileChannel channel, long from, long to, BlockingIo.Cancel cancel) throws IOException {
         FillBuffer fill = FILL.get();
         ByteBuffer buffer = fill.buffer;
         MemorySegment bytes = fill.segment;
         for (long pos = from; pos < to; ) {
+            cancel.check();
             int n = (int) Math.min(FILL_BUFFER, to - pos);
             buffer.clear().limit(n);
             while (buffer.hasRemaining()) {
