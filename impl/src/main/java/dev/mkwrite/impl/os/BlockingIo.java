@@ -56,7 +56,12 @@ public final class BlockingIo {
     public static final class Cancel {
         private volatile boolean requested;
 
-        private Cancel() {
+        Cancel() {
+        }
+
+        /** Called by the interrupted caller. */
+        void request() {
+            requested = true; // volatile: the operation stops at its next check
         }
 
         /**
@@ -104,7 +109,7 @@ public final class BlockingIo {
             LockSupport.park(task);
             if (Thread.interrupted()) {
                 interrupted = true;
-                task.cancel.requested = true; // volatile: the operation stops at its next check
+                task.cancel.request();
             }
         }
         if (interrupted) {

@@ -1,5 +1,6 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.ErrnoException;
 import dev.mkwrite.impl.os.PosixNative;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;

@@ -36,7 +36,7 @@ import java.util.concurrent.locks.LockSupport;
  * <h2>Errors</h2>
  * Never inside the agent: a granule it cannot allocate (no space, or any other failure) is simply left
  * undone, and the fault for that page redoes the work synchronously and throws
- * {@link dev.mkwrite.NoSpaceException} (or {@link ErrnoException}) at the write that needs it. The queue is
+ * {@link dev.mkwrite.NoSpaceException} (or {@link dev.mkwrite.impl.os.ErrnoException}) at the write that needs it. The queue is
  * bounded; when it is full, planning is dropped and faults allocate for themselves.
  *
  * <h2>Zero-fill</h2>
@@ -130,7 +130,7 @@ public final class PrepareAhead implements WriteFaultHandler, AutoCloseable {
      * Prepares the fault's page with the wrapped handler, then plans the granules ahead of it.
      *
      * @throws dev.mkwrite.NoSpaceException if the page cannot be allocated
-     * @throws ErrnoException               if a system call failed otherwise
+     * @throws dev.mkwrite.impl.os.ErrnoException               if a system call failed otherwise
      */
     @Override
     public FaultResult prepare(WriteFault fault) throws IOException, InterruptedException {

@@ -1,6 +1,9 @@
 package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.impl.os.BlockingIo;
+import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.ErrnoException;
+import dev.mkwrite.impl.os.FileZeros;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.FaultResult;
 import dev.mkwrite.NoSpaceException;
@@ -13,10 +16,7 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
@@ -115,9 +115,6 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     }
 
     private static final AtomicBoolean POPULATE_LOGGED = new AtomicBoolean();
-    private static final int FILL_BUFFER = 256 * 1024;
-    private static final ThreadLocal<FillBuffer> FILL = ThreadLocal.withInitial(FillBuffer::new);
-    private static final MemorySegment ZEROS = MemorySegment.ofArray(new byte[UnitTable.UNIT]);
 
     private final Allocation allocation;
     private final int granule;
@@ -289,7 +286,7 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         long from = start & -(long) granule;
         long to = Math.max(end, Math.min(alignUp(end, granule), size));
         int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
-        if (isNoSpace(r) && (from != start || to != end)) {
+        if (r < 0 && Errno.isNoSpace(-r) && (from != start || to != end)) {
             from = start; // the granule does not fit: try the page alone, so only its write can fail
             to = end;
             r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
@@ -299,11 +296,11 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
             file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp, fault.generation());
             return true;
         }
-        if (r == -PosixNative.EOPNOTSUPP) {
+        if (r == -Errno.EOPNOTSUPP || r == -Errno.ENOSYS) {
             file.fallocateUnsupported = true;
             if (unsupportedLogged.compareAndSet(false, true)) {
-                LOG.info("mkwrite storage: the filesystem of {} does not support fallocate(2) (EOPNOTSUPP);"
-                        + " its pages are zero-filled instead", file.path);
+                LOG.info("mkwrite storage: the filesystem of {} does not support fallocate(2) ({});"
+                        + " its pages are zero-filled instead", file.path, Errno.name(-r));
             }
             return false;
         }
@@ -315,16 +312,16 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
      * {@link NoSpaceException} for ENOSPC and EDQUOT, {@link ErrnoException} for any other errno.
      */
     static Exception fallocateFailure(int errno, WriteFault fault, long from, long length) {
-        if (errno == PosixNative.ENOSPC || errno == PosixNative.EDQUOT) {
-            return new NoSpaceException("the filesystem has no space for the page (" + PosixNative.errnoName(errno)
-                    + (errno == PosixNative.EDQUOT ? ": disk quota exceeded" : "") + ")", fault.path(),
+        if (Errno.isNoSpace(errno)) {
+            return new NoSpaceException("the filesystem has no space for the page (" + Errno.name(errno)
+                    + (errno == Errno.EDQUOT ? ": disk quota exceeded" : "") + ")", fault.path(),
                     fault.offset(), fault.page(),
                     new ErrnoException("fallocate", errno, fault.path(), from, length, null));
         }
         return new ErrnoException("fallocate", errno, fault.path(), from, length,
-                errno == PosixNative.EBADF || errno == PosixNative.EPERM
+                errno == Errno.EBADF || errno == Errno.EPERM
                         ? "the file must be open for writing and not immutable or append-only"
-                        : errno == PosixNative.EFBIG ? "the range exceeds the filesystem's maximum file size" : null);
+                        : errno == Errno.EFBIG ? "the range exceeds the filesystem's maximum file size" : null);
     }
 
     /** Counts and throws a failure made by {@link #fallocateFailure} or {@link #populateFailure}. */
@@ -363,11 +360,11 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         long generation = fault.generation();
         long size = channel.size();
         try {
-            fillHoles(channel, start, Math.min(end, size), cancel);
+            zeroFilledBytes.add(FileZeros.fillHoles(channel, start, Math.min(end, size), cancel));
         } catch (InterruptedIOException e) {
             throw e;
         } catch (IOException e) {
-            if (isNoSpace(e)) {
+            if (Errno.isNoSpace(e, fault.path(), fault.length())) {
                 throw noSpace("the filesystem has no space for the page (zero-fill: " + e.getMessage() + ")", fault, e);
             }
             throw e;
@@ -395,7 +392,8 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
             }
             boolean filled = false;
             try {
-                fillHoles(channel, u << UnitTable.UNIT_SHIFT, Math.min(runEnd << UnitTable.UNIT_SHIFT, size), cancel);
+                zeroFilledBytes.add(FileZeros.fillHoles(channel, u << UnitTable.UNIT_SHIFT,
+                        Math.min(runEnd << UnitTable.UNIT_SHIFT, size), cancel));
                 filled = true;
             } catch (IOException e) {
                 // A neighbour is not this write's business: its own fault will try again and report.
@@ -409,54 +407,6 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         }
     }
 
-    /**
-     * Reads {@code [from, to)} and writes zeros back over each 4 KiB unit that read as all zeros, which
-     * allocates a hole's blocks and leaves data untouched. {@code to} must not exceed the file's size.
-     */
-    private void fillHoles(FileChannel channel, long from, long to, BlockingIo.Cancel cancel) throws IOException {
-        FillBuffer fill = FILL.get();
-        ByteBuffer buffer = fill.buffer;
-        MemorySegment bytes = fill.segment;
-        for (long pos = from; pos < to; ) {
-            cancel.check();
-            int n = (int) Math.min(FILL_BUFFER, to - pos);
-            buffer.clear().limit(n);
-            while (buffer.hasRemaining()) {
-                if (channel.read(buffer, pos + buffer.position()) < 0) {
-                    break;
-                }
-            }
-            int got = buffer.position();
-            int run = -1;
-            for (int i = 0; i < got; ) {
-                int next = (int) Math.min(got, alignUp(pos + i + 1, UnitTable.UNIT) - pos);
-                boolean zero = MemorySegment.mismatch(bytes, i, next, ZEROS, 0, next - i) < 0;
-                if (zero && run < 0) {
-                    run = i;
-                } else if (!zero && run >= 0) {
-                    writeZeros(channel, buffer, pos, run, i);
-                    run = -1;
-                }
-                i = next;
-            }
-            if (run >= 0) {
-                writeZeros(channel, buffer, pos, run, got);
-            }
-            if (got < n) {
-                return; // end of file: nothing past it may be written
-            }
-            pos += n;
-        }
-    }
-
-    private void writeZeros(FileChannel channel, ByteBuffer buffer, long pos, int from, int to) throws IOException {
-        ByteBuffer zeros = buffer.duplicate().limit(to).position(from);
-        while (zeros.hasRemaining()) {
-            channel.write(zeros, pos + zeros.position());
-        }
-        zeroFilledBytes.add(to - from);
-    }
-
     private void populate(FileSpace file, WriteFault fault, MemorySegment memory, int stamp) throws IOException {
         int length = fault.length();
         int r = PosixNative.madvise(memory, length, PosixNative.MADV_POPULATE_WRITE);
@@ -465,7 +415,7 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
             return;
         }
         int errno = -r;
-        if (errno == PosixNative.EINVAL) {
+        if (errno == Errno.EINVAL) {
             populateUnsupported = true;
             if (POPULATE_LOGGED.compareAndSet(false, true)) {
                 LOG.warn("mkwrite storage: this kernel rejects madvise(MADV_POPULATE_WRITE) (EINVAL; it needs Linux"
@@ -477,7 +427,7 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
             }
             return;
         }
-        long usable = errno == PosixNative.EFAULT ? usableSpace(file.path) : -1;
+        long usable = errno == Errno.EFAULT ? Errno.usableSpace(file.path) : -1;
         throw failure(populateFailure(errno, usable, fault));
     }
 
@@ -490,12 +440,12 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     static Exception populateFailure(int errno, long usableSpace, WriteFault fault) {
         String call = "madvise(MADV_POPULATE_WRITE)";
         int length = fault.length();
-        if (errno == PosixNative.ENOSPC || errno == PosixNative.EDQUOT) {
-            return new NoSpaceException("the filesystem has no space for the page (" + PosixNative.errnoName(errno)
+        if (Errno.isNoSpace(errno)) {
+            return new NoSpaceException("the filesystem has no space for the page (" + Errno.name(errno)
                     + ")", fault.path(), fault.offset(), fault.page(),
                     new ErrnoException(call, errno, fault.path(), fault.offset(), length, null));
         }
-        if (errno == PosixNative.EFAULT) {
+        if (errno == Errno.EFAULT) {
             if (usableSpace >= 0 && usableSpace < length) {
                 return new NoSpaceException("the filesystem has no space for the page (populating it failed with"
                         + " EFAULT, and " + usableSpace + " bytes are free)", fault.path(), fault.offset(),
@@ -507,16 +457,8 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
                             + " free space: an I/O error, a memory limit, or a file truncated outside mkwrite");
         }
         return new ErrnoException(call, errno, fault.path(), fault.offset(), length,
-                errno == PosixNative.ENOMEM ? "out of memory, or the page is not mapped"
-                        : errno == PosixNative.EHWPOISON ? "a memory hardware error" : null);
-    }
-
-    private static long usableSpace(Path path) {
-        try {
-            return Files.getFileStore(path).getUsableSpace();
-        } catch (IOException | RuntimeException e) {
-            return -1;
-        }
+                errno == Errno.ENOMEM ? "out of memory, or the page is not mapped"
+                        : errno == Errno.EHWPOISON ? "a memory hardware error" : null);
     }
 
     /**
@@ -654,15 +596,6 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
                 + path + "]");
     }
 
-    private static boolean isNoSpace(int r) {
-        return r == -PosixNative.ENOSPC || r == -PosixNative.EDQUOT;
-    }
-
-    static boolean isNoSpace(IOException e) {
-        String m = e.getMessage();
-        return m != null && (m.contains("No space left on device") || m.contains("Disk quota exceeded"));
-    }
-
     private static long alignUp(long value, long alignment) {
         return (value + alignment - 1) & -alignment;
     }
@@ -671,12 +604,6 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     public String toString() {
         return "StorageHandler[" + allocation + (populate ? "+populate" : "") + ", granule " + granule
                 + (nativeCalls ? "" : ", zero-fill fallback without native access") + "]";
-    }
-
-    /** A thread's buffer for zero-fill, with a segment over all of it whatever the buffer's position. */
-    private static final class FillBuffer {
-        final ByteBuffer buffer = ByteBuffer.allocateDirect(FILL_BUFFER);
-        final MemorySegment segment = MemorySegment.ofBuffer(buffer);
     }
 
     /**

@@ -1,5 +1,6 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.Backing;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
@@ -186,7 +187,7 @@ class DiskFullTest {
                         }
                     }
                 } catch (IOException e) {
-                    if (!StorageHandler.isNoSpace(e)) {
+                    if (!Errno.isNoSpace(e)) {
                         throw e;
                     }
                 }
