@@ -6,6 +6,7 @@ import java.nio.channels.FileChannel;
 import java.util.concurrent.SynchronousQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -20,7 +21,7 @@ import java.util.concurrent.locks.LockSupport;
  * on the file (the region's {@code FileLock}). Replacing a closed channel would keep the faults going but
  * not the lock, and the operations that other threads had running at that moment would fail too. So mkwrite
  * never runs a shared channel's I/O on a thread it does not own: the caller hands the operation to an I/O
- * thread and waits for it.
+ * thread and waits for it. An operation that calls again from its I/O thread runs inline.
  *
  * <h2>Interrupts</h2>
  * An interrupt of the waiting caller ends the one operation it waited for: the caller sets the operation's
@@ -99,6 +100,9 @@ public final class BlockingIo {
      * @throws IOException            whatever else the operation threw, as it threw it
      */
     public static <T> T call(Op<T> op) throws IOException {
+        if (Thread.currentThread() instanceof IoThread) {
+            return op.run(new Cancel()); // already out of reach of user interrupts: an op that nests one
+        }
         if (Thread.currentThread().isInterrupted()) {
             throw new InterruptedIOException("interrupted before the file I/O began");
         }
@@ -160,6 +164,16 @@ public final class BlockingIo {
     /** The pool, created by the first call: a JVM that never needs it starts no thread. */
     private static final class Pool {
         static final ThreadPoolExecutor EXECUTOR = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 5, TimeUnit.SECONDS,
-                new SynchronousQueue<>(), Thread.ofPlatform().name("mkwrite-io-", 1).daemon().factory());
+                new SynchronousQueue<>(), IoThread::new);
+    }
+
+    /** An I/O thread: a daemon that no code outside this class holds, so nothing interrupts it. */
+    private static final class IoThread extends Thread {
+        private static final AtomicInteger NEXT = new AtomicInteger();
+
+        IoThread(Runnable task) {
+            super(task, "mkwrite-io-" + NEXT.incrementAndGet());
+            setDaemon(true);
+        }
     }
 }

@@ -6,13 +6,14 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 
 /**
- * Writes zeros into a file through a {@link FileChannel}, 4 KiB unit by unit, choosing units by what they
- * read: {@link #fillHoles} writes zeros over units that read as all zeros, which allocates a hole's blocks
- * and leaves data alone (zero-fill, so a later store into a mapping needs no new space);
+ * Makes parts of a file read as zero through a {@link FileChannel}, 4 KiB unit by unit, choosing units by
+ * what they read: {@link #fillHoles} writes zeros over units that read as all zeros, which allocates a
+ * hole's blocks and leaves data alone (zero-fill, so a later store into a mapping needs no new space);
  * {@link #zeroData} writes zeros over units that do not, which erases data and leaves holes unallocated
- * (punching a hole where the filesystem cannot, so a sparse range stays sparse). One walk serves both:
- * read a chunk, compare each unit with zeros, write each run of chosen units. Units are aligned to file
- * offsets; neither writes past the end of the file.
+ * (punching a hole where the filesystem cannot, so a sparse range stays sparse); {@link #punchZeros}
+ * punches holes in units that read as all zeros, which gives their blocks back and changes no byte. One
+ * walk serves all three: read a chunk, compare each unit with zeros, act on each run of chosen units.
+ * Units are aligned to file offsets; nothing past the end of the file is touched.
  *
  * <p>Both run on the calling thread and use its interrupt as the channel does: a caller that the user's
  * code may interrupt runs them through {@link BlockingIo#call} and passes the {@link BlockingIo.Cancel} it
@@ -42,7 +43,7 @@ public final class FileZeros {
      */
     public static long fillHoles(FileChannel channel, long from, long to, BlockingIo.Cancel cancel)
             throws IOException {
-        return write(channel, from, to, false, cancel);
+        return walk(channel, -1, from, to, Mode.FILL_HOLES, cancel);
     }
 
     /**
@@ -58,12 +59,42 @@ public final class FileZeros {
      */
     public static long zeroData(FileChannel channel, long from, long to, BlockingIo.Cancel cancel)
             throws IOException {
-        return write(channel, from, to, true, cancel);
+        return walk(channel, -1, from, to, Mode.ZERO_DATA, cancel);
     }
 
-    /** The walk: zeros over the units that read as data if {@code overData}, else over those that read zero. */
-    private static long write(FileChannel channel, long from, long to, boolean overData, BlockingIo.Cancel cancel)
+    /**
+     * Punches a hole ({@code fallocate(PUNCH_HOLE | KEEP_SIZE)} on {@code fd}) in each unit of
+     * {@code [from, to)} that reads as all zeros, giving its blocks back without changing a byte: how a
+     * storage handler returns space it allocated ahead of writers that never came. Needs native access.
+     *
+     * @param channel the file, open for reading
+     * @param fd      a native descriptor of the same file, open for writing
+     * @param from    the first byte
+     * @param to      the end; what lies past the end of the file is left alone
+     * @param cancel  checked before each chunk
+     * @return the bytes of the holes punched
+     * @throws IOException if reading fails, an {@link ErrnoException} if punching does, or
+     *                     {@link java.io.InterruptedIOException} once {@code cancel} is requested
+     */
+    public static long punchZeros(FileChannel channel, int fd, long from, long to, BlockingIo.Cancel cancel)
             throws IOException {
+        return walk(channel, fd, from, to, Mode.PUNCH_ZEROS, cancel);
+    }
+
+    /** What the walk does with the units it chooses. */
+    private enum Mode {
+        /** Zeros over units that read as zero. */
+        FILL_HOLES,
+        /** Zeros over units that do not. */
+        ZERO_DATA,
+        /** Holes punched in units that read as zero. */
+        PUNCH_ZEROS
+    }
+
+    /** The walk: reads a chunk, chooses units by whether they read as zero, acts on each run of them. */
+    private static long walk(FileChannel channel, int fd, long from, long to, Mode mode, BlockingIo.Cancel cancel)
+            throws IOException {
+        boolean overData = mode == Mode.ZERO_DATA;
         Chunk chunk = CHUNKS.get();
         ByteBuffer buffer = chunk.buffer;
         MemorySegment bytes = chunk.segment;
@@ -86,13 +117,13 @@ public final class FileZeros {
                 if (chosen && run < 0) {
                     run = i;
                 } else if (!chosen && run >= 0) {
-                    written += writeZeros(channel, chunk, pos, run, i, overData);
+                    written += act(channel, fd, chunk, pos, run, i, mode);
                     run = -1;
                 }
                 i = next;
             }
             if (run >= 0) {
-                written += writeZeros(channel, chunk, pos, run, got, overData);
+                written += act(channel, fd, chunk, pos, run, got, mode);
             }
             if (got < n) {
                 break; // nothing past the end of the file may be written
@@ -102,10 +133,18 @@ public final class FileZeros {
         return written;
     }
 
-    /** Writes bytes {@code [from, to)} of the chunk read at {@code pos}, zeroed first if they held data. */
-    private static int writeZeros(FileChannel channel, Chunk chunk, long pos, int from, int to, boolean overData)
+    /** Acts on bytes {@code [from, to)} of the chunk read at {@code pos}: the run of units chosen. */
+    private static int act(FileChannel channel, int fd, Chunk chunk, long pos, int from, int to, Mode mode)
             throws IOException {
-        if (overData) {
+        if (mode == Mode.PUNCH_ZEROS) {
+            int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_PUNCH_HOLE | PosixNative.FALLOC_FL_KEEP_SIZE,
+                    pos + from, to - from);
+            if (r != 0) {
+                throw new ErrnoException("fallocate(PUNCH_HOLE)", -r, null, pos + from, to - from, null);
+            }
+            return to - from;
+        }
+        if (mode == Mode.ZERO_DATA) {
             chunk.segment.asSlice(from, to - from).fill((byte) 0);
         }
         ByteBuffer zeros = chunk.buffer.duplicate().limit(to).position(from);

@@ -21,6 +21,8 @@ import java.nio.file.Path;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -38,7 +40,8 @@ import java.util.concurrent.atomic.LongAdder;
  *   must never change the size behind the region's back. {@link Allocation#ZERO_FILL} writes zeros with
  *   positional {@link FileChannel} writes into the holes of the granule (units that read as all zeros),
  *   never over data, and never into a page a writer may be storing into. If the granule cannot be had,
- *   the page alone is tried, so only the write that truly lacks space fails.</li>
+ *   ever smaller aligned units around the page are tried, down to the page alone (see "Space at the
+ *   edge").</li>
  *   <li><b>Populate</b> (optional). {@code madvise(MADV_POPULATE_WRITE)} over the page's mapped memory
  *   makes the kernel run the filesystem's own {@code ->page_mkwrite} now, reporting failure as an errno
  *   instead of a later {@code SIGBUS}; it also takes the kernel's page fault off the writer's path. It is
@@ -57,6 +60,17 @@ import java.util.concurrent.atomic.LongAdder;
  * the handler falls back to zero-fill and logs it once. {@link #allocation()} tells what was asked for;
  * {@link #stats()} what was done.
  *
+ * <h2>Space at the edge</h2>
+ * Granules are allocated ahead of the writers, so a raw mapping (which allocates page by page) could use
+ * space a handler holds for pages nobody has written yet. So, before a fault reports no space for its own
+ * page, the handler gives that space back: it waits for the allocations beyond a page in flight (granules,
+ * neighbour fills, prepare-ahead), lets no new one start, and punches holes
+ * ({@code fallocate(PUNCH_HOLE)}) in every unit of every file it serves that no fault touched, that has an
+ * allocation recorded and that reads as zeros; then it tries the page again. No byte changes and no page a
+ * writer may store into is touched. Until two granules fit again it then allocates page by page and
+ * pauses prepare-ahead. A released file gives back the same way what it never wrote. All of this needs
+ * native access; without it, granules stay where they were allocated.
+ *
  * <h2>Errors</h2>
  * ENOSPC and EDQUOT become {@link NoSpaceException} (with an {@link ErrnoException} cause naming the
  * call). Populate's {@code EFAULT}, which means a store would have raised {@code SIGBUS}, becomes
@@ -70,7 +84,10 @@ import java.util.concurrent.atomic.LongAdder;
  * (once) and keeps it open until {@link #release(Path)} or {@link #close()}. Close the handler after the
  * regions it serves; release a file after closing its region and before you delete, replace or truncate
  * it outside mkwrite, since an open descriptor keeps a deleted file's blocks allocated. Do not release a
- * file whose region is still open: the handler would forget which pages may be written to.
+ * file whose region is still open: the handler would forget which pages may be written to. Every page of
+ * a region it serves must be prepared by it (put it before any handler that drops the region lock in a
+ * chain): zero-fill and giving space back trust that a unit no fault of this handler touched is one no
+ * writer stores into.
  *
  * <p>Zero-fill reads and writes the file on an {@code mkwrite-io} thread while the faulting thread waits,
  * so an interrupt of a writer never closes the channel every fault on the file shares; it ends that
@@ -115,6 +132,12 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     }
 
     private static final AtomicBoolean POPULATE_LOGGED = new AtomicBoolean();
+    /** The most units claimed and punched in one go when giving space back: 1 MiB. */
+    private static final int RECLAIM_RUN_UNITS = 256;
+    /** How often a fault gives space back and tries its page again before it reports no space. */
+    private static final int MAX_RECLAIMS = 3;
+    /** The longest a fault in edge mode waits for allocations in flight. */
+    private static final long SPECULATION_WAIT_NANOS = 1_000_000_000L;
 
     private final Allocation allocation;
     private final int granule;
@@ -124,8 +147,17 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     private final AtomicBoolean unsupportedLogged = new AtomicBoolean();
     private volatile boolean populateUnsupported;
     private volatile boolean closed;
+    /** Set when a fault found no space; cleared when a whole granule fits again. Pauses prepare-ahead. */
+    private volatile boolean spaceShort;
     /** The last reservation handed out, reused for the next page of the same length. Racy by design. */
     private volatile Prepared lastPrepared = new Prepared(0);
+
+    /** Allocations beyond a faulting page in flight; see {@link #beginSpeculation()}. */
+    private final AtomicInteger speculating = new AtomicInteger();
+    /** Faults in edge mode, giving space back; see {@link #enterEdge()}. */
+    private final AtomicInteger reclaimers = new AtomicInteger();
+    /** Held while giving space back. */
+    private final Object reclaiming = new Object();
 
     private final LongAdder faults = new LongAdder();
     private final LongAdder alreadyAllocated = new LongAdder();
@@ -274,7 +306,12 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         }
     }
 
-    /** Returns false if the filesystem does not support fallocate; the caller zero-fills instead. */
+    /**
+     * Allocates the page's granule; if the filesystem has no space for it, ever smaller aligned units
+     * around the page (half the granule, a quarter, ... the page alone), then the page alone once more
+     * after {@linkplain #reclaim giving back} what this handler allocated ahead of writers that never came.
+     * Returns false if the filesystem does not support fallocate; the caller zero-fills instead.
+     */
     private boolean fallocate(FileSpace file, WriteFault fault, int stamp) throws IOException {
         int fd = file.fd();
         long start = fault.offset();
@@ -283,28 +320,68 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         if (size < 0) {
             throw new ErrnoException("lseek", (int) -size, file.path, 0, 0, null);
         }
-        long from = start & -(long) granule;
-        long to = Math.max(end, Math.min(alignUp(end, granule), size));
-        int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
-        if (r < 0 && Errno.isNoSpace(-r) && (from != start || to != end)) {
-            from = start; // the granule does not fit: try the page alone, so only its write can fail
-            to = end;
-            r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
-        }
-        if (r == 0) {
-            fallocates.increment();
-            file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp, fault.generation());
-            return true;
-        }
-        if (r == -Errno.EOPNOTSUPP || r == -Errno.ENOSYS) {
-            file.fallocateUnsupported = true;
-            if (unsupportedLogged.compareAndSet(false, true)) {
-                LOG.info("mkwrite storage: the filesystem of {} does not support fallocate(2) ({});"
-                        + " its pages are zero-filled instead", file.path, Errno.name(-r));
+        int reclaims = 0;
+        boolean edge = false;
+        try {
+            // While space is short, the page alone: a granule would take what other pages' faults need.
+            for (long unit = spaceShort && !roomForGranules(file) ? 0 : granule; ; ) {
+                boolean pageAlone = unit <= Math.max(UnitTable.UNIT, end - start);
+                if (!pageAlone && !beginSpeculation()) {
+                    unit = 0; // another fault is giving space back: take no more than the page
+                    continue;
+                }
+                long from = pageAlone ? start : start & -unit;
+                long to = pageAlone ? end : Math.max(end, Math.min(alignUp(end, unit), size));
+                int r;
+                try {
+                    r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
+                    if (r == 0) {
+                        file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp,
+                                fault.generation());
+                    } else if (!pageAlone && Errno.isNoSpace(-r)) {
+                        // Some filesystems (ext4, XFS) keep what a failed fallocate got: give back what no
+                        // fault touched.
+                        giveBack(file, from, to);
+                    }
+                } finally {
+                    if (!pageAlone) {
+                        endSpeculation();
+                    }
+                }
+                if (r == 0) {
+                    fallocates.increment();
+                    if (unit == granule) {
+                        spaceShort = false; // volatile: a whole granule fitted
+                    }
+                    return true;
+                }
+                if (r == -Errno.EOPNOTSUPP || r == -Errno.ENOSYS) {
+                    file.fallocateUnsupported = true;
+                    if (unsupportedLogged.compareAndSet(false, true)) {
+                        LOG.info("mkwrite storage: the filesystem of {} does not support fallocate(2) ({});"
+                                + " its pages are zero-filled instead", file.path, Errno.name(-r));
+                    }
+                    return false;
+                }
+                if (!Errno.isNoSpace(-r)) {
+                    throw failure(fallocateFailure(-r, fault, from, to - from));
+                }
+                if (!pageAlone) {
+                    spaceShort = true; // volatile: until two granules fit again
+                    unit >>>= 1;
+                    continue;
+                }
+                if (retryAtTheEdge(edge, reclaims++)) {
+                    edge = true;
+                    continue; // the page alone, once more
+                }
+                throw failure(fallocateFailure(-r, fault, from, to - from));
             }
-            return false;
+        } finally {
+            if (edge) {
+                leaveEdge();
+            }
         }
-        throw failure(fallocateFailure(-r, fault, from, to - from));
     }
 
     /**
@@ -359,20 +436,50 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         long end = start + fault.length();
         long generation = fault.generation();
         long size = channel.size();
+        boolean edge = false;
         try {
-            zeroFilledBytes.add(FileZeros.fillHoles(channel, start, Math.min(end, size), cancel));
-        } catch (InterruptedIOException e) {
-            throw e;
-        } catch (IOException e) {
-            if (Errno.isNoSpace(e, fault.path(), fault.length())) {
-                throw noSpace("the filesystem has no space for the page (zero-fill: " + e.getMessage() + ")", fault, e);
+            for (int reclaims = 0; ; reclaims++) {
+                try {
+                    zeroFilledBytes.add(FileZeros.fillHoles(channel, start, Math.min(end, size), cancel));
+                    break;
+                } catch (InterruptedIOException e) {
+                    throw e;
+                } catch (IOException e) {
+                    if (!Errno.isNoSpace(e, fault.path(), fault.length())) {
+                        throw e;
+                    }
+                    if (!retryAtTheEdge(edge, reclaims)) {
+                        throw noSpace("the filesystem has no space for the page (zero-fill: " + e.getMessage()
+                                + ")", fault, e);
+                    }
+                    edge = true;
+                }
             }
-            throw e;
+        } finally {
+            if (edge) {
+                leaveEdge();
+            }
         }
         // Only what lies inside the file was filled (the region keeps the file as long as itself).
         file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(Math.min(end, size)), stamp, generation);
+        if (spaceShort && !roomForGranules(file)) {
+            return; // the neighbours would take the space that faults of other pages need
+        }
         long firstUnit = UnitTable.unit(start & -(long) granule);
         long endUnit = UnitTable.unitCeil(Math.min(alignUp(end, granule), size));
+        if (!beginSpeculation()) {
+            return; // another fault is giving space back
+        }
+        try {
+            fillNeighbours(channel, file, start, end, size, firstUnit, endUnit, stamp, generation, cancel);
+        } finally {
+            endSpeculation();
+        }
+    }
+
+    /** Zero-fills the untouched units of {@code [firstUnit, endUnit)} around the page {@code [start, end)}. */
+    private void fillNeighbours(FileChannel channel, FileSpace file, long start, long end, long size, long firstUnit,
+                                long endUnit, int stamp, long generation, BlockingIo.Cancel cancel) {
         long pageFirst = UnitTable.unit(start);
         long pageEnd = UnitTable.unitCeil(end);
         long u = firstUnit;
@@ -401,6 +508,8 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
                 file.endFill(u, runEnd, filled, stamp, generation);
             }
             if (!filled) {
+                // What the fill wrote before it failed stays allocated unless given back.
+                giveBack(file, u << UnitTable.UNIT_SHIFT, runEnd << UnitTable.UNIT_SHIFT);
                 return;
             }
             u = runEnd;
@@ -410,6 +519,18 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     private void populate(FileSpace file, WriteFault fault, MemorySegment memory, int stamp) throws IOException {
         int length = fault.length();
         int r = PosixNative.madvise(memory, length, PosixNative.MADV_POPULATE_WRITE);
+        boolean edge = false;
+        try {
+            for (int reclaims = 0; r != 0 && (Errno.isNoSpace(-r) || r == -Errno.EFAULT)
+                    && retryAtTheEdge(edge, reclaims); reclaims++) {
+                edge = true;
+                r = PosixNative.madvise(memory, length, PosixNative.MADV_POPULATE_WRITE); // with space
+            }
+        } finally {
+            if (edge) {
+                leaveEdge();
+            }
+        }
         if (r == 0) {
             populates.increment();
             return;
@@ -469,16 +590,20 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
      * @return the number of granules allocated
      */
     int allocateAhead(FileSpace file, long fromGranule, long toGranule, int stamp, long generation) {
-        if (effective(file.fallocateUnsupported) != Allocation.FALLOCATE || file.stamp() != stamp
+        if (effective(file.fallocateUnsupported) != Allocation.FALLOCATE || file.stamp() != stamp || spaceShort
                 || !file.lockResources()) {
-            return 0;
+            return 0; // while space is short, allocating ahead would take it from the writers that need it
         }
         int done = 0;
+        if (!beginSpeculation()) {
+            file.unlockResources();
+            return 0;
+        }
         try {
             int fd = file.fd();
             long size = PosixNative.size(fd);
             int shift = Integer.numberOfTrailingZeros(granule);
-            for (long g = fromGranule; g < toGranule && file.stamp() == stamp; g++) {
+            for (long g = fromGranule; g < toGranule && file.stamp() == stamp && !spaceShort; g++) {
                 long from = g << shift;
                 long to = Math.min((g + 1) << shift, size);
                 if (from >= to) {
@@ -489,11 +614,16 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
                 if (file.units.allAllocated(firstUnit, endUnit, stamp, generation)) {
                     continue;
                 }
-                if (PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from) != 0) {
-                    break; // most likely no space; the faults of these pages will say so
+                int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
+                if (r != 0) {
+                    if (Errno.isNoSpace(-r)) {
+                        giveBack(file, from, to); // what it may have got; the faults of these pages will report
+                    }
+                    break;
                 }
                 fallocates.increment();
                 if (!file.recordAllocatedIfCurrent(firstUnit, endUnit, stamp, generation)) {
+                    giveBack(file, from, to); // a new period began (or space was given back): unrecorded
                     break;
                 }
                 aheadGranules.increment();
@@ -502,9 +632,192 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         } catch (IOException | RuntimeException e) {
             LOG.debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
         } finally {
+            endSpeculation();
             file.unlockResources();
         }
         return done;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Giving space back
+
+    /**
+     * Gives back, from every file this handler serves, the blocks it allocated ahead of writers that never
+     * came: the units no fault touched (so no writer can be storing into them) that have an allocation
+     * recorded and read as zeros (so no byte changes), by punching holes in them. Called by a fault that
+     * found no space for its own page, before it reports no space; also pauses prepare-ahead. A file busy
+     * closing is skipped. Needs native access.
+     *
+     * @return the bytes of the holes punched
+     */
+    private long reclaim() {
+        long punched = 0;
+        synchronized (reclaiming) { // one at a time: a second would skip the units the first has claimed
+            for (FileSpace f : files.values()) {
+                if (f.tryLockResources()) {
+                    try {
+                        punched += punchUntouched(f, 0, Long.MAX_VALUE, true);
+                    } finally {
+                        f.unlockResources();
+                    }
+                }
+            }
+        }
+        return punched;
+    }
+
+    /**
+     * While space is short, whether the filesystem has room again for granules: twice a granule free. If so,
+     * space is no longer short.
+     */
+    private boolean roomForGranules(FileSpace file) {
+        if (Errno.usableSpace(file.path) < 2L * granule) {
+            return false;
+        }
+        spaceShort = false; // volatile
+        return true;
+    }
+
+    /**
+     * Begins an allocation beyond a faulting page (a granule's fallocate, a neighbour fill, a prepare-ahead
+     * batch), unless a fault is giving space back: what such an allocation gets is recorded, or given back,
+     * only when it ends, and a reclaim can only give back what is recorded. Paired with
+     * {@link #endSpeculation()}.
+     *
+     * @return false if the caller must not allocate beyond its page now
+     */
+    private boolean beginSpeculation() {
+        if (reclaimers.get() > 0) {
+            return false;
+        }
+        speculating.incrementAndGet(); // volatile: a reclaimer that enters after this waits for us
+        if (reclaimers.get() > 0) { // volatile: or we see it, and back off
+            speculating.decrementAndGet();
+            return false;
+        }
+        return true;
+    }
+
+    private void endSpeculation() {
+        speculating.decrementAndGet();
+    }
+
+    /**
+     * Enters edge mode before a fault gives space back: no new allocation beyond a page begins, and those in
+     * flight are waited for (briefly; they never wait for a reclaimer), so that everything allocated ahead of
+     * writers is recorded and the space the reclaim frees goes to pages. Paired with {@link #leaveEdge()}.
+     *
+     * @return true if the caller is in edge mode (native access needed to give space back)
+     */
+    private boolean enterEdge() {
+        spaceShort = true; // volatile: page by page until two granules fit again
+        if (!nativeCalls) {
+            return false;
+        }
+        reclaimers.incrementAndGet(); // volatile: speculation that begins after this backs off
+        long deadline = System.nanoTime() + SPECULATION_WAIT_NANOS;
+        while (speculating.get() > 0 && System.nanoTime() < deadline) {
+            LockSupport.parkNanos(20_000);
+        }
+        return true;
+    }
+
+    private void leaveEdge() {
+        reclaimers.decrementAndGet();
+    }
+
+    /**
+     * Whether a fault whose page found no space should try it again, having given space back: the first
+     * time it enters edge mode ({@link #enterEdge()}, the caller leaves it with {@link #leaveEdge()} once
+     * {@code inEdge}) and always tries again, as the space may have been held only for a moment by another
+     * fault's failing granule (a filesystem that undoes a failed fallocate holds it until then); after that,
+     * only while giving back frees something, up to {@link #MAX_RECLAIMS} times.
+     *
+     * @param inEdge   whether the caller entered edge mode already
+     * @param attempts how often it tried again already
+     */
+    private boolean retryAtTheEdge(boolean inEdge, int attempts) {
+        if (!inEdge) {
+            if (!enterEdge()) {
+                return false; // nothing can be given back without native access
+            }
+            reclaim();
+            return true;
+        }
+        return attempts < MAX_RECLAIMS && reclaim() > 0;
+    }
+
+    /**
+     * After a fallocate of {@code [from, to)} failed for lack of space: gives back whatever of the range it
+     * may have allocated and no fault touched. The caller holds the file's resource lock.
+     */
+    private void giveBack(FileSpace file, long from, long to) {
+        if (nativeCalls) {
+            punchUntouched(file, UnitTable.unit(from), UnitTable.unitCeil(to), false);
+        }
+    }
+
+    /** Gives back the untouched allocated units of a released file. The file stays allocated where written. */
+    private void trim(FileSpace file) {
+        if (nativeCalls && file.tryLockResources()) {
+            try {
+                punchUntouched(file, 0, Long.MAX_VALUE, true);
+            } finally {
+                file.unlockResources();
+            }
+        }
+    }
+
+    /**
+     * Punches holes in the units of {@code [fromUnit, toUnit)} that no fault touched and that read as zeros:
+     * if {@code recordedOnly}, only in those with an allocation recorded. Each run of units is claimed first
+     * (the filling bit keeps faults out of it), and if any was punched, the file's allocation records are
+     * invalidated. Never throws: space that cannot be given back is simply kept. Caller holds the file's
+     * resource lock.
+     *
+     * @return the bytes punched
+     */
+    private long punchUntouched(FileSpace file, long fromUnit, long toUnit, boolean recordedOnly) {
+        long punched = 0;
+        boolean claimedAny = false;
+        try {
+            int fd = file.fd();
+            FileChannel channel = file.channel();
+            long u = fromUnit;
+            while (u < toUnit) {
+                if (recordedOnly) {
+                    u = file.units.nextUntouchedAllocated(u);
+                    if (u < 0 || u >= toUnit) {
+                        break;
+                    }
+                }
+                long runEnd = u;
+                while (runEnd < toUnit && runEnd - u < RECLAIM_RUN_UNITS
+                        && (recordedOnly ? file.claimReclaim(runEnd) : file.claimUntouched(runEnd))) {
+                    runEnd++;
+                }
+                if (runEnd == u) {
+                    u++;
+                    continue;
+                }
+                claimedAny = true;
+                try {
+                    long first = u << UnitTable.UNIT_SHIFT;
+                    long last = runEnd << UnitTable.UNIT_SHIFT;
+                    punched += BlockingIo.call(cancel -> FileZeros.punchZeros(channel, fd, first, last, cancel));
+                } finally {
+                    file.endReclaim(u, runEnd); // even after a failure: some holes may have been punched
+                }
+                u = runEnd;
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("giving back the space of {} stopped: {}", file.path, e.toString());
+        } finally {
+            if (claimedAny) {
+                file.invalidateAllocations();
+            }
+        }
+        return punched;
     }
 
     /** The state of {@code path}, created on first use. */
@@ -523,8 +836,10 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     }
 
     /**
-     * Forgets {@code path}: closes its descriptor and channel and drops what is known about it. Call it
-     * after closing the file's region, before deleting, replacing or truncating the file outside mkwrite.
+     * Forgets {@code path}: gives back the space allocated ahead of writers that never came (untouched units
+     * that read as zeros; see "Space at the edge"), closes its descriptor and channel and drops what is known
+     * about it. Call it after closing the file's region, before deleting, replacing or truncating the file
+     * outside mkwrite.
      * A later fault on the file starts afresh. Never call it while a region over the file is open.
      *
      * @param path the file
@@ -533,7 +848,11 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     public void release(Path path) throws IOException {
         FileSpace f = files.remove(path);
         if (f != null) {
-            f.close();
+            try {
+                trim(f);
+            } finally {
+                f.close();
+            }
         }
     }
 
