@@ -11,8 +11,10 @@ import org.jctools.queues.atomic.MpscAtomicArrayQueue;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.Closeable;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -58,7 +60,7 @@ import java.util.concurrent.locks.LockSupport;
  * }
  * }</pre>
  */
-public final class PrepareAhead implements WriteFaultHandler, AutoCloseable {
+public final class PrepareAhead implements WriteFaultHandler, Closeable {
 
     private static final Logger LOG = LoggerFactory.getLogger(PrepareAhead.class);
     private static final AtomicInteger THREADS = new AtomicInteger();
@@ -182,6 +184,16 @@ public final class PrepareAhead implements WriteFaultHandler, AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * The region over {@code path} was closed: passes it on to the wrapped handler
+     * ({@link StorageHandler#regionClosed(Path)}). Batches still queued for the file do nothing.
+     *
+     * @param path the file of the region that closed
+     */
+    public void regionClosed(Path path) {
+        handler.regionClosed(path);
     }
 
     /**

@@ -13,6 +13,7 @@ import dev.mkwrite.WriteFaultHandler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.Closeable;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
@@ -100,7 +101,7 @@ import java.util.concurrent.atomic.LongAdder;
  * }
  * }</pre>
  */
-public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
+public final class StorageHandler implements WriteFaultHandler, Closeable {
 
     private static final Logger LOG = LoggerFactory.getLogger(StorageHandler.class);
 
@@ -853,6 +854,23 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
             } finally {
                 f.close();
             }
+        }
+    }
+
+    /**
+     * The region over {@code path} was closed: {@linkplain #release(Path) releases} the file, giving back
+     * what it never wrote and closing the descriptor and channel the handler opened for it, so a handler
+     * that serves many files in turn holds descriptors only for those with an open region. Meant to be
+     * called by the region's close (mkwrite's core), after the last fault on the file; a later region over
+     * the file starts afresh. Never throws: a descriptor that fails to close is logged.
+     *
+     * @param path the file of the region that closed
+     */
+    public void regionClosed(Path path) {
+        try {
+            release(path);
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("mkwrite storage: releasing {} after its region closed failed: {}", path, e.toString());
         }
     }
 

@@ -118,6 +118,48 @@ class GiveBackTest {
         }
     }
 
+    @Test
+    void shouldCloseTheFilesDescriptorsAndGiveBackItsSpaceWhenItsRegionCloses() throws Exception {
+        Path file = fs.dir().resolve("closing");
+        try (StorageHandler storage = StorageHandlers.fallocate(1 << 20);
+             PrepareAhead ahead = StorageHandlers.prepareAhead(storage, 2)) {
+            dev.mkwrite.WriteFaultHandler chain = StorageHandlers.chain(StorageHandlers.quota(1L << 40), ahead);
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(chain).open()) {
+                region.putLong(0, 1);
+            }
+            assertTrue(descriptorsOf(file) > 0, "the handler keeps the file open until told");
+            StorageHandlers.regionClosed(chain, file); // what the region's close will call
+            assertEquals(0, descriptorsOf(file), "descriptors of a file whose region closed were kept");
+            if (PosixNative.available()) {
+                assertEquals(PAGE, allocatedBytes(file), "the rest of the granule was kept");
+            }
+            StorageHandlers.regionClosed(chain, file); // idempotent
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(chain).open()) {
+                region.putLong(PAGE, 2); // a later region over the file starts afresh
+                assertEquals(1, region.getLong(0));
+            }
+        }
+        assertEquals(0, descriptorsOf(file), "closing the handler closes every file it opened");
+    }
+
+    /** How many of this process's descriptors refer to {@code file}. */
+    private static int descriptorsOf(Path file) throws IOException {
+        Path real = file.toRealPath();
+        int n = 0;
+        try (java.util.stream.Stream<Path> fds = java.nio.file.Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds.toList()) {
+                try {
+                    if (java.nio.file.Files.readSymbolicLink(fd).equals(real)) {
+                        n++;
+                    }
+                } catch (IOException e) {
+                    // closed meanwhile
+                }
+            }
+        }
+        return n;
+    }
+
     /** The file's allocated bytes, from stat(1): Java has no portable view of a file's blocks. */
     static long allocatedBytes(Path file) throws IOException, InterruptedException {
         Process p = new ProcessBuilder("stat", "-c", "%b %B", file.toString()).redirectErrorStream(true).start();
