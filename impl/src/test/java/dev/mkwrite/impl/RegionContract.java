@@ -11,6 +11,7 @@ import dev.mkwrite.RegionClosedException;
 import dev.mkwrite.RegionStats;
 import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteSpan;
+import dev.mkwrite.impl.reliability.ThrowingRunnable;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -160,11 +161,6 @@ abstract class RegionContract {
                 throw new RuntimeException(e);
             }
         });
-    }
-
-    @FunctionalInterface
-    interface ThrowingRunnable {
-        void run() throws Exception;
     }
 
     Future<Long> asyncFlush() {

@@ -3,75 +3,54 @@ package dev.mkwrite.impl.os;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
-import java.lang.foreign.SymbolLookup;
-import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.invoke.VarHandle;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
 /**
- * Every native call of mkwrite (the storage handlers, and {@code MappedRegion.punchHole}), in one place: {@code open}, {@code close},
- * {@code lseek}, {@code fallocate}, {@code madvise}, {@code mmap}, {@code munmap}, {@code msync},
- * {@code ftruncate} and {@code strerror} from the C library, bound through
- * the FFM {@link Linker}.
+ * Every native call of mkwrite (the storage handlers, the native mapping and {@code MappedRegion.punchHole}),
+ * in one place: {@code open}, {@code close}, {@code lseek}, {@code fallocate}, {@code madvise},
+ * {@code mmap}, {@code munmap}, {@code msync}, {@code ftruncate} and {@code strerror} from the C library,
+ * bound through the FFM {@link Linker}.
  *
- * <p>Nothing is bound unless {@link Module#isNativeAccessEnabled()} is true for this class's module, so a
- * JVM started without {@code --enable-native-access} never prints the JDK's restricted-method warning;
+ * <h2>Binding</h2>
+ * Nothing is bound unless {@link Module#isNativeAccessEnabled()} is true for this class's module, so a JVM
+ * started without {@code --enable-native-access} never prints the JDK's restricted-method warning;
  * {@link #available()} is then false and {@link #logUnavailableOnce(String)} tells the user, once per JVM,
  * the exact flag to add. Binding is also skipped on operating systems and architectures whose flag values
  * this class does not know (only Linux on x86-64, AArch64 and RISC-V 64 are bound).
  *
- * <p>Each call returns its result or a negated {@code errno}, captured with
+ * <p>Each function is bound on its first call, in a holder class of its own (so the handle is a
+ * {@code static final} constant the JIT inlines): a JVM that never punches a hole never looks up
+ * {@code fallocate}, and class initialisation costs no downcall stubs. Every binding goes through
+ * {@link Restricted#downcall}, the one place that calls restricted methods. A function the C library lacks
+ * reports {@code ENOSYS}.
+ *
+ * <h2>Calls</h2>
+ * Each call returns its result or a negated {@code errno}, captured with
  * {@link Linker.Option#captureCallState(String...)} into a per-thread buffer, so no call allocates after
- * the thread's first. All methods are thread-safe. {@code EINTR} is retried here, never reported.
+ * the thread's first. {@code EINTR} is retried, by one loop built into the handles of the calls that can
+ * report it ({@code open}, {@code fallocate}, {@code madvise}, {@code ftruncate}), and never reported. All
+ * methods are thread-safe.
  */
-@SuppressWarnings("restricted") // the one place: binding downcalls and reading strerror's C string
 public final class PosixNative {
 
     private static final Logger LOG = LoggerFactory.getLogger(PosixNative.class);
-
-    public static final int EPERM = 1;
-    public static final int ENOENT = 2;
-    public static final int EINTR = 4;
-    public static final int EIO = 5;
-    public static final int EBADF = 9;
-    public static final int EAGAIN = 11;
-    public static final int ENOMEM = 12;
-    public static final int EACCES = 13;
-    public static final int EFAULT = 14;
-    public static final int ENODEV = 19;
-    public static final int EISDIR = 21;
-    public static final int EINVAL = 22;
-    public static final int ENFILE = 23;
-    public static final int EMFILE = 24;
-    public static final int EFBIG = 27;
-    public static final int ENOSPC = 28;
-    public static final int ESPIPE = 29;
-    public static final int EROFS = 30;
-    public static final int ENOSYS = 38;
-    public static final int EOPNOTSUPP = 95;
-    public static final int EDQUOT = 122;
-    public static final int EHWPOISON = 133;
-
-    private static final Map<Integer, String> NAMES = Map.ofEntries(
-            Map.entry(EPERM, "EPERM"), Map.entry(ENOENT, "ENOENT"), Map.entry(EINTR, "EINTR"),
-            Map.entry(EIO, "EIO"), Map.entry(EBADF, "EBADF"), Map.entry(EAGAIN, "EAGAIN"),
-            Map.entry(ENOMEM, "ENOMEM"), Map.entry(EACCES, "EACCES"), Map.entry(EFAULT, "EFAULT"),
-            Map.entry(ENODEV, "ENODEV"), Map.entry(EISDIR, "EISDIR"), Map.entry(EINVAL, "EINVAL"),
-            Map.entry(ENFILE, "ENFILE"), Map.entry(EMFILE, "EMFILE"), Map.entry(EFBIG, "EFBIG"),
-            Map.entry(ENOSPC, "ENOSPC"), Map.entry(ESPIPE, "ESPIPE"), Map.entry(EROFS, "EROFS"),
-            Map.entry(ENOSYS, "ENOSYS"), Map.entry(EOPNOTSUPP, "EOPNOTSUPP"), Map.entry(EDQUOT, "EDQUOT"),
-            Map.entry(EHWPOISON, "EHWPOISON"));
 
     /** {@code O_RDWR | O_CLOEXEC} (the same value on every architecture bound here). */
     private static final int O_RDWR_CLOEXEC = 0x2 | 0x80000;
@@ -85,111 +64,104 @@ public final class PosixNative {
     private static final int PROT_READ_WRITE = 0x1 | 0x2;
     private static final int MAP_SHARED = 0x1;
     private static final int MS_SYNC = 0x4;
+    /** How often madvise is retried on EAGAIN, which MADV_POPULATE_WRITE reports for a transient failure. */
+    private static final int EAGAIN_RETRIES = 16;
+    /** The longest {@code strerror} text read: glibc's longest is under 60 bytes in any language. */
+    private static final long MAX_STRERROR = 1024;
 
-    private static final MethodHandle OPEN;
-    private static final MethodHandle CLOSE;
-    private static final MethodHandle LSEEK;
-    private static final MethodHandle FALLOCATE;
-    private static final MethodHandle MADVISE;
-    private static final MethodHandle MMAP;
-    private static final MethodHandle MUNMAP;
-    private static final MethodHandle MSYNC;
-    private static final MethodHandle FTRUNCATE;
-    private static final MethodHandle STRERROR;
-    private static final StructLayout CAPTURE_LAYOUT;
-    private static final VarHandle ERRNO;
-    /** Why nothing was bound, or null if everything was. */
-    private static final String UNAVAILABLE;
+    /** Why nothing may be bound, or null if binding may be tried. Cheap: no lookup, no linking. */
+    private static final String UNAVAILABLE = unavailable();
 
     private static final ThreadLocal<MemorySegment> CAPTURE = new ThreadLocal<>();
     private static final AtomicBoolean LOGGED = new AtomicBoolean();
 
-    static {
-        MethodHandle open = null;
-        MethodHandle close = null;
-        MethodHandle lseek = null;
-        MethodHandle fallocate = null;
-        MethodHandle madvise = null;
-        MethodHandle mmap = null;
-        MethodHandle munmap = null;
-        MethodHandle msync = null;
-        MethodHandle ftruncate = null;
-        MethodHandle strerror = null;
-        StructLayout captureLayout = null;
-        VarHandle errno = null;
-        String unavailable = null;
-        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
-        if (!os.startsWith("linux")) {
-            unavailable = "the operating system is " + System.getProperty("os.name") + ", not Linux";
-        } else if (!(arch.equals("amd64") || arch.equals("x86_64") || arch.equals("aarch64")
-                || arch.equals("riscv64"))) {
-            unavailable = "the architecture " + arch + " is not one whose flag values mkwrite knows";
-        } else if (!PosixNative.class.getModule().isNativeAccessEnabled()) {
-            unavailable = "native access is not enabled for " + moduleName() + "; add " + nativeAccessFlag()
-                    + " to the java command line";
-        } else {
-            try {
-                Linker linker = Linker.nativeLinker();
-                SymbolLookup libc = linker.defaultLookup();
-                Linker.Option capture = Linker.Option.captureCallState("errno");
-                captureLayout = Linker.Option.captureStateLayout();
-                errno = captureLayout.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-                open = linker.downcallHandle(libc.findOrThrow("open"),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
-                                ValueLayout.JAVA_INT),
-                        capture, Linker.Option.firstVariadicArg(2));
-                close = linker.downcallHandle(libc.findOrThrow("close"),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT), capture);
-                lseek = linker.downcallHandle(libc.findOrThrow("lseek"),
-                        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
-                                ValueLayout.JAVA_INT), capture);
-                fallocate = linker.downcallHandle(libc.findOrThrow("fallocate"),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                                ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG), capture);
-                madvise = linker.downcallHandle(libc.findOrThrow("madvise"),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                                ValueLayout.JAVA_INT), capture);
-                mmap = linker.downcallHandle(libc.findOrThrow("mmap"),
-                        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-                                ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                                ValueLayout.JAVA_LONG), capture);
-                munmap = linker.downcallHandle(libc.findOrThrow("munmap"),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG),
-                        capture);
-                msync = linker.downcallHandle(libc.findOrThrow("msync"),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG,
-                                ValueLayout.JAVA_INT), capture);
-                ftruncate = linker.downcallHandle(libc.findOrThrow("ftruncate"),
-                        FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG),
-                        capture);
-                strerror = linker.downcallHandle(libc.findOrThrow("strerror"),
-                        FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-            } catch (RuntimeException | LinkageError e) {
-                unavailable = "binding the C library failed: " + e;
-            }
-        }
-        boolean ok = unavailable == null;
-        OPEN = ok ? open : null;
-        CLOSE = ok ? close : null;
-        LSEEK = ok ? lseek : null;
-        FALLOCATE = ok ? fallocate : null;
-        MADVISE = ok ? madvise : null;
-        MMAP = ok ? mmap : null;
-        MUNMAP = ok ? munmap : null;
-        MSYNC = ok ? msync : null;
-        FTRUNCATE = ok ? ftruncate : null;
-        STRERROR = ok ? strerror : null;
-        CAPTURE_LAYOUT = ok ? captureLayout : null;
-        ERRNO = ok ? errno : null;
-        UNAVAILABLE = unavailable;
-    }
-
     private PosixNative() {
     }
 
+    // ---------------------------------------------------------------------------------------------
+    // The functions, each bound when its holder is first used
+
+    private static final class Open {
+        static final MethodHandle H = bind("open", true, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
+                Linker.Option.firstVariadicArg(2));
+    }
+
+    private static final class Close {
+        static final MethodHandle H = bind("close", false, FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+    }
+
+    private static final class Lseek {
+        static final MethodHandle H = bind("lseek", false, FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG,
+                JAVA_INT));
+    }
+
+    private static final class Fallocate {
+        static final MethodHandle H = bind("fallocate", true, FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT,
+                JAVA_LONG, JAVA_LONG));
+    }
+
+    private static final class Madvise {
+        static final MethodHandle H = bind("madvise", true, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG,
+                JAVA_INT));
+    }
+
+    private static final class Mmap {
+        static final MethodHandle H = bind("mmap", false, FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG,
+                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+    }
+
+    private static final class Munmap {
+        static final MethodHandle H = bind("munmap", false, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+    }
+
+    private static final class Msync {
+        static final MethodHandle H = bind("msync", false, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG,
+                JAVA_INT));
+    }
+
+    private static final class Ftruncate {
+        static final MethodHandle H = bind("ftruncate", true, FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
+    }
+
+    /** {@code strerror} captures no errno: it is the only call that cannot fail. */
+    private static final class Strerror {
+        static final MethodHandle H = Restricted.downcall("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+    }
+
+    /** The errno capture buffer's layout, and the loop predicate of {@link #retryingEintr}. */
+    private static final class Capture {
+        static final StructLayout LAYOUT = Linker.Option.captureStateLayout();
+        static final VarHandle ERRNO = LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+        static final MethodHandle INTERRUPTED_INT;
+        static final MethodHandle INTERRUPTED_LONG;
+
+        static {
+            try {
+                MethodHandles.Lookup lookup = MethodHandles.lookup();
+                INTERRUPTED_INT = lookup.findStatic(Capture.class, "interrupted",
+                        MethodType.methodType(boolean.class, int.class, MemorySegment.class));
+                INTERRUPTED_LONG = lookup.findStatic(Capture.class, "interrupted",
+                        MethodType.methodType(boolean.class, long.class, MemorySegment.class));
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+
+        /** The loop condition: the call failed with EINTR. */
+        private static boolean interrupted(int result, MemorySegment state) {
+            return result == -1 && errno(state) == Errno.EINTR;
+        }
+
+        private static boolean interrupted(long result, MemorySegment state) {
+            return result == -1L && errno(state) == Errno.EINTR;
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Availability
+
     /**
-     * Whether the native calls are bound.
+     * Whether the native calls may be used: Linux on a known architecture, and native access enabled.
      *
      * @return true if they may be called
      */
@@ -198,15 +170,19 @@ public final class PosixNative {
     }
 
     /**
-     * Why the native calls are not bound.
+     * Why the native calls may not be used.
      *
-     * @return the reason, or null if they are bound
+     * @return the reason, or null if they may
      */
     public static String unavailableReason() {
         return UNAVAILABLE;
     }
 
-    /** The exact flag that enables native access for this code, on the class path or the module path. */
+    /**
+     * The exact flag that enables native access for this code, on the class path or the module path.
+     *
+     * @return the flag
+     */
     public static String nativeAccessFlag() {
         return "--enable-native-access=" + moduleName();
     }
@@ -228,6 +204,25 @@ public final class PosixNative {
         }
     }
 
+    private static String unavailable() {
+        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
+        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
+        if (!os.startsWith("linux")) {
+            return "the operating system is " + System.getProperty("os.name") + ", not Linux";
+        }
+        if (!(arch.equals("amd64") || arch.equals("x86_64") || arch.equals("aarch64") || arch.equals("riscv64"))) {
+            return "the architecture " + arch + " is not one whose flag values mkwrite knows";
+        }
+        if (!PosixNative.class.getModule().isNativeAccessEnabled()) {
+            return "native access is not enabled for " + moduleName() + "; add " + nativeAccessFlag()
+                    + " to the java command line";
+        }
+        return null;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // The calls
+
     /**
      * {@code open(path, O_RDWR | O_CLOEXEC)}.
      *
@@ -235,20 +230,14 @@ public final class PosixNative {
      * @return the file descriptor, or {@code -errno}
      */
     public static int open(Path path) {
-        requireAvailable();
+        MethodHandle h = handle(Open.H);
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cPath = arena.allocateFrom(path.toAbsolutePath().toString());
             MemorySegment state = captureState();
-            for (;;) {
-                int fd = (int) OPEN.invokeExact(state, cPath, O_RDWR_CLOEXEC, 0);
-                if (fd >= 0) {
-                    return fd;
-                }
-                int e = errno(state);
-                if (e != EINTR) {
-                    return -e;
-                }
-            }
+            return result((int) h.invokeExact(state, cPath, O_RDWR_CLOEXEC, 0), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -261,11 +250,13 @@ public final class PosixNative {
      * @return 0, or {@code -errno}
      */
     public static int close(int fd) {
-        requireAvailable();
+        MethodHandle h = handle(Close.H);
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
         try {
             MemorySegment state = captureState();
-            int r = (int) CLOSE.invokeExact(state, fd);
-            return r == 0 ? 0 : -errno(state);
+            return result((int) h.invokeExact(state, fd), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -278,18 +269,20 @@ public final class PosixNative {
      * @return the size, or {@code -errno}
      */
     public static long size(int fd) {
-        requireAvailable();
+        MethodHandle h = handle(Lseek.H);
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
         try {
             MemorySegment state = captureState();
-            long r = (long) LSEEK.invokeExact(state, fd, 0L, SEEK_END);
-            return r >= 0 ? r : -errno(state);
+            return result((long) h.invokeExact(state, fd, 0L, SEEK_END), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
     /**
-     * {@code fallocate(fd, mode, offset, length)}, retried on EINTR.
+     * {@code fallocate(fd, mode, offset, length)}.
      *
      * @param fd     the descriptor
      * @param mode   0, {@link #FALLOC_FL_KEEP_SIZE}, or that with {@link #FALLOC_FL_PUNCH_HOLE}
@@ -298,27 +291,21 @@ public final class PosixNative {
      * @return 0, or {@code -errno}
      */
     public static int fallocate(int fd, int mode, long offset, long length) {
-        requireAvailable();
+        MethodHandle h = handle(Fallocate.H);
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
         try {
             MemorySegment state = captureState();
-            for (;;) {
-                int r = (int) FALLOCATE.invokeExact(state, fd, mode, offset, length);
-                if (r == 0) {
-                    return 0;
-                }
-                int e = errno(state);
-                if (e != EINTR) {
-                    return -e;
-                }
-            }
+            return result((int) h.invokeExact(state, fd, mode, offset, length), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
     /**
-     * {@code madvise(memory.address(), length, advice)}, retried on EINTR and EAGAIN (which
-     * MADV_POPULATE_WRITE reports for a transient failure).
+     * {@code madvise(memory.address(), length, advice)}, retried on EAGAIN (which MADV_POPULATE_WRITE
+     * reports for a transient failure) up to 16 times.
      *
      * @param memory the first page; must be page-aligned native memory
      * @param length bytes, rounded up to pages by the kernel
@@ -326,17 +313,16 @@ public final class PosixNative {
      * @return 0, or {@code -errno}
      */
     public static int madvise(MemorySegment memory, long length, int advice) {
-        requireAvailable();
+        MethodHandle h = handle(Madvise.H);
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
         try {
             MemorySegment state = captureState();
             for (int attempt = 0; ; attempt++) {
-                int r = (int) MADVISE.invokeExact(state, memory, length, advice);
-                if (r == 0) {
-                    return 0;
-                }
-                int e = errno(state);
-                if (e != EINTR && (e != EAGAIN || attempt >= 16)) {
-                    return -e;
+                int r = result((int) h.invokeExact(state, memory, length, advice), state);
+                if (r != -Errno.EAGAIN || attempt >= EAGAIN_RETRIES) {
+                    return r;
                 }
             }
         } catch (Throwable t) {
@@ -353,31 +339,31 @@ public final class PosixNative {
      * @param capacity bytes to map, at least 1
      * @param arena    the arena whose close unmaps the segment
      * @return the segment
-     * @throws IOException if mmap fails (the message names the errno)
+     * @throws IOException if mmap fails (an {@link ErrnoException})
      */
     public static MemorySegment mapShared(int fd, long capacity, Arena arena) throws IOException {
-        requireAvailable();
+        MethodHandle h = handle(Mmap.H);
         long address;
-        int e;
         try {
             MemorySegment state = captureState();
-            address = (long) MMAP.invokeExact(state, 0L, capacity, PROT_READ_WRITE, MAP_SHARED, fd, 0L);
-            e = address == -1L ? errno(state) : 0;
+            address = h == null ? -Errno.ENOSYS : result((long) h.invokeExact(state, 0L, capacity, PROT_READ_WRITE,
+                    MAP_SHARED, fd, 0L), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
-        if (address == -1L) {
-            throw new IOException("mmap of " + capacity + " bytes failed: " + errnoName(e) + " (" + describe(e) + ")");
+        if (address < 0) {
+            throw new ErrnoException("mmap", (int) -address, null, 0, capacity, null);
         }
-        return MemorySegment.ofAddress(address).reinterpret(capacity, arena, s -> unmap(address, capacity));
+        return Restricted.mapped(address, capacity, arena, () -> unmap(address, capacity));
     }
 
     private static void unmap(long address, long length) {
+        MethodHandle h = handle(Munmap.H);
         try {
             MemorySegment state = captureState();
-            int r = (int) MUNMAP.invokeExact(state, address, length);
+            int r = h == null ? -Errno.ENOSYS : result((int) h.invokeExact(state, address, length), state);
             if (r != 0) {
-                LOG.error("mkwrite: munmap of {} bytes failed: {}", length, errnoName(errno(state)));
+                LOG.error("mkwrite: munmap of {} bytes failed: {}", length, Errno.name(-r));
             }
         } catch (Throwable t) {
             throw rethrow(t);
@@ -395,94 +381,133 @@ public final class PosixNative {
      * @return 0, or {@code -errno}
      */
     public static int msync(MemorySegment mapping, long offset, long length, int osPage) {
-        requireAvailable();
+        MethodHandle h = handle(Msync.H);
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
         long start = mapping.address() + offset;
         long aligned = start & -osPage;
         try {
             MemorySegment state = captureState();
-            int r = (int) MSYNC.invokeExact(state, aligned, length + (start - aligned), MS_SYNC);
-            return r == 0 ? 0 : -errno(state);
+            return result((int) h.invokeExact(state, aligned, length + (start - aligned), MS_SYNC), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
     /**
-     * {@code ftruncate(fd, length)}, retried on EINTR.
+     * {@code ftruncate(fd, length)}.
      *
      * @param fd     the descriptor
      * @param length the new size
      * @return 0, or {@code -errno}
      */
     public static int ftruncate(int fd, long length) {
-        requireAvailable();
+        MethodHandle h = handle(Ftruncate.H);
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
         try {
             MemorySegment state = captureState();
-            for (;;) {
-                int r = (int) FTRUNCATE.invokeExact(state, fd, length);
-                if (r == 0) {
-                    return 0;
-                }
-                int e = errno(state);
-                if (e != EINTR) {
-                    return -e;
-                }
-            }
+            return result((int) h.invokeExact(state, fd, length), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
     /**
-     * The symbolic name of an errno, such as {@code ENOSPC}, or {@code errno N} for one this class does
-     * not name.
+     * {@code strerror(errno)}: the C library's description in this process's locale.
+     *
+     * @param errno the errno, positive
+     * @return the description, or null without native access
+     */
+    public static String strerror(int errno) {
+        if (UNAVAILABLE != null || Strerror.H == null) {
+            return null;
+        }
+        try {
+            MemorySegment s = (MemorySegment) Strerror.H.invokeExact(errno);
+            return s.equals(MemorySegment.NULL) ? null : Restricted.cString(s, MAX_STRERROR);
+        } catch (Throwable t) {
+            return null;
+        }
+    }
+
+    /**
+     * The symbolic name of an errno; the same as {@link Errno#name(int)}, kept for the core's call sites.
      *
      * @param errno the errno, positive
      * @return the name
      */
     public static String errnoName(int errno) {
-        String name = NAMES.get(errno);
-        return name != null ? name : "errno " + errno;
+        return Errno.name(errno);
     }
 
     /**
-     * The C library's description of an errno, such as "No space left on device"; without native access,
-     * the symbolic name.
+     * The C library's description of an errno; the same as {@link Errno#describe(int)}, kept for the core's
+     * call sites.
      *
      * @param errno the errno, positive
      * @return the description
      */
     public static String describe(int errno) {
-        if (UNAVAILABLE == null) {
-            try {
-                MemorySegment s = (MemorySegment) STRERROR.invokeExact(errno);
-                if (!s.equals(MemorySegment.NULL)) {
-                    return s.reinterpret(256).getString(0);
-                }
-            } catch (Throwable t) {
-                // fall through to the name
-            }
+        return Errno.describe(errno);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Helpers
+
+    /** The handle, or null if its function is missing; throws if native calls may not be used at all. */
+    private static MethodHandle handle(MethodHandle h) {
+        if (UNAVAILABLE != null) {
+            throw new UnsupportedOperationException("native calls are unavailable: " + UNAVAILABLE);
         }
-        return errnoName(errno);
+        return h;
+    }
+
+    /**
+     * Binds {@code name} with errno captured into a leading {@link MemorySegment} argument, and if
+     * {@code retryEintr} wrapped in the one EINTR loop: call; while it returned -1 with errno EINTR, call
+     * again. Null (logged) if the C library lacks the function or native calls are unavailable.
+     */
+    private static MethodHandle bind(String name, boolean retryEintr, FunctionDescriptor descriptor,
+                                     Linker.Option... options) {
+        Linker.Option[] all = new Linker.Option[options.length + 1];
+        all[0] = Linker.Option.captureCallState("errno");
+        System.arraycopy(options, 0, all, 1, options.length);
+        MethodHandle call = Restricted.downcall(name, descriptor, all);
+        return call == null || !retryEintr ? call : retryingEintr(call);
+    }
+
+    /** {@code call}, type {@code (MemorySegment state, A...) -> R}, retried while it fails with EINTR. */
+    private static MethodHandle retryingEintr(MethodHandle call) {
+        MethodType type = call.type();
+        Class<?> r = type.returnType();
+        MethodHandle body = MethodHandles.dropArguments(call, 0, r); // (R previous, state, A...) -> R
+        MethodHandle again = MethodHandles.dropArguments(r == int.class ? Capture.INTERRUPTED_INT
+                : Capture.INTERRUPTED_LONG, 2, type.parameterList().subList(1, type.parameterCount()));
+        return MethodHandles.doWhileLoop(null, body, again); // (state, A...) -> R
+    }
+
+    private static int result(int r, MemorySegment state) {
+        return r != -1 ? r : -errno(state);
+    }
+
+    private static long result(long r, MemorySegment state) {
+        return r != -1L ? r : -errno(state);
     }
 
     private static MemorySegment captureState() {
         MemorySegment s = CAPTURE.get();
         if (s == null) {
-            s = Arena.ofAuto().allocate(CAPTURE_LAYOUT); // freed once the thread and its value are gone
+            s = Arena.ofAuto().allocate(Capture.LAYOUT); // freed once the thread and its value are gone
             CAPTURE.set(s);
         }
         return s;
     }
 
     private static int errno(MemorySegment state) {
-        return (int) ERRNO.get(state, 0L);
-    }
-
-    private static void requireAvailable() {
-        if (UNAVAILABLE != null) {
-            throw new UnsupportedOperationException("native calls are unavailable: " + UNAVAILABLE);
-        }
+        return (int) Capture.ERRNO.get(state, 0L);
     }
 
     private static RuntimeException rethrow(Throwable t) {
@@ -493,5 +518,46 @@ public final class PosixNative {
             throw e;
         }
         throw new IllegalStateException("unexpected checked exception from a native call", t);
+    }
+
+    /**
+     * The one place that calls restricted methods: binding a C function, and viewing native memory the C
+     * library handed out (a mapping, a string). Reached only once {@link #available()} said native access is
+     * enabled, so the JDK never warns.
+     */
+    @SuppressWarnings("restricted")
+    private static final class Restricted {
+        private static final Linker LINKER = Linker.nativeLinker();
+
+        private Restricted() {
+        }
+
+        /** Binds {@code name} from the C library; null, logged, if it is missing or may not be bound. */
+        static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+            if (UNAVAILABLE != null) {
+                return null;
+            }
+            try {
+                return LINKER.defaultLookup().find(name)
+                        .map(symbol -> LINKER.downcallHandle(symbol, descriptor, options))
+                        .orElseGet(() -> {
+                            LOG.warn("mkwrite: the C library has no {}(); calls to it report ENOSYS", name);
+                            return null;
+                        });
+            } catch (RuntimeException | LinkageError e) {
+                LOG.warn("mkwrite: binding {}() failed ({}); calls to it report ENOSYS", name, e.toString());
+                return null;
+            }
+        }
+
+        /** The {@code length} bytes at {@code address}, valid while {@code arena} is open. */
+        static MemorySegment mapped(long address, long length, Arena arena, Runnable cleanup) {
+            return MemorySegment.ofAddress(address).reinterpret(length, arena, s -> cleanup.run());
+        }
+
+        /** The NUL-terminated string at {@code s}, read up to {@code max} bytes. */
+        static String cString(MemorySegment s, long max) {
+            return s.reinterpret(max).getString(0);
+        }
     }
 }

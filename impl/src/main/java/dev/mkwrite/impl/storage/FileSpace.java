@@ -1,5 +1,6 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.ErrnoException;
 import dev.mkwrite.impl.os.PosixNative;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -182,9 +183,92 @@ final class FileSpace {
         }
     }
 
+    /**
+     * Claims an untouched unit to give its blocks back (a hole punched in it): like {@link #claimFill}, the
+     * filling bit keeps every fault out of it until {@link #endReclaim}; unlike it, only a unit with an
+     * allocation recorded is claimed.
+     */
+    boolean claimReclaim(long unit) {
+        long w = units.wordVolatile(unit);
+        for (;;) {
+            if (UnitTable.touched(w) || UnitTable.filling(w) || (w & UnitTable.ALLOC_MASK) == 0) {
+                return false;
+            }
+            long witness = units.cas(unit, w, w | UnitTable.FILLING); // volatile: excludes touching
+            if (witness == w) {
+                return true;
+            }
+            w = witness;
+        }
+    }
+
+    /**
+     * Claims an untouched unit whether or not an allocation is recorded for it: for giving back what a
+     * failed fallocate may have allocated. Released with {@link #endReclaim}.
+     */
+    boolean claimUntouched(long unit) {
+        long w = units.wordVolatile(unit);
+        for (;;) {
+            if (UnitTable.touched(w) || UnitTable.filling(w)) {
+                return false;
+            }
+            long witness = units.cas(unit, w, w | UnitTable.FILLING); // volatile: excludes touching
+            if (witness == w) {
+                return true;
+            }
+            w = witness;
+        }
+    }
+
+    /**
+     * Ends the reclaim of claimed units {@code [from, to)}: forgets their allocation (holes may have been
+     * punched in them) and lets faults in again. The reclaimer then calls {@link #invalidateAllocations()}.
+     */
+    void endReclaim(long fromUnit, long toUnit) {
+        for (long u = fromUnit; u < toUnit; u++) {
+            long w = units.wordVolatile(u);
+            for (;;) {
+                long next = w & UnitTable.TOUCHED; // claimed units are never touched: this is zero
+                long witness = units.cas(u, w, next); // volatile: publishes the hole before touching resumes
+                if (witness == w) {
+                    break;
+                }
+                w = witness;
+            }
+        }
+        synchronized (this) {
+            notifyAll();
+        }
+    }
+
+    /**
+     * Starts a new mapping period after holes were punched in untouched units, so that no allocation a
+     * fault or the agent recorded while they raced the holes is trusted: a granule's fallocate may have been
+     * made before a hole and recorded after it. The next fault of each page allocates again (a no-op
+     * system call for blocks still allocated).
+     */
+    synchronized void invalidateAllocations() {
+        newPeriod();
+    }
+
     /** Takes the resource lock shared; false (not held) if the file space is closed. */
     boolean lockResources() {
         resources.readLock().lock();
+        if (closed) {
+            resources.readLock().unlock();
+            return false;
+        }
+        return true;
+    }
+
+    /**
+     * Takes the resource lock shared without waiting, even past a queued close; false (not held) if it is
+     * held exclusive or the file space is closed. For a fault that works on files other than its own.
+     */
+    boolean tryLockResources() {
+        if (!resources.readLock().tryLock()) {
+            return false;
+        }
         if (closed) {
             resources.readLock().unlock();
             return false;

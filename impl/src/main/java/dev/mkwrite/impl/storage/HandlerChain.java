@@ -8,6 +8,7 @@ import dev.mkwrite.WriteFaultHandler;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 
 import java.util.Arrays;
 
@@ -72,6 +73,13 @@ final class HandlerChain implements WriteFaultHandler {
     public void beforeWriteback(long page, MemorySegment contents) {
         for (WriteFaultHandler h : handlers) {
             h.beforeWriteback(page, contents);
+        }
+    }
+
+    /** Passes the closing of a region on to each built-in handler of the chain, in order. */
+    void regionClosed(Path path) {
+        for (WriteFaultHandler h : handlers) {
+            StorageHandlers.regionClosed(h, path);
         }
     }
 

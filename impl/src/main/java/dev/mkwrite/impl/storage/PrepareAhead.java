@@ -11,8 +11,10 @@ import org.jctools.queues.atomic.MpscAtomicArrayQueue;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.Closeable;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -36,7 +38,7 @@ import java.util.concurrent.locks.LockSupport;
  * <h2>Errors</h2>
  * Never inside the agent: a granule it cannot allocate (no space, or any other failure) is simply left
  * undone, and the fault for that page redoes the work synchronously and throws
- * {@link dev.mkwrite.NoSpaceException} (or {@link ErrnoException}) at the write that needs it. The queue is
+ * {@link dev.mkwrite.NoSpaceException} (or {@link dev.mkwrite.impl.os.ErrnoException}) at the write that needs it. The queue is
  * bounded; when it is full, planning is dropped and faults allocate for themselves.
  *
  * <h2>Zero-fill</h2>
@@ -58,7 +60,7 @@ import java.util.concurrent.locks.LockSupport;
  * }
  * }</pre>
  */
-public final class PrepareAhead implements WriteFaultHandler, AutoCloseable {
+public final class PrepareAhead implements WriteFaultHandler, Closeable {
 
     private static final Logger LOG = LoggerFactory.getLogger(PrepareAhead.class);
     private static final AtomicInteger THREADS = new AtomicInteger();
@@ -130,7 +132,7 @@ public final class PrepareAhead implements WriteFaultHandler, AutoCloseable {
      * Prepares the fault's page with the wrapped handler, then plans the granules ahead of it.
      *
      * @throws dev.mkwrite.NoSpaceException if the page cannot be allocated
-     * @throws ErrnoException               if a system call failed otherwise
+     * @throws dev.mkwrite.impl.os.ErrnoException               if a system call failed otherwise
      */
     @Override
     public FaultResult prepare(WriteFault fault) throws IOException, InterruptedException {
@@ -182,6 +184,16 @@ public final class PrepareAhead implements WriteFaultHandler, AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * The region over {@code path} was closed: passes it on to the wrapped handler
+     * ({@link StorageHandler#regionClosed(Path)}). Batches still queued for the file do nothing.
+     *
+     * @param path the file of the region that closed
+     */
+    public void regionClosed(Path path) {
+        handler.regionClosed(path);
     }
 
     /**

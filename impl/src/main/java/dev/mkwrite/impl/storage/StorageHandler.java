@@ -1,5 +1,9 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.BlockingIo;
+import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.ErrnoException;
+import dev.mkwrite.impl.os.FileZeros;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.FaultResult;
 import dev.mkwrite.NoSpaceException;
@@ -9,16 +13,17 @@ import dev.mkwrite.WriteFaultHandler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.io.Closeable;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -36,7 +41,8 @@ import java.util.concurrent.atomic.LongAdder;
  *   must never change the size behind the region's back. {@link Allocation#ZERO_FILL} writes zeros with
  *   positional {@link FileChannel} writes into the holes of the granule (units that read as all zeros),
  *   never over data, and never into a page a writer may be storing into. If the granule cannot be had,
- *   the page alone is tried, so only the write that truly lacks space fails.</li>
+ *   ever smaller aligned units around the page are tried, down to the page alone (see "Space at the
+ *   edge").</li>
  *   <li><b>Populate</b> (optional). {@code madvise(MADV_POPULATE_WRITE)} over the page's mapped memory
  *   makes the kernel run the filesystem's own {@code ->page_mkwrite} now, reporting failure as an errno
  *   instead of a later {@code SIGBUS}; it also takes the kernel's page fault off the writer's path. It is
@@ -55,6 +61,17 @@ import java.util.concurrent.atomic.LongAdder;
  * the handler falls back to zero-fill and logs it once. {@link #allocation()} tells what was asked for;
  * {@link #stats()} what was done.
  *
+ * <h2>Space at the edge</h2>
+ * Granules are allocated ahead of the writers, so a raw mapping (which allocates page by page) could use
+ * space a handler holds for pages nobody has written yet. So, before a fault reports no space for its own
+ * page, the handler gives that space back: it waits for the allocations beyond a page in flight (granules,
+ * neighbour fills, prepare-ahead), lets no new one start, and punches holes
+ * ({@code fallocate(PUNCH_HOLE)}) in every unit of every file it serves that no fault touched, that has an
+ * allocation recorded and that reads as zeros; then it tries the page again. No byte changes and no page a
+ * writer may store into is touched. Until two granules fit again it then allocates page by page and
+ * pauses prepare-ahead. A released file gives back the same way what it never wrote. All of this needs
+ * native access; without it, granules stay where they were allocated.
+ *
  * <h2>Errors</h2>
  * ENOSPC and EDQUOT become {@link NoSpaceException} (with an {@link ErrnoException} cause naming the
  * call). Populate's {@code EFAULT}, which means a store would have raised {@code SIGBUS}, becomes
@@ -68,7 +85,14 @@ import java.util.concurrent.atomic.LongAdder;
  * (once) and keeps it open until {@link #release(Path)} or {@link #close()}. Close the handler after the
  * regions it serves; release a file after closing its region and before you delete, replace or truncate
  * it outside mkwrite, since an open descriptor keeps a deleted file's blocks allocated. Do not release a
- * file whose region is still open: the handler would forget which pages may be written to.
+ * file whose region is still open: the handler would forget which pages may be written to. Every page of
+ * a region it serves must be prepared by it (put it before any handler that drops the region lock in a
+ * chain): zero-fill and giving space back trust that a unit no fault of this handler touched is one no
+ * writer stores into.
+ *
+ * <p>Zero-fill reads and writes the file on an {@code mkwrite-io} thread while the faulting thread waits,
+ * so an interrupt of a writer never closes the channel every fault on the file shares; it ends that
+ * writer's fault with {@link dev.mkwrite.FaultInterruptedException} and nothing else.
  *
  * <pre>{@code
  * try (StorageHandler storage = StorageHandlers.bestAvailable(1 << 20);     // 1 MiB granules
@@ -77,7 +101,7 @@ import java.util.concurrent.atomic.LongAdder;
  * }
  * }</pre>
  */
-public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
+public final class StorageHandler implements WriteFaultHandler, Closeable {
 
     private static final Logger LOG = LoggerFactory.getLogger(StorageHandler.class);
 
@@ -109,9 +133,12 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     }
 
     private static final AtomicBoolean POPULATE_LOGGED = new AtomicBoolean();
-    private static final int FILL_BUFFER = 256 * 1024;
-    private static final ThreadLocal<FillBuffer> FILL = ThreadLocal.withInitial(FillBuffer::new);
-    private static final MemorySegment ZEROS = MemorySegment.ofArray(new byte[UnitTable.UNIT]);
+    /** The most units claimed and punched in one go when giving space back: 1 MiB. */
+    private static final int RECLAIM_RUN_UNITS = 256;
+    /** How often a fault gives space back and tries its page again before it reports no space. */
+    private static final int MAX_RECLAIMS = 3;
+    /** The longest a fault in edge mode waits for allocations in flight. */
+    private static final long SPECULATION_WAIT_NANOS = 1_000_000_000L;
 
     private final Allocation allocation;
     private final int granule;
@@ -121,8 +148,17 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     private final AtomicBoolean unsupportedLogged = new AtomicBoolean();
     private volatile boolean populateUnsupported;
     private volatile boolean closed;
+    /** Set when a fault found no space; cleared when a whole granule fits again. Pauses prepare-ahead. */
+    private volatile boolean spaceShort;
     /** The last reservation handed out, reused for the next page of the same length. Racy by design. */
     private volatile Prepared lastPrepared = new Prepared(0);
+
+    /** Allocations beyond a faulting page in flight; see {@link #beginSpeculation()}. */
+    private final AtomicInteger speculating = new AtomicInteger();
+    /** Faults in edge mode, giving space back; see {@link #enterEdge()}. */
+    private final AtomicInteger reclaimers = new AtomicInteger();
+    /** Held while giving space back. */
+    private final Object reclaiming = new Object();
 
     private final LongAdder faults = new LongAdder();
     private final LongAdder alreadyAllocated = new LongAdder();
@@ -271,7 +307,12 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         }
     }
 
-    /** Returns false if the filesystem does not support fallocate; the caller zero-fills instead. */
+    /**
+     * Allocates the page's granule; if the filesystem has no space for it, ever smaller aligned units
+     * around the page (half the granule, a quarter, ... the page alone), then the page alone once more
+     * after {@linkplain #reclaim giving back} what this handler allocated ahead of writers that never came.
+     * Returns false if the filesystem does not support fallocate; the caller zero-fills instead.
+     */
     private boolean fallocate(FileSpace file, WriteFault fault, int stamp) throws IOException {
         int fd = file.fd();
         long start = fault.offset();
@@ -280,28 +321,68 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         if (size < 0) {
             throw new ErrnoException("lseek", (int) -size, file.path, 0, 0, null);
         }
-        long from = start & -(long) granule;
-        long to = Math.max(end, Math.min(alignUp(end, granule), size));
-        int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
-        if (isNoSpace(r) && (from != start || to != end)) {
-            from = start; // the granule does not fit: try the page alone, so only its write can fail
-            to = end;
-            r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
-        }
-        if (r == 0) {
-            fallocates.increment();
-            file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp, fault.generation());
-            return true;
-        }
-        if (r == -PosixNative.EOPNOTSUPP) {
-            file.fallocateUnsupported = true;
-            if (unsupportedLogged.compareAndSet(false, true)) {
-                LOG.info("mkwrite storage: the filesystem of {} does not support fallocate(2) (EOPNOTSUPP);"
-                        + " its pages are zero-filled instead", file.path);
+        int reclaims = 0;
+        boolean edge = false;
+        try {
+            // While space is short, the page alone: a granule would take what other pages' faults need.
+            for (long unit = spaceShort && !roomForGranules(file) ? 0 : granule; ; ) {
+                boolean pageAlone = unit <= Math.max(UnitTable.UNIT, end - start);
+                if (!pageAlone && !beginSpeculation()) {
+                    unit = 0; // another fault is giving space back: take no more than the page
+                    continue;
+                }
+                long from = pageAlone ? start : start & -unit;
+                long to = pageAlone ? end : Math.max(end, Math.min(alignUp(end, unit), size));
+                int r;
+                try {
+                    r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
+                    if (r == 0) {
+                        file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp,
+                                fault.generation());
+                    } else if (!pageAlone && Errno.isNoSpace(-r)) {
+                        // Some filesystems (ext4, XFS) keep what a failed fallocate got: give back what no
+                        // fault touched.
+                        giveBack(file, from, to);
+                    }
+                } finally {
+                    if (!pageAlone) {
+                        endSpeculation();
+                    }
+                }
+                if (r == 0) {
+                    fallocates.increment();
+                    if (unit == granule) {
+                        spaceShort = false; // volatile: a whole granule fitted
+                    }
+                    return true;
+                }
+                if (r == -Errno.EOPNOTSUPP || r == -Errno.ENOSYS) {
+                    file.fallocateUnsupported = true;
+                    if (unsupportedLogged.compareAndSet(false, true)) {
+                        LOG.info("mkwrite storage: the filesystem of {} does not support fallocate(2) ({});"
+                                + " its pages are zero-filled instead", file.path, Errno.name(-r));
+                    }
+                    return false;
+                }
+                if (!Errno.isNoSpace(-r)) {
+                    throw failure(fallocateFailure(-r, fault, from, to - from));
+                }
+                if (!pageAlone) {
+                    spaceShort = true; // volatile: until two granules fit again
+                    unit >>>= 1;
+                    continue;
+                }
+                if (retryAtTheEdge(edge, reclaims++)) {
+                    edge = true;
+                    continue; // the page alone, once more
+                }
+                throw failure(fallocateFailure(-r, fault, from, to - from));
             }
-            return false;
+        } finally {
+            if (edge) {
+                leaveEdge();
+            }
         }
-        throw failure(fallocateFailure(-r, fault, from, to - from));
     }
 
     /**
@@ -309,16 +390,16 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
      * {@link NoSpaceException} for ENOSPC and EDQUOT, {@link ErrnoException} for any other errno.
      */
     static Exception fallocateFailure(int errno, WriteFault fault, long from, long length) {
-        if (errno == PosixNative.ENOSPC || errno == PosixNative.EDQUOT) {
-            return new NoSpaceException("the filesystem has no space for the page (" + PosixNative.errnoName(errno)
-                    + (errno == PosixNative.EDQUOT ? ": disk quota exceeded" : "") + ")", fault.path(),
+        if (Errno.isNoSpace(errno)) {
+            return new NoSpaceException("the filesystem has no space for the page (" + Errno.name(errno)
+                    + (errno == Errno.EDQUOT ? ": disk quota exceeded" : "") + ")", fault.path(),
                     fault.offset(), fault.page(),
                     new ErrnoException("fallocate", errno, fault.path(), from, length, null));
         }
         return new ErrnoException("fallocate", errno, fault.path(), from, length,
-                errno == PosixNative.EBADF || errno == PosixNative.EPERM
+                errno == Errno.EBADF || errno == Errno.EPERM
                         ? "the file must be open for writing and not immutable or append-only"
-                        : errno == PosixNative.EFBIG ? "the range exceeds the filesystem's maximum file size" : null);
+                        : errno == Errno.EFBIG ? "the range exceeds the filesystem's maximum file size" : null);
     }
 
     /** Counts and throws a failure made by {@link #fallocateFailure} or {@link #populateFailure}. */
@@ -334,29 +415,76 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
      * Zero-fills the holes of the faulting page, then of the untouched units of its granule. The page is
      * PREPARING, so no store can land in it, and the region lock is held, so the file's size is still;
      * neighbours are claimed first, so no writer can enter them while they are filled.
+     *
+     * <p>The I/O runs on an I/O thread ({@link BlockingIo}), never on the faulting thread: an interrupt of
+     * the writer would otherwise close the file's channel under every fault on the file. An interrupt stops
+     * the fill at its next step with {@link java.io.InterruptedIOException}, which mkwrite reports as
+     * {@link dev.mkwrite.FaultInterruptedException}; an interrupt after the page itself was filled only
+     * stops the filling of its neighbours.
      */
     private void zeroFill(FileSpace file, WriteFault fault, int stamp) throws IOException {
         FileChannel channel = file.channel();
+        BlockingIo.call(cancel -> {
+            zeroFill(channel, file, fault, stamp, cancel);
+            return null;
+        });
+    }
+
+    /** {@link #zeroFill(FileSpace, WriteFault, int)} on the I/O thread. */
+    private void zeroFill(FileChannel channel, FileSpace file, WriteFault fault, int stamp, BlockingIo.Cancel cancel)
+            throws IOException {
         long start = fault.offset();
         long end = start + fault.length();
         long generation = fault.generation();
         long size = channel.size();
+        boolean edge = false;
         try {
-            fillHoles(channel, start, Math.min(end, size));
-        } catch (IOException e) {
-            if (isNoSpace(e)) {
-                throw noSpace("the filesystem has no space for the page (zero-fill: " + e.getMessage() + ")", fault, e);
+            for (int reclaims = 0; ; reclaims++) {
+                try {
+                    zeroFilledBytes.add(FileZeros.fillHoles(channel, start, Math.min(end, size), cancel));
+                    break;
+                } catch (InterruptedIOException e) {
+                    throw e;
+                } catch (IOException e) {
+                    if (!Errno.isNoSpace(e, fault.path(), fault.length())) {
+                        throw e;
+                    }
+                    if (!retryAtTheEdge(edge, reclaims)) {
+                        throw noSpace("the filesystem has no space for the page (zero-fill: " + e.getMessage()
+                                + ")", fault, e);
+                    }
+                    edge = true;
+                }
             }
-            throw e;
+        } finally {
+            if (edge) {
+                leaveEdge();
+            }
         }
         // Only what lies inside the file was filled (the region keeps the file as long as itself).
         file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(Math.min(end, size)), stamp, generation);
+        if (spaceShort && !roomForGranules(file)) {
+            return; // the neighbours would take the space that faults of other pages need
+        }
         long firstUnit = UnitTable.unit(start & -(long) granule);
         long endUnit = UnitTable.unitCeil(Math.min(alignUp(end, granule), size));
+        if (!beginSpeculation()) {
+            return; // another fault is giving space back
+        }
+        try {
+            fillNeighbours(channel, file, start, end, size, firstUnit, endUnit, stamp, generation, cancel);
+        } finally {
+            endSpeculation();
+        }
+    }
+
+    /** Zero-fills the untouched units of {@code [firstUnit, endUnit)} around the page {@code [start, end)}. */
+    private void fillNeighbours(FileChannel channel, FileSpace file, long start, long end, long size, long firstUnit,
+                                long endUnit, int stamp, long generation, BlockingIo.Cancel cancel) {
         long pageFirst = UnitTable.unit(start);
         long pageEnd = UnitTable.unitCeil(end);
         long u = firstUnit;
-        while (u < endUnit) {
+        while (u < endUnit && !cancel.requested()) {
             if (u >= pageFirst && u < pageEnd) {
                 u = pageEnd;
                 continue;
@@ -372,7 +500,8 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
             }
             boolean filled = false;
             try {
-                fillHoles(channel, u << UnitTable.UNIT_SHIFT, Math.min(runEnd << UnitTable.UNIT_SHIFT, size));
+                zeroFilledBytes.add(FileZeros.fillHoles(channel, u << UnitTable.UNIT_SHIFT,
+                        Math.min(runEnd << UnitTable.UNIT_SHIFT, size), cancel));
                 filled = true;
             } catch (IOException e) {
                 // A neighbour is not this write's business: its own fault will try again and report.
@@ -380,68 +509,35 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
                 file.endFill(u, runEnd, filled, stamp, generation);
             }
             if (!filled) {
+                // What the fill wrote before it failed stays allocated unless given back.
+                giveBack(file, u << UnitTable.UNIT_SHIFT, runEnd << UnitTable.UNIT_SHIFT);
                 return;
             }
             u = runEnd;
         }
     }
 
-    /**
-     * Reads {@code [from, to)} and writes zeros back over each 4 KiB unit that read as all zeros, which
-     * allocates a hole's blocks and leaves data untouched. {@code to} must not exceed the file's size.
-     */
-    private void fillHoles(FileChannel channel, long from, long to) throws IOException {
-        FillBuffer fill = FILL.get();
-        ByteBuffer buffer = fill.buffer;
-        MemorySegment bytes = fill.segment;
-        for (long pos = from; pos < to; ) {
-            int n = (int) Math.min(FILL_BUFFER, to - pos);
-            buffer.clear().limit(n);
-            while (buffer.hasRemaining()) {
-                if (channel.read(buffer, pos + buffer.position()) < 0) {
-                    break;
-                }
-            }
-            int got = buffer.position();
-            int run = -1;
-            for (int i = 0; i < got; ) {
-                int next = (int) Math.min(got, alignUp(pos + i + 1, UnitTable.UNIT) - pos);
-                boolean zero = MemorySegment.mismatch(bytes, i, next, ZEROS, 0, next - i) < 0;
-                if (zero && run < 0) {
-                    run = i;
-                } else if (!zero && run >= 0) {
-                    writeZeros(channel, buffer, pos, run, i);
-                    run = -1;
-                }
-                i = next;
-            }
-            if (run >= 0) {
-                writeZeros(channel, buffer, pos, run, got);
-            }
-            if (got < n) {
-                return; // end of file: nothing past it may be written
-            }
-            pos += n;
-        }
-    }
-
-    private void writeZeros(FileChannel channel, ByteBuffer buffer, long pos, int from, int to) throws IOException {
-        ByteBuffer zeros = buffer.duplicate().limit(to).position(from);
-        while (zeros.hasRemaining()) {
-            channel.write(zeros, pos + zeros.position());
-        }
-        zeroFilledBytes.add(to - from);
-    }
-
     private void populate(FileSpace file, WriteFault fault, MemorySegment memory, int stamp) throws IOException {
         int length = fault.length();
         int r = PosixNative.madvise(memory, length, PosixNative.MADV_POPULATE_WRITE);
+        boolean edge = false;
+        try {
+            for (int reclaims = 0; r != 0 && (Errno.isNoSpace(-r) || r == -Errno.EFAULT)
+                    && retryAtTheEdge(edge, reclaims); reclaims++) {
+                edge = true;
+                r = PosixNative.madvise(memory, length, PosixNative.MADV_POPULATE_WRITE); // with space
+            }
+        } finally {
+            if (edge) {
+                leaveEdge();
+            }
+        }
         if (r == 0) {
             populates.increment();
             return;
         }
         int errno = -r;
-        if (errno == PosixNative.EINVAL) {
+        if (errno == Errno.EINVAL) {
             populateUnsupported = true;
             if (POPULATE_LOGGED.compareAndSet(false, true)) {
                 LOG.warn("mkwrite storage: this kernel rejects madvise(MADV_POPULATE_WRITE) (EINVAL; it needs Linux"
@@ -453,7 +549,7 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
             }
             return;
         }
-        long usable = errno == PosixNative.EFAULT ? usableSpace(file.path) : -1;
+        long usable = errno == Errno.EFAULT ? Errno.usableSpace(file.path) : -1;
         throw failure(populateFailure(errno, usable, fault));
     }
 
@@ -466,12 +562,12 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     static Exception populateFailure(int errno, long usableSpace, WriteFault fault) {
         String call = "madvise(MADV_POPULATE_WRITE)";
         int length = fault.length();
-        if (errno == PosixNative.ENOSPC || errno == PosixNative.EDQUOT) {
-            return new NoSpaceException("the filesystem has no space for the page (" + PosixNative.errnoName(errno)
+        if (Errno.isNoSpace(errno)) {
+            return new NoSpaceException("the filesystem has no space for the page (" + Errno.name(errno)
                     + ")", fault.path(), fault.offset(), fault.page(),
                     new ErrnoException(call, errno, fault.path(), fault.offset(), length, null));
         }
-        if (errno == PosixNative.EFAULT) {
+        if (errno == Errno.EFAULT) {
             if (usableSpace >= 0 && usableSpace < length) {
                 return new NoSpaceException("the filesystem has no space for the page (populating it failed with"
                         + " EFAULT, and " + usableSpace + " bytes are free)", fault.path(), fault.offset(),
@@ -483,16 +579,8 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
                             + " free space: an I/O error, a memory limit, or a file truncated outside mkwrite");
         }
         return new ErrnoException(call, errno, fault.path(), fault.offset(), length,
-                errno == PosixNative.ENOMEM ? "out of memory, or the page is not mapped"
-                        : errno == PosixNative.EHWPOISON ? "a memory hardware error" : null);
-    }
-
-    private static long usableSpace(Path path) {
-        try {
-            return Files.getFileStore(path).getUsableSpace();
-        } catch (IOException | RuntimeException e) {
-            return -1;
-        }
+                errno == Errno.ENOMEM ? "out of memory, or the page is not mapped"
+                        : errno == Errno.EHWPOISON ? "a memory hardware error" : null);
     }
 
     /**
@@ -503,16 +591,20 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
      * @return the number of granules allocated
      */
     int allocateAhead(FileSpace file, long fromGranule, long toGranule, int stamp, long generation) {
-        if (effective(file.fallocateUnsupported) != Allocation.FALLOCATE || file.stamp() != stamp
+        if (effective(file.fallocateUnsupported) != Allocation.FALLOCATE || file.stamp() != stamp || spaceShort
                 || !file.lockResources()) {
-            return 0;
+            return 0; // while space is short, allocating ahead would take it from the writers that need it
         }
         int done = 0;
+        if (!beginSpeculation()) {
+            file.unlockResources();
+            return 0;
+        }
         try {
             int fd = file.fd();
             long size = PosixNative.size(fd);
             int shift = Integer.numberOfTrailingZeros(granule);
-            for (long g = fromGranule; g < toGranule && file.stamp() == stamp; g++) {
+            for (long g = fromGranule; g < toGranule && file.stamp() == stamp && !spaceShort; g++) {
                 long from = g << shift;
                 long to = Math.min((g + 1) << shift, size);
                 if (from >= to) {
@@ -523,11 +615,16 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
                 if (file.units.allAllocated(firstUnit, endUnit, stamp, generation)) {
                     continue;
                 }
-                if (PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from) != 0) {
-                    break; // most likely no space; the faults of these pages will say so
+                int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
+                if (r != 0) {
+                    if (Errno.isNoSpace(-r)) {
+                        giveBack(file, from, to); // what it may have got; the faults of these pages will report
+                    }
+                    break;
                 }
                 fallocates.increment();
                 if (!file.recordAllocatedIfCurrent(firstUnit, endUnit, stamp, generation)) {
+                    giveBack(file, from, to); // a new period began (or space was given back): unrecorded
                     break;
                 }
                 aheadGranules.increment();
@@ -536,9 +633,192 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
         } catch (IOException | RuntimeException e) {
             LOG.debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
         } finally {
+            endSpeculation();
             file.unlockResources();
         }
         return done;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Giving space back
+
+    /**
+     * Gives back, from every file this handler serves, the blocks it allocated ahead of writers that never
+     * came: the units no fault touched (so no writer can be storing into them) that have an allocation
+     * recorded and read as zeros (so no byte changes), by punching holes in them. Called by a fault that
+     * found no space for its own page, before it reports no space; also pauses prepare-ahead. A file busy
+     * closing is skipped. Needs native access.
+     *
+     * @return the bytes of the holes punched
+     */
+    private long reclaim() {
+        long punched = 0;
+        synchronized (reclaiming) { // one at a time: a second would skip the units the first has claimed
+            for (FileSpace f : files.values()) {
+                if (f.tryLockResources()) {
+                    try {
+                        punched += punchUntouched(f, 0, Long.MAX_VALUE, true);
+                    } finally {
+                        f.unlockResources();
+                    }
+                }
+            }
+        }
+        return punched;
+    }
+
+    /**
+     * While space is short, whether the filesystem has room again for granules: twice a granule free. If so,
+     * space is no longer short.
+     */
+    private boolean roomForGranules(FileSpace file) {
+        if (Errno.usableSpace(file.path) < 2L * granule) {
+            return false;
+        }
+        spaceShort = false; // volatile
+        return true;
+    }
+
+    /**
+     * Begins an allocation beyond a faulting page (a granule's fallocate, a neighbour fill, a prepare-ahead
+     * batch), unless a fault is giving space back: what such an allocation gets is recorded, or given back,
+     * only when it ends, and a reclaim can only give back what is recorded. Paired with
+     * {@link #endSpeculation()}.
+     *
+     * @return false if the caller must not allocate beyond its page now
+     */
+    private boolean beginSpeculation() {
+        if (reclaimers.get() > 0) {
+            return false;
+        }
+        speculating.incrementAndGet(); // volatile: a reclaimer that enters after this waits for us
+        if (reclaimers.get() > 0) { // volatile: or we see it, and back off
+            speculating.decrementAndGet();
+            return false;
+        }
+        return true;
+    }
+
+    private void endSpeculation() {
+        speculating.decrementAndGet();
+    }
+
+    /**
+     * Enters edge mode before a fault gives space back: no new allocation beyond a page begins, and those in
+     * flight are waited for (briefly; they never wait for a reclaimer), so that everything allocated ahead of
+     * writers is recorded and the space the reclaim frees goes to pages. Paired with {@link #leaveEdge()}.
+     *
+     * @return true if the caller is in edge mode (native access needed to give space back)
+     */
+    private boolean enterEdge() {
+        spaceShort = true; // volatile: page by page until two granules fit again
+        if (!nativeCalls) {
+            return false;
+        }
+        reclaimers.incrementAndGet(); // volatile: speculation that begins after this backs off
+        long deadline = System.nanoTime() + SPECULATION_WAIT_NANOS;
+        while (speculating.get() > 0 && System.nanoTime() < deadline) {
+            LockSupport.parkNanos(20_000);
+        }
+        return true;
+    }
+
+    private void leaveEdge() {
+        reclaimers.decrementAndGet();
+    }
+
+    /**
+     * Whether a fault whose page found no space should try it again, having given space back: the first
+     * time it enters edge mode ({@link #enterEdge()}, the caller leaves it with {@link #leaveEdge()} once
+     * {@code inEdge}) and always tries again, as the space may have been held only for a moment by another
+     * fault's failing granule (a filesystem that undoes a failed fallocate holds it until then); after that,
+     * only while giving back frees something, up to {@link #MAX_RECLAIMS} times.
+     *
+     * @param inEdge   whether the caller entered edge mode already
+     * @param attempts how often it tried again already
+     */
+    private boolean retryAtTheEdge(boolean inEdge, int attempts) {
+        if (!inEdge) {
+            if (!enterEdge()) {
+                return false; // nothing can be given back without native access
+            }
+            reclaim();
+            return true;
+        }
+        return attempts < MAX_RECLAIMS && reclaim() > 0;
+    }
+
+    /**
+     * After a fallocate of {@code [from, to)} failed for lack of space: gives back whatever of the range it
+     * may have allocated and no fault touched. The caller holds the file's resource lock.
+     */
+    private void giveBack(FileSpace file, long from, long to) {
+        if (nativeCalls) {
+            punchUntouched(file, UnitTable.unit(from), UnitTable.unitCeil(to), false);
+        }
+    }
+
+    /** Gives back the untouched allocated units of a released file. The file stays allocated where written. */
+    private void trim(FileSpace file) {
+        if (nativeCalls && file.tryLockResources()) {
+            try {
+                punchUntouched(file, 0, Long.MAX_VALUE, true);
+            } finally {
+                file.unlockResources();
+            }
+        }
+    }
+
+    /**
+     * Punches holes in the units of {@code [fromUnit, toUnit)} that no fault touched and that read as zeros:
+     * if {@code recordedOnly}, only in those with an allocation recorded. Each run of units is claimed first
+     * (the filling bit keeps faults out of it), and if any was punched, the file's allocation records are
+     * invalidated. Never throws: space that cannot be given back is simply kept. Caller holds the file's
+     * resource lock.
+     *
+     * @return the bytes punched
+     */
+    private long punchUntouched(FileSpace file, long fromUnit, long toUnit, boolean recordedOnly) {
+        long punched = 0;
+        boolean claimedAny = false;
+        try {
+            int fd = file.fd();
+            FileChannel channel = file.channel();
+            long u = fromUnit;
+            while (u < toUnit) {
+                if (recordedOnly) {
+                    u = file.units.nextUntouchedAllocated(u);
+                    if (u < 0 || u >= toUnit) {
+                        break;
+                    }
+                }
+                long runEnd = u;
+                while (runEnd < toUnit && runEnd - u < RECLAIM_RUN_UNITS
+                        && (recordedOnly ? file.claimReclaim(runEnd) : file.claimUntouched(runEnd))) {
+                    runEnd++;
+                }
+                if (runEnd == u) {
+                    u++;
+                    continue;
+                }
+                claimedAny = true;
+                try {
+                    long first = u << UnitTable.UNIT_SHIFT;
+                    long last = runEnd << UnitTable.UNIT_SHIFT;
+                    punched += BlockingIo.call(cancel -> FileZeros.punchZeros(channel, fd, first, last, cancel));
+                } finally {
+                    file.endReclaim(u, runEnd); // even after a failure: some holes may have been punched
+                }
+                u = runEnd;
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("giving back the space of {} stopped: {}", file.path, e.toString());
+        } finally {
+            if (claimedAny) {
+                file.invalidateAllocations();
+            }
+        }
+        return punched;
     }
 
     /** The state of {@code path}, created on first use. */
@@ -557,8 +837,10 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     }
 
     /**
-     * Forgets {@code path}: closes its descriptor and channel and drops what is known about it. Call it
-     * after closing the file's region, before deleting, replacing or truncating the file outside mkwrite.
+     * Forgets {@code path}: gives back the space allocated ahead of writers that never came (untouched units
+     * that read as zeros; see "Space at the edge"), closes its descriptor and channel and drops what is known
+     * about it. Call it after closing the file's region, before deleting, replacing or truncating the file
+     * outside mkwrite.
      * A later fault on the file starts afresh. Never call it while a region over the file is open.
      *
      * @param path the file
@@ -567,7 +849,28 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     public void release(Path path) throws IOException {
         FileSpace f = files.remove(path);
         if (f != null) {
-            f.close();
+            try {
+                trim(f);
+            } finally {
+                f.close();
+            }
+        }
+    }
+
+    /**
+     * The region over {@code path} was closed: {@linkplain #release(Path) releases} the file, giving back
+     * what it never wrote and closing the descriptor and channel the handler opened for it, so a handler
+     * that serves many files in turn holds descriptors only for those with an open region. Meant to be
+     * called by the region's close (mkwrite's core), after the last fault on the file; a later region over
+     * the file starts afresh. Never throws: a descriptor that fails to close is logged.
+     *
+     * @param path the file of the region that closed
+     */
+    public void regionClosed(Path path) {
+        try {
+            release(path);
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("mkwrite storage: releasing {} after its region closed failed: {}", path, e.toString());
         }
     }
 
@@ -630,15 +933,6 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
                 + path + "]");
     }
 
-    private static boolean isNoSpace(int r) {
-        return r == -PosixNative.ENOSPC || r == -PosixNative.EDQUOT;
-    }
-
-    static boolean isNoSpace(IOException e) {
-        String m = e.getMessage();
-        return m != null && (m.contains("No space left on device") || m.contains("Disk quota exceeded"));
-    }
-
     private static long alignUp(long value, long alignment) {
         return (value + alignment - 1) & -alignment;
     }
@@ -647,12 +941,6 @@ public final class StorageHandler implements WriteFaultHandler, AutoCloseable {
     public String toString() {
         return "StorageHandler[" + allocation + (populate ? "+populate" : "") + ", granule " + granule
                 + (nativeCalls ? "" : ", zero-fill fallback without native access") + "]";
-    }
-
-    /** A thread's buffer for zero-fill, with a segment over all of it whatever the buffer's position. */
-    private static final class FillBuffer {
-        final ByteBuffer buffer = ByteBuffer.allocateDirect(FILL_BUFFER);
-        final MemorySegment segment = MemorySegment.ofBuffer(buffer);
     }
 
     /**

@@ -3,6 +3,7 @@ package dev.mkwrite.impl.storage;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.WriteFaultHandler;
 
+import java.nio.file.Path;
 import java.util.Objects;
 
 /**
@@ -163,6 +164,25 @@ public final class StorageHandlers {
             all[i + 1] = Objects.requireNonNull(more[i], "handler " + (i + 1));
         }
         return new HandlerChain(all);
+    }
+
+    /**
+     * Tells the built-in handlers in {@code handler} (a {@link StorageHandler}, a {@link PrepareAhead}, a
+     * {@linkplain #chain chain} of them, in any nesting) that the region over {@code path} was closed, so
+     * that they release the file ({@link StorageHandler#regionClosed(Path)}). Other handlers are left alone.
+     * For code that closes regions itself; mkwrite's core will call it when a region closes.
+     *
+     * @param handler the region's handler
+     * @param path    the region's file
+     */
+    public static void regionClosed(WriteFaultHandler handler, Path path) {
+        if (handler instanceof StorageHandler s) {
+            s.regionClosed(path);
+        } else if (handler instanceof PrepareAhead a) {
+            a.regionClosed(path);
+        } else if (handler instanceof HandlerChain c) {
+            c.regionClosed(path);
+        }
     }
 
     /**

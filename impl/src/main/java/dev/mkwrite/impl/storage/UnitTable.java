@@ -140,6 +140,29 @@ final class UnitTable {
         return true;
     }
 
+    /**
+     * The first unit at or after {@code from} that may hold blocks no writer uses: an allocation is
+     * recorded for it (in any mapping period) and no fault touched it, nor does a fill hold it. A hint, read
+     * without a claim; -1 if there is none.
+     */
+    long nextUntouchedAllocated(long from) {
+        long[][] dir = directory;
+        for (long u = Math.max(from, 0); (u >>> CHUNK_SHIFT) < dir.length; ) {
+            long[] chunk = (long[]) SLOTS.getAcquire(dir, (int) (u >>> CHUNK_SHIFT));
+            if (chunk == null) {
+                u = ((u >>> CHUNK_SHIFT) + 1) << CHUNK_SHIFT;
+                continue;
+            }
+            for (int i = (int) (u & CHUNK_MASK); i < CHUNK; i++, u++) {
+                long w = (long) WORDS.getVolatile(chunk, i);
+                if ((w & ALLOC_MASK) != 0 && (w & (TOUCHED | FILLING)) == 0) {
+                    return u;
+                }
+            }
+        }
+        return -1;
+    }
+
     /** Forgets every allocation, keeping touched and filling bits. For when the stamp wraps. */
     void clearAllocations() {
         long[][] dir = directory;

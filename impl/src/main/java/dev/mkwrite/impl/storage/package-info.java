@@ -27,14 +27,15 @@
  *   sequential writers.</li>
  *   <li>{@link dev.mkwrite.impl.storage.StorageHandlers#chain}: composition, releasing what earlier handlers
  *   reserved when a later one fails.</li>
- *   <li>{@link dev.mkwrite.impl.storage.ErrnoException}: a system call failed, with errno, file and
- *   range.</li>
  * </ul>
  *
  * <h2>Map of the code</h2>
  * <ul>
- *   <li>{@code dev.mkwrite.impl.os.PosixNative}: every native downcall (open, close, lseek, fallocate, madvise, strerror),
- *   bound only when native access is enabled.</li>
+ *   <li>{@code dev.mkwrite.impl.os}, below the core and the handlers: {@code PosixNative}, every native
+ *   downcall, bound only when native access is enabled; {@code Errno}, errno names and the one definition
+ *   of "no space"; {@code ErrnoException}, a system call that failed, with errno, file and range (the
+ *   cause a writer sees); {@code FileZeros}, zero-fill's walk over a file; {@code BlockingIo}, where
+ *   zero-fill's I/O runs, out of reach of writers' interrupts.</li>
  *   <li>{@code UnitTable}: one word per 4 KiB unit: touched, filling, mapping stamp, allocated generation.
  *   Words change only by volatile CAS.</li>
  *   <li>{@code FileSpace}: a handler's state for one file: its unit table, mapping period, descriptor,

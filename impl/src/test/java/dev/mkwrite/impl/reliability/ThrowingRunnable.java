@@ -1,8 +1,11 @@
 package dev.mkwrite.impl.reliability;
 
-/** A piece of test code that may throw anything, for helpers that catch and classify what it throws. */
+/**
+ * A piece of test code that may throw anything, for helpers that catch and classify what it throws. The one
+ * definition for every test package ({@code RegionContract} uses it too).
+ */
 @FunctionalInterface
-interface ThrowingRunnable {
+public interface ThrowingRunnable {
     /**
      * Runs it.
      *

@@ -8,14 +8,24 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
-/** Runs a main class of the test sources in a child JVM, on the class path or with mkwrite on the module path. */
-final class ChildJvm {
+/**
+ * Runs a main class of the test sources in a child JVM, on the class path or with mkwrite on the module path.
+ * Public for the tests of {@code dev.mkwrite.impl.os}.
+ */
+public final class ChildJvm {
 
-    /** What the child did. */
-    record Result(int exit, String stdout, String stderr) {
+    /**
+     * What the child did.
+     *
+     * @param exit   its exit status
+     * @param stdout what it printed
+     * @param stderr what it printed to standard error
+     */
+    public record Result(int exit, String stdout, String stderr) {
         @Override
         public String toString() {
             return "exit " + exit + "\n--- stdout\n" + stdout + "--- stderr\n" + stderr;
@@ -34,8 +44,33 @@ final class ChildJvm {
         return Arrays.stream(cp.split(File.pathSeparator)).filter(s -> !s.isBlank()).toList();
     }
 
-    /** Runs {@code main} with everything on the class path. */
-    static Result onClassPath(List<String> jvmArgs, Class<?> main, String... args)
+    /**
+     * Runs {@code main} with everything on the class path.
+     *
+     * @param jvmArgs options for the child's java command
+     * @param main    the main class
+     * @param args    its arguments
+     * @return what it did
+     * @throws IOException          if it cannot be started
+     * @throws InterruptedException if interrupted while waiting for it
+     */
+    public static Result onClassPath(List<String> jvmArgs, Class<?> main, String... args)
+            throws IOException, InterruptedException {
+        return onClassPath(Map.of(), jvmArgs, main, args);
+    }
+
+    /**
+     * Runs {@code main} with everything on the class path and {@code env} added to its environment.
+     *
+     * @param env     environment variables to set
+     * @param jvmArgs options for the child's java command
+     * @param main    the main class
+     * @param args    its arguments
+     * @return what it did
+     * @throws IOException          if it cannot be started
+     * @throws InterruptedException if interrupted while waiting for it
+     */
+    public static Result onClassPath(Map<String, String> env, List<String> jvmArgs, Class<?> main, String... args)
             throws IOException, InterruptedException {
         List<String> command = new ArrayList<>();
         command.add(java());
@@ -44,7 +79,7 @@ final class ChildJvm {
         command.add(String.join(File.pathSeparator, testClassPath()));
         command.add(main.getName());
         command.addAll(List.of(args));
-        return run(command);
+        return run(env, command);
     }
 
     /**
@@ -76,7 +111,7 @@ final class ChildJvm {
         command.add(String.join(File.pathSeparator, classes));
         command.add(main.getName());
         command.addAll(List.of(args));
-        return run(command);
+        return run(Map.of(), command);
     }
 
     private static String java() {
@@ -84,11 +119,13 @@ final class ChildJvm {
                 () -> new IllegalStateException("cannot tell which java runs this test"));
     }
 
-    private static Result run(List<String> command) throws IOException, InterruptedException {
+    private static Result run(Map<String, String> env, List<String> command) throws IOException, InterruptedException {
         Path out = Files.createTempFile("child-jvm-", ".out");
         Path err = Files.createTempFile("child-jvm-", ".err");
         try {
-            Process p = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+            ProcessBuilder builder = new ProcessBuilder(command).redirectOutput(out.toFile()).redirectError(err.toFile());
+            builder.environment().putAll(env);
+            Process p = builder.start();
             if (!p.waitFor(120, TimeUnit.SECONDS)) {
                 p.destroyForcibly().waitFor();
                 throw new AssertionError("child JVM did not finish in 120 s: " + command);

@@ -1,5 +1,7 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.ErrnoException;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.HandlerFailedException;
 import dev.mkwrite.MappedRegion;
@@ -25,7 +27,7 @@ class ErrnoMappingTest {
     @Test
     void shouldReportEnospcFromFallocateAsNoSpaceNamingTheCall() {
         NoSpaceException e = assertInstanceOf(NoSpaceException.class,
-                StorageHandler.fallocateFailure(PosixNative.ENOSPC, FAULT, 0, 65536));
+                StorageHandler.fallocateFailure(Errno.ENOSPC, FAULT, 0, 65536));
         assertEquals(FILE, e.path());
         assertEquals(3 * 4096, e.offset());
         assertEquals(3, e.page());
@@ -39,7 +41,7 @@ class ErrnoMappingTest {
     @Test
     void shouldReportEdquotFromFallocateAsNoSpace() {
         NoSpaceException e = assertInstanceOf(NoSpaceException.class,
-                StorageHandler.fallocateFailure(PosixNative.EDQUOT, FAULT, 0, 4096));
+                StorageHandler.fallocateFailure(Errno.EDQUOT, FAULT, 0, 4096));
         assertTrue(e.getMessage().contains("EDQUOT"), e.getMessage());
         assertEquals(122, ((ErrnoException) e.getCause()).errno());
     }
@@ -47,7 +49,7 @@ class ErrnoMappingTest {
     @Test
     void shouldNameErrnoNumberNamePathOffsetAndLengthForAnyOtherFallocateError() {
         ErrnoException e = assertInstanceOf(ErrnoException.class,
-                StorageHandler.fallocateFailure(PosixNative.EIO, FAULT, 8192, 65536));
+                StorageHandler.fallocateFailure(Errno.EIO, FAULT, 8192, 65536));
         assertEquals(5, e.errno());
         assertEquals("EIO", e.errnoName());
         assertEquals(FILE, e.path());
@@ -73,7 +75,7 @@ class ErrnoMappingTest {
     @Test
     void shouldReportPopulateEfaultAsNoSpaceWhenTheFilesystemIsFull() {
         NoSpaceException e = assertInstanceOf(NoSpaceException.class,
-                StorageHandler.populateFailure(PosixNative.EFAULT, 0, FAULT));
+                StorageHandler.populateFailure(Errno.EFAULT, 0, FAULT));
         assertTrue(e.getMessage().contains("EFAULT"), e.getMessage());
         assertEquals(14, ((ErrnoException) e.getCause()).errno());
     }
@@ -81,7 +83,7 @@ class ErrnoMappingTest {
     @Test
     void shouldReportPopulateEfaultAsAnIoFailureWhenTheFilesystemHasSpace() {
         ErrnoException e = assertInstanceOf(ErrnoException.class,
-                StorageHandler.populateFailure(PosixNative.EFAULT, 1L << 30, FAULT));
+                StorageHandler.populateFailure(Errno.EFAULT, 1L << 30, FAULT));
         assertEquals("EFAULT", e.errnoName());
         assertTrue(e.getMessage().contains("SIGBUS"), e.getMessage());
         assertTrue(e.getMessage().contains((1L << 30) + " bytes"), e.getMessage());
@@ -90,15 +92,15 @@ class ErrnoMappingTest {
     @Test
     void shouldReportPopulateEfaultAsAnIoFailureWhenTheFreeSpaceIsUnknown() {
         ErrnoException e = assertInstanceOf(ErrnoException.class,
-                StorageHandler.populateFailure(PosixNative.EFAULT, -1, FAULT));
+                StorageHandler.populateFailure(Errno.EFAULT, -1, FAULT));
         assertTrue(e.getMessage().contains("unknown amount"), e.getMessage());
     }
 
     @Test
     void shouldReportPopulateEnospcAsNoSpaceAndOtherErrorsByName() {
-        assertInstanceOf(NoSpaceException.class, StorageHandler.populateFailure(PosixNative.ENOSPC, -1, FAULT));
+        assertInstanceOf(NoSpaceException.class, StorageHandler.populateFailure(Errno.ENOSPC, -1, FAULT));
         ErrnoException e = assertInstanceOf(ErrnoException.class,
-                StorageHandler.populateFailure(PosixNative.ENOMEM, -1, FAULT));
+                StorageHandler.populateFailure(Errno.ENOMEM, -1, FAULT));
         assertEquals("ENOMEM", e.errnoName());
         assertEquals("madvise(MADV_POPULATE_WRITE)", e.call());
     }
@@ -113,7 +115,7 @@ class ErrnoMappingTest {
             HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(0, 1));
             ErrnoException cause = assertInstanceOf(ErrnoException.class, e.getCause());
             assertEquals("open", cause.call());
-            assertEquals(PosixNative.ENOENT, cause.errno());
+            assertEquals(Errno.ENOENT, cause.errno());
             assertTrue(cause.getMessage().contains(file.toString()), cause.getMessage());
             assertTrue(cause.getMessage().contains("No such file or directory"), cause.getMessage());
             assertEquals(0, region.stats().reservationsOutstanding());

@@ -16,6 +16,8 @@ enum HandlerKind {
     PREPARE_AHEAD;
 
     static final int GRANULE = 64 << 10;
+    /** Granules {@link #PREPARE_AHEAD} keeps allocated ahead of a writer. */
+    static final int AHEAD = 4;
 
     /** Something to close, in order. */
     interface Closer {
@@ -50,9 +52,14 @@ enum HandlerKind {
     }
 
     Setup open() {
+        return open(GRANULE);
+    }
+
+    /** The handler with {@code granule}-sized granules (populate allocates pages: it has none). */
+    Setup open(int granule) {
         return switch (this) {
             case FALLOCATE -> {
-                StorageHandler s = StorageHandlers.fallocate(GRANULE);
+                StorageHandler s = StorageHandlers.fallocate(granule);
                 yield new Setup(s, s, null, null, List.of(s::close));
             }
             case POPULATE -> {
@@ -60,17 +67,17 @@ enum HandlerKind {
                 yield new Setup(s, s, null, null, List.of(s::close));
             }
             case ZERO_FILL -> {
-                StorageHandler s = StorageHandlers.zeroFill(GRANULE);
+                StorageHandler s = StorageHandlers.zeroFill(granule);
                 yield new Setup(s, s, null, null, List.of(s::close));
             }
             case QUOTA_THEN_FALLOCATE -> {
-                StorageHandler s = StorageHandlers.fallocate(GRANULE);
+                StorageHandler s = StorageHandlers.fallocate(granule);
                 SpaceQuota q = StorageHandlers.quota(Long.MAX_VALUE / 2);
                 yield new Setup(StorageHandlers.chain(q, s), s, q, null, List.of(s::close));
             }
             case PREPARE_AHEAD -> {
-                StorageHandler s = StorageHandlers.fallocate(GRANULE);
-                PrepareAhead a = StorageHandlers.prepareAhead(s, 4);
+                StorageHandler s = StorageHandlers.fallocate(granule);
+                PrepareAhead a = StorageHandlers.prepareAhead(s, AHEAD);
                 yield new Setup(a, s, null, a, List.of(s::close, a::close));
             }
         };

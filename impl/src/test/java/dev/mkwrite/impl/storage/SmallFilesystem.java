@@ -1,5 +1,6 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.Errno;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.AfterEachCallback;
@@ -96,7 +97,7 @@ final class SmallFilesystem implements BeforeAllCallback, AfterEachCallback, Aft
                     }
                 }
             } catch (IOException e) {
-                if (!StorageHandler.isNoSpace(e)) {
+                if (!Errno.isNoSpace(e)) {
                     throw e;
                 }
             }

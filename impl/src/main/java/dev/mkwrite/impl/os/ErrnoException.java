@@ -1,17 +1,18 @@
-package dev.mkwrite.impl.storage;
+package dev.mkwrite.impl.os;
 
-import dev.mkwrite.impl.os.PosixNative;
 import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * A system call of a storage handler failed with an {@code errno} other than "no space". The message
- * names the call, the errno (number, symbolic name and the C library's description), the file, the byte
- * range and, where there is one, a hint; the accessors give the same facts to code.
+ * A system call of mkwrite failed. The message names the call, the errno (number, symbolic name and the C
+ * library's description), the file, the byte range and, where there is one, a hint; the accessors give the
+ * same facts to code, and {@link Errno#isNoSpace(IOException)} decides by its errno.
  *
- * <p>A handler throws it from {@link dev.mkwrite.WriteFaultHandler#prepare}, so the writer sees it as the
- * cause of a {@link dev.mkwrite.HandlerFailedException}; no space (ENOSPC, EDQUOT) is reported as
- * {@link dev.mkwrite.NoSpaceException} instead. Immutable.
+ * <p>A storage handler throws it from {@link dev.mkwrite.WriteFaultHandler#prepare}, so the writer sees it
+ * as the cause of a {@link dev.mkwrite.HandlerFailedException}, or of a {@link dev.mkwrite.NoSpaceException}
+ * for ENOSPC and EDQUOT; {@code MappedRegion.punchHole} throws it as it is. In a package that is not
+ * exported: on the module path, code outside mkwrite sees an {@link IOException} with this message.
+ * Immutable.
  */
 public class ErrnoException extends IOException {
 
@@ -28,14 +29,14 @@ public class ErrnoException extends IOException {
      *
      * @param call   the system call, e.g. {@code fallocate}
      * @param errno  the errno, positive
-     * @param path   the file
+     * @param path   the file, or null if the call had none (mmap)
      * @param offset the first byte of the range the call worked on
      * @param length the length of that range
      * @param hint   what the user can do, or null
      */
     public ErrnoException(String call, int errno, Path path, long offset, long length, String hint) {
-        super(call + " failed with errno " + errno + " (" + PosixNative.errnoName(errno) + ": "
-                + PosixNative.describe(errno) + ") for " + path + " at offset " + offset + ", length " + length
+        super(call + " failed with errno " + errno + " (" + Errno.name(errno) + ": " + Errno.describe(errno) + ")"
+                + (path == null ? "" : " for " + path) + " at offset " + offset + ", length " + length
                 + (hint == null ? "" : "; " + hint));
         this.call = call;
         this.errno = errno;
@@ -68,13 +69,13 @@ public class ErrnoException extends IOException {
      * @return the name
      */
     public String errnoName() {
-        return PosixNative.errnoName(errno);
+        return Errno.name(errno);
     }
 
     /**
      * The file.
      *
-     * @return the path, or null after deserialization
+     * @return the path, or null if the call had none or after deserialization
      */
     public Path path() {
         return path;

@@ -1,0 +1,170 @@
+package dev.mkwrite.impl.storage;
+
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.impl.os.PosixNative;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * Space a handler allocated ahead of writers that never came is given back: to a write that finds the disk
+ * full, and when a file is released. Only units no fault touched and that read as zeros lose their blocks,
+ * so no byte of the file ever changes.
+ */
+class GiveBackTest {
+
+    private static final int PAGE = 4096;
+    private static final int GRANULE = 64 << 10;
+
+    @RegisterExtension
+    static final SmallFilesystem fs = new SmallFilesystem();
+
+    @ParameterizedTest
+    @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
+    void shouldKeepOnlyTheWrittenPagesOfAReleasedFile(StorageHandler.Allocation allocation) throws Exception {
+        assumeTrue(PosixNative.available(), "giving space back punches holes: " + PosixNative.unavailableReason());
+        Path file = fs.dir().resolve("small");
+        try (StorageHandler storage = StorageHandlers.create(allocation, 1 << 20, false)) {
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(storage).open()) {
+                for (int p = 0; p < 3; p++) {
+                    region.putLong((long) p * PAGE, p + 1);
+                }
+                region.flush();
+            }
+            assertEquals(1 << 20, allocatedBytes(file), "the first fault allocates the whole granule");
+            storage.release(file);
+            assertEquals(3L * PAGE, allocatedBytes(file), "a released file keeps what was never written");
+        }
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            for (int p = 0; p < 3; p++) {
+                ByteBuffer b = ByteBuffer.allocate(8).order(java.nio.ByteOrder.nativeOrder());
+                ch.read(b, (long) p * PAGE);
+                assertEquals(p + 1, b.flip().getLong());
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
+    void shouldGiveBackOnlyUntouchedZerosToAWriteThatFindsTheDiskFull(StorageHandler.Allocation allocation)
+            throws Exception {
+        assumeTrue(PosixNative.available(), "giving space back punches holes: " + PosixNative.unavailableReason());
+        Path old = fs.dir().resolve("old");
+        byte[] data = DiskFullTest.pattern(5, 0, PAGE);
+        try (FileChannel ch = FileChannel.open(old, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(data), 5L * PAGE); // data no fault of this handler wrote, in the granule
+            ch.write(ByteBuffer.wrap(data), 9L * PAGE);
+        }
+        Path other = fs.dir().resolve("other");
+        try (StorageHandler storage = StorageHandlers.create(allocation, GRANULE, false);
+             MappedRegion first = MappedRegion.builder(old).size(1 << 20).handler(storage).open();
+             MappedRegion second = MappedRegion.builder(other).size(fs.usableSpace() * 2 & -PAGE).handler(storage)
+                     .open()) {
+            first.putLong(0, 42); // allocates the granule: 13 units ahead of any writer, 2 holding data
+            long allocatedBefore = allocatedBytes(old);
+            assertEquals(GRANULE, allocatedBefore);
+            long off = 0;
+            try {
+                for (; ; off += PAGE) {
+                    second.putLong(off, off + 1);
+                }
+            } catch (NoSpaceException e) {
+                assertEquals(off, e.offset());
+            }
+            assertEquals(3L * PAGE, allocatedBytes(old), "only page 0 and the data were kept");
+            assertEquals(42, first.getLong(0));
+            byte[] back = new byte[PAGE];
+            first.get(5L * PAGE, back, 0, PAGE);
+            assertArrayEquals(data, back);
+            first.get(9L * PAGE, back, 0, PAGE);
+            assertArrayEquals(data, back);
+            // The page given back is prepared again before its first write: no space now, not InternalError.
+            assertThrows(NoSpaceException.class, () -> first.putLong(PAGE, 1));
+            first.putLong(8, 43); // page 0 keeps taking writes
+        }
+    }
+
+    @Test
+    void shouldGiveBackWhatAGranuleHeldToTheSameFilesNextPage() throws Exception {
+        assumeTrue(PosixNative.available(), "giving space back punches holes: " + PosixNative.unavailableReason());
+        Path file = fs.dir().resolve("log");
+        try (StorageHandler storage = StorageHandlers.fallocate(1 << 20);
+             MappedRegion region = MappedRegion.builder(file).size(fs.usableSpace() * 2 & -PAGE).handler(storage)
+                     .open()) {
+            long free = fs.usableSpace();
+            long off = 0;
+            try {
+                for (; ; off += PAGE) {
+                    region.putLong(off, off + 1);
+                }
+            } catch (NoSpaceException e) {
+                assertEquals(off, e.offset());
+            }
+            assertEquals(free, off, "a single writer gets every page of the free space");
+        }
+    }
+
+    @Test
+    void shouldCloseTheFilesDescriptorsAndGiveBackItsSpaceWhenItsRegionCloses() throws Exception {
+        Path file = fs.dir().resolve("closing");
+        try (StorageHandler storage = StorageHandlers.fallocate(1 << 20);
+             PrepareAhead ahead = StorageHandlers.prepareAhead(storage, 2)) {
+            dev.mkwrite.WriteFaultHandler chain = StorageHandlers.chain(StorageHandlers.quota(1L << 40), ahead);
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(chain).open()) {
+                region.putLong(0, 1);
+            }
+            assertTrue(descriptorsOf(file) > 0, "the handler keeps the file open until told");
+            StorageHandlers.regionClosed(chain, file); // what the region's close will call
+            assertEquals(0, descriptorsOf(file), "descriptors of a file whose region closed were kept");
+            if (PosixNative.available()) {
+                assertEquals(PAGE, allocatedBytes(file), "the rest of the granule was kept");
+            }
+            StorageHandlers.regionClosed(chain, file); // idempotent
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(chain).open()) {
+                region.putLong(PAGE, 2); // a later region over the file starts afresh
+                assertEquals(1, region.getLong(0));
+            }
+        }
+        assertEquals(0, descriptorsOf(file), "closing the handler closes every file it opened");
+    }
+
+    /** How many of this process's descriptors refer to {@code file}. */
+    private static int descriptorsOf(Path file) throws IOException {
+        Path real = file.toRealPath();
+        int n = 0;
+        try (java.util.stream.Stream<Path> fds = java.nio.file.Files.list(Path.of("/proc/self/fd"))) {
+            for (Path fd : fds.toList()) {
+                try {
+                    if (java.nio.file.Files.readSymbolicLink(fd).equals(real)) {
+                        n++;
+                    }
+                } catch (IOException e) {
+                    // closed meanwhile
+                }
+            }
+        }
+        return n;
+    }
+
+    /** The file's allocated bytes, from stat(1): Java has no portable view of a file's blocks. */
+    static long allocatedBytes(Path file) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("stat", "-c", "%b %B", file.toString()).redirectErrorStream(true).start();
+        String[] out = new String(p.getInputStream().readAllBytes()).trim().split(" ");
+        assertEquals(0, p.waitFor(), String.join(" ", out));
+        return Long.parseLong(out[0]) * Long.parseLong(out[1]);
+    }
+}
