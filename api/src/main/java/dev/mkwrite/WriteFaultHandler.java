@@ -2,6 +2,7 @@ package dev.mkwrite;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 
 /**
  * Prepares backing storage for a page before its first write: the application's
@@ -89,6 +90,18 @@ public interface WriteFaultHandler {
      */
     default boolean needsStablePages() {
         return false;
+    }
+
+    /**
+     * Called once a region over {@code path} with this handler has closed (as the kernel calls a file's
+     * {@code ->release}): per-file state the handler keeps, such as a descriptor or space it reserved
+     * ahead, can go. A handler shared by several regions, or by successive regions over one file, hears
+     * of each close. Called on the closing thread, after the region let go of the file; must not throw.
+     * Handlers that pass calls on to another should pass this on too.
+     *
+     * @param path the region's file, as the region was opened
+     */
+    default void regionClosed(Path path) {
     }
 
     /**

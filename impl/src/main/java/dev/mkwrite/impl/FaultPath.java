@@ -8,6 +8,7 @@ import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteFaultException;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WouldBlock;
+import dev.mkwrite.impl.os.Errno;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -159,11 +160,6 @@ final class FaultPath {
                         attempts.handlerCalls, outcome);
             }
         }
-    }
-
-    private static boolean isNoSpace(IOException e) {
-        String m = e.getMessage();
-        return m != null && (m.contains("No space left on device") || m.contains("Disk quota exceeded"));
     }
 
     /**
@@ -385,7 +381,7 @@ final class FaultPath {
             } catch (InterruptedException | InterruptedIOException | ClosedByInterruptException e) {
                 throw interrupted(e);
             } catch (IOException e) {
-                if (isNoSpace(e)) {
+                if (Errno.isNoSpace(e, region.path, region.pageSize)) {
                     throw new NoSpaceException("no space to prepare the page: " + e.getMessage(), region.path,
                             page << region.pageShift, page, e);
                 }

@@ -36,14 +36,6 @@ final class FileHoles {
     }
 
     /**
-     * The same as {@link Descriptors#openSameFile(Path, Object)}, its home now; kept for the region's call
-     * site.
-     */
-    static int openSameFile(Path path, Object fileKey) {
-        return Descriptors.openSameFile(path, fileKey);
-    }
-
-    /**
      * Makes {@code [offset, offset + length)} of the region's file read as zero. Called with the region
      * lock held exclusive and no writer in the range, so nothing races the change. An interrupt of the
      * caller during the fallback stops it after the chunk it is in, with

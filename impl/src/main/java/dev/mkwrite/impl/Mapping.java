@@ -89,7 +89,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
             return;
         }
         int r = PosixNative.madvise(segment().asSlice(offset, length), length, PosixNative.MADV_POPULATE_WRITE);
-        if (r == -PosixNative.EINVAL) {
+        if (r == -dev.mkwrite.impl.os.Errno.EINVAL) {
             populateUnsupported = true;
         }
     }

@@ -6,6 +6,7 @@ import dev.mkwrite.RegionBuilder;
 import dev.mkwrite.RangeConsumer;
 import dev.mkwrite.RegionStats;
 import dev.mkwrite.WouldBlock;
+import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -56,12 +57,14 @@ final class Region implements MappedRegion, Ahead.Preparer {
     private final ByteOrder order;
     private final ValueLayout.OfInt intLayout;
     private final ValueLayout.OfLong longLayout;
+    private final WriteFaultHandler handler;
     /** Prepare-ahead for sequential writers, or null. */
     private final Ahead ahead;
 
     private Region(RegionBuilder spec, RegionState state, RegionFile file) {
         this.state = state;
         this.file = file;
+        this.handler = spec.handler();
         this.order = spec.byteOrder();
         this.intLayout = ValueLayout.JAVA_INT_UNALIGNED.withOrder(order);
         this.longLayout = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(order);
@@ -571,6 +574,11 @@ final class Region implements MappedRegion, Ahead.Preparer {
         // Faults that dropped the lock finish their retry: they see the region closed and release.
         state.awaitUninterruptibly(() -> faults.inFlight() == 0,
                 () -> "faults in flight to end at close of " + state.path);
+        try {
+            handler.regionClosed(state.path); // the file is let go of: per-file state in the handler can go
+        } catch (RuntimeException e) {
+            LOG.warn("WriteFaultHandler.regionClosed threw for {}; ignored", state.path, e);
+        }
         LOG.debug("closed {}", state.path);
         if (failure != null) {
             throw failure;

@@ -2,6 +2,7 @@ package dev.mkwrite.impl;
 
 import dev.mkwrite.Backing;
 import dev.mkwrite.RegionBuilder;
+import dev.mkwrite.impl.os.Descriptors;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.impl.os.Uninterruptible;
 import org.slf4j.Logger;
@@ -70,7 +71,7 @@ final class RegionFile {
             }
             // Read just after opening: only a rename racing open() itself could make it another file's.
             Object fileKey = Files.readAttributes(spec.path(), BasicFileAttributes.class).fileKey();
-            nativeFd = FileHoles.openSameFile(spec.path(), fileKey);
+            nativeFd = Descriptors.openSameFile(spec.path(), fileKey);
             RegionFile file = new RegionFile(spec.path(), channel, fileLock, nativeFd);
             success = true;
             return file;

@@ -51,18 +51,24 @@ class PrepareAheadRegionTest {
                 region.putLong(page * PAGE, page + 1);
             }
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (region.stats().writablePages() < 3 + 32 && System.nanoTime() < deadline) {
+            // Page 1 continues page 0: the window becomes pages 2..33. Page 2 may be prepared before its
+            // writer reaches it (then it takes no fault, and the window stays), or fault (then it extends
+            // to 34).
+            while (region.stats().writablePages() < 34 && System.nanoTime() < deadline) {
                 Thread.sleep(1);
             }
-            assertEquals(3 + 32, region.stats().writablePages(), "the 32 pages after the last fault are prepared");
+            Thread.sleep(20);
+            long writable = region.stats().writablePages();
+            assertTrue(writable == 34 || writable == 35, "the 32 pages after page 1 or 2 are prepared: " + writable);
             assertTrue(handler.calls.stream().anyMatch(c -> c.thread().getName().equals("mkwrite-prepare-ahead")
-                    && c.noWait() && c.page() == 34), "page 34 was prepared, without waiting, by the agent");
+                    && c.noWait() && c.page() == 33), "page 33 was prepared, without waiting, by the agent");
+            assertTrue(handler.calls.stream().noneMatch(c -> c.page() > 34), "nothing past the window");
             long faults = region.stats().faults();
             region.putLong(20L * PAGE, 1); // inside the window: no fault
             assertEquals(faults, region.stats().faults());
             region.putLong(200L * PAGE, 1); // far away: a random write plans nothing
             Thread.sleep(50);
-            assertEquals(3 + 32 + 1, region.stats().writablePages());
+            assertEquals(writable + 1, region.stats().writablePages());
             region.truncate(8L * PAGE); // while the agent may still run: it stops at the end
             assertEquals(8, region.stats().writablePages());
         }

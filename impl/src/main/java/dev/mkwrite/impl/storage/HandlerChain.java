@@ -76,11 +76,23 @@ final class HandlerChain implements WriteFaultHandler {
         }
     }
 
-    /** Passes the closing of a region on to each built-in handler of the chain, in order. */
-    void regionClosed(Path path) {
+    /** Passes the closing of a region on to each handler of the chain, in order. */
+    @Override
+    public void regionClosed(Path path) {
         for (WriteFaultHandler h : handlers) {
-            StorageHandlers.regionClosed(h, path);
+            h.regionClosed(path);
         }
+    }
+
+    /** Stable pages if any handler of the chain needs them. */
+    @Override
+    public boolean needsStablePages() {
+        for (WriteFaultHandler h : handlers) {
+            if (h.needsStablePages()) {
+                return true;
+            }
+        }
+        return false;
     }
 
     @Override

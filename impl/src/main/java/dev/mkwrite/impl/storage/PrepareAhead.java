@@ -186,12 +186,19 @@ public final class PrepareAhead implements WriteFaultHandler, Closeable {
         }
     }
 
+    /** Stable pages if the wrapped handler needs them. */
+    @Override
+    public boolean needsStablePages() {
+        return handler.needsStablePages();
+    }
+
     /**
      * The region over {@code path} was closed: passes it on to the wrapped handler
      * ({@link StorageHandler#regionClosed(Path)}). Batches still queued for the file do nothing.
      *
      * @param path the file of the region that closed
      */
+    @Override
     public void regionClosed(Path path) {
         handler.regionClosed(path);
     }

@@ -866,6 +866,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
      *
      * @param path the file of the region that closed
      */
+    @Override
     public void regionClosed(Path path) {
         try {
             release(path);

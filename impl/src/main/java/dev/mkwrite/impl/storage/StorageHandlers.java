@@ -167,25 +167,6 @@ public final class StorageHandlers {
     }
 
     /**
-     * Tells the built-in handlers in {@code handler} (a {@link StorageHandler}, a {@link PrepareAhead}, a
-     * {@linkplain #chain chain} of them, in any nesting) that the region over {@code path} was closed, so
-     * that they release the file ({@link StorageHandler#regionClosed(Path)}). Other handlers are left alone.
-     * For code that closes regions itself; mkwrite's core will call it when a region closes.
-     *
-     * @param handler the region's handler
-     * @param path    the region's file
-     */
-    public static void regionClosed(WriteFaultHandler handler, Path path) {
-        if (handler instanceof StorageHandler s) {
-            s.regionClosed(path);
-        } else if (handler instanceof PrepareAhead a) {
-            a.regionClosed(path);
-        } else if (handler instanceof HandlerChain c) {
-            c.regionClosed(path);
-        }
-    }
-
-    /**
      * Whether this JVM lets mkwrite make native calls ({@code fallocate}, {@code madvise}).
      *
      * @return true if native access is enabled for mkwrite's module and the platform is supported
