@@ -1,5 +1,6 @@
 package dev.mkwrite;
 
+import java.io.Closeable;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -52,7 +53,7 @@ import java.nio.file.Path;
  * <h2>Threads</h2>
  * All methods are safe to call from any thread. Byte order for the typed accessors is little-endian.
  */
-public interface MappedRegion extends AutoCloseable {
+public interface MappedRegion extends Closeable {
 
     /**
      * Starts describing a region over {@code path}.
