@@ -123,7 +123,10 @@ final class Region implements MappedRegion {
 
     @Override
     public RegionStats stats() {
-        return state.counters.snapshot(state.pageCount, pins.pinnedPages(), state.table.metadataBytes());
+        // TODO(lead): file.hasNativeDescriptor() once RegionFile has it; a native mapping implies one.
+        boolean nativeMapping = state.mapping instanceof Mapping.NativeMapping;
+        return state.counters.snapshot(state.pageCount, pins.pinnedPages(), state.table.metadataBytes(),
+                nativeMapping, nativeMapping);
     }
 
     // ---------------------------------------------------------------------------------------------
