@@ -17,11 +17,13 @@ public interface MappedRegionProvider {
     String PROVIDER_PROPERTY = "dev.mkwrite.provider";
 
     /**
-     * Opens a region.
+     * Opens a handle on the region of {@code spec}'s file: a new region, or the one already open over the
+     * same file in this JVM, under the rules of {@link MappedRegion} (<i>Opening a file more than once</i>).
      *
      * @param spec what to open; the handler is not null
-     * @return the open region
-     * @throws IOException if the file cannot be opened, extended or mapped
+     * @return a handle on the open region
+     * @throws IOException           if the file cannot be opened, extended or mapped
+     * @throws IllegalStateException if the file is open in this JVM with other settings
      */
     MappedRegion open(RegionBuilder spec) throws IOException;
 }

@@ -6,7 +6,10 @@ import dev.mkwrite.RegionBuilder;
 
 import java.io.IOException;
 
-/** The {@link MappedRegionProvider} that {@link java.util.ServiceLoader} finds in this module. */
+/**
+ * The {@link MappedRegionProvider} that {@link java.util.ServiceLoader} finds in this module. Opens go
+ * through the {@link RegionRegistry}, so a file has one region per JVM.
+ */
 public final class MkwriteProvider implements MappedRegionProvider {
 
     /** Called by {@link java.util.ServiceLoader}. */
@@ -15,6 +18,6 @@ public final class MkwriteProvider implements MappedRegionProvider {
 
     @Override
     public MappedRegion open(RegionBuilder spec) throws IOException {
-        return Region.open(spec);
+        return RegionRegistry.open(spec);
     }
 }
