@@ -1,5 +1,6 @@
 package dev.mkwrite;
 
+import java.io.Closeable;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -49,12 +50,49 @@ import java.nio.file.Path;
  * Ranges past the end throw {@link OutOfRegionException}. Every other failure of a write is a
  * {@link WriteFaultException}. None of them changes the region: the same call may be made again.
  *
+ * <h2>Opening a file more than once: one region, several handles</h2>
+ * A file has at most one region in a JVM: one page-state table, one mapping, one file lock. What
+ * {@link RegionBuilder#open()} returns is a <i>handle</i> on that region. Opening a file that is already
+ * open in this JVM returns a new handle on the region that is open, not a second region, provided these
+ * settings are the same as the region's:
+ * <ul>
+ *   <li>the {@linkplain RegionBuilder#backing backing};</li>
+ *   <li>the {@linkplain RegionBuilder#pageSize page size} (not given means the operating system's, so
+ *   it matches an explicit page size equal to it);</li>
+ *   <li>the {@linkplain RegionBuilder#handler handler}: the same instance ({@code ==}), since it is
+ *   called for the pages of every handle;</li>
+ *   <li>the {@linkplain RegionBuilder#dirtyLimit dirty limit};</li>
+ *   <li>{@linkplain RegionBuilder#stablePages(boolean) stable pages}, the
+ *   {@linkplain RegionBuilder#byteOrder byte order} and {@linkplain RegionBuilder#prepareAhead prepare-ahead}.</li>
+ * </ul>
+ * Any of them different: {@link IllegalStateException}, naming the file and the setting. Two settings
+ * need not match. {@linkplain RegionBuilder#create create} only matters for a file that does not exist,
+ * and an open file exists. A {@linkplain RegionBuilder#size size} at most the region's (or none) leaves
+ * the region as it is; a larger one grows it, exactly as {@link #grow} would (so the open waits for
+ * writers of a last page that the old size covers partly): like the first open, an open promises a
+ * region of at least the size asked for.
+ *
+ * <p>"The same file" means the same file key ({@code BasicFileAttributes.fileKey()}: device and inode),
+ * so paths through a symbolic link or a hard link meet at one region. Every handle answers
+ * {@link #path()} with the path the region was first opened with, and the exceptions of every handle
+ * name that path.
+ *
+ * <p>Handles share everything but their {@code close}: a write through one is read through another
+ * (under the rules of <i>Reads</i> above), a {@link #flush} through one writes back every dirty page of the
+ * region, and a {@link #grow} or {@link #truncate} through one changes the size for all. Each handle is
+ * closed on its own: {@link #close()} is idempotent for that handle, afterwards that handle's reads, writes,
+ * flushes and resizes throw {@link RegionClosedException} naming the file, and the other handles go on.
+ * The close of the last open handle closes the region. Opens and closes may race freely from any threads:
+ * opens that race end with one region and a handle each, and an open that races the last close waits for
+ * that close to end and then opens the region afresh; it never returns a handle on a closed region.
+ * Another process that opens the file fails on the region's file lock.
+ *
  * <h2>Threads</h2>
- * All methods are safe to call from any thread. The typed accessors, and the buffers a span or view
- * hands out, use the region's {@linkplain RegionBuilder#byteOrder byte order}, little-endian unless the
- * builder said otherwise.
+ * All methods are safe to call from any thread, and a handle may be shared between threads. The typed
+ * accessors, and the buffers a span or view hands out, use the region's
+ * {@linkplain RegionBuilder#byteOrder byte order}, little-endian unless the builder said otherwise.
  */
-public interface MappedRegion extends AutoCloseable {
+public interface MappedRegion extends Closeable {
 
     /**
      * Starts describing a region over {@code path}.
@@ -414,19 +452,27 @@ public interface MappedRegion extends AutoCloseable {
     RegionStats stats();
 
     /**
-     * Whether {@link #close()} has begun.
+     * Whether this handle is closed, or the region's close has begun.
      *
      * @return {@code true} once closing
      */
     boolean isClosed();
 
     /**
-     * Writes back every dirty page, waits for pinned writers and faults in progress, and unmaps the
-     * file. Afterwards every reservation the region accepted has been consumed or released. Writes that
-     * start after close began throw {@link RegionClosedException}. Idempotent.
+     * Closes this handle (see <i>Opening a file more than once</i> in the class documentation), and the
+     * region with it if this is the region's last open handle. Idempotent for each handle. Afterwards this
+     * handle's reads, writes, flushes and resizes throw {@link RegionClosedException}; its accessors
+     * ({@link #path()}, {@link #size()}, {@link #stats()}...) still answer.
+     *
+     * <p>The close of the last handle writes back every dirty page, waits for pinned writers and faults in
+     * progress, unmaps the file and releases its lock. Afterwards every reservation the region accepted has
+     * been consumed or released. Writes that start after that close began throw
+     * {@link RegionClosedException}. The close of any other handle returns at once; the region goes on
+     * for the other handles.
      *
      * @throws IOException           if the final writeback failed; the region is closed anyway
-     * @throws IllegalStateException if called from inside this region's handler
+     * @throws IllegalStateException if called from inside this region's handler when it would close the
+     *                               region; this handle then stays open
      */
     @Override
     void close() throws IOException;

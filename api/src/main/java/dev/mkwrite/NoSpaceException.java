@@ -35,4 +35,15 @@ public class NoSpaceException extends WriteFaultException {
     public NoSpaceException(String reason, Path path, long offset, long page, Throwable cause) {
         super(reason, path, offset, page, cause);
     }
+
+    /**
+     * This failure as a {@link NoSpaceIOException}, for a store whose methods declare
+     * {@link java.io.IOException}; see {@link WriteFaultException#asIOException()}.
+     *
+     * @return the checked exception, to throw
+     */
+    @Override
+    public NoSpaceIOException asIOException() {
+        return new NoSpaceIOException(this);
+    }
 }

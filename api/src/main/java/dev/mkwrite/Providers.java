@@ -64,11 +64,50 @@ final class Providers {
         }
     }
 
-    /** Stands in for an absent provider so that every open() reports the same clear message. */
+    /** Stands in for an absent provider so that every use reports the same clear message. */
     private record Missing(String message) implements MappedRegionProvider {
         @Override
         public MappedRegion open(RegionBuilder spec) {
-            throw new IllegalStateException(message);
+            throw missing();
+        }
+
+        @Override
+        public WriteFaultHandlers.Storage bestAvailable(int granule) {
+            throw missing();
+        }
+
+        @Override
+        public WriteFaultHandlers.Storage fallocate(int granule) {
+            throw missing();
+        }
+
+        @Override
+        public WriteFaultHandlers.Storage populate() {
+            throw missing();
+        }
+
+        @Override
+        public WriteFaultHandlers.Storage zeroFill(int granule) {
+            throw missing();
+        }
+
+        @Override
+        public WriteFaultHandler chain(WriteFaultHandler first, WriteFaultHandler[] more) {
+            throw missing();
+        }
+
+        @Override
+        public boolean nativeAccessAvailable() {
+            throw missing();
+        }
+
+        @Override
+        public String nativeAccessFlag() {
+            throw missing();
+        }
+
+        private IllegalStateException missing() {
+            return new IllegalStateException(message);
         }
     }
 }

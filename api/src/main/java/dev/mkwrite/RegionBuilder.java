@@ -252,9 +252,17 @@ public final class RegionBuilder {
     /**
      * Opens the region with the implementation found on the class or module path.
      *
-     * @return the open region
+     * <p>Opening a file that is already open in this JVM returns a new handle on the open region instead
+     * of a second region, provided the backing, page size, handler instance, dirty limit, stable pages,
+     * byte order and prepare-ahead are the same (a larger size grows the region; a smaller one or none
+     * leaves it as it is); otherwise it throws IllegalStateException naming the file and the setting.
+     * Each handle is closed on its own, and closing the last one closes the region (see
+     * {@link MappedRegion}, "Opening a file more than once").
+     *
+     * @return a handle on the open region
      * @throws IOException              if the file cannot be opened, extended or mapped
-     * @throws IllegalStateException    if no handler was given, or no implementation is on the path
+     * @throws IllegalStateException    if no handler was given, no implementation is on the path, or the
+     *                                  file is open in this JVM with other settings
      * @throws IllegalArgumentException if the size does not fit the backing or the page size is below
      *                                  the operating system's
      */

@@ -24,6 +24,18 @@ package dev.mkwrite;
  *                                over three pages holds three); zero when no write is in flight, which is
  *                                what a leak check asserts after every writer has finished
  * @param metadataBytes           approximate heap bytes of the page-state table
+ * @param nativeAccess            whether the region holds a native descriptor of its file, which it has
+ *                                when this JVM enables native access for mkwrite
+ *                                ({@code --enable-native-access}): with it, {@link MappedRegion#punchHole}
+ *                                frees blocks with {@code fallocate(2)} and a {@link Backing#MEMORY_SEGMENT}
+ *                                region can be mapped with room to grow; without it, both fall back
+ *                                (zeros are written, {@code FileChannel.map} maps)
+ * @param nativeMapping           whether the region's current mapping is one {@code mmap(2)} of its own with
+ *                                room to grow, so that a grow within the room is one {@code ftruncate(2)}
+ *                                with no new mapping; {@code false} when it is mapped with
+ *                                {@code FileChannel.map} ({@link Backing#MAPPED_BYTE_BUFFER} always, and
+ *                                {@link Backing#MEMORY_SEGMENT} without native access), where every grow
+ *                                maps anew
  */
 public record RegionStats(
         long pages,
@@ -40,7 +52,38 @@ public record RegionStats(
         long reservationsOutstanding,
         long reservedBytes,
         long pins,
-        long metadataBytes) {
+        long metadataBytes,
+        boolean nativeAccess,
+        boolean nativeMapping) {
+
+    /**
+     * The counters alone, with {@link #nativeAccess()} and {@link #nativeMapping()} false: for code that
+     * builds statistics of its own, such as a sum over several regions.
+     *
+     * @param pages                   pages in the region
+     * @param preparingPages          pages claimed by a fault whose handler has not finished
+     * @param writablePages           pages prepared and dirty
+     * @param writebackPages          pages being written back
+     * @param faults                  write faults taken
+     * @param retries                 retried faults
+     * @param lockDrops               calls to {@link WriteFault#dropLock()}
+     * @param handlerNanos            time spent inside {@link WriteFaultHandler#prepare}
+     * @param writebackWaits          times a writer waited for a page to leave writeback
+     * @param writebackWaitNanos      time writers spent waiting for writeback
+     * @param pagesWrittenBack        pages taken through writeback by flushes
+     * @param reservationsOutstanding reservations accepted and not yet consumed or released
+     * @param reservedBytes           sum of {@link Reservation#bytes()} over the outstanding reservations
+     * @param pins                    page pins held
+     * @param metadataBytes           approximate heap bytes of the page-state table
+     */
+    public RegionStats(long pages, long preparingPages, long writablePages, long writebackPages, long faults,
+            long retries, long lockDrops, long handlerNanos, long writebackWaits, long writebackWaitNanos,
+            long pagesWrittenBack, long reservationsOutstanding, long reservedBytes, long pins,
+            long metadataBytes) {
+        this(pages, preparingPages, writablePages, writebackPages, faults, retries, lockDrops, handlerNanos,
+                writebackWaits, writebackWaitNanos, pagesWrittenBack, reservationsOutstanding, reservedBytes, pins,
+                metadataBytes, false, false);
+    }
 
     /**
      * Pages neither being prepared, writable nor under writeback.

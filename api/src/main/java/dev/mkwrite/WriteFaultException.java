@@ -1,5 +1,6 @@
 package dev.mkwrite;
 
+import java.io.IOException;
 import java.nio.file.Path;
 
 /**
@@ -9,6 +10,28 @@ import java.nio.file.Path;
  * <p>The message names the file, the file offset and the page. The subclasses say why:
  * {@link NoSpaceException}, {@link OutOfRegionException}, {@link RegionClosedException},
  * {@link HandlerFailedException} and {@link FaultInterruptedException}.
+ *
+ * <h2>In a store that declares {@code IOException}</h2>
+ * This exception is unchecked, so that a write at raw memory speed needs no {@code try}. A store whose
+ * own methods declare {@code IOException} turns it into one with {@link #asIOException()}, once, at its
+ * boundary: one {@code catch} in each public method of the store covers every region call inside it,
+ * however deep.
+ * <pre>{@code
+ * public long append(ByteBuffer record) throws IOException {       // the store's own API
+ *     try {
+ *         long position = reserve(record.remaining());             // any number of region calls
+ *         log.put(position, record);
+ *         index.putLong(slot(position), position);
+ *         return position;
+ *     } catch (WriteFaultException e) {
+ *         throw e.asIOException();       // NoSpaceIOException for a full disk, WriteFaultIOException else
+ *     }
+ * }
+ * }</pre>
+ * The store's callers then tell a full disk apart by type ({@link NoSpaceIOException}), or, if they were
+ * written for {@code FileChannel}, by the message, which starts like the JDK's:
+ * {@value NoSpaceIOException#NO_SPACE}. Both are {@link java.nio.file.FileSystemException}s naming the
+ * region's file, and the cause is this exception, with its offset and page.
  */
 public abstract class WriteFaultException extends RuntimeException {
 
@@ -62,5 +85,18 @@ public abstract class WriteFaultException extends RuntimeException {
      */
     public long page() {
         return page;
+    }
+
+    /**
+     * This failure as a checked exception, for a store whose methods declare {@link IOException}: a
+     * {@link NoSpaceIOException} for a {@link NoSpaceException}, otherwise a {@link WriteFaultIOException}.
+     * Either has this exception as its cause, the region's file as its
+     * {@linkplain java.nio.file.FileSystemException#getFile() file} and this message. A new object at each
+     * call; the region is not involved, so it may be called anywhere, at any time.
+     *
+     * @return the checked exception, to throw
+     */
+    public WriteFaultIOException asIOException() {
+        return new WriteFaultIOException(this);
     }
 }

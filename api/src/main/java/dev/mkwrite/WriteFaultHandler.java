@@ -96,7 +96,8 @@ public interface WriteFaultHandler {
      * Called once a region over {@code path} with this handler has closed (as the kernel calls a file's
      * {@code ->release}): per-file state the handler keeps, such as a descriptor or space it reserved
      * ahead, can go. A handler shared by several regions, or by successive regions over one file, hears
-     * of each close. Called on the closing thread, after the region let go of the file; must not throw.
+     * of each close. Called on the closing thread, after the region let go of the file (its lock is
+     * free); must not throw, and must not open a region over the same file, whose last close this is.
      * Handlers that pass calls on to another should pass this on too.
      *
      * @param path the region's file, as the region was opened

@@ -22,10 +22,14 @@ final class Counters {
     final LongAdder reservations = new LongAdder();
     final LongAdder reservedBytes = new LongAdder();
 
-    RegionStats snapshot(long pages, long pins, long metadataBytes) {
+    /**
+     * The counters, with what the caller read of the region: its pages, pins and metadata, whether it has
+     * a native descriptor, and whether its mapping is a native one with room to grow.
+     */
+    RegionStats snapshot(long pages, long pins, long metadataBytes, boolean nativeAccess, boolean nativeMapping) {
         return new RegionStats(pages, preparing.sum(), writable.sum(), writeback.sum(), faults.sum(),
                 retries.sum(), lockDrops.sum(), handlerNanos.sum(), writebackWaits.sum(),
                 writebackWaitNanos.sum(), pagesWrittenBack.sum(), reservations.sum(), reservedBytes.sum(),
-                pins, metadataBytes);
+                pins, metadataBytes, nativeAccess, nativeMapping);
     }
 }

@@ -78,16 +78,13 @@ final class Region implements MappedRegion, Ahead.Preparer {
         this.ahead = aheadPages > 0 ? new Ahead(this, aheadPages) : null;
     }
 
+    /**
+     * Opens a new region over {@code spec}'s file. Applications reach it only through {@link RegionRegistry},
+     * which shares one region between the opens of a file; a second region over a file open in this JVM
+     * fails on the file lock.
+     */
     static Region open(RegionBuilder spec) throws IOException {
-        int osPage = OsPage.size();
-        int pageSize = spec.pageSize() == 0 ? osPage : spec.pageSize();
-        if (pageSize < osPage) {
-            throw new IllegalArgumentException("page size " + pageSize + " is below the operating system's page size "
-                    + osPage + " for " + spec.path());
-        }
-        if (spec.size() > spec.backing().maxRegionSize()) {
-            throw RegionState.tooLarge(spec.size(), spec.backing(), spec.path());
-        }
+        int pageSize = RegionSettings.of(spec).pageSize(); // checks the page size and the size
         RegionFile file = RegionFile.open(spec);
         boolean success = false;
         try {
@@ -138,7 +135,9 @@ final class Region implements MappedRegion, Ahead.Preparer {
 
     @Override
     public RegionStats stats() {
-        return state.counters.snapshot(state.pageCount, pins.pinnedPages(), state.table.metadataBytes());
+        boolean nativeMapping = state.mapping instanceof Mapping.NativeMapping;
+        return state.counters.snapshot(state.pageCount, pins.pinnedPages(), state.table.metadataBytes(),
+                file.hasNativeDescriptor(), nativeMapping);
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -87,22 +87,33 @@ final class RegionFile {
 
     /** Opens the channel, saying what is wrong, for which region, where the JDK gives a bare path. */
     private static FileChannel openChannel(RegionBuilder spec, Set<OpenOption> options) throws IOException {
-        Path path = spec.path();
         try {
-            return FileChannel.open(path, options);
-        } catch (NoSuchFileException e) {
+            return FileChannel.open(spec.path(), options);
+        } catch (FileSystemException e) {
+            throw explained(spec, e);
+        }
+    }
+
+    /**
+     * The JDK's failure to open or create {@code spec}'s file, which names only a path, as one that says
+     * what is wrong for the region: a missing directory, create(false) on a missing file, or the access a
+     * region needs. Same exception type, the JDK's as its cause.
+     */
+    static FileSystemException explained(RegionBuilder spec, FileSystemException e) {
+        Path path = spec.path();
+        if (e instanceof NoSuchFileException) {
             Path parent = path.toAbsolutePath().getParent();
             String why = spec.create() && parent != null && !Files.isDirectory(parent)
                     ? "cannot create the region's file: its directory " + parent + " does not exist"
                     : "the region's file does not exist, and the builder said create(false)";
-            throw annotated(new NoSuchFileException(path.toString(), null, why), e);
-        } catch (AccessDeniedException e) {
-            throw annotated(new AccessDeniedException(path.toString(), null, "a region needs to read and write its"
-                    + " file (and to create it, write access to its directory); this process may not"), e);
-        } catch (FileSystemException e) {
-            throw annotated(new FileSystemException(path.toString(), e.getOtherFile(), "opening the region's file"
-                    + " failed: " + e.getReason()), e);
+            return annotated(new NoSuchFileException(path.toString(), null, why), e);
         }
+        if (e instanceof AccessDeniedException) {
+            return annotated(new AccessDeniedException(path.toString(), null, "a region needs to read and write its"
+                    + " file (and to create it, write access to its directory); this process may not"), e);
+        }
+        return annotated(new FileSystemException(path.toString(), e.getOtherFile(), "opening the region's file"
+                + " failed: " + e.getReason()), e);
     }
 
     private static FileSystemException annotated(FileSystemException e, FileSystemException cause) {
@@ -131,6 +142,11 @@ final class RegionFile {
     /** Discards {@code [offset, offset + length)} of the file (see {@link FileHoles}). */
     void punch(long offset, long length) throws IOException {
         Uninterruptible.run(() -> FileHoles.punch(nativeFd, path, channel, offset, length));
+    }
+
+    /** Whether the region has a native descriptor of its file: native access is on for it. */
+    boolean hasNativeDescriptor() {
+        return nativeFd >= 0;
     }
 
     boolean isOpen() {

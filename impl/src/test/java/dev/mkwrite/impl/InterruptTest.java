@@ -2,6 +2,7 @@ package dev.mkwrite.impl;
 
 import dev.mkwrite.Backing;
 import dev.mkwrite.MappedRegion;
+import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteFaultHandler;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.io.TempDir;
@@ -56,9 +57,14 @@ class InterruptTest {
         assertEquals(42, r.getLong(0));
         r.flush();
         IllegalStateException second = assertThrows(IllegalStateException.class, () ->
-                MappedRegion.builder(r.path()).handler(WriteFaultHandler.none()).open(),
-                "the file lock keeps a second region off the file");
+                MappedRegion.builder(r.path()).handler(fault -> Reservation.none()).open(),
+                "the region is still open: an open with another handler is refused");
         assertTrue(second.getMessage().contains("already open"), second.getMessage());
+        // Past the registry, the file lock itself still keeps a second region off the file.
+        IllegalStateException locked = assertThrows(IllegalStateException.class, () ->
+                Region.open(MappedRegion.builder(r.path()).handler(WriteFaultHandler.none())).close(),
+                "the region's file lock is still held");
+        assertTrue(locked.getMessage().contains("already open in this JVM"), locked.getMessage());
     }
 
     @ParameterizedTest

@@ -20,7 +20,7 @@ public final class ReliabilityProbe {
      * @return the state's name
      */
     public static String state(MappedRegion region, long page) {
-        return PageState.name(PageState.state(((Region) region).stateWord(page)));
+        return PageState.name(PageState.state(RegionHandle.regionOf(region).stateWord(page)));
     }
 
     /**
@@ -31,7 +31,7 @@ public final class ReliabilityProbe {
      * @return true if the page is WRITABLE
      */
     public static boolean writable(MappedRegion region, long page) {
-        return PageState.state(((Region) region).stateWord(page)) == PageState.WRITABLE;
+        return PageState.state(RegionHandle.regionOf(region).stateWord(page)) == PageState.WRITABLE;
     }
 
     /**
@@ -42,7 +42,7 @@ public final class ReliabilityProbe {
      * @return the description
      */
     public static String describe(MappedRegion region, long page) {
-        return PageState.describe(((Region) region).stateWord(page));
+        return PageState.describe(RegionHandle.regionOf(region).stateWord(page));
     }
 
     /**

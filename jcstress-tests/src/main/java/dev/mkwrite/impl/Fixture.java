@@ -38,7 +38,8 @@ final class Fixture {
     static Region open(Backing backing, long size, WriteFaultHandler handler) {
         Path path = DIR.resolve(PREFIX + FILES.incrementAndGet());
         try {
-            return (Region) MappedRegion.builder(path).size(size).pageSize(PAGE).backing(backing).handler(handler).open();
+            // Region.open, not the builder's open: the registry would hand out a handle and keep an entry.
+            return Region.open(MappedRegion.builder(path).size(size).pageSize(PAGE).backing(backing).handler(handler));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -1,0 +1,178 @@
+package dev.mkwrite;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * The built-in handlers that prepare storage, for code that imports only {@code dev.mkwrite}. They are
+ * the implementation's ({@code dev.mkwrite.impl.storage.StorageHandlers} in mkwrite-impl), reached through
+ * the {@link MappedRegionProvider} found on the path, and behave exactly like them. Start with
+ * {@link #bestAvailable(int)}:
+ *
+ * <pre>{@code
+ * try (WriteFaultHandlers.Storage storage = WriteFaultHandlers.bestAvailable(1 << 20);   // 1 MiB granules
+ *      MappedRegion log = MappedRegion.builder(path).size(1L << 30).handler(storage).open()) {
+ *     log.put(offset, record);          // NoSpaceException on a full disk, never InternalError
+ * }
+ * }</pre>
+ *
+ * <table class="striped">
+ *   <caption>Which handler when</caption>
+ *   <thead><tr><th>Factory</th><th>Use it when</th></tr></thead>
+ *   <tbody>
+ *   <tr><td>{@link #bestAvailable(int)}</td><td>in doubt: fallocate plus populate with native access,
+ *   zero-fill without</td></tr>
+ *   <tr><td>{@link #fallocate(int)}</td><td>ext4, XFS, tmpfs: reserves a granule of blocks per system
+ *   call</td></tr>
+ *   <tr><td>{@link #populate()}</td><td>copy-on-write filesystems (btrfs), and to take the kernel's page
+ *   fault off the writer's path</td></tr>
+ *   <tr><td>{@link #zeroFill(int)}</td><td>a filesystem without fallocate; needs no native access</td></tr>
+ *   <tr><td>{@link #chain(WriteFaultHandler, WriteFaultHandler...)}</td><td>to combine handlers, yours
+ *   and these</td></tr>
+ *   </tbody>
+ * </table>
+ * The implementation offers more (space quotas, preparing ahead of a sequential writer, statistics) in
+ * {@code dev.mkwrite.impl.storage}.
+ *
+ * <h2>Native access</h2>
+ * {@code fallocate} and {@code madvise} are native calls: they need
+ * {@code --enable-native-access=ALL-UNNAMED} on the class path ({@code =dev.mkwrite.impl} on the module
+ * path) on the command line of the application that uses your store. Without it each handler falls back
+ * to zero-fill (ordinary writes: slower, just as safe), logs the flag to add once, and the JVM prints no
+ * warning. {@link #nativeAccessAvailable()} says which it is; {@link #nativeAccessFlag()} gives the flag,
+ * for a store's own start-up message.
+ *
+ * <h2>Lifetime</h2>
+ * A {@link Storage} is thread-safe and may serve any number of regions (files). It keeps a descriptor of
+ * each file it prepared until {@link Storage#release(Path)} or {@link Storage#close()}: close it after the
+ * regions it serves, and release a file after closing its region and before deleting, replacing or
+ * truncating it outside mkwrite.
+ */
+public final class WriteFaultHandlers {
+
+    private WriteFaultHandlers() {
+    }
+
+    /**
+     * A built-in handler that prepares storage: a {@link WriteFaultHandler} that holds a descriptor of each
+     * file it prepares, so it is closed after the regions it serves. Thread-safe.
+     */
+    public interface Storage extends WriteFaultHandler, Closeable {
+
+        /**
+         * Forgets {@code path}: closes its descriptor and drops what is known about the file. Call it after
+         * closing the file's region (its last handle), before deleting, replacing or truncating the file
+         * outside mkwrite: an open descriptor keeps a deleted file's blocks allocated. A later fault on the
+         * file starts afresh. Never call it while a region over the file is open.
+         *
+         * @param path the file, as the region names it ({@link MappedRegion#path()})
+         * @throws IOException if closing the descriptor failed
+         */
+        void release(Path path) throws IOException;
+
+        /**
+         * Closes every file the handler opened. Faults afterwards fail with {@link HandlerFailedException}.
+         * Idempotent.
+         *
+         * @throws IOException if closing a descriptor failed; every file is closed anyway
+         */
+        @Override
+        void close() throws IOException;
+    }
+
+    /**
+     * The most protective handler this JVM can run: {@code fallocate} of {@code granule}-sized granules
+     * plus {@code madvise(MADV_POPULATE_WRITE)} of each page with native access, otherwise zero-fill of
+     * granules (logging once which flag enables native access).
+     *
+     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB; one system call per granule
+     * @return a new handler; close it after the regions it serves
+     * @throws IllegalArgumentException if {@code granule} is not valid
+     * @throws IllegalStateException    if no implementation is on the path
+     */
+    public static Storage bestAvailable(int granule) {
+        return Providers.provider().bestAvailable(granule);
+    }
+
+    /**
+     * Reserves the blocks of each page's granule with {@code fallocate(FALLOC_FL_KEEP_SIZE)}; zero-fills
+     * where that is unavailable.
+     *
+     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB
+     * @return a new handler; close it after the regions it serves
+     * @throws IllegalArgumentException if {@code granule} is not valid
+     * @throws IllegalStateException    if no implementation is on the path
+     */
+    public static Storage fallocate(int granule) {
+        return Providers.provider().fallocate(granule);
+    }
+
+    /**
+     * Runs the filesystem's {@code ->page_mkwrite} for each page ahead of the store, with
+     * {@code madvise(MADV_POPULATE_WRITE)}; zero-fills the page where that is unavailable.
+     *
+     * @return a new handler; close it after the regions it serves
+     * @throws IllegalStateException if no implementation is on the path
+     */
+    public static Storage populate() {
+        return Providers.provider().populate();
+    }
+
+    /**
+     * Writes zeros into the holes of each page's granule, never over data; needs no native access.
+     *
+     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB
+     * @return a new handler; close it after the regions it serves
+     * @throws IllegalArgumentException if {@code granule} is not valid
+     * @throws IllegalStateException    if no implementation is on the path
+     */
+    public static Storage zeroFill(int granule) {
+        return Providers.provider().zeroFill(granule);
+    }
+
+    /**
+     * Runs {@code first}, then each of {@code more}, for every fault. Their reservations are combined into
+     * one that mkwrite consumes or releases as a whole. If a handler throws, the reservations of the ones
+     * before it are released, then the failure reaches the writer. Every handler's
+     * {@link WriteFaultHandler#beforeWriteback beforeWriteback} runs, in order. A handler that drops the
+     * region lock should come last: the retry adopts what was prepared without calling the chain again.
+     * The chain does not close the handlers it runs; close each yourself.
+     *
+     * @param first the first handler
+     * @param more  the handlers after it, in order
+     * @return the chained handler
+     * @throws NullPointerException  if a handler is null
+     * @throws IllegalStateException if no implementation is on the path
+     */
+    public static WriteFaultHandler chain(WriteFaultHandler first, WriteFaultHandler... more) {
+        Objects.requireNonNull(first, "first");
+        for (int i = 0; i < more.length; i++) {
+            Objects.requireNonNull(more[i], "handler " + (i + 1));
+        }
+        return Providers.provider().chain(first, more.clone());
+    }
+
+    /**
+     * Whether this JVM lets mkwrite make native calls ({@code fallocate}, {@code madvise}).
+     *
+     * @return true if native access is enabled for mkwrite and the platform is supported
+     * @throws IllegalStateException if no implementation is on the path
+     */
+    public static boolean nativeAccessAvailable() {
+        return Providers.provider().nativeAccessAvailable();
+    }
+
+    /**
+     * The command-line flag that enables native access for mkwrite in this JVM:
+     * {@code --enable-native-access=ALL-UNNAMED} on the class path,
+     * {@code --enable-native-access=dev.mkwrite.impl} on the module path.
+     *
+     * @return the flag
+     * @throws IllegalStateException if no implementation is on the path
+     */
+    public static String nativeAccessFlag() {
+        return Providers.provider().nativeAccessFlag();
+    }
+}

@@ -1,0 +1,344 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.RangeConsumer;
+import dev.mkwrite.RegionClosedException;
+import dev.mkwrite.RegionStats;
+import dev.mkwrite.WouldBlock;
+import dev.mkwrite.WriteSpan;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+
+/**
+ * What {@link dev.mkwrite.RegionBuilder#open()} returns: one open's handle on the region of its file, which
+ * every open of the file in this JVM shares ({@link RegionRegistry}). Each operation checks that this
+ * handle is open, then hands the call to the {@link Region}: one volatile read more than the region's own
+ * fast path, no allocation, no lock. Closing the handle ends this handle; the registry closes the region
+ * when its last handle closes.
+ *
+ * <p>Every method of {@link MappedRegion}, default or not, is declared here and delegates, so a handle
+ * never runs a default method against itself (a test checks it): add each new method of the interface
+ * here, checking {@link #state} first if the region would throw {@link RegionClosedException} when closed.
+ *
+ * <p>While its close runs, a handle is CLOSING and its operations still go to the region: a handle whose
+ * close is the region's last behaves exactly as the region does during its close (writes that start after
+ * the region's close began throw {@link RegionClosedException}; {@link #isClosed()} turns true as the
+ * region's does). Once the close returns, the handle is CLOSED and refuses them itself.
+ *
+ * <p>Ordering: {@link #state} is volatile; OPEN to CLOSING by one CAS in {@link #close()}, then CLOSED (or
+ * OPEN again if the region refused to close from inside its handler) by a volatile write. An operation that
+ * reads it before CLOSED meets the region, which is open while another handle is, or throws
+ * {@link RegionClosedException} itself.
+ */
+final class RegionHandle implements MappedRegion {
+
+    /** {@link #state}: open; being closed (the region's own close rules apply meanwhile); closed. */
+    private static final int OPEN = 0;
+    private static final int CLOSING = 1;
+    private static final int CLOSED = 2;
+    private static final VarHandle STATE;
+
+    static {
+        try {
+            STATE = MethodHandles.lookup().findVarHandle(RegionHandle.class, "state", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final Region region;
+    private final RegionRegistry.Entry entry;
+    private final int pageShift;
+    private volatile int state;
+
+    RegionHandle(Region region, RegionRegistry.Entry entry) {
+        this.region = region;
+        this.entry = entry;
+        this.pageShift = Integer.numberOfTrailingZeros(region.pageSize());
+    }
+
+    /** The region of {@code region}, a handle or the region itself; for tests that read page state. */
+    static Region regionOf(MappedRegion region) {
+        return region instanceof RegionHandle h ? h.region : (Region) region;
+    }
+
+    /** The shared region behind this handle. */
+    Region region() {
+        return region;
+    }
+
+    /** This handle's operations after its close: the file, the offset and its page. */
+    private RegionClosedException closedException(long offset) {
+        return new RegionClosedException(region.path(), offset, offset >= 0 ? offset >>> pageShift : -1);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Accessors: answer after close, as the region's do.
+
+    @Override
+    public Path path() {
+        return region.path();
+    }
+
+    @Override
+    public long size() {
+        return region.size();
+    }
+
+    @Override
+    public int pageSize() {
+        return region.pageSize();
+    }
+
+    @Override
+    public Backing backing() {
+        return region.backing();
+    }
+
+    @Override
+    public RegionStats stats() {
+        return region.stats();
+    }
+
+    @Override
+    public boolean isClosed() {
+        return state == CLOSED || region.isClosed();
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Writes, reads, writeback and resizing: refused once this handle is closed.
+
+    @Override
+    public WriteSpan write(long offset, long length) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        return region.write(offset, length);
+    }
+
+    @Override
+    public WriteSpan tryWrite(long offset, long length) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        return region.tryWrite(offset, length);
+    }
+
+    @Override
+    public void put(long offset, byte[] src, int srcOffset, int length) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        region.put(offset, src, srcOffset, length);
+    }
+
+    @Override
+    public void put(long offset, byte[] src) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        region.put(offset, src);
+    }
+
+    @Override
+    public void put(long offset, MemorySegment src) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        region.put(offset, src);
+    }
+
+    @Override
+    public void put(long offset, ByteBuffer src) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        region.put(offset, src);
+    }
+
+    @Override
+    public void putByte(long offset, byte value) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        region.putByte(offset, value);
+    }
+
+    @Override
+    public void putInt(long offset, int value) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        region.putInt(offset, value);
+    }
+
+    @Override
+    public void putLong(long offset, long value) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        region.putLong(offset, value);
+    }
+
+    @Override
+    public void get(long offset, byte[] dst, int dstOffset, int length) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        region.get(offset, dst, dstOffset, length);
+    }
+
+    @Override
+    public void get(long offset, MemorySegment dst) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        region.get(offset, dst);
+    }
+
+    @Override
+    public byte getByte(long offset) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        return region.getByte(offset);
+    }
+
+    @Override
+    public int getInt(long offset) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        return region.getInt(offset);
+    }
+
+    @Override
+    public long getLong(long offset) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        return region.getLong(offset);
+    }
+
+    @Override
+    public WriteSpan tryWrite(long offset, long length, WouldBlock why) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        return region.tryWrite(offset, length, why);
+    }
+
+    @Override
+    public void prepare(long offset, long length) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        region.prepare(offset, length);
+    }
+
+    @Override
+    public MemorySegment view(long offset, long length) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        return region.view(offset, length);
+    }
+
+    @Override
+    public ByteBuffer viewBuffer(long offset, long length) {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        return region.viewBuffer(offset, length);
+    }
+
+    @Override
+    public long dirtyRanges(RangeConsumer ranges) {
+        if (state == CLOSED) {
+            throw closedException(0);
+        }
+        return region.dirtyRanges(ranges);
+    }
+
+    @Override
+    public long flush() throws IOException {
+        if (state == CLOSED) {
+            throw closedException(0);
+        }
+        return region.flush();
+    }
+
+    @Override
+    public long flush(long offset, long length) throws IOException {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        return region.flush(offset, length);
+    }
+
+    @Override
+    public void grow(long newSize) throws IOException {
+        if (state == CLOSED) {
+            throw closedException(0);
+        }
+        region.grow(newSize);
+    }
+
+    @Override
+    public void truncate(long newSize) throws IOException {
+        if (state == CLOSED) {
+            throw closedException(0);
+        }
+        region.truncate(newSize);
+    }
+
+    @Override
+    public void punchHole(long offset, long length) throws IOException {
+        if (state == CLOSED) {
+            throw closedException(offset);
+        }
+        region.punchHole(offset, length);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Close
+
+    /**
+     * Ends this handle, once; the last handle's close closes the region. A close refused from inside the
+     * region's handler leaves this handle open.
+     */
+    @Override
+    public void close() throws IOException {
+        if (!STATE.compareAndSet(this, OPEN, CLOSING)) { // volatile: exactly one close releases the handle
+            return;
+        }
+        boolean released = false;
+        try {
+            entry.release();
+            released = true;
+        } finally {
+            // volatile: CLOSED unless the region refused to close (from inside its handler) and goes on
+            state = released || region.isClosed() ? CLOSED : OPEN;
+        }
+    }
+
+    /** Closes a handle that its open could not hand out, adding any failure to {@code failure}. */
+    void abandon(Throwable failure) {
+        try {
+            close();
+        } catch (IOException | RuntimeException e) {
+            failure.addSuppressed(e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return state == CLOSED ? region + " (closed handle)" : region.toString();
+    }
+}
