@@ -188,8 +188,6 @@ public final class RunAll {
         Scores s = jmh("row6-segment", "ReadBenchmark\\.(get|getSegment|rawSegment|rawSegmentToSegment|rawBuffer)$",
                 false, Map.of("backing", "MEMORY_SEGMENT"));
         s.add(jmh("row6-buffer", "ReadBenchmark\\.get$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")));
-        lines.add(new Line("6", "TODO: no read-only view in the API yet; measured get(...), which takes the region"
-                + " lock shared", "", "", "", "", "", ""));
         for (String pattern : List.of("RANDOM_64", "SEQUENTIAL_4K")) {
             String what = pattern.equals("RANDOM_64") ? "random 64 B" : "sequential 4 KiB";
             String[][] pairs = {
