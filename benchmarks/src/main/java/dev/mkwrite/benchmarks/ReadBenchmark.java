@@ -42,8 +42,8 @@ import java.util.concurrent.TimeUnit;
  * {@code rawBuffer} ({@code MappedByteBuffer.get(index, byte[], 0, n)}). The raw methods do not depend on
  * the backing; run them on one. Target: at least 0.9x raw speed.
  *
- * <p>The region has no read-only view yet: every region read takes the region lock shared (a CAS on the
- * lock's shared word and its release), which is what this row measures.
+ * <p>Region reads take no lock: they read the mapping's memory directly, checked against the region's
+ * size, and retry under the lock only when a resize or close raced them.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.AverageTime)
