@@ -3,6 +3,7 @@ package dev.mkwrite.impl;
 import dev.mkwrite.Backing;
 import dev.mkwrite.RegionBuilder;
 import dev.mkwrite.impl.os.Descriptors;
+import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.impl.os.Uninterruptible;
 import org.slf4j.Logger;
@@ -37,6 +38,7 @@ final class RegionFile {
 
     private final Path path;
     private final FileChannel channel;
+    /** The POSIX lock without native access; null when the native descriptor holds an OFD lock. */
     private final FileLock lock;
     /** A native descriptor of the file, or -1 without native access. */
     private final int nativeFd;
@@ -58,20 +60,10 @@ final class RegionFile {
         int nativeFd = -1;
         boolean success = false;
         try {
-            FileLock fileLock;
-            try {
-                fileLock = channel.tryLock();
-            } catch (OverlappingFileLockException e) {
-                throw new IllegalStateException("a region over " + spec.path() + " is already open in this JVM;"
-                        + " one file has one page-state table, so open it once and share the region", e);
-            }
-            if (fileLock == null) {
-                throw new IOException("another process holds a lock on " + spec.path()
-                        + " (is a region over it open elsewhere?)");
-            }
             // Read just after opening: only a rename racing open() itself could make it another file's.
             Object fileKey = Files.readAttributes(spec.path(), BasicFileAttributes.class).fileKey();
             nativeFd = Descriptors.openSameFile(spec.path(), fileKey);
+            FileLock fileLock = nativeFd >= 0 && ofdLock(spec.path(), nativeFd) ? null : posixLock(spec.path(), channel);
             RegionFile file = new RegionFile(spec.path(), channel, fileLock, nativeFd);
             success = true;
             return file;
@@ -83,6 +75,41 @@ final class RegionFile {
                 }
             }
         }
+    }
+
+    /**
+     * With native access, the region's lock is an open-file-description lock on its own descriptor: only
+     * the region's close releases it, where the POSIX lock of {@link #posixLock} is dropped when any other
+     * descriptor of the file in the process is closed. Returns false, having locked nothing, where the
+     * kernel has no OFD locks (then the POSIX lock is taken instead).
+     */
+    private static boolean ofdLock(Path path, int fd) throws IOException {
+        int r = PosixNative.lockFile(fd);
+        if (r == 0) {
+            return true;
+        }
+        if (r == -Errno.EAGAIN || r == -Errno.EACCES) {
+            throw new IllegalStateException("a region over " + path + " is already open (in this JVM, or in another"
+                    + " process: its file is locked); one file has one page-state table, so open it once and share"
+                    + " the region");
+        }
+        LOG.debug("no open-file-description lock for {} ({}); a POSIX lock instead", path, Errno.name(-r));
+        return false;
+    }
+
+    /** The POSIX record lock ({@code FileChannel.tryLock}), without native access. */
+    private static FileLock posixLock(Path path, FileChannel channel) throws IOException {
+        FileLock fileLock;
+        try {
+            fileLock = channel.tryLock();
+        } catch (OverlappingFileLockException e) {
+            throw new IllegalStateException("a region over " + path + " is already open in this JVM;"
+                    + " one file has one page-state table, so open it once and share the region", e);
+        }
+        if (fileLock == null) {
+            throw new IOException("another process holds a lock on " + path + " (is a region over it open elsewhere?)");
+        }
+        return fileLock;
     }
 
     /** Opens the channel, saying what is wrong, for which region, where the JDK gives a bare path. */
@@ -159,7 +186,9 @@ final class RegionFile {
      */
     IOException close(IOException failure) {
         try {
-            lock.release();
+            if (lock != null) {
+                lock.release();
+            }
             channel.close();
             if (nativeFd >= 0 && PosixNative.close(nativeFd) < 0) {
                 LOG.warn("closing the native descriptor of {} failed", path);

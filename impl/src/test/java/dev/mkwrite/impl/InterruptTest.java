@@ -64,7 +64,7 @@ class InterruptTest {
         IllegalStateException locked = assertThrows(IllegalStateException.class, () ->
                 Region.open(MappedRegion.builder(r.path()).handler(WriteFaultHandler.none())).close(),
                 "the region's file lock is still held");
-        assertTrue(locked.getMessage().contains("already open in this JVM"), locked.getMessage());
+        assertTrue(locked.getMessage().contains("already open"), locked.getMessage());
     }
 
     @ParameterizedTest

@@ -166,27 +166,13 @@ class MemorySegmentRegionTest extends RegionContract {
     @Test
     void shouldKeepTheFileLockWhileMappingsComeAndGo() throws Exception {
         open();
-        assertTrue(holdsPosixLock(), "the region locks its file at open");
+        assertTrue(FileLocks.held(region.path()), "the region locks its file at open");
         region.grow(BEYOND_CAPACITY); // a new mapping; the old one is unmapped by the reaper
         awaitNoRetiredMapping();
         region.truncate(PAGES * (long) PAGE); // a shrink maps anew and unmaps at once
         region.putLong(0, 1L);
         region.punchHole(0, PAGE);
-        assertTrue(holdsPosixLock(), "closing a descriptor of the file must not drop the region's lock");
-    }
-
-    /** Whether /proc/locks lists a POSIX lock of this process on the region's file. */
-    private boolean holdsPosixLock() throws Exception {
-        long inode = (Long) Files.getAttribute(region.path(), "unix:ino");
-        String pid = Long.toString(ProcessHandle.current().pid());
-        for (String line : Files.readAllLines(java.nio.file.Path.of("/proc/locks"))) {
-            String[] f = line.trim().split("\\s+");
-            // "1: POSIX  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
-            if (f.length >= 6 && f[1].equals("POSIX") && f[4].equals(pid) && f[5].endsWith(":" + inode)) {
-                return true;
-            }
-        }
-        return false;
+        assertTrue(FileLocks.held(region.path()), "closing a descriptor of the file must not drop the region's lock");
     }
 
     private void awaitNoRetiredMapping() throws InterruptedException {

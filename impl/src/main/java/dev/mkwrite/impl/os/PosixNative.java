@@ -86,6 +86,12 @@ public final class PosixNative {
                 Linker.Option.firstVariadicArg(2));
     }
 
+    private static final class Fcntl {
+        /** {@code fcntl(fd, cmd, struct flock *)}: the third argument is variadic. */
+        static final MethodHandle H = bind("fcntl", true, FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS),
+                Linker.Option.firstVariadicArg(2));
+    }
+
     private static final class Close {
         static final MethodHandle H = bind("close", false, FunctionDescriptor.of(JAVA_INT, JAVA_INT));
     }
@@ -238,6 +244,45 @@ public final class PosixNative {
             MemorySegment cPath = arena.allocateFrom(path.toAbsolutePath().toString());
             MemorySegment state = captureState();
             return result((int) h.invokeExact(state, cPath, O_RDWR_CLOEXEC, 0), state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code F_OFD_SETLK} (Linux 3.15): an open-file-description lock, owned by the descriptor's open file. */
+    private static final int F_OFD_SETLK = 37;
+    private static final short F_WRLCK = 1;
+    /**
+     * {@code struct flock} on Linux (x86-64 and aarch64): {@code short l_type, short l_whence, off_t
+     * l_start, off_t l_len, pid_t l_pid}, 32 bytes with padding.
+     */
+    private static final java.lang.foreign.MemoryLayout FLOCK = java.lang.foreign.MemoryLayout.structLayout(
+            java.lang.foreign.ValueLayout.JAVA_SHORT.withName("l_type"),
+            java.lang.foreign.ValueLayout.JAVA_SHORT.withName("l_whence"),
+            java.lang.foreign.MemoryLayout.paddingLayout(4),
+            JAVA_LONG.withName("l_start"), JAVA_LONG.withName("l_len"),
+            JAVA_INT.withName("l_pid"), java.lang.foreign.MemoryLayout.paddingLayout(4));
+
+    /**
+     * Takes a write lock on the whole file through {@code fd}'s open file description ({@code fcntl(fd,
+     * F_OFD_SETLK)} of {@code F_WRLCK} from 0 to the end): unlike a POSIX record lock, closing another
+     * descriptor of the file in this process does not drop it; only closing {@code fd} does. It conflicts
+     * with POSIX locks and with OFD locks of other open file descriptions, in this process too.
+     *
+     * @param fd the descriptor, open for writing
+     * @return 0, or {@code -errno}: {@code EAGAIN} or {@code EACCES} if another holds a conflicting lock,
+     *         {@code EINVAL} on a kernel without OFD locks
+     */
+    public static int lockFile(int fd) {
+        MethodHandle h = handle(Fcntl.H);
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment flock = arena.allocate(FLOCK); // zeroed: l_whence SEEK_SET, l_start 0, l_len 0 (to the end), l_pid 0
+            flock.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 0, F_WRLCK);
+            MemorySegment state = captureState();
+            return result((int) h.invokeExact(state, fd, F_OFD_SETLK, flock), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }

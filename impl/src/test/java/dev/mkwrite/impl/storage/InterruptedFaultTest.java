@@ -58,7 +58,7 @@ class InterruptedFaultTest {
             assertEquals(0, region.stats().reservationsOutstanding());
             // Closing any descriptor of a file drops the process's POSIX locks on it: an interrupt that
             // closed the handler's channel would silently unlock the region's file for other processes.
-            assertTrue(holdsPosixLock(file), "the interrupt dropped the region's file lock");
+            assertTrue(dev.mkwrite.impl.FileLocks.held(file), "the interrupt dropped the region's file lock");
 
             // Fresh pages, from this thread and another: every one must take its write.
             AtomicInteger failed = new AtomicInteger();
@@ -165,19 +165,5 @@ class InterruptedFaultTest {
                 }
             }
         }
-    }
-
-    /** Whether /proc/locks lists a POSIX lock of this process on {@code file}. */
-    private static boolean holdsPosixLock(Path file) throws Exception {
-        long inode = (Long) Files.getAttribute(file, "unix:ino");
-        String pid = Long.toString(ProcessHandle.current().pid());
-        for (String line : Files.readAllLines(Path.of("/proc/locks"))) {
-            String[] f = line.trim().split("\\s+");
-            // "1: POSIX  ADVISORY  WRITE 1234 fd:01:5678 0 EOF"
-            if (f.length >= 6 && f[1].equals("POSIX") && f[4].equals(pid) && f[5].endsWith(":" + inode)) {
-                return true;
-            }
-        }
-        return false;
     }
 }

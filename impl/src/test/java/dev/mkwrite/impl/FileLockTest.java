@@ -1,0 +1,51 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.impl.os.PosixNative;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The region's file lock. With native access it is an open-file-description lock on the region's own
+ * descriptor: a user who reads the file through another channel and closes it, which drops every POSIX
+ * lock the process holds on the file, leaves the region's lock in place.
+ */
+class FileLockTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void shouldKeepTheLockWhenTheProcessClosesAnotherDescriptorOfTheFile() throws Exception {
+        assumeTrue(PosixNative.available(), "the OFD lock needs native access: " + PosixNative.unavailableReason());
+        Path file = dir.resolve("locked.dat");
+        try (MappedRegion region = MappedRegion.builder(file).size(4096).handler(WriteFaultHandler.none()).open()) {
+            region.putLong(0, 7);
+            assertTrue(FileLocks.held(file), "the region locks its file");
+            // The user reads the header through a channel of their own, then closes it.
+            try (FileChannel other = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                assertTrue(other.size() > 0);
+                FileLock mine = other.tryLock(); // conflicts with the region's OFD lock, even in this process
+                assertNull(mine, "the region's lock keeps a POSIX lock of this process off the file");
+            }
+            assertTrue(FileLocks.held(file), "closing another descriptor dropped the region's lock");
+            try (FileChannel again = FileChannel.open(file, StandardOpenOption.WRITE)) {
+                assertNull(again.tryLock(), "the file is still locked after the other descriptor closed");
+            }
+        }
+        try (FileChannel after = FileChannel.open(file, StandardOpenOption.WRITE); FileLock lock = after.tryLock()) {
+            assertTrue(lock != null && Files.exists(file), "the region's close released its lock");
+        }
+    }
+}

@@ -1,0 +1,34 @@
+package dev.mkwrite.impl;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** What /proc/locks says of a file: whether a region's lock on it is still held. */
+public final class FileLocks {
+
+    private FileLocks() {
+    }
+
+    /**
+     * Whether /proc/locks lists a write lock on {@code file}: a POSIX lock of this process, or an
+     * open-file-description lock (which /proc/locks lists with pid -1; the tests' files are their own, so
+     * an OFD lock on one is this process's).
+     *
+     * @param file the file
+     * @return true if it is locked
+     * @throws Exception if /proc/locks or the file's inode cannot be read
+     */
+    public static boolean held(Path file) throws Exception {
+        long inode = (Long) Files.getAttribute(file, "unix:ino");
+        String pid = Long.toString(ProcessHandle.current().pid());
+        for (String line : Files.readAllLines(Path.of("/proc/locks"))) {
+            String[] f = line.trim().split("\\s+");
+            // "1: POSIX  ADVISORY  WRITE 1234 fd:01:5678 0 EOF" or "2: OFDLCK ADVISORY  WRITE -1 fd:01:5678 0 EOF"
+            if (f.length >= 6 && f[5].endsWith(":" + inode)
+                    && ((f[1].equals("POSIX") && f[4].equals(pid)) || f[1].equals("OFDLCK"))) {
+                return true;
+            }
+        }
+        return false;
+    }
+}
