@@ -47,6 +47,9 @@ import static java.nio.file.StandardOpenOption.WRITE;
  *   {@link StorageHandlers#fallocate(int) fallocate} in 1 MiB granules (the protection a log wants);
  *   one {@link MappedRegion#put(long, MemorySegment)} per record; group flush is
  *   {@link MappedRegion#flush(long, long)} of the new range.</li>
+ *   <li>{@code MKWRITE_AHEAD}: the same with {@code RegionBuilder.prepareAhead(1 MiB)}, the configuration the
+ *   README recommends for a sequential writer: a background thread prepares and populates the pages ahead
+ *   of the tail.</li>
  *   <li>{@code FILE_CHANNEL}: positional {@link FileChannel#write(ByteBuffer, long)} of each record into a
  *   fresh file; group flush is {@code force(false)}.</li>
  *   <li>{@code RAW_FALLOCATED}: a raw {@code MemorySegment} mapping of a fresh file preallocated whole with
@@ -78,6 +81,8 @@ public class LogBenchmark {
     public enum Sink {
         /** An mkwrite region with the fallocate handler. */
         MKWRITE,
+        /** The same, with prepare-ahead of one granule. */
+        MKWRITE_AHEAD,
         /** Positional FileChannel writes. */
         FILE_CHANNEL,
         /** A raw mapping of a fresh file preallocated with fallocate. */
@@ -86,7 +91,7 @@ public class LogBenchmark {
         RAW_ZEROED
     }
 
-    @Param({"MKWRITE", "FILE_CHANNEL", "RAW_FALLOCATED", "RAW_ZEROED"})
+    @Param({"MKWRITE", "MKWRITE_AHEAD", "FILE_CHANNEL", "RAW_FALLOCATED", "RAW_ZEROED"})
     Sink sink;
 
     private Path dir;
@@ -109,7 +114,7 @@ public class LogBenchmark {
 
     @Setup(Level.Trial)
     public void setUpTrial() throws IOException {
-        if ((sink == Sink.MKWRITE || sink == Sink.RAW_FALLOCATED) && !StorageHandlers.nativeAccessAvailable()) {
+        if ((mkwrite() || sink == Sink.RAW_FALLOCATED) && !StorageHandlers.nativeAccessAvailable()) {
             throw new IllegalStateException(sink + " needs native access for fallocate: run with "
                     + StorageHandlers.nativeAccessFlag());
         }
@@ -134,11 +139,11 @@ public class LogBenchmark {
     public void setUpIteration() throws IOException {
         tail.set(0);
         switch (sink) {
-            case MKWRITE -> {
+            case MKWRITE, MKWRITE_AHEAD -> {
                 file = dir.resolve("mkwrite-" + round++ + ".log");
                 storage = StorageHandlers.fallocate(GRANULE);
                 region = MappedRegion.builder(file).size(CAPACITY).backing(Backing.MEMORY_SEGMENT).handler(storage)
-                        .open();
+                        .prepareAhead(sink == Sink.MKWRITE_AHEAD ? GRANULE : 0).open();
             }
             case FILE_CHANNEL -> {
                 file = dir.resolve("channel-" + round++ + ".log");
@@ -205,11 +210,15 @@ public class LogBenchmark {
     }
 
     private void forceRange(long offset, long length) throws IOException {
-        if (sink == Sink.MKWRITE) {
+        if (mkwrite()) {
             region.flush(offset, length);
         } else {
             raw.asSlice(offset, length).force();
         }
+    }
+
+    private boolean mkwrite() {
+        return sink == Sink.MKWRITE || sink == Sink.MKWRITE_AHEAD;
     }
 
     /** One appending thread's record buffer. */
@@ -237,7 +246,7 @@ public class LogBenchmark {
         long offset = position & (CAPACITY - 1);
         record.encode(position);
         switch (sink) {
-            case MKWRITE -> region.put(offset, record.segment());
+            case MKWRITE, MKWRITE_AHEAD -> region.put(offset, record.segment());
             case FILE_CHANNEL -> {
                 ByteBuffer buffer = record.buffer();
                 while (buffer.hasRemaining()) {
@@ -259,7 +268,7 @@ public class LogBenchmark {
             throw new IllegalStateException("no group flush ran during the iteration");
         }
         String waits = "";
-        if (sink == Sink.MKWRITE) {
+        if (mkwrite()) {
             RegionStats stats = region.stats();
             waits = String.format(Locale.ROOT, "; appenders waited for writeback %d times, %.0f ms in all",
                     stats.writebackWaits(), stats.writebackWaitNanos() / 1e6);
@@ -270,7 +279,7 @@ public class LogBenchmark {
         flushNanos = 0;
         maxFlushNanos = 0;
         switch (sink) {
-            case MKWRITE -> {
+            case MKWRITE, MKWRITE_AHEAD -> {
                 region.truncate(0); // drops what is dirty: no writeback between iterations
                 region.close();
                 storage.close();

@@ -5,8 +5,11 @@
  * One class per concern of the protocol, each owning its state; they share {@link
  * dev.mkwrite.impl.RegionState} and never call back into the facade.
  * <ul>
+ *   <li>{@link dev.mkwrite.impl.RegionRegistry}, {@link dev.mkwrite.impl.RegionHandle} and
+ *   {@link dev.mkwrite.impl.RegionSettings}: one region per file per JVM; every open gets a counted handle
+ *   on it, and the last handle's close closes it.</li>
  *   <li>{@link dev.mkwrite.impl.Region}: the facade that implements {@link dev.mkwrite.MappedRegion},
- *   checks arguments, and wires the parts below.</li>
+ *   checks arguments, reads without a lock, and wires the parts below.</li>
  *   <li>{@link dev.mkwrite.impl.RegionState}: what every part reads: path, page geometry, the region
  *   lock, the page-state table, the wait queue, statistics, and the mapping, size, page count and closed
  *   flag that the exclusive operations change.</li>
@@ -22,6 +25,12 @@
  *   <li>{@link dev.mkwrite.impl.Retirement}: mappings a grow replaced, unmapped by the
  *   {@link dev.mkwrite.impl.Unmapper} thread once their writers and flushes have left.</li>
  *   <li>{@link dev.mkwrite.impl.Ledger}: the reservations mkwrite owns: accepted, consumed, released.</li>
+ *   <li>{@link dev.mkwrite.impl.Ahead}: prepare-ahead, which faults in and populates the pages ahead of
+ *   sequential writers on a thread of its own.</li>
+ *   <li>{@link dev.mkwrite.impl.FaultEvents} and {@link dev.mkwrite.impl.Recording}: Flight Recorder
+ *   events, loaded only once a recording is on.</li>
+ *   <li>{@link dev.mkwrite.impl.StorageAdapter}: the built-in storage handlers as the api's
+ *   {@link dev.mkwrite.WriteFaultHandlers} hands them out.</li>
  *   <li>{@link dev.mkwrite.impl.PageTable}, {@link dev.mkwrite.impl.Chunk} and
  *   {@link dev.mkwrite.impl.PageState}: the lazily allocated page-state table and its words.</li>
  *   <li>{@link dev.mkwrite.impl.Hazards}: the hazard slots; {@link dev.mkwrite.impl.Waiters}: the wait
@@ -29,7 +38,7 @@
  *   <li>{@link dev.mkwrite.impl.BrokenRule}: deliberately broken variants, for the tests only, and the
  *   protocol's checks named positively, so the protocol code reads straight.</li>
  * </ul>
- * The dependencies run one way: the facade knows the parts; {@code Resizing} knows {@code Writeback},
+ * The dependencies run one way: the registry knows the facade; the facade knows the parts; {@code Resizing} knows {@code Writeback},
  * {@code Retirement}, {@code Pins} and {@code RegionFile}; {@code FaultPath} knows {@code Writeback} (for
  * the throttle); every part knows {@code RegionState} and {@code Ledger}, and none knows the facade.
  *

@@ -3,9 +3,8 @@ package dev.mkwrite.examples.readme;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
 import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.WriteFaultHandlers;
 import dev.mkwrite.WriteSpan;
-import dev.mkwrite.impl.storage.StorageHandler;
-import dev.mkwrite.impl.storage.StorageHandlers;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -88,7 +87,7 @@ public final class RecordStore implements AutoCloseable {
         Path file = Path.of(args.length > 0 ? args[0] : "records.dat");
         // fallocate(2) of each 1 MiB granule before its first write; zero-fill without native access.
         // One handler serves every region; close it after them.
-        try (StorageHandler storage = StorageHandlers.fallocate(1 << 20)) {
+        try (WriteFaultHandlers.Storage storage = WriteFaultHandlers.fallocate(1 << 20)) {
             try (RecordStore store = RecordStore.open(file, storage)) {
                 store.append("hello".getBytes(UTF_8));
                 store.append("world".getBytes(UTF_8));
