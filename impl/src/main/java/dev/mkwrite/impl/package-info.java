@@ -10,6 +10,8 @@
  *   on it, and the last handle's close closes it.</li>
  *   <li>{@link dev.mkwrite.impl.Region}: the facade that implements {@link dev.mkwrite.MappedRegion},
  *   checks arguments, reads without a lock, and wires the parts below.</li>
+ *   <li>{@link dev.mkwrite.impl.Writes} and {@link dev.mkwrite.impl.Reads}: the write path (pins joined
+ *   with faults; prepare) and the lock-free read path (reads, views, dirty ranges).</li>
  *   <li>{@link dev.mkwrite.impl.RegionState}: what every part reads: path, page geometry, the region
  *   lock, the page-state table, the wait queue, statistics, and the mapping, size, page count and closed
  *   flag that the exclusive operations change.</li>

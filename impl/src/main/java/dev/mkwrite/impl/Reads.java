@@ -1,0 +1,211 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.RangeConsumer;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.Objects;
+
+/**
+ * Reads, read views and the dirty-range query: nothing here faults, calls the handler or takes the
+ * region lock on the way that succeeds.
+ *
+ * <p>Every mapping's read memory is unmapped by closing a shared arena, which makes a racing read fail
+ * with {@link IllegalStateException} instead of faulting; such a read retries under the region lock,
+ * which keeps the mapping in place (see {@link Mapping#readSegment()}). A shrink truncates the file only
+ * after it unmapped the old mapping, so no read reaches past the file's end.
+ */
+final class Reads {
+
+    private final RegionState state;
+    private final ByteOrder order;
+    private final ValueLayout.OfInt intLayout;
+    private final ValueLayout.OfLong longLayout;
+
+    Reads(RegionState state, ByteOrder order) {
+        this.state = state;
+        this.order = order;
+        this.intLayout = ValueLayout.JAVA_INT_UNALIGNED.withOrder(order);
+        this.longLayout = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(order);
+    }
+
+    private long first(long offset) {
+        return offset >>> state.pageShift;
+    }
+
+    void get(long offset, byte[] dst, int dstOffset, int length) {
+        Objects.checkFromIndexSize(dstOffset, length, dst.length);
+        try {
+            MemorySegment.copy(readable("get", offset, length), ValueLayout.JAVA_BYTE, offset, dst, dstOffset, length);
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            MemorySegment m = lockForRead("get", offset, length);
+            try {
+                MemorySegment.copy(m, ValueLayout.JAVA_BYTE, offset, dst, dstOffset, length);
+            } finally {
+                state.lock.readLock().unlock();
+            }
+        }
+    }
+
+    void get(long offset, MemorySegment dst) {
+        long length = dst.byteSize();
+        try {
+            MemorySegment.copy(readable("get", offset, length), offset, dst, 0, length);
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            MemorySegment m = lockForRead("get", offset, length);
+            try {
+                MemorySegment.copy(m, offset, dst, 0, length);
+            } finally {
+                state.lock.readLock().unlock();
+            }
+        }
+    }
+
+    byte getByte(long offset) {
+        try {
+            return readable("getByte", offset, 1).get(ValueLayout.JAVA_BYTE, offset);
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            return lockedRead("getByte", offset, 1).get(ValueLayout.JAVA_BYTE, 0);
+        }
+    }
+
+    int getInt(long offset) {
+        try {
+            return readable("getInt", offset, Integer.BYTES).get(intLayout, offset);
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            return lockedRead("getInt", offset, Integer.BYTES).get(intLayout, 0);
+        }
+    }
+
+    long getLong(long offset) {
+        try {
+            return readable("getLong", offset, Long.BYTES).get(longLayout, offset);
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            return lockedRead("getLong", offset, Long.BYTES).get(longLayout, 0);
+        }
+    }
+
+    MemorySegment view(long offset, long length) {
+        try {
+            return readable("view", offset, length).asSlice(offset, length).asReadOnly();
+        } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            MemorySegment m = lockForRead("view", offset, length);
+            try {
+                return m.asSlice(offset, length).asReadOnly();
+            } finally {
+                state.lock.readLock().unlock();
+            }
+        }
+    }
+
+    ByteBuffer viewBuffer(long offset, long length) {
+        if (length > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("viewBuffer(offset " + offset + ", length " + length
+                    + "): a ByteBuffer holds at most " + Integer.MAX_VALUE + " bytes; use view() [file "
+                    + state.path + ", offset " + offset + ", page " + first(Math.max(0, offset)) + "]");
+        }
+        return view(offset, length).asByteBuffer().order(order);
+    }
+
+    /**
+     * The read memory of the current mapping for a read of {@code [offset, offset + length)}, checked
+     * against the size and closed, without a lock. The mapping is read before the size: a shrink stores
+     * the size first, so a reader of the new mapping sees the new size. Throws IllegalStateException or
+     * IndexOutOfBoundsException where the caller must retry under the lock (a mapping being replaced).
+     */
+    private MemorySegment readable(String op, long offset, long length) {
+        state.checkRange(op, offset, length);
+        Mapping m = state.mapping; // volatile: the size read below is at least as new
+        if (state.closed) {
+            throw state.closedException(offset, first(offset));
+        }
+        if (offset + length > state.size) {
+            throw state.outOfRegion(offset, length);
+        }
+        try {
+            return m.readSegment();
+        } catch (IOException e) {
+            throw new IllegalStateException(e); // the locked retry says what is wrong
+        }
+    }
+
+    /** Under the region lock: copies {@code [offset, offset + length)} out (at most 8 bytes), for a typed read. */
+    private MemorySegment lockedRead(String op, long offset, int length) {
+        MemorySegment m = lockForRead(op, offset, length);
+        try {
+            return MemorySegment.ofArray(new long[1]).copyFrom(m.asSlice(offset, length));
+        } finally {
+            state.lock.readLock().unlock();
+        }
+    }
+
+    /**
+     * Checks a read, takes the region lock shared and returns the read memory of the mapping, which the
+     * lock keeps in place; the caller unlocks. Throws, with the lock released, if the region is closed,
+     * the range past its end, or the read memory cannot be mapped.
+     */
+    private MemorySegment lockForRead(String op, long offset, long length) {
+        state.checkRange(op, offset, length);
+        state.lock.readLock().lock();
+        boolean ok = false;
+        try {
+            if (state.closed) {
+                throw state.closedException(offset, first(offset));
+            }
+            if (offset + length > state.size) {
+                throw state.outOfRegion(offset, length);
+            }
+            MemorySegment m;
+            try {
+                m = state.mapping.readSegment();
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("mapping " + state.path + " for reading failed [file "
+                        + state.path + ", offset " + offset + ", page " + first(offset) + "]", e);
+            }
+            ok = true;
+            return m;
+        } finally {
+            if (!ok) {
+                state.lock.readLock().unlock();
+            }
+        }
+    }
+
+    long dirtyRanges(RangeConsumer ranges) {
+        Objects.requireNonNull(ranges, "ranges");
+        if (state.closed) {
+            throw state.closedException(0, -1);
+        }
+        long size = state.size;
+        long[] run = {-1, -1, 0}; // first and last dirty page of the current run, dirty pages in all
+        state.table.forEachPage(0, state.pageCount, (c, i, page) -> {
+            int s = PageState.state(c.stateAcquire(i)); // a snapshot: acquire is enough
+            if (s != PageState.WRITABLE && !PageState.underWriteback(s) && s != PageState.FROZEN) {
+                return;
+            }
+            run[2]++;
+            if (run[0] >= 0 && page == run[1] + 1) {
+                run[1] = page;
+                return;
+            }
+            emit(ranges, run, size);
+            run[0] = page;
+            run[1] = page;
+        });
+        emit(ranges, run, size);
+        return run[2];
+    }
+
+    private void emit(RangeConsumer ranges, long[] run, long size) {
+        if (run[0] >= 0) {
+            long start = run[0] << state.pageShift;
+            long end = Math.min(size, (run[1] + 1) << state.pageShift);
+            if (end > start) {
+                ranges.accept(start, end - start);
+            }
+        }
+    }
+}
