@@ -59,6 +59,11 @@ final class Pins {
             unpinHazard(slot);
             return NOT_WRITABLE;
         }
+        return tryPinStateWords(first, last);
+    }
+
+    /** {@link #tryPin} through the state words, when this thread's hazard slots are taken. */
+    private int tryPinStateWords(long first, long last) {
         statePins.incrementAndGet(); // volatile, before the mapping is read: see Retirement.expired
         if (pinStateWords(first, last)) {
             return STATE_PINS;

@@ -22,14 +22,12 @@ final class Reads {
 
     private final RegionState state;
     private final ByteOrder order;
-    private final ValueLayout.OfInt intLayout;
-    private final ValueLayout.OfLong longLayout;
+    private final Layouts layouts;
 
     Reads(RegionState state, ByteOrder order) {
         this.state = state;
         this.order = order;
-        this.intLayout = ValueLayout.JAVA_INT_UNALIGNED.withOrder(order);
-        this.longLayout = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(order);
+        this.layouts = new Layouts(order);
     }
 
     private long first(long offset) {
@@ -74,17 +72,17 @@ final class Reads {
 
     int getInt(long offset) {
         try {
-            return readable("getInt", offset, Integer.BYTES).get(intLayout, offset);
+            return layouts.getInt(readable("getInt", offset, Integer.BYTES), offset);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
-            return lockedRead("getInt", offset, Integer.BYTES).get(intLayout, 0);
+            return layouts.getInt(lockedRead("getInt", offset, Integer.BYTES), 0);
         }
     }
 
     long getLong(long offset) {
         try {
-            return readable("getLong", offset, Long.BYTES).get(longLayout, offset);
+            return layouts.getLong(readable("getLong", offset, Long.BYTES), offset);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
-            return lockedRead("getLong", offset, Long.BYTES).get(longLayout, 0);
+            return layouts.getLong(lockedRead("getLong", offset, Long.BYTES), 0);
         }
     }
 

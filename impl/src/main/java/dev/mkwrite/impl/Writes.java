@@ -25,8 +25,7 @@ final class Writes implements Ahead.Preparer {
     private final Pins pins;
     private final FaultPath faults;
     private final ByteOrder order;
-    private final ValueLayout.OfInt intLayout;
-    private final ValueLayout.OfLong longLayout;
+    private final Layouts layouts;
     /** Prepare-ahead for sequential writers, or null. */
     private final Ahead ahead;
 
@@ -35,8 +34,7 @@ final class Writes implements Ahead.Preparer {
         this.pins = pins;
         this.faults = faults;
         this.order = order;
-        this.intLayout = ValueLayout.JAVA_INT_UNALIGNED.withOrder(order);
-        this.longLayout = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(order);
+        this.layouts = new Layouts(order);
         long aheadPages = state.pagesFor(prepareAheadBytes);
         this.ahead = aheadPages > 0 ? new Ahead(this, aheadPages) : null;
     }
@@ -95,7 +93,7 @@ final class Writes implements Ahead.Preparer {
     void putInt(long offset, int value) {
         int pin = pinForWrite("putInt", offset, Integer.BYTES);
         try {
-            state.mapping.segment().set(intLayout, offset, value);
+            layouts.setInt(state.mapping.segment(), offset, value);
         } finally {
             pins.unpin(first(offset), last(offset, Integer.BYTES), pin);
         }
@@ -104,7 +102,7 @@ final class Writes implements Ahead.Preparer {
     void putLong(long offset, long value) {
         int pin = pinForWrite("putLong", offset, Long.BYTES);
         try {
-            state.mapping.segment().set(longLayout, offset, value);
+            layouts.setLong(state.mapping.segment(), offset, value);
         } finally {
             pins.unpin(first(offset), last(offset, Long.BYTES), pin);
         }
@@ -137,6 +135,24 @@ final class Writes implements Ahead.Preparer {
      * then nothing is pinned.
      */
     private int pin(long offset, long length, boolean noWait, WouldBlock why) {
+        // The fast path, kept small so the JIT inlines it into every write: all pages WRITABLE.
+        long end = offset + length;
+        if (end <= state.size) {
+            long first = first(offset);
+            long last = last(offset, length);
+            int pin = pins.tryPin(first, last);
+            if (pin != Pins.NOT_WRITABLE) {
+                if (end <= state.size) { // read after the pins: the region cannot shrink while they are held
+                    return pin;
+                }
+                pins.unpin(first, last, pin);
+            }
+        }
+        return pinSlowly(offset, length, noWait, why);
+    }
+
+    /** {@link #pin} when a page is not WRITABLE or the range is past the end: faults, or throws. */
+    private int pinSlowly(long offset, long length, boolean noWait, WouldBlock why) {
         long end = offset + length;
         if (end > state.size) {
             throw state.closed ? state.closedException(offset, first(offset)) : state.outOfRegion(offset, length);
