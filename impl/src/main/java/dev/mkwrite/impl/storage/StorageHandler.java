@@ -22,8 +22,6 @@ import java.nio.file.Path;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
@@ -133,32 +131,20 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     }
 
     private static final AtomicBoolean POPULATE_LOGGED = new AtomicBoolean();
-    /** The most units claimed and punched in one go when giving space back: 1 MiB. */
-    private static final int RECLAIM_RUN_UNITS = 256;
-    /** How often a fault gives space back and tries its page again before it reports no space. */
-    private static final int MAX_RECLAIMS = 3;
-    /** The longest a fault in edge mode waits for allocations in flight. */
-    private static final long SPECULATION_WAIT_NANOS = 1_000_000_000L;
 
     private final Allocation allocation;
     private final int granule;
     private final boolean populate;
     private final boolean nativeCalls = PosixNative.available();
     private final ConcurrentHashMap<Path, FileSpace> files = new ConcurrentHashMap<>();
+    /** Space at the edge: giving back what was allocated ahead of writers when space runs out. */
+    private final SpaceEdge space;
     private final AtomicBoolean unsupportedLogged = new AtomicBoolean();
     private volatile boolean populateUnsupported;
     private volatile boolean closed;
-    /** Set when a fault found no space; cleared when a whole granule fits again. Pauses prepare-ahead. */
-    private volatile boolean spaceShort;
     /** The last reservation handed out, reused for the next page of the same length. Racy by design. */
     private volatile Prepared lastPrepared = new Prepared(0);
 
-    /** Allocations beyond a faulting page in flight; see {@link #beginSpeculation()}. */
-    private final AtomicInteger speculating = new AtomicInteger();
-    /** Faults in edge mode, giving space back; see {@link #enterEdge()}. */
-    private final AtomicInteger reclaimers = new AtomicInteger();
-    /** Held while giving space back. */
-    private final Object reclaiming = new Object();
 
     private final LongAdder faults = new LongAdder();
     private final LongAdder alreadyAllocated = new LongAdder();
@@ -179,6 +165,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         }
         this.granule = granule;
         this.populate = populate;
+        this.space = new SpaceEdge(granule, nativeCalls, files);
         if (!nativeCalls && (allocation == Allocation.FALLOCATE || populate)) {
             PosixNative.logUnavailableOnce((allocation == Allocation.FALLOCATE ? "fallocate(2)" : "")
                     + (allocation == Allocation.FALLOCATE && populate ? " and " : "")
@@ -310,7 +297,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     /**
      * Allocates the page's granule; if the filesystem has no space for it, ever smaller aligned units
      * around the page (half the granule, a quarter, ... the page alone), then the page alone once more
-     * after {@linkplain #reclaim giving back} what this handler allocated ahead of writers that never came.
+     * after {@linkplain SpaceEdge#reclaim giving back} what this handler allocated ahead of writers that never came.
      * Returns false if the filesystem does not support fallocate; the caller zero-fills instead.
      */
     private boolean fallocate(FileSpace file, WriteFault fault, int stamp) throws IOException {
@@ -325,9 +312,9 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         boolean edge = false;
         try {
             // While space is short, the page alone: a granule would take what other pages' faults need.
-            for (long unit = spaceShort && !roomForGranules(file) ? 0 : granule; ; ) {
+            for (long unit = space.spaceShort() && !space.roomForGranules(file) ? 0 : granule; ; ) {
                 boolean pageAlone = unit <= Math.max(UnitTable.UNIT, end - start);
-                if (!pageAlone && !beginSpeculation()) {
+                if (!pageAlone && !space.beginSpeculation()) {
                     unit = 0; // another fault is giving space back: take no more than the page
                     continue;
                 }
@@ -342,17 +329,17 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
                     } else if (!pageAlone && Errno.isNoSpace(-r)) {
                         // Some filesystems (ext4, XFS) keep what a failed fallocate got: give back what no
                         // fault touched.
-                        giveBack(file, from, to);
+                        space.giveBack(file, from, to);
                     }
                 } finally {
                     if (!pageAlone) {
-                        endSpeculation();
+                        space.endSpeculation();
                     }
                 }
                 if (r == 0) {
                     fallocates.increment();
                     if (unit == granule) {
-                        spaceShort = false; // volatile: a whole granule fitted
+                        space.spaceShort(false); // volatile: a whole granule fitted
                     }
                     return true;
                 }
@@ -368,11 +355,11 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
                     throw failure(fallocateFailure(-r, fault, from, to - from));
                 }
                 if (!pageAlone) {
-                    spaceShort = true; // volatile: until two granules fit again
+                    space.spaceShort(true); // volatile: until two granules fit again
                     unit >>>= 1;
                     continue;
                 }
-                if (retryAtTheEdge(edge, reclaims++)) {
+                if (space.retryAtTheEdge(edge, reclaims++)) {
                     edge = true;
                     continue; // the page alone, once more
                 }
@@ -380,7 +367,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             }
         } finally {
             if (edge) {
-                leaveEdge();
+                space.leaveEdge();
             }
         }
     }
@@ -449,7 +436,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
                     if (!Errno.isNoSpace(e, fault.path(), fault.length())) {
                         throw e;
                     }
-                    if (!retryAtTheEdge(edge, reclaims)) {
+                    if (!space.retryAtTheEdge(edge, reclaims)) {
                         throw noSpace("the filesystem has no space for the page (zero-fill: " + e.getMessage()
                                 + ")", fault, e);
                     }
@@ -458,23 +445,23 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             }
         } finally {
             if (edge) {
-                leaveEdge();
+                space.leaveEdge();
             }
         }
         // Only what lies inside the file was filled (the region keeps the file as long as itself).
         file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(Math.min(end, size)), stamp, generation);
-        if (spaceShort && !roomForGranules(file)) {
+        if (space.spaceShort() && !space.roomForGranules(file)) {
             return; // the neighbours would take the space that faults of other pages need
         }
         long firstUnit = UnitTable.unit(start & -(long) granule);
         long endUnit = UnitTable.unitCeil(Math.min(alignUp(end, granule), size));
-        if (!beginSpeculation()) {
+        if (!space.beginSpeculation()) {
             return; // another fault is giving space back
         }
         try {
             fillNeighbours(channel, file, start, end, size, firstUnit, endUnit, stamp, generation, cancel);
         } finally {
-            endSpeculation();
+            space.endSpeculation();
         }
     }
 
@@ -510,7 +497,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             }
             if (!filled) {
                 // What the fill wrote before it failed stays allocated unless given back.
-                giveBack(file, u << UnitTable.UNIT_SHIFT, runEnd << UnitTable.UNIT_SHIFT);
+                space.giveBack(file, u << UnitTable.UNIT_SHIFT, runEnd << UnitTable.UNIT_SHIFT);
                 return;
             }
             u = runEnd;
@@ -523,13 +510,13 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         boolean edge = false;
         try {
             for (int reclaims = 0; r != 0 && (Errno.isNoSpace(-r) || r == -Errno.EFAULT)
-                    && retryAtTheEdge(edge, reclaims); reclaims++) {
+                    && space.retryAtTheEdge(edge, reclaims); reclaims++) {
                 edge = true;
                 r = PosixNative.madvise(memory, length, PosixNative.MADV_POPULATE_WRITE); // with space
             }
         } finally {
             if (edge) {
-                leaveEdge();
+                space.leaveEdge();
             }
         }
         if (r == 0) {
@@ -591,12 +578,12 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
      * @return the number of granules allocated
      */
     int allocateAhead(FileSpace file, long fromGranule, long toGranule, int stamp, long generation) {
-        if (effective(file.fallocateUnsupported) != Allocation.FALLOCATE || file.stamp() != stamp || spaceShort
+        if (effective(file.fallocateUnsupported) != Allocation.FALLOCATE || file.stamp() != stamp || space.spaceShort()
                 || !file.lockResources()) {
             return 0; // while space is short, allocating ahead would take it from the writers that need it
         }
         int done = 0;
-        if (!beginSpeculation()) {
+        if (!space.beginSpeculation()) {
             file.unlockResources();
             return 0;
         }
@@ -604,7 +591,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             int fd = file.fd();
             long size = PosixNative.size(fd);
             int shift = Integer.numberOfTrailingZeros(granule);
-            for (long g = fromGranule; g < toGranule && file.stamp() == stamp && !spaceShort; g++) {
+            for (long g = fromGranule; g < toGranule && file.stamp() == stamp && !space.spaceShort(); g++) {
                 long from = g << shift;
                 long to = Math.min((g + 1) << shift, size);
                 if (from >= to) {
@@ -618,13 +605,13 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
                 int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
                 if (r != 0) {
                     if (Errno.isNoSpace(-r)) {
-                        giveBack(file, from, to); // what it may have got; the faults of these pages will report
+                        space.giveBack(file, from, to); // what it may have got; the faults of these pages will report
                     }
                     break;
                 }
                 fallocates.increment();
                 if (!file.recordAllocatedIfCurrent(firstUnit, endUnit, stamp, generation)) {
-                    giveBack(file, from, to); // a new period began (or space was given back): unrecorded
+                    space.giveBack(file, from, to); // a new period began (or space was given back): unrecorded
                     break;
                 }
                 aheadGranules.increment();
@@ -633,192 +620,10 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         } catch (IOException | RuntimeException e) {
             LOG.debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
         } finally {
-            endSpeculation();
+            space.endSpeculation();
             file.unlockResources();
         }
         return done;
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // Giving space back
-
-    /**
-     * Gives back, from every file this handler serves, the blocks it allocated ahead of writers that never
-     * came: the units no fault touched (so no writer can be storing into them) that have an allocation
-     * recorded and read as zeros (so no byte changes), by punching holes in them. Called by a fault that
-     * found no space for its own page, before it reports no space; also pauses prepare-ahead. A file busy
-     * closing is skipped. Needs native access.
-     *
-     * @return the bytes of the holes punched
-     */
-    private long reclaim() {
-        long punched = 0;
-        synchronized (reclaiming) { // one at a time: a second would skip the units the first has claimed
-            for (FileSpace f : files.values()) {
-                if (f.tryLockResources()) {
-                    try {
-                        punched += punchUntouched(f, 0, Long.MAX_VALUE, true);
-                    } finally {
-                        f.unlockResources();
-                    }
-                }
-            }
-        }
-        return punched;
-    }
-
-    /**
-     * While space is short, whether the filesystem has room again for granules: twice a granule free. If so,
-     * space is no longer short.
-     */
-    private boolean roomForGranules(FileSpace file) {
-        if (Errno.usableSpace(file.path) < 2L * granule) {
-            return false;
-        }
-        spaceShort = false; // volatile
-        return true;
-    }
-
-    /**
-     * Begins an allocation beyond a faulting page (a granule's fallocate, a neighbour fill, a prepare-ahead
-     * batch), unless a fault is giving space back: what such an allocation gets is recorded, or given back,
-     * only when it ends, and a reclaim can only give back what is recorded. Paired with
-     * {@link #endSpeculation()}.
-     *
-     * @return false if the caller must not allocate beyond its page now
-     */
-    private boolean beginSpeculation() {
-        if (reclaimers.get() > 0) {
-            return false;
-        }
-        speculating.incrementAndGet(); // volatile: a reclaimer that enters after this waits for us
-        if (reclaimers.get() > 0) { // volatile: or we see it, and back off
-            speculating.decrementAndGet();
-            return false;
-        }
-        return true;
-    }
-
-    private void endSpeculation() {
-        speculating.decrementAndGet();
-    }
-
-    /**
-     * Enters edge mode before a fault gives space back: no new allocation beyond a page begins, and those in
-     * flight are waited for (briefly; they never wait for a reclaimer), so that everything allocated ahead of
-     * writers is recorded and the space the reclaim frees goes to pages. Paired with {@link #leaveEdge()}.
-     *
-     * @return true if the caller is in edge mode (native access needed to give space back)
-     */
-    private boolean enterEdge() {
-        spaceShort = true; // volatile: page by page until two granules fit again
-        if (!nativeCalls) {
-            return false;
-        }
-        reclaimers.incrementAndGet(); // volatile: speculation that begins after this backs off
-        long deadline = System.nanoTime() + SPECULATION_WAIT_NANOS;
-        while (speculating.get() > 0 && System.nanoTime() < deadline) {
-            LockSupport.parkNanos(20_000);
-        }
-        return true;
-    }
-
-    private void leaveEdge() {
-        reclaimers.decrementAndGet();
-    }
-
-    /**
-     * Whether a fault whose page found no space should try it again, having given space back: the first
-     * time it enters edge mode ({@link #enterEdge()}, the caller leaves it with {@link #leaveEdge()} once
-     * {@code inEdge}) and always tries again, as the space may have been held only for a moment by another
-     * fault's failing granule (a filesystem that undoes a failed fallocate holds it until then); after that,
-     * only while giving back frees something, up to {@link #MAX_RECLAIMS} times.
-     *
-     * @param inEdge   whether the caller entered edge mode already
-     * @param attempts how often it tried again already
-     */
-    private boolean retryAtTheEdge(boolean inEdge, int attempts) {
-        if (!inEdge) {
-            if (!enterEdge()) {
-                return false; // nothing can be given back without native access
-            }
-            reclaim();
-            return true;
-        }
-        return attempts < MAX_RECLAIMS && reclaim() > 0;
-    }
-
-    /**
-     * After a fallocate of {@code [from, to)} failed for lack of space: gives back whatever of the range it
-     * may have allocated and no fault touched. The caller holds the file's resource lock.
-     */
-    private void giveBack(FileSpace file, long from, long to) {
-        if (nativeCalls) {
-            punchUntouched(file, UnitTable.unit(from), UnitTable.unitCeil(to), false);
-        }
-    }
-
-    /** Gives back the untouched allocated units of a released file. The file stays allocated where written. */
-    private void trim(FileSpace file) {
-        if (nativeCalls && file.tryLockResources()) {
-            try {
-                punchUntouched(file, 0, Long.MAX_VALUE, true);
-            } finally {
-                file.unlockResources();
-            }
-        }
-    }
-
-    /**
-     * Punches holes in the units of {@code [fromUnit, toUnit)} that no fault touched and that read as zeros:
-     * if {@code recordedOnly}, only in those with an allocation recorded. Each run of units is claimed first
-     * (the filling bit keeps faults out of it), and if any was punched, the file's allocation records are
-     * invalidated. Never throws: space that cannot be given back is simply kept. Caller holds the file's
-     * resource lock.
-     *
-     * @return the bytes punched
-     */
-    private long punchUntouched(FileSpace file, long fromUnit, long toUnit, boolean recordedOnly) {
-        long punched = 0;
-        boolean claimedAny = false;
-        try {
-            int fd = file.fd();
-            FileChannel channel = file.channel();
-            long u = fromUnit;
-            while (u < toUnit) {
-                if (recordedOnly) {
-                    u = file.units.nextUntouchedAllocated(u);
-                    if (u < 0 || u >= toUnit) {
-                        break;
-                    }
-                }
-                long runEnd = u;
-                while (runEnd < toUnit && runEnd - u < RECLAIM_RUN_UNITS
-                        && (recordedOnly ? file.claimReclaim(runEnd) : file.claimUntouched(runEnd))) {
-                    runEnd++;
-                }
-                if (runEnd == u) {
-                    u++;
-                    continue;
-                }
-                claimedAny = true;
-                try {
-                    long first = u << UnitTable.UNIT_SHIFT;
-                    long last = runEnd << UnitTable.UNIT_SHIFT;
-                    punched += BlockingIo.call(cancel -> FileZeros.punchZeros(channel, fd, first, last, cancel));
-                } finally {
-                    file.endReclaim(u, runEnd); // even after a failure: some holes may have been punched
-                }
-                u = runEnd;
-            }
-        } catch (IOException | RuntimeException e) {
-            LOG.debug("giving back the space of {} stopped: {}", file.path, e.toString());
-        } finally {
-            if (claimedAny) {
-                file.invalidateAllocations();
-            }
-        }
-        return punched;
     }
 
     /** The state of {@code path}, created on first use. */
@@ -850,7 +655,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         FileSpace f = files.remove(path);
         if (f != null) {
             try {
-                trim(f);
+                space.trim(f);
             } finally {
                 f.close();
             }

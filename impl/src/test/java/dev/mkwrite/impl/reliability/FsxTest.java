@@ -327,6 +327,22 @@ class FsxTest {
                 case TRUNCATE_DOWN -> resize(rnd.nextInt(6) == 0 ? 0 : rnd.nextLong(size + 1), false);
                 case TRUNCATE_UP -> resize(size + rnd.nextLong(maxSize - size + 1), false);
                 case PUNCH -> punch();
+                case INTERRUPTED -> {
+                    // The operations that reach the region's FileChannel on the caller's thread, called with
+                    // the thread interrupted: each completes as usual and keeps the interrupt for the caller;
+                    // the channel, and with it the file lock, survive (an interrupt closes a FileChannel).
+                    int which = rnd.nextInt(4);
+                    log("INTERRUPTED: the next operation runs on an interrupted thread");
+                    Thread.currentThread().interrupt();
+                    switch (which) {
+                        case 0 -> resize(size + rnd.nextLong(maxSize - size + 1), true);
+                        case 1 -> resize(rnd.nextLong(size + 1), false);
+                        case 2 -> flush(0, Long.MAX_VALUE, true);
+                        default -> punch();
+                    }
+                    assertTrue(Thread.interrupted(), "the interrupt is kept for the caller");
+                    assertTrue(dev.mkwrite.impl.FileLocks.held(region.path()), "an interrupt dropped the file lock");
+                }
                 case REOPEN -> {
                     log("close and reopen");
                     closeAndCheckFile();
@@ -1109,7 +1125,7 @@ class FsxTest {
     /** The operations, with fsx-like weights. */
     private enum Op {
         SPAN_WRITE(18), PUT(12), PUT_SMALL(12), TRY_WRITE(3), WRITE_PAST_END(3), READ(14), FLUSH(4), FLUSH_RANGE(6),
-        GROW(4), TRUNCATE_DOWN(6), TRUNCATE_UP(4), PUNCH(5), REOPEN(2);
+        GROW(4), TRUNCATE_DOWN(6), TRUNCATE_UP(4), PUNCH(5), INTERRUPTED(3), REOPEN(2);
 
         private static final Op[] TABLE = table();
 

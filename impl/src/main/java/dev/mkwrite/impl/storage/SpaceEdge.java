@@ -1,0 +1,240 @@
+package dev.mkwrite.impl.storage;
+
+import dev.mkwrite.impl.os.BlockingIo;
+import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.FileZeros;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * Space at the edge, for one {@link StorageHandler}: when a fault finds no space, the handler gives back
+ * what it allocated ahead of writers that never came (units no fault touched that read as zeros, in every
+ * file it serves) and tries the page again, granule by granule down to a page, before it reports no
+ * space. While it does, allocations beyond a faulting page (speculation: a granule's fallocate, a
+ * neighbour fill, a prepare-ahead batch) are held off, so everything allocated ahead is recorded and can
+ * be given back. Needs native access to punch holes; without it nothing is given back.
+ */
+final class SpaceEdge {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SpaceEdge.class);
+    /** The most units claimed and punched in one go when giving space back: 1 MiB. */
+    private static final int RECLAIM_RUN_UNITS = 256;
+    /** How often a fault gives space back and tries its page again before it reports no space. */
+    private static final int MAX_RECLAIMS = 3;
+    /** The longest a fault in edge mode waits for allocations in flight. */
+    private static final long SPECULATION_WAIT_NANOS = 1_000_000_000L;
+
+    private final int granule;
+    private final boolean nativeCalls;
+    /** The handler's files, all of which space may be given back from. */
+    private final ConcurrentHashMap<Path, FileSpace> files;
+    /** Set when a fault found no space; cleared when a whole granule fits again. Pauses prepare-ahead. */
+    private volatile boolean spaceShort;
+    /** Allocations beyond a faulting page in flight; see {@link #beginSpeculation()}. */
+    private final AtomicInteger speculating = new AtomicInteger();
+    /** Faults in edge mode, giving space back; see {@link #enterEdge()}. */
+    private final AtomicInteger reclaimers = new AtomicInteger();
+    /** Held while giving space back. */
+    private final Object reclaiming = new Object();
+
+    SpaceEdge(int granule, boolean nativeCalls, ConcurrentHashMap<Path, FileSpace> files) {
+        this.granule = granule;
+        this.nativeCalls = nativeCalls;
+        this.files = files;
+    }
+
+    /** Whether space is short: faults allocate page by page, prepare-ahead pauses. */
+    boolean spaceShort() {
+        return spaceShort; // volatile
+    }
+
+    void spaceShort(boolean shortOfSpace) {
+        spaceShort = shortOfSpace; // volatile
+    }
+
+    /**
+     * Gives back, from every file this handler serves, the blocks it allocated ahead of writers that never
+     * came: the units no fault touched (so no writer can be storing into them) that have an allocation
+     * recorded and read as zeros (so no byte changes), by punching holes in them. Called by a fault that
+     * found no space for its own page, before it reports no space; also pauses prepare-ahead. A file busy
+     * closing is skipped. Needs native access.
+     *
+     * @return the bytes of the holes punched
+     */
+    long reclaim() {
+        long punched = 0;
+        synchronized (reclaiming) { // one at a time: a second would skip the units the first has claimed
+            for (FileSpace f : files.values()) {
+                if (f.tryLockResources()) {
+                    try {
+                        punched += punchUntouched(f, 0, Long.MAX_VALUE, true);
+                    } finally {
+                        f.unlockResources();
+                    }
+                }
+            }
+        }
+        return punched;
+    }
+
+    /**
+     * While space is short, whether the filesystem has room again for granules: twice a granule free. If so,
+     * space is no longer short.
+     */
+    boolean roomForGranules(FileSpace file) {
+        if (Errno.usableSpace(file.path) < 2L * granule) {
+            return false;
+        }
+        spaceShort = false; // volatile
+        return true;
+    }
+
+    /**
+     * Begins an allocation beyond a faulting page (a granule's fallocate, a neighbour fill, a prepare-ahead
+     * batch), unless a fault is giving space back: what such an allocation gets is recorded, or given back,
+     * only when it ends, and a reclaim can only give back what is recorded. Paired with
+     * {@link #endSpeculation()}.
+     *
+     * @return false if the caller must not allocate beyond its page now
+     */
+    boolean beginSpeculation() {
+        if (reclaimers.get() > 0) {
+            return false;
+        }
+        speculating.incrementAndGet(); // volatile: a reclaimer that enters after this waits for us
+        if (reclaimers.get() > 0) { // volatile: or we see it, and back off
+            speculating.decrementAndGet();
+            return false;
+        }
+        return true;
+    }
+
+    void endSpeculation() {
+        speculating.decrementAndGet();
+    }
+
+    /**
+     * Enters edge mode before a fault gives space back: no new allocation beyond a page begins, and those in
+     * flight are waited for (briefly; they never wait for a reclaimer), so that everything allocated ahead of
+     * writers is recorded and the space the reclaim frees goes to pages. Paired with {@link #leaveEdge()}.
+     *
+     * @return true if the caller is in edge mode (native access needed to give space back)
+     */
+    boolean enterEdge() {
+        spaceShort = true; // volatile: page by page until two granules fit again
+        if (!nativeCalls) {
+            return false;
+        }
+        reclaimers.incrementAndGet(); // volatile: speculation that begins after this backs off
+        long deadline = System.nanoTime() + SPECULATION_WAIT_NANOS;
+        while (speculating.get() > 0 && System.nanoTime() < deadline) {
+            LockSupport.parkNanos(20_000);
+        }
+        return true;
+    }
+
+    void leaveEdge() {
+        reclaimers.decrementAndGet();
+    }
+
+    /**
+     * Whether a fault whose page found no space should try it again, having given space back: the first
+     * time it enters edge mode ({@link #enterEdge()}, the caller leaves it with {@link #leaveEdge()} once
+     * {@code inEdge}) and always tries again, as the space may have been held only for a moment by another
+     * fault's failing granule (a filesystem that undoes a failed fallocate holds it until then); after that,
+     * only while giving back frees something, up to {@link #MAX_RECLAIMS} times.
+     *
+     * @param inEdge   whether the caller entered edge mode already
+     * @param attempts how often it tried again already
+     */
+    boolean retryAtTheEdge(boolean inEdge, int attempts) {
+        if (!inEdge) {
+            if (!enterEdge()) {
+                return false; // nothing can be given back without native access
+            }
+            reclaim();
+            return true;
+        }
+        return attempts < MAX_RECLAIMS && reclaim() > 0;
+    }
+
+    /**
+     * After a fallocate of {@code [from, to)} failed for lack of space: gives back whatever of the range it
+     * may have allocated and no fault touched. The caller holds the file's resource lock.
+     */
+    void giveBack(FileSpace file, long from, long to) {
+        if (nativeCalls) {
+            punchUntouched(file, UnitTable.unit(from), UnitTable.unitCeil(to), false);
+        }
+    }
+
+    /** Gives back the untouched allocated units of a released file. The file stays allocated where written. */
+    void trim(FileSpace file) {
+        if (nativeCalls && file.tryLockResources()) {
+            try {
+                punchUntouched(file, 0, Long.MAX_VALUE, true);
+            } finally {
+                file.unlockResources();
+            }
+        }
+    }
+
+    /**
+     * Punches holes in the units of {@code [fromUnit, toUnit)} that no fault touched and that read as zeros:
+     * if {@code recordedOnly}, only in those with an allocation recorded. Each run of units is claimed first
+     * (the filling bit keeps faults out of it), and if any was punched, the file's allocation records are
+     * invalidated. Never throws: space that cannot be given back is simply kept. Caller holds the file's
+     * resource lock.
+     *
+     * @return the bytes punched
+     */
+    private long punchUntouched(FileSpace file, long fromUnit, long toUnit, boolean recordedOnly) {
+        long punched = 0;
+        boolean claimedAny = false;
+        try {
+            int fd = file.fd();
+            FileChannel channel = file.channel();
+            long u = fromUnit;
+            while (u < toUnit) {
+                if (recordedOnly) {
+                    u = file.units.nextUntouchedAllocated(u);
+                    if (u < 0 || u >= toUnit) {
+                        break;
+                    }
+                }
+                long runEnd = u;
+                while (runEnd < toUnit && runEnd - u < RECLAIM_RUN_UNITS
+                        && (recordedOnly ? file.claimReclaim(runEnd) : file.claimUntouched(runEnd))) {
+                    runEnd++;
+                }
+                if (runEnd == u) {
+                    u++;
+                    continue;
+                }
+                claimedAny = true;
+                try {
+                    long first = u << UnitTable.UNIT_SHIFT;
+                    long last = runEnd << UnitTable.UNIT_SHIFT;
+                    punched += BlockingIo.call(cancel -> FileZeros.punchZeros(channel, fd, first, last, cancel));
+                } finally {
+                    file.endReclaim(u, runEnd); // even after a failure: some holes may have been punched
+                }
+                u = runEnd;
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("giving back the space of {} stopped: {}", file.path, e.toString());
+        } finally {
+            if (claimedAny) {
+                file.invalidateAllocations();
+            }
+        }
+        return punched;
+    }
+}
