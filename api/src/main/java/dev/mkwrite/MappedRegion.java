@@ -29,6 +29,12 @@ import java.nio.file.Path;
  * allocate (except the span object). A write into any other page faults: the handler runs first, and
  * no byte of the write lands unless the handler succeeded for every page the write covers.
  *
+ * <p>Where the fault happens differs: a {@code put} runs it inside the call, between the moment the
+ * caller computed its bytes and the moment they land; opening a {@link WriteSpan} runs it when the span
+ * opens, before any store. A store that takes a timestamp, a sequence number or a commit value just
+ * before its stores should take it after its span is open, so that a slow fault in one writer never lands
+ * an older value after a newer one of another.
+ *
  * <h2>Reads</h2>
  * Reads never fault and never call the handler. A read sees every byte written by a write that
  * <i>happens-before</i> it: an earlier write of the same thread, or a write of another thread whose span
