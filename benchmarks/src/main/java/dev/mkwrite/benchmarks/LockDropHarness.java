@@ -66,34 +66,9 @@ public final class LockDropHarness {
     }
 
     public static void main(String[] args) throws Exception {
-        double seconds = 5;
-        int rounds = 3;
-        Path out = null;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
-                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
-                case "--out" -> out = Path.of(args[++i]);
-                default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                        + "; usage: [--seconds S] [--rounds R] [--out file.properties]");
-            }
-        }
-        Path dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")), "mkwrite-lockdrop");
-        try {
-            long warm = TimeUnit.MILLISECONDS.toNanos(500);
-            run(dir, Mode.HOLD, warm); // warm-up of both modes, not recorded
-            run(dir, Mode.DROP, warm);
-            List<List<Run>> byMode = List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
-            long nanos = (long) (seconds * 1e9);
-            for (int r = 0; r < rounds; r++) {
-                for (Mode mode : Mode.values()) {
-                    byMode.get(mode.ordinal()).add(run(dir, mode, nanos));
-                }
-            }
-            report(byMode, seconds, rounds, out);
-        } finally {
-            Files.delete(dir);
-        }
+        Rounds.Options o = Rounds.parse(args);
+        List<List<Run>> byMode = Rounds.measure("mkwrite-lockdrop", Mode.values(), Mode.HOLD, Mode.DROP, o, LockDropHarness::run);
+        report(byMode, o.seconds(), o.rounds(), o.out());
     }
 
     private static void report(List<List<Run>> byMode, double seconds, int rounds, Path out) throws IOException {

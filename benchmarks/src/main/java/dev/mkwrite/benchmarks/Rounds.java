@@ -1,0 +1,68 @@
+package dev.mkwrite.benchmarks;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * What the lock-drop harnesses (rows 3 and 3b) share: their command line, and rounds of every mode in
+ * turn after half a second of warm-up of the lock-holding and the lock-dropping mode, in a temporary
+ * directory of their own.
+ */
+final class Rounds {
+
+    /** {@code --seconds S --rounds R --out file.properties}. */
+    record Options(double seconds, int rounds, Path out) {
+    }
+
+    /** One measured run of one mode. */
+    @FunctionalInterface
+    interface ModeRun<M, R> {
+        R run(Path dir, M mode, long nanos) throws Exception;
+    }
+
+    private Rounds() {
+    }
+
+    static Options parse(String[] args) {
+        double seconds = 5;
+        int rounds = 3;
+        Path out = null;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--seconds" -> seconds = Double.parseDouble(args[++i]);
+                case "--rounds" -> rounds = Integer.parseInt(args[++i]);
+                case "--out" -> out = Path.of(args[++i]);
+                default -> throw new IllegalArgumentException("unknown argument " + args[i]
+                        + "; usage: [--seconds S] [--rounds R] [--out file.properties]");
+            }
+        }
+        return new Options(seconds, rounds, out);
+    }
+
+    /** The runs of each mode, indexed by the mode's ordinal, in round order. */
+    static <M extends Enum<M>, R> List<List<R>> measure(String prefix, M[] modes, M hold, M drop, Options options,
+                                                       ModeRun<M, R> run) throws Exception {
+        Path dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")), prefix);
+        try {
+            long warm = TimeUnit.MILLISECONDS.toNanos(500);
+            run.run(dir, hold, warm); // warm-up of both modes, not recorded
+            run.run(dir, drop, warm);
+            List<List<R>> byMode = new ArrayList<>();
+            for (int m = 0; m < modes.length; m++) {
+                byMode.add(new ArrayList<>());
+            }
+            long nanos = (long) (options.seconds() * 1e9);
+            for (int r = 0; r < options.rounds(); r++) {
+                for (M mode : modes) {
+                    byMode.get(mode.ordinal()).add(run.run(dir, mode, nanos));
+                }
+            }
+            return byMode;
+        } finally {
+            Files.delete(dir);
+        }
+    }
+}
