@@ -42,6 +42,8 @@ final class RegionFile {
     private final FileLock lock;
     /** A native descriptor of the file, or -1 without native access. */
     private final int nativeFd;
+    /** Set by the first {@link #close}; the region's exclusive lock (or its failed open) orders the calls. */
+    private boolean closed;
 
     private RegionFile(Path path, FileChannel channel, FileLock lock, int nativeFd) {
         this.path = path;
@@ -185,6 +187,10 @@ final class RegionFile {
      * or the first failure of these, the others suppressed.
      */
     IOException close(IOException failure) {
+        if (closed) {
+            return failure; // closing a descriptor twice would close whatever file took its number since
+        }
+        closed = true;
         try {
             if (lock != null) {
                 lock.release();

@@ -48,4 +48,21 @@ class FileLockTest {
             assertTrue(lock != null && Files.exists(file), "the region's close released its lock");
         }
     }
+
+    @Test
+    void shouldNotCloseAnotherRegionsDescriptorWhenClosedTwice() throws Exception {
+        Path a = dir.resolve("a.dat");
+        Path b = dir.resolve("b.dat");
+        // The region itself, past the handle (whose close is idempotent on its own): its close must be too.
+        Region first = Region.open(MappedRegion.builder(a).size(4096).handler(WriteFaultHandler.none()));
+        first.close();
+        // The next descriptors opened take the numbers the first region's close freed.
+        try (MappedRegion second = MappedRegion.builder(b).size(4096).handler(WriteFaultHandler.none()).open()) {
+            first.close(); // a second close must close nothing: its descriptor's number is the second's now
+            second.putLong(0, 5);
+            second.grow(64L << 20); // past the mapping's room: maps the native descriptor anew
+            second.flush();
+            assertTrue(FileLocks.held(b), "the second region's lock went with a descriptor the first closed twice");
+        }
+    }
 }

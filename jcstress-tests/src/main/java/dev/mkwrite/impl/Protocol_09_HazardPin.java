@@ -26,6 +26,9 @@
 package dev.mkwrite.impl;
 
 import dev.mkwrite.Backing;
+import dev.mkwrite.FaultResult;
+import dev.mkwrite.Reservation;
+import dev.mkwrite.WriteFault;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
 import org.openjdk.jcstress.annotations.Actor;
@@ -51,7 +54,21 @@ import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 @State
 public class Protocol_09_HazardPin {
 
-    private final Region region = Fixture.open(Backing.MEMORY_SEGMENT, Fixture.PAGE, WriteFaultHandler.none());
+    /**
+     * With stable pages: a writer that meets the page under writeback must back off. (Without them it may
+     * enter the page and mark it REDIRTIED, which Protocol_10 covers.)
+     */
+    private final Region region = Fixture.open(Backing.MEMORY_SEGMENT, Fixture.PAGE, new WriteFaultHandler() {
+        @Override
+        public FaultResult prepare(WriteFault fault) {
+            return Reservation.none();
+        }
+
+        @Override
+        public boolean needsStablePages() {
+            return true;
+        }
+    });
     private WriteSpan span;
     private int drained;
     private int writerFailed;
