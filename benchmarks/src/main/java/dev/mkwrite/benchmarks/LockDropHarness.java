@@ -179,16 +179,7 @@ public final class LockDropHarness {
                     failures[2] = e;
                 }
             }));
-            deadline[0] = System.nanoTime() + nanos;
-            start.countDown(); // publishes deadline[0] to the threads
-            for (Thread t : threads) {
-                t.join();
-            }
-            for (Throwable f : failures) {
-                if (f != null) {
-                    throw new IllegalStateException(mode.label() + " run failed", f);
-                }
-            }
+            Rounds.race(start, deadline, nanos, threads, failures, mode.label());
             stats = region.stats();
             region.truncate(0); // drops the dirty pages: no writeback
         } finally {

@@ -4,6 +4,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -24,6 +25,24 @@ final class Rounds {
     }
 
     private Rounds() {
+    }
+
+    /**
+     * Sets the deadline {@code nanos} from now and releases {@code threads}, which wait on {@code start}
+     * and run until {@code deadline[0]}; joins them and rethrows the first failure one recorded.
+     */
+    static void race(CountDownLatch start, long[] deadline, long nanos, List<Thread> threads, Throwable[] failures,
+                     String label) throws InterruptedException {
+        deadline[0] = System.nanoTime() + nanos;
+        start.countDown(); // publishes deadline[0] to the threads
+        for (Thread t : threads) {
+            t.join();
+        }
+        for (Throwable f : failures) {
+            if (f != null) {
+                throw new IllegalStateException(label + " run failed", f);
+            }
+        }
     }
 
     static Options parse(String[] args) {
