@@ -73,6 +73,17 @@ final class RegionHandle implements MappedRegion {
         return region;
     }
 
+    /**
+     * The region, for an operation at {@code offset} (or -1) through this handle: throws, naming the file,
+     * the offset and its page, once this handle is closed. One volatile read.
+     */
+    private Region open(long offset) {
+        if (state == CLOSED) { // volatile: see the class comment
+            throw closedException(offset);
+        }
+        return region;
+    }
+
     /** This handle's operations after its close: the file, the offset and its page. */
     private RegionClosedException closedException(long offset) {
         return new RegionClosedException(region.path(), offset, offset >= 0 ? offset >>> pageShift : -1);
@@ -116,194 +127,122 @@ final class RegionHandle implements MappedRegion {
 
     @Override
     public WriteSpan write(long offset, long length) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        return region.write(offset, length);
+        return open(offset).write(offset, length);
     }
 
     @Override
     public WriteSpan tryWrite(long offset, long length) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        return region.tryWrite(offset, length);
+        return open(offset).tryWrite(offset, length);
     }
 
     @Override
     public void put(long offset, byte[] src, int srcOffset, int length) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        region.put(offset, src, srcOffset, length);
+        open(offset).put(offset, src, srcOffset, length);
     }
 
     @Override
     public void put(long offset, byte[] src) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        region.put(offset, src);
+        open(offset).put(offset, src);
     }
 
     @Override
     public void put(long offset, MemorySegment src) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        region.put(offset, src);
+        open(offset).put(offset, src);
     }
 
     @Override
     public void put(long offset, ByteBuffer src) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        region.put(offset, src);
+        open(offset).put(offset, src);
     }
 
     @Override
     public void putByte(long offset, byte value) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        region.putByte(offset, value);
+        open(offset).putByte(offset, value);
     }
 
     @Override
     public void putInt(long offset, int value) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        region.putInt(offset, value);
+        open(offset).putInt(offset, value);
     }
 
     @Override
     public void putLong(long offset, long value) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        region.putLong(offset, value);
+        open(offset).putLong(offset, value);
     }
 
     @Override
     public void get(long offset, byte[] dst, int dstOffset, int length) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        region.get(offset, dst, dstOffset, length);
+        open(offset).get(offset, dst, dstOffset, length);
     }
 
     @Override
     public void get(long offset, MemorySegment dst) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        region.get(offset, dst);
+        open(offset).get(offset, dst);
     }
 
     @Override
     public byte getByte(long offset) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        return region.getByte(offset);
+        return open(offset).getByte(offset);
     }
 
     @Override
     public int getInt(long offset) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        return region.getInt(offset);
+        return open(offset).getInt(offset);
     }
 
     @Override
     public long getLong(long offset) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        return region.getLong(offset);
+        return open(offset).getLong(offset);
     }
 
     @Override
     public WriteSpan tryWrite(long offset, long length, WouldBlock why) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        return region.tryWrite(offset, length, why);
+        return open(offset).tryWrite(offset, length, why);
     }
 
     @Override
     public void prepare(long offset, long length) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        region.prepare(offset, length);
+        open(offset).prepare(offset, length);
     }
 
     @Override
     public MemorySegment view(long offset, long length) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        return region.view(offset, length);
+        return open(offset).view(offset, length);
     }
 
     @Override
     public ByteBuffer viewBuffer(long offset, long length) {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        return region.viewBuffer(offset, length);
+        return open(offset).viewBuffer(offset, length);
     }
 
     @Override
     public long dirtyRanges(RangeConsumer ranges) {
-        if (state == CLOSED) {
-            throw closedException(0);
-        }
-        return region.dirtyRanges(ranges);
+        return open(0).dirtyRanges(ranges);
     }
 
     @Override
     public long flush() throws IOException {
-        if (state == CLOSED) {
-            throw closedException(0);
-        }
-        return region.flush();
+        return open(0).flush();
     }
 
     @Override
     public long flush(long offset, long length) throws IOException {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        return region.flush(offset, length);
+        return open(offset).flush(offset, length);
     }
 
     @Override
     public void grow(long newSize) throws IOException {
-        if (state == CLOSED) {
-            throw closedException(0);
-        }
-        region.grow(newSize);
+        open(0).grow(newSize);
     }
 
     @Override
     public void truncate(long newSize) throws IOException {
-        if (state == CLOSED) {
-            throw closedException(0);
-        }
-        region.truncate(newSize);
+        open(0).truncate(newSize);
     }
 
     @Override
     public void punchHole(long offset, long length) throws IOException {
-        if (state == CLOSED) {
-            throw closedException(offset);
-        }
-        region.punchHole(offset, length);
+        open(offset).punchHole(offset, length);
     }
 
     // ---------------------------------------------------------------------------------------------
