@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 baseline=0
 if [ "${1:-}" = --baseline ]; then baseline=1; shift; fi
 
-# test selector (jcstress -t regexp) <TAB> broken rule
+# test selector (jcstress -t regexp) <TAB> broken rule [<TAB> extra JVM options of the run]
 pairs=$(cat <<'PAIRS'
 Protocol_01_	PUBLISH_BEFORE_PREPARE
 Protocol_02_	CLAIM_WITHOUT_CAS
@@ -27,6 +27,7 @@ Protocol_06_	KEEP_LOCK_ON_DROP
 Protocol_07_	DROP_LOCK_ON_RETRY
 Protocol_08_	LEAK_REDUNDANT_RESERVATION
 Protocol_09_	PIN_WITHOUT_FENCE
+Protocol_09_	PIN_WITHOUT_FENCE	-Ddev.mkwrite.impl.symmetricPins=true
 Protocol_10_	CLEAN_AFTER_WRITEBACK
 PAIRS
 )
@@ -40,15 +41,16 @@ mkdir -p "$out"
 
 # Runs jcstress on $1 (selector) with $2 (rule, or "none") and prints one row per test.
 run() {
-  local selector=$1 rule=$2 args="--enable-native-access=ALL-UNNAMED"
-  shift 2
+  local selector=$1 rule=$2 extra=$3 args="--enable-native-access=ALL-UNNAMED"
+  shift 3
   [ "$rule" = none ] || args="$args -Ddev.mkwrite.impl.testing.brokenRule=$rule"
-  local log="$out/$rule-${selector//[^A-Za-z0-9_]/}.txt"
+  [ -z "$extra" ] || args="$args $extra"
+  local log="$out/$rule-${selector//[^A-Za-z0-9_]/}${extra:+-${extra//[^A-Za-z0-9]/}}.txt"
   local rc=0
   [ "${REUSE:-0}" = 1 ] && [ -f "$log" ] || ./dev java -jar jcstress-tests/target/jcstress.jar -m quick -sc false -v "$@" -t "$selector" \
       -jvmArgsPrepend "$args" -r "$out/results-$rule" >"$log" 2>&1 || rc=$?
   # Per test: every status seen ([OK], [FAILED], [ERROR], [STALE] ...), forbidden samples and ids.
-  awk -v rule="$rule" -v rc="$rc" '
+  awk -v rule="$rule" -v extra="${extra:+ ($extra)}" -v rc="$rc" '
     /^RUN RESULTS:/ { exit }
     match($0, /\[[A-Z_ ]+\] dev\.mkwrite\.impl\.[A-Za-z0-9_.]+/) {
       s = substr($0, RSTART, RLENGTH); split(s, p, "] ")
@@ -67,7 +69,7 @@ run() {
     END {
       for (k = 1; k <= n; k++) {
         t = order[k]
-        printf "| %s | %s | %s | %d of %d | %s |\n", t, rule, status[t], forbidden[t], total[t], (ids[t] == "" ? "-" : ids[t])
+        printf "| %s | %s | %s | %d of %d | %s |\n", t, rule extra, status[t], forbidden[t], total[t], (ids[t] == "" ? "-" : ids[t])
       }
       if (n == 0) printf "| (no test ran: jcstress exit %s, see log) | %s | | | |\n", rc, rule
     }' "$log"
@@ -76,11 +78,11 @@ run() {
 echo "| test | broken rule | run status | FORBIDDEN samples | FORBIDDEN outcomes |"
 echo "|---|---|---|---|---|"
 if [ "$baseline" = 1 ]; then
-  run 'Protocol_' none "$@"
+  run 'Protocol_' none '' "$@"
 fi
-while IFS=$'\t' read -r selector rule; do
+while IFS=$'\t' read -r selector rule extra; do
   [[ "$selector" =~ ${ONLY:-.} ]] || continue
-  run "$selector" "$rule" "$@"
+  run "$selector" "$rule" "${extra:-}" "$@"
 done <<<"$pairs"
 echo
 echo "Logs and reports: $out"

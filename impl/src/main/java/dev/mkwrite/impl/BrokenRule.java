@@ -29,7 +29,11 @@ enum BrokenRule {
     LEAK_REDUNDANT_RESERVATION,
     /** G2/K5: a fault that read a CLEAN page prepares it even when its claim CAS lost to another fault. */
     CLAIM_WITHOUT_CAS,
-    /** G5/G6: the fast path publishes its hazard with a release store, no fence before it reads the states. */
+    /**
+     * G5/G6: the hazard pin's Dekker pair has no StoreLoad on the writer's side: without
+     * {@link AsymmetricFence#ON} the writer publishes with a release store instead of its CAS; with it, the
+     * drainer leaves out the membarrier that stands in for the writer's fence.
+     */
     PIN_WITHOUT_FENCE,
     /** G5/K8 without stable pages: a page written again during its writeback is made CLEAN regardless. */
     CLEAN_AFTER_WRITEBACK;
@@ -108,7 +112,7 @@ enum BrokenRule {
         return ACTIVE != CLEAN_AFTER_WRITEBACK;
     }
 
-    /** G5/G6: a hazard is published with a full fence (a CAS) before the page states are read. */
+    /** G5/G6: the hazard pin has its StoreLoad: the writer's CAS, or the drainer's membarrier. */
     static boolean fencesPin() {
         return ACTIVE != PIN_WITHOUT_FENCE;
     }

@@ -12,11 +12,13 @@ import java.lang.invoke.VarHandle;
  * other thread writes, and an unpin is a plain release store. The price is paid by the rare side: a
  * flush or an exclusive operation that must drain writers scans the slots as well as the pin counts.
  *
- * <p>The protocol is Dekker's. A writer publishes its range (volatile CAS), <i>then</i> reads the state
- * of each page and keeps the pin only if all are WRITABLE. A drainer moves pages out of WRITABLE
- * (volatile CAS), <i>then</i> reads the slots and waits for every published range over those pages to
- * change. With both sides sequentially consistent, either the writer sees the new state and backs off,
- * or the drainer sees the range and waits for it.
+ * <p>The protocol is Dekker's. A writer publishes its range, <i>then</i> reads the state of each page and
+ * keeps the pin only if all are WRITABLE. A drainer moves pages out of WRITABLE (volatile CAS), <i>then</i>
+ * reads the slots and waits for every published range over those pages to change. Either the writer sees
+ * the new state and backs off, or the drainer sees the range and waits for it. The StoreLoad fence each
+ * side needs is, for the writer, either its own CAS on the slot or, with {@link AsymmetricFence#ON}, the
+ * drainer's {@code membarrier}: then a pin costs an opaque store and a release store, no locked
+ * instruction, and the drainer pays some microseconds once per drain.
  *
  * <p>A slot holds {@code first << 20 | pages}, or {@link #EMPTY}. A thread whose slot is taken (by a
  * span it still holds, or by another thread with the same hash), or whose range exceeds
@@ -39,10 +41,13 @@ final class Hazards {
     private static final int STRIDE = 16;
     private static final int PROBES = 2;
     private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(long[].class);
+    private static final VarHandle OWNERS = MethodHandles.arrayElementVarHandle(Thread[].class);
     /** Tests only: every pin takes the fallback, so the suites can run over it too. */
     private static final boolean STATE_WORD_PINS_ONLY = Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins");
 
     private final long[] slots;
+    /** Each slot's owner with {@link AsymmetricFence#ON}: the only thread that writes it. Unused otherwise. */
+    private final Thread[] owners;
     private final int mask;
 
     /** {@code count} slots, a power of two. */
@@ -51,6 +56,7 @@ final class Hazards {
             throw new IllegalArgumentException("slot count must be a power of two: " + count);
         }
         slots = new long[(count + 1) * STRIDE];
+        owners = new Thread[count];
         mask = count - 1;
     }
 
@@ -69,8 +75,8 @@ final class Hazards {
     }
 
     /** This thread's first slot: Fibonacci hashing of its id. */
-    private int home() {
-        return (int) ((Thread.currentThread().threadId() * 0x9E3779B97F4A7C15L) >>> 40) & mask;
+    private int home(Thread me) {
+        return (int) ((me.threadId() * 0x9E3779B97F4A7C15L) >>> 40) & mask;
     }
 
     static long value(long first, long last) {
@@ -86,19 +92,32 @@ final class Hazards {
     }
 
     /**
-     * Publishes {@code [first, last]} in a free slot of this thread's, with a volatile CAS; the caller
-     * then reads the pages' states. Returns the slot, or -1 if none is free or the range is too long.
+     * Publishes {@code [first, last]} in a slot of this thread's; the caller then reads the pages' states.
+     * Returns the slot, or -1 if none is free or the range is too long.
+     *
+     * <p>With {@link AsymmetricFence#ON}, a thread owns its slots: it claims one once with a CAS and keeps
+     * it while it lives, so it publishes with an opaque store no other thread races, and only a compiler
+     * barrier before its state reads; the drainer's {@link AsymmetricFence#heavy()} supplies the StoreLoad.
+     * Otherwise a slot is taken with a CAS on every pin, the writer's StoreLoad.
      */
-    int publishVolatile(long first, long last) {
+    int publish(long first, long last) {
         if (last - first >= MAX_PAGES || STATE_WORD_PINS_ONLY) {
             return -1;
         }
         long value = value(first, last);
-        int home = home();
+        Thread me = Thread.currentThread();
+        int home = home(me);
         for (int probe = 0; probe < PROBES; probe++) {
             int slot = (home + probe) & mask;
             int i = at(slot);
-            if ((long) SLOTS.getOpaque(slots, i) == EMPTY) { // opaque: a hint; the CAS decides
+            if (AsymmetricFence.ON) {
+                // Plain read of the owner: only this thread makes it this thread; the slot's only writer is its owner.
+                if ((owners[slot] == me || claim(slot, me)) && (long) SLOTS.getOpaque(slots, i) == EMPTY) {
+                    SLOTS.setOpaque(slots, i, value); // no fence: the drainer's membarrier orders it (AsymmetricFence)
+                    AsymmetricFence.light(); // the compiler keeps the store before the caller's state reads
+                    return slot;
+                }
+            } else if ((long) SLOTS.getOpaque(slots, i) == EMPTY) { // opaque: a hint; the CAS decides
                 if (!BrokenRule.fencesPin()) {
                     SLOTS.setRelease(slots, i, value); // the broken variant: no StoreLoad before the state reads
                     return slot;
@@ -111,6 +130,22 @@ final class Hazards {
         return -1;
     }
 
+    /**
+     * Makes {@code me} the owner of {@code slot} if it has none, or its owner has ended with the slot
+     * EMPTY (a thread that ended holding a pin keeps it: its drainers wait, as for any pin not ended).
+     * A slot once owned stays owned by a live thread, so a pool's threads claim once.
+     */
+    boolean claim(int slot, Thread me) {
+        Thread owner = (Thread) OWNERS.getAcquire(owners, slot); // acquire: pairs with the claiming CAS
+        if (owner == me) {
+            return true;
+        }
+        if (owner != null && (owner.isAlive() || (long) SLOTS.getVolatile(slots, at(slot)) != EMPTY)) {
+            return false; // isAlive() false happens-after the owner's last store: the slot read sees its last clear
+        }
+        return OWNERS.compareAndSet(owners, slot, owner, me); // volatile: one claimer wins
+    }
+
     /** Ends a pin: a release store, so the writer's stores happen-before a drainer that reads EMPTY. */
     void clearRelease(int slot) {
         SLOTS.setRelease(slots, at(slot), EMPTY); // StoreStore: the writer's stores before EMPTY
@@ -118,7 +153,8 @@ final class Hazards {
 
     /**
      * The slot's value, read volatile: a drainer reads it after its volatile CAS on the page's state, the
-     * other half of the Dekker pair with {@link #publishVolatile}; an acquire read could move before it.
+     * other half of the Dekker pair with {@link #publish}; an acquire read could move before it. With
+     * {@link AsymmetricFence#ON} the drainer calls {@link AsymmetricFence#heavy()} before its first read.
      */
     long slotVolatile(int slot) {
         return (long) SLOTS.getVolatile(slots, at(slot));

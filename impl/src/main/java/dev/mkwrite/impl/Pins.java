@@ -11,11 +11,12 @@ import static dev.mkwrite.impl.PageState.state;
  * Page pins: how a writer keeps its pages WRITABLE while it stores into them without the region lock,
  * and how flush and the exclusive operations wait for writers to leave (drain).
  *
- * <p>A writer publishes its page range in its thread's hazard slot ({@link Hazards}, one CAS) and then
- * checks that every page is WRITABLE. If its slot is taken, it pins each page through its state word
- * instead (a CAS that adds {@link PageState#PIN_ONE}). A drainer first moves pages out of WRITABLE (a
- * CAS), then waits for both kinds of pin to leave them. Both sides are volatile: a Dekker pair, so either
- * the writer sees the page leave WRITABLE and backs off, or the drainer sees the pin and waits.
+ * <p>A writer publishes its page range in its thread's hazard slot ({@link Hazards}: an opaque store, or a
+ * CAS without {@link AsymmetricFence#ON}) and then checks that every page is WRITABLE. If its slot is
+ * taken, it pins each page through its state word instead (a CAS that adds {@link PageState#PIN_ONE}). A
+ * drainer first moves pages out of WRITABLE (a CAS), calls {@link #fenceWriters()}, then waits for both
+ * kinds of pin to leave them: a Dekker pair, so either the writer sees the page leave WRITABLE and backs
+ * off, or the drainer sees the pin and waits.
  *
  * <p>A thread never waits while it holds pins: {@link #tryPin} pins all of a range or nothing.
  */
@@ -32,11 +33,17 @@ final class Pins {
     private final PageTable table;
     private final Waiters waiters;
     /** The fast path's pins. */
-    private final Hazards hazards = Hazards.forThisMachine();
+    private final Hazards hazards;
     /** Writers holding pins through state words (the fallback); a retired mapping waits for none. */
     private final AtomicLong statePins = new AtomicLong();
 
     Pins(RegionState region) {
+        this(region, Hazards.forThisMachine());
+    }
+
+    /** With {@code hazards} of the caller's choosing: the jcstress suite's one-slot pins. */
+    Pins(RegionState region, Hazards hazards) {
+        this.hazards = hazards;
         this.region = region;
         this.table = region.table;
         this.waiters = region.waiters;
@@ -51,7 +58,7 @@ final class Pins {
      * if some page is not.
      */
     int tryPin(long first, long last) {
-        int slot = hazards.publishVolatile(first, last); // StoreLoad: the state reads below come after it
+        int slot = hazards.publish(first, last); // StoreLoad (CAS, or the drainer's membarrier): the reads below after it
         if (slot >= 0) {
             if (allWritableVolatile(first, last)) {
                 return slot;
@@ -73,9 +80,9 @@ final class Pins {
     }
 
     /**
-     * Whether every page of {@code [first, last]} is WRITABLE. The reads are volatile: after the volatile
-     * publish of a hazard they make the Dekker pair with a drainer's CAS and slot reads (an acquire read
-     * could be ordered before the publish).
+     * Whether every page of {@code [first, last]} is WRITABLE. The reads are volatile: after the publish of
+     * a hazard they make the Dekker pair with a drainer's CAS and slot reads (an acquire read could be
+     * ordered before a volatile publish).
      */
     private boolean allWritableVolatile(long first, long last) {
         for (long page = first; page <= last; page++) {
@@ -150,9 +157,19 @@ final class Pins {
     // The drainer's side: flush and the exclusive operations, after they moved pages out of WRITABLE
 
     /**
-     * Whether no writer pins {@code page}, which this thread took out of WRITABLE: neither through its
-     * state word nor through a hazard slot. Both reads are volatile, after the taking CAS: the drainer's
-     * half of the Dekker pair with the writer's publish. Costs a read of every slot.
+     * The drainer's StoreLoad, after the CASes that took its pages out of WRITABLE and before its first
+     * {@link #drained} of them: with {@link AsymmetricFence#ON}, a writer published its hazard without one
+     * (see {@link AsymmetricFence}). {@link #awaitDrained} and {@link #hazardSnapshot} call it themselves.
+     */
+    void fenceWriters() {
+        AsymmetricFence.heavy();
+    }
+
+    /**
+     * Whether no writer pins {@code page}, which this thread took out of WRITABLE and has since called
+     * {@link #fenceWriters()}: neither through its state word nor through a hazard slot. Both reads are
+     * volatile, after the taking CAS: the drainer's half of the Dekker pair with the writer's publish.
+     * Costs a read of every slot.
      */
     boolean drained(long page) {
         return pins(table.chunkAcquire(page).stateVolatile(Chunk.index(page))) == 0 // StoreLoad: after our CAS
@@ -164,6 +181,7 @@ final class Pins {
      * Region lock held exclusive.
      */
     void awaitDrained(long first, long end) {
+        fenceWriters(); // after the freezing CASes, before any slot read
         table.forEachPage(first, end, (c, i, page) -> {
             if (pins(c.stateVolatile(i)) != 0) { // volatile: after the freezing CAS (Dekker)
                 region.awaitUninterruptibly(() -> pins(c.stateVolatile(i)) == 0, // volatile: the Waiters pair
@@ -187,6 +205,7 @@ final class Pins {
 
     /** Every hazard slot now, read volatile: a retired mapping waits until all have changed. */
     long[] hazardSnapshot() {
+        fenceWriters(); // after the new mapping's volatile store: a writer that read the old one is in a slot
         return hazards.snapshotVolatile();
     }
 
@@ -197,6 +216,11 @@ final class Pins {
      */
     boolean allEndedSince(long[] snapshot) {
         return statePins.get() == 0 && hazards.allChangedSince(snapshot);
+    }
+
+    /** Hazard slot {@code slot}'s value, read volatile: for the jcstress suite. */
+    long hazardVolatile(int slot) {
+        return hazards.slotVolatile(slot);
     }
 
     /** The pages pinned now, a racy sum for statistics. */

@@ -166,6 +166,7 @@ final class Writeback {
         if (c == null || take(c, Chunk.index(page)) != WRITABLE) {
             return -1;
         }
+        pins.fenceWriters();
         return pins.drained(page) ? 1 : 0;
     }
 
@@ -180,6 +181,9 @@ final class Writeback {
         long done = 0;
         LongArrayList ready = new LongArrayList();
         LongArrayList pinned = new LongArrayList();
+        if (!pages.isEmpty()) {
+            pins.fenceWriters(); // every page was taken before: the drainer's StoreLoad before the slot reads
+        }
         try {
             while (!pages.isEmpty()) {
                 ready.clear();

@@ -2,11 +2,14 @@ package dev.mkwrite.impl;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.concurrent.CountDownLatch;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** The hazard slots on their own: encoding, probing, fallback and the drainer's reads. */
 class HazardsTest {
@@ -14,7 +17,7 @@ class HazardsTest {
     @Test
     void aSlotHoldsItsRangeUntilCleared() {
         Hazards h = new Hazards(16);
-        int slot = h.publishVolatile(5, 7);
+        int slot = h.publish(5, 7);
         assertTrue(slot >= 0);
         long v = h.slotVolatile(slot);
         assertEquals(5, Hazards.first(v));
@@ -40,23 +43,57 @@ class HazardsTest {
     @Test
     void aThreadHoldingTwoSlotsFallsBackForTheThird() {
         Hazards h = new Hazards(16);
-        int a = h.publishVolatile(0, 0);
-        int b = h.publishVolatile(1, 1);
+        int a = h.publish(0, 0);
+        int b = h.publish(1, 1);
         assertTrue(a >= 0 && b >= 0);
         assertNotEquals(a, b);
-        assertEquals(-1, h.publishVolatile(2, 2), "both probes taken: the caller pins through the state words");
+        assertEquals(-1, h.publish(2, 2), "both probes taken: the caller pins through the state words");
         h.clearRelease(a);
-        int c = h.publishVolatile(2, 2);
+        int c = h.publish(2, 2);
         assertEquals(a, c, "a cleared slot is reused");
         h.clearRelease(b);
         h.clearRelease(c);
     }
 
     @Test
+    void aLiveOwnersSlotsAreItsOwnAndAnEndedOwnersEmptySlotIsTakenOver() throws Exception {
+        assumeTrue(AsymmetricFence.ON, "slots have owners only with the asymmetric fence (native access)");
+        Hazards h = new Hazards(16);
+        int[] held = new int[2];
+        CountDownLatch published = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        Thread owner = Thread.ofPlatform().start(() -> {
+            held[0] = h.publish(0, 0); // both of this thread's probes: owned from now on
+            held[1] = h.publish(1, 1);
+            h.clearRelease(held[1]); // one EMPTY, one held
+            published.countDown();
+            awaitQuietly(release);
+        });
+        published.await();
+        Thread me = Thread.currentThread();
+        assertFalse(h.claim(held[1], me), "a live owner's slot, even EMPTY, is not taken");
+        assertFalse(h.claim(held[0], me));
+        release.countDown();
+        owner.join();
+        assertFalse(h.claim(held[0], me), "an ended owner's slot that still holds a pin is not taken");
+        assertTrue(h.claim(held[1], me), "an ended owner's EMPTY slot is");
+        assertTrue(h.claim(held[1], me), "and stays this thread's");
+        assertEquals(Hazards.value(0, 0), h.slotVolatile(held[0]), "a pin not ended stays");
+    }
+
+    private static void awaitQuietly(CountDownLatch latch) {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Test
     void aRangeLongerThanASlotHoldsFallsBack() {
         Hazards h = new Hazards(16);
-        assertEquals(-1, h.publishVolatile(0, Hazards.MAX_PAGES));
-        int slot = h.publishVolatile(0, Hazards.MAX_PAGES - 1);
+        assertEquals(-1, h.publish(0, Hazards.MAX_PAGES));
+        int slot = h.publish(0, Hazards.MAX_PAGES - 1);
         assertTrue(slot >= 0);
         assertEquals(Hazards.MAX_PAGES, h.pinnedPages());
         h.clearRelease(slot);

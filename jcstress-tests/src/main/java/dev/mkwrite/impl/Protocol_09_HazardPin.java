@@ -18,8 +18,19 @@
  * exclusive operation unmap) a page under a writer. Both sides read after a volatile write (the writer's
  * slot CAS, the flush's state CAS), so at least one sees the other.
  *
- * Fails with PIN_WITHOUT_FENCE (the slot published by a plain release store, which x86 may order after
- * the state read): 1, 1, 0, 0.
+ * Two tests. ThroughApi goes through the api (tryWrite against the flush's first step), as above. Bare runs
+ * the same handshake on the Pins alone, over a page-state table with no file and no mapping: its state
+ * costs a few allocations where ThroughApi's opens a region, so it collects a hundred times the samples, and
+ * the StoreLoad reordering it looks for is a window of some nanoseconds. Bare: r1 as above (the writer's
+ * tryPin kept its pin), r2 as above (the drainer took the page, called fenceWriters, saw it drained).
+ *
+ * The pair has two forms (dev.mkwrite.impl.AsymmetricFence): with native access the writer publishes
+ * without a fence and the drainer calls membarrier; with -Ddev.mkwrite.impl.symmetricPins=true (and
+ * without native access) the writer's CAS is the fence. The build runs both.
+ *
+ * Fails with PIN_WITHOUT_FENCE: 1, 1, 0, 0 (ThroughApi), 1, 1 (Bare). In the asymmetric form the drainer
+ * leaves out its membarrier; in the symmetric form the writer publishes with a release store, which x86
+ * may order after the state read.
  *
  * Run: ./dev jcstress -t Protocol_09
  */
@@ -37,71 +48,130 @@ import org.openjdk.jcstress.annotations.JCStressTest;
 import org.openjdk.jcstress.annotations.Outcome;
 import org.openjdk.jcstress.annotations.State;
 import org.openjdk.jcstress.infra.results.IIII_Result;
+import org.openjdk.jcstress.infra.results.II_Result;
+
+import java.nio.file.Path;
 
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE;
 import static org.openjdk.jcstress.annotations.Expect.ACCEPTABLE_INTERESTING;
 import static org.openjdk.jcstress.annotations.Expect.FORBIDDEN;
 
-/** G5/G6: the hazard slot's Dekker handshake. */
-@JCStressTest
-@Outcome(id = "1, 0, 0, 0", expect = ACCEPTABLE, desc = "the writer pinned first; the flush saw its pin")
-@Outcome(id = "0, 1, 0, 0", expect = ACCEPTABLE, desc = "the flush took the page first; the writer backed off")
-@Outcome(id = "0, 0, 0, 0", expect = ACCEPTABLE_INTERESTING,
-        desc = "both published at once: the flush saw the hazard of a writer that then backed off")
-@Outcome(id = "1, 1, 0, 0", expect = FORBIDDEN, desc = "the writer holds a pin the flush did not see")
-@Outcome(expect = FORBIDDEN, desc = "the page was not WRITABLE (r2 -1), or a check failed: r3 the writer threw,"
-        + " r4 pins left")
-@State
-public class Protocol_09_HazardPin {
+/** G5/G6: the hazard slot's Dekker handshake, through the api and on the pins alone. */
+public final class Protocol_09_HazardPin {
 
-    /**
-     * With stable pages: a writer that meets the page under writeback must back off. (Without them it may
-     * enter the page and mark it REDIRTIED, which Protocol_10 covers.)
-     */
-    private final Region region = Fixture.open(Backing.MEMORY_SEGMENT, Fixture.PAGE, new WriteFaultHandler() {
-        @Override
-        public FaultResult prepare(WriteFault fault) {
-            return Reservation.none();
-        }
-
-        @Override
-        public boolean needsStablePages() {
-            return true;
-        }
-    });
-    private WriteSpan span;
-    private int drained;
-    private int writerFailed;
-
-    public Protocol_09_HazardPin() {
-        region.putLong(0, 0); // page 0 WRITABLE before the race
+    private Protocol_09_HazardPin() {
     }
 
-    @Actor
-    public void writer() {
-        try {
-            span = region.tryWrite(0, 8); // null if it met WRITEBACK and would have had to wait
-        } catch (RuntimeException e) {
-            writerFailed = 1;
+    /** Through the api: tryWrite against the flush's first step. */
+    @JCStressTest
+    @Outcome(id = "1, 0, 0, 0", expect = ACCEPTABLE, desc = "the writer pinned first; the flush saw its pin")
+    @Outcome(id = "0, 1, 0, 0", expect = ACCEPTABLE, desc = "the flush took the page first; the writer backed off")
+    @Outcome(id = "0, 0, 0, 0", expect = ACCEPTABLE_INTERESTING,
+            desc = "both published at once: the flush saw the hazard of a writer that then backed off")
+    @Outcome(id = "1, 1, 0, 0", expect = FORBIDDEN, desc = "the writer holds a pin the flush did not see")
+    @Outcome(expect = FORBIDDEN, desc = "the page was not WRITABLE (r2 -1), or a check failed: r3 the writer threw,"
+            + " r4 pins left")
+    @State
+    public static class ThroughApi {
+
+        /**
+         * With stable pages: a writer that meets the page under writeback must back off. (Without them it may
+         * enter the page and mark it REDIRTIED, which Protocol_10 covers.)
+         */
+        private final Region region = Fixture.open(Backing.MEMORY_SEGMENT, Fixture.PAGE, new WriteFaultHandler() {
+            @Override
+            public FaultResult prepare(WriteFault fault) {
+                return Reservation.none();
+            }
+
+            @Override
+            public boolean needsStablePages() {
+                return true;
+            }
+        });
+        private WriteSpan span;
+        private int drained;
+        private int writerFailed;
+
+        public ThroughApi() {
+            region.putLong(0, 0); // page 0 WRITABLE before the race
+        }
+
+        @Actor
+        public void writer() {
+            try {
+                span = region.tryWrite(0, 8); // null if it met WRITEBACK and would have had to wait
+            } catch (RuntimeException e) {
+                writerFailed = 1;
+            }
+        }
+
+        @Actor
+        public void flush() {
+            drained = region.probeWriteback(0);
+        }
+
+        @Arbiter
+        public void check(IIII_Result r) {
+            r.r1 = span != null ? 1 : 0;
+            r.r2 = drained;
+            if (span != null) {
+                span.close();
+            }
+            if (drained >= 0) {
+                region.probeWritebackEnd(0);
+            }
+            r.r3 = writerFailed;
+            r.r4 = Fixture.dispose(region);
         }
     }
 
-    @Actor
-    public void flush() {
-        drained = region.probeWriteback(0);
-    }
+    /** The pins alone: Pins.tryPin against a take, fenceWriters and drained, as Writeback makes them. */
+    @JCStressTest
+    @Outcome(id = "1, 0", expect = ACCEPTABLE, desc = "the writer pinned first; the drainer saw its pin")
+    @Outcome(id = "0, 1", expect = ACCEPTABLE, desc = "the drainer took the page first; the writer backed off")
+    @Outcome(id = "0, 0", expect = ACCEPTABLE_INTERESTING,
+            desc = "both published at once: the drainer saw the hazard of a writer that then backed off")
+    @Outcome(id = "1, 1", expect = FORBIDDEN, desc = "the writer holds a pin the drainer did not see")
+    @Outcome(expect = FORBIDDEN, desc = "the page was not WRITABLE when the drainer came (r2 -1)")
+    @State
+    public static class Bare {
+        private final RegionState region = new RegionState(Path.of("Protocol_09_HazardPin.Bare"),
+                Backing.MEMORY_SEGMENT, Fixture.PAGE, true, null, Fixture.PAGE);
+        /** One hazard slot: both actors meet on one line, and the drainer scans nothing else. */
+        private final Pins pins = new Pins(region, new Hazards(1));
+        private final Chunk chunk = region.table.chunkOrCreate(0, region.epoch());
+        private int pin = Pins.NOT_WRITABLE;
+        private int drained;
+        private long seen;
 
-    @Arbiter
-    public void check(IIII_Result r) {
-        r.r1 = span != null ? 1 : 0;
-        r.r2 = drained;
-        if (span != null) {
-            span.close();
+        public Bare() {
+            chunk.setStateVolatile(0, PageState.withState(chunk.stateAcquire(0), PageState.WRITABLE));
         }
-        if (drained >= 0) {
-            region.probeWritebackEnd(0);
+
+        @Actor
+        public void writer() {
+            pin = pins.tryPin(0, 0);
         }
-        r.r3 = writerFailed;
-        r.r4 = Fixture.dispose(region);
+
+        @Actor
+        public void drainer() {
+            // Read the slot first, as the drain before this one did: the writer's slot store then needs the
+            // line back from this core, and stays in its store buffer the longer, which widens the window.
+            seen = pins.hazardVolatile(0); // kept in a field, so the read is not dropped; its value is not checked
+            if (chunk.move(0, PageState.WRITABLE, PageState.WRITEBACK) != PageState.WRITABLE) { // volatile CAS
+                drained = -1;
+                return;
+            }
+            pins.fenceWriters();
+            drained = pins.drained(0) ? 1 : 0;
+        }
+
+        @Arbiter
+        public void check(II_Result r) {
+            r.r1 = pin != Pins.NOT_WRITABLE ? 1 : 0;
+            r.r2 = drained;
+            pins.unpin(0, 0, pin);
+        }
     }
 }

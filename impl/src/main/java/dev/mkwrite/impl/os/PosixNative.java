@@ -25,7 +25,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * Every native call of mkwrite (the storage handlers, the native mapping and {@code MappedRegion.punchHole}),
  * in one place: {@code open}, {@code close}, {@code lseek}, {@code fallocate}, {@code madvise},
- * {@code mmap}, {@code munmap}, {@code msync}, {@code ftruncate} and {@code strerror} from the C library,
+ * {@code mmap}, {@code munmap}, {@code msync}, {@code ftruncate}, {@code strerror} and {@code syscall} (for
+ * {@code membarrier}) from the C library,
  * bound through the FFM {@link Linker}.
  *
  * <h2>Binding</h2>
@@ -123,6 +124,15 @@ public final class PosixNative {
     private static final class Msync {
         static final MethodHandle H = bind("msync", false, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG,
                 JAVA_INT));
+    }
+
+    /**
+     * {@code syscall(SYS_membarrier, cmd, flags, cpu_id)}: the C library has no wrapper. The three
+     * arguments are variadic, passed as ints.
+     */
+    private static final class Membarrier {
+        static final MethodHandle H = bind("syscall", false, FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT,
+                JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(1));
     }
 
     private static final class Ftruncate {
@@ -458,6 +468,40 @@ public final class PosixNative {
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    /** {@code MEMBARRIER_CMD_QUERY}: returns the mask of the commands the kernel supports. */
+    public static final int MEMBARRIER_CMD_QUERY = 0;
+    /** {@code MEMBARRIER_CMD_PRIVATE_EXPEDITED} (Linux 4.14): a barrier on every running thread of this process. */
+    public static final int MEMBARRIER_CMD_PRIVATE_EXPEDITED = 1 << 3;
+    /** {@code MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED}: the registration the command above needs first. */
+    public static final int MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 1 << 4;
+
+    /**
+     * {@code membarrier(cmd, 0, 0)}, through {@code syscall(2)}.
+     *
+     * @param cmd the command
+     * @return the call's result (for {@link #MEMBARRIER_CMD_QUERY}, a mask of commands), or {@code -errno}
+     */
+    public static long membarrier(int cmd) {
+        MethodHandle h = handle(Membarrier.H);
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
+        try {
+            MemorySegment state = captureState();
+            return result((long) h.invokeExact(state, SYS_MEMBARRIER, cmd, 0, 0), state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The membarrier system call's number: 324 on x86-64, 283 in the generic table (AArch64, RISC-V). */
+    private static final long SYS_MEMBARRIER = isX86() ? 324 : 283;
+
+    private static boolean isX86() {
+        String arch = System.getProperty("os.arch", "");
+        return arch.equals("amd64") || arch.equals("x86_64");
     }
 
     /**

@@ -1,0 +1,98 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.PosixNative;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The StoreLoad fence of the hazard pin's Dekker pair, moved from the writer, who pins on every write,
+ * to the drainer, who drains once per flush or exclusive operation: {@code membarrier(2)}'s
+ * {@code MEMBARRIER_CMD_PRIVATE_EXPEDITED}, as userspace RCU and Folly's asymmetric barriers use it.
+ *
+ * <h2>The pair</h2>
+ * A writer stores its range into its hazard slot, then reads the pages' states; a drainer moves the pages
+ * out of WRITABLE with a CAS, then reads the slots. Dekker needs a StoreLoad fence between each side's
+ * store and its load. With {@link #ON}, the writer's side has none in hardware, only a compiler barrier
+ * ({@link #light()}); the drainer calls {@link #heavy()} between its CAS and its first read of a slot. The
+ * kernel returns from {@code membarrier} only after every thread of this process that was running on a
+ * CPU has executed a full memory barrier (an interrupt), and a thread that was not running passes one when
+ * it is scheduled again. So each writer has a point, between the drainer's CAS and its slot reads, where
+ * everything the writer did before in program order is visible and nothing it does after was done before:
+ * <ul>
+ *   <li>the point falls after the writer's slot store: the drainer reads the slot and waits for it;</li>
+ *   <li>it falls before the writer's state read: the read comes after the CAS and sees the page taken,
+ *   and the writer backs off;</li>
+ *   <li>both, when it falls between them: the drainer waits, the writer backs off and clears its slot.</li>
+ * </ul>
+ * Either way no writer stores into a page the drainer believes drained. Reads of a slot after the first,
+ * while the drainer polls for it to change, need no second barrier: a writer that publishes again
+ * afterwards reads the page taken, by the same argument.
+ *
+ * <h2>The compiler's half</h2>
+ * The kernel orders what the CPU does; the writer's program order must also survive the JIT. The Java
+ * memory model does not forbid moving a plain or opaque load before an earlier store to another
+ * variable, so the writer puts {@link java.lang.invoke.VarHandle#releaseFence()} between them. In HotSpot
+ * (C1, C2) and Graal a fence intrinsic is a barrier to every memory access in the compiler's graph (C2's
+ * {@code MemBarNode} takes and produces the whole memory state, so a later load depends on it and cannot be
+ * scheduled above it); on x86 it emits no instruction, on AArch64 a {@code dmb ishst}-class barrier. The
+ * interpreter runs in program order. This is the one place where mkwrite relies on how the JIT compiles
+ * rather than on the memory model alone; {@code Protocol_09_HazardPin} (jcstress) checks the pair on
+ * every run, and fails when the drainer's barrier is left out ({@link BrokenRule#PIN_WITHOUT_FENCE}).
+ *
+ * <h2>When it is off</h2>
+ * Without native access, on a kernel without the command, or with the system property
+ * {@value #SYMMETRIC_PROPERTY} set, {@link #ON} is false and the writer claims and publishes its slot with
+ * a CAS, a full fence, as before; {@link #heavy()} does nothing. The choice is made once, at class
+ * initialisation, so every writer and drainer in the JVM agree.
+ */
+final class AsymmetricFence {
+
+    /** Set to {@code true} to keep the writer's CAS (for comparison; the suites run both). */
+    static final String SYMMETRIC_PROPERTY = "dev.mkwrite.impl.symmetricPins";
+
+    /** Whether the writer's side goes without a fence, and {@link #heavy()} calls {@code membarrier}. */
+    static final boolean ON = register();
+
+    private AsymmetricFence() {
+    }
+
+    private static boolean register() {
+        if (Boolean.getBoolean(SYMMETRIC_PROPERTY) || !PosixNative.available()) {
+            return false;
+        }
+        long commands = PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_QUERY);
+        long registered = commands >= 0 && (commands & PosixNative.MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0
+                ? PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) : commands;
+        if (commands < 0 || registered < 0 || (commands & PosixNative.MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) {
+            LoggerFactory.getLogger(AsymmetricFence.class).debug("no expedited membarrier ({}); writers pin with a CAS",
+                    commands < 0 ? Errno.name((int) -commands) : registered < 0 ? Errno.name((int) -registered)
+                            : "not supported");
+            return false;
+        }
+        return true;
+    }
+
+    /**
+     * The writer's side, between its slot store and its state reads: a barrier to the compiler only (see
+     * the class comment). Costs nothing on x86.
+     */
+    static void light() {
+        java.lang.invoke.VarHandle.releaseFence(); // compiler barrier: the slot store stays before the state reads
+    }
+
+    /**
+     * The drainer's side, after the CAS that took its pages and before it reads a hazard slot: a full
+     * barrier on every running thread of the process. Some microseconds: the kernel interrupts the CPUs
+     * that run this process's threads. Does nothing when {@link #ON} is false.
+     */
+    static void heavy() {
+        if (ON && BrokenRule.fencesPin()) {
+            long r = PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+            if (r < 0) {
+                // Registered at start-up, so the kernel has no reason to refuse; writers have no fence to fall back on.
+                throw new IllegalStateException("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed: "
+                        + Errno.name((int) -r));
+            }
+        }
+    }
+}
