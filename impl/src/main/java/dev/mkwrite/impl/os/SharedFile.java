@@ -185,7 +185,8 @@ public final class SharedFile implements StorageFile {
         begin();
         try {
             if (fd < 0) {
-                return Uninterruptible.call(() -> write ? channel.write(buffer, position) : channel.read(buffer, position));
+                return Uninterruptible.call(() -> write ? channel.write(buffer, position)
+                        : channel.read(buffer, position));
             }
             int n = buffer.remaining();
             if (n == 0) {
