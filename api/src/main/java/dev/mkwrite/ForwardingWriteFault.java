@@ -40,6 +40,11 @@ public abstract class ForwardingWriteFault implements WriteFault {
     }
 
     @Override
+    public StorageFile file() {
+        return delegate.file();
+    }
+
+    @Override
     public long page() {
         return delegate.page();
     }

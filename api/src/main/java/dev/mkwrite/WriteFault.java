@@ -21,6 +21,19 @@ public interface WriteFault {
     Path path();
 
     /**
+     * The region's file, through the region's own descriptor: for a handler that allocates, writes zeros
+     * or gives blocks back, so that it opens no descriptor of the file itself. Unlike the fault, it stays
+     * valid until the region closes (see {@link StorageFile}), but a handler should keep no reference
+     * past {@link WriteFaultHandler#regionClosed}.
+     *
+     * @return the region's file, or {@code null} where the fault is not a region's (a test's double): a
+     *         handler then opens the file itself
+     */
+    default StorageFile file() {
+        return null;
+    }
+
+    /**
      * The index of the faulting page: {@code offset() / pageSize}.
      *
      * @return the page index

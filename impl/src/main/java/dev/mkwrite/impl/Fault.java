@@ -1,6 +1,7 @@
 package dev.mkwrite.impl;
 
 import dev.mkwrite.Reservation;
+import dev.mkwrite.StorageFile;
 import dev.mkwrite.WriteFault;
 
 import java.lang.foreign.MemorySegment;
@@ -41,6 +42,12 @@ final class Fault implements WriteFault {
     @Override
     public Path path() {
         return region.path;
+    }
+
+    /** The region's file: its own descriptors, valid until the region closes. */
+    @Override
+    public StorageFile file() {
+        return region.file;
     }
 
     @Override

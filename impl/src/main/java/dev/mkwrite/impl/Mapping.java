@@ -120,14 +120,24 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
     /**
      * Maps the region's file, extending it sparsely to {@code size} if it is shorter. With the region's
      * native descriptor ({@code fd >= 0}), a MEMORY_SEGMENT region is mapped by {@link NativeMapping},
-     * with room to grow; otherwise through {@code FileChannel.map}.
+     * with room to grow, and needs no channel; otherwise through {@code FileChannel.map}, which needs
+     * {@code channel}.
      */
     static Mapping map(Backing backing, FileChannel channel, int fd, long size) throws IOException {
         return switch (backing) {
             case MEMORY_SEGMENT -> fd >= 0 && NativeMapping.usable()
-                    ? NativeMapping.map(channel, fd, size) : SegmentMapping.map(channel, size);
+                    ? NativeMapping.map(fd, size) : SegmentMapping.map(channel, size);
             case MAPPED_BYTE_BUFFER -> BufferMapping.map(channel, size);
         };
+    }
+
+    /**
+     * Whether a region of {@code backing} is mapped without a channel, given a native descriptor: a
+     * MEMORY_SEGMENT region with native access ({@link NativeMapping}). A MAPPED_BYTE_BUFFER can only come
+     * from {@code FileChannel.map}.
+     */
+    static boolean mapsNatively(Backing backing) {
+        return backing == Backing.MEMORY_SEGMENT && NativeMapping.usable();
     }
 
     /**
@@ -165,11 +175,15 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         }
 
         /** Maps the file of the region's descriptor {@code fd}, which the region owns and closes. */
-        static Mapping map(FileChannel channel, int fd, long size) throws IOException {
+        static Mapping map(int fd, long size) throws IOException {
             Arena arena = Arena.ofShared();
             boolean success = false;
             try {
-                if (channel.size() < size) {
+                long current = PosixNative.size(fd);
+                if (current < 0) {
+                    throw new dev.mkwrite.impl.os.ErrnoException("lseek", (int) -current, null, 0, 0, null);
+                }
+                if (current < size) {
                     truncate(fd, size, "the region's file");
                 }
                 long capacity = capacity(size);

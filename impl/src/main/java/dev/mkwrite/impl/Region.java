@@ -82,7 +82,7 @@ final class Region implements MappedRegion {
                 throw RegionState.tooLarge(size, spec.backing(), spec.path());
             }
             Mapping mapping = file.map(spec.backing(), size); // extends a shorter file sparsely
-            Region region = new Region(spec, new RegionState(spec.path(), spec.backing(), pageSize,
+            Region region = new Region(spec, new RegionState(spec.path(), file.shared(), spec.backing(), pageSize,
                     spec.stablePages() || spec.handler().needsStablePages(), mapping, size), file);
             success = true;
             LOG.debug("opened {}: {} bytes, {}-byte pages, {}", spec.path(), size, pageSize, spec.backing());

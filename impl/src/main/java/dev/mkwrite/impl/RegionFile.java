@@ -5,6 +5,7 @@ import dev.mkwrite.RegionBuilder;
 import dev.mkwrite.impl.os.Descriptors;
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.PosixNative;
+import dev.mkwrite.impl.os.SharedFile;
 import dev.mkwrite.impl.os.Uninterruptible;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -25,31 +26,41 @@ import java.util.HashSet;
 import java.util.Set;
 
 /**
- * The region's file: its channel, the lock that keeps a second region (in this JVM or another process)
- * off it, its identity ({@code fileKey}), and a native descriptor for mmap, ftruncate and fallocate.
+ * The region's file: its descriptors ({@link SharedFile}, which the region's storage handler shares through
+ * {@link dev.mkwrite.WriteFault#file()}), the lock that keeps a second region (in this JVM or another
+ * process) off it, and its identity ({@code fileKey}).
  *
- * <p>The native descriptor is opened once, checked against the file key, and closed only by
- * {@link #close}, after the lock: closing any descriptor of a file drops every POSIX lock the process
- * holds on it. Every operation that changes the file runs with the region lock held exclusive.
+ * <h2>One descriptor per open file</h2>
+ * The file is opened as a channel (which creates it and explains a failure), checked against its file key
+ * and, with native access, opened once more as a native descriptor, which takes the lock. The channel is
+ * then closed, before anything is locked through it, unless it is needed:
+ * <ul>
+ *   <li>with native access, a MEMORY_SEGMENT region keeps the native descriptor alone: mmap, ftruncate,
+ *   lseek, fallocate, pread and pwrite all go through it;</li>
+ *   <li>without native access, the channel alone, with a POSIX lock;</li>
+ *   <li>both only where the channel cannot be done without: a MAPPED_BYTE_BUFFER region (a
+ *   {@code MappedByteBuffer} comes only from {@code FileChannel.map}) or a region mapped through the channel
+ *   for the tests' fallbacks, which with native access still need the descriptor for fallocate and the
+ *   open-file-description lock; and a kernel without OFD locks (before 3.15), where the POSIX lock is the
+ *   channel's.</li>
+ * </ul>
+ * Nothing else opens the file: the storage handlers work through the region's {@link SharedFile}.
+ *
+ * <p>The descriptors are closed only by {@link #close}, after the lock: closing any descriptor of a file
+ * drops every POSIX lock the process holds on it. Every operation that changes the file's size runs with the
+ * region lock held exclusive.
  */
 final class RegionFile {
 
     private static final Logger LOG = LoggerFactory.getLogger(RegionFile.class);
 
-    private final Path path;
-    private final FileChannel channel;
+    private final SharedFile file;
     /** The POSIX lock without native access; null when the native descriptor holds an OFD lock. */
     private final FileLock lock;
-    /** A native descriptor of the file, or -1 without native access. */
-    private final int nativeFd;
-    /** Set by the first {@link #close}; the region's exclusive lock (or its failed open) orders the calls. */
-    private boolean closed;
 
-    private RegionFile(Path path, FileChannel channel, FileLock lock, int nativeFd) {
-        this.path = path;
-        this.channel = channel;
+    private RegionFile(SharedFile file, FileLock lock) {
+        this.file = file;
         this.lock = lock;
-        this.nativeFd = nativeFd;
     }
 
     /** Opens and locks the file of {@code spec}; the caller closes it if it cannot use it. */
@@ -65,13 +76,20 @@ final class RegionFile {
             // Read just after opening: only a rename racing open() itself could make it another file's.
             Object fileKey = Files.readAttributes(spec.path(), BasicFileAttributes.class).fileKey();
             nativeFd = Descriptors.openSameFile(spec.path(), fileKey);
-            FileLock fileLock = nativeFd >= 0 && ofdLock(spec.path(), nativeFd) ? null : posixLock(spec.path(), channel);
-            RegionFile file = new RegionFile(spec.path(), channel, fileLock, nativeFd);
+            boolean ofd = nativeFd >= 0 && ofdLock(spec.path(), nativeFd);
+            if (ofd && Mapping.mapsNatively(spec.backing())) {
+                channel.close(); // nothing is locked through it: the native descriptor does everything
+                channel = null;
+            }
+            FileLock fileLock = ofd ? null : posixLock(spec.path(), channel);
+            RegionFile file = new RegionFile(new SharedFile(spec.path(), nativeFd, channel), fileLock);
             success = true;
             return file;
         } finally {
             if (!success) {
-                channel.close();
+                if (channel != null) {
+                    channel.close();
+                }
                 if (nativeFd >= 0) {
                     PosixNative.close(nativeFd);
                 }
@@ -152,7 +170,7 @@ final class RegionFile {
 
     /** The file's size now. */
     long size() throws IOException {
-        return Uninterruptible.call(channel::size);
+        return file.size();
     }
 
     /**
@@ -161,50 +179,49 @@ final class RegionFile {
      * ({@link Uninterruptible}); the caller's interrupt status is kept.
      */
     Mapping map(Backing backing, long size) throws IOException {
-        return Uninterruptible.call(() -> Mapping.map(backing, channel, nativeFd, size));
+        return Uninterruptible.call(() -> Mapping.map(backing, file.channel(), file.fd(), size));
     }
 
+    /** Shrinks the file to {@code size}. */
     void truncate(long size) throws IOException {
-        Uninterruptible.run(() -> channel.truncate(size));
+        file.truncate(size);
     }
 
     /** Discards {@code [offset, offset + length)} of the file (see {@link FileHoles}). */
     void punch(long offset, long length) throws IOException {
-        Uninterruptible.run(() -> FileHoles.punch(nativeFd, path, channel, offset, length));
+        FileHoles.punch(file, offset, length);
+    }
+
+    /** The file as the region's handler sees it: the region's own descriptors. */
+    SharedFile shared() {
+        return file;
     }
 
     /** Whether the region has a native descriptor of its file: native access is on for it. */
     boolean hasNativeDescriptor() {
-        return nativeFd >= 0;
+        return file.fd() >= 0;
     }
 
     boolean isOpen() {
-        return channel.isOpen();
+        return file.isOpen();
     }
 
     /**
-     * Releases the lock, then closes the channel and the native descriptor. Returns {@code failure},
-     * or the first failure of these, the others suppressed.
+     * Releases the lock, then closes the channel and the native descriptor once no handler's call uses
+     * them. Returns {@code failure}, or the first failure of these, the others suppressed. Idempotent: a
+     * second call closes nothing.
      */
     IOException close(IOException failure) {
-        if (closed) {
+        if (!file.isOpen()) {
             return failure; // closing a descriptor twice would close whatever file took its number since
         }
-        closed = true;
-        try {
-            if (lock != null) {
+        if (lock != null) {
+            try {
                 lock.release();
+            } catch (IOException e) {
+                failure = Errno.firstOf(failure, e);
             }
-            channel.close();
-            if (nativeFd >= 0 && PosixNative.close(nativeFd) < 0) {
-                LOG.warn("closing the native descriptor of {} failed", path);
-            }
-        } catch (IOException e) {
-            if (failure == null) {
-                return e;
-            }
-            failure.addSuppressed(e);
         }
-        return failure;
+        return file.close(failure);
     }
 }

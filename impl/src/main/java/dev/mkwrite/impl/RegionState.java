@@ -3,6 +3,7 @@ package dev.mkwrite.impl;
 import dev.mkwrite.Backing;
 import dev.mkwrite.OutOfRegionException;
 import dev.mkwrite.RegionClosedException;
+import dev.mkwrite.StorageFile;
 
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
@@ -29,6 +30,8 @@ final class RegionState {
     private static final AtomicLong EPOCHS = new AtomicLong();
 
     final Path path;
+    /** The region's file, which its handler reaches through {@link Fault#file()}. */
+    final StorageFile file;
     final Backing backing;
     final int pageSize;
     final int pageShift;
@@ -52,8 +55,10 @@ final class RegionState {
     /** The generation of new chunks and of pages changed by the latest resize or punch. Guarded by lock. */
     private long epoch = EPOCHS.incrementAndGet();
 
-    RegionState(Path path, Backing backing, int pageSize, boolean stablePages, Mapping mapping, long size) {
+    RegionState(Path path, StorageFile file, Backing backing, int pageSize, boolean stablePages, Mapping mapping,
+                long size) {
         this.path = path;
+        this.file = file;
         this.stablePages = stablePages;
         this.backing = backing;
         this.pageSize = pageSize;

@@ -15,7 +15,9 @@
  *   <li>{@link dev.mkwrite.impl.RegionState}: what every part reads: path, page geometry, the region
  *   lock, the page-state table, the wait queue, statistics, and the mapping, size, page count and closed
  *   flag that the exclusive operations change.</li>
- *   <li>{@link dev.mkwrite.impl.RegionFile}: the file: open, lock, native descriptor, truncate, map.</li>
+ *   <li>{@link dev.mkwrite.impl.RegionFile}: the file: open, lock, its one descriptor (a
+ *   {@code SharedFile}, which the handler reaches through {@link dev.mkwrite.WriteFault#file()}), truncate,
+ *   map.</li>
  *   <li>{@link dev.mkwrite.impl.Pins}: the lock-free fast path's pins (hazard slots, state-word pins)
  *   and the drains that wait for them to leave.</li>
  *   <li>{@link dev.mkwrite.impl.FaultPath}: the write fault: claim, the handler call, one lock drop,

@@ -5,6 +5,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import dev.mkwrite.impl.os.SharedFile;
+
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -33,7 +35,7 @@ class FileHolesTest {
             ch.write(ByteBuffer.wrap(data), 64L * MIB - data.length); // the last bytes of the file
             long blocksBefore = allocatedBytes(file);
 
-            FileHoles.zeroData(ch, 0, 64L * MIB);
+            FileHoles.zeroData(new SharedFile(file, -1, ch), 0, 64L * MIB);
 
             assertTrue(allocatedBytes(file) <= blocksBefore, "the holes were filled: " + allocatedBytes(file)
                     + " bytes allocated, " + blocksBefore + " before");

@@ -76,6 +76,32 @@ public final class Errno {
     }
 
     /**
+     * What to tell the user about a {@code fallocate} that failed with {@code errno}, or null.
+     *
+     * @param errno the errno, positive
+     * @return a hint, or null
+     */
+    public static String fallocateHint(int errno) {
+        return errno == EBADF || errno == EPERM ? "the file must be open for writing and not immutable or append-only"
+                : errno == EFBIG ? "the range exceeds the filesystem's maximum file size" : null;
+    }
+
+    /**
+     * {@code first}, with {@code next} suppressed by it; or {@code next} if there was no first failure.
+     *
+     * @param first the first failure, or null
+     * @param next  a later one
+     * @return the failure to report
+     */
+    public static IOException firstOf(IOException first, IOException next) {
+        if (first == null) {
+            return next;
+        }
+        first.addSuppressed(next);
+        return first;
+    }
+
+    /**
      * Whether an errno means the filesystem has no space: {@code ENOSPC} or {@code EDQUOT}.
      *
      * @param errno the errno, positive

@@ -1,12 +1,13 @@
 package dev.mkwrite.impl.os;
 
+import dev.mkwrite.StorageFile;
+
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 
 /**
- * Makes parts of a file read as zero through a {@link FileChannel}, 4 KiB unit by unit, choosing units by
+ * Makes parts of a file read as zero through a {@link StorageFile} (the file's one shared descriptor), 4 KiB unit by unit, choosing units by
  * what they read: {@link #fillHoles} writes zeros over units that read as all zeros, which allocates a
  * hole's blocks and leaves data alone (zero-fill, so a later store into a mapping needs no new space);
  * {@link #zeroData} writes zeros over units that do not, which erases data and leaves holes unallocated
@@ -15,9 +16,9 @@ import java.nio.channels.FileChannel;
  * walk serves all three: read a chunk, compare each unit with zeros, act on each run of chosen units.
  * Units are aligned to file offsets; nothing past the end of the file is touched.
  *
- * <p>Both run on the calling thread and use its interrupt as the channel does: a caller that the user's
- * code may interrupt runs them through {@link BlockingIo#call} and passes the {@link BlockingIo.Cancel} it
- * gets, which is checked before each chunk. Thread-safe: each thread reads into a buffer of its own.
+ * <p>They run on the calling thread; a caller that the user's code may interrupt runs them through
+ * {@link BlockingIo#call} and passes the {@link BlockingIo.Cancel} it gets, which is checked before each
+ * chunk, so an interrupt stops a walk between chunks. Thread-safe: each thread reads into a buffer of its own.
  */
 public final class FileZeros {
 
@@ -33,7 +34,7 @@ public final class FileZeros {
     /**
      * Writes zeros over the units of {@code [from, to)} that read as all zeros.
      *
-     * @param channel the file, open for reading and writing
+     * @param file    the file
      * @param from    the first byte
      * @param to      the end; what lies past the end of the file is left alone
      * @param cancel  checked before each chunk
@@ -41,15 +42,15 @@ public final class FileZeros {
      * @throws IOException if reading or writing fails, or {@link java.io.InterruptedIOException} once
      *                     {@code cancel} is requested
      */
-    public static long fillHoles(FileChannel channel, long from, long to, BlockingIo.Cancel cancel)
+    public static long fillHoles(StorageFile file, long from, long to, BlockingIo.Cancel cancel)
             throws IOException {
-        return walk(channel, -1, from, to, Mode.FILL_HOLES, cancel);
+        return walk(file, from, to, Mode.FILL_HOLES, cancel);
     }
 
     /**
      * Writes zeros over the units of {@code [from, to)} that do not read as all zeros.
      *
-     * @param channel the file, open for reading and writing
+     * @param file    the file
      * @param from    the first byte
      * @param to      the end; what lies past the end of the file is left alone
      * @param cancel  checked before each chunk
@@ -57,28 +58,28 @@ public final class FileZeros {
      * @throws IOException if reading or writing fails, or {@link java.io.InterruptedIOException} once
      *                     {@code cancel} is requested
      */
-    public static long zeroData(FileChannel channel, long from, long to, BlockingIo.Cancel cancel)
+    public static long zeroData(StorageFile file, long from, long to, BlockingIo.Cancel cancel)
             throws IOException {
-        return walk(channel, -1, from, to, Mode.ZERO_DATA, cancel);
+        return walk(file, from, to, Mode.ZERO_DATA, cancel);
     }
 
     /**
-     * Punches a hole ({@code fallocate(PUNCH_HOLE | KEEP_SIZE)} on {@code fd}) in each unit of
+     * Punches a hole ({@link StorageFile#punchHole}) in each unit of
      * {@code [from, to)} that reads as all zeros, giving its blocks back without changing a byte: how a
-     * storage handler returns space it allocated ahead of writers that never came. Needs native access.
+     * storage handler returns space it allocated ahead of writers that never came. Needs native access
+     * and a filesystem that punches holes.
      *
-     * @param channel the file, open for reading
-     * @param fd      a native descriptor of the same file, open for writing
+     * @param file    the file
      * @param from    the first byte
      * @param to      the end; what lies past the end of the file is left alone
      * @param cancel  checked before each chunk
      * @return the bytes of the holes punched
-     * @throws IOException if reading fails, an {@link ErrnoException} if punching does, or
+     * @throws IOException if reading or punching fails (or the file cannot punch holes), or
      *                     {@link java.io.InterruptedIOException} once {@code cancel} is requested
      */
-    public static long punchZeros(FileChannel channel, int fd, long from, long to, BlockingIo.Cancel cancel)
+    public static long punchZeros(StorageFile file, long from, long to, BlockingIo.Cancel cancel)
             throws IOException {
-        return walk(channel, fd, from, to, Mode.PUNCH_ZEROS, cancel);
+        return walk(file, from, to, Mode.PUNCH_ZEROS, cancel);
     }
 
     /** What the walk does with the units it chooses. */
@@ -92,7 +93,7 @@ public final class FileZeros {
     }
 
     /** The walk: reads a chunk, chooses units by whether they read as zero, acts on each run of them. */
-    private static long walk(FileChannel channel, int fd, long from, long to, Mode mode, BlockingIo.Cancel cancel)
+    private static long walk(StorageFile file, long from, long to, Mode mode, BlockingIo.Cancel cancel)
             throws IOException {
         boolean overData = mode == Mode.ZERO_DATA;
         Chunk chunk = CHUNKS.get();
@@ -104,7 +105,7 @@ public final class FileZeros {
             int n = (int) Math.min(CHUNK, to - pos);
             buffer.clear().limit(n);
             while (buffer.hasRemaining()) {
-                if (channel.read(buffer, pos + buffer.position()) < 0) {
+                if (file.read(buffer, pos + buffer.position()) < 0) {
                     break; // the end of the file
                 }
             }
@@ -117,13 +118,13 @@ public final class FileZeros {
                 if (chosen && run < 0) {
                     run = i;
                 } else if (!chosen && run >= 0) {
-                    written += act(channel, fd, chunk, pos, run, i, mode);
+                    written += act(file, chunk, pos, run, i, mode);
                     run = -1;
                 }
                 i = next;
             }
             if (run >= 0) {
-                written += act(channel, fd, chunk, pos, run, got, mode);
+                written += act(file, chunk, pos, run, got, mode);
             }
             if (got < n) {
                 break; // nothing past the end of the file may be written
@@ -134,13 +135,12 @@ public final class FileZeros {
     }
 
     /** Acts on bytes {@code [from, to)} of the chunk read at {@code pos}: the run of units chosen. */
-    private static int act(FileChannel channel, int fd, Chunk chunk, long pos, int from, int to, Mode mode)
+    private static int act(StorageFile file, Chunk chunk, long pos, int from, int to, Mode mode)
             throws IOException {
         if (mode == Mode.PUNCH_ZEROS) {
-            int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_PUNCH_HOLE | PosixNative.FALLOC_FL_KEEP_SIZE,
-                    pos + from, to - from);
-            if (r != 0) {
-                throw new ErrnoException("fallocate(PUNCH_HOLE)", -r, null, pos + from, to - from, null);
+            StorageFile.Outcome done = file.punchHole(pos + from, to - from);
+            if (done != StorageFile.Outcome.DONE) {
+                throw new IOException("cannot punch a hole in " + file.path() + " (" + done + ")");
             }
             return to - from;
         }
@@ -149,7 +149,7 @@ public final class FileZeros {
         }
         ByteBuffer zeros = chunk.buffer.duplicate().limit(to).position(from);
         while (zeros.hasRemaining()) {
-            channel.write(zeros, pos + zeros.position());
+            file.write(zeros, pos + zeros.position());
         }
         return to - from;
     }

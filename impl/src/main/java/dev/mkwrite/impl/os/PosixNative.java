@@ -25,8 +25,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * Every native call of mkwrite (the storage handlers, the native mapping and {@code MappedRegion.punchHole}),
  * in one place: {@code open}, {@code close}, {@code lseek}, {@code fallocate}, {@code madvise},
- * {@code mmap}, {@code munmap}, {@code msync}, {@code ftruncate}, {@code strerror} and {@code syscall} (for
- * {@code membarrier}) from the C library,
+ * {@code mmap}, {@code munmap}, {@code msync}, {@code ftruncate}, {@code pread}, {@code pwrite},
+ * {@code strerror} and {@code syscall} (for {@code membarrier}) from the C library,
  * bound through the FFM {@link Linker}.
  *
  * <h2>Binding</h2>
@@ -39,14 +39,14 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <p>Each function is bound on its first call, in a holder class of its own (so the handle is a
  * {@code static final} constant the JIT inlines): a JVM that never punches a hole never looks up
  * {@code fallocate}, and class initialisation costs no downcall stubs. Every binding goes through
- * {@link Restricted#downcall}, the one place that calls restricted methods. A function the C library lacks
+ * {@code Restricted.downcall}, the one place that calls restricted methods. A function the C library lacks
  * reports {@code ENOSYS}.
  *
  * <h2>Calls</h2>
  * Each call returns its result or a negated {@code errno}, captured with
  * {@link Linker.Option#captureCallState(String...)} into a per-thread buffer, so no call allocates after
  * the thread's first. {@code EINTR} is retried, by one loop built into the handles of the calls that can
- * report it ({@code open}, {@code fallocate}, {@code madvise}, {@code ftruncate}), and never reported. All
+ * report it ({@code open}, {@code fallocate}, {@code madvise}, {@code ftruncate}, {@code pread}, {@code pwrite}), and never reported. All
  * methods are thread-safe.
  */
 public final class PosixNative {
@@ -133,6 +133,16 @@ public final class PosixNative {
     private static final class Membarrier {
         static final MethodHandle H = bind("syscall", false, FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT,
                 JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(1));
+    }
+
+    private static final class Pread {
+        static final MethodHandle H = bind("pread", true, FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS,
+                JAVA_LONG, JAVA_LONG));
+    }
+
+    private static final class Pwrite {
+        static final MethodHandle H = bind("pwrite", true, FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS,
+                JAVA_LONG, JAVA_LONG));
     }
 
     private static final class Ftruncate {
@@ -451,6 +461,30 @@ public final class PosixNative {
     }
 
     /**
+     * {@code pread(fd, buffer, buffer.byteSize(), offset)}, or with {@code write} {@code pwrite}: one
+     * transfer, which may move fewer bytes than asked (a read at the end of the file moves none). Blocks
+     * the calling thread; unlike a channel's I/O, an interrupt neither stops it nor closes the descriptor.
+     *
+     * @param fd     the descriptor
+     * @param buffer native memory to read into, or to write from
+     * @param offset the file offset
+     * @param write  pwrite rather than pread
+     * @return the bytes moved, or {@code -errno}
+     */
+    public static long transfer(int fd, MemorySegment buffer, long offset, boolean write) {
+        MethodHandle h = handle(write ? Pwrite.H : Pread.H);
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
+        try {
+            MemorySegment state = captureState();
+            return result((long) h.invokeExact(state, fd, buffer, buffer.byteSize(), offset), state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
      * {@code ftruncate(fd, length)}.
      *
      * @param fd     the descriptor
@@ -607,46 +641,5 @@ public final class PosixNative {
             throw e;
         }
         throw new IllegalStateException("unexpected checked exception from a native call", t);
-    }
-
-    /**
-     * The one place that calls restricted methods: binding a C function, and viewing native memory the C
-     * library handed out (a mapping, a string). Reached only once {@link #available()} said native access is
-     * enabled, so the JDK never warns.
-     */
-    @SuppressWarnings("restricted")
-    private static final class Restricted {
-        private static final Linker LINKER = Linker.nativeLinker();
-
-        private Restricted() {
-        }
-
-        /** Binds {@code name} from the C library; null, logged, if it is missing or may not be bound. */
-        static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
-            if (UNAVAILABLE != null) {
-                return null;
-            }
-            try {
-                return LINKER.defaultLookup().find(name)
-                        .map(symbol -> LINKER.downcallHandle(symbol, descriptor, options))
-                        .orElseGet(() -> {
-                            LOG.warn("mkwrite: the C library has no {}(); calls to it report ENOSYS", name);
-                            return null;
-                        });
-            } catch (RuntimeException | LinkageError e) {
-                LOG.warn("mkwrite: binding {}() failed ({}); calls to it report ENOSYS", name, e.toString());
-                return null;
-            }
-        }
-
-        /** The {@code length} bytes at {@code address}, valid while {@code arena} is open. */
-        static MemorySegment mapped(long address, long length, Arena arena, Runnable cleanup) {
-            return MemorySegment.ofAddress(address).reinterpret(length, arena, s -> cleanup.run());
-        }
-
-        /** The NUL-terminated string at {@code s}, read up to {@code max} bytes. */
-        static String cString(MemorySegment s, long max) {
-            return s.reinterpret(max).getString(0);
-        }
     }
 }

@@ -1,18 +1,18 @@
 package dev.mkwrite.impl.storage;
 
-import dev.mkwrite.impl.os.ErrnoException;
-import dev.mkwrite.impl.os.PosixNative;
+import dev.mkwrite.StorageFile;
+import dev.mkwrite.WriteFault;
+import dev.mkwrite.impl.os.SharedFile;
+
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.WeakReference;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
- * A storage handler's state for one file: the {@link UnitTable}, the mapping period, the file descriptor
- * and channel it prepares through, and the prepare-ahead window.
+ * A storage handler's state for one file: the {@link UnitTable}, the mapping period, the file it prepares
+ * through (the region's, shared), and the prepare-ahead window.
  *
  * <h2>Mapping periods</h2>
  * Every fault passes the scope of the region's mapping to {@link #observe}. All faults that run at the
@@ -24,9 +24,11 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * and a new region over a file truncated by an earlier one.
  *
  * <h2>Resources</h2>
- * The descriptor and channel are opened on first use and closed by {@link #close()}. Users take the
- * resource lock shared ({@link #lockResources()}), close takes it exclusive, so nothing is closed under a
- * running system call.
+ * The handler prepares the file through the region's own descriptors ({@link WriteFault#file()}), which
+ * the region closes, and keeps none of its own. Only without a region's file (a fault from a handler's
+ * unit test, or giving space back after the region closed) does it open the file itself, once, until
+ * {@link #close()}. Users take the resource lock shared ({@link #lockResources()}), close takes it
+ * exclusive, so nothing is closed under a running system call.
  *
  * <p>Thread-safe. The monitor of this object guards the mapping period and the touch/fill hand-off; the
  * prepare-ahead window has a monitor of its own.
@@ -43,10 +45,12 @@ final class FileSpace {
 
     private final ReentrantReadWriteLock resources = new ReentrantReadWriteLock();
     private final Object opening = new Object();
-    /** Guarded by the resource lock held exclusive for writes to closed; fd and channel by opening. */
+    /** Written with the resource lock held exclusive. */
     private volatile boolean closed;
-    private volatile int fd = -1;
-    private volatile FileChannel channel;
+    /** The region's file, from the last fault; null outside a region and once the region closed. */
+    private volatile StorageFile shared;
+    /** The handler's own descriptor of the file, where it has no region's to share. Guarded by opening. */
+    private volatile SharedFile own;
 
     /** Set once fallocate(2) reported EOPNOTSUPP for this file: it is zero-filled from then on. */
     volatile boolean fallocateUnsupported;
@@ -280,65 +284,53 @@ final class FileSpace {
         resources.readLock().unlock();
     }
 
-    /** The file descriptor, opened on first use. Caller holds the resource lock shared. */
-    int fd() throws ErrnoException {
-        int d = fd;
-        if (d >= 0) {
-            return d;
-        }
-        synchronized (opening) {
-            if (fd < 0) {
-                int r = PosixNative.open(path);
-                if (r < 0) {
-                    throw new ErrnoException("open", -r, path, 0, 0,
-                            "the storage handler opens the region's file itself to prepare it");
-                }
-                fd = r; // volatile
-            }
-            return fd;
+    /**
+     * Shares the region's file, which the current fault came with (null outside a region): from now on the
+     * handler prepares this file through the region's descriptors. Cheap when it is the file seen last.
+     */
+    void attach(StorageFile regionFile) {
+        if (regionFile != null && shared != regionFile) {
+            shared = regionFile; // volatile: the agent's next batch uses it
         }
     }
 
-    /** The channel, opened on first use. Caller holds the resource lock shared. */
-    FileChannel channel() throws IOException {
-        FileChannel c = channel;
-        if (c != null) {
-            return c;
+    /**
+     * Forgets the region's file once the region closed: its descriptors are closed, and what is done on the
+     * file afterwards (giving back what no writer used) goes through a descriptor of the handler's own.
+     */
+    void detach() {
+        shared = null; // volatile
+    }
+
+    /**
+     * The file to prepare: the region's, shared; or, for a handler called without a region (or after its
+     * region closed), one the handler opens itself on first use and {@link #close() closes}. Caller holds
+     * the resource lock shared.
+     */
+    StorageFile storage() throws IOException {
+        StorageFile f = shared;
+        if (f != null) {
+            return f;
         }
         synchronized (opening) {
-            if (channel == null) {
-                channel = FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE); // volatile
+            if (own == null) {
+                own = SharedFile.open(path, "the storage handler opens the file itself when a fault comes without"
+                        + " the region's file"); // volatile
             }
-            return channel;
+            return own;
         }
     }
 
-    /** Closes the descriptor and channel once no system call uses them. Idempotent. */
+    /** Closes the descriptor the handler opened itself, if any, once no system call uses it. Idempotent. */
     void close() throws IOException {
         resources.writeLock().lock();
         try {
             closed = true;
-            IOException failure = null;
+            shared = null;
+            IOException failure;
             synchronized (opening) {
-                if (fd >= 0) {
-                    int r = PosixNative.close(fd);
-                    if (r < 0) {
-                        failure = new ErrnoException("close", -r, path, 0, 0, null);
-                    }
-                    fd = -1;
-                }
-                if (channel != null) {
-                    try {
-                        channel.close();
-                    } catch (IOException e) {
-                        if (failure == null) {
-                            failure = e;
-                        } else {
-                            failure.addSuppressed(e);
-                        }
-                    }
-                    channel = null;
-                }
+                failure = own == null ? null : own.close(null);
+                own = null;
             }
             if (failure != null) {
                 throw failure;

@@ -1,5 +1,6 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.StorageFile;
 import dev.mkwrite.impl.os.BlockingIo;
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.FileZeros;
@@ -7,7 +8,6 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -48,6 +48,11 @@ final class SpaceEdge {
         this.granule = granule;
         this.nativeCalls = nativeCalls;
         this.files = files;
+    }
+
+    /** The handler's granule, the most a fault allocates beyond its page. */
+    int granule() {
+        return granule;
     }
 
     /** Whether space is short: faults allocate page by page, prepare-ahead pauses. */
@@ -175,7 +180,11 @@ final class SpaceEdge {
         }
     }
 
-    /** Gives back the untouched allocated units of a released file. The file stays allocated where written. */
+    /**
+     * Gives back the untouched allocated units of a released file. The file stays allocated where written.
+     * The region's descriptors are closed by then: the handler opens the file for this, if there is anything
+     * to give back, and its release closes it again.
+     */
     void trim(FileSpace file) {
         if (nativeCalls && file.tryLockResources()) {
             try {
@@ -199,8 +208,7 @@ final class SpaceEdge {
         long punched = 0;
         boolean claimedAny = false;
         try {
-            int fd = file.fd();
-            FileChannel channel = file.channel();
+            StorageFile storage = null; // opened only once there is something to give back
             long u = fromUnit;
             while (u < toUnit) {
                 if (recordedOnly) {
@@ -222,7 +230,8 @@ final class SpaceEdge {
                 try {
                     long first = u << UnitTable.UNIT_SHIFT;
                     long last = runEnd << UnitTable.UNIT_SHIFT;
-                    punched += BlockingIo.call(cancel -> FileZeros.punchZeros(channel, fd, first, last, cancel));
+                    StorageFile f = storage != null ? storage : (storage = file.storage());
+                    punched += BlockingIo.call(cancel -> FileZeros.punchZeros(f, first, last, cancel));
                 } finally {
                     file.endReclaim(u, runEnd); // even after a failure: some holes may have been punched
                 }

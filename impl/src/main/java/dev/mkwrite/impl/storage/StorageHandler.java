@@ -1,9 +1,7 @@
 package dev.mkwrite.impl.storage;
 
-import dev.mkwrite.impl.os.BlockingIo;
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.ErrnoException;
-import dev.mkwrite.impl.os.FileZeros;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.FaultResult;
 import dev.mkwrite.NoSpaceException;
@@ -15,14 +13,11 @@ import org.slf4j.LoggerFactory;
 
 import java.io.Closeable;
 import java.io.IOException;
-import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
-import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.LongAdder;
 
 /**
  * A {@link WriteFaultHandler} that makes sure the filesystem can take a page before mkwrite lets the page
@@ -37,7 +32,7 @@ import java.util.concurrent.atomic.LongAdder;
  *   (unwritten) extents, and a later store needs no new space. {@code KEEP_SIZE} because the region
  *   already gave the file its size, and because a granule may reach past the end of the file: allocation
  *   must never change the size behind the region's back. {@link Allocation#ZERO_FILL} writes zeros with
- *   positional {@link FileChannel} writes into the holes of the granule (units that read as all zeros),
+ *   positional writes ({@link dev.mkwrite.StorageFile#write}) into the holes of the granule (units that read as all zeros),
  *   never over data, and never into a page a writer may be storing into. If the granule cannot be had,
  *   ever smaller aligned units around the page are tried, down to the page alone (see "Space at the
  *   edge").</li>
@@ -79,17 +74,23 @@ import java.util.concurrent.atomic.LongAdder;
  * handler never drops the region lock: zero-fill relies on it to keep the file's size still.
  *
  * <h2>Lifetime and threads</h2>
- * Thread-safe: one handler may serve any number of regions and threads. It opens each file it prepares
- * (once) and keeps it open until {@link #release(Path)} or {@link #close()}. Close the handler after the
- * regions it serves; release a file after closing its region and before you delete, replace or truncate
- * it outside mkwrite, since an open descriptor keeps a deleted file's blocks allocated. Do not release a
- * file whose region is still open: the handler would forget which pages may be written to. Every page of
+ * Thread-safe: one handler may serve any number of regions and threads. It opens no descriptor of its
+ * own: it prepares a region's file through the region's descriptors ({@link WriteFault#file()}), so a
+ * region and its handler hold one descriptor of the file between them (see {@code RegionFile} for the one
+ * configuration that needs a channel too), and none once the region closed. The region's close
+ * {@linkplain #regionClosed(Path) releases} the file: what the handler knows of it goes, and so does space
+ * it allocated ahead of writers that never came, given back through a descriptor it opens for just that
+ * and closes again. Only a fault without a region's file (a handler called directly, as in a unit test)
+ * makes the handler open the file itself, once, until {@link #release(Path)} or {@link #close()}. Close
+ * the handler after the regions it serves. Do not release a file whose region is still open: the handler
+ * would forget which pages may be written to. Every page of
  * a region it serves must be prepared by it (put it before any handler that drops the region lock in a
  * chain): zero-fill and giving space back trust that a unit no fault of this handler touched is one no
  * writer stores into.
  *
  * <p>Zero-fill reads and writes the file on an {@code mkwrite-io} thread while the faulting thread waits,
- * so an interrupt of a writer never closes the channel every fault on the file shares; it ends that
+ * so an interrupt of a writer never closes the channel every fault on the file shares (native reads and
+ * writes, where there is no channel, ignore interrupts anyway); it ends that
  * writer's fault with {@link dev.mkwrite.FaultInterruptedException} and nothing else.
  *
  * <pre>{@code
@@ -139,20 +140,15 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     private final ConcurrentHashMap<Path, FileSpace> files = new ConcurrentHashMap<>();
     /** Space at the edge: giving back what was allocated ahead of writers when space runs out. */
     private final SpaceEdge space;
-    private final AtomicBoolean unsupportedLogged = new AtomicBoolean();
     private volatile boolean populateUnsupported;
     private volatile boolean closed;
     /** The last reservation handed out, reused for the next page of the same length. Racy by design. */
     private volatile Prepared lastPrepared = new Prepared(0);
-
-
-    private final LongAdder faults = new LongAdder();
-    private final LongAdder alreadyAllocated = new LongAdder();
-    private final LongAdder fallocates = new LongAdder();
-    private final LongAdder zeroFilledBytes = new LongAdder();
-    private final LongAdder populates = new LongAdder();
-    private final LongAdder noSpace = new LongAdder();
-    private final LongAdder aheadGranules = new LongAdder();
+    private final StorageCounters counters = new StorageCounters();
+    /** Allocation with fallocate, and ahead of writers. */
+    private final GranuleAllocator granules;
+    /** Allocation by writing zeros. */
+    private final ZeroFill zeroFill;
 
     StorageHandler(Allocation allocation, int granule, boolean populate) {
         this.allocation = Objects.requireNonNull(allocation, "allocation");
@@ -166,6 +162,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         this.granule = granule;
         this.populate = populate;
         this.space = new SpaceEdge(granule, nativeCalls, files);
+        this.granules = new GranuleAllocator(space, counters);
+        this.zeroFill = new ZeroFill(space, counters);
         if (!nativeCalls && (allocation == Allocation.FALLOCATE || populate)) {
             PosixNative.logUnavailableOnce((allocation == Allocation.FALLOCATE ? "fallocate(2)" : "")
                     + (allocation == Allocation.FALLOCATE && populate ? " and " : "")
@@ -244,8 +242,9 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
      */
     @Override
     public FaultResult prepare(WriteFault fault) throws IOException, InterruptedException {
-        faults.increment();
+        counters.faults.increment();
         FileSpace file = file(fault.path());
+        file.attach(fault.file());
         MemorySegment memory;
         try {
             memory = fault.memory();
@@ -268,7 +267,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         Allocation how = effective(file.fallocateUnsupported);
         if (how != Allocation.NONE) {
             if (file.units.allAllocated(firstUnit, endUnit, stamp, generation)) {
-                alreadyAllocated.increment();
+                counters.alreadyAllocated.increment();
             } else {
                 allocate(how, file, fault, stamp);
                 result = prepared(length);
@@ -285,222 +284,12 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             throw closedException(fault.path());
         }
         try {
-            if (how == Allocation.FALLOCATE && fallocate(file, fault, stamp)) {
+            if (how == Allocation.FALLOCATE && granules.allocate(file, fault, stamp)) {
                 return;
             }
-            zeroFill(file, fault, stamp);
+            zeroFill.fill(file, fault, stamp);
         } finally {
             file.unlockResources();
-        }
-    }
-
-    /**
-     * Allocates the page's granule; if the filesystem has no space for it, ever smaller aligned units
-     * around the page (half the granule, a quarter, ... the page alone), then the page alone once more
-     * after {@linkplain SpaceEdge#reclaim giving back} what this handler allocated ahead of writers that never came.
-     * Returns false if the filesystem does not support fallocate; the caller zero-fills instead.
-     */
-    private boolean fallocate(FileSpace file, WriteFault fault, int stamp) throws IOException {
-        int fd = file.fd();
-        long start = fault.offset();
-        long end = start + fault.length();
-        long size = PosixNative.size(fd);
-        if (size < 0) {
-            throw new ErrnoException("lseek", (int) -size, file.path, 0, 0, null);
-        }
-        int reclaims = 0;
-        boolean edge = false;
-        try {
-            // While space is short, the page alone: a granule would take what other pages' faults need.
-            for (long unit = space.spaceShort() && !space.roomForGranules(file) ? 0 : granule; ; ) {
-                boolean pageAlone = unit <= Math.max(UnitTable.UNIT, end - start);
-                if (!pageAlone && !space.beginSpeculation()) {
-                    unit = 0; // another fault is giving space back: take no more than the page
-                    continue;
-                }
-                long from = pageAlone ? start : start & -unit;
-                long to = pageAlone ? end : Math.max(end, Math.min(alignUp(end, unit), size));
-                int r;
-                try {
-                    r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
-                    if (r == 0) {
-                        file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp,
-                                fault.generation());
-                    } else if (!pageAlone && Errno.isNoSpace(-r)) {
-                        // Some filesystems (ext4, XFS) keep what a failed fallocate got: give back what no
-                        // fault touched.
-                        space.giveBack(file, from, to);
-                    }
-                } finally {
-                    if (!pageAlone) {
-                        space.endSpeculation();
-                    }
-                }
-                if (r == 0) {
-                    fallocates.increment();
-                    if (unit == granule) {
-                        space.spaceShort(false); // volatile: a whole granule fitted
-                    }
-                    return true;
-                }
-                if (r == -Errno.EOPNOTSUPP || r == -Errno.ENOSYS) {
-                    file.fallocateUnsupported = true;
-                    if (unsupportedLogged.compareAndSet(false, true)) {
-                        LOG.info("mkwrite storage: the filesystem of {} does not support fallocate(2) ({});"
-                                + " its pages are zero-filled instead", file.path, Errno.name(-r));
-                    }
-                    return false;
-                }
-                if (!Errno.isNoSpace(-r)) {
-                    throw failure(fallocateFailure(-r, fault, from, to - from));
-                }
-                if (!pageAlone) {
-                    space.spaceShort(true); // volatile: until two granules fit again
-                    unit >>>= 1;
-                    continue;
-                }
-                if (space.retryAtTheEdge(edge, reclaims++)) {
-                    edge = true;
-                    continue; // the page alone, once more
-                }
-                throw failure(fallocateFailure(-r, fault, from, to - from));
-            }
-        } finally {
-            if (edge) {
-                space.leaveEdge();
-            }
-        }
-    }
-
-    /**
-     * What a failed {@code fallocate} of {@code [from, from + length)} for {@code fault} becomes:
-     * {@link NoSpaceException} for ENOSPC and EDQUOT, {@link ErrnoException} for any other errno.
-     */
-    static Exception fallocateFailure(int errno, WriteFault fault, long from, long length) {
-        if (Errno.isNoSpace(errno)) {
-            return new NoSpaceException("the filesystem has no space for the page (" + Errno.name(errno)
-                    + (errno == Errno.EDQUOT ? ": disk quota exceeded" : "") + ")", fault.path(),
-                    fault.offset(), fault.page(),
-                    new ErrnoException("fallocate", errno, fault.path(), from, length, null));
-        }
-        return new ErrnoException("fallocate", errno, fault.path(), from, length,
-                errno == Errno.EBADF || errno == Errno.EPERM
-                        ? "the file must be open for writing and not immutable or append-only"
-                        : errno == Errno.EFBIG ? "the range exceeds the filesystem's maximum file size" : null);
-    }
-
-    /** Counts and throws a failure made by {@link #fallocateFailure} or {@link #populateFailure}. */
-    private IOException failure(Exception e) {
-        if (e instanceof NoSpaceException n) {
-            noSpace.increment();
-            throw n;
-        }
-        return (IOException) e;
-    }
-
-    /**
-     * Zero-fills the holes of the faulting page, then of the untouched units of its granule. The page is
-     * PREPARING, so no store can land in it, and the region lock is held, so the file's size is still;
-     * neighbours are claimed first, so no writer can enter them while they are filled.
-     *
-     * <p>The I/O runs on an I/O thread ({@link BlockingIo}), never on the faulting thread: an interrupt of
-     * the writer would otherwise close the file's channel under every fault on the file. An interrupt stops
-     * the fill at its next step with {@link java.io.InterruptedIOException}, which mkwrite reports as
-     * {@link dev.mkwrite.FaultInterruptedException}; an interrupt after the page itself was filled only
-     * stops the filling of its neighbours.
-     */
-    private void zeroFill(FileSpace file, WriteFault fault, int stamp) throws IOException {
-        FileChannel channel = file.channel();
-        BlockingIo.call(cancel -> {
-            zeroFill(channel, file, fault, stamp, cancel);
-            return null;
-        });
-    }
-
-    /** {@link #zeroFill(FileSpace, WriteFault, int)} on the I/O thread. */
-    private void zeroFill(FileChannel channel, FileSpace file, WriteFault fault, int stamp, BlockingIo.Cancel cancel)
-            throws IOException {
-        long start = fault.offset();
-        long end = start + fault.length();
-        long generation = fault.generation();
-        long size = channel.size();
-        boolean edge = false;
-        try {
-            for (int reclaims = 0; ; reclaims++) {
-                try {
-                    zeroFilledBytes.add(FileZeros.fillHoles(channel, start, Math.min(end, size), cancel));
-                    break;
-                } catch (InterruptedIOException e) {
-                    throw e;
-                } catch (IOException e) {
-                    if (!Errno.isNoSpace(e, fault.path(), fault.length())) {
-                        throw e;
-                    }
-                    if (!space.retryAtTheEdge(edge, reclaims)) {
-                        throw noSpace("the filesystem has no space for the page (zero-fill: " + e.getMessage()
-                                + ")", fault, e);
-                    }
-                    edge = true;
-                }
-            }
-        } finally {
-            if (edge) {
-                space.leaveEdge();
-            }
-        }
-        // Only what lies inside the file was filled (the region keeps the file as long as itself).
-        file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(Math.min(end, size)), stamp, generation);
-        if (space.spaceShort() && !space.roomForGranules(file)) {
-            return; // the neighbours would take the space that faults of other pages need
-        }
-        long firstUnit = UnitTable.unit(start & -(long) granule);
-        long endUnit = UnitTable.unitCeil(Math.min(alignUp(end, granule), size));
-        if (!space.beginSpeculation()) {
-            return; // another fault is giving space back
-        }
-        try {
-            fillNeighbours(channel, file, start, end, size, firstUnit, endUnit, stamp, generation, cancel);
-        } finally {
-            space.endSpeculation();
-        }
-    }
-
-    /** Zero-fills the untouched units of {@code [firstUnit, endUnit)} around the page {@code [start, end)}. */
-    private void fillNeighbours(FileChannel channel, FileSpace file, long start, long end, long size, long firstUnit,
-                                long endUnit, int stamp, long generation, BlockingIo.Cancel cancel) {
-        long pageFirst = UnitTable.unit(start);
-        long pageEnd = UnitTable.unitCeil(end);
-        long u = firstUnit;
-        while (u < endUnit && !cancel.requested()) {
-            if (u >= pageFirst && u < pageEnd) {
-                u = pageEnd;
-                continue;
-            }
-            long runEnd = u;
-            while (runEnd < endUnit && (runEnd < pageFirst || runEnd >= pageEnd)
-                    && file.claimFill(runEnd, stamp, generation)) {
-                runEnd++;
-            }
-            if (runEnd == u) {
-                u++;
-                continue;
-            }
-            boolean filled = false;
-            try {
-                zeroFilledBytes.add(FileZeros.fillHoles(channel, u << UnitTable.UNIT_SHIFT,
-                        Math.min(runEnd << UnitTable.UNIT_SHIFT, size), cancel));
-                filled = true;
-            } catch (IOException e) {
-                // A neighbour is not this write's business: its own fault will try again and report.
-            } finally {
-                file.endFill(u, runEnd, filled, stamp, generation);
-            }
-            if (!filled) {
-                // What the fill wrote before it failed stays allocated unless given back.
-                space.giveBack(file, u << UnitTable.UNIT_SHIFT, runEnd << UnitTable.UNIT_SHIFT);
-                return;
-            }
-            u = runEnd;
         }
     }
 
@@ -520,7 +309,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             }
         }
         if (r == 0) {
-            populates.increment();
+            counters.populates.increment();
             return;
         }
         int errno = -r;
@@ -537,7 +326,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             return;
         }
         long usable = errno == Errno.EFAULT ? Errno.usableSpace(file.path) : -1;
-        throw failure(populateFailure(errno, usable, fault));
+        throw counters.failure(populateFailure(errno, usable, fault));
     }
 
     /**
@@ -572,58 +361,16 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
 
     /**
      * Prepare-ahead: allocates granules {@code [fromGranule, toGranule)} of {@code file} with fallocate,
-     * outside the region lock, for a fault planned in mapping period {@code stamp}. Never throws: a granule
-     * that fails is left to its own fault, which redoes the work and reports. Called on the agent thread.
+     * outside the region lock, for a fault planned in mapping period {@code stamp}; see
+     * {@link GranuleAllocator#allocateAhead}. Called on the agent thread.
      *
      * @return the number of granules allocated
      */
     int allocateAhead(FileSpace file, long fromGranule, long toGranule, int stamp, long generation) {
-        if (effective(file.fallocateUnsupported) != Allocation.FALLOCATE || file.stamp() != stamp || space.spaceShort()
-                || !file.lockResources()) {
-            return 0; // while space is short, allocating ahead would take it from the writers that need it
-        }
-        int done = 0;
-        if (!space.beginSpeculation()) {
-            file.unlockResources();
+        if (effective(file.fallocateUnsupported) != Allocation.FALLOCATE) {
             return 0;
         }
-        try {
-            int fd = file.fd();
-            long size = PosixNative.size(fd);
-            int shift = Integer.numberOfTrailingZeros(granule);
-            for (long g = fromGranule; g < toGranule && file.stamp() == stamp && !space.spaceShort(); g++) {
-                long from = g << shift;
-                long to = Math.min((g + 1) << shift, size);
-                if (from >= to) {
-                    break; // past the end of the file as it was when this batch began
-                }
-                long firstUnit = UnitTable.unit(from);
-                long endUnit = UnitTable.unitCeil(to);
-                if (file.units.allAllocated(firstUnit, endUnit, stamp, generation)) {
-                    continue;
-                }
-                int r = PosixNative.fallocate(fd, PosixNative.FALLOC_FL_KEEP_SIZE, from, to - from);
-                if (r != 0) {
-                    if (Errno.isNoSpace(-r)) {
-                        space.giveBack(file, from, to); // what it may have got; the faults of these pages will report
-                    }
-                    break;
-                }
-                fallocates.increment();
-                if (!file.recordAllocatedIfCurrent(firstUnit, endUnit, stamp, generation)) {
-                    space.giveBack(file, from, to); // a new period began (or space was given back): unrecorded
-                    break;
-                }
-                aheadGranules.increment();
-                done++;
-            }
-        } catch (IOException | RuntimeException e) {
-            LOG.debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
-        } finally {
-            space.endSpeculation();
-            file.unlockResources();
-        }
-        return done;
+        return granules.allocateAhead(file, fromGranule, toGranule, stamp, generation);
     }
 
     /** The state of {@code path}, created on first use. */
@@ -643,8 +390,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
 
     /**
      * Forgets {@code path}: gives back the space allocated ahead of writers that never came (untouched units
-     * that read as zeros; see "Space at the edge"), closes its descriptor and channel and drops what is known
-     * about it. Call it after closing the file's region, before deleting, replacing or truncating the file
+     * that read as zeros; see "Space at the edge"), closes the descriptor the handler opened itself, if any,
+     * and drops what is known about it. Call it after closing the file's region, before deleting, replacing or truncating the file
      * outside mkwrite.
      * A later fault on the file starts afresh. Never call it while a region over the file is open.
      *
@@ -654,6 +401,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     public void release(Path path) throws IOException {
         FileSpace f = files.remove(path);
         if (f != null) {
+            f.detach(); // the region's descriptors are closed, or about to be
             try {
                 space.trim(f);
             } finally {
@@ -664,8 +412,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
 
     /**
      * The region over {@code path} was closed: {@linkplain #release(Path) releases} the file, giving back
-     * what it never wrote and closing the descriptor and channel the handler opened for it, so a handler
-     * that serves many files in turn holds descriptors only for those with an open region. Meant to be
+     * what it never wrote and dropping what is known of it, so a handler that serves many files in turn
+     * keeps state only for those with an open region. Meant to be
      * called by the region's close (mkwrite's core), after the last fault on the file; a later region over
      * the file starts afresh. Never throws: a descriptor that fails to close is logged.
      *
@@ -690,8 +438,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         for (FileSpace f : files.values()) {
             metadata += f.units.bytes();
         }
-        return new Stats(faults.sum(), alreadyAllocated.sum(), fallocates.sum(), zeroFilledBytes.sum(), populates.sum(),
-                noSpace.sum(), aheadGranules.sum(), metadata);
+        return counters.snapshot(metadata);
     }
 
     /**
@@ -729,18 +476,9 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         return p;
     }
 
-    private NoSpaceException noSpace(String reason, WriteFault fault, Throwable cause) {
-        noSpace.increment();
-        return new NoSpaceException(reason, fault.path(), fault.offset(), fault.page(), cause);
-    }
-
     private IllegalStateException closedException(Path path) {
         return new IllegalStateException("the StorageHandler is closed; close regions before their handler [file "
                 + path + "]");
-    }
-
-    private static long alignUp(long value, long alignment) {
-        return (value + alignment - 1) & -alignment;
     }
 
     @Override

@@ -29,17 +29,31 @@
  *   reserved when a later one fails.</li>
  * </ul>
  *
+ * <h2>Descriptors</h2>
+ * A handler opens no descriptor of a region's file: it works through the region's own
+ * ({@link dev.mkwrite.WriteFault#file()}), so a region and its handler hold one descriptor of the file (a
+ * native one with native access, a channel without; both only for a MAPPED_BYTE_BUFFER region, whose
+ * buffer only {@code FileChannel.map} makes, while fallocate needs the native one), and none once the
+ * region closed. A handler called without a region (its unit tests) opens the file itself, once, until
+ * {@code release(path)}; so does the release that follows a region's close, briefly, to give back space
+ * allocated ahead of writers that never came.
+ *
  * <h2>Map of the code</h2>
  * <ul>
  *   <li>{@code dev.mkwrite.impl.os}, below the core and the handlers: {@code PosixNative}, every native
  *   downcall, bound only when native access is enabled; {@code Errno}, errno names and the one definition
  *   of "no space"; {@code ErrnoException}, a system call that failed, with errno, file and range (the
- *   cause a writer sees); {@code FileZeros}, zero-fill's walk over a file; {@code BlockingIo}, where
- *   zero-fill's I/O runs, out of reach of writers' interrupts.</li>
+ *   cause a writer sees); {@code SharedFile}, the descriptors of one open file, which the region owns and
+ *   its handler shares (the api's {@code StorageFile}); {@code FileZeros}, zero-fill's walk over a file;
+ *   {@code BlockingIo}, where zero-fill's I/O runs, out of reach of writers' interrupts.</li>
+ *   <li>{@code StorageHandler}: the fault, what it delegates, populate, the files it knows;
+ *   {@code GranuleAllocator}, allocation with fallocate (a granule, down to a page; ahead of writers);
+ *   {@code ZeroFill}, allocation by writing zeros; {@code SpaceEdge}, giving space back when it runs out;
+ *   {@code StorageCounters}, what they count.</li>
  *   <li>{@code UnitTable}: one word per 4 KiB unit: touched, filling, mapping stamp, allocated generation.
  *   Words change only by volatile CAS.</li>
- *   <li>{@code FileSpace}: a handler's state for one file: its unit table, mapping period, descriptor,
- *   channel and prepare-ahead window.</li>
+ *   <li>{@code FileSpace}: a handler's state for one file: its unit table, mapping period, the region's
+ *   file it prepares through (a descriptor of its own only without a region), and prepare-ahead window.</li>
  *   <li>{@code HandlerChain}: the chain and its combined reservation.</li>
  * </ul>
  */

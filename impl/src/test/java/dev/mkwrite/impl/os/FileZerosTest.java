@@ -29,7 +29,7 @@ class FileZerosTest {
     @Test
     void shouldFillOnlyTheUnitsThatReadAsZero() throws IOException {
         try (FileChannel ch = fileWithDataAt(1, 3)) { // units 0, 2, 4..7 are holes
-            long written = FileZeros.fillHoles(ch, 0, 8L * UNIT, NEVER);
+            long written = FileZeros.fillHoles(shared(ch), 0, 8L * UNIT, NEVER);
             assertEquals(6L * UNIT, written);
             assertArrayEquals(data(), read(ch, UNIT), "data was overwritten");
             assertArrayEquals(data(), read(ch, 3L * UNIT), "data was overwritten");
@@ -40,7 +40,7 @@ class FileZerosTest {
     @Test
     void shouldZeroOnlyTheUnitsThatHoldData() throws IOException {
         try (FileChannel ch = fileWithDataAt(1, 3)) {
-            long written = FileZeros.zeroData(ch, 0, 8L * UNIT, NEVER);
+            long written = FileZeros.zeroData(shared(ch), 0, 8L * UNIT, NEVER);
             assertEquals(2L * UNIT, written);
             assertArrayEquals(new byte[UNIT], read(ch, UNIT));
             assertArrayEquals(new byte[UNIT], read(ch, 3L * UNIT));
@@ -52,7 +52,7 @@ class FileZerosTest {
     void shouldAlignUnitsToFileOffsetsAndStopAtTheEndOfTheFile() throws IOException {
         try (FileChannel ch = fileWithDataAt(1, 3)) {
             // From the middle of unit 0 to past the end: unit 0's tail, unit 2 and units 4..7 are holes.
-            long written = FileZeros.fillHoles(ch, UNIT / 2, 64L * UNIT, NEVER);
+            long written = FileZeros.fillHoles(shared(ch), UNIT / 2, 64L * UNIT, NEVER);
             assertEquals(UNIT / 2 + 5L * UNIT, written);
             assertEquals(8L * UNIT, ch.size(), "the walk wrote past the end of the file");
         }
@@ -62,9 +62,14 @@ class FileZerosTest {
     void shouldStopBeforeTheNextChunkOnceCancelled() throws IOException {
         try (FileChannel ch = fileWithDataAt(1, 3)) {
             assertThrows(java.io.InterruptedIOException.class,
-                    () -> FileZeros.fillHoles(ch, 0, 8L * UNIT, cancelOf(true)));
+                    () -> FileZeros.fillHoles(shared(ch), 0, 8L * UNIT, cancelOf(true)));
             assertArrayEquals(data(), read(ch, UNIT));
         }
+    }
+
+    /** The channel as the walks take a file: the region's {@link SharedFile}, here a channel alone. */
+    private static SharedFile shared(FileChannel ch) {
+        return new SharedFile(Path.of("test"), -1, ch);
     }
 
     private FileChannel fileWithDataAt(int... units) throws IOException {

@@ -27,7 +27,7 @@ class ErrnoMappingTest {
     @Test
     void shouldReportEnospcFromFallocateAsNoSpaceNamingTheCall() {
         NoSpaceException e = assertInstanceOf(NoSpaceException.class,
-                StorageHandler.fallocateFailure(Errno.ENOSPC, FAULT, 0, 65536));
+                GranuleAllocator.fallocateFailure(Errno.ENOSPC, FAULT, 0, 65536));
         assertEquals(FILE, e.path());
         assertEquals(3 * 4096, e.offset());
         assertEquals(3, e.page());
@@ -41,7 +41,7 @@ class ErrnoMappingTest {
     @Test
     void shouldReportEdquotFromFallocateAsNoSpace() {
         NoSpaceException e = assertInstanceOf(NoSpaceException.class,
-                StorageHandler.fallocateFailure(Errno.EDQUOT, FAULT, 0, 4096));
+                GranuleAllocator.fallocateFailure(Errno.EDQUOT, FAULT, 0, 4096));
         assertTrue(e.getMessage().contains("EDQUOT"), e.getMessage());
         assertEquals(122, ((ErrnoException) e.getCause()).errno());
     }
@@ -49,7 +49,7 @@ class ErrnoMappingTest {
     @Test
     void shouldNameErrnoNumberNamePathOffsetAndLengthForAnyOtherFallocateError() {
         ErrnoException e = assertInstanceOf(ErrnoException.class,
-                StorageHandler.fallocateFailure(Errno.EIO, FAULT, 8192, 65536));
+                GranuleAllocator.fallocateFailure(Errno.EIO, FAULT, 8192, 65536));
         assertEquals(5, e.errno());
         assertEquals("EIO", e.errnoName());
         assertEquals(FILE, e.path());
@@ -106,19 +106,30 @@ class ErrnoMappingTest {
     }
 
     @Test
-    void shouldReportARealErrnoWhenTheRegionsFileIsGoneBeforeTheHandlerOpensIt(@TempDir Path dir) throws Exception {
+    void shouldKeepPreparingTheRegionsFileThroughItsDescriptorAfterThePathIsDeleted(@TempDir Path dir)
+            throws Exception {
         assumeTrue(PosixNative.available(), "needs native access: " + PosixNative.unavailableReason());
         Path file = dir.resolve("deleted");
         try (StorageHandler storage = StorageHandlers.fallocate(1 << 16);
              MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(storage).open()) {
-            Files.delete(file); // the region keeps its own descriptor; the handler has none yet
-            HandlerFailedException e = assertThrows(HandlerFailedException.class, () -> region.putLong(0, 1));
-            ErrnoException cause = assertInstanceOf(ErrnoException.class, e.getCause());
+            Files.delete(file); // the handler works through the region's descriptor, not the path
+            region.putLong(0, 1);
+            assertEquals(1, storage.stats().fallocates());
+        }
+    }
+
+    @Test
+    void shouldReportARealErrnoWhenAFaultWithoutARegionNamesAMissingFile(@TempDir Path dir) {
+        assumeTrue(PosixNative.available(), "needs native access: " + PosixNative.unavailableReason());
+        Path file = dir.resolve("missing");
+        try (StorageHandler storage = StorageHandlers.fallocate(1 << 16)) {
+            ErrnoException cause = assertThrows(ErrnoException.class, () -> storage.prepare(TestFault.page(file, 0)));
             assertEquals("open", cause.call());
             assertEquals(Errno.ENOENT, cause.errno());
             assertTrue(cause.getMessage().contains(file.toString()), cause.getMessage());
             assertTrue(cause.getMessage().contains("No such file or directory"), cause.getMessage());
-            assertEquals(0, region.stats().reservationsOutstanding());
+        } catch (java.io.IOException e) {
+            throw new AssertionError(e);
         }
     }
 }

@@ -1,0 +1,53 @@
+package dev.mkwrite.impl.os;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+/**
+ * The one place that calls restricted methods: binding a C function, and viewing native memory the C
+ * library handed out (a mapping, a string). Reached only once {@link PosixNative#available()} said native
+ * access is enabled, so the JDK never warns. Apart from {@link PosixNative} so that class stays a list of
+ * calls.
+ */
+@SuppressWarnings("restricted")
+final class Restricted {
+    private static final Logger LOG = LoggerFactory.getLogger(Restricted.class);
+    private static final Linker LINKER = Linker.nativeLinker();
+
+    private Restricted() {
+    }
+
+    /** Binds {@code name} from the C library; null, logged, if it is missing or may not be bound. */
+    static MethodHandle downcall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+        if (!PosixNative.available()) {
+            return null;
+        }
+        try {
+            return LINKER.defaultLookup().find(name)
+                    .map(symbol -> LINKER.downcallHandle(symbol, descriptor, options))
+                    .orElseGet(() -> {
+                        LOG.warn("mkwrite: the C library has no {}(); calls to it report ENOSYS", name);
+                        return null;
+                    });
+        } catch (RuntimeException | LinkageError e) {
+            LOG.warn("mkwrite: binding {}() failed ({}); calls to it report ENOSYS", name, e.toString());
+            return null;
+        }
+    }
+
+    /** The {@code length} bytes at {@code address}, valid while {@code arena} is open. */
+    static MemorySegment mapped(long address, long length, Arena arena, Runnable cleanup) {
+        return MemorySegment.ofAddress(address).reinterpret(length, arena, s -> cleanup.run());
+    }
+
+    /** The NUL-terminated string at {@code s}, read up to {@code max} bytes. */
+    static String cString(MemorySegment s, long max) {
+        return s.reinterpret(max).getString(0);
+    }
+}

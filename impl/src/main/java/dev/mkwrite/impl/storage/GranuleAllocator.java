@@ -1,0 +1,188 @@
+package dev.mkwrite.impl.storage;
+
+import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.StorageFile;
+import dev.mkwrite.WriteFault;
+import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.ErrnoException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * A {@link StorageHandler}'s allocation with {@code fallocate(FALLOC_FL_KEEP_SIZE)}, through the region's
+ * file ({@link StorageFile#allocate}): the granule around a faulting page, ever smaller units down to the
+ * page alone when space runs short (see {@link SpaceEdge}), and granules ahead of a sequential writer for
+ * {@link PrepareAhead}. Records what it allocated in the file's {@link UnitTable}. Thread-safe.
+ */
+final class GranuleAllocator {
+
+    private static final Logger LOG = LoggerFactory.getLogger(GranuleAllocator.class);
+
+    private final SpaceEdge space;
+    private final StorageCounters counters;
+    private final AtomicBoolean unsupportedLogged = new AtomicBoolean();
+
+    GranuleAllocator(SpaceEdge space, StorageCounters counters) {
+        this.space = space;
+        this.counters = counters;
+    }
+
+    /**
+     * Allocates the page's granule; if the filesystem has no space for it, ever smaller aligned units
+     * around the page (half the granule, a quarter, ... the page alone), then the page alone once more
+     * after {@linkplain SpaceEdge#reclaim giving back} what this handler allocated ahead of writers that
+     * never came. Returns false if the filesystem does not support fallocate; the caller zero-fills instead.
+     * Caller holds the file's resource lock.
+     */
+    boolean allocate(FileSpace file, WriteFault fault, int stamp) throws IOException {
+        StorageFile storage = file.storage();
+        long start = fault.offset();
+        long end = start + fault.length();
+        long size = storage.size();
+        int reclaims = 0;
+        boolean edge = false;
+        try {
+            // While space is short, the page alone: a granule would take what other pages' faults need.
+            for (long unit = space.spaceShort() && !space.roomForGranules(file) ? 0 : space.granule(); ; ) {
+                boolean pageAlone = unit <= Math.max(UnitTable.UNIT, end - start);
+                if (!pageAlone && !space.beginSpeculation()) {
+                    unit = 0; // another fault is giving space back: take no more than the page
+                    continue;
+                }
+                long from = pageAlone ? start : start & -unit;
+                long to = pageAlone ? end : Math.max(end, Math.min(alignUp(end, unit), size));
+                StorageFile.Outcome r;
+                try {
+                    r = storage.allocate(from, to - from);
+                    if (r == StorageFile.Outcome.DONE) {
+                        file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp,
+                                fault.generation());
+                    } else if (!pageAlone && isNoSpace(r)) {
+                        // Some filesystems (ext4, XFS) keep what a failed fallocate got: give back what no
+                        // fault touched.
+                        space.giveBack(file, from, to);
+                    }
+                } finally {
+                    if (!pageAlone) {
+                        space.endSpeculation();
+                    }
+                }
+                if (r == StorageFile.Outcome.DONE) {
+                    counters.fallocates.increment();
+                    if (unit == space.granule()) {
+                        space.spaceShort(false); // volatile: a whole granule fitted
+                    }
+                    return true;
+                }
+                if (r == StorageFile.Outcome.UNSUPPORTED) {
+                    file.fallocateUnsupported = true;
+                    if (unsupportedLogged.compareAndSet(false, true)) {
+                        LOG.info("mkwrite storage: the filesystem of {} does not support fallocate(2); its pages are"
+                                + " zero-filled instead", file.path);
+                    }
+                    return false;
+                }
+                if (!pageAlone) {
+                    space.spaceShort(true); // volatile: until two granules fit again
+                    unit >>>= 1;
+                    continue;
+                }
+                if (space.retryAtTheEdge(edge, reclaims++)) {
+                    edge = true;
+                    continue; // the page alone, once more
+                }
+                throw counters.failure(fallocateFailure(errno(r), fault, from, to - from));
+            }
+        } finally {
+            if (edge) {
+                space.leaveEdge();
+            }
+        }
+    }
+
+    /**
+     * What a failed {@code fallocate} of {@code [from, from + length)} for {@code fault} becomes:
+     * {@link NoSpaceException} for ENOSPC and EDQUOT, {@link ErrnoException} for any other errno.
+     */
+    static Exception fallocateFailure(int errno, WriteFault fault, long from, long length) {
+        if (Errno.isNoSpace(errno)) {
+            return new NoSpaceException("the filesystem has no space for the page (" + Errno.name(errno)
+                    + (errno == Errno.EDQUOT ? ": disk quota exceeded" : "") + ")", fault.path(),
+                    fault.offset(), fault.page(),
+                    new ErrnoException("fallocate", errno, fault.path(), from, length, null));
+        }
+        return new ErrnoException("fallocate", errno, fault.path(), from, length, Errno.fallocateHint(errno));
+    }
+
+    /**
+     * Prepare-ahead: allocates granules {@code [fromGranule, toGranule)} of {@code file}, outside the region
+     * lock, for a fault planned in mapping period {@code stamp}. Never throws: a granule that fails is left
+     * to its own fault, which redoes the work and reports. Called on the agent thread, after the caller
+     * checked that the file is allocated with fallocate.
+     *
+     * @return the number of granules allocated
+     */
+    int allocateAhead(FileSpace file, long fromGranule, long toGranule, int stamp, long generation) {
+        if (file.stamp() != stamp || space.spaceShort() || !file.lockResources()) {
+            return 0; // while space is short, allocating ahead would take it from the writers that need it
+        }
+        int done = 0;
+        if (!space.beginSpeculation()) {
+            file.unlockResources();
+            return 0;
+        }
+        try {
+            StorageFile storage = file.storage();
+            long size = storage.size();
+            int shift = Integer.numberOfTrailingZeros(space.granule());
+            for (long g = fromGranule; g < toGranule && file.stamp() == stamp && !space.spaceShort(); g++) {
+                long from = g << shift;
+                long to = Math.min((g + 1) << shift, size);
+                if (from >= to) {
+                    break; // past the end of the file as it was when this batch began
+                }
+                long firstUnit = UnitTable.unit(from);
+                long endUnit = UnitTable.unitCeil(to);
+                if (file.units.allAllocated(firstUnit, endUnit, stamp, generation)) {
+                    continue;
+                }
+                StorageFile.Outcome r = storage.allocate(from, to - from);
+                if (r != StorageFile.Outcome.DONE) {
+                    if (isNoSpace(r)) {
+                        space.giveBack(file, from, to); // what it may have got; the faults of these pages will report
+                    }
+                    break;
+                }
+                counters.fallocates.increment();
+                if (!file.recordAllocatedIfCurrent(firstUnit, endUnit, stamp, generation)) {
+                    space.giveBack(file, from, to); // a new period began (or space was given back): unrecorded
+                    break;
+                }
+                counters.aheadGranules.increment();
+                done++;
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
+        } finally {
+            space.endSpeculation();
+            file.unlockResources();
+        }
+        return done;
+    }
+
+    private static boolean isNoSpace(StorageFile.Outcome r) {
+        return r == StorageFile.Outcome.NO_SPACE || r == StorageFile.Outcome.OVER_QUOTA;
+    }
+
+    /** The errno of a no-space outcome. */
+    private static int errno(StorageFile.Outcome r) {
+        return r == StorageFile.Outcome.OVER_QUOTA ? Errno.EDQUOT : Errno.ENOSPC;
+    }
+
+    static long alignUp(long value, long alignment) {
+        return (value + alignment - 1) & -alignment;
+    }
+}

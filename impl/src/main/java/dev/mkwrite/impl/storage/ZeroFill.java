@@ -1,0 +1,133 @@
+package dev.mkwrite.impl.storage;
+
+import dev.mkwrite.StorageFile;
+import dev.mkwrite.WriteFault;
+import dev.mkwrite.impl.os.BlockingIo;
+import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.FileZeros;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+
+/**
+ * A {@link StorageHandler}'s allocation by writing zeros into holes, through the region's file
+ * ({@link StorageFile#write}): the faulting page's holes, then those of the untouched units of its
+ * granule. Needs no native access. Thread-safe.
+ */
+final class ZeroFill {
+
+    private final SpaceEdge space;
+    private final StorageCounters counters;
+
+    ZeroFill(SpaceEdge space, StorageCounters counters) {
+        this.space = space;
+        this.counters = counters;
+    }
+
+    /**
+     * Zero-fills the holes of the faulting page, then of the untouched units of its granule. The page is
+     * PREPARING, so no store can land in it, and the region lock is held, so the file's size is still;
+     * neighbours are claimed first, so no writer can enter them while they are filled. Caller holds the
+     * file's resource lock.
+     *
+     * <p>The I/O runs on an I/O thread ({@link BlockingIo}), never on the faulting thread, so an interrupt
+     * of the writer never reaches a channel shared by every fault on the file. An interrupt stops the fill
+     * at its next step with {@link InterruptedIOException}, which mkwrite reports as
+     * {@link dev.mkwrite.FaultInterruptedException}; an interrupt after the page itself was filled only
+     * stops the filling of its neighbours.
+     */
+    void fill(FileSpace file, WriteFault fault, int stamp) throws IOException {
+        StorageFile storage = file.storage();
+        BlockingIo.call(cancel -> {
+            fill(storage, file, fault, stamp, cancel);
+            return null;
+        });
+    }
+
+    /** {@link #fill(FileSpace, WriteFault, int)} on the I/O thread. */
+    private void fill(StorageFile storage, FileSpace file, WriteFault fault, int stamp, BlockingIo.Cancel cancel)
+            throws IOException {
+        long start = fault.offset();
+        long end = start + fault.length();
+        long generation = fault.generation();
+        long size = storage.size();
+        boolean edge = false;
+        try {
+            for (int reclaims = 0; ; reclaims++) {
+                try {
+                    counters.zeroFilledBytes.add(FileZeros.fillHoles(storage, start, Math.min(end, size), cancel));
+                    break;
+                } catch (InterruptedIOException e) {
+                    throw e;
+                } catch (IOException e) {
+                    if (!Errno.isNoSpace(e, fault.path(), fault.length())) {
+                        throw e;
+                    }
+                    if (!space.retryAtTheEdge(edge, reclaims)) {
+                        throw counters.noSpace("the filesystem has no space for the page (zero-fill: "
+                                + e.getMessage() + ")", fault, e);
+                    }
+                    edge = true;
+                }
+            }
+        } finally {
+            if (edge) {
+                space.leaveEdge();
+            }
+        }
+        // Only what lies inside the file was filled (the region keeps the file as long as itself).
+        file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(Math.min(end, size)), stamp, generation);
+        if (space.spaceShort() && !space.roomForGranules(file)) {
+            return; // the neighbours would take the space that faults of other pages need
+        }
+        long firstUnit = UnitTable.unit(start & -(long) space.granule());
+        long endUnit = UnitTable.unitCeil(Math.min(GranuleAllocator.alignUp(end, space.granule()), size));
+        if (!space.beginSpeculation()) {
+            return; // another fault is giving space back
+        }
+        try {
+            fillNeighbours(storage, file, start, end, size, firstUnit, endUnit, stamp, generation, cancel);
+        } finally {
+            space.endSpeculation();
+        }
+    }
+
+    /** Zero-fills the untouched units of {@code [firstUnit, endUnit)} around the page {@code [start, end)}. */
+    private void fillNeighbours(StorageFile storage, FileSpace file, long start, long end, long size, long firstUnit,
+                                long endUnit, int stamp, long generation, BlockingIo.Cancel cancel) {
+        long pageFirst = UnitTable.unit(start);
+        long pageEnd = UnitTable.unitCeil(end);
+        long u = firstUnit;
+        while (u < endUnit && !cancel.requested()) {
+            if (u >= pageFirst && u < pageEnd) {
+                u = pageEnd;
+                continue;
+            }
+            long runEnd = u;
+            while (runEnd < endUnit && (runEnd < pageFirst || runEnd >= pageEnd)
+                    && file.claimFill(runEnd, stamp, generation)) {
+                runEnd++;
+            }
+            if (runEnd == u) {
+                u++;
+                continue;
+            }
+            boolean filled = false;
+            try {
+                counters.zeroFilledBytes.add(FileZeros.fillHoles(storage, u << UnitTable.UNIT_SHIFT,
+                        Math.min(runEnd << UnitTable.UNIT_SHIFT, size), cancel));
+                filled = true;
+            } catch (IOException e) {
+                // A neighbour is not this write's business: its own fault will try again and report.
+            } finally {
+                file.endFill(u, runEnd, filled, stamp, generation);
+            }
+            if (!filled) {
+                // What the fill wrote before it failed stays allocated unless given back.
+                space.giveBack(file, u << UnitTable.UNIT_SHIFT, runEnd << UnitTable.UNIT_SHIFT);
+                return;
+            }
+            u = runEnd;
+        }
+    }
+}
