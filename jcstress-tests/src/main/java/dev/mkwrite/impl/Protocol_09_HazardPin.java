@@ -136,7 +136,7 @@ public final class Protocol_09_HazardPin {
     @Outcome(expect = FORBIDDEN, desc = "the page was not WRITABLE when the drainer came (r2 -1)")
     @State
     public static class Bare {
-        private final RegionState region = new RegionState(Path.of("Protocol_09_HazardPin.Bare"),
+        private final RegionState region = new RegionState(Path.of("Protocol_09_HazardPin.Bare"), null,
                 Backing.MEMORY_SEGMENT, Fixture.PAGE, true, null, Fixture.PAGE);
         /** One hazard slot: both actors meet on one line, and the drainer scans nothing else. */
         private final Pins pins = new Pins(region, new Hazards(1));
