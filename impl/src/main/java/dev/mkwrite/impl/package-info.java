@@ -37,7 +37,9 @@
  *   {@link dev.mkwrite.WriteFaultHandlers} hands them out.</li>
  *   <li>{@link dev.mkwrite.impl.PageTable}, {@link dev.mkwrite.impl.Chunk} and
  *   {@link dev.mkwrite.impl.PageState}: the lazily allocated page-state table and its words.</li>
- *   <li>{@link dev.mkwrite.impl.Hazards}: the hazard slots; {@link dev.mkwrite.impl.Waiters}: the wait
+ *   <li>{@link dev.mkwrite.impl.Hazards}: the hazard slots; {@link dev.mkwrite.impl.AsymmetricFence}: the
+ *   pin's StoreLoad moved to the drainer ({@code membarrier}), so a writer pins without a locked
+ *   instruction; {@link dev.mkwrite.impl.Waiters}: the wait
  *   queue; {@link dev.mkwrite.impl.Mapping}: the two backings and the native mapping.</li>
  *   <li>{@link dev.mkwrite.impl.BrokenRule}: deliberately broken variants, for the tests only, and the
  *   protocol's checks named positively, so the protocol code reads straight.</li>
@@ -66,6 +68,10 @@
  *   a signaller changes the condition and then reads the count. An acquire read there could be ordered
  *   before the write that precedes it, and both sides could miss each other. Every volatile read in
  *   the protocol code is one side of such a pair, and says which.</li>
+ *   <li><b>Asymmetric</b>: the one pair whose writer side has no fence in hardware, the hazard pin
+ *   with {@link dev.mkwrite.impl.AsymmetricFence#ON}: an opaque store, a compiler barrier, then the state
+ *   reads; the drainer's {@code membarrier} puts the missing StoreLoad into the writer's thread. Its
+ *   class comment gives the argument.</li>
  * </ul>
  * The fields of {@code RegionState} that the fast path reads (mapping, size, page count, closed) are
  * volatile fields: written only with the region lock held exclusive, read anywhere.
