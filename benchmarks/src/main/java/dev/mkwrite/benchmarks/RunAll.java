@@ -62,32 +62,59 @@ public final class RunAll {
         this.profile = profile;
     }
 
+    /** A row of the table and how to run it. */
+    private interface RowRun {
+        void run(RunAll all) throws Exception;
+    }
+
+    /** Every row, in the table's order. */
+    private static final Map<String, RowRun> ROWS = rows();
+
+    private static Map<String, RowRun> rows() {
+        Map<String, RowRun> rows = new java.util.LinkedHashMap<>();
+        rows.put("1", RunAll::fastPath);
+        rows.put("1b", RunAll::append);
+        rows.put("2", RunAll::firstWrite);
+        rows.put("4", RunAll::log);
+        rows.put("6", RunAll::reads);
+        rows.put("7", RunAll::durableAck);
+        rows.put("3", RunAll::lockDrop);
+        rows.put("3b", RunAll::convoy);
+        rows.put("5", RunAll::scale);
+        rows.put("8", RunAll::coldStart);
+        return rows;
+    }
+
     public static void main(String[] args) throws Exception {
         boolean quick = false;
         Path results = null;
-        for (String a : args) {
+        List<String> only = List.copyOf(ROWS.keySet());
+        for (int k = 0; k < args.length; k++) {
+            String a = args[k];
             if (a.equals("--quick")) {
                 quick = true;
+            } else if (a.equals("--rows") && k + 1 < args.length) {
+                only = List.of(args[++k].split(","));
+                for (String row : only) {
+                    if (!ROWS.containsKey(row)) {
+                        throw new IllegalArgumentException("no row " + row + "; the rows are " + ROWS.keySet());
+                    }
+                }
             } else {
                 results = Path.of(a);
             }
         }
         if (results == null) {
-            throw new IllegalArgumentException("usage: RunAll [--quick] resultsDir");
+            throw new IllegalArgumentException("usage: RunAll [--quick] [--rows 1,1b,4] resultsDir");
         }
         Files.createDirectories(results);
         long start = System.nanoTime();
         RunAll all = new RunAll(results, quick ? QUICK : FULL);
-        all.fastPath();
-        all.append();
-        all.firstWrite();
-        all.log();
-        all.reads();
-        all.durableAck();
-        all.lockDrop();
-        all.convoy();
-        all.scale();
-        all.coldStart();
+        for (Map.Entry<String, RowRun> row : ROWS.entrySet()) {
+            if (only.contains(row.getKey())) {
+                row.getValue().run(all);
+            }
+        }
         String summary = all.table(quick, (System.nanoTime() - start) / 1e9);
         Files.writeString(results.resolve("summary.md"), summary);
         System.out.println();
