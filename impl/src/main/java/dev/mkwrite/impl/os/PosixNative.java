@@ -152,7 +152,22 @@ public final class PosixNative {
     /** The errno capture buffer's layout, and where errno is in it. */
     private static final class Capture {
         static final StructLayout LAYOUT = Linker.Option.captureStateLayout();
-        static final long ERRNO = LAYOUT.byteOffset(MemoryLayout.PathElement.groupElement("errno"));
+        static final long ERRNO = offsetOf("errno");
+
+        /**
+         * The member's offset, found by walking the members: a layout path ({@code byteOffset(groupElement)})
+         * would load the path machinery and spin lambda forms on a cold start.
+         */
+        private static long offsetOf(String name) {
+            long offset = 0;
+            for (MemoryLayout member : LAYOUT.memberLayouts()) {
+                if (name.equals(member.name().orElse(null))) {
+                    return offset;
+                }
+                offset += member.byteSize();
+            }
+            throw new IllegalStateException("the capture state layout has no " + name + ": " + LAYOUT);
+        }
     }
 
     /**
