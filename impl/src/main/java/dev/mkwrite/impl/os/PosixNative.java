@@ -11,6 +11,7 @@ import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Optional;
@@ -259,7 +260,7 @@ public final class PosixNative {
             return -Errno.ENOSYS;
         }
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment cPath = arena.allocateFrom(path.toAbsolutePath().toString());
+            MemorySegment cPath = cString(arena, path.toAbsolutePath().toString());
             MemorySegment state = captureState();
             int r;
             do {
@@ -302,7 +303,8 @@ public final class PosixNative {
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment flock = arena.allocate(FLOCK); // zeroed: l_whence SEEK_SET, l_start 0, l_len 0 (to the end), l_pid 0
-            flock.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 0, F_WRLCK);
+            // l_type, by a copy from a heap array: set(JAVA_SHORT) would spin a var handle on a cold start
+            MemorySegment.copy(MemorySegment.ofArray(new short[] {F_WRLCK}), 0, flock, 0, Short.BYTES);
             MemorySegment state = captureState();
             int r;
             do {
@@ -578,6 +580,18 @@ public final class PosixNative {
     /** The loop condition of the calls that retry EINTR: the call failed with it. */
     private static boolean interrupted(int result, MemorySegment state) {
         return result == -1 && errno(state) == Errno.EINTR;
+    }
+
+    /**
+     * {@code s} as a NUL-terminated UTF-8 string in {@code arena}: the bytes of
+     * {@code arena.allocateFrom(s)}, copied from a heap array, where {@code allocateFrom} writes the NUL
+     * through a var handle that a cold start would spin (row 8).
+     */
+    private static MemorySegment cString(Arena arena, String s) {
+        byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
+        MemorySegment c = arena.allocate(bytes.length + 1L); // zeroed: the last byte is the NUL
+        MemorySegment.copy(MemorySegment.ofArray(bytes), 0, c, 0, bytes.length);
+        return c;
     }
 
     private static int result(int r, MemorySegment state) {
