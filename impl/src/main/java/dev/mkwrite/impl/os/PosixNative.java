@@ -66,9 +66,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <h2>Calls</h2>
  * Each call returns its result or a negated {@code errno}, captured with
  * {@link Linker.Option#captureCallState(String...)} into a per-thread buffer, so no call allocates after
- * the thread's first. {@code EINTR} is retried, by a loop around the call in the methods whose function can
- * report it ({@code open}, {@code fcntl}, {@code fallocate}, {@code madvise}, {@code ftruncate}), and never reported. All
- * methods are thread-safe.
+ * the thread's first. {@code EINTR} is retried, by a loop around the call in the methods whose function
+ * can report it ({@code open}, {@code fcntl}, {@code fallocate}, {@code madvise}, {@code ftruncate}), and
+ * never reported. All methods are thread-safe.
  */
 public final class PosixNative {
 
