@@ -53,7 +53,10 @@ final class Providers {
 
         static {
             List<MappedRegionProvider> found = new ArrayList<>();
-            ServiceLoader.load(MappedRegionProvider.class, Providers.class.getClassLoader()).forEach(found::add);
+            for (MappedRegionProvider p : ServiceLoader.load(MappedRegionProvider.class,
+                    Providers.class.getClassLoader())) { // a loop, not forEach(found::add): no lambda at a cold start
+                found.add(p);
+            }
             MappedRegionProvider chosen;
             try {
                 chosen = select(found, System.getProperty(MappedRegionProvider.PROVIDER_PROPERTY));

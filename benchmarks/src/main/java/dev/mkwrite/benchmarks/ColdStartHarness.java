@@ -33,12 +33,21 @@ import java.util.Properties;
  * up to the first write: in all (hidden classes such as lambda forms included), {@code jdk.jfr.*},
  * {@code dev.mkwrite.*} (the library's, not this package's) and {@code jdk.internal.foreign.*}.
  *
+ * <p>Before and after in one sitting: {@code --baseline CLASSPATH} adds a third child, {@code BASELINE}: the
+ * {@code MKWRITE} child run on that class path (say, a copy of {@code benchmarks.jar} built at an earlier
+ * commit), in the same rounds, the order rotated every round. On a shared, noisy machine two separate runs
+ * of the harness can differ by more than the change; the rotation spreads the noise over all three.
+ * {@code --jvm-arg ARG} (repeatable) gives every child one more JVM flag, for experiments such as an AOT
+ * cache ({@code -XX:AOTCache=file}).
+ *
  * <p>Run: {@code ./dev java -cp benchmarks/target/benchmarks.jar dev.mkwrite.benchmarks.ColdStartHarness
- * [--runs N] [--out file.properties]}
+ * [--runs N] [--out file.properties] [--baseline CLASSPATH] [--jvm-arg ARG]...}
  */
 public final class ColdStartHarness {
 
-    private static final List<String> KINDS = List.of("MKWRITE", "RAW");
+    /** A child to run: its label, the kind {@link ColdStartChild} is given, and its class path. */
+    private record Variant(String label, String kind, String classPath) {
+    }
     private static final List<String> PREFIXES = List.of("jdk.jfr.", "dev.mkwrite.", "jdk.internal.foreign.");
     /** This package: the child's own classes, not counted as the library's. */
     private static final String OWN = "dev.mkwrite.benchmarks.";
@@ -53,51 +62,72 @@ public final class ColdStartHarness {
     public static void main(String[] args) throws Exception {
         int runs = 10;
         Path out = null;
+        String baseline = null;
+        List<String> jvmArgs = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--runs" -> runs = Integer.parseInt(args[++i]);
                 case "--out" -> out = Path.of(args[++i]);
+                case "--baseline" -> baseline = args[++i];
+                case "--jvm-arg" -> jvmArgs.add(args[++i]);
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                        + "; usage: [--runs N] [--out file.properties]");
+                        + "; usage: [--runs N] [--out file.properties] [--baseline CLASSPATH] [--jvm-arg ARG]...");
             }
         }
+        String classPath = System.getProperty("java.class.path");
+        List<Variant> variants = new ArrayList<>(List.of(new Variant("MKWRITE", "MKWRITE", classPath),
+                new Variant("RAW", "RAW", classPath)));
+        if (baseline != null) {
+            variants.add(new Variant("BASELINE", "MKWRITE", baseline));
+        }
+        int n = variants.size();
         Path dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")), "mkwrite-cold");
         try {
-            for (String kind : KINDS) {
-                child(dir, kind, List.of()); // warms the page cache for the JDK and the jar
+            for (Variant v : variants) {
+                child(dir, v, jvmArgs); // warms the page cache for the JDK and the jars
             }
-            long[][] main = new long[2][runs];
-            long[][] spawn = new long[2][runs];
+            long[][] main = new long[n][runs];
+            long[][] spawn = new long[n][runs];
             for (int r = 0; r < runs; r++) {
-                for (int k = 0; k < 2; k++) {
-                    int kind = r % 2 == 0 ? k : 1 - k; // ABBA: neither kind always goes first
-                    Times t = child(dir, KINDS.get(kind), List.of());
-                    main[kind][r] = t.mainToWrite();
-                    spawn[kind][r] = t.spawnToWrite();
+                for (int k = 0; k < n; k++) {
+                    // Rotated each round, and reversed every other: no child always goes first or follows
+                    // the same one (ABBA for two).
+                    int i = (r % 2 == 0 ? k : n - 1 - k);
+                    int v = (i + r / 2) % n;
+                    Times t = child(dir, variants.get(v), jvmArgs);
+                    main[v][r] = t.mainToWrite();
+                    spawn[v][r] = t.spawnToWrite();
                 }
             }
             Properties props = new Properties();
             System.out.printf(Locale.ROOT, "Row 8: a fresh JVM to its first 4 KiB write; %d runs of each, alternating,"
                     + " medians%n", runs);
             System.out.printf(Locale.ROOT, "%-8s %22s %22s%n", "", "main to write, ms", "spawn to write, ms");
-            for (int k = 0; k < 2; k++) {
-                String key = KINDS.get(k).toLowerCase(Locale.ROOT);
+            for (int k = 0; k < n; k++) {
+                String key = variants.get(k).label().toLowerCase(Locale.ROOT);
                 double m = medianMillis(main[k]);
                 double s = medianMillis(spawn[k]);
                 props.setProperty(key + ".main.median.ms", Double.toString(m));
                 props.setProperty(key + ".spawn.median.ms", Double.toString(s));
                 props.setProperty(key + ".main.runs.ms", millis(main[k]));
                 props.setProperty(key + ".spawn.runs.ms", millis(spawn[k]));
-                System.out.printf(Locale.ROOT, "%-8s %22.1f %22.1f   (main to write per run %s)%n", KINDS.get(k), m, s,
-                        millis(main[k]));
+                System.out.printf(Locale.ROOT, "%-8s %22.1f %22.1f   (main to write per run %s)%n",
+                        variants.get(k).label(), m, s, millis(main[k]));
             }
             double mainDiff = medianMillis(main[0]) - medianMillis(main[1]);
             double spawnDiff = medianMillis(spawn[0]) - medianMillis(spawn[1]);
             System.out.printf(Locale.ROOT, "mkwrite - raw: main to write %+.1f ms (target <= +50 ms), spawn to write"
                     + " %+.1f ms%n", mainDiff, spawnDiff);
-            for (String kind : KINDS) {
+            if (baseline != null) {
+                System.out.printf(Locale.ROOT, "mkwrite - baseline: main to write %+.1f ms; baseline - raw %+.1f ms%n",
+                        medianMillis(main[0]) - medianMillis(main[2]), medianMillis(main[2]) - medianMillis(main[1]));
+            }
+            for (Variant v : variants) {
+                String kind = v.label();
                 Path log = dir.resolve("classes-" + kind + ".log");
-                child(dir, kind, List.of("-Xlog:class+load=info:file=" + log + ":none"));
+                List<String> logged = new ArrayList<>(jvmArgs);
+                logged.add("-Xlog:class+load=info:file=" + log + ":none");
+                child(dir, v, logged);
                 List<String> names = Files.readAllLines(log).stream().map(l -> l.split(" ", 2)[0]).toList();
                 Files.delete(log);
                 String key = kind.toLowerCase(Locale.ROOT);
@@ -105,9 +135,10 @@ public final class ColdStartHarness {
                 StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "%-8s classes loaded to the first"
                         + " write: %d", kind, names.size()));
                 for (String prefix : PREFIXES) {
-                    long n = names.stream().filter(c -> c.startsWith(prefix) && !c.startsWith(OWN)).count();
-                    props.setProperty(key + ".classes." + prefix.substring(0, prefix.length() - 1), Long.toString(n));
-                    line.append(", ").append(prefix).append("* ").append(n);
+                    long count = names.stream().filter(c -> c.startsWith(prefix) && !c.startsWith(OWN)).count();
+                    props.setProperty(key + ".classes." + prefix.substring(0, prefix.length() - 1),
+                            Long.toString(count));
+                    line.append(", ").append(prefix).append("* ").append(count);
                 }
                 System.out.println(line);
             }
@@ -126,14 +157,16 @@ public final class ColdStartHarness {
         }
     }
 
-    /** Starts one child of {@code kind} on a fresh file, waits for it, and returns its times. */
-    private static Times child(Path dir, String kind, List<String> jvmArgs) throws IOException, InterruptedException {
+    /** Starts one child of {@code variant} on a fresh file, waits for it, and returns its times. */
+    private static Times child(Path dir, Variant variant, List<String> jvmArgs) throws IOException,
+            InterruptedException {
+        String kind = variant.label();
         Path file = dir.resolve("cold-" + kind.toLowerCase(Locale.ROOT) + ".dat");
         Files.deleteIfExists(file);
         List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
                 "--enable-native-access=ALL-UNNAMED", "-Xmx256m"));
         command.addAll(jvmArgs);
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), ColdStartChild.class.getName(), kind,
+        command.addAll(List.of("-cp", variant.classPath(), ColdStartChild.class.getName(), variant.kind(),
                 file.toString()));
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
         long begin = System.nanoTime();

@@ -1,6 +1,7 @@
 package dev.mkwrite.impl;
 
 import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import org.slf4j.LoggerFactory;
 
@@ -57,7 +58,7 @@ final class AsymmetricFence {
     }
 
     private static boolean register() {
-        if (Boolean.getBoolean(SYMMETRIC_PROPERTY) || !PosixNative.available()) {
+        if (Boolean.getBoolean(SYMMETRIC_PROPERTY) || !NativeAccess.available()) {
             return false;
         }
         long commands = PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_QUERY);

@@ -5,6 +5,7 @@ import dev.mkwrite.impl.os.BlockingIo;
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.ErrnoException;
 import dev.mkwrite.impl.os.FileZeros;
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.impl.os.SharedFile;
 import org.slf4j.Logger;
@@ -41,8 +42,8 @@ final class FileHoles {
      * @param file the region's file
      */
     static void punch(SharedFile file, long offset, long length) throws IOException {
-        if (!PosixNative.available()) {
-            PosixNative.logUnavailableOnce("punchHole writes zeros instead of deallocating");
+        if (!NativeAccess.available()) {
+            NativeAccess.logUnavailableOnce("punchHole writes zeros instead of deallocating");
         } else {
             StorageFile.Outcome done = file.punchHole(offset, length);
             if (done == StorageFile.Outcome.DONE) {

@@ -1,6 +1,8 @@
 package dev.mkwrite.impl;
 
 import dev.mkwrite.Backing;
+import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.impl.os.Uninterruptible;
 import org.slf4j.Logger;
@@ -85,7 +87,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
      * pins the range, so the mapping stays.
      */
     void populate(long offset, long length) {
-        if (length <= 0 || populateUnsupported || !PosixNative.available()) {
+        if (length <= 0 || populateUnsupported || !NativeAccess.available()) {
             return;
         }
         int r = PosixNative.madvise(segment().asSlice(offset, length), length, PosixNative.MADV_POPULATE_WRITE);
@@ -163,7 +165,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         }
 
         static boolean usable() {
-            return PosixNative.available() && !CHANNEL_MAPS_ONLY;
+            return NativeAccess.available() && !CHANNEL_MAPS_ONLY;
         }
 
         static long capacity(long size) {
@@ -207,7 +209,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
             int r = PosixNative.ftruncate(fd, size);
             if (r < 0) {
                 throw new IOException("ftruncate of " + what + " to " + size + " bytes failed: "
-                        + PosixNative.errnoName(-r) + " (" + PosixNative.describe(-r) + ")");
+                        + Errno.name(-r) + " (" + Errno.describe(-r) + ")");
             }
         }
 
@@ -230,7 +232,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
             int r = PosixNative.msync(segment, offset, length, OsPage.size());
             if (r < 0) {
                 throw new IOException("msync of [" + offset + ", " + (offset + length) + ") failed: "
-                        + PosixNative.errnoName(-r) + " (" + PosixNative.describe(-r) + ")");
+                        + Errno.name(-r) + " (" + Errno.describe(-r) + ")");
             }
         }
 

@@ -2,6 +2,7 @@ package dev.mkwrite.impl;
 
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -28,7 +29,7 @@ class FileLockTest {
 
     @Test
     void shouldKeepTheLockWhenTheProcessClosesAnotherDescriptorOfTheFile() throws Exception {
-        assumeTrue(PosixNative.available(), "the OFD lock needs native access: " + PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), "the OFD lock needs native access: " + NativeAccess.unavailableReason());
         Path file = dir.resolve("locked.dat");
         try (MappedRegion region = MappedRegion.builder(file).size(4096).handler(WriteFaultHandler.none()).open()) {
             region.putLong(0, 7);

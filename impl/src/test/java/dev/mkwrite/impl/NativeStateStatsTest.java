@@ -4,6 +4,7 @@ import dev.mkwrite.Backing;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.RegionStats;
 import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -36,7 +37,7 @@ class NativeStateStatsTest {
         RegionStats s = region.stats();
         assertEquals(expected, s.nativeMapping(), s.toString());
         assertTrue(!s.nativeMapping() || s.nativeAccess(), "a native mapping maps the native descriptor");
-        assertEquals(PosixNative.available(), s.nativeAccess(), "the descriptor exists iff native access is on");
+        assertEquals(NativeAccess.available(), s.nativeAccess(), "the descriptor exists iff native access is on");
         region.grow(64L << 20); // past the room: maps anew, natively again
         assertEquals(expected, region.stats().nativeMapping());
         region.close();

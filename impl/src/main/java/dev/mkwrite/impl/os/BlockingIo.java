@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.channels.FileChannel;
 import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -164,7 +165,15 @@ public final class BlockingIo {
     /** The pool, created by the first call: a JVM that never needs it starts no thread. */
     private static final class Pool {
         static final ThreadPoolExecutor EXECUTOR = new ThreadPoolExecutor(0, Integer.MAX_VALUE, 5, TimeUnit.SECONDS,
-                new SynchronousQueue<>(), IoThread::new);
+                new SynchronousQueue<>(), new IoThreads());
+    }
+
+    /** Makes the I/O threads; a class rather than {@code IoThread::new}, which a cold JVM would spin. */
+    private static final class IoThreads implements ThreadFactory {
+        @Override
+        public Thread newThread(Runnable task) {
+            return new IoThread(task);
+        }
     }
 
     /** An I/O thread: a daemon that no code outside this class holds, so nothing interrupts it. */

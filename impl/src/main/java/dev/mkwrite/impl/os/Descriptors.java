@@ -29,7 +29,7 @@ public final class Descriptors {
      *         another file (nothing is left open then)
      */
     public static int openSameFile(Path path, Object fileKey) {
-        if (!PosixNative.available() || fileKey == null) {
+        if (!NativeAccess.available() || fileKey == null) {
             return -1;
         }
         int fd = PosixNative.open(path);

@@ -11,12 +11,9 @@ import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.StructLayout;
 import java.lang.invoke.MethodHandle;
-import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
-import java.lang.invoke.VarHandle;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.Locale;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -32,7 +29,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * <h2>Binding</h2>
  * Nothing is bound unless {@link Module#isNativeAccessEnabled()} is true for this class's module, so a JVM
  * started without {@code --enable-native-access} never prints the JDK's restricted-method warning;
- * {@link #available()} is then false and {@link #logUnavailableOnce(String)} tells the user, once per JVM,
+ * {@link NativeAccess#available()} is then false and {@link NativeAccess#logUnavailableOnce(String)} tells the user, once per JVM,
  * the exact flag to add. Binding is also skipped on operating systems and architectures whose flag values
  * this class does not know (only Linux on x86-64, AArch64 and RISC-V 64 are bound).
  *
@@ -42,12 +39,34 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * {@code Restricted.downcall}, the one place that calls restricted methods. A function the C library lacks
  * reports {@code ENOSYS}.
  *
+ * <h2>One shape</h2>
+ * The linker spins a downcall stub (generated classes, lambda forms) for each distinct function
+ * descriptor and set of options, the first one of a JVM costing well over 100 ms of its cold start and
+ * each further shape about 15 ms (BENCHMARKS.md, row 8). So every function that takes no Java-owned memory
+ * is bound with the same {@link Shape}: six {@code long} arguments, a {@code long} result, errno captured,
+ * variadic from the third argument, and the linker's cache hands each later binding the stub it spun for
+ * the first. This is exact on the C ABIs bound here (System V x86-64, AAPCS64 as Linux uses it, RISC-V
+ * LP64D), where the first six integer or pointer arguments go in the same six registers whether named or
+ * variadic, and a caller may pass more arguments than the callee reads:
+ * <ul>
+ *   <li>an {@code int} argument is passed as the {@code long} Java widens it to (sign-extended, as RISC-V
+ *   requires of an {@code int} in a register), a pointer as its address, an unused one as 0;</li>
+ *   <li>an {@code int} result is the low 32 bits of the {@code long} (the upper ones are undefined on
+ *   x86-64 and AArch64), which is what {@code (int)} keeps;</li>
+ *   <li>for the variadic functions ({@code open}, {@code fcntl}) x86-64 wants {@code %al} to bound the
+ *   vector registers used, which the variadic option sets (to 0); a function that is not variadic ignores
+ *   it.</li>
+ * </ul>
+ * {@code madvise} keeps a descriptor of its own: its memory is a segment another thread could close, and
+ * passing it as an {@code ADDRESS} keeps its arena open for the call. It is not on a cold start's path.
+ * {@code strerror} captures nothing and runs only to describe a failure.
+ *
  * <h2>Calls</h2>
  * Each call returns its result or a negated {@code errno}, captured with
  * {@link Linker.Option#captureCallState(String...)} into a per-thread buffer, so no call allocates after
- * the thread's first. {@code EINTR} is retried, by one loop built into the handles of the calls that can
- * report it ({@code open}, {@code fallocate}, {@code madvise}, {@code ftruncate}, {@code pread}, {@code pwrite}), and never reported. All
- * methods are thread-safe.
+ * the thread's first. {@code EINTR} is retried, by a loop around the call in the methods whose function
+ * can report it ({@code open}, {@code fcntl}, {@code fallocate}, {@code madvise}, {@code ftruncate},
+ * {@code pread}, {@code pwrite}), and never reported. All methods are thread-safe.
  */
 public final class PosixNative {
 
@@ -70,11 +89,10 @@ public final class PosixNative {
     /** The longest {@code strerror} text read: glibc's longest is under 60 bytes in any language. */
     private static final long MAX_STRERROR = 1024;
 
-    /** Why nothing may be bound, or null if binding may be tried. Cheap: no lookup, no linking. */
-    private static final String UNAVAILABLE = unavailable();
+    /** Why nothing may be bound, or null if binding may be tried ({@link NativeAccess}). */
+    private static final String UNAVAILABLE = NativeAccess.unavailableReason();
 
     private static final ThreadLocal<MemorySegment> CAPTURE = new ThreadLocal<>();
-    private static final AtomicBoolean LOGGED = new AtomicBoolean();
 
     private PosixNative() {
     }
@@ -83,70 +101,64 @@ public final class PosixNative {
     // The functions, each bound when its holder is first used
 
     private static final class Open {
-        static final MethodHandle H = bind("open", true, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT),
-                Linker.Option.firstVariadicArg(2));
+        /** {@code open(path, flags, mode)}: the mode is variadic. */
+        static final MethodHandle H = bindShared("open");
     }
 
     private static final class Fcntl {
         /** {@code fcntl(fd, cmd, struct flock *)}: the third argument is variadic. */
-        static final MethodHandle H = bind("fcntl", true, FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS),
-                Linker.Option.firstVariadicArg(2));
+        static final MethodHandle H = bindShared("fcntl");
     }
 
     private static final class Close {
-        static final MethodHandle H = bind("close", false, FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        static final MethodHandle H = bindShared("close");
     }
 
     private static final class Lseek {
-        static final MethodHandle H = bind("lseek", false, FunctionDescriptor.of(JAVA_LONG, JAVA_INT, JAVA_LONG,
-                JAVA_INT));
+        static final MethodHandle H = bindShared("lseek");
     }
 
     private static final class Fallocate {
-        static final MethodHandle H = bind("fallocate", true, FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_INT,
-                JAVA_LONG, JAVA_LONG));
+        static final MethodHandle H = bindShared("fallocate");
     }
 
     private static final class Madvise {
-        static final MethodHandle H = bind("madvise", true, FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG,
-                JAVA_INT));
+        static final MethodHandle H = bind("madvise", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT));
     }
 
     private static final class Mmap {
-        static final MethodHandle H = bind("mmap", false, FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG,
-                JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG));
+        static final MethodHandle H = bindShared("mmap");
     }
 
     private static final class Munmap {
-        static final MethodHandle H = bind("munmap", false, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG));
+        static final MethodHandle H = bindShared("munmap");
     }
 
     private static final class Msync {
-        static final MethodHandle H = bind("msync", false, FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG,
-                JAVA_INT));
+        static final MethodHandle H = bindShared("msync");
     }
 
     /**
-     * {@code syscall(SYS_membarrier, cmd, flags, cpu_id)}: the C library has no wrapper. The three
-     * arguments are variadic, passed as ints.
+     * {@code syscall(SYS_membarrier, cmd, flags, cpu_id)}: the C library has no wrapper. Every argument
+     * after the number is variadic and read as a {@code long}, so the shared shape fits it exactly.
      */
     private static final class Membarrier {
-        static final MethodHandle H = bind("syscall", false, FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_INT,
-                JAVA_INT, JAVA_INT), Linker.Option.firstVariadicArg(1));
+        static final MethodHandle H = bindShared("syscall");
     }
 
+    /** {@code pread} and {@code pwrite} keep descriptors of their own, as madvise: their buffer is a segment. */
     private static final class Pread {
-        static final MethodHandle H = bind("pread", true, FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS,
-                JAVA_LONG, JAVA_LONG));
+        static final MethodHandle H = bind("pread", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG,
+                JAVA_LONG));
     }
 
     private static final class Pwrite {
-        static final MethodHandle H = bind("pwrite", true, FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS,
-                JAVA_LONG, JAVA_LONG));
+        static final MethodHandle H = bind("pwrite", FunctionDescriptor.of(JAVA_LONG, JAVA_INT, ADDRESS, JAVA_LONG,
+                JAVA_LONG));
     }
 
     private static final class Ftruncate {
-        static final MethodHandle H = bind("ftruncate", true, FunctionDescriptor.of(JAVA_INT, JAVA_INT, JAVA_LONG));
+        static final MethodHandle H = bindShared("ftruncate");
     }
 
     /** {@code strerror} captures no errno: it is the only call that cannot fail. */
@@ -154,96 +166,36 @@ public final class PosixNative {
         static final MethodHandle H = Restricted.downcall("strerror", FunctionDescriptor.of(ADDRESS, JAVA_INT));
     }
 
-    /** The errno capture buffer's layout, and the loop predicate of {@link #retryingEintr}. */
+    /** The errno capture buffer's layout, and where errno is in it. */
     private static final class Capture {
         static final StructLayout LAYOUT = Linker.Option.captureStateLayout();
-        static final VarHandle ERRNO = LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
-        static final MethodHandle INTERRUPTED_INT;
-        static final MethodHandle INTERRUPTED_LONG;
+        static final long ERRNO = offsetOf("errno");
 
-        static {
-            try {
-                MethodHandles.Lookup lookup = MethodHandles.lookup();
-                INTERRUPTED_INT = lookup.findStatic(Capture.class, "interrupted",
-                        MethodType.methodType(boolean.class, int.class, MemorySegment.class));
-                INTERRUPTED_LONG = lookup.findStatic(Capture.class, "interrupted",
-                        MethodType.methodType(boolean.class, long.class, MemorySegment.class));
-            } catch (ReflectiveOperationException e) {
-                throw new ExceptionInInitializerError(e);
+        /**
+         * The member's offset, found by walking the members: a layout path ({@code byteOffset(groupElement)})
+         * would load the path machinery and spin lambda forms on a cold start.
+         */
+        private static long offsetOf(String name) {
+            long offset = 0;
+            for (MemoryLayout member : LAYOUT.memberLayouts()) {
+                if (name.equals(member.name().orElse(null))) {
+                    return offset;
+                }
+                offset += member.byteSize();
             }
+            throw new IllegalStateException("the capture state layout has no " + name + ": " + LAYOUT);
         }
-
-        /** The loop condition: the call failed with EINTR. */
-        private static boolean interrupted(int result, MemorySegment state) {
-            return result == -1 && errno(state) == Errno.EINTR;
-        }
-
-        private static boolean interrupted(long result, MemorySegment state) {
-            return result == -1L && errno(state) == Errno.EINTR;
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------------
-    // Availability
-
-    /**
-     * Whether the native calls may be used: Linux on a known architecture, and native access enabled.
-     *
-     * @return true if they may be called
-     */
-    public static boolean available() {
-        return UNAVAILABLE == null;
     }
 
     /**
-     * Why the native calls may not be used.
-     *
-     * @return the reason, or null if they may
+     * The descriptor and options every function but {@code madvise} and {@code strerror} is bound with; see
+     * the class documentation.
      */
-    public static String unavailableReason() {
-        return UNAVAILABLE;
-    }
-
-    /**
-     * The exact flag that enables native access for this code, on the class path or the module path.
-     *
-     * @return the flag
-     */
-    public static String nativeAccessFlag() {
-        return "--enable-native-access=" + moduleName();
-    }
-
-    private static String moduleName() {
-        Module m = PosixNative.class.getModule();
-        return m.isNamed() ? m.getName() : "ALL-UNNAMED";
-    }
-
-    /**
-     * Logs, once per JVM, that {@code what} falls back because native calls are unavailable, naming the
-     * flag that enables them. Only the first caller's {@code what} is logged.
-     *
-     * @param what the handler and its fallback, e.g. "fallocate(2) falls back to zero-fill"
-     */
-    public static void logUnavailableOnce(String what) {
-        if (UNAVAILABLE != null && LOGGED.compareAndSet(false, true)) {
-            LOG.warn("mkwrite: {} because {}.", what, UNAVAILABLE);
-        }
-    }
-
-    private static String unavailable() {
-        String os = System.getProperty("os.name", "").toLowerCase(Locale.ROOT);
-        String arch = System.getProperty("os.arch", "").toLowerCase(Locale.ROOT);
-        if (!os.startsWith("linux")) {
-            return "the operating system is " + System.getProperty("os.name") + ", not Linux";
-        }
-        if (!(arch.equals("amd64") || arch.equals("x86_64") || arch.equals("aarch64") || arch.equals("riscv64"))) {
-            return "the architecture " + arch + " is not one whose flag values mkwrite knows";
-        }
-        if (!PosixNative.class.getModule().isNativeAccessEnabled()) {
-            return "native access is not enabled for " + moduleName() + "; add " + nativeAccessFlag()
-                    + " to the java command line";
-        }
-        return null;
+    private static final class Shape {
+        static final FunctionDescriptor DESCRIPTOR = FunctionDescriptor.of(JAVA_LONG, JAVA_LONG, JAVA_LONG,
+                JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG);
+        static final Linker.Option[] OPTIONS = {Linker.Option.captureCallState("errno"),
+            Linker.Option.firstVariadicArg(2)};
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -261,9 +213,13 @@ public final class PosixNative {
             return -Errno.ENOSYS;
         }
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment cPath = arena.allocateFrom(path.toAbsolutePath().toString());
+            MemorySegment cPath = cString(arena, path.toAbsolutePath().toString());
             MemorySegment state = captureState();
-            return result((int) h.invokeExact(state, cPath, O_RDWR_CLOEXEC, 0), state);
+            int r;
+            do {
+                r = (int) (long) h.invokeExact(state, cPath.address(), (long) O_RDWR_CLOEXEC, 0L, 0L, 0L, 0L);
+            } while (interrupted(r, state));
+            return result(r, state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -300,9 +256,14 @@ public final class PosixNative {
         }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment flock = arena.allocate(FLOCK); // zeroed: l_whence SEEK_SET, l_start 0, l_len 0 (to the end), l_pid 0
-            flock.set(java.lang.foreign.ValueLayout.JAVA_SHORT, 0, F_WRLCK);
+            // l_type, by a copy from a heap array: set(JAVA_SHORT) would spin a var handle on a cold start
+            MemorySegment.copy(MemorySegment.ofArray(new short[] {F_WRLCK}), 0, flock, 0, Short.BYTES);
             MemorySegment state = captureState();
-            return result((int) h.invokeExact(state, fd, F_OFD_SETLK, flock), state);
+            int r;
+            do {
+                r = (int) (long) h.invokeExact(state, (long) fd, (long) F_OFD_SETLK, flock.address(), 0L, 0L, 0L);
+            } while (interrupted(r, state));
+            return result(r, state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -321,7 +282,7 @@ public final class PosixNative {
         }
         try {
             MemorySegment state = captureState();
-            return result((int) h.invokeExact(state, fd), state);
+            return result((int) (long) h.invokeExact(state, (long) fd, 0L, 0L, 0L, 0L, 0L), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -340,7 +301,7 @@ public final class PosixNative {
         }
         try {
             MemorySegment state = captureState();
-            return result((long) h.invokeExact(state, fd, 0L, SEEK_END), state);
+            return result((long) h.invokeExact(state, (long) fd, 0L, (long) SEEK_END, 0L, 0L, 0L), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -362,7 +323,11 @@ public final class PosixNative {
         }
         try {
             MemorySegment state = captureState();
-            return result((int) h.invokeExact(state, fd, mode, offset, length), state);
+            int r;
+            do {
+                r = (int) (long) h.invokeExact(state, (long) fd, (long) mode, offset, length, 0L, 0L);
+            } while (interrupted(r, state));
+            return result(r, state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -385,7 +350,11 @@ public final class PosixNative {
         try {
             MemorySegment state = captureState();
             for (int attempt = 0; ; attempt++) {
-                int r = result((int) h.invokeExact(state, memory, length, advice), state);
+                int r;
+                do {
+                    r = (int) h.invokeExact(state, memory, length, advice);
+                } while (interrupted(r, state));
+                r = result(r, state);
                 if (r != -Errno.EAGAIN || attempt >= EAGAIN_RETRIES) {
                     return r;
                 }
@@ -411,22 +380,31 @@ public final class PosixNative {
         long address;
         try {
             MemorySegment state = captureState();
-            address = h == null ? -Errno.ENOSYS : result((long) h.invokeExact(state, 0L, capacity, PROT_READ_WRITE,
-                    MAP_SHARED, fd, 0L), state);
+            address = h == null ? -Errno.ENOSYS : result((long) h.invokeExact(state, 0L, capacity,
+                    (long) PROT_READ_WRITE, (long) MAP_SHARED, (long) fd, 0L), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
         if (address < 0) {
             throw new ErrnoException("mmap", (int) -address, null, 0, capacity, null);
         }
-        return Restricted.mapped(address, capacity, arena, () -> unmap(address, capacity));
+        return Restricted.mapped(address, capacity, arena, new Unmap(address, capacity));
+    }
+
+    /** Unmaps a mapping of {@link #mapShared} when its arena closes (a class, not a lambda: see row 8). */
+    private record Unmap(long address, long length) implements Consumer<MemorySegment> {
+        @Override
+        public void accept(MemorySegment unused) {
+            unmap(address, length);
+        }
     }
 
     private static void unmap(long address, long length) {
         MethodHandle h = handle(Munmap.H);
         try {
             MemorySegment state = captureState();
-            int r = h == null ? -Errno.ENOSYS : result((int) h.invokeExact(state, address, length), state);
+            int r = h == null ? -Errno.ENOSYS : result((int) (long) h.invokeExact(state, address, length, 0L, 0L, 0L,
+                    0L), state);
             if (r != 0) {
                 LOG.error("mkwrite: munmap of {} bytes failed: {}", length, Errno.name(-r));
             }
@@ -454,7 +432,8 @@ public final class PosixNative {
         long aligned = start & -osPage;
         try {
             MemorySegment state = captureState();
-            return result((int) h.invokeExact(state, aligned, length + (start - aligned), MS_SYNC), state);
+            return result((int) (long) h.invokeExact(state, aligned, length + (start - aligned), (long) MS_SYNC, 0L,
+                    0L, 0L), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -478,7 +457,11 @@ public final class PosixNative {
         }
         try {
             MemorySegment state = captureState();
-            return result((long) h.invokeExact(state, fd, buffer, buffer.byteSize(), offset), state);
+            long r;
+            do {
+                r = (long) h.invokeExact(state, fd, buffer, buffer.byteSize(), offset);
+            } while (r == -1L && errno(state) == Errno.EINTR);
+            return result(r, state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -498,7 +481,11 @@ public final class PosixNative {
         }
         try {
             MemorySegment state = captureState();
-            return result((int) h.invokeExact(state, fd, length), state);
+            int r;
+            do {
+                r = (int) (long) h.invokeExact(state, (long) fd, length, 0L, 0L, 0L, 0L);
+            } while (interrupted(r, state));
+            return result(r, state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -524,7 +511,7 @@ public final class PosixNative {
         }
         try {
             MemorySegment state = captureState();
-            return result((long) h.invokeExact(state, SYS_MEMBARRIER, cmd, 0, 0), state);
+            return result((long) h.invokeExact(state, SYS_MEMBARRIER, (long) cmd, 0L, 0L, 0L, 0L), state);
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -556,27 +543,6 @@ public final class PosixNative {
         }
     }
 
-    /**
-     * The symbolic name of an errno; the same as {@link Errno#name(int)}, kept for the core's call sites.
-     *
-     * @param errno the errno, positive
-     * @return the name
-     */
-    public static String errnoName(int errno) {
-        return Errno.name(errno);
-    }
-
-    /**
-     * The C library's description of an errno; the same as {@link Errno#describe(int)}, kept for the core's
-     * call sites.
-     *
-     * @param errno the errno, positive
-     * @return the description
-     */
-    public static String describe(int errno) {
-        return Errno.describe(errno);
-    }
-
     // ---------------------------------------------------------------------------------------------
     // Helpers
 
@@ -588,28 +554,38 @@ public final class PosixNative {
         return h;
     }
 
+    /** Binds {@code name} with the one {@link Shape}; null (logged) as {@link Restricted#downcall} says. */
+    private static MethodHandle bindShared(String name) {
+        return Restricted.downcall(name, Shape.DESCRIPTOR, Shape.OPTIONS);
+    }
+
     /**
-     * Binds {@code name} with errno captured into a leading {@link MemorySegment} argument, and if
-     * {@code retryEintr} wrapped in the one EINTR loop: call; while it returned -1 with errno EINTR, call
-     * again. Null (logged) if the C library lacks the function or native calls are unavailable.
+     * Binds {@code name} with errno captured into a leading {@link MemorySegment} argument, for a function
+     * that needs a descriptor of its own (most should use {@link #bindShared}: a new shape costs a cold
+     * start a stub). Null (logged) if the C library lacks the function or native calls are unavailable.
      */
-    private static MethodHandle bind(String name, boolean retryEintr, FunctionDescriptor descriptor,
-                                     Linker.Option... options) {
+    private static MethodHandle bind(String name, FunctionDescriptor descriptor, Linker.Option... options) {
         Linker.Option[] all = new Linker.Option[options.length + 1];
         all[0] = Linker.Option.captureCallState("errno");
         System.arraycopy(options, 0, all, 1, options.length);
-        MethodHandle call = Restricted.downcall(name, descriptor, all);
-        return call == null || !retryEintr ? call : retryingEintr(call);
+        return Restricted.downcall(name, descriptor, all);
     }
 
-    /** {@code call}, type {@code (MemorySegment state, A...) -> R}, retried while it fails with EINTR. */
-    private static MethodHandle retryingEintr(MethodHandle call) {
-        MethodType type = call.type();
-        Class<?> r = type.returnType();
-        MethodHandle body = MethodHandles.dropArguments(call, 0, r); // (R previous, state, A...) -> R
-        MethodHandle again = MethodHandles.dropArguments(r == int.class ? Capture.INTERRUPTED_INT
-                : Capture.INTERRUPTED_LONG, 2, type.parameterList().subList(1, type.parameterCount()));
-        return MethodHandles.doWhileLoop(null, body, again); // (state, A...) -> R
+    /** The loop condition of the calls that retry EINTR: the call failed with it. */
+    private static boolean interrupted(int result, MemorySegment state) {
+        return result == -1 && errno(state) == Errno.EINTR;
+    }
+
+    /**
+     * {@code s} as a NUL-terminated UTF-8 string in {@code arena}: the bytes of
+     * {@code arena.allocateFrom(s)}, copied from a heap array, where {@code allocateFrom} writes the NUL
+     * through a var handle that a cold start would spin (row 8).
+     */
+    private static MemorySegment cString(Arena arena, String s) {
+        byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
+        MemorySegment c = arena.allocate(bytes.length + 1L); // zeroed: the last byte is the NUL
+        MemorySegment.copy(MemorySegment.ofArray(bytes), 0, c, 0, bytes.length);
+        return c;
     }
 
     private static int result(int r, MemorySegment state) {
@@ -630,7 +606,7 @@ public final class PosixNative {
     }
 
     private static int errno(MemorySegment state) {
-        return (int) Capture.ERRNO.get(state, 0L);
+        return state.get(JAVA_INT, Capture.ERRNO);
     }
 
     private static RuntimeException rethrow(Throwable t) {

@@ -67,7 +67,7 @@ public final class SharedFile implements StorageFile {
      * @throws IOException if it cannot be opened
      */
     public static SharedFile open(Path path, String why) throws IOException {
-        if (!PosixNative.available()) {
+        if (!NativeAccess.available()) {
             return new SharedFile(path, -1, FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE));
         }
         int r = PosixNative.open(path);

@@ -2,6 +2,7 @@ package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.ErrnoException;
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.FaultResult;
 import dev.mkwrite.NoSpaceException;
@@ -136,7 +137,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     private final Allocation allocation;
     private final int granule;
     private final boolean populate;
-    private final boolean nativeCalls = PosixNative.available();
+    private final boolean nativeCalls = NativeAccess.available();
     private final ConcurrentHashMap<Path, FileSpace> files = new ConcurrentHashMap<>();
     /** Space at the edge: giving back what was allocated ahead of writers when space runs out. */
     private final SpaceEdge space;
@@ -165,7 +166,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         this.granules = new GranuleAllocator(space, counters);
         this.zeroFill = new ZeroFill(space, counters);
         if (!nativeCalls && (allocation == Allocation.FALLOCATE || populate)) {
-            PosixNative.logUnavailableOnce((allocation == Allocation.FALLOCATE ? "fallocate(2)" : "")
+            NativeAccess.logUnavailableOnce((allocation == Allocation.FALLOCATE ? "fallocate(2)" : "")
                     + (allocation == Allocation.FALLOCATE && populate ? " and " : "")
                     + (populate ? "madvise(MADV_POPULATE_WRITE)" : "")
                     + " fall back to zero-fill (ordinary writes: slower, just as safe)");

@@ -1,5 +1,6 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.WriteFaultHandler;
 
@@ -63,10 +64,10 @@ public final class StorageHandlers {
      * @throws IllegalArgumentException if {@code granule} is not valid
      */
     public static StorageHandler bestAvailable(int granule) {
-        if (PosixNative.available()) {
+        if (NativeAccess.available()) {
             return new StorageHandler(StorageHandler.Allocation.FALLOCATE, granule, true);
         }
-        PosixNative.logUnavailableOnce("fallocate(2) and madvise(MADV_POPULATE_WRITE) fall back to zero-fill"
+        NativeAccess.logUnavailableOnce("fallocate(2) and madvise(MADV_POPULATE_WRITE) fall back to zero-fill"
                 + " (ordinary writes: slower, just as safe)");
         return new StorageHandler(StorageHandler.Allocation.ZERO_FILL, granule, false);
     }
@@ -172,7 +173,7 @@ public final class StorageHandlers {
      * @return true if native access is enabled for mkwrite's module and the platform is supported
      */
     public static boolean nativeAccessAvailable() {
-        return PosixNative.available();
+        return NativeAccess.available();
     }
 
     /**
@@ -183,6 +184,6 @@ public final class StorageHandlers {
      * @return the flag
      */
     public static String nativeAccessFlag() {
-        return PosixNative.nativeAccessFlag();
+        return NativeAccess.nativeAccessFlag();
     }
 }

@@ -50,7 +50,7 @@ class ErrnoTest {
 
     @Test
     void shouldRecogniseThisProcesssOwnStrerrorText() {
-        assumeTrue(PosixNative.available(), "strerror needs native access: " + PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), "strerror needs native access: " + NativeAccess.unavailableReason());
         String text = PosixNative.strerror(Errno.ENOSPC);
         assertTrue(Errno.isNoSpace(new IOException(text)), text);
         assertEquals(text, Errno.describe(Errno.ENOSPC));

@@ -25,7 +25,7 @@ public final class LazyBindingProbe {
         int fd = PosixNative.open(file);
         int r = PosixNative.close(fd);
         long t1 = System.nanoTime();
-        System.out.println("available=" + PosixNative.available() + " fd=" + (fd >= 0) + " close=" + r);
+        System.out.println("available=" + NativeAccess.available() + " fd=" + (fd >= 0) + " close=" + r);
         System.out.println("firstCallMicros=" + (t1 - t0) / 1000);
         System.out.println("sinceStartMillis=" + (System.currentTimeMillis()
                 - ProcessHandle.current().info().startInstant().orElseThrow().toEpochMilli()));

@@ -35,7 +35,7 @@ class PosixNativeTest {
 
     @Test
     void shouldReportANegatedErrno(@TempDir Path dir) throws Exception {
-        assumeTrue(PosixNative.available(), PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), NativeAccess.unavailableReason());
         assertEquals(-Errno.ENOENT, PosixNative.open(dir.resolve("missing")));
         assertEquals(-Errno.EBADF, PosixNative.close(-5));
         assertEquals(-Errno.EBADF, PosixNative.fallocate(-5, PosixNative.FALLOC_FL_KEEP_SIZE, 0, 4096));
@@ -49,7 +49,7 @@ class PosixNativeTest {
 
     @Test
     void shouldAllocateAndSizeAFileThroughItsDescriptor(@TempDir Path dir) throws Exception {
-        assumeTrue(PosixNative.available(), PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), NativeAccess.unavailableReason());
         Path file = dir.resolve("f");
         Files.write(file, new byte[0]);
         int fd = PosixNative.open(file);

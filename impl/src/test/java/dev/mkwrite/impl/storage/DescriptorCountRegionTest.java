@@ -2,6 +2,7 @@ package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.Backing;
 import dev.mkwrite.MappedRegion;
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -33,7 +34,7 @@ class DescriptorCountRegionTest {
             "MAPPED_BYTE_BUFFER, ZERO_FILL"})
     void shouldHoldOnlyTheRegionsDescriptorsAfterFaultsAndNoneAfterClose(Backing backing,
             StorageHandler.Allocation allocation) throws Exception {
-        assumeTrue(PosixNative.available(), "native access is on in the test JVM");
+        assumeTrue(NativeAccess.available(), "native access is on in the test JVM");
         Path file = dir.resolve("region");
         int expected = backing == Backing.MEMORY_SEGMENT && !CHANNEL_MAPS ? 1 : 2;
         try (StorageHandler storage = StorageHandlers.create(allocation, 64 << 10, false)) {

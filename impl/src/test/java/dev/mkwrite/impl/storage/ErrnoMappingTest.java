@@ -2,6 +2,7 @@ package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.ErrnoException;
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.HandlerFailedException;
 import dev.mkwrite.MappedRegion;
@@ -60,7 +61,7 @@ class ErrnoMappingTest {
             "length 65536"}) {
             assertTrue(m.contains(part), "message lacks '" + part + "': " + m);
         }
-        if (PosixNative.available()) {
+        if (NativeAccess.available()) {
             assertTrue(m.contains("Input/output error"), "message lacks strerror: " + m);
         }
     }
@@ -108,7 +109,7 @@ class ErrnoMappingTest {
     @Test
     void shouldKeepPreparingTheRegionsFileThroughItsDescriptorAfterThePathIsDeleted(@TempDir Path dir)
             throws Exception {
-        assumeTrue(PosixNative.available(), "needs native access: " + PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), "needs native access: " + NativeAccess.unavailableReason());
         Path file = dir.resolve("deleted");
         try (StorageHandler storage = StorageHandlers.fallocate(1 << 16);
              MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(storage).open()) {
@@ -120,7 +121,7 @@ class ErrnoMappingTest {
 
     @Test
     void shouldReportARealErrnoWhenAFaultWithoutARegionNamesAMissingFile(@TempDir Path dir) {
-        assumeTrue(PosixNative.available(), "needs native access: " + PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), "needs native access: " + NativeAccess.unavailableReason());
         Path file = dir.resolve("missing");
         try (StorageHandler storage = StorageHandlers.fallocate(1 << 16)) {
             ErrnoException cause = assertThrows(ErrnoException.class, () -> storage.prepare(TestFault.page(file, 0)));

@@ -2,6 +2,7 @@ package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -36,7 +37,7 @@ class GiveBackTest {
     @ParameterizedTest
     @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
     void shouldKeepOnlyTheWrittenPagesOfAReleasedFile(StorageHandler.Allocation allocation) throws Exception {
-        assumeTrue(PosixNative.available(), "giving space back punches holes: " + PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
         Path file = fs.dir().resolve("small");
         try (StorageHandler storage = StorageHandlers.create(allocation, 1 << 20, false)) {
             try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(storage).open()) {
@@ -64,7 +65,7 @@ class GiveBackTest {
     @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
     void shouldGiveBackOnlyUntouchedZerosToAWriteThatFindsTheDiskFull(StorageHandler.Allocation allocation)
             throws Exception {
-        assumeTrue(PosixNative.available(), "giving space back punches holes: " + PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
         Path old = fs.dir().resolve("old");
         byte[] data = DiskFullTest.pattern(5, 0, PAGE);
         try (FileChannel ch = FileChannel.open(old, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
@@ -102,7 +103,7 @@ class GiveBackTest {
 
     @Test
     void shouldGiveBackWhatAGranuleHeldToTheSameFilesNextPage() throws Exception {
-        assumeTrue(PosixNative.available(), "giving space back punches holes: " + PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
         Path file = fs.dir().resolve("log");
         try (StorageHandler storage = StorageHandlers.fallocate(1 << 20);
              MappedRegion region = MappedRegion.builder(file).size(fs.usableSpace() * 2 & -PAGE).handler(storage)
@@ -131,7 +132,7 @@ class GiveBackTest {
             }
             // The region's close told the chain (WriteFaultHandler.regionClosed): nothing of the file is kept.
             assertEquals(0, descriptorsOf(file), "descriptors of a file whose region closed were kept");
-            if (PosixNative.available()) {
+            if (NativeAccess.available()) {
                 assertEquals(PAGE, allocatedBytes(file), "the rest of the granule was kept");
             }
             chain.regionClosed(file); // idempotent

@@ -1,5 +1,6 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
@@ -32,7 +33,7 @@ class PrepareAheadTest {
 
     @BeforeEach
     void needsNative() {
-        assumeTrue(PosixNative.available(), "prepare-ahead needs fallocate: " + PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), "prepare-ahead needs fallocate: " + NativeAccess.unavailableReason());
     }
 
 

@@ -1,5 +1,6 @@
 package dev.mkwrite.impl.storage;
 
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.Backing;
 import dev.mkwrite.HandlerFailedException;
@@ -217,7 +218,7 @@ class StorageHandlerTest {
 
     @Test
     void shouldPopulateAtEveryFaultBecauseWritebackWriteProtectsThePageAgain() throws Exception {
-        assumeTrue(PosixNative.available(), "needs native access: " + PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), "needs native access: " + NativeAccess.unavailableReason());
         try (StorageHandler storage = StorageHandlers.populate();
              MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
             region.putLong(0, 1);
@@ -231,7 +232,7 @@ class StorageHandlerTest {
 
     @Test
     void shouldFallBackToZeroFillWhenTheKernelRejectsPopulate() throws Exception {
-        assumeTrue(PosixNative.available(), "needs native access: " + PosixNative.unavailableReason());
+        assumeTrue(NativeAccess.available(), "needs native access: " + NativeAccess.unavailableReason());
         try (FileChannel ch = FileChannel.open(file(), StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             ch.write(ByteBuffer.allocate(1), (1 << 20) - 1); // a sparse 1 MiB file
         }
@@ -273,7 +274,7 @@ class StorageHandlerTest {
     @Test
     void shouldNameWhatItDoesAndWhatItFellBackTo() throws Exception {
         try (StorageHandler best = StorageHandlers.bestAvailable(GRANULE)) {
-            if (PosixNative.available()) {
+            if (NativeAccess.available()) {
                 assertEquals(StorageHandler.Allocation.FALLOCATE, best.effectiveAllocation());
                 assertTrue(best.populates());
             } else {
@@ -285,7 +286,7 @@ class StorageHandlerTest {
 
     private static void assumeNativeFor(StorageHandler.Allocation allocation) {
         if (allocation == StorageHandler.Allocation.FALLOCATE) {
-            assumeTrue(PosixNative.available(), "fallocate needs native access: " + PosixNative.unavailableReason());
+            assumeTrue(NativeAccess.available(), "fallocate needs native access: " + NativeAccess.unavailableReason());
         }
     }
 }
