@@ -7,6 +7,8 @@ import dev.mkwrite.MappedRegion;
 import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
+import dev.mkwrite.impl.storage.StorageHandler;
+import dev.mkwrite.impl.storage.StorageHandlers;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -270,6 +272,33 @@ class FaultAroundTest {
             region.putByte(0, (byte) 1);
             assertEquals("PREPARED", state(region, Around.PAGES));
             assertEquals(1, region.stats().faults());
+        }
+    }
+
+    /** The fallocate handler takes no pages around a fault unless asked to. */
+    @Test
+    void shouldTakeNothingWithTheFallocateHandlerByDefault() throws IOException {
+        try (StorageHandler storage = StorageHandlers.fallocate(8 * PAGE);
+             MappedRegion region = open(Backing.MEMORY_SEGMENT, 64L * PAGE, storage)) {
+            region.putByte(2L * PAGE, (byte) 1);
+            assertEquals("CLEAN", state(region, 3));
+        }
+    }
+
+    /** With fault-around on, the fallocate handler takes the pages its granule allocated, and no further. */
+    @Test
+    void shouldTakeTheGranuleWithTheFallocateHandler() throws IOException {
+        try (StorageHandler storage = StorageHandlers.fallocate(8 * PAGE).faultAround(true);
+             MappedRegion region = open(Backing.MEMORY_SEGMENT, 64L * PAGE, storage)) {
+            region.putByte(2L * PAGE, (byte) 1);
+            assertEquals("WRITABLE", state(region, 2));
+            for (long p = 3; p < 8; p++) {
+                assertEquals("PREPARED", state(region, p), "page " + p);
+            }
+            assertEquals("CLEAN", state(region, 8), "the next granule is not allocated");
+            region.putByte(7L * PAGE, (byte) 1);
+            assertEquals("WRITABLE", state(region, 7));
+            assertEquals(6, region.stats().reservationsOutstanding(), "pages 2 to 7, each its own");
         }
     }
 }
