@@ -103,6 +103,9 @@ final class Fault implements WriteFault {
                     : noWait ? "a no-wait fault may not block; return FaultResult.RETRY instead"
                     : "the lock was already dropped once") + ")");
         }
+        if (around != null) {
+            around.abandon(); // G7: pages taken around this one are not held while the lock is dropped
+        }
         lockHeld = false;
         if (BrokenRule.dropReleasesLock()) {
             region.lock.readLock().unlock();
