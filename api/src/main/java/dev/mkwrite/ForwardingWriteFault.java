@@ -11,6 +11,10 @@ import java.util.Objects;
  *
  * <p>Like the fault it wraps, an instance is valid only during the {@link WriteFaultHandler#prepare}
  * call it was made for.
+ *
+ * <p>Fault-around is not forwarded: {@link #aroundPages()} is zero, because a decorator's handler may
+ * prepare less than the handler it wraps (a chain of two handlers may only take the pages both cover).
+ * Override both {@code aroundPages} and {@code prepareAround} to pass it on.
  */
 public abstract class ForwardingWriteFault implements WriteFault {
 
@@ -97,6 +101,16 @@ public abstract class ForwardingWriteFault implements WriteFault {
     @Override
     public Reservation cachedReservation() {
         return delegate.cachedReservation();
+    }
+
+    /**
+     * Offers nothing: see the class documentation.
+     *
+     * @return zero
+     */
+    @Override
+    public int aroundPages() {
+        return 0;
     }
 
     @Override

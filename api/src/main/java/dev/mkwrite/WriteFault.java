@@ -2,6 +2,7 @@ package dev.mkwrite;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.util.function.LongFunction;
 
 /**
  * One write fault, as a {@link WriteFaultHandler} sees it: the analogue of the kernel's
@@ -133,4 +134,55 @@ public interface WriteFault {
      * @return the cached reservation, or {@code null}
      */
     Reservation cachedReservation();
+
+    /**
+     * Fault-around: how many pages right after this one mkwrite offers to make ready in this same fault,
+     * at most 16 past the page (more when the write that faulted covers more). Each offered page was
+     * CLEAN when asked, lies wholly inside the region, and has this page's {@linkplain #generation()
+     * generation}, so a handler whose preparation already covers it (a granule it allocated, a budget it
+     * reserved in bulk) can say so with {@link #prepareAround}. A hint: pages may be taken meanwhile by
+     * other faults, and {@code prepareAround} then takes fewer.
+     *
+     * <p>Zero when nothing is offered: after {@link #dropLock()}, outside the handler call, and for a
+     * fault wrapped by a {@link ForwardingWriteFault} that does not forward it.
+     *
+     * @return pages offered after {@link #page()}, zero or more
+     */
+    default int aroundPages() {
+        return 0;
+    }
+
+    /**
+     * Fault-around: declares that this fault's preparation also covers pages {@code page() + 1} to
+     * {@code page() + pages}, which must have been {@linkplain #aroundPages() offered}. mkwrite takes them
+     * in order, stopping at the first that another fault took meanwhile, and asks {@code reservationFor}
+     * for each page it took, once, with the lock held: each page has its own reservation, consumed or
+     * released exactly once like any other ({@link Reservation#none()} may serve for many).
+     *
+     * <p>The pages are <i>prepared</i>, not dirty: if the handler returns a {@link Reservation} with the
+     * lock held, each becomes ready, and the first write into it completes without calling the handler;
+     * a page that no writer enters is never written back nor reported dirty, and its reservation is
+     * released when the page is truncated or punched, its extent changes, or the region closes. Pages the
+     * write that faulted covers become writable with the faulting page. If the handler drops the lock,
+     * returns {@link FaultResult#RETRY} or throws, every page taken goes back, its reservation released.
+     *
+     * <p>Call at most once per handler call, with the lock held. {@code reservationFor} must be quick,
+     * must not call into the region, and must not return null.
+     *
+     * @param pages          how many of the offered pages the preparation covers, from zero to
+     *                       {@link #aroundPages()}
+     * @param reservationFor the reservation of each page taken, by page index
+     * @return how many pages were taken, from zero to {@code pages}
+     * @throws IllegalArgumentException if {@code pages} is negative or more than were offered
+     * @throws IllegalStateException    outside the handler call, after {@link #dropLock()}, on another
+     *                                  thread, or when called twice
+     * @throws NullPointerException     if {@code reservationFor} is null or returns null; then nothing is
+     *                                  taken
+     */
+    default int prepareAround(int pages, LongFunction<Reservation> reservationFor) {
+        if (pages == 0) {
+            return 0;
+        }
+        throw new IllegalArgumentException("prepareAround(" + pages + "): this fault offers no pages around it");
+    }
 }

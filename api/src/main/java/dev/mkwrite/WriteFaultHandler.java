@@ -106,13 +106,17 @@ public interface WriteFaultHandler {
     }
 
     /**
-     * A handler that prepares nothing and returns {@link Reservation#none()}. A region with it behaves
+     * A handler that prepares nothing and returns {@link Reservation#none()}, for its page and for every
+     * page its fault offers {@linkplain WriteFault#prepareAround around} it. A region with it behaves
      * like a raw mapping with exact dirty tracking and stable pages; it does not protect from a full
      * disk.
      *
      * @return the no-op handler
      */
     static WriteFaultHandler none() {
-        return fault -> Reservation.none();
+        return fault -> {
+            fault.prepareAround(fault.aroundPages(), page -> Reservation.none()); // nothing to prepare: take them all
+            return Reservation.none();
+        };
     }
 }

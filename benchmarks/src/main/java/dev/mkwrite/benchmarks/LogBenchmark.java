@@ -50,6 +50,8 @@ import static java.nio.file.StandardOpenOption.WRITE;
  *   <li>{@code MKWRITE_AHEAD}: the same with {@code RegionBuilder.prepareAhead(1 MiB)}, the configuration the
  *   README recommends for a sequential writer: a background thread prepares and populates the pages ahead
  *   of the tail.</li>
+ *   <li>{@code MKWRITE_AROUND}: {@code MKWRITE} with {@code StorageHandler.faultAround(true)}: a fault also
+ *   prepares the following pages its granule covers (up to 16), left clean until a record enters them.</li>
  *   <li>{@code FILE_CHANNEL}: positional {@link FileChannel#write(ByteBuffer, long)} of each record into a
  *   fresh file; group flush is {@code force(false)}.</li>
  *   <li>{@code RAW_FALLOCATED}: a raw {@code MemorySegment} mapping of a fresh file preallocated whole with
@@ -83,6 +85,8 @@ public class LogBenchmark {
         MKWRITE,
         /** The same, with prepare-ahead of one granule. */
         MKWRITE_AHEAD,
+        /** {@code MKWRITE} with write fault-around. */
+        MKWRITE_AROUND,
         /** Positional FileChannel writes. */
         FILE_CHANNEL,
         /** A raw mapping of a fresh file preallocated with fallocate. */
@@ -91,7 +95,7 @@ public class LogBenchmark {
         RAW_ZEROED
     }
 
-    @Param({"MKWRITE", "MKWRITE_AHEAD", "FILE_CHANNEL", "RAW_FALLOCATED", "RAW_ZEROED"})
+    @Param({"MKWRITE", "MKWRITE_AHEAD", "MKWRITE_AROUND", "FILE_CHANNEL", "RAW_FALLOCATED", "RAW_ZEROED"})
     Sink sink;
 
     private Path dir;
@@ -139,9 +143,9 @@ public class LogBenchmark {
     public void setUpIteration() throws IOException {
         tail.set(0);
         switch (sink) {
-            case MKWRITE, MKWRITE_AHEAD -> {
+            case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND -> {
                 file = dir.resolve("mkwrite-" + round++ + ".log");
-                storage = StorageHandlers.fallocate(GRANULE);
+                storage = StorageHandlers.fallocate(GRANULE).faultAround(sink == Sink.MKWRITE_AROUND);
                 region = MappedRegion.builder(file).size(CAPACITY).backing(Backing.MEMORY_SEGMENT).handler(storage)
                         .prepareAhead(sink == Sink.MKWRITE_AHEAD ? GRANULE : 0).open();
             }
@@ -218,7 +222,7 @@ public class LogBenchmark {
     }
 
     private boolean mkwrite() {
-        return sink == Sink.MKWRITE || sink == Sink.MKWRITE_AHEAD;
+        return sink == Sink.MKWRITE || sink == Sink.MKWRITE_AHEAD || sink == Sink.MKWRITE_AROUND;
     }
 
     /** One appending thread's record buffer. */
@@ -246,7 +250,7 @@ public class LogBenchmark {
         long offset = position & (CAPACITY - 1);
         record.encode(position);
         switch (sink) {
-            case MKWRITE, MKWRITE_AHEAD -> region.put(offset, record.segment());
+            case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND -> region.put(offset, record.segment());
             case FILE_CHANNEL -> {
                 ByteBuffer buffer = record.buffer();
                 while (buffer.hasRemaining()) {
@@ -279,7 +283,7 @@ public class LogBenchmark {
         flushNanos = 0;
         maxFlushNanos = 0;
         switch (sink) {
-            case MKWRITE, MKWRITE_AHEAD -> {
+            case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND -> {
                 region.truncate(0); // drops what is dirty: no writeback between iterations
                 region.close();
                 storage.close();

@@ -36,7 +36,18 @@ enum BrokenRule {
      */
     PIN_WITHOUT_FENCE,
     /** G5/K8 without stable pages: a page written again during its writeback is made CLEAN regardless. */
-    CLEAN_AFTER_WRITEBACK;
+    CLEAN_AFTER_WRITEBACK,
+    /** Fault-around: the pages a fault prepares around its own become WRITABLE (dirty), not PREPARED. */
+    AROUND_MARKS_DIRTY,
+    /** Fault-around: the offer runs to the region's last page, even one the region covers only in part. */
+    AROUND_PAST_END,
+    /** Fault-around/K6: truncate and punchHole leave a PREPARED page as it was, at its old generation. */
+    AROUND_SURVIVES_TRUNCATE,
+    /**
+     * Fault-around/G6: quiesce leaves PREPARED pages to the removal, which drops them with a plain store, so a
+     * writer entering one without the lock races the exclusive operation.
+     */
+    QUIESCE_LEAVES_PREPARED;
 
     static final String PROPERTY = "dev.mkwrite.impl.testing.brokenRule";
 
@@ -115,5 +126,25 @@ enum BrokenRule {
     /** G5/G6: the hazard pin has its StoreLoad: the writer's CAS, or the drainer's membarrier. */
     static boolean fencesPin() {
         return ACTIVE != PIN_WITHOUT_FENCE;
+    }
+
+    /** Fault-around: pages prepared around a fault stay clean (PREPARED) until a writer enters them. */
+    static boolean aroundMarksDirty() {
+        return ACTIVE == AROUND_MARKS_DIRTY;
+    }
+
+    /** Fault-around: the offer stops before a last page the region covers only in part (else it runs to it). */
+    static boolean aroundPastEnd() {
+        return ACTIVE == AROUND_PAST_END;
+    }
+
+    /** Fault-around/K6: a PREPARED page that an exclusive operation removes ends, its reservation released. */
+    static boolean dropsRemovedPrepared() {
+        return ACTIVE != AROUND_SURVIVES_TRUNCATE;
+    }
+
+    /** Fault-around/G6: quiesce takes PREPARED pages by CAS, away from writers that enter them without a lock. */
+    static boolean quiesceTakesPrepared() {
+        return ACTIVE != AROUND_SURVIVES_TRUNCATE && ACTIVE != QUIESCE_LEAVES_PREPARED;
     }
 }

@@ -11,6 +11,10 @@ import java.util.concurrent.atomic.LongAdder;
 final class Counters {
     final LongAdder preparing = new LongAdder();
     final LongAdder writable = new LongAdder();
+    /** PREPARED pages: prepared by fault-around, not written yet. */
+    final LongAdder prepared = new LongAdder();
+    /** Pages a fault prepared besides its own (fault-around). */
+    final LongAdder preparedAround = new LongAdder();
     final LongAdder writeback = new LongAdder();
     final LongAdder faults = new LongAdder();
     final LongAdder retries = new LongAdder();

@@ -7,6 +7,7 @@ import dev.mkwrite.WriteFault;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.function.LongFunction;
 
 /**
  * One attempt of a write fault, handed to the handler. Confined to the faulting thread; valid only during
@@ -22,6 +23,8 @@ final class Fault implements WriteFault {
     private final boolean retry;
     private final boolean noWait;
     private final Thread thread = Thread.currentThread();
+    /** The pages offered around this one, or null for none (a retry, a no-wait fault). */
+    private final Around around;
 
     private boolean lockHeld = true;
     private boolean active = true;
@@ -29,7 +32,9 @@ final class Fault implements WriteFault {
     /** The lock-drop event while it lasts, kept as Object: see {@link Recording}. */
     private Object dropEvent;
 
-    Fault(RegionState region, Ledger ledger, long page, int length, long generation, boolean retry, boolean noWait) {
+    Fault(RegionState region, Ledger ledger, long page, int length, long generation, boolean retry, boolean noWait,
+          Around around) {
+        this.around = around;
         this.region = region;
         this.ledger = ledger;
         this.page = page;
@@ -105,6 +110,9 @@ final class Fault implements WriteFault {
                     : noWait ? "a no-wait fault may not block; return FaultResult.RETRY instead"
                     : "the lock was already dropped once") + ")");
         }
+        if (around != null) {
+            around.abandon(); // G7: pages taken around this one are not held while the lock is dropped
+        }
         lockHeld = false;
         if (BrokenRule.dropReleasesLock()) {
             region.lock.readLock().unlock();
@@ -135,6 +143,27 @@ final class Fault implements WriteFault {
     @Override
     public Reservation cachedReservation() {
         return cached;
+    }
+
+    @Override
+    public int aroundPages() {
+        return around != null && active && lockHeld && Thread.currentThread() == thread ? around.offer() : 0;
+    }
+
+    @Override
+    public int prepareAround(int pages, LongFunction<Reservation> reservationFor) {
+        if (!active || !lockHeld || Thread.currentThread() != thread) {
+            throw new IllegalStateException(why("prepareAround() is valid only inside the handler call, on its"
+                    + " thread, while the region lock is held"));
+        }
+        if (around == null) {
+            Objects.requireNonNull(reservationFor, "reservationFor");
+            if (pages != 0) {
+                throw new IllegalArgumentException(why("prepareAround(" + pages + "): no pages are offered"));
+            }
+            return 0;
+        }
+        return around.take(pages, reservationFor);
     }
 
     /** The state of the region this fault is of: its identity, for {@link HandlerScope}. */

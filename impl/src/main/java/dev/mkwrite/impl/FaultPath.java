@@ -75,13 +75,15 @@ final class FaultPath {
      */
     boolean faultIn(long first, long last, long offset, long length, boolean noWait, WouldBlock why) {
         if (first == last) {
-            return isWritable(first) || fault(first, offset, length, noWait, null, why);
+            return isWritable(first, true) || fault(first, offset, length, noWait, null, why);
         }
         Claims claims = new Claims();
         boolean ok = false;
         try {
             for (long page = first; page <= last; page++) {
-                if (!isWritable(page) && !fault(page, offset, length, noWait, claims, why)) {
+                // A PREPARED page is claimed, not entered: if a later page fails, it goes back (K7).
+                if (page > claims.through && !isWritable(page, false)
+                        && !fault(page, offset, length, noWait, claims, why)) {
                     return false;
                 }
             }
@@ -97,16 +99,43 @@ final class FaultPath {
     /**
      * Whether a writer may pin {@code page} now, without a fault: it is WRITABLE or REDIRTIED; or, in a
      * region without stable pages, it is under writeback and this call marked it REDIRTIED (a CAS: the
-     * flush then leaves it dirty). Acquire reads: a hint, the pin decides.
+     * flush then leaves it dirty); or, with {@code enter}, it was PREPARED and this call made it WRITABLE.
+     * Acquire reads: a hint, the pin decides.
      */
-    private boolean isWritable(long page) {
+    private boolean isWritable(long page, boolean enter) {
         Chunk c = region.table.chunkAcquire(page);
         if (c == null) {
             return false;
         }
         int i = Chunk.index(page);
         long w = c.stateAcquire(i);
-        return PageState.pinnable(state(w)) || (!region.stablePages && redirty(c, i, w));
+        return PageState.pinnable(state(w)) || (!region.stablePages && redirty(c, i, w))
+                || (enter && state(w) == PageState.PREPARED && enter(c, i, w));
+    }
+
+    /**
+     * Fault-around's minor fault: a write enters a PREPARED page, which becomes WRITABLE, dirty, with the
+     * reservation its slot holds, by one CAS and without the region lock, as a WRITABLE page gains pins
+     * without it. An exclusive operation takes PREPARED pages away by CAS in its quiesce, before it drains
+     * the pins, so the CAS decides: either the page is WRITABLE and quiesce freezes it and waits for the
+     * writer's pin, or it is gone and the writer faults. Not with a dirty limit (the fault throttles), nor
+     * from inside a handler of this region (the fault refuses). Returns whether the page is now pinnable.
+     */
+    private boolean enter(Chunk c, int i, long w) {
+        if (dirtyLimit > 0 || HandlerScope.inHandlerOf(region)) {
+            return false;
+        }
+        while (state(w) == PageState.PREPARED) {
+            // volatile: the release of the arming CAS published the slot; the page keeps it as WRITABLE
+            long witness = c.casState(i, w, withState(w, WRITABLE));
+            if (witness == w) {
+                region.counters.prepared.decrement();
+                region.counters.writable.increment();
+                return true;
+            }
+            w = witness;
+        }
+        return PageState.pinnable(state(w));
     }
 
     /**
@@ -285,6 +314,23 @@ final class FaultPath {
                                 }
                                 awaitChange(c, i, w);
                                 continue;
+                            case PageState.PREPARED: {
+                                // Fault-around prepared it, and no writer has entered it: claim it, adopt
+                                // its reservation, and publish it without calling the handler.
+                                long taken = withState(w, PREPARING);
+                                if (c.casState(i, w, taken) != w) { // volatile CAS; the slot is ours once it wins
+                                    continue;
+                                }
+                                Reservation r = c.reservationPlain(i); // published by the CAS that made it PREPARED
+                                c.setReservationPlain(i, null);
+                                region.counters.prepared.decrement();
+                                region.counters.preparing.increment();
+                                claimChunk = c;
+                                claimIndex = i;
+                                claimGen = generation(w);
+                                prepared(c, i, taken, r);
+                                return true;
+                            }
                             case CLEAN:
                                 long claimed = withState(w, PREPARING);
                                 if (!BrokenRule.claimWon(c.casState(i, w, claimed), w)) { // volatile CAS
@@ -305,9 +351,11 @@ final class FaultPath {
                         }
                     }
                     // We own the claim (PREPARING at claimGen) and hold the lock: ask the handler.
+                    long writeLast = (offset + length - 1) >>> region.pageShift;
+                    Around around = retry || noWait ? null : new Around(region, ledger, page, claimGen, writeLast);
                     Fault fault = new Fault(region, ledger, page, region.pageLength(page, region.size), claimGen,
-                            retry, noWait);
-                    FaultResult result;
+                            retry, noWait, around);
+                    FaultResult result = null;
                     try {
                         result = callHandler(fault);
                     } finally {
@@ -315,6 +363,9 @@ final class FaultPath {
                         cached = fault.end();
                         if (!held) {
                             droppedFault = fault; // its lock-drop event ends when the retry relocks
+                        }
+                        if (around != null && !(held && result instanceof Reservation)) {
+                            around.abandon(); // the run is taken only with a preparation under the lock
                         }
                     }
                     if (result instanceof Reservation r) {
@@ -332,7 +383,20 @@ final class FaultPath {
                             continue;
                         }
                         ledger.accepted(r);
-                        prepared(c, i, w, r);
+                        try {
+                            prepared(c, i, w, r);
+                        } catch (RuntimeException | Error e) {
+                            if (around != null) {
+                                around.abandon();
+                            }
+                            throw e;
+                        }
+                        if (around != null) {
+                            long through = around.publish(claims, writeLast);
+                            if (claims != null) {
+                                claims.through = Math.max(claims.through, through);
+                            }
+                        }
                         return true;
                     }
                     if (result == FaultResult.RETRY) {
@@ -496,8 +560,10 @@ final class FaultPath {
      * The prepared pages of a write over several pages, held PREPARING until the last is prepared. Only
      * the writing thread touches it.
      */
-    private final class Claims {
+    final class Claims {
         private final ArrayList<Claim> held = new ArrayList<>(4);
+        /** The last page fault-around handed to these claims: the write's loop skips up to it. */
+        long through = -1;
 
         private record Claim(Chunk chunk, int index, long word, Reservation reservation) {
         }

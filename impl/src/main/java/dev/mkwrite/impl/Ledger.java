@@ -67,4 +67,50 @@ final class Ledger {
             release(r);
         }
     }
+
+    /**
+     * A PREPARED page (fault-around; never written) ends without writeback: it becomes CLEAN at
+     * {@code generation} and its reservation is released. Region lock held exclusive: no fault moves it.
+     */
+    void dropPrepared(Chunk c, int i, long generation) {
+        Reservation r = c.reservationPlain(i);
+        c.setReservationPlain(i, null);
+        // volatile: publishes the cleared reservation to whoever next moves the page
+        c.setStateVolatile(i, PageState.word(CLEAN, generation));
+        region.counters.prepared.decrement();
+        if (r != null) {
+            release(r);
+        }
+    }
+
+    /**
+     * Quiesce: takes PREPARED page {@code i}, seen as {@code w}, away from the writers that may enter it
+     * without a lock: CAS to CLEAN at its generation, then its reservation is released. Returns false if a
+     * writer entered it first (it is WRITABLE now). Region lock held exclusive.
+     */
+    boolean takePrepared(Chunk c, int i, long w) {
+        if (c.casState(i, w, PageState.word(CLEAN, PageState.generation(w))) != w) { // volatile: against a writer's CAS
+            return false;
+        }
+        Reservation r = c.reservationPlain(i); // ours now; no fault claims a CLEAN page under the exclusive lock
+        c.setReservationPlain(i, null);
+        region.counters.prepared.decrement();
+        if (r != null) {
+            release(r);
+        }
+        return true;
+    }
+
+    /**
+     * Close: every PREPARED page of {@code table} ends, at its own generation, its reservation released.
+     * Region lock held exclusive.
+     */
+    void dropPrepared(PageTable table) {
+        table.forEachPage(0, Long.MAX_VALUE, (c, i, page) -> {
+            long w = c.stateAcquire(i); // the lock orders it
+            if (PageState.state(w) == PageState.PREPARED) {
+                dropPrepared(c, i, PageState.generation(w));
+            }
+        });
+    }
 }

@@ -15,10 +15,10 @@ package dev.mkwrite.impl;
  *
  * <ul>
  *   <li><b>state</b>: {@link #CLEAN}, {@link #PREPARING}, {@link #WRITABLE}, {@link #WRITEBACK},
- *   {@link #FROZEN} or {@link #REDIRTIED}.</li>
+ *   {@link #FROZEN}, {@link #REDIRTIED} or {@link #PREPARED}.</li>
  *   <li><b>pins</b>: writers inside a span over the page. Only a WRITABLE or REDIRTIED page gains pins
  *   (the lock-free fast path); WRITEBACK and FROZEN pages keep the pins they had and lose them as writers
- *   leave. CLEAN and PREPARING pages never have pins.</li>
+ *   leave. CLEAN, PREPARING and PREPARED pages never have pins.</li>
  *   <li><b>generation</b>: the region epoch in which the page was last created or removed. A claim is
  *   {@code PREPARING} at a generation; a truncate that removes the page moves it to a newer epoch, so a
  *   retried fault always recognises that its claim is gone, even after the page was extended and
@@ -46,6 +46,14 @@ final class PageState {
      * reservation, for the next flush.
      */
     static final int REDIRTIED = 5;
+    /**
+     * Prepared by another page's fault (fault-around), with its reservation in the slot, but not dirty: no
+     * writer has entered it, so flush and the dirty ranges pass it by. Writers cannot pin it; the next
+     * write's fault claims it and makes it WRITABLE without calling the handler. Only a fault, with the
+     * region lock held shared, moves it; an exclusive operation that removes it, or changes its extent,
+     * releases its reservation, and so does close.
+     */
+    static final int PREPARED = 6;
 
     static final long STATE_MASK = 0b111L;
     static final int PIN_SHIFT = 3;
@@ -90,6 +98,7 @@ final class PageState {
             case WRITEBACK -> "WRITEBACK";
             case FROZEN -> "FROZEN";
             case REDIRTIED -> "REDIRTIED";
+            case PREPARED -> "PREPARED";
             default -> "?" + state;
         };
     }

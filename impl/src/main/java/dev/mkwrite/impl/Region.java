@@ -52,6 +52,7 @@ final class Region implements MappedRegion {
     private final WriteFaultHandler handler;
     private final Writes writes;
     private final Reads reads;
+    private final Ledger ledger;
 
     private Region(RegionBuilder spec, RegionState state, RegionFile file) {
         this.state = state;
@@ -59,6 +60,7 @@ final class Region implements MappedRegion {
         this.handler = spec.handler();
         this.reads = new Reads(state, spec.byteOrder());
         Ledger ledger = new Ledger(state);
+        this.ledger = ledger;
         this.pins = new Pins(state);
         this.writeback = new Writeback(state, pins, ledger, spec.handler());
         this.faults = new FaultPath(state, ledger, writeback, spec.handler(), spec.dirtyLimit());
@@ -270,6 +272,7 @@ final class Region implements MappedRegion {
                 failure = e;
                 writeback.dropFrozen(); // the data stays in the page cache; the reservations end with the region
             }
+            ledger.dropPrepared(state.table); // fault-around's pages that no writer entered: never used
             retirement.unmapAll();
             state.mapping.unmap();
         } catch (RuntimeException e) {

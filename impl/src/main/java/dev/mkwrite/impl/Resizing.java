@@ -240,6 +240,11 @@ final class Resizing {
                     region.counters.preparing.decrement();
                 }
                 case CLEAN -> c.setStateVolatile(i, PageState.word(CLEAN, generation)); // volatile: as above
+                case PageState.PREPARED -> { // fault-around prepared it; never written: its reservation goes back
+                    if (BrokenRule.dropsRemovedPrepared()) {
+                        ledger.dropPrepared(c, i, generation);
+                    }
+                }
                 default -> throw notQuiesced(page, w);
             }
         });
@@ -264,6 +269,7 @@ final class Resizing {
                 c.setStateVolatile(i, PageState.word(CLEAN, generation)); // volatile: as above
                 region.counters.preparing.decrement();
             }
+            case PageState.PREPARED -> ledger.dropPrepared(c, i, generation); // prepared for the old extent
             default -> throw notQuiesced(page, w);
         }
     }
@@ -282,8 +288,9 @@ final class Resizing {
     }
 
     /**
-     * Freezes every WRITABLE page of {@code [first, end)} so no writer can enter, waits for every
-     * writeback in it to end and for every pin to drain.
+     * Freezes every WRITABLE page of {@code [first, end)} so no writer can enter, makes every PREPARED
+     * page CLEAN (releasing its reservation), waits for every writeback in it to end and for every pin to
+     * drain.
      */
     void quiesce(long first, long end) {
         table.forEachPage(first, end, (c, i, page) -> {
@@ -295,6 +302,13 @@ final class Resizing {
                         break;
                     }
                     w = witness;
+                } else if (state(w) == PageState.PREPARED && BrokenRule.quiesceTakesPrepared()) {
+                    // Fault-around prepared it and no writer entered it: a writer may enter it without the
+                    // lock, so it is taken away, its reservation released; its next write faults again.
+                    if (ledger.takePrepared(c, i, w)) {
+                        break;
+                    }
+                    w = c.stateAcquire(i); // a writer entered it: WRITABLE now, frozen on the next pass
                 } else if (PageState.underWriteback(state(w))) {
                     // volatile: the waiter's half of the Waiters Dekker pair (see Waiters)
                     region.awaitUninterruptibly(() -> !PageState.underWriteback(state(c.stateVolatile(i))),

@@ -24,6 +24,9 @@
  *   the retry that reads the page-state table, the dirty-limit throttle. {@link dev.mkwrite.impl.Fault}
  *   is the {@link dev.mkwrite.WriteFault} a handler sees; {@link dev.mkwrite.impl.HandlerScope} knows
  *   which handler runs on a thread.</li>
+ *   <li>{@link dev.mkwrite.impl.Around}: write fault-around: the pages after a faulting one that its
+ *   handler's preparation covers, taken in the same fault and left PREPARED (ready, not dirty) until a
+ *   write enters them.</li>
  *   <li>{@link dev.mkwrite.impl.Writeback}: flush: WRITABLE to WRITEBACK, drain, force, CLEAN.</li>
  *   <li>{@link dev.mkwrite.impl.Resizing}: grow, truncate, punchHole, generations, quiesce and thaw.</li>
  *   <li>{@link dev.mkwrite.impl.Retirement}: mappings a grow replaced, unmapped by the

@@ -165,6 +165,17 @@ final class Fixture {
             return bad;
         }
 
+        /** Reservations for {@code page} made before {@code generation}. */
+        int madeBefore(long page, long generation) {
+            int n = 0;
+            for (Tracked r : made) {
+                if (r.page == page && r.generation < generation) {
+                    n++;
+                }
+            }
+            return n;
+        }
+
         /** Reservations for {@code page} made before {@code generation} that were consumed: stale work adopted. */
         int consumedBefore(long page, long generation) {
             int n = 0;

@@ -143,6 +143,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     private final SpaceEdge space;
     private volatile boolean populateUnsupported;
     private volatile boolean closed;
+    private volatile boolean faultAround;
     /** The last reservation handed out, reused for the next page of the same length. Racy by design. */
     private volatile Prepared lastPrepared = new Prepared(0);
     private final StorageCounters counters = new StorageCounters();
@@ -189,6 +190,21 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
      */
     public boolean populates() {
         return populate;
+    }
+
+    /**
+     * Fault-around, off by default: a fault also prepares the pages after its own that its granule has
+     * allocated ({@link dev.mkwrite.WriteFault#prepareAround}), so a sequential writer calls this handler
+     * about once per 16 pages. They stay clean until written, but keep their blocks until then, or until
+     * truncated or their region closes: a write that finds the disk full is not given them, nor is a
+     * closed file trimmed of them.
+     *
+     * @param on whether to prepare the pages around a fault
+     * @return this handler
+     */
+    public StorageHandler faultAround(boolean on) {
+        faultAround = on; // volatile
+        return this;
     }
 
     /**
@@ -272,6 +288,15 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             } else {
                 allocate(how, file, fault, stamp);
                 result = prepared(length);
+            }
+            if (faultAround) { // the following pages whose units are allocated (the granule's) need nothing more
+                long next = end;
+                for (int n = fault.aroundPages(); n > 0 && file.units.allAllocated(UnitTable.unit(next),
+                        UnitTable.unitCeil(next + length), stamp, generation)
+                        && file.touch(UnitTable.unit(next), UnitTable.unitCeil(next + length), true); n--) {
+                    next += length;
+                }
+                fault.prepareAround((int) ((next - end) / length), page -> Reservation.none());
             }
         }
         if (populate && nativeCalls && !populateUnsupported) {
