@@ -146,7 +146,7 @@ final class Around {
      * (the faulting write covers them), the others become PREPARED. Returns the last page handed to
      * {@code claims}, or {@code page} if none. Lock held shared, so every claim is still ours.
      */
-    long publish(FaultPath.Claims claims, long claimsThrough) {
+    long publish(Claims claims, long claimsThrough) {
         long through = page;
         for (int k = 0; k < taken; k++) {
             long p = page + 1 + k;

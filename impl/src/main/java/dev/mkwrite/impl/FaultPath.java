@@ -15,7 +15,6 @@ import org.slf4j.LoggerFactory;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.channels.ClosedByInterruptException;
-import java.util.ArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
 import static dev.mkwrite.impl.PageState.CLEAN;
@@ -77,7 +76,7 @@ final class FaultPath {
         if (first == last) {
             return isWritable(first, true) || fault(first, offset, length, noWait, null, why);
         }
-        Claims claims = new Claims();
+        Claims claims = new Claims(region, ledger);
         boolean ok = false;
         try {
             for (long page = first; page <= last; page++) {
@@ -201,7 +200,7 @@ final class FaultPath {
     }
 
     /** A no-wait fault gives up: records why, if the caller asked, and returns false. */
-    private static boolean refused(WouldBlock why, WouldBlock.Reason reason) {
+    static boolean refused(WouldBlock why, WouldBlock.Reason reason) {
         if (why != null) {
             why.reason(reason);
         }
@@ -553,88 +552,6 @@ final class FaultPath {
         private FaultInterruptedException interrupted(Exception e) {
             Thread.currentThread().interrupt();
             return new FaultInterruptedException(region.path, page << region.pageShift, page, e);
-        }
-    }
-
-    /**
-     * The prepared pages of a write over several pages, held PREPARING until the last is prepared. Only
-     * the writing thread touches it.
-     */
-    final class Claims {
-        private final ArrayList<Claim> held = new ArrayList<>(4);
-        /** The last page fault-around handed to these claims: the write's loop skips up to it. */
-        long through = -1;
-
-        private record Claim(Chunk chunk, int index, long word, Reservation reservation) {
-        }
-
-        void add(Chunk c, int i, long claimedWord, Reservation r) {
-            held.add(new Claim(c, i, claimedWord, r));
-        }
-
-        /**
-         * Publishes every claim WRITABLE under the region lock held shared (K3: an exclusive operation
-         * may have taken a claim meanwhile; then its page is faulted again by the caller's next pass).
-         * Returns false, publishing nothing, if a no-wait write would have to wait for the lock.
-         */
-        boolean publish(long offset, boolean noWait, WouldBlock why) {
-            if (held.isEmpty()) {
-                return true;
-            }
-            if (noWait) {
-                if (!region.lock.readLock().tryLock()) {
-                    return refused(why, WouldBlock.Reason.REGION_LOCK);
-                }
-            } else {
-                region.lock.readLock().lock(); // short: no handler runs under it here
-            }
-            try {
-                if (region.closed) {
-                    throw region.closedException(offset, offset >>> region.pageShift);
-                }
-                for (Claim claim : held) {
-                    Chunk c = claim.chunk();
-                    int i = claim.index();
-                    // Under the shared lock only the claim's owner moves a PREPARING page: if the word is
-                    // still our claim, the page and its reservation slot are ours.
-                    if (c.stateAcquire(i) == claim.word()) {
-                        c.setReservationPlain(i, claim.reservation()); // plain store, published by the CAS below
-                        long witness = c.casState(i, claim.word(), withState(claim.word(), WRITABLE)); // release
-                        if (witness != claim.word()) {
-                            throw new IllegalStateException("a claim changed from " + PageState.describe(claim.word())
-                                    + " to " + PageState.describe(witness) + " under the region lock [file "
-                                    + region.path + "]");
-                        }
-                        region.counters.preparing.decrement();
-                        region.counters.writable.increment();
-                    } else {
-                        // A truncate or punch took the claim while the lock was free between faults, and
-                        // counted it; the page may even be another fault's now. The reservation is stale (K6).
-                        ledger.release(claim.reservation());
-                    }
-                }
-                held.clear();
-            } finally {
-                region.lock.readLock().unlock();
-            }
-            region.waiters.signal();
-            return true;
-        }
-
-        /** K7: every claim still held goes back to CLEAN, and its reservation is released. */
-        void abandon() {
-            if (held.isEmpty()) {
-                return;
-            }
-            for (Claim claim : held) {
-                long clean = PageState.word(CLEAN, generation(claim.word()));
-                if (claim.chunk().casState(claim.index(), claim.word(), clean) == claim.word()) { // volatile
-                    region.counters.preparing.decrement();
-                } // else a truncate took the page and counted it
-                ledger.release(claim.reservation());
-            }
-            held.clear();
-            region.waiters.signal();
         }
     }
 }

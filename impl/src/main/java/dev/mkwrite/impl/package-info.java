@@ -23,7 +23,8 @@
  *   <li>{@link dev.mkwrite.impl.FaultPath}: the write fault: claim, the handler call, one lock drop,
  *   the retry that reads the page-state table, the dirty-limit throttle. {@link dev.mkwrite.impl.Fault}
  *   is the {@link dev.mkwrite.WriteFault} a handler sees; {@link dev.mkwrite.impl.HandlerScope} knows
- *   which handler runs on a thread.</li>
+ *   which handler runs on a thread; {@link dev.mkwrite.impl.Claims} holds the pages a write over several
+ *   pages prepared until it publishes them together, or gives them all back.</li>
  *   <li>{@link dev.mkwrite.impl.Around}: write fault-around: the pages after a faulting one that its
  *   handler's preparation covers, taken in the same fault and left PREPARED (ready, not dirty) until a
  *   write enters them.</li>
