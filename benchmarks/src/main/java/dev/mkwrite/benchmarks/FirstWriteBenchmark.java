@@ -163,9 +163,11 @@ public class FirstWriteBenchmark {
     public void tearDownShot() throws IOException {
         if (region != null) {
             RegionStats stats = region.stats();
-            boolean faultsExact = variant != Variant.PREPARE_AHEAD; // the agent's no-wait faults may give up
-            if ((faultsExact && stats.faults() != stats.pages()) || stats.writablePages() != stats.pages()) {
-                throw new IllegalStateException("expected one fault per page: " + stats);
+            // Every page written, none faulted twice (fault-around takes several pages per fault; the
+            // prepare-ahead agent's no-wait faults may give up and leave a page to the writer).
+            boolean faultsBounded = variant == Variant.PREPARE_AHEAD || stats.faults() <= stats.pages();
+            if (!faultsBounded || stats.writablePages() != stats.pages()) {
+                throw new IllegalStateException("expected every page written, at most one fault each: " + stats);
             }
             region.truncate(0); // drops the dirty pages: no writeback between shots
             region.close();
