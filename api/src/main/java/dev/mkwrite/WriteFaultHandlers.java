@@ -73,6 +73,18 @@ public final class WriteFaultHandlers {
         void release(Path path) throws IOException;
 
         /**
+         * Write fault-around: when on, a fault also prepares the pages after its own that the same
+         * allocation covers ({@link WriteFault#prepareAround}), so a sequential writer calls the handler
+         * about once per 16 pages instead of once per page. Those pages stay clean until written, but keep
+         * their blocks until then, until truncated, or until their region closes: a write that finds the
+         * disk full is not given them. Off by default.
+         *
+         * @param on whether to prepare the pages around a fault
+         * @return this handler
+         */
+        Storage faultAround(boolean on);
+
+        /**
          * Closes every file the handler opened. Faults afterwards fail with {@link HandlerFailedException}.
          * Idempotent.
          *

@@ -54,6 +54,12 @@ final class StorageAdapter implements WriteFaultHandlers.Storage {
     }
 
     @Override
+    public WriteFaultHandlers.Storage faultAround(boolean on) {
+        storage.faultAround(on);
+        return this;
+    }
+
+    @Override
     public void close() throws IOException {
         storage.close();
     }

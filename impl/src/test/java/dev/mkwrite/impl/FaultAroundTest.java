@@ -305,4 +305,24 @@ class FaultAroundTest {
             assertEquals(6, region.stats().reservationsOutstanding(), "pages 2 to 7, each its own");
         }
     }
+
+    /** The api's storage handlers turn it on too (a user codes against dev.mkwrite alone), off by default. */
+    @Test
+    void shouldTurnOnThroughTheApisStorageHandlers() throws IOException {
+        try (dev.mkwrite.WriteFaultHandlers.Storage storage = dev.mkwrite.WriteFaultHandlers.fallocate(8 * PAGE);
+             MappedRegion region = open(Backing.MEMORY_SEGMENT, 64L * PAGE, storage)) {
+            region.putByte(0, (byte) 1);
+            assertEquals("CLEAN", state(region, 1), "off by default");
+            assertTrue(storage.faultAround(true) == storage, "returns the handler");
+            region.putByte(8L * PAGE, (byte) 1);
+            for (long p = 9; p < 16; p++) {
+                assertEquals("PREPARED", state(region, p), "page " + p);
+            }
+            long faults = region.stats().faults();
+            for (long p = 9; p < 16; p++) {
+                region.putByte(p * PAGE, (byte) 1);
+            }
+            assertEquals(faults, region.stats().faults(), "entering a PREPARED page is no fault");
+        }
+    }
 }
