@@ -37,15 +37,16 @@ final class Claims {
     /**
      * Publishes every claim WRITABLE under the region lock held shared (K3: an exclusive operation
      * may have taken a claim meanwhile; then its page is faulted again by the caller's next pass).
-     * Returns false, publishing nothing, if a no-wait write would have to wait for the lock.
+     * Returns false, publishing nothing, if a no-wait write would have to wait for the lock (the caller
+     * records {@link WouldBlock.Reason#REGION_LOCK}).
      */
-    boolean publish(long offset, boolean noWait, WouldBlock why) {
+    boolean publish(long offset, boolean noWait) {
         if (held.isEmpty()) {
             return true;
         }
         if (noWait) {
             if (!region.lock.readLock().tryLock()) {
-                return FaultPath.refused(why, WouldBlock.Reason.REGION_LOCK);
+                return false;
             }
         } else {
             region.lock.readLock().lock(); // short: no handler runs under it here

@@ -86,7 +86,7 @@ final class FaultPath {
                     return false;
                 }
             }
-            ok = claims.publish(offset, noWait, why);
+            ok = claims.publish(offset, noWait) || refused(why, WouldBlock.Reason.REGION_LOCK);
             return ok;
         } finally {
             if (!ok) {
@@ -200,7 +200,7 @@ final class FaultPath {
     }
 
     /** A no-wait fault gives up: records why, if the caller asked, and returns false. */
-    static boolean refused(WouldBlock why, WouldBlock.Reason reason) {
+    private static boolean refused(WouldBlock why, WouldBlock.Reason reason) {
         if (why != null) {
             why.reason(reason);
         }

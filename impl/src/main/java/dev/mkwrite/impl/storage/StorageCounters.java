@@ -7,8 +7,9 @@ import java.io.IOException;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * A {@link StorageHandler}'s counters, which its parts ({@link GranuleAllocator}, {@link ZeroFill}, the
- * handler's populate) add to, and the one place that counts a fault that ends in no space. Thread-safe.
+ * A storage handler's counters, which its parts ({@link GranuleAllocator}, {@link ZeroFill}, the
+ * handler's populate) add to, and the one place that counts a fault that ends in no space; the handler
+ * reads them into its {@code Stats}. Thread-safe.
  */
 final class StorageCounters {
 
@@ -27,8 +28,8 @@ final class StorageCounters {
     }
 
     /**
-     * Counts and throws a failure made by {@link GranuleAllocator#fallocateFailure} or
-     * {@link StorageHandler#populateFailure} if it is {@link NoSpaceException}; returns any other, an
+     * Counts and throws a failure made by {@link GranuleAllocator#fallocateFailure} or the handler's
+     * populate if it is {@link NoSpaceException}; returns any other, an
      * {@link IOException}, for the caller to throw.
      */
     IOException failure(Exception e) {
@@ -37,11 +38,5 @@ final class StorageCounters {
             throw n;
         }
         return (IOException) e;
-    }
-
-    /** A snapshot, with {@code metadataBytes} of unit tables. */
-    StorageHandler.Stats snapshot(long metadataBytes) {
-        return new StorageHandler.Stats(faults.sum(), alreadyAllocated.sum(), fallocates.sum(), zeroFilledBytes.sum(),
-                populates.sum(), noSpace.sum(), aheadGranules.sum(), metadataBytes);
     }
 }

@@ -464,7 +464,9 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         for (FileSpace f : files.values()) {
             metadata += f.units.bytes();
         }
-        return counters.snapshot(metadata);
+        StorageCounters c = counters;
+        return new Stats(c.faults.sum(), c.alreadyAllocated.sum(), c.fallocates.sum(), c.zeroFilledBytes.sum(),
+                c.populates.sum(), c.noSpace.sum(), c.aheadGranules.sum(), metadata);
     }
 
     /**
