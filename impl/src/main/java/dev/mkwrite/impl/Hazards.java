@@ -24,6 +24,12 @@ import java.lang.invoke.VarHandle;
  * span it still holds, or by another thread with the same hash), or whose range exceeds
  * {@link #MAX_PAGES}, pins through the state words instead; both kinds of pin are drained together.
  *
+ * <p>Each slot is its own object ({@link Slot}), padded on both sides so no two threads' slots share a
+ * cache line: the writer reaches its range and its owner through one array element, with no index
+ * arithmetic and one bounds check. The fast path, {@link #publish}, tries the thread's home slot inline
+ * and leaves everything else (the second probe, claiming a slot, the fallback) to a method of its own, so
+ * the JIT keeps the write it inlines into small.
+ *
  * <p>An unpin is a release store followed by a read of the waiter count without a fence, so a drainer
  * that starts waiting at that very moment can miss the wake-up; drainers of hazards therefore wait with
  * a timeout ({@link #POLL_MILLIS}), and re-check.
@@ -37,17 +43,44 @@ final class Hazards {
     private static final int COUNT_BITS = 20;
     /** The longest range a slot holds; longer spans pin through the state words. */
     static final long MAX_PAGES = (1L << COUNT_BITS) - 1;
-    /** 128 bytes between slots, so no two threads' slots share a cache line or an adjacent-line prefetch. */
-    private static final int STRIDE = 16;
     private static final int PROBES = 2;
-    private static final VarHandle SLOTS = MethodHandles.arrayElementVarHandle(long[].class);
-    private static final VarHandle OWNERS = MethodHandles.arrayElementVarHandle(Thread[].class);
     /** Tests only: every pin takes the fallback, so the suites can run over it too. */
     private static final boolean STATE_WORD_PINS_ONLY = Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins");
 
-    private final long[] slots;
-    /** Each slot's owner with {@link AsymmetricFence#ON}: the only thread that writes it. Unused otherwise. */
-    private final Thread[] owners;
+    /** Padding before a slot's fields: 56 bytes, so with the header no other object's data shares their line. */
+    @SuppressWarnings("unused")
+    abstract static class SlotPadBefore {
+        private long p01, p02, p03, p04, p05, p06, p07;
+    }
+
+    /** A slot's fields; the JVM lays a superclass's fields out first, so they sit between the pads. */
+    abstract static class SlotFields extends SlotPadBefore {
+        /** The published range, or {@link #EMPTY}: accessed only through {@link #RANGE}. */
+        long range;
+        /** The owner with {@link AsymmetricFence#ON}: the only thread that writes {@link #range}. */
+        Thread owner;
+    }
+
+    /** One slot, padded after its fields as well. */
+    @SuppressWarnings("unused")
+    static final class Slot extends SlotFields {
+        private long p11, p12, p13, p14, p15, p16, p17;
+    }
+
+    private static final VarHandle RANGE;
+    private static final VarHandle OWNER;
+
+    static {
+        try {
+            MethodHandles.Lookup lookup = MethodHandles.lookup();
+            RANGE = lookup.findVarHandle(SlotFields.class, "range", long.class);
+            OWNER = lookup.findVarHandle(SlotFields.class, "owner", Thread.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    private final Slot[] slots;
     private final int mask;
 
     /** {@code count} slots, a power of two. */
@@ -55,8 +88,10 @@ final class Hazards {
         if (Integer.bitCount(count) != 1) {
             throw new IllegalArgumentException("slot count must be a power of two: " + count);
         }
-        slots = new long[(count + 1) * STRIDE];
-        owners = new Thread[count];
+        slots = new Slot[count];
+        for (int i = 0; i < count; i++) {
+            slots[i] = new Slot();
+        }
         mask = count - 1;
     }
 
@@ -68,10 +103,6 @@ final class Hazards {
 
     int slotCount() {
         return mask + 1;
-    }
-
-    private static int at(int slot) {
-        return (slot + 1) * STRIDE; // slot 0 starts a stride past the array header
     }
 
     /** This thread's first slot: Fibonacci hashing of its id. */
@@ -107,22 +138,38 @@ final class Hazards {
         long value = value(first, last);
         Thread me = Thread.currentThread();
         int home = home(me);
+        Slot s = slots[home];
+        if (AsymmetricFence.ON) {
+            // Plain read of the owner: only this thread makes it this thread; the slot's only writer is its owner.
+            if (s.owner == me && (long) RANGE.getOpaque(s) == EMPTY) {
+                RANGE.setOpaque(s, value); // no fence: the drainer's membarrier orders it (AsymmetricFence)
+                AsymmetricFence.light(); // the compiler keeps the store before the caller's state reads
+                return home;
+            }
+        } else if (BrokenRule.fencesPin() && (long) RANGE.getOpaque(s) == EMPTY // opaque: a hint; the CAS decides
+                && RANGE.compareAndSet(s, EMPTY, value)) { // volatile: StoreLoad before the state reads
+            return home;
+        }
+        return publishSlowly(value, me, home);
+    }
+
+    /** {@link #publish} past the home slot's common case: claims, the second probe, the broken variant. */
+    private int publishSlowly(long value, Thread me, int home) {
         for (int probe = 0; probe < PROBES; probe++) {
             int slot = (home + probe) & mask;
-            int i = at(slot);
+            Slot s = slots[slot];
             if (AsymmetricFence.ON) {
-                // Plain read of the owner: only this thread makes it this thread; the slot's only writer is its owner.
-                if ((owners[slot] == me || claim(slot, me)) && (long) SLOTS.getOpaque(slots, i) == EMPTY) {
-                    SLOTS.setOpaque(slots, i, value); // no fence: the drainer's membarrier orders it (AsymmetricFence)
+                if ((s.owner == me || claim(slot, me)) && (long) RANGE.getOpaque(s) == EMPTY) {
+                    RANGE.setOpaque(s, value); // no fence: the drainer's membarrier orders it (AsymmetricFence)
                     AsymmetricFence.light(); // the compiler keeps the store before the caller's state reads
                     return slot;
                 }
-            } else if ((long) SLOTS.getOpaque(slots, i) == EMPTY) { // opaque: a hint; the CAS decides
+            } else if ((long) RANGE.getOpaque(s) == EMPTY) { // opaque: a hint; the CAS decides
                 if (!BrokenRule.fencesPin()) {
-                    SLOTS.setRelease(slots, i, value); // the broken variant: no StoreLoad before the state reads
+                    RANGE.setRelease(s, value); // the broken variant: no StoreLoad before the state reads
                     return slot;
                 }
-                if (SLOTS.compareAndSet(slots, i, EMPTY, value)) { // volatile: StoreLoad before the state reads
+                if (RANGE.compareAndSet(s, EMPTY, value)) { // volatile: StoreLoad before the state reads
                     return slot;
                 }
             }
@@ -136,19 +183,20 @@ final class Hazards {
      * A slot once owned stays owned by a live thread, so a pool's threads claim once.
      */
     boolean claim(int slot, Thread me) {
-        Thread owner = (Thread) OWNERS.getAcquire(owners, slot); // acquire: pairs with the claiming CAS
+        Slot s = slots[slot];
+        Thread owner = (Thread) OWNER.getAcquire(s); // acquire: pairs with the claiming CAS
         if (owner == me) {
             return true;
         }
-        if (owner != null && (owner.isAlive() || (long) SLOTS.getVolatile(slots, at(slot)) != EMPTY)) {
+        if (owner != null && (owner.isAlive() || (long) RANGE.getVolatile(s) != EMPTY)) {
             return false; // isAlive() false happens-after the owner's last store: the slot read sees its last clear
         }
-        return OWNERS.compareAndSet(owners, slot, owner, me); // volatile: one claimer wins
+        return OWNER.compareAndSet(s, owner, me); // volatile: one claimer wins
     }
 
     /** Ends a pin: a release store, so the writer's stores happen-before a drainer that reads EMPTY. */
     void clearRelease(int slot) {
-        SLOTS.setRelease(slots, at(slot), EMPTY); // StoreStore: the writer's stores before EMPTY
+        RANGE.setRelease(slots[slot], EMPTY); // StoreStore: the writer's stores before EMPTY
     }
 
     /**
@@ -157,7 +205,7 @@ final class Hazards {
      * {@link AsymmetricFence#ON} the drainer calls {@link AsymmetricFence#heavy()} before its first read.
      */
     long slotVolatile(int slot) {
-        return (long) SLOTS.getVolatile(slots, at(slot));
+        return (long) RANGE.getVolatile(slots[slot]);
     }
 
     static boolean overlaps(long value, long first, long last) {

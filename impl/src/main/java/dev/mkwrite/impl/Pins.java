@@ -85,13 +85,20 @@ final class Pins {
      * ordered before a volatile publish).
      */
     private boolean allWritableVolatile(long first, long last) {
+        if (first == last) { // the common write, within one page: no loop for the JIT to keep
+            return writableVolatile(first);
+        }
         for (long page = first; page <= last; page++) {
-            Chunk c = table.chunkAcquire(page);
-            if (c == null || !PageState.pinnable(state(c.stateVolatile(Chunk.index(page))))) { // StoreLoad: see above
+            if (!writableVolatile(page)) {
                 return false;
             }
         }
         return true;
+    }
+
+    private boolean writableVolatile(long page) {
+        Chunk c = table.chunkAcquire(page);
+        return c != null && PageState.pinnable(state(c.stateVolatile(Chunk.index(page)))); // StoreLoad: see above
     }
 
     /** The fallback: pins pages in order; on the first that is not WRITABLE, unpins the rest. */
