@@ -29,8 +29,17 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapping, Mapping.BufferMapping {
 
+    /**
+     * The whole mapping, a field of the base class so a write reaches it with one load and no type check:
+     * every write reads it.
+     */
+    private final MemorySegment segment;
     /** Flushes that write back through this mapping; each takes it under the region lock. */
     private final AtomicInteger users = new AtomicInteger();
+
+    Mapping(MemorySegment segment) {
+        this.segment = segment;
+    }
 
     /** A flush starts to use the mapping. Caller holds the region lock, so the mapping is current. */
     void use() {
@@ -51,7 +60,9 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
     abstract boolean unmaps();
 
     /** The whole mapping. */
-    abstract MemorySegment segment();
+    final MemorySegment segment() {
+        return segment;
+    }
 
     /** A buffer over {@code [offset, offset + length)}, position zero: a view of the segment. */
     ByteBuffer buffer(long offset, long length) {
@@ -155,12 +166,11 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         private static final Logger LOG = LoggerFactory.getLogger(NativeMapping.class);
 
         private final Arena arena;
-        private final MemorySegment segment;
         private final int fd;
 
         private NativeMapping(Arena arena, MemorySegment segment, int fd) {
+            super(segment);
             this.arena = arena;
-            this.segment = segment;
             this.fd = fd;
         }
 
@@ -215,7 +225,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
 
         @Override
         boolean extendInPlace(long newSize) throws IOException {
-            if (newSize > segment.byteSize()) {
+            if (newSize > segment().byteSize()) {
                 return false;
             }
             truncate(fd, newSize, "the region's file");
@@ -223,13 +233,8 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         }
 
         @Override
-        MemorySegment segment() {
-            return segment;
-        }
-
-        @Override
         void forceRange(long offset, long length) throws IOException {
-            int r = PosixNative.msync(segment, offset, length, OsPage.size());
+            int r = PosixNative.msync(segment(), offset, length, OsPage.size());
             if (r < 0) {
                 throw new IOException("msync of [" + offset + ", " + (offset + length) + ") failed: "
                         + Errno.name(-r) + " (" + Errno.describe(-r) + ")");
@@ -250,11 +255,10 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
     /** {@code FileChannel.map(mode, 0, size, arena)} in a shared arena of its own. */
     static final class SegmentMapping extends Mapping {
         private final Arena arena;
-        private final MemorySegment segment;
 
         private SegmentMapping(Arena arena, MemorySegment segment) {
+            super(segment);
             this.arena = arena;
-            this.segment = segment;
         }
 
         static SegmentMapping map(FileChannel channel, long size) throws IOException {
@@ -272,14 +276,9 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         }
 
         @Override
-        MemorySegment segment() {
-            return segment;
-        }
-
-        @Override
         void forceRange(long offset, long length) throws IOException {
             try {
-                segment.asSlice(offset, length).force();
+                segment().asSlice(offset, length).force();
             } catch (UncheckedIOException e) {
                 throw e.getCause();
             }
@@ -304,7 +303,6 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
      */
     static final class BufferMapping extends Mapping {
         private final MappedByteBuffer buffer;
-        private final MemorySegment segment;
         private final FileChannel channel;
         /** The companion for reads; null until first used. Guarded by this; read volatile. */
         private volatile MemorySegment reads;
@@ -312,8 +310,8 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         private boolean unmapped;
 
         private BufferMapping(MappedByteBuffer buffer, FileChannel channel) {
+            super(MemorySegment.ofBuffer(buffer));
             this.buffer = buffer;
-            this.segment = MemorySegment.ofBuffer(buffer);
             this.channel = channel;
         }
 
@@ -330,7 +328,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
             if (reads == null) {
                 Arena arena = Arena.ofShared();
                 try {
-                    long size = segment.byteSize();
+                    long size = segment().byteSize();
                     reads = Uninterruptible.call(() -> channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena));
                     readArena = arena;
                 } finally {
@@ -348,11 +346,6 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
                         + Backing.MAX_BYTE_BUFFER_REGION + " bytes; use Backing.MEMORY_SEGMENT for " + size);
             }
             return new BufferMapping(channel.map(FileChannel.MapMode.READ_WRITE, 0, size), channel);
-        }
-
-        @Override
-        MemorySegment segment() {
-            return segment;
         }
 
         @Override

@@ -3,8 +3,9 @@ package dev.mkwrite.impl;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
@@ -27,12 +28,23 @@ final class Waiters {
     /** After this long a waiter logs what it waits for. Never shorter: a lost wake-up must show as a stall. */
     private static final long REPORT_MS = TimeUnit.SECONDS.toMillis(10);
 
+    private static final VarHandle WAITING;
+
+    static {
+        try {
+            WAITING = MethodHandles.lookup().findVarHandle(Waiters.class, "waiting", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
     private final Object monitor = new Object();
-    private final AtomicInteger waiting = new AtomicInteger();
+    /** Threads in {@link #await}: a field of this object, so the unpin's read is one load from the Waiters. */
+    private volatile int waiting;
 
     /** Wakes every waiter if there is one. Call after any state change somebody may wait for. */
     void signal() {
-        if (waiting.get() != 0) {
+        if (waiting != 0) { // volatile: after the caller's state change (see the class comment)
             synchronized (monitor) {
                 monitor.notifyAll();
             }
@@ -60,7 +72,7 @@ final class Waiters {
         boolean interrupted = false;
         boolean reported = false;
         long start = System.nanoTime();
-        waiting.incrementAndGet();
+        WAITING.getAndAdd(this, 1); // volatile: before the re-check of the condition
         try {
             synchronized (monitor) {
                 while (!done.getAsBoolean()) {
@@ -86,7 +98,7 @@ final class Waiters {
                 }
             }
         } finally {
-            waiting.decrementAndGet();
+            WAITING.getAndAdd(this, -1); // volatile
             if (interrupted) {
                 Thread.currentThread().interrupt();
             }

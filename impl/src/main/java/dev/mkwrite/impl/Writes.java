@@ -26,6 +26,8 @@ final class Writes implements Ahead.Preparer {
     private final FaultPath faults;
     private final ByteOrder order;
     private final Layouts layouts;
+    /** The region's, copied: every write computes its pages with it, one load nearer. */
+    private final int pageShift;
     /** Prepare-ahead for sequential writers, or null. */
     private final Ahead ahead;
 
@@ -35,6 +37,7 @@ final class Writes implements Ahead.Preparer {
         this.faults = faults;
         this.order = order;
         this.layouts = new Layouts(order);
+        this.pageShift = state.pageShift;
         long aheadPages = state.pagesFor(prepareAheadBytes);
         this.ahead = aheadPages > 0 ? new Ahead(this, aheadPages) : null;
     }
@@ -227,10 +230,10 @@ final class Writes implements Ahead.Preparer {
     }
 
     private long first(long offset) {
-        return offset >>> state.pageShift;
+        return offset >>> pageShift;
     }
 
     private long last(long offset, long length) {
-        return (offset + length - 1) >>> state.pageShift;
+        return (offset + length - 1) >>> pageShift;
     }
 }
