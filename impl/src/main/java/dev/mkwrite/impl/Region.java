@@ -134,6 +134,11 @@ final class Region implements MappedRegion {
     // ---------------------------------------------------------------------------------------------
     // Writes: see Writes; lock-free into WRITABLE pages, a fault for the others.
 
+    /** The writes, which a {@link RegionHandle} calls directly on the fast path. */
+    Writes writes() {
+        return writes;
+    }
+
     @Override
     public WriteSpan write(long offset, long length) {
         return writes.write(offset, length);
