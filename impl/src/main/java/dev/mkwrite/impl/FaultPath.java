@@ -76,7 +76,7 @@ final class FaultPath {
         if (first == last) {
             return isWritable(first, true) || fault(first, offset, length, noWait, null, why);
         }
-        Claims claims = new Claims(region, ledger);
+        Claims claims = new Claims(region, ledger, last - first + 1);
         boolean ok = false;
         try {
             for (long page = first; page <= last; page++) {
