@@ -2,13 +2,12 @@ package dev.mkwrite.impl;
 
 import dev.mkwrite.Reservation;
 
+import java.util.Arrays;
 import java.util.Objects;
 import java.util.function.LongFunction;
 
 import static dev.mkwrite.impl.PageState.CLEAN;
 import static dev.mkwrite.impl.PageState.PREPARING;
-import static dev.mkwrite.impl.PageState.generation;
-import static dev.mkwrite.impl.PageState.state;
 import static dev.mkwrite.impl.PageState.withState;
 
 /**
@@ -48,14 +47,16 @@ final class Around {
     private final long page;
     private final long generation;
     private final long writeLast;
+    /** A page of the offer: CLEAN at the fault's generation (no pins); and the same page claimed. */
+    private final long clean;
+    private final long claimed;
 
     private int offered = -1;
     private boolean used;
+    /** Pages {@code page + 1} to {@code page + taken} are claimed ({@link #claimed}), in order. */
     private int taken;
+    /** The chunk of each page taken, and its reservation once reserved. */
     private Chunk[] chunks;
-    private int[] indexes;
-    /** The claimed word of each page taken: PREPARING at its generation. */
-    private long[] words;
     private Reservation[] reservations;
 
     /**
@@ -68,6 +69,8 @@ final class Around {
         this.page = page;
         this.generation = generation;
         this.writeLast = writeLast;
+        this.clean = PageState.word(CLEAN, generation);
+        this.claimed = PageState.word(PREPARING, generation);
     }
 
     /** The pages offered, counted on first use. Region lock held shared. */
@@ -78,18 +81,28 @@ final class Around {
         return offered;
     }
 
+    /** Counts the CLEAN pages at the fault's generation after {@code page}, a chunk at a time. */
     private int scan() {
         long whole = BrokenRule.aroundPastEnd() ? region.pageCount : region.size >>> region.pageShift;
         long limit = Math.min(whole - 1, page + Math.min(MAX_OFFER, Math.max(PAGES, writeLast - page)));
-        int n = 0;
-        for (long p = page + 1; p <= limit; p++, n++) {
+        long p = page + 1;
+        while (p <= limit) {
+            long end = Math.min(limit, p | Chunk.MASK); // the last page of p's chunk in the offer
+            int run = (int) (end - p + 1);
             Chunk c = region.table.chunkAcquire(p);
-            long w = c == null ? PageState.word(CLEAN, region.epoch()) : c.stateAcquire(Chunk.index(p)); // a hint
-            if (state(w) != CLEAN || generation(w) != generation) {
-                break;
+            if (c == null) {
+                if (region.epoch() != generation) {
+                    break; // a chunk not allocated yet is CLEAN in the current epoch, not the fault's
+                }
+            } else {
+                int n = c.countRun(Chunk.index(p), Chunk.index(p) + run, clean); // acquire reads: a hint
+                if (n < run) {
+                    return (int) (p + n - page - 1);
+                }
             }
+            p = end + 1;
         }
-        return n;
+        return (int) (p - page - 1);
     }
 
     /** {@link Fault#prepareAround}: claims up to {@code pages} offered pages and reserves each. Lock held shared. */
@@ -106,34 +119,37 @@ final class Around {
             return 0;
         }
         chunks = new Chunk[pages];
-        indexes = new int[pages];
-        words = new long[pages];
         reservations = new Reservation[pages];
-        for (int k = 0; k < pages; k++) {
-            long p = page + 1 + k;
-            Chunk c = region.table.chunkOrCreate(p, region.epoch());
+        long epoch = region.epoch();
+        while (taken < pages) {
+            // A chunk at a time: each page is claimed like a fault's page, by CAS from CLEAN at the fault's
+            // generation; the run ends at the first page another fault has, or of another generation.
+            long p = page + 1 + taken;
             int i = Chunk.index(p);
-            long w = c.stateAcquire(i); // the CAS below validates it
-            if (state(w) != CLEAN || !BrokenRule.sameGeneration(generation(w), generation)
-                    || c.casState(i, w, withState(w, PREPARING)) != w) { // volatile: the claim, as a fault's
-                break; // another fault has it, or it is of another generation: the run ends here
+            int run = Math.min(pages - taken, Chunk.PAGES - i);
+            Chunk c = region.table.chunkOrCreate(p, epoch);
+            int got = c.claimRun(i, i + run, clean);
+            Arrays.fill(chunks, taken, taken + got, c);
+            taken += got;
+            if (got < run) {
+                break;
             }
-            region.counters.preparing.increment();
-            chunks[k] = c;
-            indexes[k] = i;
-            words[k] = withState(w, PREPARING);
-            taken++;
         }
+        region.counters.preparing.add(taken);
         int reserved = 0;
+        long bytes = 0;
         try {
             for (; reserved < taken; reserved++) {
                 long p = page + 1 + reserved;
-                Reservation r = Objects.requireNonNull(reservationFor.apply(p),
-                        () -> "prepareAround: reservationFor returned null for page " + p);
-                ledger.accepted(r);
+                Reservation r = reservationFor.apply(p);
+                if (r == null) {
+                    throw new NullPointerException("prepareAround: reservationFor returned null for page " + p);
+                }
+                bytes += r.bytes();
                 reservations[reserved] = r;
             }
         } finally {
+            ledger.accepted(reserved, bytes); // the ledger owns them from here, as one batch
             if (reserved < taken) {
                 abandon();
             }
@@ -147,44 +163,40 @@ final class Around {
      * {@code claims}, or {@code page} if none. Lock held shared, so every claim is still ours.
      */
     long publish(Claims claims, long claimsThrough) {
-        long through = page;
-        for (int k = 0; k < taken; k++) {
-            long p = page + 1 + k;
-            Chunk c = chunks[k];
-            int i = indexes[k];
-            long claimed = words[k]; // still ours: under the shared lock only its claimant moves a PREPARING page
-            Reservation r = reservations[k];
-            if (claims != null && p <= claimsThrough) {
-                claims.add(c, i, claimed, r);
-                through = p;
-            } else {
-                c.setReservationPlain(i, r); // plain store, published by the CAS below
-                int next = BrokenRule.aroundMarksDirty() ? PageState.WRITABLE : PageState.PREPARED;
-                long witness = c.casState(i, claimed, withState(claimed, next)); // release: the reservation
+        // The run's first pages, those the faulting write covers, join its claims in one step.
+        int joined = claims == null ? 0 : Math.clamp(claimsThrough - page, 0, taken);
+        if (joined > 0) {
+            claims.addRun(chunks, reservations, page + 1, claimed, joined);
+        }
+        int next = BrokenRule.aroundMarksDirty() ? PageState.WRITABLE : PageState.PREPARED;
+        int moved = 0;
+        try {
+            for (int k = joined; k < taken; k++) {
+                long p = page + 1 + k;
+                // still ours: under the shared lock only its claimant moves a PREPARING page
+                long witness = chunks[k].publishClaim(Chunk.index(p), claimed, withState(claimed, next), reservations[k]);
                 if (witness != claimed) {
                     throw new IllegalStateException("page " + p + " changed from " + PageState.describe(claimed)
                             + " to " + PageState.describe(witness) + " under the region lock [file " + region.path + "]");
                 }
-                region.counters.preparing.decrement();
-                if (next == PageState.WRITABLE) {
-                    region.counters.writable.increment();
-                } else {
-                    region.counters.prepared.increment();
-                }
+                moved++;
             }
-            region.counters.preparedAround.increment();
+        } finally {
+            region.counters.preparing.add(-moved);
+            (next == PageState.WRITABLE ? region.counters.writable : region.counters.prepared).add(moved);
+            region.counters.preparedAround.add(joined + moved);
+            taken = 0;
         }
-        taken = 0;
-        return through;
+        return page + joined;
     }
 
     /** Every page taken goes back to CLEAN, its reservation released. Idempotent. */
     void abandon() {
+        int returned = 0;
         for (int k = 0; k < taken; k++) {
-            long claimed = words[k];
-            Chunk c = chunks[k];
-            if (c.casState(indexes[k], claimed, PageState.word(CLEAN, generation(claimed))) == claimed) { // volatile
-                region.counters.preparing.decrement();
+            int i = Chunk.index(page + 1 + k);
+            if (chunks[k].casState(i, claimed, clean) == claimed) { // volatile
+                returned++;
             } // else a truncate took the page (the lock was dropped) and counted it
             if (reservations[k] != null) {
                 ledger.release(reservations[k]);
@@ -192,6 +204,7 @@ final class Around {
             }
         }
         if (taken > 0) {
+            region.counters.preparing.add(-returned);
             taken = 0;
             region.waiters.signal();
         }

@@ -71,6 +71,64 @@ final class Chunk {
         return PageState.state(w);
     }
 
+    /**
+     * How many pages from {@code from} (up to {@code to}) hold exactly {@code word}: fault-around's offer,
+     * CLEAN pages at one generation. Acquire reads: a hint, which the claim's CAS validates.
+     */
+    int countRun(int from, int to, long word) {
+        int i = from;
+        while (i < to && (long) STATES.getAcquire(states, i) == word) {
+            i++;
+        }
+        return i - from;
+    }
+
+    /**
+     * Claims pages from {@code from} (up to {@code to}) that hold exactly {@code clean} (CLEAN at one
+     * generation: no pins) by CAS to PREPARING at that generation, in order, stopping at the first that
+     * does not; returns how many it claimed. Region lock held shared, as for a fault's claim.
+     */
+    int claimRun(int from, int to, long clean) {
+        long claimed = PageState.withState(clean, PageState.PREPARING);
+        int i = from;
+        while (i < to && (long) STATES.compareAndExchange(states, i, clean, claimed) == clean) { // volatile: the claim
+            i++;
+        }
+        return i - from;
+    }
+
+    /**
+     * The owner of claim {@code claimed} on page {@code i} publishes it as {@code next} with {@code r}: the
+     * reservation slot is stored (plain), then the CAS (release) publishes it with the claimant's work.
+     * Returns the CAS's witness, {@code claimed} if it published. Only the claimant, with the region lock
+     * held shared (under which only it moves a PREPARING page), so the slot is its own.
+     */
+    long publishClaim(int i, long claimed, long next, Reservation r) {
+        reservations[i] = r; // plain store, published by the CAS below
+        return casState(i, claimed, next); // release: the reservation and the claimant's work
+    }
+
+    /**
+     * {@link #publishClaim} for the {@code n} pages from {@code from}, all claimed as {@code claimed}, with
+     * reservations {@code rs[rsFrom]} on, as long as each page still holds the claim (acquire read; a page
+     * that does not was taken by an exclusive operation while the lock was free). Returns {@code n} if
+     * all were published; {@code k} if page {@code from + k} no longer holds the claim (its slot is left
+     * alone); {@code ~k} if its CAS failed after its slot was stored. Region lock held shared.
+     */
+    int publishRun(int from, int n, long claimed, long next, Reservation[] rs, int rsFrom) {
+        for (int k = 0; k < n; k++) {
+            int i = from + k;
+            if ((long) STATES.getAcquire(states, i) != claimed) { // acquire: the claim, if still ours
+                return k;
+            }
+            reservations[i] = rs[rsFrom + k]; // plain store, published by the CAS below
+            if ((long) STATES.compareAndExchange(states, i, claimed, next) != claimed) { // release: the slot and the work
+                return ~k;
+            }
+        }
+        return n;
+    }
+
     /** Volatile store, used only by an exclusive operation on a page with no pins. */
     void setStateVolatile(int i, long next) {
         STATES.setVolatile(states, i, next);

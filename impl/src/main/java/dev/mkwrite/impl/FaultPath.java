@@ -76,12 +76,16 @@ final class FaultPath {
         if (first == last) {
             return isWritable(first, true) || fault(first, offset, length, noWait, null, why);
         }
-        Claims claims = new Claims(region, ledger);
+        Claims claims = new Claims(region, ledger, last - first + 1);
         boolean ok = false;
         try {
             for (long page = first; page <= last; page++) {
+                if (page <= claims.through) {
+                    page = claims.through; // fault-around's run: those pages are among the claims already
+                    continue;
+                }
                 // A PREPARED page is claimed, not entered: if a later page fails, it goes back (K7).
-                if (page > claims.through && !isWritable(page, false)
+                if (!isWritable(page, false)
                         && !fault(page, offset, length, noWait, claims, why)) {
                     return false;
                 }

@@ -28,6 +28,14 @@ final class Ledger {
         region.counters.reservedBytes.add(r.bytes());
     }
 
+    /** mkwrite takes ownership of {@code count} reservations of {@code bytes} in all (fault-around's run). */
+    void accepted(int count, long bytes) {
+        if (count > 0) {
+            region.counters.reservations.add(count);
+            region.counters.reservedBytes.add(bytes);
+        }
+    }
+
     /** The page will not be written: the storage goes back. */
     void release(Reservation r) {
         settled(r);
