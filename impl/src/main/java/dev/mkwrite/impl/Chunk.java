@@ -50,6 +50,20 @@ final class Chunk {
         return (long) STATES.getVolatile(states, i);
     }
 
+    /**
+     * Whether every page from {@code from} to {@code to} (both included) is pinnable (WRITABLE or
+     * REDIRTIED), each word read volatile: a writer's check after it published its hazard (see
+     * {@link Pins}), one chunk lookup for the run instead of one per page.
+     */
+    boolean allPinnableVolatile(int from, int to) {
+        for (int i = from; i <= to; i++) {
+            if (!PageState.pinnable(PageState.state((long) STATES.getVolatile(states, i)))) { // StoreLoad: see Pins
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Compare-and-exchange, volatile; returns the witness value. */
     long casState(int i, long expected, long next) {
         return (long) STATES.compareAndExchange(states, i, expected, next);

@@ -88,10 +88,14 @@ final class Pins {
         if (first == last) { // the common write, within one page: no loop for the JIT to keep
             return writableVolatile(first);
         }
-        for (long page = first; page <= last; page++) {
-            if (!writableVolatile(page)) {
+        for (long page = first; page <= last; ) { // a chunk at a time: one lookup per run of pages
+            Chunk c = table.chunkAcquire(page);
+            int from = Chunk.index(page);
+            int to = (int) Math.min(Chunk.MASK, from + (last - page));
+            if (c == null || !c.allPinnableVolatile(from, to)) {
                 return false;
             }
+            page += to - from + 1;
         }
         return true;
     }

@@ -290,6 +290,28 @@ abstract class RegionContract {
         assertEquals(2, region.stats().faults());
     }
 
+    /**
+     * A write over pages of two chunks of the page table pins without a fault only when every page of
+     * both is WRITABLE: the writer checks the pages a chunk at a time, and a CLEAN page in either chunk
+     * makes it fault exactly that page.
+     */
+    @Test
+    void shouldFaultOnlyTheCleanPageOfAWriteAcrossTwoChunks() throws Exception {
+        long lastOfChunk = Chunk.PAGES - 1;
+        open(handler, (Chunk.PAGES + 2L) * PAGE);
+        region.putByte(lastOfChunk * PAGE - 1, (byte) 1); // the page before it
+        region.putByte(lastOfChunk * PAGE, (byte) 1); // the last page of chunk 0
+        region.putByte((lastOfChunk + 2) * PAGE, (byte) 1); // the second page of chunk 1
+        assertEquals(3, handler.calls());
+        byte[] across = bytes(4 * PAGE, 7); // pages lastOfChunk - 1 .. lastOfChunk + 2
+        region.put((lastOfChunk - 1) * PAGE, across);
+        assertEquals(4, handler.calls(), "only the first page of chunk 1 was CLEAN");
+        assertEquals(lastOfChunk + 1, handler.calls.getLast().page());
+        region.put((lastOfChunk - 1) * PAGE, across);
+        assertEquals(4, handler.calls(), "every page of both chunks WRITABLE: no fault");
+        assertArrayEquals(across, read((lastOfChunk - 1) * PAGE, 4 * PAGE));
+    }
+
     @Test
     void shouldLandNoByteWhenTheHandlerFailsOnALaterPageOfTheWrite() throws Exception {
         open();
