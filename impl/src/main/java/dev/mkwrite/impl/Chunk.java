@@ -27,7 +27,12 @@ final class Chunk {
     private static final VarHandle STATES = MethodHandles.arrayElementVarHandle(long[].class);
 
     private final long[] states = new long[PAGES];
-    private final Reservation[] reservations = new Reservation[PAGES];
+    /**
+     * Each page's {@link Reservation}, or null. Typed {@code Object[]}: a store into a {@code Reservation[]}
+     * pays an array-store check against an interface, on which C2 kept dropping and recompiling the fault
+     * path while it warmed up; the one reader casts.
+     */
+    private final Object[] reservations = new Object[PAGES];
 
     /** Every page starts CLEAN in {@code generation}, the region epoch at allocation. */
     Chunk(long generation) {
@@ -160,6 +165,6 @@ final class Chunk {
 
     /** Plain read, after an acquire (or stronger) read of the page's state that published it. */
     Reservation reservationPlain(int i) {
-        return reservations[i];
+        return (Reservation) reservations[i];
     }
 }
