@@ -187,6 +187,9 @@ final class Around {
             region.counters.preparedAround.add(joined + moved);
             taken = 0;
         }
+        if (moved > 0) {
+            region.waiters.signal(); // a writer of one of these pages waits for it to leave PREPARING
+        }
         return page + joined;
     }
 
