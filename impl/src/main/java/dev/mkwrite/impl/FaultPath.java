@@ -527,9 +527,8 @@ final class FaultPath {
 
         /** K3: after the recheck under the lock, the reservation is recorded and the page made WRITABLE. */
         private void publish(Chunk c, int i, long claimedWord, Reservation r) {
-            c.setReservationPlain(i, r); // plain store, published by the CAS below
-            long writable = withState(claimedWord, WRITABLE);
-            long witness = c.casState(i, claimedWord, writable); // release: the reservation and the handler's work
+            // The reservation's plain store, then the release CAS: the reservation and the handler's work.
+            long witness = c.publishClaim(i, claimedWord, withState(claimedWord, WRITABLE), r);
             if (!BrokenRule.publishWon(witness, claimedWord)) {
                 c.setReservationPlain(i, null);
                 ledger.release(r);
