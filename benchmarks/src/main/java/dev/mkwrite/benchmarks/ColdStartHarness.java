@@ -196,11 +196,11 @@ public final class ColdStartHarness {
         return new Times(mainToWrite, arrived - begin);
     }
 
-    private static double medianMillis(long[] nanos) {
+    static double medianMillis(long[] nanos) {
         return LockDropHarness.median(Arrays.stream(nanos).asDoubleStream().toArray()) / 1e6;
     }
 
-    private static String millis(long[] nanos) {
+    static String millis(long[] nanos) {
         return Arrays.toString(Arrays.stream(nanos).mapToObj(n -> String.format(Locale.ROOT, "%.1f", n / 1e6))
                 .toArray());
     }

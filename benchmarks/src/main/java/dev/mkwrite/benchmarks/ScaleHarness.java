@@ -73,32 +73,34 @@ public final class ScaleHarness {
         // mkwrite's first pass in this JVM, reported apart: its fault path runs interpreted until the JIT
         // has compiled it, where the raw loop above has been compiled already.
         long coldNanos;
+        long emptyMetadata;
         try (MappedRegion region = open(file)) {
+            emptyMetadata = region.stats().metadataBytes();
             coldNanos = writeGibibyte(region);
         }
         Files.deleteIfExists(file);
-        // Then raw and mkwrite in turn, each on a fresh file, so both meet the same machine: medians.
+        // Then raw and mkwrite in turn, each on a fresh file, so both meet the same machine: medians. The
+        // last mkwrite pass's region stays open for the metadata and flush figures.
         long[] rawNanos = new long[ROUNDS];
         long[] writeNanos = new long[ROUNDS];
-        for (int i = 0; i < ROUNDS - 1; i++) {
+        MappedRegion last = null;
+        for (int i = 0; i < ROUNDS; i++) {
+            if (last != null) {
+                last.close();
+                Files.deleteIfExists(file);
+            }
             rawNanos[i] = rawFirstTouch(file);
             Files.deleteIfExists(file);
-            try (MappedRegion region = open(file)) {
-                writeNanos[i] = writeGibibyte(region);
-            }
-            Files.deleteIfExists(file);
+            last = open(file);
+            writeNanos[i] = writeGibibyte(last);
         }
-        rawNanos[ROUNDS - 1] = rawFirstTouch(file);
-        Files.deleteIfExists(file);
-        try (MappedRegion region = open(file)) {
-            long emptyMetadata = region.stats().metadataBytes();
-            writeNanos[ROUNDS - 1] = writeGibibyte(region);
+        try (MappedRegion region = last) {
             RegionStats written = region.stats();
             long start = System.nanoTime();
             long pages = region.flush();
             long flushNanos = System.nanoTime() - start;
-            long write = median(writeNanos);
-            long raw = median(rawNanos);
+            double write = ColdStartHarness.medianMillis(writeNanos);
+            double raw = ColdStartHarness.medianMillis(rawNanos);
             System.out.printf(Locale.ROOT, "region size            %,d bytes (1 TiB, sparse, %s)%n", region.size(),
                     region.backing());
             System.out.printf(Locale.ROOT, "open time              median %.2f ms, min %.2f ms, max %.2f ms (%d opens)%n",
@@ -106,22 +108,22 @@ public final class ScaleHarness {
             System.out.printf(Locale.ROOT, "metadata, empty        %,d bytes%n", emptyMetadata);
             System.out.printf(Locale.ROOT, "metadata, 1 GiB dirty  %,d bytes (%.2f MiB) for %,d writable pages%n",
                     written.metadataBytes(), written.metadataBytes() / 1048576.0, written.writablePages());
-            System.out.printf(Locale.ROOT, "write 1 GiB            median %.0f ms, %.0f MiB/s (%d passes: %s; %,d faults in the last)%n",
-                    write / 1e6, 1024 / (write / 1e9), ROUNDS, millis(writeNanos), written.faults());
+            System.out.printf(Locale.ROOT, "write 1 GiB            median %.0f ms, %.0f MiB/s (%d passes, ms: %s; %,d faults in the last)%n",
+                    write, 1024 / (write / 1e3), ROUNDS, ColdStartHarness.millis(writeNanos), written.faults());
             System.out.printf(Locale.ROOT, "flush 1 GiB            %.0f ms, %,d pages written back%n", flushNanos / 1e6, pages);
-            System.out.printf(Locale.ROOT, "raw first touch 1 GiB  median %.0f ms, %.0f MiB/s (%d passes: %s; same file size,"
-                    + " raw segment): mkwrite/raw time %.2fx%n", raw / 1e6, 1024 / (raw / 1e9), ROUNDS, millis(rawNanos),
-                    (double) write / raw);
+            System.out.printf(Locale.ROOT, "raw first touch 1 GiB  median %.0f ms, %.0f MiB/s (%d passes, ms: %s; same file"
+                    + " size, raw segment): mkwrite/raw time %.2fx%n", raw, 1024 / (raw / 1e3), ROUNDS,
+                    ColdStartHarness.millis(rawNanos), write / raw);
             System.out.printf(Locale.ROOT, "  (mkwrite's first pass in this JVM, before its fault path was compiled: %.0f ms,"
-                    + " %.2fx)%n", coldNanos / 1e6, (double) coldNanos / raw);
+                    + " %.2fx)%n", coldNanos / 1e6, coldNanos / 1e6 / raw);
             if (out != null) {
                 Properties p = new Properties();
                 p.setProperty("open.median.ms", Double.toString(openNanos[OPENS / 2] / 1e6));
                 p.setProperty("metadata.empty.bytes", Long.toString(emptyMetadata));
                 p.setProperty("metadata.dirty.bytes", Long.toString(written.metadataBytes()));
-                p.setProperty("write.ms", Double.toString(write / 1e6));
+                p.setProperty("write.ms", Double.toString(write));
                 p.setProperty("write.cold.ms", Double.toString(coldNanos / 1e6));
-                p.setProperty("raw.ms", Double.toString(raw / 1e6));
+                p.setProperty("raw.ms", Double.toString(raw));
                 p.setProperty("flush.ms", Double.toString(flushNanos / 1e6));
                 try (OutputStream o = Files.newOutputStream(out)) {
                     p.store(o, "ScaleHarness");
@@ -145,20 +147,6 @@ public final class ScaleHarness {
             }
         }
         return System.nanoTime() - start;
-    }
-
-    private static long median(long[] nanos) {
-        long[] sorted = nanos.clone();
-        Arrays.sort(sorted);
-        return sorted[sorted.length / 2];
-    }
-
-    private static String millis(long[] nanos) {
-        StringBuilder b = new StringBuilder();
-        for (long n : nanos) {
-            b.append(b.isEmpty() ? "" : " ").append(Math.round(n / 1e6));
-        }
-        return b.append(" ms").toString();
     }
 
     /** The same writes through a raw mapping of a fresh sparse file: the kernel's own first-touch cost. */
