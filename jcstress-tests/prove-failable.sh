@@ -31,6 +31,7 @@ Protocol_09_	PIN_WITHOUT_FENCE	-Ddev.mkwrite.impl.symmetricPins=true
 Protocol_10_	CLEAN_AFTER_WRITEBACK
 Protocol_11_.*\.TruncateExtend_	AROUND_SURVIVES_TRUNCATE
 Protocol_11_.*\.EnterTruncate_	QUIESCE_LEAVES_PREPARED
+Protocol_12_	AROUND_WAKES_NOBODY
 PAIRS
 )
 

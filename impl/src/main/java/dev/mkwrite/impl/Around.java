@@ -163,6 +163,7 @@ final class Around {
      * {@code claims}, or {@code page} if none. Lock held shared, so every claim is still ours.
      */
     long publish(Claims claims, long claimsThrough) {
+        boolean wakesWriters = BrokenRule.aroundWakesWriters();
         // The run's first pages, those the faulting write covers, join its claims in one step.
         int joined = claims == null ? 0 : Math.clamp(claimsThrough - page, 0, taken);
         if (joined > 0) {
@@ -187,8 +188,10 @@ final class Around {
             region.counters.preparedAround.add(joined + moved);
             taken = 0;
         }
-        if (moved > 0) {
-            region.waiters.signal(); // a writer of one of these pages waits for it to leave PREPARING
+        if (moved > 0 && wakesWriters) {
+            // A writer of one of these pages may wait for it to leave PREPARING: the faulting page's publish
+            // woke waiters before these pages moved, and awaitChange does not poll.
+            region.waiters.signal();
         }
         return page + joined;
     }

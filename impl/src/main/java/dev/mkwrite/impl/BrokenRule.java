@@ -2,6 +2,9 @@ package dev.mkwrite.impl;
 
 import org.slf4j.LoggerFactory;
 
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+
 /**
  * Deliberately broken variants of the protocol, for one purpose: to show that each concurrency test can
  * fail. A test that never fails against broken code proves nothing.
@@ -47,7 +50,17 @@ enum BrokenRule {
      * Fault-around/G6: quiesce leaves PREPARED pages to the removal, which drops them with a plain store, so a
      * writer entering one without the lock races the exclusive operation.
      */
-    QUIESCE_LEAVES_PREPARED;
+    QUIESCE_LEAVES_PREPARED,
+    /**
+     * Fault-around/G3: the run's pages leave PREPARING without waking the writers that wait for them. The
+     * faulting thread also stops for {@link #PREEMPTION_MILLIS} between its own page's publish (which wakes
+     * waiters) and the run's: a stand-in for a preemption at that point, without which a writer that woke
+     * for the first page and sleeps again before the run's CAS is a window of some nanoseconds.
+     */
+    AROUND_WAKES_NOBODY;
+
+    /** How long {@link #AROUND_WAKES_NOBODY} holds the faulting thread before it publishes the run. */
+    static final long PREEMPTION_MILLIS = 1;
 
     static final String PROPERTY = "dev.mkwrite.impl.testing.brokenRule";
 
@@ -141,6 +154,18 @@ enum BrokenRule {
     /** Fault-around/K6: a PREPARED page that an exclusive operation removes ends, its reservation released. */
     static boolean dropsRemovedPrepared() {
         return ACTIVE != AROUND_SURVIVES_TRUNCATE;
+    }
+
+    /**
+     * Fault-around/G3: publishing the run wakes the writers waiting for its pages. Called as the run's
+     * publish begins; the broken variant first stops the thread there (see {@link #AROUND_WAKES_NOBODY}).
+     */
+    static boolean aroundWakesWriters() {
+        if (ACTIVE != AROUND_WAKES_NOBODY) {
+            return true;
+        }
+        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(PREEMPTION_MILLIS));
+        return false;
     }
 
     /** Fault-around/G6: quiesce takes PREPARED pages by CAS, away from writers that enter them without a lock. */
