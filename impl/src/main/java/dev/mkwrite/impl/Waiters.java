@@ -45,9 +45,14 @@ final class Waiters {
     /** Wakes every waiter if there is one. Call after any state change somebody may wait for. */
     void signal() {
         if (waiting != 0) { // volatile: after the caller's state change (see the class comment)
-            synchronized (monitor) {
-                monitor.notifyAll();
-            }
+            wakeAll();
+        }
+    }
+
+    /** Out of line, so the monitor's code is not inlined into every unpin: the fast path calls signal. */
+    private void wakeAll() {
+        synchronized (monitor) {
+            monitor.notifyAll();
         }
     }
 
