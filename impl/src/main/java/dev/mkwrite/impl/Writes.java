@@ -71,7 +71,19 @@ final class Writes implements Ahead.Preparer {
 
     void put(long offset, byte[] src, int srcOffset, int length) {
         Objects.checkFromIndexSize(srcOffset, length, src.length);
-        copyIn("put", offset, MemorySegment.ofArray(src), srcOffset, length);
+        if (length == 0) {
+            putNothing("put", offset);
+            return;
+        }
+        int pin = pinForWrite("put", offset, length);
+        try {
+            // From the array itself: no heap segment over it to check as well. Mapping read after the pins.
+            MemorySegment.copy(src, srcOffset, state.mapping.segment(), ValueLayout.JAVA_BYTE, offset, length);
+        } catch (Throwable t) {
+            unpinAfter(offset, length, pin);
+            throw t;
+        }
+        pins.unpin(first(offset), last(offset, length), pin);
     }
 
     void put(long offset, MemorySegment src) {
@@ -88,47 +100,74 @@ final class Writes implements Ahead.Preparer {
         int pin = pinForWrite("putByte", offset, 1);
         try {
             state.mapping.segment().set(ValueLayout.JAVA_BYTE, offset, value);
-        } finally {
-            pins.unpin(first(offset), last(offset, 1), pin);
+        } catch (Throwable t) {
+            unpinAfter(offset, 1, pin);
+            throw t;
         }
+        pins.unpin(first(offset), last(offset, 1), pin);
     }
 
     void putInt(long offset, int value) {
         int pin = pinForWrite("putInt", offset, Integer.BYTES);
         try {
             layouts.setInt(state.mapping.segment(), offset, value);
-        } finally {
-            pins.unpin(first(offset), last(offset, Integer.BYTES), pin);
+        } catch (Throwable t) {
+            unpinAfter(offset, Integer.BYTES, pin);
+            throw t;
         }
+        pins.unpin(first(offset), last(offset, Integer.BYTES), pin);
     }
 
     void putLong(long offset, long value) {
         int pin = pinForWrite("putLong", offset, Long.BYTES);
         try {
             layouts.setLong(state.mapping.segment(), offset, value);
-        } finally {
-            pins.unpin(first(offset), last(offset, Long.BYTES), pin);
+        } catch (Throwable t) {
+            unpinAfter(offset, Long.BYTES, pin);
+            throw t;
         }
+        pins.unpin(first(offset), last(offset, Long.BYTES), pin);
     }
 
     /** Every put: pins the pages, copies, unpins. */
     private void copyIn(String op, long offset, MemorySegment src, long srcOffset, long length) {
         if (length == 0) {
-            state.checkRange(op, offset, 0);
-            state.checkEmpty(offset);
+            putNothing(op, offset);
             return;
         }
         int pin = pinForWrite(op, offset, length);
         try {
             MemorySegment.copy(src, srcOffset, state.mapping.segment(), offset, length); // mapping read after the pins
-        } finally {
-            pins.unpin(first(offset), last(offset, length), pin);
+        } catch (Throwable t) {
+            unpinAfter(offset, length, pin);
+            throw t;
         }
+        pins.unpin(first(offset), last(offset, length), pin);
     }
 
-    /** Checks a blocking write of {@code length > 0} bytes and pins its pages, faulting as needed. */
+    /** A put of no bytes: checks the offset, writes nothing. */
+    private void putNothing(String op, long offset) {
+        state.checkRange(op, offset, 0);
+        state.checkEmpty(offset);
+    }
+
+    /**
+     * A store that threw after its pages were pinned (it should not: the range was checked and the pins
+     * keep the mapping) unpins them, so no drainer waits for this write, and the caller rethrows. Out of
+     * line: the writes inline an unpin for their normal path only.
+     */
+    private void unpinAfter(long offset, long length, int pin) {
+        pins.unpin(first(offset), last(offset, length), pin);
+    }
+
+    /**
+     * Checks a blocking write of {@code length > 0} bytes and pins its pages, faulting as needed. With
+     * {@code length > 0}, a negative offset or an end that overflows is the only bad range: one branch.
+     */
     private int pinForWrite(String op, long offset, long length) {
-        state.checkRange(op, offset, length);
+        if ((offset | (offset + length)) < 0) {
+            state.checkRange(op, offset, length); // throws, naming the file, the offset and its page
+        }
         return pin(offset, length, false, null);
     }
 
