@@ -14,7 +14,6 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
@@ -24,7 +23,8 @@ import java.util.Properties;
 
 /**
  * Runs every row of the benchmark table in one go and prints the ratios: the JMH rows 1, 1b, 2, 4, 6 and 7
- * through the JMH runner API (which gives each fork's score, so the median over forks is exact), then the
+ * through the JMH runner API (which gives each fork's score, so the median over forks is exact), one fork
+ * of each benchmark per round so that variants and baselines alternate ({@link #rounds}), then the
  * harnesses of rows 3, 3b, 5 and 8 in their own JVMs. Writes JMH's JSON, the harnesses' output and
  * {@code summary.md} (the table, in row order) into the results directory. {@code ./dev bench} with no
  * arguments runs it.
@@ -126,11 +126,12 @@ public final class RunAll {
 
     /** Row 1: ns per write; the ratio is raw time / mkwrite time, the fraction of raw speed. */
     private void fastPath() throws RunnerException {
-        Scores s = jmh("row1-segment", "FastPathBenchmark\\.(span|put|rawSegment|rawBuffer)$", false,
-                Map.of("backing", "MEMORY_SEGMENT"));
-        s.add(jmh("row1-buffer", "FastPathBenchmark\\.(span|put)$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")));
-        s.add(jmh("row1-long", "FastPathBenchmark\\.(putLong|rawPutLong)$", false,
-                Map.of("backing", "MEMORY_SEGMENT", "size", "64")));
+        Scores s = rounds(
+                new Call("row1-segment", "FastPathBenchmark\\.(span|put|rawSegment|rawBuffer)$", false,
+                        Map.of("backing", "MEMORY_SEGMENT")),
+                new Call("row1-buffer", "FastPathBenchmark\\.(span|put)$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")),
+                new Call("row1-long", "FastPathBenchmark\\.(putLong|rawPutLong)$", false,
+                        Map.of("backing", "MEMORY_SEGMENT", "size", "64")));
         for (String size : List.of("64", "512", "4096")) {
             String target = switch (size) {
                 case "64" -> ">= 0.5";
@@ -157,10 +158,11 @@ public final class RunAll {
 
     /** Row 1b: ns per 64-byte record, one span per chunk; the ratio is raw time / mkwrite time. */
     private void append() throws RunnerException {
-        Scores s = jmh("row1b-segment", "AppendBenchmark\\.appendSegment$", false, Map.of("backing", "MEMORY_SEGMENT"));
-        s.add(jmh("row1b-buffer", "AppendBenchmark\\.appendBuffer$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")));
-        s.add(jmh("row1b-raw", "AppendBenchmark\\.(rawSegment|rawBuffer)$", false,
-                Map.of("backing", "MEMORY_SEGMENT", "chunk", "4096")));
+        Scores s = rounds(
+                new Call("row1b-segment", "AppendBenchmark\\.appendSegment$", false, Map.of("backing", "MEMORY_SEGMENT")),
+                new Call("row1b-buffer", "AppendBenchmark\\.appendBuffer$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")),
+                new Call("row1b-raw", "AppendBenchmark\\.(rawSegment|rawBuffer)$", false,
+                        Map.of("backing", "MEMORY_SEGMENT", "chunk", "4096")));
         for (String chunk : List.of("4096", "65536")) {
             String span = chunk.equals("4096") ? "4 KiB span" : "64 KiB span";
             for (String backing : List.of("MEMORY_SEGMENT", "MAPPED_BYTE_BUFFER")) {
@@ -177,7 +179,7 @@ public final class RunAll {
 
     /** Row 2: ms per 16 MiB of first writes; the ratio is variant time / raw time. */
     private void firstWrite() throws RunnerException {
-        Scores s = jmh("row2", "FirstWriteBenchmark", true, Map.of());
+        Scores s = rounds(new Call("row2", "FirstWriteBenchmark", true, Map.of()));
         Stat raw = s.stat("firstWrite", "variant=RAW");
         for (String variant : List.of("NOOP", "NOOP_64K", "POPULATE_64K", "FALLOCATE_64K", "PREPARE_AHEAD")) {
             Stat v = s.stat("firstWrite", "variant=" + variant);
@@ -192,7 +194,7 @@ public final class RunAll {
 
     /** Row 4: records per second; the ratio is mkwrite / baseline. */
     private void log() throws RunnerException {
-        Scores s = jmh("row4", "LogBenchmark", false, Map.of());
+        Scores s = rounds(new Call("row4", "LogBenchmark", false, Map.of()));
         for (String method : List.of("append1", "append2")) {
             String threads = method.equals("append1") ? "1 thread" : "2 threads";
             Stat channel = s.stat(method, "sink=FILE_CHANNEL");
@@ -215,9 +217,10 @@ public final class RunAll {
 
     /** Row 6: ns per read; the ratio is raw time / mkwrite time. */
     private void reads() throws RunnerException {
-        Scores s = jmh("row6-segment", "ReadBenchmark\\.(get|getSegment|rawSegment|rawSegmentToSegment|rawBuffer)$",
-                false, Map.of("backing", "MEMORY_SEGMENT"));
-        s.add(jmh("row6-buffer", "ReadBenchmark\\.get$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")));
+        Scores s = rounds(
+                new Call("row6-segment", "ReadBenchmark\\.(get|getSegment|rawSegment|rawSegmentToSegment|rawBuffer)$",
+                        false, Map.of("backing", "MEMORY_SEGMENT")),
+                new Call("row6-buffer", "ReadBenchmark\\.get$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")));
         for (String pattern : List.of("RANDOM_64", "SEQUENTIAL_4K")) {
             String what = pattern.equals("RANDOM_64") ? "random 64 B" : "sequential 4 KiB";
             String[][] pairs = {
@@ -239,7 +242,7 @@ public final class RunAll {
      * {@code java.io.tmpdir}; {@code /dev/shm} is shown beside it.
      */
     private void durableAck() throws RunnerException {
-        Scores s = jmh("row7", "DurableAckBenchmark", false, Map.of());
+        Scores s = rounds(new Call("row7", "DurableAckBenchmark", false, Map.of()));
         for (String fs : List.of("TMPDIR", "SHM")) {
             boolean target = fs.equals("TMPDIR");
             String where = target ? "tmpdir" : "/dev/shm";
@@ -357,12 +360,12 @@ public final class RunAll {
     private static final class Scores {
         private final List<RunResult> runs = new ArrayList<>();
 
-        void add(Scores other) {
-            runs.addAll(other.runs);
-        }
-
-        /** The median, lowest and highest over forks of {@code method} whose parameters include {@code params}. */
+        /**
+         * The median, lowest and highest over the forks of {@code method} whose parameters include
+         * {@code params}: one fork per round (see {@link #rounds}).
+         */
         Stat stat(String method, String... params) {
+            List<Double> scores = new ArrayList<>();
             for (RunResult r : runs) {
                 String name = r.getParams().getBenchmark();
                 if (!name.substring(name.lastIndexOf('.') + 1).equals(method)) {
@@ -376,38 +379,57 @@ public final class RunAll {
                     }
                 }
                 if (match) {
-                    Collection<BenchmarkResult> forks = r.getBenchmarkResults();
-                    double[] scores = new double[forks.size()];
-                    int i = 0;
-                    for (BenchmarkResult fork : forks) {
-                        scores[i++] = fork.getPrimaryResult().getScore();
+                    for (BenchmarkResult fork : r.getBenchmarkResults()) {
+                        scores.add(fork.getPrimaryResult().getScore());
                     }
-                    Arrays.sort(scores);
-                    return new Stat(LockDropHarness.median(scores), scores[0], scores[scores.length - 1]);
                 }
             }
-            throw new IllegalStateException("no result for " + method + " " + List.of(params));
+            if (scores.isEmpty()) {
+                throw new IllegalStateException("no result for " + method + " " + List.of(params));
+            }
+            double[] sorted = scores.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+            return new Stat(LockDropHarness.median(sorted), sorted[0], sorted[sorted.length - 1]);
         }
     }
 
-    private Scores jmh(String name, String include, boolean singleShot, Map<String, String> params)
-            throws RunnerException {
-        ChainedOptionsBuilder b = new OptionsBuilder().include(PKG + include).forks(profile.forks())
-                .resultFormat(ResultFormatType.JSON).result(results.resolve(name + ".json").toString())
+    /** One JMH run of a row's: the benchmarks it includes, with which parameters. */
+    private record Call(String name, String include, boolean singleShot, Map<String, String> params) {
+    }
+
+    /**
+     * Runs a row's calls in rounds of one fork each: every call's first fork, then every call's second,
+     * and so on. A variant and its baseline are then measured minutes apart, in every round, rather than
+     * a row apart: on these hosts the raw baselines drifted by up to 2x between forks minutes apart (row
+     * 1b's raw 64 B write measured 6.5 ns in one run and 12-16 ns an hour later, with mkwrite's beside it
+     * moving the same way).
+     */
+    private Scores rounds(Call... calls) throws RunnerException {
+        Scores s = new Scores();
+        int rounds = calls[0].singleShot() ? profile.shotForks() : profile.forks();
+        for (int round = 1; round <= rounds; round++) {
+            for (Call call : calls) {
+                s.runs.addAll(jmh(call, rounds == 1 ? call.name() : call.name() + "-round" + round));
+            }
+        }
+        return s;
+    }
+
+    /** One fork of every benchmark of {@code call}, its JSON in {@code file}.json. */
+    private Collection<RunResult> jmh(Call call, String file) throws RunnerException {
+        ChainedOptionsBuilder b = new OptionsBuilder().include(PKG + call.include()).forks(1)
+                .resultFormat(ResultFormatType.JSON).result(results.resolve(file + ".json").toString())
                 .shouldFailOnError(true);
-        if (singleShot) {
-            b.forks(profile.shotForks()).warmupIterations(profile.shotWarmups()).measurementIterations(profile.shots());
-        } else if (include.startsWith("LogBenchmark")) {
+        if (call.singleShot()) {
+            b.warmupIterations(profile.shotWarmups()).measurementIterations(profile.shots());
+        } else if (call.include().startsWith("LogBenchmark")) {
             b.warmupIterations(profile.warmups()).warmupTime(profile.warmup())
                     .measurementIterations(profile.logIterations()).measurementTime(profile.logMeasurement());
         } else {
             b.warmupIterations(profile.warmups()).warmupTime(profile.warmup())
                     .measurementIterations(profile.iterations()).measurementTime(profile.measurement());
         }
-        params.forEach(b::param);
-        Scores s = new Scores();
-        s.runs.addAll(new Runner(b.build()).run());
-        return s;
+        call.params().forEach(b::param);
+        return new Runner(b.build()).run();
     }
 
     /** Runs a harness's main in its own JVM, echoing and keeping its output. */
@@ -440,8 +462,9 @@ public final class RunAll {
 
     private String table(boolean quick, double seconds) {
         StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "Ratio table%s; total run time %.1f min. Medians over forks (JMH rows)"
-                + " or rounds (rows 3, 3b) or runs (row 8), with the lowest and highest fork in brackets.%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
+        sb.append(String.format(Locale.ROOT, "Ratio table%s; total run time %.1f min. Medians over forks (JMH rows;"
+                + " one fork per round, each round runs a row's variants and baselines in turn) or rounds (rows 3,"
+                + " 3b) or runs (row 8), with the lowest and highest fork in brackets.%n%n", quick ? " (QUICK RUN: the numbers mean nothing)" : "", seconds / 60));
         sb.append("| Row | Variant | Median | Baseline | Baseline median | Ratio | Target | Met? |\n");
         sb.append("|---|---|---|---|---|---|---|---|\n");
         List<Line> ordered = new ArrayList<>(lines);
