@@ -177,24 +177,25 @@ final class Writes implements Ahead.Preparer {
      * then nothing is pinned.
      */
     private int pin(long offset, long length, boolean noWait, WouldBlock why) {
-        // The fast path, kept small so the JIT inlines it into every write: all pages WRITABLE.
-        long end = offset + length;
-        if (end <= state.size) {
-            long first = first(offset);
-            long last = last(offset, length);
-            int pin = pins.tryPin(first, last);
-            if (pin != Pins.NOT_WRITABLE) {
-                if (end <= state.size) { // read after the pins: the region cannot shrink while they are held
-                    return pin;
-                }
-                pins.unpin(first, last, pin);
-            }
+        // The fast path, kept small so the JIT inlines it into every write: all pages WRITABLE, the range
+        // inside the region. A range past the end meets pages that are not WRITABLE, or the size check.
+        long first = first(offset);
+        long last = last(offset, length);
+        int pin = pins.tryPin(first, last);
+        if (pin != Pins.NOT_WRITABLE && offset + length <= state.size) { // size read after the pins: the
+            return pin;                                                   // region cannot shrink under them
         }
-        return pinSlowly(offset, length, noWait, why);
+        return pinSlowly(offset, length, noWait, why, pin);
     }
 
-    /** {@link #pin} when a page is not WRITABLE or the range is past the end: faults, or throws. */
-    private int pinSlowly(long offset, long length, boolean noWait, WouldBlock why) {
+    /**
+     * {@link #pin} when a page is not WRITABLE or the range is past the end: faults, or throws. Ends
+     * {@code held}, the fast path's pins of a range past the end, first.
+     */
+    private int pinSlowly(long offset, long length, boolean noWait, WouldBlock why, int held) {
+        if (held != Pins.NOT_WRITABLE) {
+            pins.unpin(first(offset), last(offset, length), held);
+        }
         long end = offset + length;
         if (end > state.size) {
             throw state.closed ? state.closedException(offset, first(offset)) : state.outOfRegion(offset, length);
