@@ -193,15 +193,15 @@ final class Writes implements Ahead.Preparer {
      * {@code held}, the fast path's pins of a range past the end, first.
      */
     private int pinSlowly(long offset, long length, boolean noWait, WouldBlock why, int held) {
+        long first = first(offset);
+        long last = last(offset, length);
         if (held != Pins.NOT_WRITABLE) {
-            pins.unpin(first(offset), last(offset, length), held);
+            pins.unpin(first, last, held);
         }
         long end = offset + length;
         if (end > state.size) {
-            throw state.closed ? state.closedException(offset, first(offset)) : state.outOfRegion(offset, length);
+            throw state.closed ? state.closedException(offset, first) : state.outOfRegion(offset, length);
         }
-        long first = first(offset);
-        long last = last(offset, length);
         for (;;) {
             int pin = pins.tryPin(first, last);
             if (pin != Pins.NOT_WRITABLE) {
