@@ -3,7 +3,9 @@ package dev.mkwrite;
 /**
  * A snapshot of a region's counters. Each field is read with acquire ordering but the snapshot as a
  * whole is not atomic: under concurrent writes the page counts may not add up to {@link #pages()} for an
- * instant.
+ * instant. One order is kept: a page is counted out of {@link #preparingPages()} before any thread can
+ * write into it, so once a write has returned, the pages it wrote are not counted preparing, even when
+ * another thread prepared them (the prepare-ahead agent, or a fault that prepared pages around its own).
  *
  * @param pages                   pages in the region
  * @param preparingPages          pages claimed by a fault whose handler has not finished

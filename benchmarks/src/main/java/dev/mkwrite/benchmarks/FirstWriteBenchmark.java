@@ -28,7 +28,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.LockSupport;
 
 import static java.nio.file.StandardOpenOption.CREATE_NEW;
 import static java.nio.file.StandardOpenOption.READ;
@@ -163,7 +162,8 @@ public class FirstWriteBenchmark {
     @TearDown(Level.Iteration)
     public void tearDownShot() throws IOException {
         if (region != null) {
-            RegionStats stats = settledStats();
+            // Exact once the writer is done: a page is counted WRITABLE before the CAS that lets it write it.
+            RegionStats stats = region.stats();
             // Every page written, none faulted twice (fault-around takes several pages per fault; the
             // prepare-ahead agent's no-wait faults may give up and leave a page to the writer).
             boolean faultsBounded = variant == Variant.PREPARE_AHEAD || stats.faults() <= stats.pages();
@@ -187,22 +187,6 @@ public class FirstWriteBenchmark {
             rawChannel.close();
         }
         Files.delete(file);
-    }
-
-    /**
-     * The stats once no fault is in flight. The prepare-ahead agent's fault makes a page WRITABLE with one CAS
-     * and moves the page counters after it, so the writer can write that page, and the shot end, while the
-     * counters still show it PREPARING ({@link RegionStats} is not an atomic snapshot). Waits up to a second
-     * for them to settle; a page still PREPARING after that fails the check.
-     */
-    private RegionStats settledStats() {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
-        RegionStats stats = region.stats();
-        while (stats.preparingPages() != 0 && System.nanoTime() < deadline) {
-            LockSupport.parkNanos(50_000);
-            stats = region.stats();
-        }
-        return stats;
     }
 
     @TearDown(Level.Trial)

@@ -4,6 +4,7 @@ import dev.mkwrite.Reservation;
 
 import java.util.Arrays;
 import java.util.Objects;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.LongFunction;
 
 import static dev.mkwrite.impl.PageState.CLEAN;
@@ -170,6 +171,8 @@ final class Around {
             claims.addRun(chunks, reservations, page + 1, claimed, joined);
         }
         int next = BrokenRule.aroundMarksDirty() ? PageState.WRITABLE : PageState.PREPARED;
+        LongAdder nextCount = next == PageState.WRITABLE ? region.counters.writable : region.counters.prepared;
+        Counters.move(region.counters.preparing, nextCount, taken - joined); // before writers may enter them
         int moved = 0;
         try {
             for (int k = joined; k < taken; k++) {
@@ -183,8 +186,7 @@ final class Around {
                 moved++;
             }
         } finally {
-            region.counters.preparing.add(-moved);
-            (next == PageState.WRITABLE ? region.counters.writable : region.counters.prepared).add(moved);
+            Counters.move(nextCount, region.counters.preparing, taken - joined - moved); // those not moved
             region.counters.preparedAround.add(joined + moved);
             taken = 0;
         }

@@ -57,7 +57,13 @@ enum BrokenRule {
      * waiters) and the run's: a stand-in for a preemption at that point, without which a writer that woke
      * for the first page and sleeps again before the run's CAS is a window of some nanoseconds.
      */
-    AROUND_WAKES_NOBODY;
+    AROUND_WAKES_NOBODY,
+    /**
+     * Statistics: a fault's page is counted WRITABLE only after the CAS that lets other writers write it,
+     * and the faulting thread first stops for {@link #PREEMPTION_MILLIS} there (a stand-in for a preemption
+     * in a window of some nanoseconds), so a write that returned can find its page still counted PREPARING.
+     */
+    COUNTS_AFTER_PUBLISH;
 
     /** How long {@link #AROUND_WAKES_NOBODY} holds the faulting thread before it publishes the run. */
     static final long PREEMPTION_MILLIS = 1;
@@ -166,6 +172,16 @@ enum BrokenRule {
         }
         LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(PREEMPTION_MILLIS));
         return false;
+    }
+
+    /** Statistics: a fault's page is counted out of PREPARING before the CAS that publishes it. */
+    static boolean countsBeforePublish() {
+        return ACTIVE != COUNTS_AFTER_PUBLISH;
+    }
+
+    /** {@link #COUNTS_AFTER_PUBLISH}'s stand-in for a preemption, between the publish and the count. */
+    static void preemptBeforeCount() {
+        LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(PREEMPTION_MILLIS));
     }
 
     /** Fault-around/G6: quiesce takes PREPARED pages by CAS, away from writers that enter them without a lock. */

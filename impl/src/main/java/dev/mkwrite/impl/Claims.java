@@ -111,7 +111,9 @@ final class Claims {
         } else {
             region.lock.readLock().lock(); // short: no handler runs under it here
         }
+        int count = held;
         int published = 0;
+        Counters.move(region.counters.preparing, region.counters.writable, count); // before writers may write them
         try {
             if (region.closed) {
                 throw region.closedException(offset, offset >>> region.pageShift);
@@ -146,8 +148,8 @@ final class Claims {
             }
             clear();
         } finally {
-            region.counters.preparing.add(-published);
-            region.counters.writable.add(published);
+            // Those not published: taken by a truncate (which counted them), given back, or refused when closed.
+            Counters.move(region.counters.writable, region.counters.preparing, count - published);
             region.lock.readLock().unlock();
         }
         region.waiters.signal();

@@ -7,6 +7,12 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * The region's statistics. Every counter is a {@link LongAdder}: faulting threads update them on the slow
  * path only, and a snapshot reads each one (volatile) without stopping writers.
+ *
+ * <p>A page that leaves PREPARING or PREPARED for a state writers may write into is counted in its new
+ * state <i>before</i> the CAS that moves it, and counted back if the CAS fails: any thread may write the
+ * page from the CAS on, so a write that has returned finds the pages it wrote counted out of
+ * {@link #preparing} (a benchmark's or a leak check's view once its writers end), even when another
+ * thread, the prepare-ahead agent or a fault-around, prepared them.
  */
 final class Counters {
     final LongAdder preparing = new LongAdder();
@@ -25,6 +31,12 @@ final class Counters {
     final LongAdder pagesWrittenBack = new LongAdder();
     final LongAdder reservations = new LongAdder();
     final LongAdder reservedBytes = new LongAdder();
+
+    /** Moves {@code n} pages from count {@code from} to count {@code to}; see the class comment for when. */
+    static void move(LongAdder from, LongAdder to, long n) {
+        from.add(-n);
+        to.add(n);
+    }
 
     /**
      * The counters, with what the caller read of the region: its pages, pins and metadata, whether it has

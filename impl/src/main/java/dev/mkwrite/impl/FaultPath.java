@@ -129,13 +129,13 @@ final class FaultPath {
             return false;
         }
         while (state(w) == PageState.PREPARED) {
+            Counters.move(region.counters.prepared, region.counters.writable, 1); // before other writers may write it
             // volatile: the release of the arming CAS published the slot; the page keeps it as WRITABLE
             long witness = c.casState(i, w, withState(w, WRITABLE));
             if (witness == w) {
-                region.counters.prepared.decrement();
-                region.counters.writable.increment();
                 return true;
             }
+            Counters.move(region.counters.writable, region.counters.prepared, 1);
             w = witness;
         }
         return PageState.pinnable(state(w));
@@ -527,17 +527,26 @@ final class FaultPath {
 
         /** K3: after the recheck under the lock, the reservation is recorded and the page made WRITABLE. */
         private void publish(Chunk c, int i, long claimedWord, Reservation r) {
+            boolean countFirst = BrokenRule.countsBeforePublish();
+            if (countFirst) {
+                Counters.move(region.counters.preparing, region.counters.writable, 1); // before others may write it
+            }
             // The reservation's plain store, then the release CAS: the reservation and the handler's work.
             long witness = c.publishClaim(i, claimedWord, withState(claimedWord, WRITABLE), r);
             if (!BrokenRule.publishWon(witness, claimedWord)) {
+                if (countFirst) {
+                    Counters.move(region.counters.writable, region.counters.preparing, 1);
+                }
                 c.setReservationPlain(i, null);
                 ledger.release(r);
                 throw new IllegalStateException("page " + page + " changed from " + PageState.describe(claimedWord)
                         + " to " + PageState.describe(witness) + " under the region lock [file " + region.path + "]");
             }
             claimGen = -1;
-            region.counters.preparing.decrement();
-            region.counters.writable.increment();
+            if (!countFirst) { // the broken variant
+                BrokenRule.preemptBeforeCount();
+                Counters.move(region.counters.preparing, region.counters.writable, 1);
+            }
             region.waiters.signal();
         }
 
