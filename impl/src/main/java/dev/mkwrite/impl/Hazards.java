@@ -26,7 +26,8 @@ import java.lang.invoke.VarHandle;
  *
  * <p>Each slot is its own object ({@link Slot}), padded on both sides so no two threads' slots share a
  * cache line: the writer reaches its range and its owner through one array element, with no index
- * arithmetic and one bounds check. The fast path, {@link #publish}, tries the thread's home slot inline
+ * arithmetic and one bounds check, and the slot object is the pin the writer holds, so its unpin is one
+ * release store with no lookup. The fast path, {@link #publishHome}, tries the thread's home slot inline
  * and leaves everything else (the second probe, claiming a slot, the fallback) to a method of its own, so
  * the JIT keeps the write it inlines into small.
  *
@@ -101,13 +102,22 @@ final class Hazards {
         return new Hazards(Integer.highestOneBit(wanted - 1) << 1);
     }
 
+    /** The slots themselves, for {@link #publishHome(Slot[], long)}. */
+    Slot[] slots() {
+        return slots;
+    }
+
     int slotCount() {
         return mask + 1;
     }
 
     /** This thread's first slot: Fibonacci hashing of its id. */
     private int home(Thread me) {
-        return (int) ((me.threadId() * 0x9E3779B97F4A7C15L) >>> 40) & mask;
+        return hash(me) & mask;
+    }
+
+    private static int hash(Thread me) {
+        return (int) ((me.threadId() * 0x9E3779B97F4A7C15L) >>> 40);
     }
 
     static long value(long first, long last) {
@@ -124,37 +134,62 @@ final class Hazards {
 
     /**
      * Publishes {@code [first, last]} in a slot of this thread's; the caller then reads the pages' states.
-     * Returns the slot, or -1 if none is free or the range is too long.
+     * Returns the slot, or null if none is free or the range is too long.
      *
      * <p>With {@link AsymmetricFence#ON}, a thread owns its slots: it claims one once with a CAS and keeps
      * it while it lives, so it publishes with an opaque store no other thread races, and only a compiler
      * barrier before its state reads; the drainer's {@link AsymmetricFence#heavy()} supplies the StoreLoad.
      * Otherwise a slot is taken with a CAS on every pin, the writer's StoreLoad.
      */
-    int publish(long first, long last) {
-        if (last - first >= MAX_PAGES || STATE_WORD_PINS_ONLY) {
-            return -1;
+    Slot publish(long first, long last) {
+        if (last - first >= MAX_PAGES) {
+            return null;
         }
         long value = value(first, last);
+        Slot s = publishHome(value);
+        return s != null ? s : publishSlowly(value);
+    }
+
+    /**
+     * {@link #publish}'s common case, small enough to inline into every write: publishes {@code value} in
+     * this thread's home slot and returns the slot, or returns null, with nothing published, when anything
+     * more is needed (a claim, the second probe, the fallback, a broken variant).
+     */
+    Slot publishHome(long value) {
+        return publishHome(slots, value);
+    }
+
+    /**
+     * {@link #publishHome(long)} into {@code slots}, which must be {@link #slots()}: for a caller that keeps
+     * the array itself, one load nearer.
+     */
+    static Slot publishHome(Slot[] slots, long value) {
+        if (STATE_WORD_PINS_ONLY) {
+            return null;
+        }
         Thread me = Thread.currentThread();
-        int home = home(me);
-        Slot s = slots[home];
+        Slot s = slots[hash(me) & (slots.length - 1)]; // home(me), masked by the array's own length
         if (AsymmetricFence.ON) {
             // Plain read of the owner: only this thread makes it this thread; the slot's only writer is its owner.
             if (s.owner == me && (long) RANGE.getOpaque(s) == EMPTY) {
                 RANGE.setOpaque(s, value); // no fence: the drainer's membarrier orders it (AsymmetricFence)
                 AsymmetricFence.light(); // the compiler keeps the store before the caller's state reads
-                return home;
+                return s;
             }
         } else if (BrokenRule.fencesPin() && (long) RANGE.getOpaque(s) == EMPTY // opaque: a hint; the CAS decides
                 && RANGE.compareAndSet(s, EMPTY, value)) { // volatile: StoreLoad before the state reads
-            return home;
+            return s;
         }
-        return publishSlowly(value, me, home);
+        return null;
     }
 
     /** {@link #publish} past the home slot's common case: claims, the second probe, the broken variant. */
-    private int publishSlowly(long value, Thread me, int home) {
+    private Slot publishSlowly(long value) {
+        if (STATE_WORD_PINS_ONLY) {
+            return null;
+        }
+        Thread me = Thread.currentThread();
+        int home = home(me);
         for (int probe = 0; probe < PROBES; probe++) {
             int slot = (home + probe) & mask;
             Slot s = slots[slot];
@@ -162,19 +197,19 @@ final class Hazards {
                 if ((s.owner == me || claim(slot, me)) && (long) RANGE.getOpaque(s) == EMPTY) {
                     RANGE.setOpaque(s, value); // no fence: the drainer's membarrier orders it (AsymmetricFence)
                     AsymmetricFence.light(); // the compiler keeps the store before the caller's state reads
-                    return slot;
+                    return s;
                 }
             } else if ((long) RANGE.getOpaque(s) == EMPTY) { // opaque: a hint; the CAS decides
                 if (!BrokenRule.fencesPin()) {
                     RANGE.setRelease(s, value); // the broken variant: no StoreLoad before the state reads
-                    return slot;
+                    return s;
                 }
                 if (RANGE.compareAndSet(s, EMPTY, value)) { // volatile: StoreLoad before the state reads
-                    return slot;
+                    return s;
                 }
             }
         }
-        return -1;
+        return null;
     }
 
     /**
@@ -195,8 +230,8 @@ final class Hazards {
     }
 
     /** Ends a pin: a release store, so the writer's stores happen-before a drainer that reads EMPTY. */
-    void clearRelease(int slot) {
-        RANGE.setRelease(slots[slot], EMPTY); // StoreStore: the writer's stores before EMPTY
+    static void clearRelease(Slot slot) {
+        RANGE.setRelease(slot, EMPTY); // StoreStore: the writer's stores before EMPTY
     }
 
     /**
@@ -206,6 +241,11 @@ final class Hazards {
      */
     long slotVolatile(int slot) {
         return (long) RANGE.getVolatile(slots[slot]);
+    }
+
+    /** The index of {@code slot} in this table, or -1 if it is not one of its slots: for tests. */
+    int indexOf(Slot slot) {
+        return java.util.Arrays.asList(slots).indexOf(slot);
     }
 
     static boolean overlaps(long value, long first, long last) {

@@ -22,18 +22,21 @@ import static dev.mkwrite.impl.PageState.state;
  */
 final class Pins {
 
-    /** A pin held through the pages' state words, not a hazard slot. */
-    static final int STATE_PINS = -1;
+    /**
+     * A pin held through the pages' state words, not a hazard slot. A pin is the hazard slot that holds it,
+     * or this or {@link #NO_PINS}; {@link #tryPin}'s null means nothing is pinned.
+     */
+    static final Hazards.Slot STATE_PINS = new Hazards.Slot();
     /** An empty span's: nothing pinned, nothing to unpin. */
-    static final int NO_PINS = -3;
-    /** {@link #tryPin}'s answer when some page of the range is not WRITABLE; nothing is pinned. */
-    static final int NOT_WRITABLE = -4;
+    static final Hazards.Slot NO_PINS = new Hazards.Slot();
 
     private final RegionState region;
     private final PageTable table;
     private final Waiters waiters;
     /** The fast path's pins. */
     private final Hazards hazards;
+    /** Their slots, for {@link #tryPinPage}: one load nearer. */
+    private final Hazards.Slot[] slots;
     /** Writers holding pins through state words (the fallback); a retired mapping waits for none. */
     private final AtomicLong statePins = new AtomicLong();
 
@@ -44,6 +47,7 @@ final class Pins {
     /** With {@code hazards} of the caller's choosing: the jcstress suite's one-slot pins. */
     Pins(RegionState region, Hazards hazards) {
         this.hazards = hazards;
+        this.slots = hazards.slots();
         this.region = region;
         this.table = region.table;
         this.waiters = region.waiters;
@@ -53,30 +57,48 @@ final class Pins {
     // The writer's side (any thread, no lock)
 
     /**
-     * Pins every page of {@code [first, last]} if all are WRITABLE (or REDIRTIED), and returns how: the hazard slot
-     * that holds the range, or {@link #STATE_PINS}. Returns {@link #NOT_WRITABLE}, with nothing pinned,
-     * if some page is not.
+     * Pins every page of {@code [first, last]} if all are WRITABLE (or REDIRTIED), and returns the pin: the
+     * hazard slot that holds the range, or {@link #STATE_PINS}. Returns null, with nothing pinned, if some
+     * page is not.
      */
-    int tryPin(long first, long last) {
-        int slot = hazards.publish(first, last); // StoreLoad (CAS, or the drainer's membarrier): the reads below after it
-        if (slot >= 0) {
+    Hazards.Slot tryPin(long first, long last) {
+        Hazards.Slot slot = hazards.publish(first, last); // StoreLoad (CAS, or the drainer's membarrier): the reads below after it
+        if (slot != null) {
             if (allWritableVolatile(first, last)) {
                 return slot;
             }
             unpinHazard(slot);
-            return NOT_WRITABLE;
+            return null;
         }
         return tryPinStateWords(first, last);
     }
 
+    /**
+     * The writes' fast path, small enough to inline into every write within one page: pins {@code page}
+     * through this thread's home hazard slot if it is WRITABLE (or REDIRTIED), and returns the slot, which
+     * {@link #unpinHazard} ends. Returns
+     * null, with nothing pinned, when that does not do (the page is not WRITABLE, or the home slot is taken
+     * or not yet claimed): the caller then takes {@link #tryPin}.
+     */
+    Hazards.Slot tryPinPage(long page) {
+        Hazards.Slot slot = Hazards.publishHome(slots, Hazards.value(page, page)); // StoreLoad: as tryPin's
+        if (slot != null) {
+            if (writableVolatile(page)) {
+                return slot;
+            }
+            unpinHazard(slot);
+        }
+        return null;
+    }
+
     /** {@link #tryPin} through the state words, when this thread's hazard slots are taken. */
-    private int tryPinStateWords(long first, long last) {
+    private Hazards.Slot tryPinStateWords(long first, long last) {
         statePins.incrementAndGet(); // volatile, before the mapping is read: see Retirement.expired
         if (pinStateWords(first, last)) {
             return STATE_PINS;
         }
         statePins.decrementAndGet();
-        return NOT_WRITABLE;
+        return null;
     }
 
     /**
@@ -135,24 +157,26 @@ final class Pins {
         return false;
     }
 
-    /** Ends the pins {@link #tryPin} took on {@code [first, last]}. */
-    void unpin(long first, long last, int pin) {
-        if (pin >= 0) {
+    /** Ends the pin {@link #tryPin} or {@link #tryPinPage} took on {@code [first, last]}. */
+    void unpin(long first, long last, Hazards.Slot pin) {
+        if (pin == STATE_PINS) {
+            unpinStateWords(first, last);
+        } else if (pin != NO_PINS) {
             unpinHazard(pin);
-            return;
         }
-        if (pin == NO_PINS) {
-            return;
-        }
+    }
+
+    /** Ends a pin held in a hazard slot: {@link #tryPinPage}'s, or {@link #tryPin}'s when it returned a slot. */
+    void unpinHazard(Hazards.Slot slot) {
+        Hazards.clearRelease(slot); // release: our writes before any drainer's read of EMPTY
+        waiters.signal(); // may miss a drainer that starts waiting now: those wait with a timeout
+    }
+
+    private void unpinStateWords(long first, long last) {
         for (long page = first; page <= last; page++) {
             unpinStateWord(page);
         }
         statePins.decrementAndGet();
-    }
-
-    private void unpinHazard(int slot) {
-        hazards.clearRelease(slot); // release: our writes before any drainer's read of EMPTY
-        waiters.signal(); // may miss a drainer that starts waiting now: those wait with a timeout
     }
 
     private void unpinStateWord(long page) {

@@ -18,11 +18,11 @@ final class Span implements WriteSpan {
     private final long firstPage;
     private final long lastPage;
     /** How the pages are pinned: a hazard slot, {@link Pins#STATE_PINS} or {@link Pins#NO_PINS}. */
-    private final int pin;
+    private final Hazards.Slot pin;
     private boolean open = true;
 
     Span(Pins pins, Path path, Mapping mapping, java.nio.ByteOrder order, long offset, long length, long firstPage,
-         long lastPage, int pin) {
+         long lastPage, Hazards.Slot pin) {
         this.pins = pins;
         this.path = path;
         this.order = order;

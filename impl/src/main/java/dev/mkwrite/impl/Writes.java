@@ -18,8 +18,8 @@ import java.util.Objects;
  */
 final class Writes implements Ahead.Preparer {
 
-    /** {@link #pin}'s answer to a no-wait write that would have had to wait. */
-    private static final int WOULD_BLOCK = -2;
+    /** {@link #pin}'s answer to a no-wait write that would have had to wait; nothing is pinned. */
+    private static final Hazards.Slot WOULD_BLOCK = new Hazards.Slot();
 
     private final RegionState state;
     private final Pins pins;
@@ -60,24 +60,45 @@ final class Writes implements Ahead.Preparer {
             state.checkEmpty(offset);
             return new Span(pins, state.path, state.mapping, order, offset, 0, 0, -1, Pins.NO_PINS);
         }
-        int pin = pin(offset, length, noWait, why);
-        if (pin == WOULD_BLOCK) {
-            return null;
+        Hazards.Slot pin = pinFast(offset, length);
+        if (pin == null) {
+            pin = pin(offset, length, noWait, why);
+            if (pin == WOULD_BLOCK) {
+                return null;
+            }
         }
         // The mapping is read after the pins: a grow that replaces it retires the old one until they end.
         return new Span(pins, state.path, state.mapping, order, offset, length, first(offset), last(offset, length),
                 pin);
     }
 
+    // Each write has two halves. The first, small enough for the JIT to inline into the caller, pins through
+    // pinFast, stores and unpins; it covers a write within one WRITABLE page inside the region. The second,
+    // ...Slowly, does everything else: the checks that throw, faults, spans of pages, pins through the
+    // state words. The store is written in both, so that neither half carries the other's branches.
+
     void put(long offset, byte[] src, int srcOffset, int length) {
         Objects.checkFromIndexSize(srcOffset, length, src.length);
+        Hazards.Slot pin = pinFast(offset, length);
+        if (pin == null) {
+            putSlowly(offset, src, srcOffset, length);
+            return;
+        }
+        try {
+            // From the array itself: no heap segment over it to check as well. Mapping read after the pin.
+            MemorySegment.copy(src, srcOffset, state.mapping.segment(), ValueLayout.JAVA_BYTE, offset, length);
+        } finally {
+            pins.unpinHazard(pin);
+        }
+    }
+
+    private void putSlowly(long offset, byte[] src, int srcOffset, int length) {
         if (length == 0) {
             putNothing("put", offset);
             return;
         }
-        int pin = pinForWrite("put", offset, length);
+        Hazards.Slot pin = pinForWrite("put", offset, length);
         try {
-            // From the array itself: no heap segment over it to check as well. Mapping read after the pins.
             MemorySegment.copy(src, srcOffset, state.mapping.segment(), ValueLayout.JAVA_BYTE, offset, length);
         } catch (Throwable t) {
             unpinAfter(offset, length, pin);
@@ -87,62 +108,92 @@ final class Writes implements Ahead.Preparer {
     }
 
     void put(long offset, MemorySegment src) {
-        copyIn("put", offset, src, 0, src.byteSize());
+        copyIn(offset, src, src.byteSize());
     }
 
     void put(long offset, ByteBuffer src) {
         int length = src.remaining();
-        copyIn("put", offset, MemorySegment.ofBuffer(src), 0, length);
+        copyIn(offset, MemorySegment.ofBuffer(src), length);
         src.position(src.position() + length);
     }
 
-    void putByte(long offset, byte value) {
-        int pin = pinForWrite("putByte", offset, 1);
-        try {
-            state.mapping.segment().set(ValueLayout.JAVA_BYTE, offset, value);
-        } catch (Throwable t) {
-            unpinAfter(offset, 1, pin);
-            throw t;
-        }
-        pins.unpin(first(offset), last(offset, 1), pin);
-    }
-
-    void putInt(long offset, int value) {
-        int pin = pinForWrite("putInt", offset, Integer.BYTES);
-        try {
-            layouts.setInt(state.mapping.segment(), offset, value);
-        } catch (Throwable t) {
-            unpinAfter(offset, Integer.BYTES, pin);
-            throw t;
-        }
-        pins.unpin(first(offset), last(offset, Integer.BYTES), pin);
-    }
-
-    void putLong(long offset, long value) {
-        int pin = pinForWrite("putLong", offset, Long.BYTES);
-        try {
-            layouts.setLong(state.mapping.segment(), offset, value);
-        } catch (Throwable t) {
-            unpinAfter(offset, Long.BYTES, pin);
-            throw t;
-        }
-        pins.unpin(first(offset), last(offset, Long.BYTES), pin);
-    }
-
-    /** Every put: pins the pages, copies, unpins. */
-    private void copyIn(String op, long offset, MemorySegment src, long srcOffset, long length) {
-        if (length == 0) {
-            putNothing(op, offset);
+    /** Both puts of a segment's or a buffer's bytes. */
+    private void copyIn(long offset, MemorySegment src, long length) {
+        Hazards.Slot pin = pinFast(offset, length);
+        if (pin == null) {
+            copyInSlowly(offset, src, length);
             return;
         }
-        int pin = pinForWrite(op, offset, length);
         try {
-            MemorySegment.copy(src, srcOffset, state.mapping.segment(), offset, length); // mapping read after the pins
+            MemorySegment.copy(src, 0, state.mapping.segment(), offset, length); // mapping read after the pin
+        } finally {
+            pins.unpinHazard(pin);
+        }
+    }
+
+    private void copyInSlowly(long offset, MemorySegment src, long length) {
+        if (length == 0) {
+            putNothing("put", offset);
+            return;
+        }
+        Hazards.Slot pin = pinForWrite("put", offset, length);
+        try {
+            MemorySegment.copy(src, 0, state.mapping.segment(), offset, length);
         } catch (Throwable t) {
             unpinAfter(offset, length, pin);
             throw t;
         }
         pins.unpin(first(offset), last(offset, length), pin);
+    }
+
+    void putByte(long offset, byte value) {
+        putValue("putByte", offset, Byte.BYTES, value);
+    }
+
+    void putInt(long offset, int value) {
+        putValue("putInt", offset, Integer.BYTES, value);
+    }
+
+    void putLong(long offset, long value) {
+        putValue("putLong", offset, Long.BYTES, value);
+    }
+
+    /**
+     * The puts of one value of {@code size} bytes. Each caller passes a constant size, so that once the JIT
+     * inlines this into it, {@link #store}'s switch is gone.
+     */
+    private void putValue(String op, long offset, int size, long value) {
+        Hazards.Slot pin = pinFast(offset, size);
+        if (pin == null) {
+            putValueSlowly(op, offset, size, value);
+            return;
+        }
+        try {
+            store(offset, size, value); // mapping read after the pin
+        } finally {
+            pins.unpinHazard(pin);
+        }
+    }
+
+    private void putValueSlowly(String op, long offset, int size, long value) {
+        Hazards.Slot pin = pinForWrite(op, offset, size);
+        try {
+            store(offset, size, value);
+        } catch (Throwable t) {
+            unpinAfter(offset, size, pin);
+            throw t;
+        }
+        pins.unpin(first(offset), last(offset, size), pin);
+    }
+
+    /** Stores the low {@code size} bytes of {@code value} (1, 4 or 8) at {@code offset}, in the region's order. */
+    private void store(long offset, int size, long value) {
+        MemorySegment memory = state.mapping.segment();
+        switch (size) {
+            case Byte.BYTES -> memory.set(ValueLayout.JAVA_BYTE, offset, (byte) value);
+            case Integer.BYTES -> layouts.setInt(memory, offset, (int) value);
+            default -> layouts.setLong(memory, offset, value);
+        }
     }
 
     /** A put of no bytes: checks the offset, writes nothing. */
@@ -154,48 +205,68 @@ final class Writes implements Ahead.Preparer {
     /**
      * A store that threw after its pages were pinned (it should not: the range was checked and the pins
      * keep the mapping) unpins them, so no drainer waits for this write, and the caller rethrows. Out of
-     * line: the writes inline an unpin for their normal path only.
+     * line: the slow halves inline an unpin for their normal path only.
      */
-    private void unpinAfter(long offset, long length, int pin) {
+    private void unpinAfter(long offset, long length, Hazards.Slot pin) {
         pins.unpin(first(offset), last(offset, length), pin);
     }
 
     /**
-     * Checks a blocking write of {@code length > 0} bytes and pins its pages, faulting as needed. With
-     * {@code length > 0}, a negative offset or an end that overflows is the only bad range: one branch.
+     * The fast path, kept small so that the JIT inlines it, and the write that calls it, into the caller:
+     * a write of {@code length > 0} bytes within one page that is WRITABLE and inside the region, pinned
+     * through this thread's home hazard slot ({@link Pins#tryPinPage}); {@link Pins#unpinHazard} ends the pin.
+     * Returns null, with nothing pinned, for every other write, which the slow half then checks.
      */
-    private int pinForWrite(String op, long offset, long length) {
+    private Hazards.Slot pinFast(long offset, long length) {
+        long end = offset + length;
+        long page = offset >>> pageShift;
+        // For length > 0, (offset | end) < 0 is every bad range: a negative offset, or an end that overflows.
+        if (length > 0 && (offset | end) >= 0 && page == (end - 1) >>> pageShift) {
+            Hazards.Slot pin = pins.tryPinPage(page);
+            if (pin != null) {
+                if (end <= state.size) { // read after the pin: the region cannot shrink under it
+                    return pin;
+                }
+                pins.unpinHazard(pin);
+            }
+        }
+        return null;
+    }
+
+    /**
+     * The slow halves' pin: checks a blocking write of {@code length > 0} bytes (the exception names the
+     * file, the offset and its page) and pins its pages, faulting as needed.
+     */
+    private Hazards.Slot pinForWrite(String op, long offset, long length) {
         if ((offset | (offset + length)) < 0) {
-            state.checkRange(op, offset, length); // throws, naming the file, the offset and its page
+            state.checkRange(op, offset, length); // throws
         }
         return pin(offset, length, false, null);
     }
 
     /**
-     * Pins every page of the write, faulting in those that are not WRITABLE. Returns how they are pinned
-     * (see {@link Pins#tryPin}), or {@link #WOULD_BLOCK} for a no-wait write that would have had to wait;
-     * then nothing is pinned.
+     * Pins every page of the write, faulting in those that are not WRITABLE. Returns the pin (see
+     * {@link Pins#tryPin}), or {@link #WOULD_BLOCK} for a no-wait write that would have had to wait; then
+     * nothing is pinned.
      */
-    private int pin(long offset, long length, boolean noWait, WouldBlock why) {
-        // The fast path, kept small so the JIT inlines it into every write: all pages WRITABLE, the range
-        // inside the region. A range past the end meets pages that are not WRITABLE, or the size check.
+    private Hazards.Slot pin(long offset, long length, boolean noWait, WouldBlock why) {
         long first = first(offset);
         long last = last(offset, length);
-        int pin = pins.tryPin(first, last);
-        if (pin != Pins.NOT_WRITABLE && offset + length <= state.size) { // size read after the pins: the
-            return pin;                                                   // region cannot shrink under them
+        Hazards.Slot pin = pins.tryPin(first, last);
+        if (pin != null && offset + length <= state.size) { // size read after the pins: the region cannot
+            return pin;                                      // shrink under them
         }
         return pinSlowly(offset, length, noWait, why, pin);
     }
 
     /**
      * {@link #pin} when a page is not WRITABLE or the range is past the end: faults, or throws. Ends
-     * {@code held}, the fast path's pins of a range past the end, first.
+     * {@code held}, {@link #pin}'s pins of a range past the end, first.
      */
-    private int pinSlowly(long offset, long length, boolean noWait, WouldBlock why, int held) {
+    private Hazards.Slot pinSlowly(long offset, long length, boolean noWait, WouldBlock why, Hazards.Slot held) {
         long first = first(offset);
         long last = last(offset, length);
-        if (held != Pins.NOT_WRITABLE) {
+        if (held != null) {
             pins.unpin(first, last, held);
         }
         long end = offset + length;
@@ -203,8 +274,8 @@ final class Writes implements Ahead.Preparer {
             throw state.closed ? state.closedException(offset, first) : state.outOfRegion(offset, length);
         }
         for (;;) {
-            int pin = pins.tryPin(first, last);
-            if (pin != Pins.NOT_WRITABLE) {
+            Hazards.Slot pin = pins.tryPin(first, last);
+            if (pin != null) {
                 if (end <= state.size) { // read after the pins: the region cannot shrink while they are held
                     return pin;
                 }
@@ -228,7 +299,7 @@ final class Writes implements Ahead.Preparer {
             state.checkEmpty(offset);
             return;
         }
-        int pin = pin(offset, length, false, null);
+        Hazards.Slot pin = pin(offset, length, false, null);
         try {
             state.mapping.populate(offset, length); // the pins keep the mapping
         } finally {
@@ -257,8 +328,8 @@ final class Writes implements Ahead.Preparer {
         long offset = first << state.pageShift;
         long length = Math.min(state.size, (end + 1) << state.pageShift) - offset;
         if (length > 0) {
-            int pin = pins.tryPin(first, end);
-            if (pin != Pins.NOT_WRITABLE) {
+            Hazards.Slot pin = pins.tryPin(first, end);
+            if (pin != null) {
                 try {
                     state.mapping.populate(offset, length); // the pins keep the mapping
                 } finally {

@@ -7,6 +7,8 @@ import java.util.concurrent.CountDownLatch;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
@@ -24,7 +26,8 @@ class HazardsTest {
     @Test
     void aSlotHoldsItsRangeUntilCleared() {
         Hazards h = new Hazards(16);
-        int slot = h.publish(5, 7);
+        Hazards.Slot pin = h.publish(5, 7);
+        int slot = h.indexOf(pin);
         assertTrue(slot >= 0);
         long v = h.slotVolatile(slot);
         assertEquals(5, Hazards.first(v));
@@ -32,7 +35,7 @@ class HazardsTest {
         assertTrue(h.coversVolatile(5) && h.coversVolatile(6) && h.coversVolatile(7));
         assertFalse(h.coversVolatile(4) || h.coversVolatile(8));
         assertEquals(3, h.pinnedPages());
-        h.clearRelease(slot);
+        Hazards.clearRelease(pin);
         assertEquals(Hazards.EMPTY, h.slotVolatile(slot));
         assertFalse(h.coversVolatile(6));
         assertEquals(0, h.pinnedPages());
@@ -50,16 +53,17 @@ class HazardsTest {
     @Test
     void aThreadHoldingTwoSlotsFallsBackForTheThird() {
         Hazards h = new Hazards(16);
-        int a = h.publish(0, 0);
-        int b = h.publish(1, 1);
-        assertTrue(a >= 0 && b >= 0);
+        Hazards.Slot a = h.publish(0, 0);
+        Hazards.Slot b = h.publish(1, 1);
+        assertTrue(h.indexOf(a) >= 0 && h.indexOf(b) >= 0);
         assertNotEquals(a, b);
-        assertEquals(-1, h.publish(2, 2), "both probes taken: the caller pins through the state words");
-        h.clearRelease(a);
-        int c = h.publish(2, 2);
-        assertEquals(a, c, "a cleared slot is reused");
-        h.clearRelease(b);
-        h.clearRelease(c);
+        assertNull(h.publish(2, 2), "both probes taken: the caller pins through the state words");
+        assertNull(h.publishHome(Hazards.value(2, 2)), "nor does the fast path's home slot take it");
+        Hazards.clearRelease(a);
+        Hazards.Slot c = h.publish(2, 2);
+        assertSame(a, c, "a cleared slot is reused");
+        Hazards.clearRelease(b);
+        Hazards.clearRelease(c);
     }
 
     @Test
@@ -70,9 +74,10 @@ class HazardsTest {
         CountDownLatch published = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
         Thread owner = Thread.ofPlatform().start(() -> {
-            held[0] = h.publish(0, 0); // both of this thread's probes: owned from now on
-            held[1] = h.publish(1, 1);
-            h.clearRelease(held[1]); // one EMPTY, one held
+            held[0] = h.indexOf(h.publish(0, 0)); // both of this thread's probes: owned from now on
+            Hazards.Slot second = h.publish(1, 1);
+            held[1] = h.indexOf(second);
+            Hazards.clearRelease(second); // one EMPTY, one held
             published.countDown();
             awaitQuietly(release);
         });
@@ -99,11 +104,11 @@ class HazardsTest {
     @Test
     void aRangeLongerThanASlotHoldsFallsBack() {
         Hazards h = new Hazards(16);
-        assertEquals(-1, h.publish(0, Hazards.MAX_PAGES));
-        int slot = h.publish(0, Hazards.MAX_PAGES - 1);
-        assertTrue(slot >= 0);
+        assertNull(h.publish(0, Hazards.MAX_PAGES));
+        Hazards.Slot slot = h.publish(0, Hazards.MAX_PAGES - 1);
+        assertTrue(h.indexOf(slot) >= 0);
         assertEquals(Hazards.MAX_PAGES, h.pinnedPages());
-        h.clearRelease(slot);
+        Hazards.clearRelease(slot);
     }
 
     @Test

@@ -22,7 +22,8 @@
  * the same handshake on the Pins alone, over a page-state table with no file and no mapping: its state
  * costs a few allocations where ThroughApi's opens a region, so it collects a hundred times the samples, and
  * the StoreLoad reordering it looks for is a window of some nanoseconds. Bare: r1 as above (the writer's
- * tryPin kept its pin), r2 as above (the drainer took the page, called fenceWriters, saw it drained).
+ * tryPinPage, or else tryPin, kept its pin), r2 as above (the drainer took the page, called fenceWriters,
+ * saw it drained).
  *
  * The pair has two forms (dev.mkwrite.impl.AsymmetricFence): with native access the writer publishes
  * without a fence and the drainer calls membarrier; with -Ddev.mkwrite.impl.symmetricPins=true (and
@@ -141,7 +142,8 @@ public final class Protocol_09_HazardPin {
         /** One hazard slot: both actors meet on one line, and the drainer scans nothing else. */
         private final Pins pins = new Pins(region, new Hazards(1));
         private final Chunk chunk = region.table.chunkOrCreate(0, region.epoch());
-        private int pin = Pins.NOT_WRITABLE;
+        /** The writer's pin, or null if it backed off. */
+        private Hazards.Slot pin;
         private int drained;
         private long seen;
 
@@ -151,7 +153,10 @@ public final class Protocol_09_HazardPin {
 
         @Actor
         public void writer() {
-            pin = pins.tryPin(0, 0);
+            pin = pins.tryPinPage(0); // as a write of one page pins: the fast path, then the general one
+            if (pin == null) {
+                pin = pins.tryPin(0, 0);
+            }
         }
 
         @Actor
@@ -169,9 +174,11 @@ public final class Protocol_09_HazardPin {
 
         @Arbiter
         public void check(II_Result r) {
-            r.r1 = pin != Pins.NOT_WRITABLE ? 1 : 0;
+            r.r1 = pin != null ? 1 : 0;
             r.r2 = drained;
-            pins.unpin(0, 0, pin);
+            if (pin != null) {
+                pins.unpin(0, 0, pin);
+            }
         }
     }
 }
