@@ -102,7 +102,7 @@ final class Hazards {
         return new Hazards(Integer.highestOneBit(wanted - 1) << 1);
     }
 
-    /** The slots themselves, for {@link #publishHome(Slot[], long)}. */
+    /** The slots themselves, for {@link #publishHome}. */
     Slot[] slots() {
         return slots;
     }
@@ -146,22 +146,15 @@ final class Hazards {
             return null;
         }
         long value = value(first, last);
-        Slot s = publishHome(value);
+        Slot s = publishHome(slots, value);
         return s != null ? s : publishSlowly(value);
     }
 
     /**
      * {@link #publish}'s common case, small enough to inline into every write: publishes {@code value} in
-     * this thread's home slot and returns the slot, or returns null, with nothing published, when anything
-     * more is needed (a claim, the second probe, the fallback, a broken variant).
-     */
-    Slot publishHome(long value) {
-        return publishHome(slots, value);
-    }
-
-    /**
-     * {@link #publishHome(long)} into {@code slots}, which must be {@link #slots()}: for a caller that keeps
-     * the array itself, one load nearer.
+     * this thread's home slot of {@code slots} (a table's {@link #slots()}, which a caller may keep, one load
+     * nearer) and returns the slot, or returns null, with nothing published, when anything more is needed
+     * (a claim, the second probe, the fallback, a broken variant).
      */
     static Slot publishHome(Slot[] slots, long value) {
         if (STATE_WORD_PINS_ONLY) {

@@ -76,9 +76,8 @@ final class Pins {
     /**
      * The writes' fast path, small enough to inline into every write within one page: pins {@code page}
      * through this thread's home hazard slot if it is WRITABLE (or REDIRTIED), and returns the slot, which
-     * {@link #unpinHazard} ends. Returns
-     * null, with nothing pinned, when that does not do (the page is not WRITABLE, or the home slot is taken
-     * or not yet claimed): the caller then takes {@link #tryPin}.
+     * {@link #unpinHazard} ends. Returns null, with nothing pinned, when that does not do (the page is not
+     * WRITABLE, or the home slot is taken or not yet claimed): the caller then takes {@link #tryPin}.
      */
     Hazards.Slot tryPinPage(long page) {
         Hazards.Slot slot = Hazards.publishHome(slots, Hazards.value(page, page)); // StoreLoad: as tryPin's

@@ -58,7 +58,7 @@ class HazardsTest {
         assertTrue(h.indexOf(a) >= 0 && h.indexOf(b) >= 0);
         assertNotEquals(a, b);
         assertNull(h.publish(2, 2), "both probes taken: the caller pins through the state words");
-        assertNull(h.publishHome(Hazards.value(2, 2)), "nor does the fast path's home slot take it");
+        assertNull(Hazards.publishHome(h.slots(), Hazards.value(2, 2)), "nor does the fast path's home slot take it");
         Hazards.clearRelease(a);
         Hazards.Slot c = h.publish(2, 2);
         assertSame(a, c, "a cleared slot is reused");
