@@ -140,7 +140,8 @@ public final class Protocol_09_HazardPin {
         private final RegionState region = new RegionState(Path.of("Protocol_09_HazardPin.Bare"), null,
                 Backing.MEMORY_SEGMENT, Fixture.PAGE, true, null, Fixture.PAGE);
         /** One hazard slot: both actors meet on one line, and the drainer scans nothing else. */
-        private final Pins pins = new Pins(region, new Hazards(1));
+        private final Hazards hazards = new Hazards(1);
+        private final Pins pins = new Pins(region, hazards);
         private final Chunk chunk = region.table.chunkOrCreate(0, region.epoch());
         /** The writer's pin, or null if it backed off. */
         private Hazards.Slot pin;
@@ -153,6 +154,11 @@ public final class Protocol_09_HazardPin {
 
         @Actor
         public void writer() {
+            if (AsymmetricFence.ON) {
+                // The slot owned first, as by a thread that has written before: the fast path then publishes
+                // with publishHome's opaque store, not the claiming path's.
+                hazards.claim(0, Thread.currentThread());
+            }
             pin = pins.tryPinPage(0); // as a write of one page pins: the fast path, then the general one
             if (pin == null) {
                 pin = pins.tryPin(0, 0);
