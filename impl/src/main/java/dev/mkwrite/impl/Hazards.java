@@ -142,7 +142,7 @@ final class Hazards {
      * Otherwise a slot is taken with a CAS on every pin, the writer's StoreLoad.
      */
     Slot publish(long first, long last) {
-        if (last - first >= MAX_PAGES) {
+        if (STATE_WORD_PINS_ONLY || last - first >= MAX_PAGES) {
             return null;
         }
         long value = value(first, last);
@@ -178,9 +178,6 @@ final class Hazards {
 
     /** {@link #publish} past the home slot's common case: claims, the second probe, the broken variant. */
     private Slot publishSlowly(long value) {
-        if (STATE_WORD_PINS_ONLY) {
-            return null;
-        }
         Thread me = Thread.currentThread();
         int home = home(me);
         for (int probe = 0; probe < PROBES; probe++) {

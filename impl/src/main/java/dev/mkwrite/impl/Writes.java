@@ -245,30 +245,14 @@ final class Writes implements Ahead.Preparer {
     }
 
     /**
-     * Pins every page of the write, faulting in those that are not WRITABLE. Returns the pin (see
-     * {@link Pins#tryPin}), or {@link #WOULD_BLOCK} for a no-wait write that would have had to wait; then
-     * nothing is pinned.
+     * Pins every page of the write, faulting in those that are not WRITABLE, or throws if the range is past
+     * the end. Returns the pin (see {@link Pins#tryPin}), or {@link #WOULD_BLOCK} for a no-wait write that
+     * would have had to wait; then nothing is pinned. The writes call it once {@link #pinFast} has failed,
+     * so its loop starts with the pin itself: one pass over the pages' states before a fault, not two.
      */
     private Hazards.Slot pin(long offset, long length, boolean noWait, WouldBlock why) {
         long first = first(offset);
         long last = last(offset, length);
-        Hazards.Slot pin = pins.tryPin(first, last);
-        if (pin != null && offset + length <= state.size) { // size read after the pins: the region cannot
-            return pin;                                      // shrink under them
-        }
-        return pinSlowly(offset, length, noWait, why, pin);
-    }
-
-    /**
-     * {@link #pin} when a page is not WRITABLE or the range is past the end: faults, or throws. Ends
-     * {@code held}, {@link #pin}'s pins of a range past the end, first.
-     */
-    private Hazards.Slot pinSlowly(long offset, long length, boolean noWait, WouldBlock why, Hazards.Slot held) {
-        long first = first(offset);
-        long last = last(offset, length);
-        if (held != null) {
-            pins.unpin(first, last, held);
-        }
         long end = offset + length;
         if (end > state.size) {
             throw state.closed ? state.closedException(offset, first) : state.outOfRegion(offset, length);
