@@ -12,6 +12,10 @@ package dev.mkwrite;
  * @param writablePages           pages prepared and dirty: written, or open for writing, since the last
  *                                writeback
  * @param writebackPages          pages being written back
+ * @param preparedPages           pages prepared and not dirty, which the next write enters without a fault:
+ *                                prepared around a fault ({@link WriteFault#prepareAround}), or kept prepared
+ *                                after their writeback ({@link WriteFaultHandler#preparesOverwrites}); each
+ *                                holds a reservation, as a writable page does
  * @param faults                  write faults taken (first attempts; a span over three clean pages counts
  *                                three)
  * @param retries                 retried faults (each after a dropped lock)
@@ -44,6 +48,7 @@ public record RegionStats(
         long preparingPages,
         long writablePages,
         long writebackPages,
+        long preparedPages,
         long faults,
         long retries,
         long lockDrops,
@@ -66,6 +71,7 @@ public record RegionStats(
      * @param preparingPages          pages claimed by a fault whose handler has not finished
      * @param writablePages           pages prepared and dirty
      * @param writebackPages          pages being written back
+     * @param preparedPages           pages prepared and not dirty
      * @param faults                  write faults taken
      * @param retries                 retried faults
      * @param lockDrops               calls to {@link WriteFault#dropLock()}
@@ -78,21 +84,22 @@ public record RegionStats(
      * @param pins                    page pins held
      * @param metadataBytes           approximate heap bytes of the page-state table
      */
-    public RegionStats(long pages, long preparingPages, long writablePages, long writebackPages, long faults,
-            long retries, long lockDrops, long handlerNanos, long writebackWaits, long writebackWaitNanos,
-            long pagesWrittenBack, long reservationsOutstanding, long reservedBytes, long pins,
-            long metadataBytes) {
-        this(pages, preparingPages, writablePages, writebackPages, faults, retries, lockDrops, handlerNanos,
+    public RegionStats(long pages, long preparingPages, long writablePages, long writebackPages,
+            long preparedPages, long faults, long retries, long lockDrops, long handlerNanos, long writebackWaits,
+            long writebackWaitNanos, long pagesWrittenBack, long reservationsOutstanding, long reservedBytes,
+            long pins, long metadataBytes) {
+        this(pages, preparingPages, writablePages, writebackPages, preparedPages, faults, retries, lockDrops,
+                handlerNanos,
                 writebackWaits, writebackWaitNanos, pagesWrittenBack, reservationsOutstanding, reservedBytes, pins,
                 metadataBytes, false, false);
     }
 
     /**
-     * Pages neither being prepared, writable nor under writeback.
+     * Pages neither being prepared, prepared, writable nor under writeback.
      *
      * @return the number of CLEAN pages
      */
     public long cleanPages() {
-        return pages - preparingPages - writablePages - writebackPages;
+        return pages - preparingPages - writablePages - writebackPages - preparedPages;
     }
 }

@@ -93,6 +93,27 @@ public interface WriteFaultHandler {
     }
 
     /**
+     * Whether a page of {@code path} that was written back must be prepared again, through {@link #prepare},
+     * before it is next written. If not, writeback leaves the page prepared (its storage kept, its
+     * generation unchanged) instead of clean, and the next write makes it dirty again with one
+     * compare-and-set, without a fault: it is still counted and written back by the next flush, so dirty
+     * ranges stay exact. A truncate, a hole punched over the page or the region's close takes the page back
+     * to clean as before. Asked once, when a region over {@code path} opens. Handlers that pass calls on to
+     * another should pass this on too.
+     *
+     * <p>Answer false only where an overwrite in place needs no new storage: on ext4, xfs or tmpfs, once a
+     * page's blocks are allocated, writing it again allocates nothing. On a copy-on-write filesystem (btrfs,
+     * zfs, bcachefs) every overwrite needs new blocks, so a full disk must be met here, in a fault, not at
+     * the kernel's page fault.
+     *
+     * @param path the region's file, as the region was opened
+     * @return true, by default: every write after a writeback faults and calls {@link #prepare} again
+     */
+    default boolean preparesOverwrites(Path path) {
+        return true;
+    }
+
+    /**
      * Called once a region over {@code path} with this handler has closed (as the kernel calls a file's
      * {@code ->release}): per-file state the handler keeps, such as a descriptor or space it reserved
      * ahead, can go. A handler shared by several regions, or by successive regions over one file, hears

@@ -63,7 +63,12 @@ enum BrokenRule {
      * and the faulting thread first stops for {@link #PREEMPTION_MILLIS} there (a stand-in for a preemption
      * in a window of some nanoseconds), so a write that returned can find its page still counted PREPARING.
      */
-    COUNTS_AFTER_PUBLISH;
+    COUNTS_AFTER_PUBLISH,
+    /**
+     * G5/K8 with written-back pages kept prepared ({@link dev.mkwrite.WriteFaultHandler#preparesOverwrites}
+     * false): a page written again during its writeback is kept PREPARED regardless, not left dirty.
+     */
+    KEPT_PREPARED_REGARDLESS;
 
     /** How long {@link #AROUND_WAKES_NOBODY} holds the faulting thread before it publishes the run. */
     static final long PREEMPTION_MILLIS = 1;
@@ -137,9 +142,17 @@ enum BrokenRule {
         return ACTIVE != LEAK_REDUNDANT_RESERVATION;
     }
 
-    /** K8 without stable pages: a page written during its writeback stays dirty for the next flush. */
-    static boolean keepsRedirtied() {
-        return ACTIVE != CLEAN_AFTER_WRITEBACK;
+    /**
+     * K8 without stable pages: a page written during its writeback stays dirty for the next flush, in a
+     * region whose written-back pages are CLEAN or, {@code keptPrepared}, PREPARED.
+     */
+    static boolean keepsRedirtied(boolean keptPrepared) {
+        return ACTIVE != CLEAN_AFTER_WRITEBACK && !(keptPrepared && keepsPreparedRegardless());
+    }
+
+    /** K8 with pages kept prepared: a page written during its writeback is kept PREPARED regardless. */
+    static boolean keepsPreparedRegardless() {
+        return ACTIVE == KEPT_PREPARED_REGARDLESS;
     }
 
     /** G5/G6: the hazard pin has its StoreLoad: the writer's CAS, or the drainer's membarrier. */

@@ -17,7 +17,7 @@ import java.util.concurrent.atomic.LongAdder;
 final class Counters {
     final LongAdder preparing = new LongAdder();
     final LongAdder writable = new LongAdder();
-    /** PREPARED pages: prepared by fault-around, not written yet. */
+    /** PREPARED pages: prepared around a fault, or kept prepared after writeback; not dirty. */
     final LongAdder prepared = new LongAdder();
     /** Pages a fault prepared besides its own (fault-around). */
     final LongAdder preparedAround = new LongAdder();
@@ -43,7 +43,7 @@ final class Counters {
      * a native descriptor, and whether its mapping is a native one with room to grow.
      */
     RegionStats snapshot(long pages, long pins, long metadataBytes, boolean nativeAccess, boolean nativeMapping) {
-        return new RegionStats(pages, preparing.sum(), writable.sum(), writeback.sum(), faults.sum(),
+        return new RegionStats(pages, preparing.sum(), writable.sum(), writeback.sum(), prepared.sum(), faults.sum(),
                 retries.sum(), lockDrops.sum(), handlerNanos.sum(), writebackWaits.sum(),
                 writebackWaitNanos.sum(), pagesWrittenBack.sum(), reservations.sum(), reservedBytes.sum(),
                 pins, metadataBytes, nativeAccess, nativeMapping);

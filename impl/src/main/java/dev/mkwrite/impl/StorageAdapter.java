@@ -44,6 +44,11 @@ final class StorageAdapter implements WriteFaultHandlers.Storage {
     }
 
     @Override
+    public boolean preparesOverwrites(Path path) {
+        return storage.preparesOverwrites(path);
+    }
+
+    @Override
     public void regionClosed(Path path) {
         storage.regionClosed(path);
     }

@@ -8,6 +8,7 @@ import java.io.IOException;
 
 import static dev.mkwrite.impl.PageState.CLEAN;
 import static dev.mkwrite.impl.PageState.FROZEN;
+import static dev.mkwrite.impl.PageState.PREPARED;
 import static dev.mkwrite.impl.PageState.WRITABLE;
 import static dev.mkwrite.impl.PageState.REDIRTIED;
 import static dev.mkwrite.impl.PageState.WRITEBACK;
@@ -26,6 +27,12 @@ import static dev.mkwrite.impl.PageState.state;
  * runs and makes them CLEAN, consuming their reservations. It writes back in batches of drained pages,
  * so it never waits on one page while holding another drained page that a writer may wait for. Pages
  * another flush is writing back are waited for, not written twice.
+ *
+ * <p>When the handler says an overwrite needs no preparing ({@link WriteFaultHandler#preparesOverwrites}),
+ * a flush leaves its pages PREPARED instead of CLEAN, at their generation and with an empty reservation:
+ * the next write enters such a page by one CAS (see {@code FaultPath.enter}), which makes it dirty and
+ * counts it, so the next flush writes it back as before; only the fault and the handler call are saved.
+ * An exclusive operation's writeback (close, grow) still ends its pages CLEAN.
  */
 final class Writeback {
 
@@ -34,6 +41,11 @@ final class Writeback {
     private final Pins pins;
     private final Ledger ledger;
     private final WriteFaultHandler handler;
+    /**
+     * Whether a written-back page stays PREPARED, its storage kept, rather than going CLEAN: the handler
+     * said an overwrite needs no preparing ({@link WriteFaultHandler#preparesOverwrites}).
+     */
+    private final boolean keepPrepared;
 
     Writeback(RegionState region, Pins pins, Ledger ledger, WriteFaultHandler handler) {
         this.region = region;
@@ -41,6 +53,7 @@ final class Writeback {
         this.pins = pins;
         this.ledger = ledger;
         this.handler = handler;
+        this.keepPrepared = !handler.preparesOverwrites(region.path);
     }
 
     /** Writes back the dirty pages of {@code [offset, offset + length)}; returns how many this call wrote. */
@@ -264,15 +277,16 @@ final class Writeback {
 
     /**
      * Ends the writeback of page {@code i} of {@code c}, forced and in state {@code from}: it becomes
-     * CLEAN, and its reservation slot empty, unless a writer wrote into it during the writeback
-     * (REDIRTIED, regions without stable pages), when it goes back to WRITABLE, dirty, with its
-     * reservation. Returns whether it became CLEAN.
+     * CLEAN, and its reservation slot empty (or, kept prepared, PREPARED with an empty reservation),
+     * unless a writer wrote into it during the writeback (REDIRTIED, regions without stable pages), when it
+     * goes back to WRITABLE, dirty, with its reservation. Returns whether its writeback ended, so that the
+     * caller consumes the reservation it had.
      */
     private boolean endWriteback(Chunk c, int i, long page, int from) {
         long w = c.stateAcquire(i); // ours (WRITEBACK, REDIRTIED or FROZEN): only a redirtying writer moves it too
         for (;;) {
             int s = state(w);
-            if (s == REDIRTIED && BrokenRule.keepsRedirtied()) {
+            if (s == REDIRTIED && BrokenRule.keepsRedirtied(keepPrepared)) {
                 long witness = c.casState(i, w, withState(w, WRITABLE)); // volatile; the writers' pins stay
                 if (witness == w) {
                     region.counters.writeback.decrement();
@@ -282,22 +296,36 @@ final class Writeback {
                 w = witness;
                 continue;
             }
-            boolean redirtied = s == REDIRTIED; // only under the broken variant
+            boolean redirtied = s == REDIRTIED; // only under a broken variant
             if ((s != from && !redirtied) || !BrokenRule.mayForce(pins(w) == 0 || redirtied)) {
                 throw new IllegalStateException("page " + page + " left " + PageState.name(from) + " during writeback: "
                         + PageState.describe(w) + " [file " + region.path + "]");
             }
             Reservation r = c.reservationPlain(i);
-            c.setReservationPlain(i, null); // plain store, published by the CAS below
-            long clean = redirtied ? withState(w, CLEAN) : PageState.word(CLEAN, generation(w));
-            long witness = c.casState(i, w, clean); // volatile: publishes CLEAN; a redirtying writer may win
+            // A flush (not an exclusive operation, whose FROZEN pages end CLEAN) may keep the page PREPARED:
+            // its storage stays, and the next write enters it by CAS, dirty and counted, without a fault.
+            boolean keep = keepPrepared && from == WRITEBACK && (!redirtied || BrokenRule.keepsPreparedRegardless());
+            c.setReservationPlain(i, keep ? Reservation.none() : null); // plain store, published by the CAS below
+            int endState = keep ? PREPARED : CLEAN;
+            long end = redirtied ? withState(w, endState) : PageState.word(endState, generation(w));
+            if (keep) {
+                ledger.accepted(Reservation.none()); // a PREPARED page holds a reservation, as a WRITABLE one
+                Counters.move(region.counters.writeback, region.counters.prepared, 1);
+            }
+            long witness = c.casState(i, w, end); // volatile: publishes the end state; a redirtying writer may win
             if (witness == w) {
-                if (from == FROZEN) {
-                    region.counters.writable.decrement();
-                } else {
-                    region.counters.writeback.decrement();
+                if (!keep) { // a kept page was counted PREPARED before the CAS
+                    if (from == FROZEN) {
+                        region.counters.writable.decrement();
+                    } else {
+                        region.counters.writeback.decrement();
+                    }
                 }
                 return true;
+            }
+            if (keep) {
+                Counters.move(region.counters.prepared, region.counters.writeback, 1);
+                ledger.release(Reservation.none());
             }
             c.setReservationPlain(i, r); // not ours to clear after all: written again meanwhile
             w = witness;

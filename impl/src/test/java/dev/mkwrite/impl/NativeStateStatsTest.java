@@ -54,7 +54,7 @@ class NativeStateStatsTest {
 
     @Test
     void shouldDefaultTheNativeStateToFalseInTheCountersOnlyStatistics() {
-        RegionStats s = new RegionStats(4, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 4096, 0, 64);
+        RegionStats s = new RegionStats(4, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 4096, 0, 64);
         assertFalse(s.nativeAccess());
         assertFalse(s.nativeMapping());
         assertEquals(3, s.cleanPages());

@@ -52,6 +52,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * The contract every backing keeps: rules K1-K10 of PROTOCOL.md and the bad inputs of the core issue.
@@ -962,6 +963,77 @@ abstract class RegionContract {
         region.putByte(7 * PAGE, (byte) 2);
         assertEquals(4, handler.calls(), "a cleaned page faults again");
         assertEquals(3, region.stats().pagesWrittenBack());
+    }
+
+    @Test
+    void shouldKeepAWrittenBackPagePreparedWhenOverwritesNeedNoPreparing() throws Exception {
+        handler.preparesOverwrites = false;
+        open();
+        region.putByte(7 * PAGE, (byte) 1);
+        assertEquals(1, region.flush());
+        assertEquals(PageState.PREPARED, state(7), "kept prepared, not CLEAN");
+        RegionStats kept = region.stats();
+        assertEquals(1, kept.preparedPages());
+        assertEquals(0, kept.writablePages());
+        assertEquals(1, kept.reservationsOutstanding(), "the kept page holds an empty reservation");
+        assertEquals(0, kept.reservedBytes());
+        assertEquals(PAGES - 1, kept.cleanPages());
+        assertEquals(1, handler.consumed(), "writeback consumed the handler's reservation");
+        assertEquals(0, region.dirtyRanges((o, l) -> fail("nothing is dirty: " + o + "+" + l)));
+
+        region.putByte(7 * PAGE + 1, (byte) 2);
+        assertEquals(1, handler.calls(), "the kept page is entered without a fault");
+        assertEquals(1, region.stats().faults());
+        assertEquals(WRITABLE, state(7));
+        List<Long> dirty = new ArrayList<>();
+        assertEquals(1, region.dirtyRanges((o, l) -> {
+            dirty.add(o);
+            dirty.add(l);
+        }));
+        assertEquals(List.of(7L * PAGE, (long) PAGE), dirty, "dirty again, exactly that page");
+        assertEquals(1, region.flush(), "the overwrite is written back");
+        assertEquals(List.of(7L, 7L), handler.writebacks);
+        assertEquals(2, region.stats().pagesWrittenBack());
+        assertEquals((byte) 2, region.getByte(7 * PAGE + 1));
+        assertEquals(PageState.PREPARED, state(7));
+    }
+
+    @Test
+    void shouldPrepareAKeptPageAgainAfterATruncateOrAHole() throws Exception {
+        handler.preparesOverwrites = false;
+        open();
+        region.putByte(3 * PAGE, (byte) 1);
+        region.putByte(9 * PAGE, (byte) 1);
+        assertEquals(2, region.flush());
+        assertEquals(PageState.PREPARED, state(3));
+        assertEquals(PageState.PREPARED, state(9));
+
+        region.truncate(2L * PAGE); // takes both kept pages away
+        assertEquals(0, region.stats().preparedPages());
+        assertEquals(0, region.stats().reservationsOutstanding());
+        region.grow(PAGES * (long) PAGE);
+        region.putByte(3 * PAGE, (byte) 2);
+        assertEquals(3, handler.calls(), "after truncate and grow the page faults and is prepared again");
+        assertEquals((byte) 0, region.getByte(3 * PAGE + 1), "re-extended bytes read as zero");
+
+        assertEquals(1, region.flush());
+        assertEquals(PageState.PREPARED, state(3));
+        region.punchHole(3L * PAGE, PAGE); // the page's storage goes: it must be prepared again
+        assertEquals(CLEAN, state(3));
+        assertEquals(0, region.stats().preparedPages());
+        region.putByte(3 * PAGE, (byte) 3);
+        assertEquals(4, handler.calls(), "a hole punched over a kept page is prepared again");
+    }
+
+    @Test
+    void shouldMakeAWrittenBackPageCleanByDefault() throws Exception {
+        open(); // TrackingHandler answers preparesOverwrites with the default, true
+        region.putByte(5 * PAGE, (byte) 1);
+        assertEquals(1, region.flush());
+        assertEquals(CLEAN, state(5));
+        assertEquals(0, region.stats().preparedPages());
+        region.putByte(5 * PAGE, (byte) 2);
+        assertEquals(2, handler.calls());
     }
 
     @Test

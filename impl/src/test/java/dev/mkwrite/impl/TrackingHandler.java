@@ -7,6 +7,7 @@ import dev.mkwrite.WriteFaultHandler;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -35,6 +36,8 @@ final class TrackingHandler implements WriteFaultHandler {
     volatile Behaviour behaviour = (fault, h) -> h.reserve(fault);
     volatile WritebackHook writebackHook = (page, contents) -> { };
     volatile EndHook endHook = (reservation, consumed) -> { };
+    /** What {@link #preparesOverwrites} answers; asked when a region opens. */
+    volatile boolean preparesOverwrites = true;
 
     /** Called from beforeWriteback. */
     @FunctionalInterface
@@ -53,6 +56,11 @@ final class TrackingHandler implements WriteFaultHandler {
 
     TrackingHandler(Behaviour behaviour) {
         this.behaviour = behaviour;
+    }
+
+    @Override
+    public boolean preparesOverwrites(Path path) {
+        return preparesOverwrites;
     }
 
     @Override

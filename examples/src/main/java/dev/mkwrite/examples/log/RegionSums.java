@@ -5,7 +5,7 @@ import dev.mkwrite.RegionStats;
 /** Adds {@link RegionStats} of several regions together. Stateless. */
 final class RegionSums {
 
-    static final RegionStats ZERO = new RegionStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    static final RegionStats ZERO = new RegionStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
     private RegionSums() {
     }
@@ -16,6 +16,7 @@ final class RegionSums {
                 a.preparingPages() + b.preparingPages(),
                 a.writablePages() + b.writablePages(),
                 a.writebackPages() + b.writebackPages(),
+                a.preparedPages() + b.preparedPages(),
                 a.faults() + b.faults(),
                 a.retries() + b.retries(),
                 a.lockDrops() + b.lockDrops(),

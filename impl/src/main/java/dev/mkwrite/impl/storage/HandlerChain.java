@@ -95,6 +95,17 @@ final class HandlerChain implements WriteFaultHandler {
         return false;
     }
 
+    /** Overwrites prepared again if any handler of the chain asks for it. */
+    @Override
+    public boolean preparesOverwrites(Path path) {
+        for (WriteFaultHandler h : handlers) {
+            if (h.preparesOverwrites(path)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     @Override
     public String toString() {
         return "chain" + Arrays.toString(handlers);

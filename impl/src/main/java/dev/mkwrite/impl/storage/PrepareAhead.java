@@ -192,6 +192,12 @@ public final class PrepareAhead implements WriteFaultHandler, Closeable {
         return handler.needsStablePages();
     }
 
+    /** Overwrites prepared again if the wrapped handler asks for it. */
+    @Override
+    public boolean preparesOverwrites(Path path) {
+        return handler.preparesOverwrites(path);
+    }
+
     /**
      * The region over {@code path} was closed: passes it on to the wrapped handler
      * ({@link StorageHandler#regionClosed(Path)}). Batches still queued for the file do nothing.

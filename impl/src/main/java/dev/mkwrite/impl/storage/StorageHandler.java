@@ -15,8 +15,11 @@ import org.slf4j.LoggerFactory;
 import java.io.Closeable;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -435,6 +438,29 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             }
         }
     }
+
+    /**
+     * Whether a written-back page of {@code path} must be prepared again before its next write: only where
+     * an overwrite may need new blocks. On ext2, ext3, ext4 and tmpfs the blocks (or memory) a page got for
+     * its first write serve every later one, so the page stays prepared after its writeback and the next
+     * write takes no fault. Elsewhere, and when the filesystem cannot be told, every overwrite faults and
+     * comes here again: copy-on-write filesystems (btrfs, zfs, bcachefs) allocate on every overwrite, and
+     * xfs does for extents shared by a reflink copy.
+     *
+     * @param path the region's file
+     * @return false on a filesystem known to overwrite in place
+     */
+    @Override
+    public boolean preparesOverwrites(Path path) {
+        try {
+            return !OVERWRITES_IN_PLACE.contains(Files.getFileStore(path).type().toLowerCase(Locale.ROOT));
+        } catch (IOException | RuntimeException e) {
+            return true; // cannot tell: prepare every overwrite
+        }
+    }
+
+    /** Filesystem types ({@code FileStore.type()}) whose overwrite of an allocated block allocates nothing. */
+    private static final Set<String> OVERWRITES_IN_PLACE = Set.of("ext2", "ext3", "ext4", "tmpfs");
 
     /**
      * The region over {@code path} was closed: {@linkplain #release(Path) releases} the file, giving back

@@ -43,9 +43,9 @@ class ApiHandlersTest {
                 try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(storage).open()) {
                     region.putLong(8192, 77);
                     region.flush();
-                    region.putLong(8192, 78); // faults again after writeback
+                    region.putLong(8192, 78); // faults again after writeback, unless the page was kept prepared
                     assertEquals(78, region.getLong(8192));
-                    assertEquals(2, region.stats().faults(), storage.toString());
+                    assertEquals(storage.preparesOverwrites(file) ? 2 : 1, region.stats().faults(), storage.toString());
                 }
                 storage.release(file);
                 Files.delete(file);

@@ -92,9 +92,9 @@ final class LeakCheck implements AfterEachCallback {
         if (s.writebackPages() != 0) {
             problems.add(s.writebackPages() + " pages under writeback with no flush in flight");
         }
-        if (s.reservationsOutstanding() != s.writablePages()) {
+        if (s.reservationsOutstanding() != s.writablePages() + s.preparedPages()) {
             problems.add(s.reservationsOutstanding() + " reservations outstanding for " + s.writablePages()
-                    + " WRITABLE pages (each holds exactly one)");
+                    + " WRITABLE and " + s.preparedPages() + " PREPARED pages (each holds exactly one)");
         }
         return problems;
     }

@@ -5,6 +5,7 @@ import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.Backing;
 import dev.mkwrite.HandlerFailedException;
 import dev.mkwrite.MappedRegion;
+import dev.mkwrite.WriteFaultHandler;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -16,6 +17,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -25,6 +27,7 @@ import java.util.concurrent.CountDownLatch;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -53,8 +56,11 @@ class StorageHandlerTest {
     void shouldAllocateAGranuleOnceAndAnswerItsOtherPagesAndRepeatFaultsWithoutASystemCall(
             StorageHandler.Allocation allocation) throws Exception {
         assumeNativeFor(allocation);
+        // Chained with a handler that prepares overwrites, so that every page faults again after the flush
+        // (the storage handler alone keeps them prepared on this filesystem).
         try (StorageHandler storage = StorageHandlers.create(allocation, GRANULE, false);
-             MappedRegion region = MappedRegion.builder(file()).size(1 << 20).handler(storage).open()) {
+             MappedRegion region = MappedRegion.builder(file()).size(1 << 20)
+                     .handler(StorageHandlers.chain(storage, WriteFaultHandler.none())).open()) {
             for (int p = 0; p < PAGES_PER_GRANULE; p++) {
                 region.putLong((long) p * PAGE, p + 1);
             }
@@ -225,8 +231,29 @@ class StorageHandlerTest {
             region.flush();
             region.putLong(0, 2);
             StorageHandler.Stats s = storage.stats();
-            assertEquals(2, s.populates());
+            // Where the filesystem overwrites in place the page stays prepared after writeback: the second
+            // write takes no mkwrite fault and the kernel's write-protect fault allocates nothing.
+            assertEquals(storage.preparesOverwrites(file()) ? 2 : 1, s.populates());
             assertEquals(0, s.fallocates());
+        }
+    }
+
+    @Test
+    void shouldKeepPagesPreparedOnlyWhereAnOverwriteAllocatesNothing() throws Exception {
+        try (StorageHandler storage = StorageHandlers.fallocate(GRANULE);
+             PrepareAhead ahead = StorageHandlers.prepareAhead(storage, 2)) {
+            Path shm = Path.of("/dev/shm");
+            if (Files.isDirectory(shm) && Files.getFileStore(shm).type().equals("tmpfs")) {
+                assertFalse(storage.preparesOverwrites(shm), "tmpfs overwrites in place");
+            }
+            assertTrue(storage.preparesOverwrites(file().resolveSibling("no-such-dir").resolve("x")),
+                    "a filesystem that cannot be told: prepare every overwrite");
+            boolean here = storage.preparesOverwrites(file());
+            assertEquals(here, ahead.preparesOverwrites(file()),
+                    "prepare-ahead passes it on");
+            assertTrue(StorageHandlers.chain(storage, WriteFaultHandler.none()).preparesOverwrites(file()),
+                    "a chain prepares overwrites if any of its handlers does");
+            assertEquals(here, StorageHandlers.chain(storage).preparesOverwrites(file()));
         }
     }
 
