@@ -64,6 +64,8 @@ public final class Protocol_10_WriteDuringWriteback {
         volatile int lastSeen = -1;
         /** What the racing flush's writeback saw. */
         volatile int flushSeen = -1;
+        /** Calls of {@link #prepare}: one, before the race, in a correct run of Protocol_14. */
+        volatile int handlerCalls;
         int writerFailed;
         int flushFailed;
 
@@ -74,6 +76,7 @@ public final class Protocol_10_WriteDuringWriteback {
 
         @Override
         public FaultResult prepare(WriteFault fault) {
+            handlerCalls++; // one fault at a time prepares page 0 (G2): the increments never race
             return Reservation.none();
         }
 
@@ -105,6 +108,11 @@ public final class Protocol_10_WriteDuringWriteback {
             }
         }
 
+        /** After the arbiter's flush: page 0 is CLEAN (Protocol_14 keeps it PREPARED instead). */
+        boolean endedAsExpected() {
+            return Fixture.state(region, 0) == PageState.CLEAN;
+        }
+
         void arbiter(IIIIII_Result r) {
             r.r1 = flushSeen;
             try {
@@ -113,7 +121,7 @@ public final class Protocol_10_WriteDuringWriteback {
                 flushFailed = 1;
             }
             r.r2 = lastSeen == 3 ? 0 : 1;
-            r.r3 = Fixture.state(region, 0) == PageState.CLEAN ? 0 : 1;
+            r.r3 = endedAsExpected() ? 0 : 1;
             r.r4 = writerFailed;
             r.r5 = flushFailed;
             r.r6 = Fixture.dispose(region);
