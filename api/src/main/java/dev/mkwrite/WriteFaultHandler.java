@@ -101,10 +101,11 @@ public interface WriteFaultHandler {
      * to clean as before. Asked once, when a region over {@code path} opens. Handlers that pass calls on to
      * another should pass this on too.
      *
-     * <p>Answer false only where an overwrite in place needs no new storage: on ext4, xfs or tmpfs, once a
-     * page's blocks are allocated, writing it again allocates nothing. On a copy-on-write filesystem (btrfs,
-     * zfs, bcachefs) every overwrite needs new blocks, so a full disk must be met here, in a fault, not at
-     * the kernel's page fault.
+     * <p>Answer false only where an overwrite in place needs no new storage: on ext4 or tmpfs, once a page's
+     * blocks are allocated, writing it again allocates nothing; on xfs neither, unless the file shares
+     * extents with a reflink copy. On a copy-on-write filesystem (btrfs, zfs, bcachefs) every overwrite needs
+     * new blocks, so a full disk must be met here, in a fault, not at the kernel's page fault. The storage
+     * handlers answer false on ext2, ext3, ext4 and tmpfs only.
      *
      * @param path the region's file, as the region was opened
      * @return true, by default: every write after a writeback faults and calls {@link #prepare} again
