@@ -60,15 +60,16 @@ final class GranuleAllocator {
                     if (r == StorageFile.Outcome.DONE) {
                         file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp,
                                 fault.generation());
-                    } else if (!pageAlone && isNoSpace(r)) {
-                        // Some filesystems (ext4, XFS) keep what a failed fallocate got: give back what no
-                        // fault touched.
-                        space.giveBack(file, from, to);
                     }
                 } finally {
                     if (!pageAlone) {
                         space.endSpeculation();
                     }
+                }
+                if (!pageAlone && isNoSpace(r)) {
+                    // Some filesystems (ext4, XFS) keep what a failed fallocate got: give back what no fault
+                    // touched, once this fault no longer speculates (the give-back holds speculation off).
+                    space.giveBack(file, from, to);
                 }
                 if (r == StorageFile.Outcome.DONE) {
                     counters.fallocates.increment();
@@ -134,6 +135,8 @@ final class GranuleAllocator {
             file.unlockResources();
             return 0;
         }
+        long giveBackFrom = -1; // a granule to give back once this batch no longer speculates
+        long giveBackTo = -1;
         try {
             StorageFile storage = file.storage();
             long size = storage.size();
@@ -151,14 +154,16 @@ final class GranuleAllocator {
                 }
                 StorageFile.Outcome r = storage.allocate(from, to - from);
                 if (r != StorageFile.Outcome.DONE) {
-                    if (isNoSpace(r)) {
-                        space.giveBack(file, from, to); // what it may have got; the faults of these pages will report
+                    if (isNoSpace(r)) { // what it may have got; the faults of these pages will report
+                        giveBackFrom = from;
+                        giveBackTo = to;
                     }
                     break;
                 }
                 counters.fallocates.increment();
                 if (!file.recordAllocatedIfCurrent(firstUnit, endUnit, stamp, generation)) {
-                    space.giveBack(file, from, to); // a new period began (or space was given back): unrecorded
+                    giveBackFrom = from; // a new period began (or space was given back): unrecorded
+                    giveBackTo = to;
                     break;
                 }
                 counters.aheadGranules.increment();
@@ -168,7 +173,13 @@ final class GranuleAllocator {
             LOG.debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
         } finally {
             space.endSpeculation();
-            file.unlockResources();
+            try {
+                if (giveBackFrom >= 0) {
+                    space.giveBack(file, giveBackFrom, giveBackTo); // never throws
+                }
+            } finally {
+                file.unlockResources();
+            }
         }
         return done;
     }

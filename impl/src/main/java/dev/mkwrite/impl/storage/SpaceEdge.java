@@ -137,16 +137,25 @@ final class SpaceEdge {
         if (!nativeCalls) {
             return false;
         }
-        reclaimers.incrementAndGet(); // volatile: speculation that begins after this backs off
-        long deadline = System.nanoTime() + SPECULATION_WAIT_NANOS;
-        while (speculating.get() > 0 && System.nanoTime() < deadline) {
-            LockSupport.parkNanos(20_000);
-        }
+        holdOffSpeculation();
         return true;
     }
 
     void leaveEdge() {
         reclaimers.decrementAndGet();
+    }
+
+    /**
+     * Holds off allocations beyond a faulting page until {@link #leaveEdge()}: none begins after this, and
+     * those in flight are waited for (briefly; they never wait for anything a reclaimer holds). The caller
+     * must not be speculating itself.
+     */
+    private void holdOffSpeculation() {
+        reclaimers.incrementAndGet(); // volatile: speculation that begins after this backs off
+        long deadline = System.nanoTime() + SPECULATION_WAIT_NANOS;
+        while (speculating.get() > 0 && System.nanoTime() < deadline) {
+            LockSupport.parkNanos(20_000);
+        }
     }
 
     /**
@@ -171,12 +180,14 @@ final class SpaceEdge {
     }
 
     /**
-     * After a fallocate of {@code [from, to)} failed for lack of space: gives back whatever of the range it
-     * may have allocated and no fault touched. The caller holds the file's resource lock.
+     * After a fallocate of {@code [from, to)} failed for lack of space, or allocated what could not be
+     * recorded: gives back whatever of the range it may have allocated and no fault touched. The caller
+     * holds the file's resource lock and has ended its own speculation: allocations beyond a page are held
+     * off meanwhile (see {@link #punchHeldOff}).
      */
     void giveBack(FileSpace file, long from, long to) {
         if (nativeCalls) {
-            punchUntouched(file, UnitTable.unit(from), UnitTable.unitCeil(to), false);
+            punchHeldOff(file, UnitTable.unit(from), UnitTable.unitCeil(to), false);
         }
     }
 
@@ -188,10 +199,26 @@ final class SpaceEdge {
     void trim(FileSpace file) {
         if (nativeCalls && file.tryLockResources()) {
             try {
-                punchUntouched(file, 0, Long.MAX_VALUE, true);
+                punchHeldOff(file, 0, Long.MAX_VALUE, true);
             } finally {
                 file.unlockResources();
             }
+        }
+    }
+
+    /**
+     * {@link #punchUntouched}, with allocations beyond a page held off. A punch walks its range chunk by
+     * chunk; an allocation ahead (prepare-ahead's granule, a fault's granule) that lands in the range after
+     * a chunk was punched, and is recorded before the punch ends, would lose its record when the punch
+     * releases its claim ({@link FileSpace#endReclaim}): blocks allocated that no reclaim can find, lost to
+     * every writer until the file is released. Edge mode ({@link #reclaim()}) holds them off already.
+     */
+    private long punchHeldOff(FileSpace file, long fromUnit, long toUnit, boolean recordedOnly) {
+        holdOffSpeculation();
+        try {
+            return punchUntouched(file, fromUnit, toUnit, recordedOnly);
+        } finally {
+            leaveEdge();
         }
     }
 

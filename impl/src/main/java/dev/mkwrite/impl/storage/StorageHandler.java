@@ -402,6 +402,11 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         return granules.allocateAhead(file, fromGranule, toGranule, stamp, generation);
     }
 
+    /** The space at the edge this handler gives back from; for tests. */
+    SpaceEdge space() {
+        return space;
+    }
+
     /** The state of {@code path}, created on first use. */
     FileSpace file(Path path) {
         FileSpace f = files.get(path);

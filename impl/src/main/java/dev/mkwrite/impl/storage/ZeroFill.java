@@ -85,16 +85,28 @@ final class ZeroFill {
         if (!space.beginSpeculation()) {
             return; // another fault is giving space back
         }
+        long[] failed;
         try {
-            fillNeighbours(storage, file, start, end, size, firstUnit, endUnit, stamp, generation, cancel);
+            failed = fillNeighbours(storage, file, start, end, size, firstUnit, endUnit, stamp, generation,
+                    cancel);
         } finally {
             space.endSpeculation();
         }
+        if (failed != null) {
+            // What the fill wrote before it failed stays allocated unless given back; the give-back holds
+            // speculation off, so it comes after this fault's own speculation ended.
+            space.giveBack(file, failed[0], failed[1]);
+        }
     }
 
-    /** Zero-fills the untouched units of {@code [firstUnit, endUnit)} around the page {@code [start, end)}. */
-    private void fillNeighbours(StorageFile storage, FileSpace file, long start, long end, long size, long firstUnit,
-                                long endUnit, int stamp, long generation, BlockingIo.Cancel cancel) {
+    /**
+     * Zero-fills the untouched units of {@code [firstUnit, endUnit)} around the page {@code [start, end)}.
+     *
+     * @return null, or the byte range {@code {from, to}} of the run whose fill failed, to be given back
+     */
+    private long[] fillNeighbours(StorageFile storage, FileSpace file, long start, long end, long size,
+                                  long firstUnit, long endUnit, int stamp, long generation,
+                                  BlockingIo.Cancel cancel) {
         long pageFirst = UnitTable.unit(start);
         long pageEnd = UnitTable.unitCeil(end);
         long u = firstUnit;
@@ -123,11 +135,10 @@ final class ZeroFill {
                 file.endFill(u, runEnd, filled, stamp, generation);
             }
             if (!filled) {
-                // What the fill wrote before it failed stays allocated unless given back.
-                space.giveBack(file, u << UnitTable.UNIT_SHIFT, runEnd << UnitTable.UNIT_SHIFT);
-                return;
+                return new long[] {u << UnitTable.UNIT_SHIFT, runEnd << UnitTable.UNIT_SHIFT};
             }
             u = runEnd;
         }
+        return null;
     }
 }
