@@ -11,6 +11,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 
 import java.util.Arrays;
+import java.util.function.Predicate;
 
 /**
  * Handlers run in order for each fault; see {@link StorageHandlers#chain}. The reservations they return
@@ -87,19 +88,19 @@ final class HandlerChain implements WriteFaultHandler {
     /** Stable pages if any handler of the chain needs them. */
     @Override
     public boolean needsStablePages() {
-        for (WriteFaultHandler h : handlers) {
-            if (h.needsStablePages()) {
-                return true;
-            }
-        }
-        return false;
+        return any(WriteFaultHandler::needsStablePages);
     }
 
     /** Overwrites prepared again if any handler of the chain asks for it. */
     @Override
     public boolean preparesOverwrites(Path path) {
+        return any(h -> h.preparesOverwrites(path));
+    }
+
+    /** Whether {@code question} is true of any handler of the chain. */
+    private boolean any(Predicate<WriteFaultHandler> question) {
         for (WriteFaultHandler h : handlers) {
-            if (h.preparesOverwrites(path)) {
+            if (question.test(h)) {
                 return true;
             }
         }

@@ -136,6 +136,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     }
 
     private static final AtomicBoolean POPULATE_LOGGED = new AtomicBoolean();
+    /** Filesystem types ({@code FileStore.type()}) whose overwrite of an allocated block allocates nothing. */
+    private static final Set<String> OVERWRITES_IN_PLACE = Set.of("ext2", "ext3", "ext4", "tmpfs");
 
     private final Allocation allocation;
     private final int granule;
@@ -463,9 +465,6 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             return true; // cannot tell: prepare every overwrite
         }
     }
-
-    /** Filesystem types ({@code FileStore.type()}) whose overwrite of an allocated block allocates nothing. */
-    private static final Set<String> OVERWRITES_IN_PLACE = Set.of("ext2", "ext3", "ext4", "tmpfs");
 
     /**
      * The region over {@code path} was closed: {@linkplain #release(Path) releases} the file, giving back
