@@ -1318,6 +1318,34 @@ abstract class RegionContract {
         assertTrue(region.stats().pagesWrittenBack() >= PAGES - 5);
     }
 
+    @Test
+    void shouldHoldKeptPagesToTheDirtyLimitToo() throws Exception {
+        handler.preparesOverwrites = false;
+        region = MappedRegion.builder(dir.resolve("region.dat")).size(PAGES * (long) PAGE).pageSize(PAGE)
+                .backing(backing()).handler(handler).dirtyLimit(4L * PAGE).open();
+        for (int p = 0; p < PAGES; p++) {
+            region.putByte((long) p * PAGE, (byte) p);
+        }
+        region.flush();
+        assertEquals(PAGES, region.stats().preparedPages(), "every page kept prepared");
+        long writtenBack = region.stats().pagesWrittenBack();
+        for (int p = 0; p < PAGES; p++) {
+            region.putByte((long) p * PAGE + 1, (byte) p); // enters a kept page, no fault
+            assertTrue(region.stats().writablePages() <= 5, "a kept page entered counts as dirty: "
+                    + region.stats());
+        }
+        assertEquals(PAGES, handler.calls(), "kept pages are entered without a handler call");
+        assertTrue(region.stats().pagesWrittenBack() - writtenBack >= PAGES - 5, "the limit wrote them back");
+        RegionStats s = region.stats();
+        assertEquals(s.writablePages() + s.preparedPages(), s.reservationsOutstanding(),
+                "every writable and every kept page holds one reservation");
+        region.flush();
+        assertEquals(PAGES, region.stats().preparedPages());
+        for (int p = 0; p < PAGES; p++) {
+            assertEquals((byte) p, region.getByte((long) p * PAGE + 1));
+        }
+    }
+
     // ---------------------------------------------------------------------------------------------
     // Bad input: a clear exception, the region usable, its data unchanged, no deadlock
 
