@@ -9,11 +9,17 @@ import dev.mkwrite.MappedRegion;
  */
 public final class ReliabilityProbe {
 
+    /**
+     * Retired mappings past which a grow that maps anew drains every writer itself, as
+     * {@code Retirement.MAX_RETIRED} says (private there; {@code MemorySegmentRegionTest} counts to it too).
+     */
+    private static final int MAX_RETIRED = 32;
+
     private ReliabilityProbe() {
     }
 
     /**
-     * The name of {@code page}'s state: CLEAN, PREPARING, WRITABLE, WRITEBACK or FROZEN.
+     * The name of {@code page}'s state: CLEAN, PREPARING, WRITABLE, WRITEBACK, FROZEN, REDIRTIED or PREPARED.
      *
      * @param region a region opened by the mkwrite implementation
      * @param page   the page index
@@ -32,6 +38,19 @@ public final class ReliabilityProbe {
      */
     public static boolean writable(MappedRegion region, long page) {
         return PageState.state(RegionHandle.regionOf(region).stateWord(page)) == PageState.WRITABLE;
+    }
+
+    /**
+     * Whether a grow of {@code region} that maps it anew may quiesce every page, not only a partly covered
+     * last page, which takes every PREPARED page back to CLEAN: when as many retired mappings wait to be
+     * unmapped as the region keeps, the grow drains every writer and unmaps them itself. Only a grow adds
+     * a retired mapping, under the exclusive lock, so a false answer before a grow holds for that grow.
+     *
+     * @param region a region opened by the mkwrite implementation
+     * @return true if the next grow may take every PREPARED page
+     */
+    public static boolean growMayQuiesceAll(MappedRegion region) {
+        return RegionHandle.regionOf(region).retiredMappings() >= MAX_RETIRED;
     }
 
     /**

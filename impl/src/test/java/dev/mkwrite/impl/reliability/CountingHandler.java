@@ -8,9 +8,12 @@ import dev.mkwrite.WriteFaultHandler;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Queue;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -27,6 +30,8 @@ final class CountingHandler implements WriteFaultHandler {
 
     private final WriteFaultHandler inner;
     private final Queue<Counted> all = new ConcurrentLinkedQueue<>();
+    /** The reservations not ended yet: few at any time, where {@link #all} grows with the test. */
+    private final Set<Counted> alive = ConcurrentHashMap.newKeySet();
     private final AtomicLong issued = new AtomicLong();
     private final AtomicLong consumed = new AtomicLong();
     private final AtomicLong released = new AtomicLong();
@@ -44,6 +49,12 @@ final class CountingHandler implements WriteFaultHandler {
     @Override
     public void beforeWriteback(long page, MemorySegment contents) {
         inner.beforeWriteback(page, contents);
+    }
+
+    /** The inner handler's answer: whether a written-back page goes CLEAN, or stays prepared, is its to say. */
+    @Override
+    public boolean preparesOverwrites(Path path) {
+        return inner.preparesOverwrites(path);
     }
 
     /** Reservations handed to mkwrite so far. */
@@ -64,6 +75,19 @@ final class CountingHandler implements WriteFaultHandler {
         return released.get();
     }
 
+    /**
+     * The page of every reservation that has not ended yet, one entry per reservation. Once nothing is in
+     * flight each is held by its page, WRITABLE; a page kept prepared after writeback, or written again
+     * since, holds mkwrite's {@link Reservation#none()}, which no handler issued, and is not among these.
+     */
+    List<Long> livePages() {
+        List<Long> pages = new ArrayList<>();
+        for (Counted c : alive) {
+            pages.add(c.page);
+        }
+        return pages;
+    }
+
     /** Every reservation that did not end exactly once, described; empty when the balance is right. */
     List<String> unbalanced() {
         List<String> bad = new ArrayList<>();
@@ -78,6 +102,7 @@ final class CountingHandler implements WriteFaultHandler {
     private Counted count(Reservation r, WriteFault fault, boolean cached) {
         Counted c = new Counted(r, fault.page(), fault.generation(), fault.isRetry(), cached);
         all.add(c);
+        alive.add(c);
         issued.incrementAndGet();
         return c;
     }
@@ -110,6 +135,7 @@ final class CountingHandler implements WriteFaultHandler {
         public void consume() {
             consumes.incrementAndGet();
             ends.incrementAndGet();
+            alive.remove(this);
             consumed.incrementAndGet();
             inner.consume();
         }
@@ -118,6 +144,7 @@ final class CountingHandler implements WriteFaultHandler {
         public void release() {
             releases.incrementAndGet();
             ends.incrementAndGet();
+            alive.remove(this);
             released.incrementAndGet();
             inner.release();
         }
@@ -145,6 +172,7 @@ final class CountingHandler implements WriteFaultHandler {
             Counted c = new Counted(reservation, page(), generation(), isRetry(), true);
             super.cacheReservation(c); // throws before we count it if caching is not allowed now
             all.add(c);
+            alive.add(c);
             issued.incrementAndGet();
         }
 
