@@ -62,19 +62,30 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *   <li>the handler ran for exactly the CLEAN pages a write covered, in order, up to a failing page (K1);
  *   each flush wrote back exactly the dirty pages of its range (K8), and saw, in
  *   {@code beforeWriteback}, exactly the shadow's bytes;</li>
- *   <li>after every operation no pin is held and nothing is PREPARING or under writeback, every
- *   WRITABLE page holds one reservation, and the handler-side count of live reservations agrees
+ *   <li>after every operation no pin is held and nothing is PREPARING or under writeback, every page is
+ *   in the state the model says (CLEAN, WRITABLE, or kept PREPARED), every WRITABLE and every kept page
+ *   holds one reservation, and the handler-side count of live reservations agrees, page by page
  *   ({@link LeakCheck} checks the balance of every reservation after the test).</li>
  * </ul>
  *
- * <p>CI runs four fixed seeds, one per backing and page size (4 KiB and 16 KiB), 25,000 operations
- * each. To run another seed, or to replay a failure (the failure message prints the seed, the index of
- * the failing operation and the last 50 operations), give any of the properties:
+ * <p>With {@code keep}, the handler answers {@link WriteFaultHandler#preparesOverwrites} with false: a
+ * flush leaves the pages it wrote back PREPARED ("kept") instead of CLEAN, and the next write makes a
+ * kept page WRITABLE again without calling the handler (K1 counts it as not CLEAN), holding mkwrite's
+ * {@link Reservation#none()}. The model follows the real code: a write over several pages that fails
+ * leaves the kept pages before the failing one CLEAN (it claimed them, and gives its claims back), a
+ * truncate that shrinks the region makes every kept page CLEAN (its quiesce takes them all, not only
+ * those it removes), and so do a hole over the page, a grow over a partly covered last page, and close.
+ *
+ * <p>CI runs six fixed seeds, 25,000 operations each: one per backing and page size (4 KiB and
+ * 16 KiB), and with {@code keep} one per backing at 4 KiB. To run another seed, or to replay a failure
+ * (the failure message prints the seed, the index of the failing operation and the last 50 operations),
+ * give any of the properties:
  * <pre>
  * ./dev mvn -o -pl impl -am verify -Dtest=FsxTest -Dsurefire.failIfNoSpecifiedTests=false \
- *     -Dfsx.seed=12345 -Dfsx.ops=100000 -Dfsx.backing=MAPPED_BYTE_BUFFER -Dfsx.pageSize=16384
+ *     -Dfsx.seed=12345 -Dfsx.ops=100000 -Dfsx.backing=MAPPED_BYTE_BUFFER -Dfsx.pageSize=16384 -Dfsx.keep=true
  * </pre>
- * {@code fsx.backing} and {@code fsx.pageSize} default to every combination, {@code fsx.ops} to 25,000.
+ * {@code fsx.backing} and {@code fsx.pageSize} default to every combination, {@code fsx.ops} to 25,000;
+ * {@code fsx.keep} to both, with {@code keep} only at 4 KiB unless {@code fsx.pageSize} is given.
  * The file lives in {@code /dev/shm} when there is one ({@link ShmTempDir}): there the ~7,000 flushes of
  * a CI run cost nothing, and 100,000 operations take about 20 s; on ext4 they took 35 to 85 s, waiting
  * for the disk. {@code -Dfsx.dir=/some/dir} runs it on another file system.
@@ -90,6 +101,7 @@ class FsxTest {
     static final String PAGE_SIZE = "fsx.pageSize";
     static final String BROKEN_MODEL = "fsx.brokenModel";
     static final String DIR = "fsx.dir";
+    static final String KEEP = "fsx.keep";
 
     private static final int DEFAULT_OPS = 25_000;
     private static final int MAX_PAGES = 40;
@@ -107,15 +119,22 @@ class FsxTest {
         String ops = property(OPS);
         String backing = property(BACKING);
         String pageSize = property(PAGE_SIZE);
+        String keep = property(KEEP);
         List<Backing> backings = backing == null ? List.of(Backing.values()) : List.of(Backing.valueOf(backing));
         List<Integer> pageSizes = pageSize == null ? List.of(4096, 16384) : List.of(Integer.parseInt(pageSize));
         int count = ops == null ? DEFAULT_OPS : Integer.parseInt(ops);
+        List<Boolean> keeps = keep == null ? List.of(false, true) : List.of(Boolean.parseBoolean(keep));
         List<Arguments> runs = new ArrayList<>();
-        long fixed = 0x6d6b7772L; // "mkwr": the CI seeds are this plus 0..3
-        for (Backing b : backings) {
-            for (int p : pageSizes) {
-                long s = seed == null ? fixed + runs.size() : Long.parseLong(seed);
-                runs.add(Arguments.of(s, b, p, count));
+        long fixed = 0x6d6b7772L; // "mkwr": the CI seeds are this plus 0..5, those without keep first
+        for (boolean k : keeps) {
+            for (Backing b : backings) {
+                for (int p : pageSizes) {
+                    if (k && keep == null && pageSize == null && p != 4096) {
+                        continue; // by default, kept pages at 4 KiB only: the page size changes little for them
+                    }
+                    long s = seed == null ? fixed + runs.size() : Long.parseLong(seed);
+                    runs.add(Arguments.of(s, b, p, count, k));
+                }
             }
         }
         return runs.stream();
@@ -127,31 +146,79 @@ class FsxTest {
         return v == null || v.isBlank() ? null : v.trim();
     }
 
-    @ParameterizedTest(name = "seed {0}, {1}, page {2}, {3} ops")
+    @ParameterizedTest(name = "seed {0}, {1}, page {2}, {3} ops, keep {4}")
     @MethodSource("runs")
-    void shouldMatchTheShadowModelAfterEveryOperation(long seed, Backing backing, int pageSize, int ops)
+    void shouldMatchTheShadowModelAfterEveryOperation(long seed, Backing backing, int pageSize, int ops, boolean keep)
             throws Exception {
         long start = System.nanoTime();
-        Run run = new Run(seed, backing, pageSize, dir.resolve("fsx-" + seed + ".dat"),
+        Run run = new Run(seed, backing, pageSize, keep, dir.resolve("fsx-" + seed + ".dat"),
                 Boolean.parseBoolean(property(BROKEN_MODEL)));
         try {
             run.run(ops);
         } finally {
             run.shutdown();
         }
-        System.out.printf("fsx seed %d on %s, page %d, in %s: %d ops in %d ms (broken rule %s); %s%n", seed,
-                backing, pageSize, dir.getParent(), ops, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), ReliabilityProbe.brokenRule(),
-                run.tally());
+        System.out.printf("fsx seed %d on %s, page %d, keep %b, in %s: %d ops in %d ms (broken rule %s); %s%n", seed,
+                backing, pageSize, keep, dir.getParent(), ops, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start),
+                ReliabilityProbe.brokenRule(), run.tally());
     }
 
     /** What the handler did during one operation. */
     private enum Injected { NO_SPACE, HANDLER_FAILED, WOULD_BLOCK, OUT_OF_REGION, CLOSED }
+
+    // The model's page states, one bit each: a page's entry is the set of states it may be in, one state
+    // once an operation's outcome is known, more while interference leaves it open (checkStats adopts the
+    // real one from those). DIRTY and DIRTY_KEPT are both WRITABLE; they differ in the reservation held.
+
+    /** Not prepared: the next write calls the handler. */
+    private static final int CLEAN = 1;
+    /** WRITABLE, holding the reservation the handler gave for it. */
+    private static final int DIRTY = 2;
+    /** PREPARED after its writeback (keep only), holding {@link Reservation#none()}: no handler call for it. */
+    private static final int KEPT = 4;
+    /** WRITABLE again after it was kept, with the kept page's {@link Reservation#none()}, no handler's. */
+    private static final int DIRTY_KEPT = 8;
+    private static final int WRITTEN = DIRTY | DIRTY_KEPT;
+
+    /** The states of {@code mask} after a write over the page: a CLEAN page is prepared, a kept one entered. */
+    private static int written(int mask) {
+        return (mask & WRITTEN) | ((mask & CLEAN) != 0 ? DIRTY : 0) | ((mask & KEPT) != 0 ? DIRTY_KEPT : 0);
+    }
+
+    /** The states of {@code mask} after a flush over the page: a dirty page is written back, kept if {@code keep}. */
+    private static int flushed(int mask, boolean keep) {
+        return (mask & (CLEAN | KEPT)) | ((mask & DIRTY) != 0 ? (keep ? KEPT : CLEAN) : 0)
+                | ((mask & DIRTY_KEPT) != 0 ? KEPT : 0);
+    }
+
+    /** The states of {@code mask} after the page's kept status is taken: a kept page is CLEAN again. */
+    private static int unkept(int mask) {
+        return (mask & ~KEPT) | ((mask & KEPT) != 0 ? CLEAN : 0);
+    }
+
+    /** {@code mask} described, for failure messages. */
+    private static String describeModel(int mask) {
+        List<String> names = new ArrayList<>();
+        for (int bit = CLEAN; bit <= DIRTY_KEPT; bit <<= 1) {
+            if ((mask & bit) != 0) {
+                names.add(switch (bit) {
+                    case CLEAN -> "CLEAN";
+                    case DIRTY -> "WRITABLE";
+                    case KEPT -> "PREPARED (kept)";
+                    default -> "WRITABLE (written again after it was kept, holding Reservation.none())";
+                });
+            }
+        }
+        return names.size() == 1 ? names.getFirst() : "one of " + names;
+    }
 
     /** One seeded run: the region, its shadow, the handler, and the log. */
     private final class Run {
         final long seed;
         final Backing backing;
         final int pageSize;
+        /** Whether the handler says overwrites need no preparing, so flushed pages are kept PREPARED. */
+        final boolean keep;
         final Path file;
         final boolean brokenModel;
         final long maxSize;
@@ -164,10 +231,12 @@ class FsxTest {
         });
 
         final byte[] shadow;
-        /** Model page states: true if WRITABLE (dirty), for pages below {@link #pages()}. */
-        final boolean[] dirty;
-        /** Pages whose state the model cannot predict after an interfered write; resolved from the region. */
-        final boolean[] unknown;
+        /**
+         * Model page states, for pages below {@link #pages()}: the set of states ({@link #CLEAN},
+         * {@link #DIRTY}, {@link #KEPT}, {@link #DIRTY_KEPT}) each may be in. One state, except while an
+         * interfered write leaves a page open; {@link #checkStats} then adopts the real one of those.
+         */
+        final int[] states;
         long size;
 
         final CountingHandler handler;
@@ -194,18 +263,24 @@ class FsxTest {
         int interferences;
         int competitions;
         int failures;
+        /** Kept pages a write entered without the handler, and that a failed write gave back CLEAN (keep only). */
+        int keptEntered;
+        int keptGivenBack;
+        /** The most pages kept PREPARED at once, as checkStats found them. */
+        long mostKept;
 
-        Run(long seed, Backing backing, int pageSize, Path file, boolean brokenModel) throws IOException {
+        Run(long seed, Backing backing, int pageSize, boolean keep, Path file, boolean brokenModel) throws IOException {
             this.seed = seed;
             this.backing = backing;
             this.pageSize = pageSize;
+            this.keep = keep;
             this.file = file;
             this.brokenModel = brokenModel;
             this.maxSize = (long) MAX_PAGES * pageSize;
             this.rnd = new Random(seed);
             this.shadow = new byte[(int) maxSize];
-            this.dirty = new boolean[MAX_PAGES + 1];
-            this.unknown = new boolean[MAX_PAGES + 1];
+            this.states = new int[MAX_PAGES + 1];
+            Arrays.fill(states, CLEAN);
             this.handler = leaks.counting(new FsxHandler());
             this.size = 1 + rnd.nextLong(maxSize);
             this.region = leaks.open(MappedRegion.builder(file).size(size).pageSize(pageSize).backing(backing)
@@ -222,7 +297,8 @@ class FsxTest {
                 b.append(op.name().toLowerCase()).append('=').append(counts[op.ordinal()]).append(' ');
             }
             return b.append("interferences=").append(interferences).append(" (competing claims ").append(competitions).append(") failedWrites=").append(failures)
-                    .append(" reservations=").append(handler.issued()).toString();
+                    .append(" reservations=").append(handler.issued()).append(" keptEntered=").append(keptEntered)
+                    .append(" keptGivenBack=").append(keptGivenBack).append(" mostKept=").append(mostKept).toString();
         }
 
         void run(int ops) throws Exception {
@@ -251,12 +327,14 @@ class FsxTest {
         private AssertionError failed(Throwable t) {
             StringBuilder b = new StringBuilder();
             b.append("fsx failed at operation #").append(opIndex).append(" of seed ").append(seed).append(" on ")
-                    .append(backing).append(", page size ").append(pageSize).append(", broken rule ")
+                    .append(backing).append(", page size ").append(pageSize).append(", keep ").append(keep)
+                    .append(", broken rule ")
                     .append(ReliabilityProbe.brokenRule()).append(brokenModel ? ", BROKEN MODEL" : "").append(": ")
                     .append(t).append("\nreplay: ./dev mvn -o -pl impl -am verify -Dtest=FsxTest")
                     .append(" -Dsurefire.failIfNoSpecifiedTests=false -Dfsx.seed=").append(seed)
                     .append(" -Dfsx.ops=").append(opIndex + 1).append(" -Dfsx.backing=").append(backing)
-                    .append(" -Dfsx.pageSize=").append(pageSize).append("\nlast ").append(log.size())
+                    .append(" -Dfsx.pageSize=").append(pageSize).append(" -Dfsx.keep=").append(keep)
+                    .append("\nlast ").append(log.size())
                     .append(" operations (index: operation -> outcome):\n");
             for (String line : log) {
                 b.append("  ").append(line).append('\n');
@@ -399,7 +477,7 @@ class FsxTest {
             writeStart = off;
             writeLastPage = last;
             writeEnd = off + len;
-            boolean[] dirtyBefore = Arrays.copyOf(dirty, dirty.length);
+            int[] before = states.clone(); // every state known: checkStats resolved them after the last operation
             log(op + "(" + off + ", " + len + ", how " + how + ") pages " + first + ".." + last + " size " + size);
             Throwable thrown = null;
             boolean wouldBlock = false;
@@ -482,29 +560,35 @@ class FsxTest {
             }
             if (!interfered) {
                 // K1: the handler ran (first attempts) for exactly the CLEAN pages up to the failing one,
-                // in order. K7: a write that failed leaves nothing behind, so the pages it prepared
-                // before the failing one are CLEAN again; a write that succeeded made them all dirty.
+                // in order; not for dirty pages, nor for kept ones, which a write enters without it. K7: a
+                // write that failed leaves nothing behind, so the pages it prepared before the failing one
+                // are CLEAN again; a write that succeeded made them all dirty.
                 long failedPage = ok ? last + 1 : thrown instanceof WriteFaultException w ? w.page()
                         : faulted.isEmpty() ? first : faulted.getLast();
                 List<Long> expected = new ArrayList<>();
                 for (long p = first; p <= Math.min(last, failedPage); p++) {
-                    if (!dirtyBefore[(int) p]) {
+                    if (before[(int) p] == CLEAN) {
                         expected.add(p);
                     }
                 }
                 assertEquals(expected, faulted, "pages faulted by " + op + "(" + off + ", " + len + ")");
-                if (ok) {
-                    for (long p = first; p <= last; p++) {
-                        dirty[(int) p] = true;
+                for (long p = first; p <= last; p++) {
+                    keptEntered += ok && before[(int) p] == KEPT ? 1 : 0;
+                    keptGivenBack += !ok && p < failedPage && before[(int) p] == KEPT ? 1 : 0;
+                    if (ok) {
+                        states[(int) p] = written(before[(int) p]);
+                    } else if (p < failedPage) {
+                        // A write over several pages claims a kept page rather than entering it, so that
+                        // the failure can give it back; given back, a claim is CLEAN, kept or not.
+                        states[(int) p] = unkept(before[(int) p]);
                     }
                 }
             } else {
+                // A page may have been flushed, removed or written by the interference and faulted in
+                // again; it is dirty if the write succeeded, and anything (kept only with keep) if not.
+                int any = keep ? CLEAN | DIRTY | KEPT | DIRTY_KEPT : CLEAN | DIRTY;
                 for (long p = first; p <= last && p < pages(); p++) {
-                    if (ok) {
-                        dirty[(int) p] = true;
-                    } else {
-                        unknown[(int) p] = true;
-                    }
+                    states[(int) p] = ok ? any & WRITTEN : any;
                 }
             }
             check(off - 8, len + 16);
@@ -583,12 +667,9 @@ class FsxTest {
             long first = off / pageSize;
             long last = off >= size || len == 0 ? first - 1 : (Math.min(size, off + len) - 1) / pageSize;
             for (long p = first; p <= last; p++) {
-                if (unknown[(int) p]) {
-                    max++;
-                } else if (dirty[(int) p]) {
-                    min++;
-                    max++;
-                }
+                int m = states[(int) p];
+                min += (m & ~WRITTEN) == 0 ? 1 : 0;
+                max += (m & WRITTEN) != 0 ? 1 : 0;
             }
             long done = len == Long.MAX_VALUE && off == 0 ? region.flush() : region.flush(off, len);
             if (done < min || done > max) {
@@ -596,8 +677,14 @@ class FsxTest {
                         + " pages; the model says " + (min == max ? min : "between " + min + " and " + max));
             }
             for (long p = first; p <= last; p++) {
-                dirty[(int) p] = false;
-                unknown[(int) p] = false;
+                int m = states[(int) p];
+                // The count settles the open pages when it is at either bound: all of them were dirty, or none.
+                if (done == max && (m & WRITTEN) != 0) {
+                    m &= WRITTEN;
+                } else if (done == min && (m & ~WRITTEN) != 0) {
+                    m &= ~WRITTEN;
+                }
+                states[(int) p] = flushed(m, keep);
             }
             if (logIt) {
                 appendLog(done + " pages");
@@ -608,12 +695,7 @@ class FsxTest {
         private void resize(long newSize, boolean grow) throws IOException {
             long old = size;
             log((grow ? "GROW(" : "TRUNCATE(") + newSize + ") from " + old);
-            if (grow) {
-                region.grow(newSize);
-            } else {
-                region.truncate(newSize);
-            }
-            resizeModel(newSize);
+            resizeBoth(newSize, grow);
             appendLog("ok");
             assertEquals(newSize, region.size(), "size after the resize");
             if (newSize < old) {
@@ -624,8 +706,25 @@ class FsxTest {
             }
         }
 
-        /** The model of truncate and grow, which interference also applies. */
-        private void resizeModel(long newSize) {
+        /**
+         * Grows ({@code grow}) or truncates the region to {@code newSize}, and the model with it; interference
+         * does it too, from the other thread.
+         */
+        private void resizeBoth(long newSize, boolean grow) throws IOException {
+            boolean quiescesAll = ReliabilityProbe.growMayQuiesceAll(region); // asked before: the grow may reap
+            if (grow) {
+                region.grow(newSize);
+            } else {
+                region.truncate(newSize);
+            }
+            resizeModel(newSize, quiescesAll);
+        }
+
+        /**
+         * The model of truncate and grow. {@code growMayQuiesceAll}: a grow to {@code newSize} may have had
+         * to quiesce every page ({@link ReliabilityProbe#growMayQuiesceAll}), taking every kept page.
+         */
+        private void resizeModel(long newSize, boolean growMayQuiesceAll) {
             long old = size;
             long oldPages = pages();
             if (newSize < old) {
@@ -634,13 +733,23 @@ class FsxTest {
                 }
                 size = newSize;
                 for (long p = pages(); p < oldPages; p++) {
-                    dirty[(int) p] = false;
-                    unknown[(int) p] = false;
+                    states[(int) p] = CLEAN;
+                }
+                // A shrink quiesces the whole region, and quiesce takes every PREPARED page back to CLEAN
+                // (a writer could enter one without the lock): kept pages below the new end go as well.
+                for (long p = 0; p < pages(); p++) {
+                    states[(int) p] = unkept(states[(int) p]);
                 }
             } else if (newSize > old) {
                 if (old % pageSize != 0) {
-                    dirty[(int) (oldPages - 1)] = false; // the old partial last page is written back first
-                    unknown[(int) (oldPages - 1)] = false;
+                    // The old partial last page is quiesced, which takes it if kept, and written back if
+                    // dirty; an exclusive operation's writeback leaves it CLEAN, kept or not.
+                    states[(int) (oldPages - 1)] = CLEAN;
+                }
+                if (growMayQuiesceAll) {
+                    for (long p = 0; p < oldPages; p++) {
+                        states[(int) p] |= unkept(states[(int) p]); // kept, or taken by that quiesce
+                    }
                 }
                 size = newSize;
             }
@@ -691,17 +800,17 @@ class FsxTest {
             check(off - pageSize, len + 2L * pageSize);
         }
 
+        /** The model of punchHole: the bytes read as zero, and the pages are CLEAN, dirty, kept or not. */
         private void punchModel(long off, long len) {
             Arrays.fill(shadow, (int) off, (int) (off + len), (byte) 0);
             for (long p = off / pageSize; p < (off + len + pageSize - 1) / pageSize; p++) {
-                dirty[(int) p] = false;
-                unknown[(int) p] = false;
+                states[(int) p] = CLEAN;
             }
         }
 
+        /** Close writes back every dirty page and drops every kept one: the region reopens all CLEAN. */
         private void closedModel() {
-            Arrays.fill(dirty, false);
-            Arrays.fill(unknown, false);
+            Arrays.fill(states, CLEAN);
         }
 
         private void closeAndCheckFile() throws IOException {
@@ -787,24 +896,51 @@ class FsxTest {
             if (!problems.isEmpty()) {
                 throw new AssertionError("after the operation: " + problems);
             }
-            if (handler.live() != s.reservationsOutstanding()) {
-                throw new AssertionError("the handler counts " + handler.live() + " live reservations, the region "
-                        + s.reservationsOutstanding());
-            }
             assertEquals(pages(), s.pages(), "pages");
+            // Which WRITABLE page holds the handler's reservation, and which the kept page's none(): each
+            // live reservation the handler issued is held by the page it was issued for.
+            List<Long> handlerPages = handler.livePages();
             long writable = 0;
+            long kept = 0;
+            long dirtyKept = 0;
             for (long p = 0; p < pages(); p++) {
-                boolean actual = ReliabilityProbe.writable(region, p);
-                if (unknown[(int) p]) {
-                    dirty[(int) p] = actual; // either is legal after an interfered write
-                    unknown[(int) p] = false;
-                } else if (actual != dirty[(int) p]) {
+                String name = ReliabilityProbe.state(region, p);
+                int actual = switch (name) {
+                    case "CLEAN" -> CLEAN;
+                    case "WRITABLE" -> handlerPages.contains(p) ? DIRTY : DIRTY_KEPT;
+                    case "PREPARED" -> KEPT;
+                    default -> 0; // PREPARING or under writeback: the quiescent check above failed first
+                };
+                if ((states[(int) p] & actual) == 0) {
                     throw new AssertionError("page " + p + " is " + ReliabilityProbe.describe(region, p)
-                            + " but the model says " + (dirty[(int) p] ? "WRITABLE" : "CLEAN"));
+                            + (name.equals("WRITABLE") ? ", " + describeModel(actual) : "") + ", but the model says "
+                            + describeModel(states[(int) p]));
                 }
-                writable += actual ? 1 : 0;
+                states[(int) p] = actual; // one of the model's, as an interfered write may leave it
+                writable += actual == DIRTY || actual == DIRTY_KEPT ? 1 : 0;
+                kept += actual == KEPT ? 1 : 0;
+                dirtyKept += actual == DIRTY_KEPT ? 1 : 0;
+            }
+            for (long p : handlerPages) {
+                if (p >= pages() || states[(int) p] != DIRTY
+                        || handlerPages.indexOf(p) != handlerPages.lastIndexOf(p)) {
+                    throw new AssertionError("a live reservation of the handler's for page " + p + ", which is "
+                            + (p < pages() ? ReliabilityProbe.describe(region, p) : "past the end")
+                            + "; live ones are for pages " + handlerPages);
+                }
             }
             assertEquals(writable, s.writablePages(), "writable pages in the stats");
+            assertEquals(kept, s.preparedPages(), "kept (PREPARED) pages in the stats");
+            mostKept = Math.max(mostKept, kept);
+            // Every WRITABLE and every kept page holds one reservation (the quiescent check), but a kept
+            // page's is Reservation.none(), which mkwrite made and CountingHandler never saw, and a page
+            // written again after it was kept still holds that one: the handler counts the others.
+            long expected = s.reservationsOutstanding() - s.preparedPages() - dirtyKept;
+            if (handler.live() != expected) {
+                throw new AssertionError("the handler counts " + handler.live() + " live reservations, the region "
+                        + s.reservationsOutstanding() + " outstanding for " + s.preparedPages() + " kept pages and "
+                        + dirtyKept + " written again after they were kept, which hold none()");
+            }
         }
 
         private void expectOutOfRegion(String what, ThrowingRunnable r) {
@@ -893,6 +1029,11 @@ class FsxTest {
             }
 
             @Override
+            public boolean preparesOverwrites(Path path) {
+                return !keep; // asked once as the region opens, and again at each reopen
+            }
+
+            @Override
             public void beforeWriteback(long page, MemorySegment contents) {
                 // K8: the stable contents are exactly what the model holds (mkwrite's own threads only).
                 long off = page * pageSize;
@@ -930,10 +1071,8 @@ class FsxTest {
             long high = size;
             try {
                 helper.submit(() -> {
-                    region.truncate(low);
-                    resizeModel(low);
-                    region.truncate(high);
-                    resizeModel(high);
+                    resizeBoth(low, false);
+                    resizeBoth(high, false);
                     return null;
                 }).get(30, TimeUnit.SECONDS);
             } catch (Exception e) {
@@ -947,7 +1086,7 @@ class FsxTest {
             pendingWrite = helper.submit(() -> {
                 region.put(off, data);
                 System.arraycopy(data, 0, shadow, (int) off, data.length);
-                dirty[(int) page] = true;
+                states[(int) page] = DIRTY; // truncated away and back, the page was CLEAN: the handler prepared it
                 return null;
             });
             try {
@@ -973,16 +1112,15 @@ class FsxTest {
                 if (again) {
                     // A write faults in its range in one pass and pins it after; pages an earlier
                     // interference flushed or removed are faulted again only after this one.
-                    unknown[(int) p] |= !dirty[(int) p];
-                } else {
-                    // The write prepared the CLEAN ones of these before this page, in order, and holds
-                    // them PREPARING until its last page is prepared (K7): a flush does not see them,
-                    // and they become dirty only when the write succeeds. Dirty ones stay dirty.
-                    unknown[(int) p] = false;
+                    states[(int) p] |= written(states[(int) p]);
                 }
+                // Else the write prepared the CLEAN ones of these before this page, in order, and claimed
+                // the kept ones, and holds them PREPARING until its last page is prepared (K7): a flush
+                // does not see them, and they become dirty only when the write succeeds. Dirty ones stay
+                // dirty. Their states are known: the model's, as before the write.
             }
             for (long p = page + 1; p < Math.min(pages(), writeLastPage + 1); p++) {
-                unknown[(int) p] |= !dirty[(int) p]; // faulted in by this write before an earlier refault?
+                states[(int) p] |= written(states[(int) p]); // faulted in by this write before an earlier refault?
             }
             int what = hrnd.nextInt(9);
             String line = "  while page " + page + " dropped the lock: ";
@@ -992,8 +1130,7 @@ class FsxTest {
                     long newSize = hrnd.nextLong(size + 1);
                     line += "truncate(" + newSize + ")";
                     f = helper.submit(() -> {
-                        region.truncate(newSize);
-                        resizeModel(newSize);
+                        resizeBoth(newSize, false);
                         return null;
                     });
                     if (newSize < writeEnd) {
@@ -1005,10 +1142,8 @@ class FsxTest {
                     long high = size;
                     line += "truncate(" + low + ") then truncate(" + high + ")";
                     f = helper.submit(() -> {
-                        region.truncate(low);
-                        resizeModel(low);
-                        region.truncate(high);
-                        resizeModel(high);
+                        resizeBoth(low, false);
+                        resizeBoth(high, false);
                         return null;
                     });
                 }
@@ -1026,8 +1161,7 @@ class FsxTest {
                     long newSize = size + hrnd.nextLong(maxSize - size + 1);
                     line += "grow(" + newSize + ")";
                     f = helper.submit(() -> {
-                        region.grow(newSize);
-                        resizeModel(newSize);
+                        resizeBoth(newSize, true);
                         return null;
                     });
                 }
@@ -1054,7 +1188,7 @@ class FsxTest {
                         f = helper.submit(() -> {
                             region.put(off, data);
                             System.arraycopy(data, 0, shadow, (int) off, len);
-                            dirty[(int) other] = true;
+                            states[(int) other] = written(states[(int) other]); // a kept page is entered
                             return null;
                         });
                     }
