@@ -57,6 +57,17 @@ final class CountingHandler implements WriteFaultHandler {
         return inner.preparesOverwrites(path);
     }
 
+    /** The inner handler's answer: counting must not turn a stable-pages handler into one without them. */
+    @Override
+    public boolean needsStablePages() {
+        return inner.needsStablePages();
+    }
+
+    @Override
+    public void regionClosed(Path path) {
+        inner.regionClosed(path);
+    }
+
     /** Reservations handed to mkwrite so far. */
     long issued() {
         return issued.get();
