@@ -1,7 +1,7 @@
 package dev.mkwrite.impl;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+
+import dev.mkwrite.impl.os.LazyLogger;
 
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class Ahead {
 
-    private static final Logger LOG = LoggerFactory.getLogger(Ahead.class);
+    private static final LazyLogger LOG = new LazyLogger(Ahead.class);
     private static final int MAX_QUEUED = 4;
     /** Pages prepared per step: one fault pass and one madvise over them. */
     private static final int STEP_PAGES = 16;
@@ -92,7 +92,7 @@ final class Ahead {
                 }
             }
         } catch (RuntimeException | Error e) {
-            LOG.debug("prepare-ahead of pages {}..{} stopped: {}", from, to, e.toString());
+            LOG.get().debug("prepare-ahead of pages {}..{} stopped: {}", from, to, e.toString());
         } finally {
             queued.decrementAndGet();
         }

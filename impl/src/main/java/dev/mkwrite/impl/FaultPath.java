@@ -9,8 +9,7 @@ import dev.mkwrite.WriteFaultException;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WouldBlock;
 import dev.mkwrite.impl.os.Errno;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.mkwrite.impl.os.LazyLogger;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -39,7 +38,7 @@ import static dev.mkwrite.impl.PageState.withState;
  */
 final class FaultPath {
 
-    private static final Logger LOG = LoggerFactory.getLogger(FaultPath.class);
+    private static final LazyLogger LOG = new LazyLogger(FaultPath.class);
 
     private final RegionState region;
     private final Ledger ledger;
@@ -216,7 +215,7 @@ final class FaultPath {
         try {
             writeback.flush(0, Long.MAX_VALUE);
         } catch (IOException e) {
-            LOG.warn("dirty-limit writeback of {} failed; the write goes on: {}", region.path, e.toString());
+            LOG.get().warn("dirty-limit writeback of {} failed; the write goes on: {}", region.path, e.toString());
         }
     }
 

@@ -5,11 +5,10 @@ import dev.mkwrite.impl.os.BlockingIo;
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.ErrnoException;
 import dev.mkwrite.impl.os.FileZeros;
+import dev.mkwrite.impl.os.LazyLogger;
 import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.impl.os.SharedFile;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -27,7 +26,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 final class FileHoles {
 
-    private static final Logger LOG = LoggerFactory.getLogger(FileHoles.class);
+    private static final LazyLogger LOG = new LazyLogger(FileHoles.class);
     private static final AtomicBoolean LOGGED_UNSUPPORTED = new AtomicBoolean();
 
     private FileHoles() {
@@ -54,7 +53,7 @@ final class FileHoles {
                         : Errno.EDQUOT, file.path(), offset, length, null);
             }
             if (LOGGED_UNSUPPORTED.compareAndSet(false, true)) {
-                LOG.info("mkwrite: the file system of {} cannot punch holes; punchHole writes zeros over the data"
+                LOG.get().info("mkwrite: the file system of {} cannot punch holes; punchHole writes zeros over the data"
                         + " instead, which frees no space", file.path());
             }
         }

@@ -1,8 +1,7 @@
 package dev.mkwrite.impl;
 
 import dev.mkwrite.Reservation;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.mkwrite.impl.os.LazyLogger;
 
 import static dev.mkwrite.impl.PageState.CLEAN;
 
@@ -14,7 +13,7 @@ import static dev.mkwrite.impl.PageState.CLEAN;
  */
 final class Ledger {
 
-    private static final Logger LOG = LoggerFactory.getLogger(Ledger.class);
+    private static final LazyLogger LOG = new LazyLogger(Ledger.class);
 
     private final RegionState region;
 
@@ -42,7 +41,7 @@ final class Ledger {
         try {
             r.release();
         } catch (RuntimeException e) {
-            LOG.error("Reservation.release() threw for {}; ignored", region.path, e);
+            LOG.get().error("Reservation.release() threw for {}; ignored", region.path, e);
         }
     }
 
@@ -52,7 +51,7 @@ final class Ledger {
         try {
             r.consume();
         } catch (RuntimeException e) {
-            LOG.error("Reservation.consume() threw for {}; ignored", region.path, e);
+            LOG.get().error("Reservation.consume() threw for {}; ignored", region.path, e);
         }
     }
 

@@ -2,11 +2,10 @@ package dev.mkwrite.impl;
 
 import dev.mkwrite.Backing;
 import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.LazyLogger;
 import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.impl.os.Uninterruptible;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -163,7 +162,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         static final long MIN_CAPACITY = 1L << 20;
         /** Tests only: map through FileChannel.map even with native access, to keep that path tested. */
         private static final boolean CHANNEL_MAPS_ONLY = Boolean.getBoolean("dev.mkwrite.impl.testing.channelMaps");
-        private static final Logger LOG = LoggerFactory.getLogger(NativeMapping.class);
+        private static final LazyLogger LOG = new LazyLogger(NativeMapping.class);
 
         private final Arena arena;
         private final int fd;
@@ -203,7 +202,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
                 try {
                     segment = PosixNative.mapShared(fd, capacity, arena);
                 } catch (IOException e) {
-                    LOG.debug("mapping {} bytes failed ({}); mapping {} only", capacity, e.getMessage(), size);
+                    LOG.get().debug("mapping {} bytes failed ({}); mapping {} only", capacity, e.getMessage(), size);
                     segment = PosixNative.mapShared(fd, Math.max(size, 1), arena);
                 }
                 success = true;

@@ -8,8 +8,7 @@ import dev.mkwrite.RegionStats;
 import dev.mkwrite.WouldBlock;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.mkwrite.impl.os.LazyLogger;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -39,7 +38,7 @@ import java.nio.file.Path;
  */
 final class Region implements MappedRegion {
 
-    private static final Logger LOG = LoggerFactory.getLogger(Region.class);
+    private static final LazyLogger LOG = new LazyLogger(Region.class);
 
 
     private final RegionState state;
@@ -87,7 +86,8 @@ final class Region implements MappedRegion {
             Region region = new Region(spec, new RegionState(spec.path(), file.shared(), spec.backing(), pageSize,
                     spec.stablePages() || spec.handler().needsStablePages(), mapping, size), file);
             success = true;
-            LOG.debug("opened {}: {} bytes, {}-byte pages, {}", spec.path(), size, pageSize, spec.backing());
+            // No "opened" line: the first log call of a cold JVM starts SLF4J (tens of ms, row 8), and an
+            // open that succeeds logs nothing; toString() and stats() say what opened.
             return region;
         } finally {
             if (!success) {
@@ -292,9 +292,8 @@ final class Region implements MappedRegion {
         try {
             handler.regionClosed(state.path); // the file is let go of: per-file state in the handler can go
         } catch (RuntimeException e) {
-            LOG.warn("WriteFaultHandler.regionClosed threw for {}; ignored", state.path, e);
+            LOG.get().warn("WriteFaultHandler.regionClosed threw for {}; ignored", state.path, e);
         }
-        LOG.debug("closed {}", state.path);
         if (failure != null) {
             throw failure;
         }

@@ -4,11 +4,10 @@ import dev.mkwrite.Backing;
 import dev.mkwrite.RegionBuilder;
 import dev.mkwrite.impl.os.Descriptors;
 import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.LazyLogger;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.impl.os.SharedFile;
 import dev.mkwrite.impl.os.Uninterruptible;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -52,7 +51,7 @@ import java.util.Set;
  */
 final class RegionFile {
 
-    private static final Logger LOG = LoggerFactory.getLogger(RegionFile.class);
+    private static final LazyLogger LOG = new LazyLogger(RegionFile.class);
 
     private final SharedFile file;
     /** The POSIX lock without native access; null when the native descriptor holds an OFD lock. */
@@ -113,7 +112,7 @@ final class RegionFile {
                     + " process: its file is locked); one file has one page-state table, so open it once and share"
                     + " the region");
         }
-        LOG.debug("no open-file-description lock for {} ({}); a POSIX lock instead", path, Errno.name(-r));
+        LOG.get().debug("no open-file-description lock for {} ({}); a POSIX lock instead", path, Errno.name(-r));
         return false;
     }
 

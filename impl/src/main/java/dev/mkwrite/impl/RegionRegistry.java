@@ -2,8 +2,7 @@ package dev.mkwrite.impl;
 
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.RegionBuilder;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.mkwrite.impl.os.LazyLogger;
 
 import java.io.IOException;
 import java.nio.file.FileAlreadyExistsException;
@@ -36,7 +35,7 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 final class RegionRegistry {
 
-    private static final Logger LOG = LoggerFactory.getLogger(RegionRegistry.class);
+    private static final LazyLogger LOG = new LazyLogger(RegionRegistry.class);
 
     /** The entry of every file that has a region being opened, open, or closing, by file key. */
     private static final ConcurrentHashMap<Object, Entry> OPEN = new ConcurrentHashMap<>();
@@ -158,7 +157,7 @@ final class RegionRegistry {
             try {
                 opened = Region.open(spec);
                 if (!namesFile(spec.path(), key)) {
-                    LOG.debug("{} was replaced while it was opened; opening it again", spec.path());
+                    LOG.get().debug("{} was replaced while it was opened; opening it again", spec.path());
                     return null; // the finally closes the region of the other file
                 }
                 synchronized (this) {
@@ -208,7 +207,7 @@ final class RegionRegistry {
                 handles++;
                 handle = new RegionHandle(region, this);
             }
-            LOG.debug("shared {}: another handle", path);
+            LOG.get().debug("shared {}: another handle", path);
             if (spec.size() > handle.size()) {
                 growFor(handle, spec.size());
             }
@@ -270,7 +269,7 @@ final class RegionRegistry {
             } finally {
                 if (closed || region.isClosed()) {
                     gone();
-                    LOG.debug("closed the last handle of {}", path);
+                    LOG.get().debug("closed the last handle of {}", path);
                 } else {
                     synchronized (this) {
                         handles++;

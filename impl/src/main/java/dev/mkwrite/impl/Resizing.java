@@ -1,7 +1,7 @@
 package dev.mkwrite.impl;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+
+import dev.mkwrite.impl.os.LazyLogger;
 
 import java.io.IOException;
 
@@ -28,7 +28,7 @@ import static dev.mkwrite.impl.PageState.withState;
  */
 final class Resizing {
 
-    private static final Logger LOG = LoggerFactory.getLogger(Resizing.class);
+    private static final LazyLogger LOG = new LazyLogger(Resizing.class);
 
     private final RegionState region;
     private final PageTable table;
@@ -200,7 +200,7 @@ final class Resizing {
                 file.truncate(newSize);
             } catch (IOException | RuntimeException e) {
                 // The file keeps bytes past the region's end that a later grow would expose: close.
-                LOG.error("truncating {} to {} failed; the region is closed", region.path, newSize, e);
+                LOG.get().error("truncating {} to {} failed; the region is closed", region.path, newSize, e);
                 region.closed = true;
                 throw e;
             }

@@ -1,7 +1,7 @@
 package dev.mkwrite.impl;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+
+import dev.mkwrite.impl.os.LazyLogger;
 
 import java.util.ArrayDeque;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -18,7 +18,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 final class Retirement {
 
-    private static final Logger LOG = LoggerFactory.getLogger(Retirement.class);
+    private static final LazyLogger LOG = new LazyLogger(Retirement.class);
 
     /** Retired mappings a region keeps before a grow drains every writer and unmaps them itself. */
     private static final int MAX_RETIRED = 32;
@@ -81,7 +81,7 @@ final class Retirement {
                 try {
                     r.mapping().unmap();
                 } catch (RuntimeException e) {
-                    LOG.warn("unmapping a retired mapping of {} failed; it stays mapped until collected", region.path, e);
+                    LOG.get().warn("unmapping a retired mapping of {} failed; it stays mapped until collected", region.path, e);
                 }
                 return true;
             });

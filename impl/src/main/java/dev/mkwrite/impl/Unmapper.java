@@ -1,7 +1,7 @@
 package dev.mkwrite.impl;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+
+import dev.mkwrite.impl.os.LazyLogger;
 
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -18,7 +18,7 @@ import java.util.function.BooleanSupplier;
  */
 final class Unmapper {
 
-    private static final Logger LOG = LoggerFactory.getLogger(Unmapper.class);
+    private static final LazyLogger LOG = new LazyLogger(Unmapper.class);
     private static final long POLL_MICROS = 500;
     private static final ScheduledThreadPoolExecutor EXECUTOR = executor();
 
@@ -47,7 +47,7 @@ final class Unmapper {
         try {
             more = reaper.getAsBoolean();
         } catch (RuntimeException | Error e) {
-            LOG.error("mkwrite: unmapping a retired mapping failed; it stays mapped until its region closes", e);
+            LOG.get().error("mkwrite: unmapping a retired mapping failed; it stays mapped until its region closes", e);
             return;
         }
         if (more) {

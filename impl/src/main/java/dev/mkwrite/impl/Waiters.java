@@ -1,7 +1,7 @@
 package dev.mkwrite.impl;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+
+import dev.mkwrite.impl.os.LazyLogger;
 
 import java.lang.invoke.MethodHandles;
 import java.lang.invoke.VarHandle;
@@ -23,7 +23,7 @@ import java.util.function.Supplier;
  */
 final class Waiters {
 
-    private static final Logger LOG = LoggerFactory.getLogger(Waiters.class);
+    private static final LazyLogger LOG = new LazyLogger(Waiters.class);
     private static final int SPINS = 64;
     /** After this long a waiter logs what it waits for. Never shorter: a lost wake-up must show as a stall. */
     private static final long REPORT_MS = TimeUnit.SECONDS.toMillis(10);
@@ -97,7 +97,7 @@ final class Waiters {
                     }
                     if (!reported && System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(REPORT_MS)) {
                         reported = true;
-                        LOG.warn("{} has waited over 10 s: {}. A WriteSpan left open, or a span opened while"
+                        LOG.get().warn("{} has waited over 10 s: {}. A WriteSpan left open, or a span opened while"
                                 + " this thread holds another, can cause this.", Thread.currentThread(), what.get());
                     }
                 }

@@ -1,7 +1,5 @@
 package dev.mkwrite.impl.os;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -14,7 +12,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class NativeAccess {
 
-    private static final Logger LOG = LoggerFactory.getLogger(NativeAccess.class);
+    private static final LazyLogger LOG = new LazyLogger(NativeAccess.class);
 
     /** Why nothing may be bound, or null if binding may be tried. */
     private static final String UNAVAILABLE = unavailable();
@@ -63,7 +61,7 @@ public final class NativeAccess {
      */
     public static void logUnavailableOnce(String what) {
         if (UNAVAILABLE != null && LOGGED.compareAndSet(false, true)) {
-            LOG.warn("mkwrite: {} because {}.", what, UNAVAILABLE);
+            LOG.get().warn("mkwrite: {} because {}.", what, UNAVAILABLE);
         }
     }
 

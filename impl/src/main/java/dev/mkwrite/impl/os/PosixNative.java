@@ -1,7 +1,5 @@
 package dev.mkwrite.impl.os;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -70,7 +68,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  */
 public final class PosixNative {
 
-    private static final Logger LOG = LoggerFactory.getLogger(PosixNative.class);
+    private static final LazyLogger LOG = new LazyLogger(PosixNative.class);
 
     /** {@code O_RDWR | O_CLOEXEC} (the same value on every architecture bound here). */
     private static final int O_RDWR_CLOEXEC = 0x2 | 0x80000;
@@ -406,7 +404,7 @@ public final class PosixNative {
             int r = h == null ? -Errno.ENOSYS : result((int) (long) h.invokeExact(state, address, length, 0L, 0L, 0L,
                     0L), state);
             if (r != 0) {
-                LOG.error("mkwrite: munmap of {} bytes failed: {}", length, Errno.name(-r));
+                LOG.get().error("mkwrite: munmap of {} bytes failed: {}", length, Errno.name(-r));
             }
         } catch (Throwable t) {
             throw rethrow(t);

@@ -1,7 +1,5 @@
 package dev.mkwrite.impl.os;
 
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -19,7 +17,7 @@ import java.util.function.Consumer;
  */
 @SuppressWarnings("restricted")
 final class Restricted {
-    private static final Logger LOG = LoggerFactory.getLogger(Restricted.class);
+    private static final LazyLogger LOG = new LazyLogger(Restricted.class);
     private static final Linker LINKER = Linker.nativeLinker();
 
     private Restricted() {
@@ -33,12 +31,12 @@ final class Restricted {
         try {
             Optional<MemorySegment> symbol = LINKER.defaultLookup().find(name); // no lambda: see row 8
             if (symbol.isEmpty()) {
-                LOG.warn("mkwrite: the C library has no {}(); calls to it report ENOSYS", name);
+                LOG.get().warn("mkwrite: the C library has no {}(); calls to it report ENOSYS", name);
                 return null;
             }
             return LINKER.downcallHandle(symbol.get(), descriptor, options);
         } catch (RuntimeException | LinkageError e) {
-            LOG.warn("mkwrite: binding {}() failed ({}); calls to it report ENOSYS", name, e.toString());
+            LOG.get().warn("mkwrite: binding {}() failed ({}); calls to it report ENOSYS", name, e.toString());
             return null;
         }
     }

@@ -5,8 +5,7 @@ import dev.mkwrite.StorageFile;
 import dev.mkwrite.WriteFault;
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.ErrnoException;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.mkwrite.impl.os.LazyLogger;
 
 import java.io.IOException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -19,7 +18,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 final class GranuleAllocator {
 
-    private static final Logger LOG = LoggerFactory.getLogger(GranuleAllocator.class);
+    private static final LazyLogger LOG = new LazyLogger(GranuleAllocator.class);
 
     private final SpaceEdge space;
     private final StorageCounters counters;
@@ -81,7 +80,7 @@ final class GranuleAllocator {
                 if (r == StorageFile.Outcome.UNSUPPORTED) {
                     file.fallocateUnsupported = true;
                     if (unsupportedLogged.compareAndSet(false, true)) {
-                        LOG.info("mkwrite storage: the filesystem of {} does not support fallocate(2); its pages are"
+                        LOG.get().info("mkwrite storage: the filesystem of {} does not support fallocate(2); its pages are"
                                 + " zero-filled instead", file.path);
                     }
                     return false;
@@ -170,7 +169,7 @@ final class GranuleAllocator {
                 done++;
             }
         } catch (IOException | RuntimeException e) {
-            LOG.debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
+            LOG.get().debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
         } finally {
             space.endSpeculation();
             try {

@@ -3,13 +3,12 @@ package dev.mkwrite.impl.storage;
 import dev.mkwrite.FaultResult;
 import dev.mkwrite.WriteFault;
 import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.impl.os.LazyLogger;
 import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.AgentRunner;
 import org.agrona.concurrent.BackoffIdleStrategy;
 import org.agrona.concurrent.IdleStrategy;
 import org.jctools.queues.atomic.MpscAtomicArrayQueue;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.Closeable;
 import java.io.IOException;
@@ -62,7 +61,7 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class PrepareAhead implements WriteFaultHandler, Closeable {
 
-    private static final Logger LOG = LoggerFactory.getLogger(PrepareAhead.class);
+    private static final LazyLogger LOG = new LazyLogger(PrepareAhead.class);
     private static final AtomicInteger THREADS = new AtomicInteger();
 
     /** The queue's capacity in batches; one batch per fault that extends the window. */
@@ -91,7 +90,7 @@ public final class PrepareAhead implements WriteFaultHandler, Closeable {
         this.granulesAhead = granulesAhead;
         this.granuleShift = Integer.numberOfTrailingZeros(handler.granule());
         if (handler.effectiveAllocation() != StorageHandler.Allocation.FALLOCATE) {
-            LOG.info("mkwrite prepare-ahead is inactive: {} does not use fallocate(2), and zero-fill cannot run"
+            LOG.get().info("mkwrite prepare-ahead is inactive: {} does not use fallocate(2), and zero-fill cannot run"
                     + " without the region lock; faults prepare their own granules", handler);
             this.runner = null;
             this.thread = null;
@@ -261,7 +260,7 @@ public final class PrepareAhead implements WriteFaultHandler, Closeable {
     }
 
     private void onAgentError(Throwable t) {
-        LOG.error("mkwrite prepare-ahead agent failed; faults prepare their own pages", t);
+        LOG.get().error("mkwrite prepare-ahead agent failed; faults prepare their own pages", t);
     }
 
     @Override
@@ -284,7 +283,7 @@ public final class PrepareAhead implements WriteFaultHandler, Closeable {
                 try {
                     handler.allocateAhead(batch.file, batch.from, batch.to, batch.stamp, batch.generation);
                 } catch (RuntimeException e) {
-                    LOG.debug("prepare-ahead batch failed; its faults will prepare it", e);
+                    LOG.get().debug("prepare-ahead batch failed; its faults will prepare it", e);
                 }
                 work++;
             }

@@ -4,8 +4,7 @@ import dev.mkwrite.StorageFile;
 import dev.mkwrite.impl.os.BlockingIo;
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.FileZeros;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
+import dev.mkwrite.impl.os.LazyLogger;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -23,7 +22,7 @@ import java.util.concurrent.locks.LockSupport;
  */
 final class SpaceEdge {
 
-    private static final Logger LOG = LoggerFactory.getLogger(SpaceEdge.class);
+    private static final LazyLogger LOG = new LazyLogger(SpaceEdge.class);
     /** The most units claimed and punched in one go when giving space back: 1 MiB. */
     private static final int RECLAIM_RUN_UNITS = 256;
     /** How often a fault gives space back and tries its page again before it reports no space. */
@@ -265,7 +264,7 @@ final class SpaceEdge {
                 u = runEnd;
             }
         } catch (IOException | RuntimeException e) {
-            LOG.debug("giving back the space of {} stopped: {}", file.path, e.toString());
+            LOG.get().debug("giving back the space of {} stopped: {}", file.path, e.toString());
         } finally {
             if (claimedAny) {
                 file.invalidateAllocations();

@@ -2,6 +2,7 @@ package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.ErrnoException;
+import dev.mkwrite.impl.os.LazyLogger;
 import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.FaultResult;
@@ -9,8 +10,6 @@ import dev.mkwrite.NoSpaceException;
 import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteFault;
 import dev.mkwrite.WriteFaultHandler;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 import java.io.Closeable;
 import java.io.IOException;
@@ -106,7 +105,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class StorageHandler implements WriteFaultHandler, Closeable {
 
-    private static final Logger LOG = LoggerFactory.getLogger(StorageHandler.class);
+    private static final LazyLogger LOG = new LazyLogger(StorageHandler.class);
 
     /** How a handler allocates the blocks behind a page. */
     public enum Allocation {
@@ -347,7 +346,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         if (errno == Errno.EINVAL) {
             populateUnsupported = true;
             if (POPULATE_LOGGED.compareAndSet(false, true)) {
-                LOG.warn("mkwrite storage: this kernel rejects madvise(MADV_POPULATE_WRITE) (EINVAL; it needs Linux"
+                LOG.get().warn("mkwrite storage: this kernel rejects madvise(MADV_POPULATE_WRITE) (EINVAL; it needs Linux"
                         + " 5.14 or later); pages are {} instead", allocation == Allocation.NONE
                         ? "zero-filled" : "only allocated");
             }
@@ -480,7 +479,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         try {
             release(path);
         } catch (IOException | RuntimeException e) {
-            LOG.warn("mkwrite storage: releasing {} after its region closed failed: {}", path, e.toString());
+            LOG.get().warn("mkwrite storage: releasing {} after its region closed failed: {}", path, e.toString());
         }
     }
 
