@@ -31,7 +31,8 @@ import java.util.Properties;
  * </ul>
  * Then one more child of each kind with {@code -Xlog:class+load} (not timed) counts the classes loaded
  * up to the first write: in all (hidden classes such as lambda forms included), {@code jdk.jfr.*},
- * {@code dev.mkwrite.*} (the library's, not this package's) and {@code jdk.internal.foreign.*}.
+ * {@code dev.mkwrite.*} (the library's, not this package's), {@code jdk.internal.foreign.*} and
+ * {@code org.slf4j.*} (zero when nothing logged: every mkwrite logger is looked up on its first use).
  *
  * <p>Before and after in one sitting: {@code --baseline CLASSPATH} adds a third child, {@code BASELINE}: the
  * {@code MKWRITE} child run on that class path (say, a copy of {@code benchmarks.jar} built at an earlier
@@ -48,7 +49,8 @@ public final class ColdStartHarness {
     /** A child to run: its label, the kind {@link ColdStartChild} is given, and its class path. */
     private record Variant(String label, String kind, String classPath) {
     }
-    private static final List<String> PREFIXES = List.of("jdk.jfr.", "dev.mkwrite.", "jdk.internal.foreign.");
+    private static final List<String> PREFIXES = List.of("jdk.jfr.", "dev.mkwrite.", "jdk.internal.foreign.",
+            "org.slf4j.");
     /** This package: the child's own classes, not counted as the library's. */
     private static final String OWN = "dev.mkwrite.benchmarks.";
 

@@ -340,7 +340,7 @@ public final class RunAll {
         raw = Double.parseDouble(p.getProperty("raw.spawn.median.ms"));
         lines.add(new Line("8", "spawn to first 4 KiB write (parent's clock)" + runs, millis(mk),
                 "raw map and write", millis(raw), String.format(Locale.ROOT, "%+.1f ms", mk - raw), "", ""));
-        for (String what : List.of("", ".jdk.jfr", ".dev.mkwrite", ".jdk.internal.foreign")) {
+        for (String what : List.of("", ".jdk.jfr", ".dev.mkwrite", ".jdk.internal.foreign", ".org.slf4j")) {
             long m = Long.parseLong(p.getProperty("mkwrite.classes" + what));
             long r = Long.parseLong(p.getProperty("raw.classes" + what));
             String label = what.isEmpty() ? "classes loaded to the first write" : what.substring(1) + ".* classes loaded";
