@@ -1,6 +1,5 @@
 package dev.mkwrite.impl;
 
-
 import dev.mkwrite.impl.os.LazyLogger;
 
 import java.util.concurrent.LinkedBlockingQueue;

@@ -40,7 +40,6 @@ final class Region implements MappedRegion {
 
     private static final LazyLogger LOG = new LazyLogger(Region.class);
 
-
     private final RegionState state;
     private final RegionFile file;
     private final Pins pins;

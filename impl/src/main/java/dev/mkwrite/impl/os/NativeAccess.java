@@ -1,6 +1,5 @@
 package dev.mkwrite.impl.os;
 
-
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicBoolean;
 

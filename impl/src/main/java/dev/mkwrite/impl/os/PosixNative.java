@@ -1,6 +1,5 @@
 package dev.mkwrite.impl.os;
 
-
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;

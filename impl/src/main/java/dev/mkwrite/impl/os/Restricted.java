@@ -1,6 +1,5 @@
 package dev.mkwrite.impl.os;
 
-
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
