@@ -38,7 +38,7 @@ final class SpaceEdge {
     private volatile boolean spaceShort;
     /** Allocations beyond a faulting page in flight; see {@link #beginSpeculation()}. */
     private final AtomicInteger speculating = new AtomicInteger();
-    /** Faults in edge mode, giving space back; see {@link #enterEdge()}. */
+    /** Hold-offs of speculation: faults in edge mode, and punches; see {@link #holdOffSpeculation()}. */
     private final AtomicInteger reclaimers = new AtomicInteger();
     /** Held while giving space back. */
     private final Object reclaiming = new Object();
@@ -147,7 +147,8 @@ final class SpaceEdge {
     /**
      * Holds off allocations beyond a faulting page until {@link #leaveEdge()}: none begins after this, and
      * those in flight are waited for (briefly; they never wait for anything a reclaimer holds). The caller
-     * must not be speculating itself.
+     * must not be speculating itself. Hold-offs nest ({@link #reclaimers} counts them): one taken in edge
+     * mode, where none has begun since {@link #enterEdge()}, waits only for what outlasted that wait.
      */
     private void holdOffSpeculation() {
         reclaimers.incrementAndGet(); // volatile: speculation that begins after this backs off
@@ -182,11 +183,11 @@ final class SpaceEdge {
      * After a fallocate of {@code [from, to)} failed for lack of space, or allocated what could not be
      * recorded: gives back whatever of the range it may have allocated and no fault touched. The caller
      * holds the file's resource lock and has ended its own speculation: allocations beyond a page are held
-     * off meanwhile (see {@link #punchHeldOff}).
+     * off meanwhile (see {@link #punchUntouched}).
      */
     void giveBack(FileSpace file, long from, long to) {
         if (nativeCalls) {
-            punchHeldOff(file, UnitTable.unit(from), UnitTable.unitCeil(to), false);
+            punchUntouched(file, UnitTable.unit(from), UnitTable.unitCeil(to), false);
         }
     }
 
@@ -198,26 +199,10 @@ final class SpaceEdge {
     void trim(FileSpace file) {
         if (nativeCalls && file.tryLockResources()) {
             try {
-                punchHeldOff(file, 0, Long.MAX_VALUE, true);
+                punchUntouched(file, 0, Long.MAX_VALUE, true);
             } finally {
                 file.unlockResources();
             }
-        }
-    }
-
-    /**
-     * {@link #punchUntouched}, with allocations beyond a page held off. A punch walks its range chunk by
-     * chunk; an allocation ahead (prepare-ahead's granule, a fault's granule) that lands in the range after
-     * a chunk was punched, and is recorded before the punch ends, would lose its record when the punch
-     * releases its claim ({@link FileSpace#endReclaim}): blocks allocated that no reclaim can find, lost to
-     * every writer until the file is released. Edge mode ({@link #reclaim()}) holds them off already.
-     */
-    private long punchHeldOff(FileSpace file, long fromUnit, long toUnit, boolean recordedOnly) {
-        holdOffSpeculation();
-        try {
-            return punchUntouched(file, fromUnit, toUnit, recordedOnly);
-        } finally {
-            leaveEdge();
         }
     }
 
@@ -226,11 +211,19 @@ final class SpaceEdge {
      * if {@code recordedOnly}, only in those with an allocation recorded. Each run of units is claimed first
      * (the filling bit keeps faults out of it), and if any was punched, the file's allocation records are
      * invalidated. Never throws: space that cannot be given back is simply kept. Caller holds the file's
-     * resource lock.
+     * resource lock and is not speculating.
+     *
+     * <p>Allocations beyond a page are held off throughout ({@link #holdOffSpeculation()}). A punch walks
+     * its range chunk by chunk; an allocation ahead (prepare-ahead's granule, a fault's granule) that lands
+     * in the range after a chunk was punched, and is recorded before the punch ends, would lose its record
+     * when the punch releases its claim ({@link FileSpace#endReclaim}): blocks allocated that no reclaim can
+     * find, lost to every writer until the file is released. In edge mode ({@link #reclaim()}) they are
+     * held off already, and the hold-off nests.
      *
      * @return the bytes punched
      */
     private long punchUntouched(FileSpace file, long fromUnit, long toUnit, boolean recordedOnly) {
+        holdOffSpeculation();
         long punched = 0;
         boolean claimedAny = false;
         try {
@@ -266,8 +259,12 @@ final class SpaceEdge {
         } catch (IOException | RuntimeException e) {
             LOG.get().debug("giving back the space of {} stopped: {}", file.path, e.toString());
         } finally {
-            if (claimedAny) {
-                file.invalidateAllocations();
+            try {
+                if (claimedAny) {
+                    file.invalidateAllocations();
+                }
+            } finally {
+                leaveEdge(); // ends the hold-off, once the records are invalidated
             }
         }
         return punched;
