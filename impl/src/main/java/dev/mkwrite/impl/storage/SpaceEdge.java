@@ -140,12 +140,13 @@ final class SpaceEdge {
         return true;
     }
 
+    /** Leaves edge mode, entered with {@link #enterEdge()}: ends its hold-off of speculation. */
     void leaveEdge() {
-        reclaimers.decrementAndGet();
+        endHoldOff();
     }
 
     /**
-     * Holds off allocations beyond a faulting page until {@link #leaveEdge()}: none begins after this, and
+     * Holds off allocations beyond a faulting page until {@link #endHoldOff()}: none begins after this, and
      * those in flight are waited for (briefly; they never wait for anything a reclaimer holds). The caller
      * must not be speculating itself. Hold-offs nest ({@link #reclaimers} counts them): one taken in edge
      * mode, where none has begun since {@link #enterEdge()}, waits only for what outlasted that wait.
@@ -156,6 +157,11 @@ final class SpaceEdge {
         while (speculating.get() > 0 && System.nanoTime() < deadline) {
             LockSupport.parkNanos(20_000);
         }
+    }
+
+    /** Ends a {@linkplain #holdOffSpeculation() hold-off}: speculation may begin again once none is left. */
+    private void endHoldOff() {
+        reclaimers.decrementAndGet();
     }
 
     /**
@@ -264,7 +270,7 @@ final class SpaceEdge {
                     file.invalidateAllocations();
                 }
             } finally {
-                leaveEdge(); // ends the hold-off, once the records are invalidated
+                endHoldOff(); // once the records are invalidated
             }
         }
         return punched;
