@@ -85,7 +85,7 @@ final class ZeroFill {
         if (!space.beginSpeculation()) {
             return; // another fault is giving space back
         }
-        long[] failed;
+        FailedRun failed;
         try {
             failed = fillNeighbours(storage, file, start, end, size, firstUnit, endUnit, stamp, generation,
                     cancel);
@@ -95,18 +95,18 @@ final class ZeroFill {
         if (failed != null) {
             // What the fill wrote before it failed stays allocated unless given back; the give-back holds
             // speculation off, so it comes after this fault's own speculation ended.
-            space.giveBack(file, failed[0], failed[1]);
+            space.giveBack(file, failed.from(), failed.to());
         }
     }
 
     /**
      * Zero-fills the untouched units of {@code [firstUnit, endUnit)} around the page {@code [start, end)}.
      *
-     * @return null, or the byte range {@code {from, to}} of the run whose fill failed, to be given back
+     * @return the run whose fill failed, to be given back, or null if none failed
      */
-    private long[] fillNeighbours(StorageFile storage, FileSpace file, long start, long end, long size,
-                                  long firstUnit, long endUnit, int stamp, long generation,
-                                  BlockingIo.Cancel cancel) {
+    private FailedRun fillNeighbours(StorageFile storage, FileSpace file, long start, long end, long size,
+                                     long firstUnit, long endUnit, int stamp, long generation,
+                                     BlockingIo.Cancel cancel) {
         long pageFirst = UnitTable.unit(start);
         long pageEnd = UnitTable.unitCeil(end);
         long u = firstUnit;
@@ -135,10 +135,14 @@ final class ZeroFill {
                 file.endFill(u, runEnd, filled, stamp, generation);
             }
             if (!filled) {
-                return new long[] {u << UnitTable.UNIT_SHIFT, runEnd << UnitTable.UNIT_SHIFT};
+                return new FailedRun(u << UnitTable.UNIT_SHIFT, runEnd << UnitTable.UNIT_SHIFT);
             }
             u = runEnd;
         }
         return null;
+    }
+
+    /** The byte range {@code [from, to)} of a neighbours' run whose fill failed: to be given back. */
+    private record FailedRun(long from, long to) {
     }
 }
