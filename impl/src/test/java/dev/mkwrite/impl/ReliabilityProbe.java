@@ -30,17 +30,6 @@ public final class ReliabilityProbe {
     }
 
     /**
-     * Whether {@code page} is WRITABLE (prepared and dirty).
-     *
-     * @param region a region opened by the mkwrite implementation
-     * @param page   the page index
-     * @return true if the page is WRITABLE
-     */
-    public static boolean writable(MappedRegion region, long page) {
-        return PageState.state(RegionHandle.regionOf(region).stateWord(page)) == PageState.WRITABLE;
-    }
-
-    /**
      * Whether a grow of {@code region} that maps it anew may quiesce every page, not only a partly covered
      * last page, which takes every PREPARED page back to CLEAN: when as many retired mappings wait to be
      * unmapped as the region keeps, the grow drains every writer and unmaps them itself. Only a grow adds

@@ -55,8 +55,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * retry must not adopt that claim (it fails under {@code SKIP_GENERATION_CHECK}). What is checked:
  * <ul>
  *   <li>after every operation, the bytes it touched equal the shadow, and every 256 operations and at
- *   the end the whole region does (and, after each close, the file as read with a {@link java.nio.channels.FileChannel});
- *   bytes that a truncate removed read as zero when the region is extended again;</li>
+ *   the end the whole region does (and, after each close, the file as read with a
+ *   {@link java.nio.channels.FileChannel}); bytes that a truncate removed read as zero when the region is
+ *   extended again;</li>
  *   <li>a write that threw changed nothing (K7), and it threw exactly when the handler failed, or with
  *   {@link OutOfRegionException} when the range reached past the end (reads too);</li>
  *   <li>the handler ran for exactly the CLEAN pages a write covered, in order, up to a failing page (K1);
@@ -296,7 +297,8 @@ class FsxTest {
             for (Op op : Op.values()) {
                 b.append(op.name().toLowerCase()).append('=').append(counts[op.ordinal()]).append(' ');
             }
-            return b.append("interferences=").append(interferences).append(" (competing claims ").append(competitions).append(") failedWrites=").append(failures)
+            return b.append("interferences=").append(interferences)
+                    .append(" (competing claims ").append(competitions).append(") failedWrites=").append(failures)
                     .append(" reservations=").append(handler.issued()).append(" keptEntered=").append(keptEntered)
                     .append(" keptGivenBack=").append(keptGivenBack).append(" mostKept=").append(mostKept).toString();
         }
@@ -965,9 +967,9 @@ class FsxTest {
                 j++;
             }
             long at = base + i;
-            return new AssertionError(what + ": byte " + at + " (page " + at / pageSize + ") is " + (i < n ? got[i] : -1)
-                    + ", the model says " + (i < n ? want[i] : -1) + "; " + (j - i) + " bytes differ from there"
-                    + " (size " + size + ", lengths " + want.length + "/" + got.length + ")");
+            return new AssertionError(what + ": byte " + at + " (page " + at / pageSize + ") is "
+                    + (i < n ? got[i] : -1) + ", the model says " + (i < n ? want[i] : -1) + "; " + (j - i)
+                    + " bytes differ from there (size " + size + ", lengths " + want.length + "/" + got.length + ")");
         }
 
         // -----------------------------------------------------------------------------------------
