@@ -2,6 +2,7 @@ package dev.mkwrite.impl;
 
 import org.slf4j.LoggerFactory;
 
+import java.lang.foreign.MemorySegment;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
@@ -68,7 +69,17 @@ enum BrokenRule {
      * G5/K8 with written-back pages kept prepared ({@link dev.mkwrite.WriteFaultHandler#preparesOverwrites}
      * false): a page written again during its writeback is kept PREPARED regardless, not left dirty.
      */
-    KEPT_PREPARED_REGARDLESS;
+    KEPT_PREPARED_REGARDLESS,
+    /**
+     * Lock-free reads: their memory is the whole mapping, room to grow included, not a slice of the
+     * region's size, so the copy's bounds check no longer stands for the size check.
+     */
+    READS_UNSIZED,
+    /**
+     * Lock-free reads: a grow in place publishes the larger read memory before the file grows, and then
+     * stops for {@link #PREEMPTION_MILLIS} (a stand-in for a preemption between the two).
+     */
+    READS_BEFORE_GROW;
 
     /** How long {@link #AROUND_WAKES_NOBODY} holds the faulting thread before it publishes the run. */
     static final long PREEMPTION_MILLIS = 1;
@@ -200,5 +211,24 @@ enum BrokenRule {
     /** Fault-around/G6: quiesce takes PREPARED pages by CAS, away from writers that enter them without a lock. */
     static boolean quiesceTakesPrepared() {
         return ACTIVE != AROUND_SURVIVES_TRUNCATE && ACTIVE != QUIESCE_LEAVES_PREPARED;
+    }
+
+    /** Lock-free reads: the memory they read through is {@code memory} sliced to the region's {@code size}. */
+    static MemorySegment readSlice(MemorySegment memory, long size) {
+        return ACTIVE == READS_UNSIZED ? memory : memory.asSlice(0, size);
+    }
+
+    /**
+     * Lock-free reads: nothing, unless {@link #READS_BEFORE_GROW} is active; then a grow in place publishes
+     * its reads of {@code newSize} bytes now, before the file grows, and stops the thread.
+     */
+    static void publishReadsBeforeGrow(RegionState region, long newSize) {
+        if (ACTIVE == READS_BEFORE_GROW) {
+            MemorySegment memory = region.mapping.mappedReadSegment();
+            if (memory != null) {
+                region.reads = memory.asSlice(0, Math.min(newSize, memory.byteSize()));
+            }
+            LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(PREEMPTION_MILLIS));
+        }
     }
 }

@@ -87,6 +87,11 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         return segment();
     }
 
+    /** {@link #readSegment()} if it is mapped already, else null; maps nothing. */
+    MemorySegment mappedReadSegment() {
+        return segment();
+    }
+
     /** Set once the kernel refused MADV_POPULATE_WRITE (before Linux 5.14): populate is then a no-op. */
     private static volatile boolean populateUnsupported;
 
@@ -318,6 +323,11 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         MemorySegment readSegment() throws IOException {
             MemorySegment r = reads; // volatile: pairs with the store below
             return r != null ? r : mapReads();
+        }
+
+        @Override
+        MemorySegment mappedReadSegment() {
+            return reads;
         }
 
         private synchronized MemorySegment mapReads() throws IOException {

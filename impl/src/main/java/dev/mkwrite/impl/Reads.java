@@ -13,10 +13,14 @@ import java.util.Objects;
  * Reads, read views and the dirty-range query: nothing here faults, calls the handler or takes the
  * region lock on the way that succeeds.
  *
- * <p>Every mapping's read memory is unmapped by closing a shared arena, which makes a racing read fail
- * with {@link IllegalStateException} instead of faulting; such a read retries under the region lock,
- * which keeps the mapping in place (see {@link Mapping#readSegment()}). A shrink truncates the file only
- * after it unmapped the old mapping, so no read reaches past the file's end.
+ * <p>A read without the lock copies from {@link RegionState#reads}: the mapping's read memory sliced to
+ * the region's size, so one volatile load and the copy's own bounds check stand for the range, size and
+ * closed checks. Every mapping's read memory is unmapped by closing a shared arena, which makes a racing
+ * read fail with {@link IllegalStateException} instead of faulting; such a read, and one that fails the
+ * bounds check, retries under the region lock, which keeps the mapping in place and throws the exception
+ * that names the file, offset and page (see {@link Mapping#readSegment()}). A shrink truncates the file
+ * only after it unmapped the old mapping, and a grow publishes its larger slice only after the file grew,
+ * so no read reaches past the file's end.
  */
 final class Reads {
 
@@ -37,7 +41,7 @@ final class Reads {
     void get(long offset, byte[] dst, int dstOffset, int length) {
         Objects.checkFromIndexSize(dstOffset, length, dst.length);
         try {
-            MemorySegment.copy(readable("get", offset, length), ValueLayout.JAVA_BYTE, offset, dst, dstOffset, length);
+            MemorySegment.copy(readable(), ValueLayout.JAVA_BYTE, offset, dst, dstOffset, length);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             MemorySegment m = lockForRead("get", offset, length);
             try {
@@ -51,7 +55,7 @@ final class Reads {
     void get(long offset, MemorySegment dst) {
         long length = dst.byteSize();
         try {
-            MemorySegment.copy(readable("get", offset, length), offset, dst, 0, length);
+            MemorySegment.copy(readable(), offset, dst, 0, length);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             MemorySegment m = lockForRead("get", offset, length);
             try {
@@ -64,7 +68,7 @@ final class Reads {
 
     byte getByte(long offset) {
         try {
-            return readable("getByte", offset, 1).get(ValueLayout.JAVA_BYTE, offset);
+            return readable().get(ValueLayout.JAVA_BYTE, offset);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             return lockedRead("getByte", offset, 1).get(ValueLayout.JAVA_BYTE, 0);
         }
@@ -72,7 +76,7 @@ final class Reads {
 
     int getInt(long offset) {
         try {
-            return layouts.getInt(readable("getInt", offset, Integer.BYTES), offset);
+            return layouts.getInt(readable(), offset);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             return layouts.getInt(lockedRead("getInt", offset, Integer.BYTES), 0);
         }
@@ -80,7 +84,7 @@ final class Reads {
 
     long getLong(long offset) {
         try {
-            return layouts.getLong(readable("getLong", offset, Long.BYTES), offset);
+            return layouts.getLong(readable(), offset);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             return layouts.getLong(lockedRead("getLong", offset, Long.BYTES), 0);
         }
@@ -88,7 +92,7 @@ final class Reads {
 
     MemorySegment view(long offset, long length) {
         try {
-            return readable("view", offset, length).asSlice(offset, length).asReadOnly();
+            return readable().asSlice(offset, length).asReadOnly();
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             MemorySegment m = lockForRead("view", offset, length);
             try {
@@ -109,25 +113,18 @@ final class Reads {
     }
 
     /**
-     * The read memory of the current mapping for a read of {@code [offset, offset + length)}, checked
-     * against the size and closed, without a lock. The mapping is read before the size: a shrink stores
-     * the size first, so a reader of the new mapping sees the new size. Throws IllegalStateException or
-     * IndexOutOfBoundsException where the caller must retry under the lock (a mapping being replaced).
+     * The memory a read without the lock copies from: {@link RegionState#reads}, the current mapping's
+     * read memory sliced to the region's size. The copy's own bounds check then checks the range against
+     * the size; a read of a closed region or of one being resized fails with IllegalStateException (an
+     * unmapped arena) or IndexOutOfBoundsException, and the caller retries under the lock, which says
+     * what is wrong. Null (closed, or no read memory mapped yet) throws the latter at once.
      */
-    private MemorySegment readable(String op, long offset, long length) {
-        state.checkRange(op, offset, length);
-        Mapping m = state.mapping; // volatile: the size read below is at least as new
-        if (state.closed) {
-            throw state.closedException(offset, first(offset));
+    private MemorySegment readable() {
+        MemorySegment m = state.reads; // volatile: see RegionState.reads
+        if (m == null) {
+            throw new IndexOutOfBoundsException("no memory to read without the lock"); // rare: retry under it
         }
-        if (offset + length > state.size) {
-            throw state.outOfRegion(offset, length);
-        }
-        try {
-            return m.readSegment();
-        } catch (IOException e) {
-            throw new IllegalStateException(e); // the locked retry says what is wrong
-        }
+        return m;
     }
 
     /** Under the region lock: copies {@code [offset, offset + length)} out (at most 8 bytes), for a typed read. */
@@ -162,6 +159,9 @@ final class Reads {
             } catch (IOException e) {
                 throw new java.io.UncheckedIOException("mapping " + state.path + " for reading failed [file "
                         + state.path + ", offset " + offset + ", page " + first(offset) + "]", e);
+            }
+            if (state.reads == null) {
+                state.publishReads(); // a buffer mapping's companion is mapped now: reads go without the lock
             }
             ok = true;
             return m;

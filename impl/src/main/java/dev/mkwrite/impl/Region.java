@@ -268,7 +268,7 @@ final class Region implements MappedRegion {
             if (state.closed && !file.isOpen()) {
                 return;
             }
-            state.closed = true; // volatile: faults see it once they hold the lock, the fast path at once
+            state.markClosed(); // faults see it once they hold the lock, the fast path and reads at once
             resizing.quiesceAll();
             try {
                 writeback.writeBackFrozen(state.mapping, 0, state.pageCount);
@@ -315,6 +315,11 @@ final class Region implements MappedRegion {
     /** See {@link Writeback#probeEnd}. */
     void probeWritebackEnd(long page) {
         writeback.probeEnd(page);
+    }
+
+    /** Whether reads go without the lock now: there is a published slice to read ({@link RegionState#reads}). */
+    boolean readsWithoutLock() {
+        return state.reads != null;
     }
 
     /** Number of retired mappings not yet unmapped. */

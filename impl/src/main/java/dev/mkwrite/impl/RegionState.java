@@ -5,6 +5,7 @@ import dev.mkwrite.OutOfRegionException;
 import dev.mkwrite.RegionClosedException;
 import dev.mkwrite.StorageFile;
 
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
@@ -19,7 +20,9 @@ import java.util.function.Supplier;
  *
  * <p>Ordering: {@link #mapping}, {@link #size}, {@link #pageCount} and {@link #closed} are written only
  * with the region lock held exclusive, and are volatile because the lock-free fast path reads them.
- * {@link #epoch} is plain: it is written under the exclusive lock and read under the shared one.
+ * {@link #reads}, their digest for lock-free reads, is republished after every change of them
+ * ({@link #publishReads}). {@link #epoch} is plain: it is written under the exclusive lock and read under
+ * the shared one.
  */
 final class RegionState {
 
@@ -52,6 +55,18 @@ final class RegionState {
     volatile long size;
     volatile long pageCount;
     volatile boolean closed;
+    /**
+     * What a read without the lock reads through: the current mapping's read memory, sliced to exactly
+     * the region's size, so that the copy's own bounds check is the range, size and closed check of a
+     * read (one volatile load, one compare). Null while there is none: closed, or a buffer mapping whose
+     * read companion is not mapped yet; such reads go under the lock. A read holding a stale slice is
+     * safe: one of a smaller size fails its bounds check and retries under the lock; one of a replaced
+     * mapping fails once that mapping's arena closes, and retries. No slice ever reaches past the file's
+     * end: a grow publishes its slice after the file grew, a shrink truncates the file only after it
+     * unmapped the old mapping. Written with the lock held exclusive, or shared by a reader that mapped
+     * the companion (the fields it digests cannot change then).
+     */
+    volatile MemorySegment reads;
     /** The generation of new chunks and of pages changed by the latest resize or punch. Guarded by lock. */
     private long epoch = EPOCHS.incrementAndGet();
 
@@ -67,6 +82,33 @@ final class RegionState {
         this.size = size;
         this.pageCount = pagesFor(size);
         this.table = new PageTable(pageCount);
+        publishReads();
+    }
+
+    /**
+     * Republishes {@link #reads} from the mapping, the size and closed, after any of them changed. Caller
+     * holds the region lock exclusive, or shared and the mapping's read memory is mapped.
+     */
+    void publishReads() {
+        MemorySegment memory = closed ? null : mapping.mappedReadSegment();
+        reads = memory == null ? null : BrokenRule.readSlice(memory, size);
+    }
+
+    /**
+     * A resize's new geometry: the page count and the size, then the mapping (writers that pin from then on
+     * write through it; one that sees it sees the size), then the reads. Caller holds the lock exclusive.
+     */
+    void resized(Mapping newMapping, long newSize, long newPages) {
+        pageCount = newPages;
+        size = newSize; // volatile, before the mapping
+        mapping = newMapping;
+        publishReads();
+    }
+
+    /** Closes the region to every new operation: reads without the lock included. Caller holds the lock exclusive. */
+    void markClosed() {
+        closed = true; // volatile: faults see it once they hold the lock, the fast path at once
+        reads = null;
     }
 
     /** The current epoch. Caller holds the region lock. */

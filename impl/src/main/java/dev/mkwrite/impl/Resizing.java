@@ -141,17 +141,15 @@ final class Resizing {
                 renewGeneration(oldPages - 1, region.nextEpoch());
             }
             long newPages = region.pagesFor(newSize);
+            BrokenRule.publishReadsBeforeGrow(region, newSize);
             if (old.extendInPlace(newSize)) { // the mapping has room: the file grows beneath it
                 table.resize(newPages);
-                region.pageCount = newPages;
-                region.size = newSize;
+                region.resized(old, newSize, newPages); // reads past the old size only now: the file has grown
                 return;
             }
             Mapping fresh = file.map(region.backing, newSize); // extends the file sparsely
             table.resize(newPages); // keeps every chunk: a pinned writer's unpin finds its page
-            region.pageCount = newPages;
-            region.size = newSize;
-            region.mapping = fresh; // volatile: writers that pin from now on write through it
+            region.resized(fresh, newSize, newPages); // writers that pin from now on write through it
             if (!retirement.retire(old)) {
                 // Some writer stays pinned across many grows: drain every writer, and unmap them all.
                 quiesceAll();
@@ -189,18 +187,16 @@ final class Resizing {
             if ((newSize & (region.pageSize - 1)) != 0) {
                 renewGeneration(newPages - 1, generation);
             }
-            region.size = newSize; // volatile, before the mapping: a reader that sees the new mapping sees the size
-            region.pageCount = newPages;
-            region.mapping = fresh;
+            region.resized(fresh, newSize, newPages);
             table.resize(newPages);
             retirement.awaitUsers(old);
-            old.unmap(); // readers of it now fail and retry on the fresh one
+            old.unmap(); // readers of it now fail and retry on the fresh one, sliced to the new size
             try {
                 file.truncate(newSize);
             } catch (IOException | RuntimeException e) {
                 // The file keeps bytes past the region's end that a later grow would expose: close.
                 LOG.get().error("truncating {} to {} failed; the region is closed", region.path, newSize, e);
-                region.closed = true;
+                region.markClosed();
                 throw e;
             }
         } finally {

@@ -92,6 +92,41 @@ class ReadViewTest {
         }
     }
 
+    /**
+     * A read without the lock is checked against the region's size, not the mapping's: a native mapping
+     * has room to grow, and the last page of a region of a page and a half is mapped in full. The checks
+     * follow a grow in place, a shrink and a close, and each exception names the file, offset and page.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldCheckReadsAgainstTheRegionsSizeThroughGrowShrinkAndClose(Backing backing) throws IOException {
+        MappedRegion region = open(backing, PAGE + PAGE / 2);
+        Region shared = RegionHandle.regionOf(region);
+        long end = PAGE + PAGE / 2;
+        region.putLong(end - 8, 42);
+        assertEquals(42, region.getLong(end - 8));
+        assertTrue(shared.readsWithoutLock(), "after the first read, reads go without the lock");
+        OutOfRegionException past = assertThrows(OutOfRegionException.class, () -> region.getLong(end - 7));
+        assertTrue(past.getMessage().contains("views.dat") && past.getMessage().contains("page 1"), past.getMessage());
+        assertThrows(OutOfRegionException.class, () -> region.getByte(end));
+        assertThrows(OutOfRegionException.class, () -> region.get(end - 1, new byte[2], 0, 2));
+        assertThrows(OutOfRegionException.class, () -> region.view(end, 1));
+        IllegalArgumentException negative = assertThrows(IllegalArgumentException.class, () -> region.getInt(-4));
+        assertTrue(negative.getMessage().contains("views.dat") && negative.getMessage().contains("offset -4"),
+                negative.getMessage());
+        region.grow(3L * PAGE);
+        assertEquals(0, region.getLong(end), "the grown bytes read as zeros");
+        assertEquals(0, region.getLong(3L * PAGE - 8));
+        assertThrows(OutOfRegionException.class, () -> region.getByte(3L * PAGE));
+        region.truncate(PAGE);
+        assertThrows(OutOfRegionException.class, () -> region.getLong(PAGE - 4));
+        assertEquals(0, region.getLong(PAGE - 8));
+        region.close();
+        assertTrue(!shared.readsWithoutLock(), "a closed region has nothing to read");
+        RegionClosedException closed = assertThrows(RegionClosedException.class, () -> region.getLong(0));
+        assertTrue(closed.getMessage().contains("views.dat"), closed.getMessage());
+    }
+
     @ParameterizedTest
     @EnumSource(Backing.class)
     void shouldNeverFaultReadersRacingTruncateGrowAndClose(Backing backing) throws Exception {
