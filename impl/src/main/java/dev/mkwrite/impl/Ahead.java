@@ -39,6 +39,9 @@ final class Ahead {
          * before {@code first}, so planning stops.
          */
         boolean prepareAhead(long first, long last);
+
+        /** The region's pages now. */
+        long pageCount();
     }
 
     private final Preparer region;
@@ -83,10 +86,15 @@ final class Ahead {
         EXECUTOR.execute(() -> run(from, to));
     }
 
+    /**
+     * Prepares {@code [from, to]} a step at a time, from its far end back: a writer faster than this thread
+     * faults the near pages itself meanwhile, so the two work on different pages, and in parallel, until
+     * they meet; going forward, both would fault the same pages, one behind the other.
+     */
     private void run(long from, long to) {
         try {
-            for (long first = from; first <= to; first += STEP_PAGES) {
-                if (!region.prepareAhead(first, Math.min(to, first + STEP_PAGES - 1))) {
+            for (long last = Math.min(to, region.pageCount() - 1); last >= from; last -= STEP_PAGES) {
+                if (!region.prepareAhead(Math.max(from, last - STEP_PAGES + 1), last)) {
                     break;
                 }
             }

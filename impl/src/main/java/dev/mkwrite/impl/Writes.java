@@ -324,6 +324,11 @@ final class Writes implements Ahead.Preparer {
         return true;
     }
 
+    @Override
+    public long pageCount() {
+        return state.pageCount;
+    }
+
     private long first(long offset) {
         return offset >>> pageShift;
     }

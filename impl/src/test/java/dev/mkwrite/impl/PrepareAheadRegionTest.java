@@ -63,6 +63,10 @@ class PrepareAheadRegionTest {
             assertTrue(handler.calls.stream().anyMatch(c -> c.thread().getName().equals("mkwrite-prepare-ahead")
                     && c.noWait() && c.page() == 33), "page 33 was prepared, without waiting, by the agent");
             assertTrue(handler.calls.stream().noneMatch(c -> c.page() > 34), "nothing past the window");
+            long firstAhead = handler.calls.stream().filter(c -> c.thread().getName().equals("mkwrite-prepare-ahead"))
+                    .findFirst().orElseThrow().page();
+            assertTrue(firstAhead >= 18, "the agent starts at the window's far end, leaving the near pages to a "
+                    + "faster writer: its first page was " + firstAhead);
             long faults = region.stats().faults();
             region.putLong(20L * PAGE, 1); // inside the window: no fault
             assertEquals(faults, region.stats().faults());
