@@ -1391,6 +1391,31 @@ abstract class RegionContract {
         assertEquals(5, region.getLong(size - 8));
     }
 
+    /**
+     * The fast path's range check: a write within one WRITABLE page, the region's partial last page, that
+     * runs past the region's end is refused as any other, and the page stays writable.
+     */
+    @Test
+    void shouldRejectWritesPastTheEndWithinAWritablePartialLastPage() throws Exception {
+        long size = PAGE + PAGE / 2;
+        open(handler, size);
+        region.putLong(PAGE, 1); // page 1, the partial last page, is WRITABLE now
+        OutOfRegionException span = assertThrows(OutOfRegionException.class, () -> region.write(size - 4, 8));
+        assertEquals(size - 4, span.offset());
+        assertTrue(span.getMessage().contains("region.dat") && span.getMessage().contains("page 1"), span.getMessage());
+        assertThrows(OutOfRegionException.class, () -> region.tryWrite(size - 4, 8));
+        assertThrows(OutOfRegionException.class, () -> region.putLong(size - 4, 2));
+        assertThrows(OutOfRegionException.class, () -> region.putInt(size - 2, 2));
+        assertThrows(OutOfRegionException.class, () -> region.putByte(size, (byte) 2));
+        assertThrows(OutOfRegionException.class, () -> region.put(size - 4, bytes(8, 2), 0, 8));
+        assertThrows(OutOfRegionException.class, () -> region.put(size - 4, MemorySegment.ofArray(bytes(8, 2))));
+        assertEquals(1, handler.calls(), "no bad write reached the handler");
+        assertEquals(0, region.stats().pins(), "no pin left behind");
+        region.putLong(size - 8, 3);
+        assertEquals(3, region.getLong(size - 8));
+        assertEquals(1, region.getLong(PAGE));
+    }
+
     @Test
     void shouldRejectWritesAfterClose() throws Exception {
         open();
