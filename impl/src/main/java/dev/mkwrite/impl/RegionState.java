@@ -90,7 +90,8 @@ final class RegionState {
      * holds the region lock exclusive, or shared and the mapping's read memory is mapped.
      */
     void publishReads() {
-        MemorySegment memory = closed ? null : mapping.mappedReadSegment();
+        // No mapping only in the jcstress suite's bare states, which read nothing.
+        MemorySegment memory = closed || mapping == null ? null : mapping.mappedReadSegment();
         reads = memory == null ? null : BrokenRule.readSlice(memory, size);
     }
 
