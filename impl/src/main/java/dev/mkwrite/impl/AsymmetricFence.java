@@ -45,6 +45,17 @@ import org.slf4j.LoggerFactory;
  * {@value #SYMMETRIC_PROPERTY} set, {@link #ON} is false and the writer claims and publishes its slot with
  * a CAS, a full fence, as before; {@link #heavy()} does nothing. The choice is made once, at class
  * initialisation, so every writer and drainer in the JVM agree.
+ *
+ * <h2>Registration</h2>
+ * The command needs the process registered first ({@code MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED}),
+ * which waits out an RCU grace period: about 6 ms, measured with {@code strace -T} on this project's
+ * machines, on the path to a cold JVM's first write if it ran at class initialisation. Only the drainer
+ * needs it, so the first {@link #heavy()} registers, once for the process; the class initialisation asks
+ * only whether the kernel has the command ({@code MEMBARRIER_CMD_QUERY}, microseconds). Once the query
+ * lists both commands, registration can fail only in allocating a CPU mask ({@code ENOMEM}), an allocation
+ * small enough that the kernel's allocator retries rather than fails it, so the writers' choice made at
+ * initialisation stands. A registration that failed all the same would leave writers without their fence:
+ * the drainer then throws rather than drain without it, and the next drainer tries to register again.
  */
 final class AsymmetricFence {
 
@@ -52,25 +63,38 @@ final class AsymmetricFence {
     static final String SYMMETRIC_PROPERTY = "dev.mkwrite.impl.symmetricPins";
 
     /** Whether the writer's side goes without a fence, and {@link #heavy()} calls {@code membarrier}. */
-    static final boolean ON = register();
+    static final boolean ON = supported();
+
+    /** Whether this process is registered for the command: by the first {@link #heavy()} (see the class comment). */
+    private static volatile boolean registered;
 
     private AsymmetricFence() {
     }
 
-    private static boolean register() {
+    private static boolean supported() {
         if (Boolean.getBoolean(SYMMETRIC_PROPERTY) || !NativeAccess.available()) {
             return false;
         }
         long commands = PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_QUERY);
-        long registered = commands >= 0 && (commands & PosixNative.MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0
-                ? PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) : commands;
-        if (commands < 0 || registered < 0 || (commands & PosixNative.MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) {
+        if (commands < 0 || (commands & PosixNative.MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0
+                || (commands & PosixNative.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0) {
             LoggerFactory.getLogger(AsymmetricFence.class).debug("no expedited membarrier ({}); writers pin with a CAS",
-                    commands < 0 ? Errno.name((int) -commands) : registered < 0 ? Errno.name((int) -registered)
-                            : "not supported");
+                    commands < 0 ? Errno.name((int) -commands) : "not supported");
             return false;
         }
         return true;
+    }
+
+    /** Registers this process for the expedited command, once; every drainer's first {@link #heavy()} waits for it. */
+    private static synchronized void register() {
+        if (!registered) {
+            long r = PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+            if (r < 0) {
+                throw new IllegalStateException("membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) failed after"
+                        + " the kernel listed the command: " + Errno.name((int) -r));
+            }
+            registered = true; // volatile: later drainers skip the lock
+        }
     }
 
     /**
@@ -88,9 +112,12 @@ final class AsymmetricFence {
      */
     static void heavy() {
         if (ON && BrokenRule.fencesPin()) {
+            if (!registered) {
+                register(); // the first drain of the process: about 6 ms, once
+            }
             long r = PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_PRIVATE_EXPEDITED);
             if (r < 0) {
-                // Registered at start-up, so the kernel has no reason to refuse; writers have no fence to fall back on.
+                // Registered above, so the kernel has no reason to refuse; writers have no fence to fall back on.
                 throw new IllegalStateException("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed: "
                         + Errno.name((int) -r));
             }
