@@ -72,6 +72,22 @@ final class RegionState {
 
     RegionState(Path path, StorageFile file, Backing backing, int pageSize, boolean stablePages, Mapping mapping,
                 long size) {
+        this(path, file, backing, pageSize, stablePages, mapping, size, true);
+    }
+
+    /**
+     * A state with no file and no mapping: only the page table of {@code size} bytes and what the pins use
+     * with it (the lock, the waiters, the epoch). For the jcstress suite's tests of the pins alone
+     * (Protocol_09_HazardPin.Bare); no region is built over it, and nothing may read, write, resize or close
+     * through it. With no mapping there is nothing to read, so it publishes no reads. Its backing and stable
+     * pages are placeholders, which the pins do not read.
+     */
+    static RegionState bare(Path path, int pageSize, long size) {
+        return new RegionState(path, null, Backing.MEMORY_SEGMENT, pageSize, true, null, size, false);
+    }
+
+    private RegionState(Path path, StorageFile file, Backing backing, int pageSize, boolean stablePages,
+                        Mapping mapping, long size, boolean withReads) {
         this.path = path;
         this.file = file;
         this.stablePages = stablePages;
@@ -82,7 +98,9 @@ final class RegionState {
         this.size = size;
         this.pageCount = pagesFor(size);
         this.table = new PageTable(pageCount);
-        publishReads();
+        if (withReads) {
+            publishReads();
+        }
     }
 
     /**
@@ -90,8 +108,7 @@ final class RegionState {
      * holds the region lock exclusive, or shared and the mapping's read memory is mapped.
      */
     void publishReads() {
-        // No mapping only in the jcstress suite's bare states, which read nothing.
-        MemorySegment memory = closed || mapping == null ? null : mapping.mappedReadSegment();
+        MemorySegment memory = closed ? null : mapping.mappedReadSegment();
         reads = memory == null ? null : BrokenRule.readSlice(memory, size);
     }
 

@@ -137,8 +137,8 @@ public final class Protocol_09_HazardPin {
     @Outcome(expect = FORBIDDEN, desc = "the page was not WRITABLE when the drainer came (r2 -1)")
     @State
     public static class Bare {
-        private final RegionState region = new RegionState(Path.of("Protocol_09_HazardPin.Bare"), null,
-                Backing.MEMORY_SEGMENT, Fixture.PAGE, true, null, Fixture.PAGE);
+        private final RegionState region = RegionState.bare(Path.of("Protocol_09_HazardPin.Bare"), Fixture.PAGE,
+                Fixture.PAGE);
         /** One hazard slot: both actors meet on one line, and the drainer scans nothing else. */
         private final Hazards hazards = new Hazards(1);
         private final Pins pins = new Pins(region, hazards);
