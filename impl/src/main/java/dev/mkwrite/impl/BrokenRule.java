@@ -79,7 +79,12 @@ enum BrokenRule {
      * Lock-free reads: a grow in place publishes the larger read memory before the file grows, and then
      * stops for {@link #PREEMPTION_MILLIS} (a stand-in for a preemption between the two).
      */
-    READS_BEFORE_GROW;
+    READS_BEFORE_GROW,
+    /**
+     * Lock-free reads: a read that met an arena closed under it keeps the interrupt HotSpot sent its thread
+     * with the asynchronous exception, as if the application had sent it.
+     */
+    READS_KEEP_CLOSERS_INTERRUPT;
 
     /** How long {@link #AROUND_WAKES_NOBODY} holds the faulting thread before it publishes the run. */
     static final long PREEMPTION_MILLIS = 1;
@@ -230,5 +235,10 @@ enum BrokenRule {
             }
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(PREEMPTION_MILLIS));
         }
+    }
+
+    /** Lock-free reads: whether a read keeps the interrupt an arena closed under it left (the broken variant). */
+    static boolean keepsClosersInterrupt() {
+        return ACTIVE == READS_KEEP_CLOSERS_INTERRUPT;
     }
 }
