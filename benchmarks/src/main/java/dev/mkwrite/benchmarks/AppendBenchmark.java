@@ -32,9 +32,10 @@ import java.util.concurrent.TimeUnit;
 /**
  * Row 1b: an appender that keeps one {@link WriteSpan} open over a chunk and writes {@value #RECORD}-byte
  * records into it back to back; at the chunk's end it closes the span and opens one over the next chunk.
- * One benchmark operation is one record. The baseline writes the same records at the same offsets through
- * a second, raw mapping of the same file: a raw {@code MemorySegment}, and a raw {@code MappedByteBuffer}
- * for the buffer backing.
+ * One benchmark operation is one record. The appender keeps a cursor within the open span, as the README's
+ * appender does (its offset loop), and writes each record at the cursor. The baseline writes the same
+ * records at the same offsets through a second, raw mapping of the same file: a raw {@code MemorySegment},
+ * and a raw {@code MappedByteBuffer} for the buffer backing.
  *
  * <p>The chunk is one page (4 KiB) or 64 KiB (sixteen 4 KiB region pages under one span). Every page of
  * the region is written once in setup and the region is never flushed, so no measured write faults
@@ -73,14 +74,16 @@ public class AppendBenchmark {
     private byte[] src;
     private MemorySegment srcSegment;
 
-    /** The next record's file offset, in {@code [0, WINDOW)}. */
+    /** The raw baselines' next record's file offset, in {@code [0, WINDOW)}. */
     private long position;
-    /** The open span, or null before the first record of an iteration ({@link #position} is then 0). */
+    /** The open span, or null before the first record of an iteration. */
     private WriteSpan span;
-    /** Where the open span starts, and its memory (obtained once per span). */
+    /** Where the open span starts in the window, and its memory (obtained once per span). */
     private long spanStart;
     private MemorySegment spanSegment;
     private ByteBuffer spanBuffer;
+    /** The appender's cursor: the next record's offset within the open span; {@link #chunk} when it is full. */
+    private int at;
 
     /** Faults once every page was written in setup (fault-around may have taken several per fault). */
     private long faultsAfterSetup;
@@ -107,6 +110,7 @@ public class AppendBenchmark {
         srcSegment = Arena.ofAuto().allocate(RECORD);
         srcSegment.copyFrom(MemorySegment.ofArray(src));
         faultsAfterSetup = region.stats().faults(); // every page written once: none may fault from here
+        at = chunk; // no span open yet: the first record opens one at 0
     }
 
     @TearDown(Level.Iteration)
@@ -115,6 +119,7 @@ public class AppendBenchmark {
             span.close(); // the thread that opened it: JMH runs iteration fixtures on the benchmark thread
             span = null;
         }
+        at = chunk; // the next iteration starts at 0 again, as the raw baselines' position does
         position = 0;
     }
 
@@ -139,15 +144,18 @@ public class AppendBenchmark {
     }
 
     /**
-     * Closes the full span and opens one over the chunk at {@link #position}, taking the view the
-     * appender writes through once per span: the segment, or the buffer.
+     * Closes the full span and opens one over the next chunk of the window (the first at 0), taking the view
+     * the appender writes through once per span: the segment, or the buffer. The cursor goes back to 0.
      */
     private void nextSpan(boolean buffer) {
+        long start = 0;
         if (span != null) {
             span.close();
+            start = (spanStart + chunk) & (WINDOW - 1); // the window's end is a chunk boundary
         }
-        span = region.write(position, chunk);
-        spanStart = position;
+        span = region.write(start, chunk);
+        spanStart = start;
+        at = 0;
         if (buffer) {
             spanBuffer = span.buffer();
         } else {
@@ -155,7 +163,7 @@ public class AppendBenchmark {
         }
     }
 
-    /** The next record's offset; wraps at the window's end, which is a chunk boundary. */
+    /** The raw baselines' next record's offset; wraps at the window's end. */
     private long next() {
         long o = position;
         position = (o + RECORD) & (WINDOW - 1);
@@ -163,26 +171,26 @@ public class AppendBenchmark {
     }
 
     /**
-     * mkwrite through the span's segment (run on the segment backing): one record, after opening the
-     * next span if the last one is full (or none is open: {@link #position} is 0 then).
+     * mkwrite through the span's segment (run on the segment backing): one record at the cursor, after
+     * opening the next span if the open one is full (or none is open), as the README's appender does.
      */
     @Benchmark
     public void appendSegment() {
-        if ((position & (chunk - 1)) == 0) {
+        if (at == chunk) {
             nextSpan(false);
         }
-        long o = next();
-        MemorySegment.copy(srcSegment, 0, spanSegment, o - spanStart, RECORD);
+        MemorySegment.copy(srcSegment, 0, spanSegment, at, RECORD);
+        at += RECORD;
     }
 
     /** mkwrite through the span's buffer (run on the buffer backing): as {@link #appendSegment}. */
     @Benchmark
     public void appendBuffer() {
-        if ((position & (chunk - 1)) == 0) {
+        if (at == chunk) {
             nextSpan(true);
         }
-        long o = next();
-        spanBuffer.put((int) (o - spanStart), src, 0, RECORD);
+        spanBuffer.put(at, src, 0, RECORD);
+        at += RECORD;
     }
 
     /** The same record through a raw segment over the same file. */
