@@ -127,7 +127,7 @@ public final class RunAll {
     /** Row 1: ns per write; the ratio is raw time / mkwrite time, the fraction of raw speed. */
     private void fastPath() throws RunnerException {
         Scores s = rounds(
-                new Call("row1-segment", "FastPathBenchmark\\.(span|put|rawSegment|rawBuffer)$", false,
+                new Call("row1-segment", "FastPathBenchmark\\.(span|put|rawSegment|rawSegmentArray|rawBuffer)$", false,
                         Map.of("backing", "MEMORY_SEGMENT")),
                 new Call("row1-buffer", "FastPathBenchmark\\.(span|put)$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")),
                 new Call("row1-long", "FastPathBenchmark\\.(putLong|rawPutLong)$", false,
@@ -140,9 +140,12 @@ public final class RunAll {
             };
             double want = size.equals("64") ? 0.5 : size.equals("4096") ? 0.9 : Double.NaN;
             for (String backing : List.of("MEMORY_SEGMENT", "MAPPED_BYTE_BUFFER")) {
-                String raw = backing.equals("MEMORY_SEGMENT") ? "rawSegment" : "rawBuffer";
-                Stat base = s.stat(raw, "backing=MEMORY_SEGMENT", "size=" + size);
                 for (String method : List.of("span", "put")) {
+                    // Like for like on the segment backing: the span copies from a native segment, put from a
+                    // byte[]. The buffer backing keeps the raw MappedByteBuffer's put of a byte[].
+                    String raw = !backing.equals("MEMORY_SEGMENT") ? "rawBuffer"
+                            : method.equals("put") ? "rawSegmentArray" : "rawSegment";
+                    Stat base = s.stat(raw, "backing=MEMORY_SEGMENT", "size=" + size);
                     Stat v = s.stat(method, "backing=" + backing, "size=" + size);
                     double r = base.median() / v.median();
                     lines.add(new Line("1", method + " " + size + " B, " + shortBacking(backing), ns(v),
