@@ -38,16 +38,32 @@ import java.util.Properties;
  * {@code MKWRITE} child run on that class path (say, a copy of {@code benchmarks.jar} built at an earlier
  * commit), in the same rounds, the order rotated every round. On a shared, noisy machine two separate runs
  * of the harness can differ by more than the change; the rotation spreads the noise over all three.
- * {@code --jvm-arg ARG} (repeatable) gives every child one more JVM flag, for experiments such as an AOT
- * cache ({@code -XX:AOTCache=file}).
+ * {@code --jvm-arg ARG} (repeatable) gives every child one more JVM flag.
+ *
+ * <p>{@code --aot}: every variant with an ahead-of-time cache of its own (JDK 25, JEP 483 and 514), as an
+ * application that cares about its start-up would ship. Before the rounds, one training child of each
+ * variant runs with {@code -XX:AOTCacheOutput} (the JVM writes the cache at exit: the classes the child
+ * loaded and linked, and its method profiles); every later child of that variant, timed or counting, runs
+ * with {@code -XX:AOTCache} of it. The raw child gets its own cache too, so the difference is still what
+ * mkwrite adds. The caches live in the run's temporary directory and go with it.
  *
  * <p>Run: {@code ./dev java -cp benchmarks/target/benchmarks.jar dev.mkwrite.benchmarks.ColdStartHarness
- * [--runs N] [--out file.properties] [--baseline CLASSPATH] [--jvm-arg ARG]...}
+ * [--runs N] [--out file.properties] [--baseline CLASSPATH] [--aot] [--jvm-arg ARG]...}
  */
 public final class ColdStartHarness {
 
-    /** A child to run: its label, the kind {@link ColdStartChild} is given, and its class path. */
-    private record Variant(String label, String kind, String classPath) {
+    /**
+     * A child to run: its label, the kind {@link ColdStartChild} is given, its class path, and the flags
+     * that only this variant's children get (its AOT cache, with {@code --aot}).
+     */
+    private record Variant(String label, String kind, String classPath, List<String> ownArgs) {
+        Variant(String label, String kind, String classPath) {
+            this(label, kind, classPath, List.of());
+        }
+
+        Variant withArgs(List<String> args) {
+            return new Variant(label, kind, classPath, args);
+        }
     }
     private static final List<String> PREFIXES = List.of("jdk.jfr.", "dev.mkwrite.", "jdk.internal.foreign.",
             "org.slf4j.");
@@ -65,6 +81,7 @@ public final class ColdStartHarness {
         int runs = 10;
         Path out = null;
         String baseline = null;
+        boolean aot = false;
         List<String> jvmArgs = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
@@ -72,8 +89,9 @@ public final class ColdStartHarness {
                 case "--out" -> out = Path.of(args[++i]);
                 case "--baseline" -> baseline = args[++i];
                 case "--jvm-arg" -> jvmArgs.add(args[++i]);
-                default -> throw new IllegalArgumentException("unknown argument " + args[i]
-                        + "; usage: [--runs N] [--out file.properties] [--baseline CLASSPATH] [--jvm-arg ARG]...");
+                case "--aot" -> aot = true;
+                default -> throw new IllegalArgumentException("unknown argument " + args[i] + "; usage: [--runs N]"
+                        + " [--out file.properties] [--baseline CLASSPATH] [--aot] [--jvm-arg ARG]...");
             }
         }
         String classPath = System.getProperty("java.class.path");
@@ -85,6 +103,20 @@ public final class ColdStartHarness {
         int n = variants.size();
         Path dir = Files.createTempDirectory(Path.of(System.getProperty("java.io.tmpdir")), "mkwrite-cold");
         try {
+            if (aot) {
+                for (int k = 0; k < n; k++) {
+                    Variant v = variants.get(k);
+                    Path cache = dir.resolve(v.label().toLowerCase(Locale.ROOT) + ".aot");
+                    List<String> training = new ArrayList<>(jvmArgs);
+                    training.add("-XX:AOTCacheOutput=" + cache);
+                    child(dir, v, training); // the training run: the JVM writes the cache as it exits
+                    if (!Files.isRegularFile(cache)) {
+                        throw new IllegalStateException("the " + v.label() + " training child wrote no AOT cache "
+                                + cache);
+                    }
+                    variants.set(k, v.withArgs(List.of("-XX:AOTCache=" + cache)));
+                }
+            }
             for (Variant v : variants) {
                 child(dir, v, jvmArgs); // warms the page cache for the JDK and the jars
             }
@@ -102,8 +134,8 @@ public final class ColdStartHarness {
                 }
             }
             Properties props = new Properties();
-            System.out.printf(Locale.ROOT, "Row 8: a fresh JVM to its first 4 KiB write; %d runs of each, alternating,"
-                    + " medians%n", runs);
+            System.out.printf(Locale.ROOT, "Row 8: a fresh JVM to its first 4 KiB write%s; %d runs of each,"
+                    + " alternating, medians%n", aot ? ", each variant with its own AOT cache" : "", runs);
             System.out.printf(Locale.ROOT, "%-8s %22s %22s%n", "", "main to write, ms", "spawn to write, ms");
             for (int k = 0; k < n; k++) {
                 String key = variants.get(k).label().toLowerCase(Locale.ROOT);
@@ -168,6 +200,7 @@ public final class ColdStartHarness {
         List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
                 "--enable-native-access=ALL-UNNAMED", "-Xmx256m"));
         command.addAll(jvmArgs);
+        command.addAll(variant.ownArgs());
         command.addAll(List.of("-cp", variant.classPath(), ColdStartChild.class.getName(), variant.kind(),
                 file.toString()));
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);

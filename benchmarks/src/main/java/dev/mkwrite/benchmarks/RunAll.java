@@ -350,6 +350,14 @@ public final class RunAll {
             lines.add(new Line("8", label, Long.toString(m), "raw", Long.toString(r),
                     String.format(Locale.ROOT, "%+d", m - r), "report", ""));
         }
+        // Shown beside: both JVMs with an AOT cache of their own (JDK 25), as a start-up-minded application ships.
+        Path aot = results.resolve("row8aot.properties");
+        harness("row8aot", ColdStartHarness.class, "--runs", profile.coldStartRuns(), "--aot", "--out", aot.toString());
+        p = load(aot);
+        mk = Double.parseDouble(p.getProperty("mkwrite.main.median.ms"));
+        raw = Double.parseDouble(p.getProperty("raw.main.median.ms"));
+        lines.add(new Line("8", "main to first 4 KiB write, each JVM with its own AOT cache" + runs, millis(mk),
+                "raw, with its own", millis(raw), String.format(Locale.ROOT, "%+.1f ms", mk - raw), "report", ""));
     }
 
     // ---------------------------------------------------------------------------------------------
