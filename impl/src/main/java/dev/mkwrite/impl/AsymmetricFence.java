@@ -5,6 +5,8 @@ import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import org.slf4j.LoggerFactory;
 
+import java.util.function.LongSupplier;
+
 /**
  * The StoreLoad fence of the hazard pin's Dekker pair, moved from the writer, who pins on every write,
  * to the drainer, who drains once per flush or exclusive operation: {@code membarrier(2)}'s
@@ -68,6 +70,12 @@ final class AsymmetricFence {
     /** Whether this process is registered for the command: by the first {@link #heavy()} (see the class comment). */
     private static volatile boolean registered;
 
+    /**
+     * A stand-in for the registration's system call, set by a test to make it fail; null, the system call.
+     * Guarded by the class's lock, as {@link #registered} is written.
+     */
+    private static LongSupplier registrationForTests;
+
     private AsymmetricFence() {
     }
 
@@ -88,7 +96,9 @@ final class AsymmetricFence {
     /** Registers this process for the expedited command, once; every drainer's first {@link #heavy()} waits for it. */
     private static synchronized void register() {
         if (!registered) {
-            long r = PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+            long r = registrationForTests == null
+                    ? PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)
+                    : registrationForTests.getAsLong();
             if (r < 0) {
                 throw new IllegalStateException("membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) failed after"
                         + " the kernel listed the command: " + Errno.name((int) -r));
@@ -122,5 +132,15 @@ final class AsymmetricFence {
                         + Errno.name((int) -r));
             }
         }
+    }
+
+    /**
+     * For tests: forgets that this process registered, so the next drainer registers again, through
+     * {@code registration} (which returns 0 or {@code -errno}) instead of the system call; null restores the
+     * system call. The kernel keeps its registration: registering again is harmless.
+     */
+    static synchronized void registerThroughForTests(LongSupplier registration) {
+        registrationForTests = registration;
+        registered = false;
     }
 }
