@@ -5,6 +5,8 @@ import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import org.slf4j.LoggerFactory;
 
+import java.util.function.LongSupplier;
+
 /**
  * The StoreLoad fence of the hazard pin's Dekker pair, moved from the writer, who pins on every write,
  * to the drainer, who drains once per flush or exclusive operation: {@code membarrier(2)}'s
@@ -50,12 +52,17 @@ import org.slf4j.LoggerFactory;
  * The command needs the process registered first ({@code MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED}),
  * which waits out an RCU grace period: about 6 ms, measured with {@code strace -T} on this project's
  * machines, on the path to a cold JVM's first write if it ran at class initialisation. Only the drainer
- * needs it, so the first {@link #heavy()} registers, once for the process; the class initialisation asks
- * only whether the kernel has the command ({@code MEMBARRIER_CMD_QUERY}, microseconds). Once the query
- * lists both commands, registration can fail only in allocating a CPU mask ({@code ENOMEM}), an allocation
- * small enough that the kernel's allocator retries rather than fails it, so the writers' choice made at
- * initialisation stands. A registration that failed all the same would leave writers without their fence:
- * the drainer then throws rather than drain without it, and the next drainer tries to register again.
+ * needs it, so every drainer calls {@link #registerDrainer()} at its entry (flush, grow, truncate,
+ * punchHole, close), before its first CAS on a page's state; the first of the process registers, once, and
+ * the rest read a volatile flag. The class initialisation asks only whether the kernel has the command
+ * ({@code MEMBARRIER_CMD_QUERY}, microseconds). Once the query lists both commands, registration can fail
+ * only in allocating a CPU mask ({@code ENOMEM}), an allocation small enough that the kernel's allocator
+ * retries rather than fails it, so the writers' choice made at initialisation stands. A registration that
+ * failed all the same would leave writers without their fence: the drainer then throws at its entry,
+ * having changed nothing (no page taken out of WRITABLE, no mapping swapped), and the next drainer tries
+ * to register again. Registering there and not at {@link #heavy()}, which runs after the CASes, is what
+ * keeps a failure from leaving pages under writeback or FROZEN; {@link #heavy()} called unregistered is a
+ * drainer that missed its entry's call, and throws.
  */
 final class AsymmetricFence {
 
@@ -65,8 +72,14 @@ final class AsymmetricFence {
     /** Whether the writer's side goes without a fence, and {@link #heavy()} calls {@code membarrier}. */
     static final boolean ON = supported();
 
-    /** Whether this process is registered for the command: by the first {@link #heavy()} (see the class comment). */
+    /** Whether this process is registered for the command: by the first {@link #registerDrainer()} (class comment). */
     private static volatile boolean registered;
+
+    /**
+     * A stand-in for the registration's system call, set by a test to make it fail; null, the system call.
+     * Guarded by the class's lock, as {@link #registered} is written.
+     */
+    private static LongSupplier registrationForTests;
 
     private AsymmetricFence() {
     }
@@ -85,13 +98,29 @@ final class AsymmetricFence {
         return true;
     }
 
-    /** Registers this process for the expedited command, once; every drainer's first {@link #heavy()} waits for it. */
+    /**
+     * A drainer's first step, before it takes any page out of WRITABLE: registers this process for the
+     * expedited command its {@link #heavy()} will call, once for the process (about 6 ms; afterwards one
+     * volatile read). Does nothing when {@link #heavy()} does nothing. Throws {@link IllegalStateException}
+     * if the registration fails; the drainer has changed nothing then, and the next one tries again.
+     */
+    static void registerDrainer() {
+        if (ON && BrokenRule.fencesPin() && !registered) {
+            register();
+        }
+    }
+
+    /** Registers this process for the expedited command, once; concurrent first drainers wait for it. */
     private static synchronized void register() {
         if (!registered) {
-            long r = PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
+            long r = registrationForTests == null
+                    ? PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)
+                    : registrationForTests.getAsLong();
             if (r < 0) {
                 throw new IllegalStateException("membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) failed after"
-                        + " the kernel listed the command: " + Errno.name((int) -r));
+                        + " the kernel listed the command: " + Errno.name((int) -r) + ". Flush and the exclusive"
+                        + " operations need it; this one changed nothing, and the next tries to register again"
+                        + " (-D" + SYMMETRIC_PROPERTY + "=true does without it)");
             }
             registered = true; // volatile: later drainers skip the lock
         }
@@ -108,19 +137,32 @@ final class AsymmetricFence {
     /**
      * The drainer's side, after the CAS that took its pages and before it reads a hazard slot: a full
      * barrier on every running thread of the process. Some microseconds: the kernel interrupts the CPUs
-     * that run this process's threads. Does nothing when {@link #ON} is false.
+     * that run this process's threads. Does nothing when {@link #ON} is false. The drainer called
+     * {@link #registerDrainer()} at its entry; one that did not is a bug, and this throws.
      */
     static void heavy() {
         if (ON && BrokenRule.fencesPin()) {
-            if (!registered) {
-                register(); // the first drain of the process: about 6 ms, once
+            if (!registered) { // volatile: set by the drainer's registerDrainer(), or by an earlier drainer's
+                throw new IllegalStateException("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) called before this"
+                        + " process registered for it: the drainer must call AsymmetricFence.registerDrainer()"
+                        + " at its entry, before its first page-state CAS");
             }
             long r = PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_PRIVATE_EXPEDITED);
             if (r < 0) {
-                // Registered above, so the kernel has no reason to refuse; writers have no fence to fall back on.
+                // Registered, so the kernel has no reason to refuse; writers have no fence to fall back on.
                 throw new IllegalStateException("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed: "
                         + Errno.name((int) -r));
             }
         }
+    }
+
+    /**
+     * For tests: forgets that this process registered, so the next drainer registers again, through
+     * {@code registration} (which returns 0 or {@code -errno}) instead of the system call; null restores the
+     * system call. The kernel keeps its registration: registering again is harmless.
+     */
+    static synchronized void registerThroughForTests(LongSupplier registration) {
+        registrationForTests = registration;
+        registered = false;
     }
 }

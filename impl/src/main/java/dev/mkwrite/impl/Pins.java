@@ -14,7 +14,8 @@ import static dev.mkwrite.impl.PageState.state;
  * <p>A writer publishes its page range in its thread's hazard slot ({@link Hazards}: an opaque store, or a
  * CAS without {@link AsymmetricFence#ON}) and then checks that every page is WRITABLE. If its slot is
  * taken, it pins each page through its state word instead (a CAS that adds {@link PageState#PIN_ONE}). A
- * drainer first moves pages out of WRITABLE (a CAS), calls {@link #fenceWriters()}, then waits for both
+ * drainer, registered at its entry ({@link AsymmetricFence#registerDrainer()}), first moves pages out of
+ * WRITABLE (a CAS), calls {@link #fenceWriters()}, then waits for both
  * kinds of pin to leave them: a Dekker pair, so either the writer sees the page leave WRITABLE and backs
  * off, or the drainer sees the pin and waits.
  *
@@ -194,6 +195,8 @@ final class Pins {
      * The drainer's StoreLoad, after the CASes that took its pages out of WRITABLE and before its first
      * {@link #drained} of them: with {@link AsymmetricFence#ON}, a writer published its hazard without one
      * (see {@link AsymmetricFence}). {@link #awaitDrained} and {@link #hazardSnapshot} call it themselves.
+     * The drainer called {@link AsymmetricFence#registerDrainer()} at its entry, before those CASes: this
+     * throws if it did not.
      */
     void fenceWriters() {
         AsymmetricFence.heavy();

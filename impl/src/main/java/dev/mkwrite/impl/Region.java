@@ -262,6 +262,7 @@ final class Region implements MappedRegion {
     @Override
     public void close() throws IOException {
         HandlerScope.checkNotInHandler(state, "close");
+        AsymmetricFence.registerDrainer(); // before markClosed and the quiesce: if it fails, the region stays open
         IOException failure = null;
         state.lock.writeLock().lock();
         try {

@@ -56,6 +56,7 @@ final class Resizing {
         if (newSize > region.backing.maxRegionSize()) {
             throw RegionState.tooLarge(newSize, region.backing, region.path);
         }
+        AsymmetricFence.registerDrainer(); // before quiesce freezes a page or retire snapshots the hazards
         region.lock.writeLock().lock();
         try {
             region.ensureOpen();
@@ -77,6 +78,7 @@ final class Resizing {
             throw new IllegalArgumentException("truncate(" + newSize + "): the size must lie in [0, "
                     + region.backing.maxRegionSize() + "] [file " + region.path + "]");
         }
+        AsymmetricFence.registerDrainer(); // before quiesce freezes a page or retire snapshots the hazards
         region.lock.writeLock().lock();
         try {
             region.ensureOpen();
@@ -93,6 +95,7 @@ final class Resizing {
     void punchHole(long offset, long length) throws IOException {
         HandlerScope.checkNotInHandler(region, "punchHole");
         region.checkRange("punchHole", offset, length);
+        AsymmetricFence.registerDrainer(); // before quiesce freezes a page
         region.lock.writeLock().lock();
         try {
             region.ensureOpen();
@@ -285,7 +288,7 @@ final class Resizing {
     /**
      * Freezes every WRITABLE page of {@code [first, end)} so no writer can enter, makes every PREPARED
      * page CLEAN (releasing its reservation), waits for every writeback in it to end and for every pin to
-     * drain.
+     * drain. The operation that calls it registered at its entry ({@link AsymmetricFence#registerDrainer()}).
      */
     void quiesce(long first, long end) {
         table.forEachPage(first, end, (c, i, page) -> {

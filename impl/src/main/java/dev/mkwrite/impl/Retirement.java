@@ -40,7 +40,9 @@ final class Retirement {
     /**
      * A grow replaced {@code old}: it is unmapped once its writers and flushes have left, off this
      * thread. Returns false if too many mappings are retired already; then the caller must drain every
-     * writer, {@link #unmapAll}, and unmap {@code old} itself. Lock held exclusive, after the swap.
+     * writer, {@link #unmapAll}, and unmap {@code old} itself. Lock held exclusive, after the swap, by a
+     * grow that registered at its entry ({@link AsymmetricFence#registerDrainer()}): the snapshot's
+     * membarrier cannot fail for want of it here, where the swap is already done.
      */
     boolean retire(Mapping old) {
         if (!old.unmaps()) {

@@ -60,6 +60,7 @@ final class Writeback {
     long flush(long offset, long length) throws IOException {
         region.checkRange("flush", offset, length);
         HandlerScope.checkNotInHandler(region, "flush");
+        AsymmetricFence.registerDrainer(); // before the first take: if it fails, no page is under writeback
         LongArrayList mine = new LongArrayList();
         LongArrayList others = new LongArrayList();
         Mapping m;
@@ -175,6 +176,7 @@ final class Writeback {
      * was not WRITABLE. {@link #probeEnd} puts it back.
      */
     int probe(long page) {
+        AsymmetricFence.registerDrainer(); // as flush: before the take
         Chunk c = table.chunkAcquire(page);
         if (c == null || take(c, Chunk.index(page)) != WRITABLE) {
             return -1;

@@ -149,6 +149,7 @@ public final class Protocol_09_HazardPin {
         private long seen;
 
         public Bare() {
+            AsymmetricFence.registerDrainer(); // as every drainer does at its entry: fenceWriters needs it
             chunk.setStateVolatile(0, PageState.withState(chunk.stateAcquire(0), PageState.WRITABLE));
         }
 

@@ -1,0 +1,208 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.RegionClosedException;
+import dev.mkwrite.impl.os.Errno;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * A drainer whose registration for the expedited membarrier fails ({@link AsymmetricFence}): it throws
+ * before it changes a page, so the region goes on as if the operation had not been called, and the same
+ * operation succeeds once the registration does. The registration is made to fail through
+ * {@link AsymmetricFence#registerThroughForTests}.
+ *
+ * <p>The tests close their region at the end, not in a {@code finally}: a refused drain that left a page
+ * under writeback or FROZEN (what these tests guard against) would make the close wait for it forever,
+ * and hide the assertion that failed behind a timeout.
+ */
+class AsymmetricFenceTest {
+
+    static final int PAGE = 4096;
+    static final int PAGES = 8;
+    /** Pages 0 .. DIRTY - 1 are written before the refused operations. */
+    static final int DIRTY = 4;
+    /** Past a native mapping's room to grow: the grow maps anew, and the old mapping retires. */
+    static final long BEYOND_CAPACITY = 2 * Mapping.NativeMapping.MIN_CAPACITY;
+
+    @TempDir
+    Path dir;
+
+    private final TrackingHandler handler = new TrackingHandler();
+
+    @BeforeEach
+    void onlyWithTheFence() {
+        assumeTrue(AsymmetricFence.ON && BrokenRule.fencesPin(),
+                "drainers register only with the asymmetric fence (native access, expedited membarrier)");
+    }
+
+    @AfterEach
+    void registerThroughTheSystemCall() {
+        AsymmetricFence.registerThroughForTests(null);
+    }
+
+    private static void refuseRegistration() {
+        AsymmetricFence.registerThroughForTests(() -> -Errno.ENOMEM);
+    }
+
+    private MappedRegion openDirty(Backing backing) throws IOException {
+        MappedRegion region = MappedRegion.builder(dir.resolve("fence.dat")).size((long) PAGES * PAGE).pageSize(PAGE)
+                .backing(backing).handler(handler).open();
+        for (int p = 0; p < DIRTY; p++) {
+            region.putLong((long) p * PAGE, p + 1);
+        }
+        return region;
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldRefuseAFlushBeforeItTakesAPageWhenTheRegistrationFails(Backing backing) throws Exception {
+        MappedRegion region = openDirty(backing); // closed at the end, not on failure: see the class comment
+        refuseRegistration();
+        assertRefused(region::flush, "flush");
+        assertUnchanged(region, "after the refused flush");
+        assertRefused(() -> region.flush(0, PAGE), "flush of page 0");
+        assertUnchanged(region, "after the refused flush of page 0");
+        region.putLong(PAGE + 8, 42); // writers go on: no page was left under writeback
+        assertEquals(42, region.getLong(PAGE + 8));
+
+        AsymmetricFence.registerThroughForTests(null);
+        assertEquals(DIRTY, region.flush(), "the next flush writes back every dirty page");
+        for (int p = 0; p < DIRTY; p++) {
+            assertEquals("CLEAN", ReliabilityProbe.state(region, p), "page " + p + " after the flush");
+        }
+        assertEquals(DIRTY, handler.consumed());
+        region.close();
+        assertEquals(0, handler.live());
+        assertEquals(0, handler.endedTwice());
+    }
+
+    @Test
+    void shouldThrowWhenADrainerFencesWithoutRegisteringFirst() {
+        AsymmetricFence.registerThroughForTests(null); // forgets that the process registered
+        IllegalStateException e = assertThrows(IllegalStateException.class, AsymmetricFence::heavy);
+        assertTrue(String.valueOf(e.getMessage()).contains("registerDrainer"), e.getMessage());
+        AsymmetricFence.registerDrainer();
+        AsymmetricFence.heavy(); // registered: the barrier runs
+    }
+
+    /** The exclusive operations, each as the test calls it, and what it leaves once it succeeds. */
+    enum Exclusive {
+        PUNCH_HOLE {
+            @Override
+            void run(MappedRegion region) throws IOException {
+                region.punchHole(0, PAGE);
+            }
+
+            @Override
+            void assertDone(MappedRegion region) throws IOException {
+                assertEquals(0, region.getLong(0), "page 0 punched");
+                assertEquals(DIRTY - 1, region.flush(), "the dirty pages left written back");
+            }
+        },
+        TRUNCATE {
+            @Override
+            void run(MappedRegion region) throws IOException {
+                region.truncate(2L * PAGE);
+            }
+
+            @Override
+            void assertDone(MappedRegion region) throws IOException {
+                assertEquals(2L * PAGE, region.size());
+                assertEquals(2, region.flush(), "the dirty pages left written back");
+            }
+        },
+        /** Past the native mapping's room: a new mapping, the old one retired (its hazards snapshot). */
+        GROW {
+            @Override
+            void run(MappedRegion region) throws IOException {
+                region.grow(BEYOND_CAPACITY);
+            }
+
+            @Override
+            void assertDone(MappedRegion region) throws IOException {
+                assertEquals(BEYOND_CAPACITY, region.size());
+                assertEquals(DIRTY, region.flush(), "the dirty pages written back");
+            }
+        },
+        CLOSE {
+            @Override
+            void run(MappedRegion region) throws IOException {
+                region.close();
+            }
+
+            @Override
+            void assertDone(MappedRegion region) {
+                assertTrue(RegionHandle.regionOf(region).isClosed(), "the region closed");
+                assertThrows(RegionClosedException.class, () -> region.putLong(0, 1), "a write after close");
+            }
+        };
+
+        abstract void run(MappedRegion region) throws IOException;
+
+        abstract void assertDone(MappedRegion region) throws IOException;
+    }
+
+    static Stream<Arguments> backingsAndOperations() {
+        return Stream.of(Backing.values())
+                .flatMap(b -> Stream.of(Exclusive.values()).map(op -> Arguments.of(b, op)));
+    }
+
+    @ParameterizedTest
+    @MethodSource("backingsAndOperations")
+    void shouldRefuseAnExclusiveOperationBeforeItFreezesAPageWhenTheRegistrationFails(Backing backing, Exclusive op)
+            throws Exception {
+        MappedRegion region = openDirty(backing); // closed at the end, not on failure: see the class comment
+        refuseRegistration();
+        assertRefused(() -> op.run(region), op.name());
+        assertUnchanged(region, "after the refused " + op);
+        assertEquals(0, RegionHandle.regionOf(region).retiredMappings(), "mappings retired by the refused " + op);
+        region.putLong(PAGE + 8, 42); // still open, and writable
+        assertEquals(42, region.getLong(PAGE + 8));
+
+        AsymmetricFence.registerThroughForTests(null);
+        op.run(region);
+        op.assertDone(region);
+        region.close();
+        assertEquals(0, handler.live(), "close ended every reservation");
+        assertEquals(0, handler.endedTwice());
+    }
+
+    private static void assertRefused(Executable operation, String what) {
+        IllegalStateException e = assertThrows(IllegalStateException.class, operation, what);
+        String message = String.valueOf(e.getMessage());
+        assertTrue(message.contains("MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED") && message.contains("ENOMEM"),
+                what + " threw: " + message);
+    }
+
+    /** The region as {@link #openDirty} left it: its size, the dirty pages WRITABLE with their data, nothing else. */
+    private static void assertUnchanged(MappedRegion region, String when) {
+        assertEquals((long) PAGES * PAGE, region.size(), "the size " + when);
+        for (int p = 0; p < PAGES; p++) {
+            assertEquals(p < DIRTY ? "WRITABLE" : "CLEAN", ReliabilityProbe.state(region, p),
+                    "page " + p + " " + when + ": " + ReliabilityProbe.describe(region, p));
+        }
+        for (int p = 0; p < DIRTY; p++) {
+            assertEquals(p + 1, region.getLong((long) p * PAGE), "page " + p + "'s data " + when);
+        }
+        assertEquals(DIRTY, region.stats().writablePages(), "pages counted WRITABLE " + when);
+        assertEquals(0, region.stats().writebackPages(), "pages counted under writeback " + when);
+    }
+}
