@@ -83,7 +83,7 @@ final class Pins {
     Hazards.Slot tryPinPage(long page) {
         Hazards.Slot slot = Hazards.publishHome(slots, Hazards.value(page, page)); // StoreLoad: as tryPin's
         if (slot != null) {
-            if (writableVolatile(page)) {
+            if (writableFastVolatile(page)) {
                 return slot;
             }
             unpinHazard(slot);
@@ -120,6 +120,12 @@ final class Pins {
             page += to - from + 1;
         }
         return true;
+    }
+
+    /** {@link #writableVolatile} through {@link PageTable#chunkForFastPin}: {@link #tryPinPage}'s caller checks the size after. */
+    private boolean writableFastVolatile(long page) {
+        Chunk c = table.chunkForFastPin(page);
+        return c != null && PageState.pinnable(state(c.stateVolatile(Chunk.index(page)))); // StoreLoad: see above
     }
 
     private boolean writableVolatile(long page) {

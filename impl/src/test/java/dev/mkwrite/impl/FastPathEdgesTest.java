@@ -61,6 +61,31 @@ class FastPathEdgesTest {
 
     @ParameterizedTest
     @EnumSource(Backing.class)
+    void aWriteWhosePageAliasesAWritablePageFarPastTheEndThrowsAndWritesNothing(Backing backing) throws IOException {
+        // The fast half looks a page's chunk up by the page's low bits (PageTable.chunkForFastPin): page 2^44
+        // (offset 2^56) lands on chunk slot 0, index 0, page 0, WRITABLE. The size check after the pin must
+        // give it back; page 2^43 (offset 2^55) gives a negative slot and goes straight to the slow half.
+        try (MappedRegion region = open(backing)) {
+            region.putLong(0, 5);
+            long faults = region.stats().faults();
+            for (long offset : new long[] {1L << 56, (1L << 56) + 8, 1L << 55, (1L << 56) + (3L << 44) * PAGE}) {
+                OutOfRegionException e = assertThrows(OutOfRegionException.class, () -> region.putLong(offset, 9));
+                assertTrue(e.getMessage().contains("edges.dat") && e.getMessage().contains(String.valueOf(offset)),
+                        e.getMessage());
+                assertThrows(OutOfRegionException.class, () -> region.put(offset, new byte[8], 0, 8));
+                assertThrows(OutOfRegionException.class, () -> region.put(offset, MemorySegment.ofArray(new byte[8])));
+            }
+            assertEquals(5, region.getLong(0), "the aliased page was not written");
+            assertEquals(0, region.getLong(8));
+            assertEquals(0, region.stats().pins(), region.stats().toString());
+            assertEquals(faults, region.stats().faults());
+            region.putLong(0, 6);
+            assertEquals(6, region.getLong(0));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
     void badRangesGetTheSlowHalfsExceptionNamingFileOffsetAndPage(Backing backing) throws IOException {
         try (MappedRegion region = open(backing)) {
             region.putLong(0, 1); // page 0 WRITABLE, so only the range decides
