@@ -34,7 +34,8 @@ import java.nio.file.Path;
  * <p>Ordering: {@link #state} is volatile; OPEN to CLOSING by one CAS in {@link #close()}, then CLOSED (or
  * OPEN again if the region refused to close from inside its handler) by a volatile write. An operation that
  * reads it before CLOSED meets the region, which is open while another handle is, or throws
- * {@link RegionClosedException} itself.
+ * {@link RegionClosedException} itself. The writes read {@link #writes} instead of the state: the close
+ * nulls it by a volatile write just before CLOSED, so a write that finds it meets the region as above.
  */
 final class RegionHandle implements MappedRegion {
 
@@ -53,8 +54,12 @@ final class RegionHandle implements MappedRegion {
     }
 
     private final Region region;
-    /** The region's writes: the fast path goes to them directly, one call and one load nearer. */
-    private final Writes writes;
+    /**
+     * The region's writes while this handle is not CLOSED, null once it is: the fast path goes to them
+     * directly, one call and one load nearer, and its null check is the closed check (no read of
+     * {@link #state}). Volatile, set with {@link #state}.
+     */
+    private volatile Writes writes;
     private final RegionRegistry.Entry entry;
     private final int pageShift;
     private volatile int state;
@@ -89,10 +94,11 @@ final class RegionHandle implements MappedRegion {
 
     /** As {@link #open}, for a write: the region's {@link Writes}. */
     private Writes writesAt(long offset) {
-        if (state == CLOSED) { // volatile: see the class comment
+        Writes w = writes; // volatile: null once CLOSED (see the class comment)
+        if (w == null) {
             throw closedException(offset);
         }
-        return writes;
+        return w;
     }
 
     /** This handle's operations after its close: the file, the offset and its page. */
@@ -274,7 +280,12 @@ final class RegionHandle implements MappedRegion {
             released = true;
         } finally {
             // volatile: CLOSED unless the region refused to close (from inside its handler) and goes on
-            state = released || region.isClosed() ? CLOSED : OPEN;
+            if (released || region.isClosed()) {
+                writes = null; // before CLOSED: a write that sees CLOSED through isClosed() finds no writes either
+                state = CLOSED;
+            } else {
+                state = OPEN;
+            }
         }
     }
 
