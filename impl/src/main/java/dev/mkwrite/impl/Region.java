@@ -138,6 +138,11 @@ final class Region implements MappedRegion {
         return writes;
     }
 
+    /** The lock-free reads: a handle's reads go to them directly, as its writes go to {@link #writes()}. */
+    Reads reads() {
+        return reads;
+    }
+
     @Override
     public WriteSpan write(long offset, long length) {
         return writes.write(offset, length);

@@ -34,8 +34,9 @@ import java.nio.file.Path;
  * <p>Ordering: {@link #state} is volatile; OPEN to CLOSING by one CAS in {@link #close()}, then CLOSED (or
  * OPEN again if the region refused to close from inside its handler) by a volatile write. An operation that
  * reads it before CLOSED meets the region, which is open while another handle is, or throws
- * {@link RegionClosedException} itself. The writes read {@link #writes} instead of the state: the close
- * nulls it by a volatile write just before CLOSED, so a write that finds it meets the region as above.
+ * {@link RegionClosedException} itself. The writes and the copying reads read {@link #writes} and
+ * {@link #reads} instead of the state: the close nulls both by volatile writes just before CLOSED, so an
+ * operation that finds them meets the region as above.
  */
 final class RegionHandle implements MappedRegion {
 
@@ -60,6 +61,8 @@ final class RegionHandle implements MappedRegion {
      * {@link #state}). Volatile, set with {@link #state}.
      */
     private volatile Writes writes;
+    /** The region's reads, as {@link #writes}: null once CLOSED, so its null check is the closed check. */
+    private volatile Reads reads;
     private final RegionRegistry.Entry entry;
     private final int pageShift;
     private volatile int state;
@@ -67,6 +70,7 @@ final class RegionHandle implements MappedRegion {
     RegionHandle(Region region, RegionRegistry.Entry entry) {
         this.region = region;
         this.writes = region.writes();
+        this.reads = region.reads();
         this.entry = entry;
         this.pageShift = Integer.numberOfTrailingZeros(region.pageSize());
     }
@@ -99,6 +103,15 @@ final class RegionHandle implements MappedRegion {
             throw closedException(offset);
         }
         return w;
+    }
+
+    /** As {@link #writesAt}, for a read: the region's {@link Reads}. */
+    private Reads readsAt(long offset) {
+        Reads r = reads; // volatile: null once CLOSED (see the class comment)
+        if (r == null) {
+            throw closedException(offset);
+        }
+        return r;
     }
 
     /** This handle's operations after its close: the file, the offset and its page. */
@@ -189,27 +202,27 @@ final class RegionHandle implements MappedRegion {
 
     @Override
     public void get(long offset, byte[] dst, int dstOffset, int length) {
-        open(offset).get(offset, dst, dstOffset, length);
+        readsAt(offset).get(offset, dst, dstOffset, length);
     }
 
     @Override
     public void get(long offset, MemorySegment dst) {
-        open(offset).get(offset, dst);
+        readsAt(offset).get(offset, dst);
     }
 
     @Override
     public byte getByte(long offset) {
-        return open(offset).getByte(offset);
+        return readsAt(offset).getByte(offset);
     }
 
     @Override
     public int getInt(long offset) {
-        return open(offset).getInt(offset);
+        return readsAt(offset).getInt(offset);
     }
 
     @Override
     public long getLong(long offset) {
-        return open(offset).getLong(offset);
+        return readsAt(offset).getLong(offset);
     }
 
     @Override
@@ -282,6 +295,7 @@ final class RegionHandle implements MappedRegion {
             // volatile: CLOSED unless the region refused to close (from inside its handler) and goes on
             if (released || region.isClosed()) {
                 writes = null; // before CLOSED: a write that sees CLOSED through isClosed() finds no writes either
+                reads = null;
                 state = CLOSED;
             } else {
                 state = OPEN;
