@@ -1,5 +1,6 @@
 /**
- * The mkwrite implementation, found by {@link java.util.ServiceLoader} from {@code dev.mkwrite}, and the
+ * The mkwrite implementation, found by {@link java.util.ServiceLoader} from {@code dev.mkwrite} (on the
+ * class path, by name first), and the
  * built-in storage handlers in {@code dev.mkwrite.impl.storage}.
  */
 module dev.mkwrite.impl {

@@ -9,9 +9,11 @@ import java.io.IOException;
  * {@code META-INF/services/dev.mkwrite.MappedRegionProvider} for the class path.
  *
  * <p>When several providers are present, the system property {@value #PROVIDER_PROPERTY} names the class
- * to use. Without it, mkwrite's own implementation ({@code dev.mkwrite.impl.MkwriteProvider}) is used
- * when it is on the class path, with no search of the other jars (a search costs a cold JVM about 13 ms);
- * otherwise the first one found is used and a warning names the others.
+ * to use. Without it, when mkwrite-api is on the class path, mkwrite's own implementation
+ * ({@code dev.mkwrite.impl.MkwriteProvider}) is used if it is there too, with no search of the other jars
+ * (a search costs a cold JVM about 13 ms), so another provider on the class path is used only when the
+ * property names it; otherwise, and on the module path, the first one found is used and a warning names the
+ * others. A provider that fails to load is reported at every use.
  */
 public interface MappedRegionProvider {
 

@@ -1,7 +1,9 @@
 package dev.mkwrite;
 
+import java.lang.reflect.InvocationTargetException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
 
 /** Finds the {@link MappedRegionProvider} once, the way SLF4J finds its provider. */
@@ -57,20 +59,28 @@ final class Providers {
     /**
      * {@link #BUNDLED}, when it is on the class path; null when it is not, or when this api is a named
      * module (whose service lookup reads the module graph, not the jars, and which does not export the
-     * implementation's package for reflection). A bundled provider that fails to load is left to the
-     * search, which reports the failure.
+     * implementation's package for reflection). Throws what a bundled provider that is present but fails
+     * to load or construct threw: the caller falls back to the search and names the failure if that finds
+     * nothing either.
      */
-    static MappedRegionProvider bundled(ClassLoader loader) {
+    static MappedRegionProvider bundled(ClassLoader loader) throws ReflectiveOperationException {
         if (Providers.class.getModule().isNamed()) {
             return null;
         }
+        Class<?> type;
         try {
-            Class<?> type = Class.forName(BUNDLED, false, loader);
-            return MappedRegionProvider.class.isAssignableFrom(type)
-                    ? (MappedRegionProvider) type.getConstructor().newInstance() : null;
-        } catch (ReflectiveOperationException | LinkageError e) {
-            return null;
+            type = Class.forName(BUNDLED, false, loader);
+        } catch (ClassNotFoundException e) {
+            return null; // another implementation, or none: the search decides
         }
+        return MappedRegionProvider.class.isAssignableFrom(type)
+                ? (MappedRegionProvider) type.getConstructor().newInstance() : null;
+    }
+
+    /** Why {@link #bundled} failed, for the message of a search that found nothing usable either. */
+    static String bundledFailure(Throwable e) {
+        Throwable cause = e instanceof InvocationTargetException t && t.getCause() != null ? t.getCause() : e;
+        return "; " + BUNDLED + " is on the class path but could not be loaded: " + cause;
     }
 
     /** Every provider {@link ServiceLoader} finds. */
@@ -83,26 +93,43 @@ final class Providers {
     }
 
     /**
+     * The provider {@code loader} offers, {@code wanted} naming one or null: the bundled one without a
+     * search when nothing is named, else the search's choice ({@link #select}). Never throws: a lookup that
+     * fails returns a stand-in that reports why at every use.
+     */
+    static MappedRegionProvider choose(ClassLoader loader, String wanted) {
+        MappedRegionProvider chosen = null;
+        String failure = "";
+        if (wanted == null || wanted.isBlank()) {
+            try {
+                chosen = bundled(loader);
+            } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
+                failure = bundledFailure(e);
+            }
+        }
+        if (chosen == null) {
+            try {
+                chosen = select(search(loader), wanted);
+            } catch (IllegalStateException e) {
+                chosen = new Missing(e.getMessage() + failure);
+            } catch (ServiceConfigurationError e) {
+                // A provider a service file names failed to load: reported at every use, as a missing one is,
+                // not once as an error in the holder's initialiser
+                chosen = new Missing("An mkwrite implementation on the path failed to load: " + e.getMessage()
+                        + failure);
+            }
+        }
+        return chosen;
+    }
+
+    /**
      * Lazy holder: the lookup runs on first use, and a failed one is reported at every use. Without
      * {@value MappedRegionProvider#PROVIDER_PROPERTY}, the bundled implementation wins without a search
      * when it is on the class path; otherwise every provider found is a candidate (see {@link #select}).
      */
     private static final class Holder {
-        static final MappedRegionProvider PROVIDER;
-
-        static {
-            ClassLoader loader = Providers.class.getClassLoader();
-            String wanted = System.getProperty(MappedRegionProvider.PROVIDER_PROPERTY);
-            MappedRegionProvider chosen = wanted == null || wanted.isBlank() ? bundled(loader) : null;
-            if (chosen == null) {
-                try {
-                    chosen = select(search(loader), wanted);
-                } catch (IllegalStateException e) {
-                    chosen = new Missing(e.getMessage());
-                }
-            }
-            PROVIDER = chosen;
-        }
+        static final MappedRegionProvider PROVIDER = choose(Providers.class.getClassLoader(),
+                System.getProperty(MappedRegionProvider.PROVIDER_PROPERTY));
     }
 
     /** Stands in for an absent provider so that every use reports the same clear message. */

@@ -1,11 +1,17 @@
 package dev.mkwrite;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
+import java.lang.reflect.InvocationTargetException;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -39,6 +45,25 @@ class ProvidersTest {
         assertTrue(e.getMessage().contains("no.such.Provider"), e.getMessage());
         assertEquals(Providers.NO_PROVIDER,
                 assertThrows(IllegalStateException.class, () -> Providers.select(List.of(), null)).getMessage());
+    }
+
+    @Test
+    void shouldReportAProviderThatFailsToLoadAtEveryUseInsteadOfFailingTheLookup(@TempDir Path dir) throws Exception {
+        // A service file naming a class that is not there: ServiceLoader throws ServiceConfigurationError.
+        Path services = Files.createDirectories(dir.resolve("META-INF/services"));
+        Files.writeString(services.resolve(MappedRegionProvider.class.getName()), "no.such.BrokenProvider\n");
+        try (URLClassLoader loader = new URLClassLoader(new URL[] {dir.toUri().toURL()}, getClass().getClassLoader())) {
+            MappedRegionProvider chosen = Providers.choose(loader, null);
+            for (int use = 0; use < 2; use++) {
+                IllegalStateException e = assertThrows(IllegalStateException.class,
+                        () -> chosen.open(MappedRegion.builder(Path.of("x")).handler(WriteFaultHandler.none())));
+                assertTrue(e.getMessage().contains("no.such.BrokenProvider") && e.getMessage().contains("failed to load"),
+                        e.getMessage());
+            }
+        }
+        assertNull(Providers.bundled(getClass().getClassLoader()), "the api's tests run without mkwrite-impl");
+        String why = Providers.bundledFailure(new InvocationTargetException(new IllegalStateException("boom")));
+        assertTrue(why.contains(Providers.BUNDLED) && why.contains("boom"), why);
     }
 
     @Test

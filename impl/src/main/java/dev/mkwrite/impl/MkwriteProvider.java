@@ -10,13 +10,14 @@ import dev.mkwrite.impl.storage.StorageHandlers;
 import java.io.IOException;
 
 /**
- * The {@link MappedRegionProvider} that {@link java.util.ServiceLoader} finds in this module. Opens go
+ * The {@link MappedRegionProvider} of this module: the api constructs it by name when both are on the class
+ * path, and {@link java.util.ServiceLoader} finds it otherwise. Opens go
  * through the {@link RegionRegistry}, so a file has one region per JVM; the api's built-in handlers
  * ({@link WriteFaultHandlers}) are those of {@link StorageHandlers}.
  */
 public final class MkwriteProvider implements MappedRegionProvider {
 
-    /** Called by {@link java.util.ServiceLoader}. */
+    /** Called by the api's lookup, or by {@link java.util.ServiceLoader}. */
     public MkwriteProvider() {
     }
 
