@@ -159,7 +159,8 @@ final class AsymmetricFence {
     /**
      * For tests: forgets that this process registered, so the next drainer registers again, through
      * {@code registration} (which returns 0 or {@code -errno}) instead of the system call; null restores the
-     * system call. The kernel keeps its registration: registering again is harmless.
+     * system call. The kernel keeps its registration: registering again is harmless. No other drainer of
+     * the process may be running: one between its entry and its {@link #heavy()} would throw.
      */
     static synchronized void registerThroughForTests(LongSupplier registration) {
         registrationForTests = registration;

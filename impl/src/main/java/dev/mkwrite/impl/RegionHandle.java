@@ -18,9 +18,10 @@ import java.nio.file.Path;
 /**
  * What {@link dev.mkwrite.RegionBuilder#open()} returns: one open's handle on the region of its file, which
  * every open of the file in this JVM shares ({@link RegionRegistry}). Each operation checks that this
- * handle is open, then hands the call to the {@link Region}, or for the writes straight to its
- * {@link Writes}: one volatile read more than the region's own fast path, no allocation, no lock. Closing the handle ends this handle; the registry closes the region
- * when its last handle closes.
+ * handle is open, then hands the call to the {@link Region}, or for the writes and the copying reads
+ * straight to its {@link Writes} and {@link Reads}: one volatile read more than the region's own fast path,
+ * no allocation, no lock. Closing the handle ends this handle; the registry closes the region when its last
+ * handle closes.
  *
  * <p>Every method of {@link MappedRegion}, default or not, is declared here and delegates, so a handle
  * never runs a default method against itself (a test checks it): add each new method of the interface
@@ -58,7 +59,7 @@ final class RegionHandle implements MappedRegion {
     /**
      * The region's writes while this handle is not CLOSED, null once it is: the fast path goes to them
      * directly, one call and one load nearer, and its null check is the closed check (no read of
-     * {@link #state}). Volatile, set with {@link #state}.
+     * {@link #state}). Volatile, cleared just before CLOSED.
      */
     private volatile Writes writes;
     /** The region's reads, as {@link #writes}: null once CLOSED, so its null check is the closed check. */
