@@ -83,7 +83,7 @@ final class Pins {
     Hazards.Slot tryPinPage(long page) {
         Hazards.Slot slot = Hazards.publishHome(slots, Hazards.value(page, page)); // StoreLoad: as tryPin's
         if (slot != null) {
-            if (writableFastVolatile(page)) {
+            if (writableVolatile(table.chunkForFastPin(page), page)) {
                 return slot;
             }
             unpinHazard(slot);
@@ -122,14 +122,15 @@ final class Pins {
         return true;
     }
 
-    /** {@link #writableVolatile} through {@link PageTable#chunkForFastPin}: {@link #tryPinPage}'s caller checks the size after. */
-    private boolean writableFastVolatile(long page) {
-        Chunk c = table.chunkForFastPin(page);
-        return c != null && PageState.pinnable(state(c.stateVolatile(Chunk.index(page)))); // StoreLoad: see above
+    private boolean writableVolatile(long page) {
+        return writableVolatile(table.chunkAcquire(page), page);
     }
 
-    private boolean writableVolatile(long page) {
-        Chunk c = table.chunkAcquire(page);
+    /**
+     * Whether {@code page}, of chunk {@code c} (null: none), is WRITABLE. {@link #tryPinPage} looks the chunk
+     * up through {@link PageTable#chunkForFastPin}, whose caller checks the size after the pin.
+     */
+    private static boolean writableVolatile(Chunk c, long page) {
         return c != null && PageState.pinnable(state(c.stateVolatile(Chunk.index(page)))); // StoreLoad: see above
     }
 
