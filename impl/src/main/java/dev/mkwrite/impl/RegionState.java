@@ -70,11 +70,6 @@ final class RegionState {
     /** The generation of new chunks and of pages changed by the latest resize or punch. Guarded by lock. */
     private long epoch = EPOCHS.incrementAndGet();
 
-    RegionState(Path path, StorageFile file, Backing backing, int pageSize, boolean stablePages, Mapping mapping,
-                long size) {
-        this(path, file, backing, pageSize, stablePages, mapping, size, true);
-    }
-
     /**
      * A state with no file and no mapping: only the page table of {@code size} bytes and what the pins use
      * with it (the lock, the waiters, the epoch). For the jcstress suite's tests of the pins alone
@@ -83,11 +78,11 @@ final class RegionState {
      * pages are placeholders, which the pins do not read.
      */
     static RegionState bare(Path path, int pageSize, long size) {
-        return new RegionState(path, null, Backing.MEMORY_SEGMENT, pageSize, true, null, size, false);
+        return new RegionState(path, null, Backing.MEMORY_SEGMENT, pageSize, true, null, size);
     }
 
-    private RegionState(Path path, StorageFile file, Backing backing, int pageSize, boolean stablePages,
-                        Mapping mapping, long size, boolean withReads) {
+    RegionState(Path path, StorageFile file, Backing backing, int pageSize, boolean stablePages, Mapping mapping,
+                long size) {
         this.path = path;
         this.file = file;
         this.stablePages = stablePages;
@@ -98,7 +93,7 @@ final class RegionState {
         this.size = size;
         this.pageCount = pagesFor(size);
         this.table = new PageTable(pageCount);
-        if (withReads) {
+        if (mapping != null) { // null only in bare(): nothing to read, so no reads to publish
             publishReads();
         }
     }
