@@ -334,15 +334,8 @@ public final class RunAll {
         harness("row8", ColdStartHarness.class, "--runs", profile.coldStartRuns(), "--out", props.toString());
         Properties p = load(props);
         String runs = " (median of " + profile.coldStartRuns() + ")";
-        double mk = Double.parseDouble(p.getProperty("mkwrite.main.median.ms"));
-        double raw = Double.parseDouble(p.getProperty("raw.main.median.ms"));
-        lines.add(new Line("8", "main to first 4 KiB write, fallocate handler" + runs, millis(mk),
-                "raw map and write", millis(raw), String.format(Locale.ROOT, "%+.1f ms", mk - raw), "<= +50 ms",
-                yes(mk - raw <= 50)));
-        mk = Double.parseDouble(p.getProperty("mkwrite.spawn.median.ms"));
-        raw = Double.parseDouble(p.getProperty("raw.spawn.median.ms"));
-        lines.add(new Line("8", "spawn to first 4 KiB write (parent's clock)" + runs, millis(mk),
-                "raw map and write", millis(raw), String.format(Locale.ROOT, "%+.1f ms", mk - raw), "", ""));
+        coldLine(p, "main", "main to first 4 KiB write, fallocate handler" + runs, "raw map and write", "<= +50 ms", 50);
+        coldLine(p, "spawn", "spawn to first 4 KiB write (parent's clock)" + runs, "raw map and write", "", Double.NaN);
         for (String what : List.of("", ".jdk.jfr", ".dev.mkwrite", ".jdk.internal.foreign", ".org.slf4j")) {
             long m = Long.parseLong(p.getProperty("mkwrite.classes" + what));
             long r = Long.parseLong(p.getProperty("raw.classes" + what));
@@ -353,11 +346,20 @@ public final class RunAll {
         // Shown beside: both JVMs with an AOT cache of their own (JDK 25), as a start-up-minded application ships.
         Path aot = results.resolve("row8aot.properties");
         harness("row8aot", ColdStartHarness.class, "--runs", profile.coldStartRuns(), "--aot", "--out", aot.toString());
-        p = load(aot);
-        mk = Double.parseDouble(p.getProperty("mkwrite.main.median.ms"));
-        raw = Double.parseDouble(p.getProperty("raw.main.median.ms"));
-        lines.add(new Line("8", "main to first 4 KiB write, each JVM with its own AOT cache" + runs, millis(mk),
-                "raw, with its own", millis(raw), String.format(Locale.ROOT, "%+.1f ms", mk - raw), "report", ""));
+        coldLine(load(aot), "main", "main to first 4 KiB write, each JVM with its own AOT cache" + runs,
+                "raw, with its own", "report", Double.NaN);
+    }
+
+    /**
+     * One row 8 line from a harness's properties: the {@code which} ("main" or "spawn") medians of mkwrite
+     * and raw, their difference in the ratio column, and whether it is at most {@code limitMs} (NaN: no
+     * target, the Met column left empty).
+     */
+    private void coldLine(Properties p, String which, String label, String baseline, String target, double limitMs) {
+        double mk = Double.parseDouble(p.getProperty("mkwrite." + which + ".median.ms"));
+        double raw = Double.parseDouble(p.getProperty("raw." + which + ".median.ms"));
+        lines.add(new Line("8", label, millis(mk), baseline, millis(raw), String.format(Locale.ROOT, "%+.1f ms", mk - raw),
+                target, Double.isNaN(limitMs) ? "" : yes(mk - raw <= limitMs)));
     }
 
     // ---------------------------------------------------------------------------------------------
