@@ -81,12 +81,21 @@ final class Pins {
      * WRITABLE, or the home slot is taken or not yet claimed): the caller then takes {@link #tryPin}.
      */
     Hazards.Slot tryPinPage(long page) {
+        return tryPinPage(slots, table, waiters, page);
+    }
+
+    /**
+     * {@link #tryPinPage(long)} through this region's {@link #slots()}, table and waiters as the caller keeps
+     * them: a write that holds them in its own final fields reaches the slot and the page's state one
+     * dependent load sooner than through this object.
+     */
+    static Hazards.Slot tryPinPage(Hazards.Slot[] slots, PageTable table, Waiters waiters, long page) {
         Hazards.Slot slot = Hazards.publishHome(slots, Hazards.value(page, page)); // StoreLoad: as tryPin's
         if (slot != null) {
             if (writableVolatile(table.chunkForFastPin(page), page)) {
                 return slot;
             }
-            unpinHazard(slot);
+            unpinHazard(slot, waiters);
         }
         return null;
     }
@@ -175,8 +184,18 @@ final class Pins {
 
     /** Ends a pin held in a hazard slot: {@link #tryPinPage}'s, or {@link #tryPin}'s when it returned a slot. */
     void unpinHazard(Hazards.Slot slot) {
+        unpinHazard(slot, waiters);
+    }
+
+    /** {@link #unpinHazard(Hazards.Slot)} with the region's waiters as the caller keeps them. */
+    static void unpinHazard(Hazards.Slot slot, Waiters waiters) {
         Hazards.clearRelease(slot); // release: our writes before any drainer's read of EMPTY
         waiters.signal(); // may miss a drainer that starts waiting now: those wait with a timeout
+    }
+
+    /** The hazard slots, for a caller of {@link #tryPinPage(Hazards.Slot[], PageTable, Waiters, long)}. */
+    Hazards.Slot[] slots() {
+        return slots;
     }
 
     private void unpinStateWords(long first, long last) {

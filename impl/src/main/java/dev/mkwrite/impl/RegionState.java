@@ -52,6 +52,11 @@ final class RegionState {
 
     // Written only under the exclusive lock; volatile because the fast path reads them without it.
     volatile Mapping mapping;
+    /**
+     * The mapping's memory, {@code mapping.segment()}: what the writes store into, one dependent load
+     * nearer. Written with {@link #mapping}, right after it.
+     */
+    volatile MemorySegment memory;
     volatile long size;
     volatile long pageCount;
     volatile boolean closed;
@@ -90,6 +95,7 @@ final class RegionState {
         this.pageSize = pageSize;
         this.pageShift = Integer.numberOfTrailingZeros(pageSize);
         this.mapping = mapping;
+        this.memory = mapping == null ? null : mapping.segment();
         this.size = size;
         this.pageCount = pagesFor(size);
         this.table = new PageTable(pageCount);
@@ -115,6 +121,7 @@ final class RegionState {
         pageCount = newPages;
         size = newSize; // volatile, before the mapping
         mapping = newMapping;
+        memory = newMapping.segment();
         publishReads();
     }
 

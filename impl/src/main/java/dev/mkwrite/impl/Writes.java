@@ -30,6 +30,11 @@ final class Writes implements Ahead.Preparer {
     private final int pageShift;
     /** Prepare-ahead for sequential writers, or null. */
     private final Ahead ahead;
+    // The fast path's pin reads these three straight from here, not through pins: each is one dependent
+    // load nearer the page state it checks, which is the latency every small write waits for.
+    private final Hazards.Slot[] slots;
+    private final PageTable table;
+    private final Waiters waiters;
 
     Writes(RegionState state, Pins pins, FaultPath faults, ByteOrder order, long prepareAheadBytes) {
         this.state = state;
@@ -40,6 +45,9 @@ final class Writes implements Ahead.Preparer {
         this.pageShift = state.pageShift;
         long aheadPages = state.pagesFor(prepareAheadBytes);
         this.ahead = aheadPages > 0 ? new Ahead(this, aheadPages) : null;
+        this.slots = pins.slots();
+        this.table = state.table;
+        this.waiters = state.waiters;
     }
 
     WriteSpan write(long offset, long length) {
@@ -85,10 +93,10 @@ final class Writes implements Ahead.Preparer {
             return;
         }
         try {
-            // From the array itself: no heap segment over it to check as well. Mapping read after the pin.
-            MemorySegment.copy(src, srcOffset, state.mapping.segment(), ValueLayout.JAVA_BYTE, offset, length);
+            // From the array itself: no heap segment over it to check as well. Memory read after the pin.
+            MemorySegment.copy(src, srcOffset, state.memory, ValueLayout.JAVA_BYTE, offset, length);
         } finally {
-            pins.unpinHazard(pin);
+            unpinFast(pin);
         }
     }
 
@@ -99,7 +107,7 @@ final class Writes implements Ahead.Preparer {
         }
         Hazards.Slot pin = pinForWrite("put", offset, length);
         try {
-            MemorySegment.copy(src, srcOffset, state.mapping.segment(), ValueLayout.JAVA_BYTE, offset, length);
+            MemorySegment.copy(src, srcOffset, state.memory, ValueLayout.JAVA_BYTE, offset, length);
         } catch (Throwable t) {
             unpinAfter(offset, length, pin);
             throw t;
@@ -125,9 +133,9 @@ final class Writes implements Ahead.Preparer {
             return;
         }
         try {
-            MemorySegment.copy(src, 0, state.mapping.segment(), offset, length); // mapping read after the pin
+            MemorySegment.copy(src, 0, state.memory, offset, length); // memory read after the pin
         } finally {
-            pins.unpinHazard(pin);
+            unpinFast(pin);
         }
     }
 
@@ -138,7 +146,7 @@ final class Writes implements Ahead.Preparer {
         }
         Hazards.Slot pin = pinForWrite("put", offset, length);
         try {
-            MemorySegment.copy(src, 0, state.mapping.segment(), offset, length);
+            MemorySegment.copy(src, 0, state.memory, offset, length);
         } catch (Throwable t) {
             unpinAfter(offset, length, pin);
             throw t;
@@ -169,9 +177,9 @@ final class Writes implements Ahead.Preparer {
             return;
         }
         try {
-            store(offset, size, value); // mapping read after the pin
+            store(offset, size, value); // memory read after the pin
         } finally {
-            pins.unpinHazard(pin);
+            unpinFast(pin);
         }
     }
 
@@ -188,7 +196,7 @@ final class Writes implements Ahead.Preparer {
 
     /** Stores the low {@code size} bytes of {@code value} (1, 4 or 8) at {@code offset}, in the region's order. */
     private void store(long offset, int size, long value) {
-        MemorySegment memory = state.mapping.segment();
+        MemorySegment memory = state.memory;
         switch (size) {
             case Byte.BYTES -> memory.set(ValueLayout.JAVA_BYTE, offset, (byte) value);
             case Integer.BYTES -> layouts.setInt(memory, offset, (int) value);
@@ -222,15 +230,20 @@ final class Writes implements Ahead.Preparer {
         long page = offset >>> pageShift;
         // For length > 0, (offset | end) < 0 is every bad range: a negative offset, or an end that overflows.
         if (length > 0 && (offset | end) >= 0 && page == (end - 1) >>> pageShift) {
-            Hazards.Slot pin = pins.tryPinPage(page);
+            Hazards.Slot pin = Pins.tryPinPage(slots, table, waiters, page);
             if (pin != null) {
                 if (end <= state.size) { // read after the pin: the region cannot shrink under it
                     return pin;
                 }
-                pins.unpinHazard(pin);
+                unpinFast(pin);
             }
         }
         return null;
+    }
+
+    /** Ends {@link #pinFast}'s pin. */
+    private void unpinFast(Hazards.Slot pin) {
+        Pins.unpinHazard(pin, waiters);
     }
 
     /**
