@@ -231,7 +231,7 @@ enum BrokenRule {
         if (ACTIVE == READS_BEFORE_GROW) {
             MemorySegment memory = region.mapping.mappedReadSegment();
             if (memory != null) {
-                region.reads = memory.asSlice(0, Math.min(newSize, memory.byteSize()));
+                region.reads.memory = memory.asSlice(0, Math.min(newSize, memory.byteSize()));
             }
             LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(PREEMPTION_MILLIS));
         }

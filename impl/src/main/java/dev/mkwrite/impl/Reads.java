@@ -13,7 +13,7 @@ import java.util.Objects;
  * Reads, read views and the dirty-range query: nothing here faults, calls the handler or takes the
  * region lock on the way that succeeds.
  *
- * <p>A read without the lock copies from {@link RegionState#reads}: the mapping's read memory sliced to
+ * <p>A read without the lock copies from {@link #memory}: the mapping's read memory sliced to
  * the region's size, so one volatile load and the copy's own bounds check stand for the range, size and
  * closed checks. Every mapping's read memory is unmapped by closing a shared arena, which makes a racing
  * read fail with {@link IllegalStateException} instead of faulting; such a read, and one that fails the
@@ -37,6 +37,20 @@ final class Reads {
     private final RegionState state;
     private final ByteOrder order;
     private final Layouts layouts;
+
+    /**
+     * What a read without the lock reads through, here and not in {@link RegionState} so that a read
+     * reaches it one dependent load sooner: the current mapping's read memory, sliced to exactly
+     * the region's size, so that the copy's own bounds check is the range, size and closed check of a
+     * read (one volatile load, one compare). Null while there is none: closed, or a buffer mapping whose
+     * read companion is not mapped yet; such reads go under the lock. A read holding a stale slice is
+     * safe: one of a smaller size fails its bounds check and retries under the lock; one of a replaced
+     * mapping fails once that mapping's arena closes, and retries. No slice ever reaches past the file's
+     * end: a grow publishes its slice after the file grew, a shrink truncates the file only after it
+     * unmapped the old mapping. Written with the lock held exclusive, or shared by a reader that mapped
+     * the companion (the fields it digests cannot change then).
+     */
+    volatile MemorySegment memory;
 
     Reads(RegionState state, ByteOrder order) {
         this.state = state;
@@ -133,14 +147,14 @@ final class Reads {
     }
 
     /**
-     * The memory a read without the lock copies from: {@link RegionState#reads}, the current mapping's
+     * The memory a read without the lock copies from: {@link #memory}, the current mapping's
      * read memory sliced to the region's size. The copy's own bounds check then checks the range against
      * the size; a read of a closed region or of one being resized fails with IllegalStateException (an
      * unmapped arena) or IndexOutOfBoundsException, and the caller retries under the lock, which says
      * what is wrong. Null (closed, or no read memory mapped yet) throws the latter at once.
      */
     private MemorySegment readable() {
-        MemorySegment m = state.reads; // volatile: see RegionState.reads
+        MemorySegment m = memory; // volatile: see its comment
         if (m == null) {
             throw new IndexOutOfBoundsException("no memory to read without the lock"); // rare: retry under it
         }
@@ -199,7 +213,7 @@ final class Reads {
                 throw new java.io.UncheckedIOException("mapping " + state.path + " for reading failed [file "
                         + state.path + ", offset " + offset + ", page " + first(offset) + "]", e);
             }
-            if (state.reads == null) {
+            if (memory == null) {
                 state.publishReads(); // a buffer mapping's companion is mapped now: reads go without the lock
             }
             ok = true;

@@ -56,7 +56,7 @@ final class Region implements MappedRegion {
         this.state = state;
         this.file = file;
         this.handler = spec.handler();
-        this.reads = new Reads(state, spec.byteOrder());
+        this.reads = state.reads;
         Ledger ledger = new Ledger(state);
         this.ledger = ledger;
         this.pins = new Pins(state);
@@ -83,7 +83,7 @@ final class Region implements MappedRegion {
             }
             Mapping mapping = file.map(spec.backing(), size); // extends a shorter file sparsely
             Region region = new Region(spec, new RegionState(spec.path(), file.shared(), spec.backing(), pageSize,
-                    spec.stablePages() || spec.handler().needsStablePages(), mapping, size), file);
+                    spec.stablePages() || spec.handler().needsStablePages(), mapping, size, spec.byteOrder()), file);
             success = true;
             // No "opened" line: the first log call of a cold JVM starts SLF4J (tens of ms, row 8), and an
             // open that succeeds logs nothing; toString() and stats() say what opened.
@@ -323,9 +323,9 @@ final class Region implements MappedRegion {
         writeback.probeEnd(page);
     }
 
-    /** Whether reads go without the lock now: there is a published slice to read ({@link RegionState#reads}). */
+    /** Whether reads go without the lock now: there is a published slice to read ({@link Reads#memory}). */
     boolean readsWithoutLock() {
-        return state.reads != null;
+        return reads.memory != null;
     }
 
     /** Number of retired mappings not yet unmapped. */

@@ -6,6 +6,7 @@ import dev.mkwrite.RegionClosedException;
 import dev.mkwrite.StorageFile;
 
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
@@ -20,7 +21,7 @@ import java.util.function.Supplier;
  *
  * <p>Ordering: {@link #mapping}, {@link #size}, {@link #pageCount} and {@link #closed} are written only
  * with the region lock held exclusive, and are volatile because the lock-free fast path reads them.
- * {@link #reads}, their digest for lock-free reads, is republished after every change of them
+ * {@link Reads#memory}, their digest for lock-free reads, is republished after every change of them
  * ({@link #publishReads}). {@link #epoch} is plain: it is written under the exclusive lock and read under
  * the shared one.
  */
@@ -61,17 +62,10 @@ final class RegionState {
     volatile long pageCount;
     volatile boolean closed;
     /**
-     * What a read without the lock reads through: the current mapping's read memory, sliced to exactly
-     * the region's size, so that the copy's own bounds check is the range, size and closed check of a
-     * read (one volatile load, one compare). Null while there is none: closed, or a buffer mapping whose
-     * read companion is not mapped yet; such reads go under the lock. A read holding a stale slice is
-     * safe: one of a smaller size fails its bounds check and retries under the lock; one of a replaced
-     * mapping fails once that mapping's arena closes, and retries. No slice ever reaches past the file's
-     * end: a grow publishes its slice after the file grew, a shrink truncates the file only after it
-     * unmapped the old mapping. Written with the lock held exclusive, or shared by a reader that mapped
-     * the companion (the fields it digests cannot change then).
+     * The reads without the lock, and what they read through ({@link Reads#memory}), which this state
+     * publishes whenever the mapping, the size or closed changes.
      */
-    volatile MemorySegment reads;
+    final Reads reads;
     /** The generation of new chunks and of pages changed by the latest resize or punch. Guarded by lock. */
     private long epoch = EPOCHS.incrementAndGet();
 
@@ -83,11 +77,12 @@ final class RegionState {
      * pages are placeholders, which the pins do not read.
      */
     static RegionState bare(Path path, int pageSize, long size) {
-        return new RegionState(path, null, Backing.MEMORY_SEGMENT, pageSize, true, null, size);
+        return new RegionState(path, null, Backing.MEMORY_SEGMENT, pageSize, true, null, size,
+                ByteOrder.nativeOrder());
     }
 
     RegionState(Path path, StorageFile file, Backing backing, int pageSize, boolean stablePages, Mapping mapping,
-                long size) {
+                long size, ByteOrder order) {
         this.path = path;
         this.file = file;
         this.stablePages = stablePages;
@@ -99,18 +94,19 @@ final class RegionState {
         this.size = size;
         this.pageCount = pagesFor(size);
         this.table = new PageTable(pageCount);
+        this.reads = new Reads(this, order);
         if (mapping != null) { // null only in bare(): nothing to read, so no reads to publish
             publishReads();
         }
     }
 
     /**
-     * Republishes {@link #reads} from the mapping, the size and closed, after any of them changed. Caller
+     * Republishes {@link Reads#memory} from the mapping, the size and closed, after any of them changed. Caller
      * holds the region lock exclusive, or shared and the mapping's read memory is mapped.
      */
     void publishReads() {
         MemorySegment memory = closed ? null : mapping.mappedReadSegment();
-        reads = memory == null ? null : BrokenRule.readSlice(memory, size);
+        reads.memory = memory == null ? null : BrokenRule.readSlice(memory, size);
     }
 
     /**
@@ -128,7 +124,7 @@ final class RegionState {
     /** Closes the region to every new operation: reads without the lock included. Caller holds the lock exclusive. */
     void markClosed() {
         closed = true; // volatile: faults see it once they hold the lock, the fast path at once
-        reads = null;
+        reads.memory = null;
     }
 
     /** The current epoch. Caller holds the region lock. */

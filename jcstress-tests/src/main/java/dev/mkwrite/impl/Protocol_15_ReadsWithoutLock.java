@@ -2,7 +2,7 @@
  * Reads without the lock: a read races a resize and never reaches past the file's end.
  *
  * A read without the region lock copies from one published slice of the mapping's read memory, sized to
- * the region (RegionState.reads): the copy's bounds check is its range, size and closed check. A native
+ * the region (Reads.memory): the copy's bounds check is its range, size and closed check. A native
  * MEMORY_SEGMENT mapping has room to grow in place, and its memory past the file's end is mapped: a read
  * there faults (SIGBUS, which the JVM turns into an InternalError). So the slice must be exactly the
  * region's size, and a grow must publish its larger slice only after the file grew.
