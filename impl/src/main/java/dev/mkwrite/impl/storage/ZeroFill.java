@@ -18,10 +18,20 @@ final class ZeroFill {
 
     private final SpaceEdge space;
     private final StorageCounters counters;
+    /** Run by a fill once its neighbours' speculation ended; a test's seam, null otherwise. */
+    private volatile Runnable afterNeighboursForTests;
 
     ZeroFill(SpaceEdge space, StorageCounters counters) {
         this.space = space;
         this.counters = counters;
+    }
+
+    /**
+     * For tests: {@code seam} runs on the I/O thread of every fill that filled neighbours, right after that
+     * fill's speculation ended (null: none). It may block, to hold the fill there while another fault runs.
+     */
+    void afterNeighboursForTests(Runnable seam) {
+        afterNeighboursForTests = seam;
     }
 
     /**
@@ -91,6 +101,10 @@ final class ZeroFill {
                     cancel);
         } finally {
             space.endSpeculation();
+        }
+        Runnable seam = afterNeighboursForTests;
+        if (seam != null) {
+            seam.run();
         }
         if (failed != null) {
             // What the fill wrote before it failed stays allocated unless given back; the give-back holds
