@@ -198,6 +198,31 @@ final class SpaceEdge {
     }
 
     /**
+     * After a zero-fill of the units {@code [fromUnit, toUnit)} failed part way: gives back what it wrote
+     * (holes punched in the units that read as zeros), then ends the fill's claim on the units as
+     * {@link FileSpace#endReclaim} does, forgetting any allocation recorded for them. Called by the fill
+     * while it holds the claim and still speculates, so a fault at the edge, which waits for speculation to
+     * end, finds the space free: blocks written by a fill that failed are recorded nowhere, and once the
+     * claim ended no reclaim would find them. While the units are claimed no other fill or reclaim enters
+     * them, and no granule's fallocate records them (a file is zero-filled only where fallocate is not
+     * supported), so unlike {@link #giveBack} this needs no hold-off and invalidates no record. Never throws: space that cannot be
+     * given back is kept.
+     */
+    void giveBackClaimed(StorageFile storage, FileSpace file, long fromUnit, long toUnit) {
+        try {
+            if (nativeCalls) {
+                long from = fromUnit << UnitTable.UNIT_SHIFT;
+                long to = toUnit << UnitTable.UNIT_SHIFT;
+                BlockingIo.call(cancel -> FileZeros.punchZeros(storage, from, to, cancel));
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.get().debug("giving back the failed zero-fill of {} stopped: {}", file.path, e.toString());
+        } finally {
+            file.endReclaim(fromUnit, toUnit); // even after a failure: some holes may have been punched
+        }
+    }
+
+    /**
      * Gives back the untouched allocated units of a released file. The file stays allocated where written.
      * The region's descriptors are closed by then: the handler opens the file for this, if there is anything
      * to give back, and its release closes it again.

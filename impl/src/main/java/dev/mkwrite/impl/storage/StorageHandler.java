@@ -403,6 +403,11 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         return granules.allocateAhead(file, fromGranule, toGranule, stamp, generation);
     }
 
+    /** This handler's zero-fill; for tests. */
+    ZeroFill zeroFill() {
+        return zeroFill;
+    }
+
     /** The space at the edge this handler gives back from; for tests. */
     SpaceEdge space() {
         return space;

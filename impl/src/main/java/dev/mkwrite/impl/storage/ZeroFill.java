@@ -18,10 +18,20 @@ final class ZeroFill {
 
     private final SpaceEdge space;
     private final StorageCounters counters;
+    /** Run by a fill once its neighbours' speculation ended; a test's seam, null otherwise. */
+    private volatile Runnable afterNeighboursForTests;
 
     ZeroFill(SpaceEdge space, StorageCounters counters) {
         this.space = space;
         this.counters = counters;
+    }
+
+    /**
+     * For tests: {@code seam} runs on the I/O thread of every fill that filled neighbours, right after that
+     * fill's speculation ended (null: none). It may block, to hold the fill there while another fault runs.
+     */
+    void afterNeighboursForTests(Runnable seam) {
+        afterNeighboursForTests = seam;
     }
 
     /**
@@ -85,28 +95,24 @@ final class ZeroFill {
         if (!space.beginSpeculation()) {
             return; // another fault is giving space back
         }
-        FailedRun failed;
         try {
-            failed = fillNeighbours(storage, file, start, end, size, firstUnit, endUnit, stamp, generation,
-                    cancel);
+            fillNeighbours(storage, file, start, end, size, firstUnit, endUnit, stamp, generation, cancel);
         } finally {
             space.endSpeculation();
         }
-        if (failed != null) {
-            // What the fill wrote before it failed stays allocated unless given back; the give-back holds
-            // speculation off, so it comes after this fault's own speculation ended.
-            space.giveBack(file, failed.from(), failed.to());
+        Runnable seam = afterNeighboursForTests;
+        if (seam != null) {
+            seam.run();
         }
     }
 
     /**
-     * Zero-fills the untouched units of {@code [firstUnit, endUnit)} around the page {@code [start, end)}.
-     *
-     * @return the run whose fill failed, to be given back, or null if none failed
+     * Zero-fills the untouched units of {@code [firstUnit, endUnit)} around the page {@code [start, end)},
+     * and stops at the first run whose fill fails, having given back what it wrote. Caller speculates.
      */
-    private FailedRun fillNeighbours(StorageFile storage, FileSpace file, long start, long end, long size,
-                                     long firstUnit, long endUnit, int stamp, long generation,
-                                     BlockingIo.Cancel cancel) {
+    private void fillNeighbours(StorageFile storage, FileSpace file, long start, long end, long size,
+                                long firstUnit, long endUnit, int stamp, long generation,
+                                BlockingIo.Cancel cancel) {
         long pageFirst = UnitTable.unit(start);
         long pageEnd = UnitTable.unitCeil(end);
         long u = firstUnit;
@@ -132,17 +138,18 @@ final class ZeroFill {
             } catch (IOException e) {
                 // A neighbour is not this write's business: its own fault will try again and report.
             } finally {
-                file.endFill(u, runEnd, filled, stamp, generation);
+                if (filled) {
+                    file.endFill(u, runEnd, true, stamp, generation);
+                } else {
+                    // What the fill wrote before it failed is recorded nowhere, so no reclaim finds it: it is
+                    // given back now, before the speculation ends, which is all a fault at the edge waits for.
+                    space.giveBackClaimed(storage, file, u, runEnd);
+                }
             }
             if (!filled) {
-                return new FailedRun(u << UnitTable.UNIT_SHIFT, runEnd << UnitTable.UNIT_SHIFT);
+                return;
             }
             u = runEnd;
         }
-        return null;
-    }
-
-    /** The byte range {@code [from, to)} of a neighbours' run whose fill failed: to be given back. */
-    private record FailedRun(long from, long to) {
     }
 }

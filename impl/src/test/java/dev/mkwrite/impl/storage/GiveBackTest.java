@@ -17,6 +17,7 @@ import java.nio.file.StandardOpenOption;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -174,6 +175,68 @@ class GiveBackTest {
                         + " takes as allocated that a write must allocate (SIGBUS on a full disk)");
             }
             java.nio.file.Files.delete(file);
+        }
+    }
+
+    /**
+     * A neighbour fill that runs out of space part way has written zeros into some holes of its run: blocks
+     * that no fault touched and that no record names, so no reclaim finds them. They must be given back
+     * before the fill stops speculating. A write that finds the disk full waits only for speculation to
+     * end, then gives back what is recorded and tries its page again; had the fill's blocks still been held
+     * then, it would have reported no space with them free a moment later (seen as a concurrent-logs run
+     * acknowledging 97-98% of the free space). The seam holds the fill right after its speculation ended
+     * until the other write is done.
+     */
+    @Test
+    void shouldGiveBackAFailedNeighbourFillBeforeItsSpeculationEnds() throws Exception {
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
+        int granule = 1 << 20;
+        Path filling = fs.dir().resolve("filling");
+        Path writing = fs.dir().resolve("writing");
+        for (Path p : new Path[] {filling, writing}) {
+            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(p.toFile(), "rw")) {
+                f.setLength(4L * granule); // sparse: no block
+            }
+        }
+        fs.fillLeaving(fs.dir().resolve("filler"), 64); // the first page's neighbours need 255
+        try (StorageHandler storage = StorageHandlers.zeroFill(granule)) {
+            java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+            java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
+            storage.zeroFill().afterNeighboursForTests(() -> {
+                if (first.compareAndSet(true, false)) {
+                    ended.countDown();
+                    try {
+                        done.await(30, java.util.concurrent.TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            });
+            java.util.concurrent.atomic.AtomicReference<Throwable> failure =
+                    new java.util.concurrent.atomic.AtomicReference<>();
+            Thread filler = Thread.ofPlatform().start(() -> {
+                try {
+                    storage.prepare(TestFault.page(filling, 0)); // its page fits, its neighbours do not
+                } catch (Throwable t) {
+                    failure.set(t);
+                }
+            });
+            try {
+                assertTrue(ended.await(30, java.util.concurrent.TimeUnit.SECONDS), "the fill never ended");
+                assertNull(failure.get(), () -> "the filling fault failed: " + failure.get());
+                try {
+                    storage.prepare(TestFault.page(writing, 0));
+                } catch (NoSpaceException e) {
+                    throw new AssertionError("no space reported while a failed neighbour fill still held "
+                            + (allocatedBytes(filling) - PAGE) + " bytes no writer uses", e);
+                }
+            } finally {
+                done.countDown();
+                filler.join();
+            }
+            assertNull(failure.get());
+            assertEquals(PAGE, allocatedBytes(filling), "only the filling fault's page keeps its block");
         }
     }
 
