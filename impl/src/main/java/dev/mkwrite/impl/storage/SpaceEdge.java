@@ -205,8 +205,8 @@ final class SpaceEdge {
      * end, finds the space free: blocks written by a fill that failed are recorded nowhere, and once the
      * claim ended no reclaim would find them. While the units are claimed no other fill or reclaim enters
      * them, and no granule's fallocate records them (a file is zero-filled only where fallocate is not
-     * supported), so unlike {@link #giveBack} this needs no hold-off and invalidates no record. Never throws: space that cannot be
-     * given back is kept.
+     * supported), so unlike {@link #giveBack} this needs no hold-off and invalidates no record. Never
+     * throws: space that cannot be given back is kept.
      */
     void giveBackClaimed(StorageFile storage, FileSpace file, long fromUnit, long toUnit) {
         try {
