@@ -4,14 +4,17 @@ import dev.mkwrite.WriteSpan;
 
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
-import java.nio.file.Path;
 
 /** A pinned range of pages; confined to the thread that opened it. */
 final class Span implements WriteSpan {
 
     private final Pins pins;
-    private final Path path;
-    private final Mapping mapping;
+    /**
+     * The region's state: the views read its memory and mapping when asked, not when the span opened. Any
+     * mapping they find then is mapped until the pins end: one the span's pins began under waits for them
+     * to retire, and a newer one is the current mapping. Either maps the same file pages.
+     */
+    private final RegionState state;
     private final java.nio.ByteOrder order;
     private final long offset;
     private final long length;
@@ -21,12 +24,11 @@ final class Span implements WriteSpan {
     private final Hazards.Slot pin;
     private boolean open = true;
 
-    Span(Pins pins, Path path, Mapping mapping, java.nio.ByteOrder order, long offset, long length, long firstPage,
+    Span(Pins pins, RegionState state, java.nio.ByteOrder order, long offset, long length, long firstPage,
          long lastPage, Hazards.Slot pin) {
         this.pins = pins;
-        this.path = path;
+        this.state = state;
         this.order = order;
-        this.mapping = mapping;
         this.offset = offset;
         this.length = length;
         this.firstPage = firstPage;
@@ -47,13 +49,15 @@ final class Span implements WriteSpan {
     @Override
     public MemorySegment segment() {
         ensureOpen();
-        return mapping.segment(offset, length);
+        MemorySegment memory = state.memory; // volatile: see the field's comment
+        return memory.asSlice(at(memory.byteSize()), length);
     }
 
     @Override
     public ByteBuffer buffer() {
         ensureOpen();
-        return mapping.buffer(offset, length).order(order);
+        Mapping mapping = state.mapping; // volatile: as segment()
+        return mapping.buffer(at(mapping.segment().byteSize()), length).order(order);
     }
 
     @Override
@@ -64,15 +68,23 @@ final class Span implements WriteSpan {
         }
     }
 
+    /**
+     * Where the views start in memory of {@code mapped} bytes: the offset. An empty span pins nothing, so
+     * the region may have shrunk below its offset since it opened; its empty views then sit at the end.
+     */
+    private long at(long mapped) {
+        return length == 0 ? Math.min(offset, mapped) : offset;
+    }
+
     private void ensureOpen() {
         if (!open) {
-            throw new IllegalStateException("span [" + offset + ", " + (offset + length) + ") of " + path
+            throw new IllegalStateException("span [" + offset + ", " + (offset + length) + ") of " + state.path
                     + " is closed");
         }
     }
 
     @Override
     public String toString() {
-        return "WriteSpan[" + path + ", offset=" + offset + ", length=" + length + (open ? "" : ", closed") + "]";
+        return "WriteSpan[" + state.path + ", offset=" + offset + ", length=" + length + (open ? "" : ", closed") + "]";
     }
 }

@@ -66,7 +66,7 @@ final class Writes implements Ahead.Preparer {
         state.checkRange("write", offset, length);
         if (length == 0) {
             state.checkEmpty(offset);
-            return new Span(pins, state.path, state.mapping, order, offset, 0, 0, -1, Pins.NO_PINS);
+            return new Span(pins, state, order, offset, 0, 0, -1, Pins.NO_PINS);
         }
         Hazards.Slot pin = pinFast(offset, length);
         if (pin == null) {
@@ -75,9 +75,7 @@ final class Writes implements Ahead.Preparer {
                 return null;
             }
         }
-        // The mapping is read after the pins: a grow that replaces it retires the old one until they end.
-        return new Span(pins, state.path, state.mapping, order, offset, length, first(offset), last(offset, length),
-                pin);
+        return new Span(pins, state, order, offset, length, first(offset), last(offset, length), pin);
     }
 
     // Each write has two halves. The first, small enough for the JIT to inline into the caller, pins through

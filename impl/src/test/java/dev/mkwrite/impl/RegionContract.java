@@ -1392,6 +1392,43 @@ abstract class RegionContract {
     }
 
     /**
+     * A span's views are taken when asked, not when it opened: one taken after a grow that mapped the region
+     * anew reaches the same file pages as one taken before, and both stay mapped until the span closes.
+     */
+    @Test
+    void shouldWriteThroughViewsOfASpanTakenBeforeAndAfterAGrowThatRemaps() throws Exception {
+        open();
+        try (WriteSpan span = region.write(PAGE, 3)) {
+            MemorySegment before = span.segment();
+            region.grow(2 * Mapping.NativeMapping.MIN_CAPACITY); // past the mapping: maps anew, retires the old
+            MemorySegment after = span.segment();
+            ByteBuffer buffer = span.buffer();
+            before.set(ValueLayout.JAVA_BYTE, 0, (byte) 1);
+            after.set(ValueLayout.JAVA_BYTE, 1, (byte) 2);
+            buffer.put(2, (byte) 3);
+        }
+        assertEquals(1, region.getByte(PAGE));
+        assertEquals(2, region.getByte(PAGE + 1));
+        assertEquals(3, region.getByte(PAGE + 2));
+    }
+
+    /**
+     * An empty span pins nothing, so the region may shrink below its offset while it is open; its views are
+     * then empty views at the new end, not an exception.
+     */
+    @Test
+    void shouldGiveAnEmptySpanEmptyViewsAfterTheRegionShrankBelowIt() throws Exception {
+        open();
+        long size = region.size();
+        try (WriteSpan empty = region.write(size, 0)) {
+            region.truncate(size / 2);
+            assertEquals(0, empty.segment().byteSize());
+            assertEquals(0, empty.buffer().remaining());
+        }
+        assertEquals(size / 2, region.size());
+    }
+
+    /**
      * The fast path's range check: a write within one WRITABLE page, the region's partial last page, that
      * runs past the region's end is refused as any other, and the page stays writable.
      */
