@@ -268,34 +268,72 @@ final class Region implements MappedRegion {
     public void close() throws IOException {
         HandlerScope.checkNotInHandler(state, "close");
         AsymmetricFence.registerDrainer(); // before markClosed and the quiesce: if it fails, the region stays open
-        IOException failure = null;
+        IOException failure;
         state.lock.writeLock().lock();
         try {
             if (state.closed && !file.isOpen()) {
                 return;
             }
-            state.markClosed(); // faults see it once they hold the lock, the fast path and reads at once
-            resizing.quiesceAll();
-            try {
-                writeback.writeBackFrozen(state.mapping, 0, state.pageCount);
-            } catch (IOException e) {
-                failure = e;
-                writeback.dropFrozen(); // the data stays in the page cache; the reservations end with the region
-            }
-            ledger.dropPrepared(state.table); // fault-around's pages that no writer entered: never used
-            retirement.unmapAll();
-            state.mapping.unmap();
-        } catch (RuntimeException e) {
-            failure = new IOException("closing " + state.path + " failed", e);
+            failure = release(true);
         } finally {
-            failure = file.close(failure);
             state.lock.writeLock().unlock();
         }
         // Faults that dropped the lock finish their retry: they see the region closed and release.
         state.awaitUninterruptibly(() -> faults.inFlight() == 0,
                 () -> "faults in flight to end at close of " + state.path);
+        closed(failure);
+    }
+
+    /**
+     * Closes a region that no handle ever reached ({@link RegionRegistry}'s open that found its path naming
+     * another file by then). No thread can pin, fault or read in it, so there is nothing to drain or write
+     * back, and no membarrier registration to make: {@link #close()} makes it first, and one that failed
+     * there would leave this file open.
+     */
+    void closeUnused() throws IOException {
+        IOException failure;
+        state.lock.writeLock().lock();
         try {
-            handler.regionClosed(state.path); // the file is let go of: per-file state in the handler can go
+            failure = release(false);
+        } finally {
+            state.lock.writeLock().unlock();
+        }
+        closed(failure);
+    }
+
+    /**
+     * A close's work under the exclusive lock: closed to every new operation, then, if a handle may have
+     * reached the region ({@code used}), its writers drained and its dirty pages written back; unmapped; the
+     * file closed whatever failed. Returns the failure to report, or null.
+     */
+    private IOException release(boolean used) {
+        IOException failure = null;
+        try {
+            state.markClosed(); // faults see it once they hold the lock, the fast path and reads at once
+            if (used) {
+                resizing.quiesceAll();
+                try {
+                    writeback.writeBackFrozen(state.mapping, 0, state.pageCount);
+                } catch (IOException e) {
+                    failure = e;
+                    writeback.dropFrozen(); // the data stays in the page cache; the reservations end with the region
+                }
+                ledger.dropPrepared(state.table); // fault-around's pages that no writer entered: never used
+                retirement.unmapAll();
+            }
+            state.mapping.unmap();
+        } catch (RuntimeException e) {
+            failure = new IOException("closing " + state.path + " failed", e);
+        } finally {
+            failure = file.close(failure);
+        }
+        return failure;
+    }
+
+    /** The end of a close, once the file is let go of: the handler's per-file state can go; then the failure. */
+    private void closed(IOException failure) throws IOException {
+        try {
+            handler.regionClosed(state.path);
         } catch (RuntimeException e) {
             LOG.get().warn("WriteFaultHandler.regionClosed threw for {}; ignored", state.path, e);
         }

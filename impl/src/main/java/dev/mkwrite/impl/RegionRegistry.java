@@ -11,6 +11,7 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The regions open in this JVM, one per file, each shared by the {@link RegionHandle}s of every open of
@@ -52,6 +53,11 @@ final class RegionRegistry {
 
     /** Symbolic links followed when creating a missing file, as the kernel's {@code MAXSYMLINKS}. */
     private static final int MAX_LINKS = 40;
+    /**
+     * For tests: run once, by the next open, right after it opened its region and before it checks that the
+     * path still names the file it looked up; null, nothing. A test replaces the file there.
+     */
+    private static final AtomicReference<Runnable> AFTER_OPEN_FOR_TESTS = new AtomicReference<>();
 
     private RegionRegistry() {
     }
@@ -126,6 +132,11 @@ final class RegionRegistry {
         return key != null ? key : path.toRealPath();
     }
 
+    /** Tests only: {@code seam} runs once, in the next open (see {@link #AFTER_OPEN_FOR_TESTS}). */
+    static void afterOpenForTests(Runnable seam) {
+        AFTER_OPEN_FOR_TESTS.set(seam);
+    }
+
     /**
      * One file's region and the number of handles open on it. Everything but the immutable fields is
      * guarded by the entry's monitor.
@@ -156,6 +167,10 @@ final class RegionRegistry {
             boolean success = false;
             try {
                 opened = Region.open(spec);
+                Runnable seam = AFTER_OPEN_FOR_TESTS.getAndSet(null);
+                if (seam != null) {
+                    seam.run();
+                }
                 if (!namesFile(spec.path(), key)) {
                     LOG.get().debug("{} was replaced while it was opened; opening it again", spec.path());
                     return null; // the finally closes the region of the other file
@@ -172,7 +187,7 @@ final class RegionRegistry {
                 if (!success) {
                     try {
                         if (opened != null) {
-                            opened.close();
+                            opened.closeUnused(); // no handle reached it: nothing to drain
                         }
                     } finally {
                         gone();

@@ -15,6 +15,8 @@ import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
 
@@ -92,6 +94,48 @@ class AsymmetricFenceTest {
         region.close();
         assertEquals(0, handler.live());
         assertEquals(0, handler.endedTwice());
+    }
+
+    /**
+     * An open whose path was replaced while it opened closes the region it opened over the old file, which
+     * no handle reached, and opens the new one. That close needs no fence: with the registration failing,
+     * it still lets the old file go (before, it threw from the registration and left the old file open).
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldLetAnUnusedRegionsFileGoWhenTheRegistrationFails(Backing backing) throws Exception {
+        Path path = dir.resolve("replaced.dat");
+        Files.write(path, new byte[PAGE]);
+        refuseRegistration();
+        RegionRegistry.afterOpenForTests(() -> {
+            try { // a new file under the same name: the open finds its path naming another file
+                Files.delete(path);
+                Files.write(path, new byte[PAGE]);
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+        MappedRegion region = MappedRegion.builder(path).size(2L * PAGE).pageSize(PAGE).backing(backing)
+                .handler(handler).open();
+        assertEquals(0, deletedFilesOpen(path), "descriptors still open on the replaced file");
+        region.putLong(0, 7);
+        assertEquals(7, region.getLong(0));
+        AsymmetricFence.registerThroughForTests(null);
+        region.close();
+    }
+
+    /** Descriptors of this process on a deleted file that was at {@code path}. */
+    private static long deletedFilesOpen(Path path) throws IOException {
+        String deleted = path.toRealPath().getParent().resolve(path.getFileName()) + " (deleted)";
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.filter(fd -> {
+                try {
+                    return Files.readSymbolicLink(fd).toString().equals(deleted);
+                } catch (IOException e) {
+                    return false; // closed meanwhile
+                }
+            }).count();
+        }
     }
 
     @Test
