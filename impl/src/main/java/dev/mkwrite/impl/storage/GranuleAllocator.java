@@ -23,10 +23,21 @@ final class GranuleAllocator {
     private final SpaceEdge space;
     private final StorageCounters counters;
     private final AtomicBoolean unsupportedLogged = new AtomicBoolean();
+    /** Run by a fault once its granule's speculation ended; a test's seam, null otherwise. */
+    private volatile Runnable afterGranuleForTests;
 
     GranuleAllocator(SpaceEdge space, StorageCounters counters) {
         this.space = space;
         this.counters = counters;
+    }
+
+    /**
+     * For tests: {@code seam} runs on the faulting thread after every fallocate beyond its page (a granule,
+     * or a smaller unit), right after that fault's speculation ended (null: none). It may block, to hold the
+     * fault there while another fault runs.
+     */
+    void afterGranuleForTests(Runnable seam) {
+        afterGranuleForTests = seam;
     }
 
     /**
@@ -64,6 +75,10 @@ final class GranuleAllocator {
                     if (!pageAlone) {
                         space.endSpeculation();
                     }
+                }
+                Runnable seam = afterGranuleForTests;
+                if (seam != null && !pageAlone) {
+                    seam.run();
                 }
                 if (!pageAlone && isNoSpace(r)) {
                     // Some filesystems (ext4, XFS) keep what a failed fallocate got: give back what no fault
