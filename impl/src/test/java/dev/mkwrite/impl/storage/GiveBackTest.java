@@ -14,6 +14,11 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -193,49 +198,11 @@ class GiveBackTest {
         int granule = 1 << 20;
         Path filling = fs.dir().resolve("filling");
         Path writing = fs.dir().resolve("writing");
-        for (Path p : new Path[] {filling, writing}) {
-            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(p.toFile(), "rw")) {
-                f.setLength(4L * granule); // sparse: no block
-            }
-        }
-        fs.fillLeaving(fs.dir().resolve("filler"), 64); // the first page's neighbours need 255
+        sparseLeaving(4L * granule, 64, filling, writing); // the first page's neighbours need 255
         try (StorageHandler storage = StorageHandlers.zeroFill(granule)) {
-            java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
-            java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
-            java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
-            storage.zeroFill().afterNeighboursForTests(() -> {
-                if (first.compareAndSet(true, false)) {
-                    ended.countDown();
-                    try {
-                        done.await(30, java.util.concurrent.TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                }
-            });
-            java.util.concurrent.atomic.AtomicReference<Throwable> failure =
-                    new java.util.concurrent.atomic.AtomicReference<>();
-            Thread filler = Thread.ofPlatform().start(() -> {
-                try {
-                    storage.prepare(TestFault.page(filling, 0)); // its page fits, its neighbours do not
-                } catch (Throwable t) {
-                    failure.set(t);
-                }
-            });
-            try {
-                assertTrue(ended.await(30, java.util.concurrent.TimeUnit.SECONDS), "the fill never ended");
-                assertNull(failure.get(), () -> "the filling fault failed: " + failure.get());
-                try {
-                    storage.prepare(TestFault.page(writing, 0));
-                } catch (NoSpaceException e) {
-                    throw new AssertionError("no space reported while a failed neighbour fill still held "
-                            + (allocatedBytes(filling) - PAGE) + " bytes no writer uses", e);
-                }
-            } finally {
-                done.countDown();
-                filler.join();
-            }
-            assertNull(failure.get());
+            // Its page fits, its neighbours do not.
+            writeWhileHeld(storage, storage.zeroFill()::afterNeighboursForTests, TestFault.page(filling, 0), writing,
+                    "a failed neighbour fill");
             assertEquals(PAGE, allocatedBytes(filling), "only the filling fault's page keeps its block");
         }
     }
@@ -279,6 +246,61 @@ class GiveBackTest {
             }
         }
         return n;
+    }
+
+    /** Creates {@code files}, sparse, of {@code size} bytes each; then fills the filesystem but {@code pagesFree}. */
+    private static void sparseLeaving(long size, int pagesFree, Path... files) throws IOException {
+        for (Path p : files) {
+            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(p.toFile(), "rw")) {
+                f.setLength(size); // sparse: no block
+            }
+        }
+        fs.fillLeaving(fs.dir().resolve("filler"), pagesFree);
+    }
+
+    /**
+     * Runs {@code held} on a thread of its own until it reaches the seam that {@code seam} sets, and holds
+     * it there while a fault of page 0 of {@code writing} runs, which must not report no space; then lets
+     * it go on, and it must not fail either. Only the first fault to reach the seam is held. {@code what}
+     * names what the held fault may still hold: the blocks of {@code held}'s file beyond its page.
+     */
+    private static void writeWhileHeld(StorageHandler storage, Consumer<Runnable> seam, TestFault held, Path writing,
+                                       String what) throws Exception {
+        CountDownLatch reached = new CountDownLatch(1);
+        CountDownLatch done = new CountDownLatch(1);
+        AtomicBoolean first = new AtomicBoolean(true);
+        seam.accept(() -> {
+            if (first.compareAndSet(true, false)) {
+                reached.countDown();
+                try {
+                    done.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread holder = Thread.ofPlatform().start(() -> {
+            try {
+                storage.prepare(held);
+            } catch (Throwable t) {
+                failure.set(t);
+            }
+        });
+        try {
+            assertTrue(reached.await(30, TimeUnit.SECONDS), "the held fault never reached the seam");
+            assertNull(failure.get(), () -> "the held fault failed: " + failure.get());
+            try {
+                storage.prepare(TestFault.page(writing, 0));
+            } catch (NoSpaceException e) {
+                throw new AssertionError("no space reported while " + what + " still held "
+                        + (allocatedBytes(held.path()) - PAGE) + " bytes no writer uses", e);
+            }
+        } finally {
+            done.countDown();
+            holder.join();
+        }
+        assertNull(failure.get());
     }
 
     /** The file's allocated bytes, from stat(1): Java has no portable view of a file's blocks. */
