@@ -70,6 +70,10 @@ final class GranuleAllocator {
                     if (r == StorageFile.Outcome.DONE) {
                         file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp,
                                 fault.generation());
+                    } else if (!pageAlone && isNoSpace(r)) {
+                        // Some filesystems (ext4, XFS) keep what a failed fallocate got, recorded nowhere: it
+                        // is given back before this fault stops speculating, all a fault at the edge waits for.
+                        space.giveBack(file, from, to);
                     }
                 } finally {
                     if (!pageAlone) {
@@ -79,11 +83,6 @@ final class GranuleAllocator {
                 Runnable seam = afterGranuleForTests;
                 if (seam != null && !pageAlone) {
                     seam.run();
-                }
-                if (!pageAlone && isNoSpace(r)) {
-                    // Some filesystems (ext4, XFS) keep what a failed fallocate got: give back what no fault
-                    // touched, once this fault no longer speculates (the give-back holds speculation off).
-                    space.giveBack(file, from, to);
                 }
                 if (r == StorageFile.Outcome.DONE) {
                     counters.fallocates.increment();
@@ -149,8 +148,6 @@ final class GranuleAllocator {
             file.unlockResources();
             return 0;
         }
-        long giveBackFrom = -1; // a granule to give back once this batch no longer speculates
-        long giveBackTo = -1;
         try {
             StorageFile storage = file.storage();
             long size = storage.size();
@@ -169,15 +166,13 @@ final class GranuleAllocator {
                 StorageFile.Outcome r = storage.allocate(from, to - from);
                 if (r != StorageFile.Outcome.DONE) {
                     if (isNoSpace(r)) { // what it may have got; the faults of these pages will report
-                        giveBackFrom = from;
-                        giveBackTo = to;
+                        space.giveBack(file, from, to); // while this batch speculates: see allocate
                     }
                     break;
                 }
                 counters.fallocates.increment();
                 if (!file.recordAllocatedIfCurrent(firstUnit, endUnit, stamp, generation)) {
-                    giveBackFrom = from; // a new period began (or space was given back): unrecorded
-                    giveBackTo = to;
+                    space.giveBack(file, from, to); // a new period began (or space was given back): unrecorded
                     break;
                 }
                 counters.aheadGranules.increment();
@@ -187,13 +182,7 @@ final class GranuleAllocator {
             LOG.get().debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
         } finally {
             space.endSpeculation();
-            try {
-                if (giveBackFrom >= 0) {
-                    space.giveBack(file, giveBackFrom, giveBackTo); // never throws
-                }
-            } finally {
-                file.unlockResources();
-            }
+            file.unlockResources();
         }
         return done;
     }

@@ -2,8 +2,10 @@ package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.StorageFile;
 import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
+import dev.mkwrite.impl.os.SharedFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -128,12 +130,13 @@ class GiveBackTest {
     }
 
     /**
-     * A give-back punches its range chunk by chunk. Prepare-ahead's granule, allocated in the same range
-     * meanwhile, must end either given back or recorded: were it allocated after a chunk's punch and
-     * recorded before the punch ended, ending the punch would drop the record, and blocks no reclaim can
-     * find would be lost to every writer (seen as a concurrent-logs run acknowledging 88% of the free space);
-     * recorded after a punch that freed it, a hole would pass for allocated. Each round races the two on one
-     * granule; afterwards the granule must hold exactly the blocks recorded.
+     * A give-back (a fault's whose granule failed, made while it speculates) punches its range chunk by
+     * chunk. Prepare-ahead's granule, allocated in the same range meanwhile, must end either given back or
+     * recorded: were it allocated after a chunk's punch and recorded before the punch ended, ending the
+     * punch would drop the record, and blocks no reclaim can find would be lost to every writer (seen as a
+     * concurrent-logs run acknowledging 88% of the free space); recorded after a punch that freed it, a hole
+     * would pass for allocated. Each round races the two on one granule; afterwards the granule must hold
+     * exactly the blocks recorded.
      */
     @Test
     void shouldLeaveNoUnrecordedBlocksWhenPrepareAheadRacesAGiveBack() throws Exception {
@@ -163,7 +166,12 @@ class GiveBackTest {
                 assertTrue(f.lockResources());
                 try {
                     start.await();
-                    storage.space().giveBack(f, granule, 2L * granule);
+                    assertTrue(storage.space().beginSpeculation()); // as a fault whose granule failed
+                    try {
+                        storage.space().giveBack(f, granule, 2L * granule);
+                    } finally {
+                        storage.space().endSpeculation();
+                    }
                 } finally {
                     f.unlockResources();
                 }
@@ -204,6 +212,28 @@ class GiveBackTest {
             writeWhileHeld(storage, storage.zeroFill()::afterNeighboursForTests, TestFault.page(filling, 0), writing,
                     "a failed neighbour fill");
             assertEquals(PAGE, allocatedBytes(filling), "only the filling fault's page keeps its block");
+        }
+    }
+
+    /**
+     * A granule's fallocate that runs out of space part way keeps, on ext4 and XFS, the blocks it got before
+     * the failure, and no record names them, so no reclaim finds them. They must be given back before the
+     * fault stops speculating, for the same reason as a failed neighbour fill's (above). tmpfs gives back
+     * what a failed fallocate got, so the first file fails as ext4 would ({@link KeepingFile}). The seam
+     * holds its fault right after its granule's speculation ended until the other write is done.
+     */
+    @Test
+    void shouldGiveBackAFailedGranuleBeforeItsSpeculationEnds() throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate and giving space back: " + NativeAccess.unavailableReason());
+        int granule = 1 << 20;
+        Path keeping = fs.dir().resolve("keeping");
+        Path writing = fs.dir().resolve("writing");
+        sparseLeaving(4L * granule, 64, keeping, writing); // the first page's granule needs 256
+        try (KeepingFile file = new KeepingFile(SharedFile.open(keeping, "a test"));
+             StorageHandler storage = StorageHandlers.fallocate(granule)) {
+            // Its granule gets the last free pages, then fails.
+            writeWhileHeld(storage, storage.granules()::afterGranuleForTests, TestFault.page(keeping, 0).through(file),
+                    writing, "a failed granule");
         }
     }
 
@@ -301,6 +331,59 @@ class GiveBackTest {
             holder.join();
         }
         assertNull(failure.get());
+    }
+
+    /**
+     * A file whose fallocate fails as on ext4 and XFS: out of space part way, it keeps what it allocated
+     * before the failure (tmpfs gives it back). It allocates page by page what fits, then reports no space.
+     */
+    private record KeepingFile(SharedFile file) implements StorageFile, AutoCloseable {
+
+        @Override
+        public Path path() {
+            return file.path();
+        }
+
+        @Override
+        public long size() throws IOException {
+            return file.size();
+        }
+
+        @Override
+        public Outcome allocate(long offset, long length) throws IOException {
+            Outcome r = file.allocate(offset, length);
+            if (r == Outcome.NO_SPACE) {
+                long end = offset + length;
+                long at = offset;
+                while (at < end && file.allocate(at, Math.min(PAGE, end - at)) == Outcome.DONE) {
+                    at += PAGE; // what fits stays allocated
+                }
+            }
+            return r;
+        }
+
+        @Override
+        public Outcome punchHole(long offset, long length) throws IOException {
+            return file.punchHole(offset, length);
+        }
+
+        @Override
+        public int read(ByteBuffer dst, long position) throws IOException {
+            return file.read(dst, position);
+        }
+
+        @Override
+        public int write(ByteBuffer src, long position) throws IOException {
+            return file.write(src, position);
+        }
+
+        @Override
+        public void close() throws IOException {
+            IOException failure = file.close(null);
+            if (failure != null) {
+                throw failure;
+            }
+        }
     }
 
     /** The file's allocated bytes, from stat(1): Java has no portable view of a file's blocks. */
