@@ -38,6 +38,8 @@ class GiveBackTest {
 
     private static final int PAGE = 4096;
     private static final int GRANULE = 64 << 10;
+    /** The granule of a fault held at a seam ({@link #writeWhileHeld}). */
+    private static final int HELD_GRANULE = 1 << 20;
 
     @RegisterExtension
     static final SmallFilesystem fs = new SmallFilesystem();
@@ -203,13 +205,10 @@ class GiveBackTest {
     @Test
     void shouldGiveBackAFailedNeighbourFillBeforeItsSpeculationEnds() throws Exception {
         assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
-        int granule = 1 << 20;
-        Path filling = fs.dir().resolve("filling");
-        Path writing = fs.dir().resolve("writing");
-        sparseLeaving(4L * granule, 64, filling, writing); // the first page's neighbours need 255
-        try (StorageHandler storage = StorageHandlers.zeroFill(granule)) {
+        Path filling = nearlyFull("filling"); // the first page's neighbours need 255
+        try (StorageHandler storage = StorageHandlers.zeroFill(HELD_GRANULE)) {
             // Its page fits, its neighbours do not.
-            writeWhileHeld(storage, storage.zeroFill()::afterNeighboursForTests, TestFault.page(filling, 0), writing,
+            writeWhileHeld(storage, storage.zeroFill()::afterNeighboursForTests, TestFault.page(filling, 0),
                     "a failed neighbour fill");
             assertEquals(PAGE, allocatedBytes(filling), "only the filling fault's page keeps its block");
         }
@@ -225,15 +224,12 @@ class GiveBackTest {
     @Test
     void shouldGiveBackAFailedGranuleBeforeItsSpeculationEnds() throws Exception {
         assumeTrue(NativeAccess.available(), "fallocate and giving space back: " + NativeAccess.unavailableReason());
-        int granule = 1 << 20;
-        Path keeping = fs.dir().resolve("keeping");
-        Path writing = fs.dir().resolve("writing");
-        sparseLeaving(4L * granule, 64, keeping, writing); // the first page's granule needs 256
+        Path keeping = nearlyFull("keeping"); // the first page's granule needs 256
         try (KeepingFile file = new KeepingFile(SharedFile.open(keeping, "a test"));
-             StorageHandler storage = StorageHandlers.fallocate(granule)) {
+             StorageHandler storage = StorageHandlers.fallocate(HELD_GRANULE)) {
             // Its granule gets the last free pages, then fails.
             writeWhileHeld(storage, storage.granules()::afterGranuleForTests, TestFault.page(keeping, 0).through(file),
-                    writing, "a failed granule");
+                    "a failed granule");
         }
     }
 
@@ -278,24 +274,32 @@ class GiveBackTest {
         return n;
     }
 
-    /** Creates {@code files}, sparse, of {@code size} bytes each; then fills the filesystem but {@code pagesFree}. */
-    private static void sparseLeaving(long size, int pagesFree, Path... files) throws IOException {
-        for (Path p : files) {
+    /**
+     * Creates {@code held} and {@code writing}, sparse files of four {@link #HELD_GRANULE}s, then fills the
+     * filesystem but 64 pages: for {@link #writeWhileHeld}.
+     *
+     * @return {@code held}'s path
+     */
+    private static Path nearlyFull(String held) throws IOException {
+        Path file = fs.dir().resolve(held);
+        for (Path p : new Path[] {file, fs.dir().resolve("writing")}) {
             try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(p.toFile(), "rw")) {
-                f.setLength(size); // sparse: no block
+                f.setLength(4L * HELD_GRANULE); // sparse: no block
             }
         }
-        fs.fillLeaving(fs.dir().resolve("filler"), pagesFree);
+        fs.fillLeaving(fs.dir().resolve("filler"), 64);
+        return file;
     }
 
     /**
      * Runs {@code held} on a thread of its own until it reaches the seam that {@code seam} sets, and holds
-     * it there while a fault of page 0 of {@code writing} runs, which must not report no space; then lets
-     * it go on, and it must not fail either. Only the first fault to reach the seam is held. {@code what}
-     * names what the held fault may still hold: the blocks of {@code held}'s file beyond its page.
+     * it there while a fault of page 0 of {@code writing} ({@link #nearlyFull}) runs, which must not report
+     * no space; then lets it go on, and it must not fail either. Only the first fault to reach the seam is
+     * held. {@code what} names what the held fault may still hold: the blocks of {@code held}'s file beyond
+     * its page.
      */
-    private static void writeWhileHeld(StorageHandler storage, Consumer<Runnable> seam, TestFault held, Path writing,
-                                       String what) throws Exception {
+    private static void writeWhileHeld(StorageHandler storage, Consumer<Runnable> seam, TestFault held, String what)
+            throws Exception {
         CountDownLatch reached = new CountDownLatch(1);
         CountDownLatch done = new CountDownLatch(1);
         AtomicBoolean first = new AtomicBoolean(true);
@@ -321,7 +325,7 @@ class GiveBackTest {
             assertTrue(reached.await(30, TimeUnit.SECONDS), "the held fault never reached the seam");
             assertNull(failure.get(), () -> "the held fault failed: " + failure.get());
             try {
-                storage.prepare(TestFault.page(writing, 0));
+                storage.prepare(TestFault.page(fs.dir().resolve("writing"), 0));
             } catch (NoSpaceException e) {
                 throw new AssertionError("no space reported while " + what + " still held "
                         + (allocatedBytes(held.path()) - PAGE) + " bytes no writer uses", e);
