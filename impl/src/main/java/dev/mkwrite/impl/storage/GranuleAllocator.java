@@ -23,10 +23,21 @@ final class GranuleAllocator {
     private final SpaceEdge space;
     private final StorageCounters counters;
     private final AtomicBoolean unsupportedLogged = new AtomicBoolean();
+    /** Run by a fault once its granule's speculation ended; a test's seam, null otherwise. */
+    private volatile Runnable afterGranuleForTests;
 
     GranuleAllocator(SpaceEdge space, StorageCounters counters) {
         this.space = space;
         this.counters = counters;
+    }
+
+    /**
+     * For tests: {@code seam} runs on the faulting thread after every fallocate beyond its page (a granule,
+     * or a smaller unit), right after that fault's speculation ended (null: none). It may block, to hold the
+     * fault there while another fault runs.
+     */
+    void afterGranuleForTests(Runnable seam) {
+        afterGranuleForTests = seam;
     }
 
     /**
@@ -59,16 +70,19 @@ final class GranuleAllocator {
                     if (r == StorageFile.Outcome.DONE) {
                         file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp,
                                 fault.generation());
+                    } else if (!pageAlone && isNoSpace(r)) {
+                        // Some filesystems (ext4, XFS) keep what a failed fallocate got, recorded nowhere: it
+                        // is given back before this fault stops speculating, all a fault at the edge waits for.
+                        space.giveBack(file, from, to);
                     }
                 } finally {
                     if (!pageAlone) {
                         space.endSpeculation();
                     }
                 }
-                if (!pageAlone && isNoSpace(r)) {
-                    // Some filesystems (ext4, XFS) keep what a failed fallocate got: give back what no fault
-                    // touched, once this fault no longer speculates (the give-back holds speculation off).
-                    space.giveBack(file, from, to);
+                Runnable seam = afterGranuleForTests;
+                if (seam != null && !pageAlone) {
+                    seam.run();
                 }
                 if (r == StorageFile.Outcome.DONE) {
                     counters.fallocates.increment();
@@ -134,8 +148,6 @@ final class GranuleAllocator {
             file.unlockResources();
             return 0;
         }
-        long giveBackFrom = -1; // a granule to give back once this batch no longer speculates
-        long giveBackTo = -1;
         try {
             StorageFile storage = file.storage();
             long size = storage.size();
@@ -154,15 +166,13 @@ final class GranuleAllocator {
                 StorageFile.Outcome r = storage.allocate(from, to - from);
                 if (r != StorageFile.Outcome.DONE) {
                     if (isNoSpace(r)) { // what it may have got; the faults of these pages will report
-                        giveBackFrom = from;
-                        giveBackTo = to;
+                        space.giveBack(file, from, to); // while this batch speculates: see allocate
                     }
                     break;
                 }
                 counters.fallocates.increment();
                 if (!file.recordAllocatedIfCurrent(firstUnit, endUnit, stamp, generation)) {
-                    giveBackFrom = from; // a new period began (or space was given back): unrecorded
-                    giveBackTo = to;
+                    space.giveBack(file, from, to); // a new period began (or space was given back): unrecorded
                     break;
                 }
                 counters.aheadGranules.increment();
@@ -172,13 +182,7 @@ final class GranuleAllocator {
             LOG.get().debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
         } finally {
             space.endSpeculation();
-            try {
-                if (giveBackFrom >= 0) {
-                    space.giveBack(file, giveBackFrom, giveBackTo); // never throws
-                }
-            } finally {
-                file.unlockResources();
-            }
+            file.unlockResources();
         }
         return done;
     }

@@ -38,8 +38,10 @@ final class SpaceEdge {
     private volatile boolean spaceShort;
     /** Allocations beyond a faulting page in flight; see {@link #beginSpeculation()}. */
     private final AtomicInteger speculating = new AtomicInteger();
-    /** Hold-offs of speculation: faults in edge mode, and punches; see {@link #holdOffSpeculation()}. */
+    /** Hold-offs of speculation: faults in edge mode, and punches; see {@link #holdOffSpeculation}. */
     private final AtomicInteger reclaimers = new AtomicInteger();
+    /** Speculation in flight that is giving back what its fallocate got; see {@link #giveBack}. */
+    private final AtomicInteger givingBack = new AtomicInteger();
     /** Held while giving space back. */
     private final Object reclaiming = new Object();
 
@@ -103,7 +105,7 @@ final class SpaceEdge {
     /**
      * Begins an allocation beyond a faulting page (a granule's fallocate, a neighbour fill, a prepare-ahead
      * batch), unless a fault is giving space back: what such an allocation gets is recorded, or given back,
-     * only when it ends, and a reclaim can only give back what is recorded. Paired with
+     * only by the time it ends, and a reclaim can only give back what is recorded. Paired with
      * {@link #endSpeculation()}.
      *
      * @return false if the caller must not allocate beyond its page now
@@ -136,7 +138,7 @@ final class SpaceEdge {
         if (!nativeCalls) {
             return false;
         }
-        holdOffSpeculation();
+        holdOffSpeculation(true);
         return true;
     }
 
@@ -147,19 +149,25 @@ final class SpaceEdge {
 
     /**
      * Holds off allocations beyond a faulting page until {@link #endHoldOff()}: none begins after this, and
-     * those in flight are waited for (briefly; they never wait for anything a reclaimer holds). The caller
-     * must not be speculating itself. Hold-offs nest ({@link #reclaimers} counts them): one taken in edge
-     * mode, where none has begun since {@link #enterEdge()}, waits only for what outlasted that wait.
+     * those in flight are waited for (briefly; they never wait for anything a reclaimer holds). Hold-offs
+     * nest ({@link #reclaimers} counts them): one taken in edge mode, where none has begun since
+     * {@link #enterEdge()}, waits only for what outlasted that wait.
+     *
+     * @param evenGivingBack whether to wait for speculation that is giving back what its fallocate got
+     *                       ({@link #giveBack}) too, as edge mode does, so that what it gives back is free
+     *                       when the reclaim begins; a punch need not, as those allocate nothing more, and a
+     *                       give-back, which speculates itself, must not
      */
-    private void holdOffSpeculation() {
+    private void holdOffSpeculation(boolean evenGivingBack) {
         reclaimers.incrementAndGet(); // volatile: speculation that begins after this backs off
         long deadline = System.nanoTime() + SPECULATION_WAIT_NANOS;
-        while (speculating.get() > 0 && System.nanoTime() < deadline) {
+        // Speculation is read first: any that gives back by the time givingBack is read is past its fallocate.
+        while (speculating.get() > (evenGivingBack ? 0 : givingBack.get()) && System.nanoTime() < deadline) {
             LockSupport.parkNanos(20_000);
         }
     }
 
-    /** Ends a {@linkplain #holdOffSpeculation() hold-off}: speculation may begin again once none is left. */
+    /** Ends a {@linkplain #holdOffSpeculation hold-off}: speculation may begin again once none is left. */
     private void endHoldOff() {
         reclaimers.decrementAndGet();
     }
@@ -186,14 +194,23 @@ final class SpaceEdge {
     }
 
     /**
-     * After a fallocate of {@code [from, to)} failed for lack of space, or allocated what could not be
-     * recorded: gives back whatever of the range it may have allocated and no fault touched. The caller
-     * holds the file's resource lock and has ended its own speculation: allocations beyond a page are held
-     * off meanwhile (see {@link #punchUntouched}).
+     * After a fallocate of {@code [from, to)} beyond a faulting page failed for lack of space, or allocated
+     * what could not be recorded: gives back whatever of the range it may have allocated and no fault
+     * touched. Called by the allocation while it still speculates, so a fault at the edge, which waits for
+     * speculation to end, finds the space free: what a failed fallocate got (ext4 and XFS keep it) is
+     * recorded nowhere, and once the allocation stopped speculating no reclaim would find it. Allocations
+     * beyond a page are held off meanwhile (see {@link #punchUntouched}); those in flight are waited for,
+     * except those giving back too, which allocate nothing more. Caller holds the file's resource lock and
+     * speculates ({@link #beginSpeculation()}).
      */
     void giveBack(FileSpace file, long from, long to) {
         if (nativeCalls) {
-            punchUntouched(file, UnitTable.unit(from), UnitTable.unitCeil(to), false);
+            givingBack.incrementAndGet(); // volatile: before its hold-off waits for the others
+            try {
+                punchUntouched(file, UnitTable.unit(from), UnitTable.unitCeil(to), false);
+            } finally {
+                givingBack.decrementAndGet();
+            }
         }
     }
 
@@ -242,9 +259,9 @@ final class SpaceEdge {
      * if {@code recordedOnly}, only in those with an allocation recorded. Each run of units is claimed first
      * (the filling bit keeps faults out of it), and if any was punched, the file's allocation records are
      * invalidated. Never throws: space that cannot be given back is simply kept. Caller holds the file's
-     * resource lock and is not speculating.
+     * resource lock and is not speculating, unless it {@linkplain #giveBack gives back} what its fallocate got.
      *
-     * <p>Allocations beyond a page are held off throughout ({@link #holdOffSpeculation()}). A punch walks
+     * <p>Allocations beyond a page are held off throughout ({@link #holdOffSpeculation}). A punch walks
      * its range chunk by chunk; an allocation ahead (prepare-ahead's granule, a fault's granule) that lands
      * in the range after a chunk was punched, and is recorded before the punch ends, would lose its record
      * when the punch releases its claim ({@link FileSpace#endReclaim}): blocks allocated that no reclaim can
@@ -254,7 +271,7 @@ final class SpaceEdge {
      * @return the bytes punched
      */
     private long punchUntouched(FileSpace file, long fromUnit, long toUnit, boolean recordedOnly) {
-        holdOffSpeculation();
+        holdOffSpeculation(false);
         long punched = 0;
         boolean claimedAny = false;
         try {

@@ -403,6 +403,11 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         return granules.allocateAhead(file, fromGranule, toGranule, stamp, generation);
     }
 
+    /** This handler's allocation with fallocate; for tests. */
+    GranuleAllocator granules() {
+        return granules;
+    }
+
     /** This handler's zero-fill; for tests. */
     ZeroFill zeroFill() {
         return zeroFill;

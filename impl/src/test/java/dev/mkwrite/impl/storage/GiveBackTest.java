@@ -2,8 +2,10 @@ package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.StorageFile;
 import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
+import dev.mkwrite.impl.os.SharedFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -14,6 +16,11 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -31,6 +38,8 @@ class GiveBackTest {
 
     private static final int PAGE = 4096;
     private static final int GRANULE = 64 << 10;
+    /** The granule of a fault held at a seam ({@link #writeWhileHeld}). */
+    private static final int HELD_GRANULE = 1 << 20;
 
     @RegisterExtension
     static final SmallFilesystem fs = new SmallFilesystem();
@@ -123,12 +132,13 @@ class GiveBackTest {
     }
 
     /**
-     * A give-back punches its range chunk by chunk. Prepare-ahead's granule, allocated in the same range
-     * meanwhile, must end either given back or recorded: were it allocated after a chunk's punch and
-     * recorded before the punch ended, ending the punch would drop the record, and blocks no reclaim can
-     * find would be lost to every writer (seen as a concurrent-logs run acknowledging 88% of the free space);
-     * recorded after a punch that freed it, a hole would pass for allocated. Each round races the two on one
-     * granule; afterwards the granule must hold exactly the blocks recorded.
+     * A give-back (a fault's whose granule failed, made while it speculates) punches its range chunk by
+     * chunk. Prepare-ahead's granule, allocated in the same range meanwhile, must end either given back or
+     * recorded: were it allocated after a chunk's punch and recorded before the punch ended, ending the
+     * punch would drop the record, and blocks no reclaim can find would be lost to every writer (seen as a
+     * concurrent-logs run acknowledging 88% of the free space); recorded after a punch that freed it, a hole
+     * would pass for allocated. Each round races the two on one granule; afterwards the granule must hold
+     * exactly the blocks recorded.
      */
     @Test
     void shouldLeaveNoUnrecordedBlocksWhenPrepareAheadRacesAGiveBack() throws Exception {
@@ -158,7 +168,12 @@ class GiveBackTest {
                 assertTrue(f.lockResources());
                 try {
                     start.await();
-                    storage.space().giveBack(f, granule, 2L * granule);
+                    assertTrue(storage.space().beginSpeculation()); // as a fault whose granule failed
+                    try {
+                        storage.space().giveBack(f, granule, 2L * granule);
+                    } finally {
+                        storage.space().endSpeculation();
+                    }
                 } finally {
                     f.unlockResources();
                 }
@@ -190,53 +205,31 @@ class GiveBackTest {
     @Test
     void shouldGiveBackAFailedNeighbourFillBeforeItsSpeculationEnds() throws Exception {
         assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
-        int granule = 1 << 20;
-        Path filling = fs.dir().resolve("filling");
-        Path writing = fs.dir().resolve("writing");
-        for (Path p : new Path[] {filling, writing}) {
-            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(p.toFile(), "rw")) {
-                f.setLength(4L * granule); // sparse: no block
-            }
-        }
-        fs.fillLeaving(fs.dir().resolve("filler"), 64); // the first page's neighbours need 255
-        try (StorageHandler storage = StorageHandlers.zeroFill(granule)) {
-            java.util.concurrent.CountDownLatch ended = new java.util.concurrent.CountDownLatch(1);
-            java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
-            java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
-            storage.zeroFill().afterNeighboursForTests(() -> {
-                if (first.compareAndSet(true, false)) {
-                    ended.countDown();
-                    try {
-                        done.await(30, java.util.concurrent.TimeUnit.SECONDS);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
-                    }
-                }
-            });
-            java.util.concurrent.atomic.AtomicReference<Throwable> failure =
-                    new java.util.concurrent.atomic.AtomicReference<>();
-            Thread filler = Thread.ofPlatform().start(() -> {
-                try {
-                    storage.prepare(TestFault.page(filling, 0)); // its page fits, its neighbours do not
-                } catch (Throwable t) {
-                    failure.set(t);
-                }
-            });
-            try {
-                assertTrue(ended.await(30, java.util.concurrent.TimeUnit.SECONDS), "the fill never ended");
-                assertNull(failure.get(), () -> "the filling fault failed: " + failure.get());
-                try {
-                    storage.prepare(TestFault.page(writing, 0));
-                } catch (NoSpaceException e) {
-                    throw new AssertionError("no space reported while a failed neighbour fill still held "
-                            + (allocatedBytes(filling) - PAGE) + " bytes no writer uses", e);
-                }
-            } finally {
-                done.countDown();
-                filler.join();
-            }
-            assertNull(failure.get());
+        Path filling = nearlyFull("filling"); // the first page's neighbours need 255
+        try (StorageHandler storage = StorageHandlers.zeroFill(HELD_GRANULE)) {
+            // Its page fits, its neighbours do not.
+            writeWhileHeld(storage, storage.zeroFill()::afterNeighboursForTests, TestFault.page(filling, 0),
+                    "a failed neighbour fill");
             assertEquals(PAGE, allocatedBytes(filling), "only the filling fault's page keeps its block");
+        }
+    }
+
+    /**
+     * A granule's fallocate that runs out of space part way keeps, on ext4 and XFS, the blocks it got before
+     * the failure, and no record names them, so no reclaim finds them. They must be given back before the
+     * fault stops speculating, for the same reason as a failed neighbour fill's (above). tmpfs gives back
+     * what a failed fallocate got, so the first file fails as ext4 would ({@link KeepingFile}). The seam
+     * holds its fault right after its granule's speculation ended until the other write is done.
+     */
+    @Test
+    void shouldGiveBackAFailedGranuleBeforeItsSpeculationEnds() throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate and giving space back: " + NativeAccess.unavailableReason());
+        Path keeping = nearlyFull("keeping"); // the first page's granule needs 256
+        try (KeepingFile file = new KeepingFile(SharedFile.open(keeping, "a test"));
+             StorageHandler storage = StorageHandlers.fallocate(HELD_GRANULE)) {
+            // Its granule gets the last free pages, then fails.
+            writeWhileHeld(storage, storage.granules()::afterGranuleForTests, TestFault.page(keeping, 0).through(file),
+                    "a failed granule");
         }
     }
 
@@ -279,6 +272,122 @@ class GiveBackTest {
             }
         }
         return n;
+    }
+
+    /**
+     * Creates {@code held} and {@code writing}, sparse files of four {@link #HELD_GRANULE}s, then fills the
+     * filesystem but 64 pages: for {@link #writeWhileHeld}.
+     *
+     * @return {@code held}'s path
+     */
+    private static Path nearlyFull(String held) throws IOException {
+        Path file = fs.dir().resolve(held);
+        for (Path p : new Path[] {file, fs.dir().resolve("writing")}) {
+            try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(p.toFile(), "rw")) {
+                f.setLength(4L * HELD_GRANULE); // sparse: no block
+            }
+        }
+        fs.fillLeaving(fs.dir().resolve("filler"), 64);
+        return file;
+    }
+
+    /**
+     * Runs {@code held} on a thread of its own until it reaches the seam that {@code seam} sets, and holds
+     * it there while a fault of page 0 of {@code writing} ({@link #nearlyFull}) runs, which must not report
+     * no space; then lets it go on, and it must not fail either. Only the first fault to reach the seam is
+     * held. {@code what} names what the held fault may still hold: the blocks of {@code held}'s file beyond
+     * its page.
+     */
+    private static void writeWhileHeld(StorageHandler storage, Consumer<Runnable> seam, TestFault held, String what)
+            throws Exception {
+        CountDownLatch reached = new CountDownLatch(1);
+        CountDownLatch done = new CountDownLatch(1);
+        AtomicBoolean first = new AtomicBoolean(true);
+        seam.accept(() -> {
+            if (first.compareAndSet(true, false)) {
+                reached.countDown();
+                try {
+                    done.await(30, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        });
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread holder = Thread.ofPlatform().start(() -> {
+            try {
+                storage.prepare(held);
+            } catch (Throwable t) {
+                failure.set(t);
+            }
+        });
+        try {
+            assertTrue(reached.await(30, TimeUnit.SECONDS), "the held fault never reached the seam");
+            assertNull(failure.get(), () -> "the held fault failed: " + failure.get());
+            try {
+                storage.prepare(TestFault.page(fs.dir().resolve("writing"), 0));
+            } catch (NoSpaceException e) {
+                throw new AssertionError("no space reported while " + what + " still held "
+                        + (allocatedBytes(held.path()) - PAGE) + " bytes no writer uses", e);
+            }
+        } finally {
+            done.countDown();
+            holder.join();
+        }
+        assertNull(failure.get());
+    }
+
+    /**
+     * A file whose fallocate fails as on ext4 and XFS: out of space part way, it keeps what it allocated
+     * before the failure (tmpfs gives it back). It allocates page by page what fits, then reports no space.
+     */
+    private record KeepingFile(SharedFile file) implements StorageFile, AutoCloseable {
+
+        @Override
+        public Path path() {
+            return file.path();
+        }
+
+        @Override
+        public long size() throws IOException {
+            return file.size();
+        }
+
+        @Override
+        public Outcome allocate(long offset, long length) throws IOException {
+            Outcome r = file.allocate(offset, length);
+            if (r == Outcome.NO_SPACE) {
+                long end = offset + length;
+                long at = offset;
+                while (at < end && file.allocate(at, Math.min(PAGE, end - at)) == Outcome.DONE) {
+                    at += PAGE; // what fits stays allocated
+                }
+            }
+            return r;
+        }
+
+        @Override
+        public Outcome punchHole(long offset, long length) throws IOException {
+            return file.punchHole(offset, length);
+        }
+
+        @Override
+        public int read(ByteBuffer dst, long position) throws IOException {
+            return file.read(dst, position);
+        }
+
+        @Override
+        public int write(ByteBuffer src, long position) throws IOException {
+            return file.write(src, position);
+        }
+
+        @Override
+        public void close() throws IOException {
+            IOException failure = file.close(null);
+            if (failure != null) {
+                throw failure;
+            }
+        }
     }
 
     /** The file's allocated bytes, from stat(1): Java has no portable view of a file's blocks. */

@@ -1,6 +1,7 @@
 package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.Reservation;
+import dev.mkwrite.StorageFile;
 import dev.mkwrite.WriteFault;
 
 import java.lang.foreign.MemorySegment;
@@ -16,6 +17,7 @@ final class TestFault implements WriteFault {
     private final long generation;
     private final MemorySegment memory;
     private boolean noWait;
+    private StorageFile file;
 
     TestFault(Path path, long page, int pageSize, int length, long generation, MemorySegment memory) {
         this.path = path;
@@ -35,9 +37,20 @@ final class TestFault implements WriteFault {
         return this;
     }
 
+    /** The fault comes with {@code file}, as a region's fault comes with the region's file. */
+    TestFault through(StorageFile file) {
+        this.file = file;
+        return this;
+    }
+
     @Override
     public Path path() {
         return path;
+    }
+
+    @Override
+    public StorageFile file() {
+        return file;
     }
 
     @Override
