@@ -14,8 +14,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * ({@code MADV_POPULATE_WRITE}), so a sequential writer meets neither an mkwrite fault nor a kernel one.
  *
  * <p>The window follows the writers as the kernel's readahead does: a fault of the page after the last
- * faulted one, or of a page inside the window already planned, extends the window to {@code pages}
- * pages past the fault; any other fault (a random write) plans nothing. The background thread faults
+ * faulted one (or after the planned window) plans the {@code pages} pages past the fault. A writer that
+ * then faults inside the planned window (it caught up with the thread, which works from the window's far
+ * end back) plans the next window at once, as reaching readahead's marker page starts the next
+ * asynchronous read: the thread then has a window to work on while the writer runs through the pages it
+ * prepared, instead of waiting for the writer's next fault, and it stays at most two windows ahead of
+ * the writer's last fault. Any other fault (a random write) plans nothing. The background thread faults
  * with no-wait semantics, so it never waits for a writer, a flush or an exclusive operation: a page it
  * cannot prepare at once is left for its writer to fault, as without prepare-ahead. It holds no pin
  * while it waits for anything, and stops at the region's end and when the region closes.
@@ -47,9 +51,12 @@ final class Ahead {
     private final Preparer region;
     private final long pages;
     private final AtomicInteger queued = new AtomicInteger();
-    /** The last page a writer faulted, and the end of the planned window; racy hints, read and written plain. */
+    /**
+     * The last page a writer faulted, and the end of the planned window; racy hints. Before any fault the
+     * window ends below page -1, so that a first fault, even of page 0, is not taken for one just after it.
+     */
     private volatile long lastFault = -2;
-    private volatile long plannedTo = -1;
+    private volatile long plannedTo = -2;
 
     Ahead(Preparer region, long pages) {
         this.region = region;
@@ -72,13 +79,22 @@ final class Ahead {
         long previous = lastFault;
         long window = plannedTo;
         lastFault = last;
-        boolean sequential = first == previous + 1 || (first > previous && first <= window);
+        // In order: the page after the last fault, or a page of the planned window up to the one after
+        // it (the thread prepared the whole window and the writer ran through it without a fault).
+        boolean sequential = first == previous + 1 || (first > previous && first <= window + 1);
         if (!sequential) {
             return;
         }
-        long from = Math.max(window + 1, last + 1);
-        long to = last + pages;
-        if (from > to || queued.get() >= MAX_QUEUED) {
+        long from;
+        if (window < last) {
+            from = last + 1; // nothing planned ahead of this fault: the window starts after it
+        } else if (window - last < pages) {
+            from = window + 1; // the writer is inside the window: plan the next, readahead's marker
+        } else {
+            return; // two windows planned ahead already
+        }
+        long to = from + pages - 1;
+        if (queued.get() >= MAX_QUEUED) {
             return;
         }
         plannedTo = to;
