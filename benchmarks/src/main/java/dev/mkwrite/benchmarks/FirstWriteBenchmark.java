@@ -56,11 +56,18 @@ import static java.nio.file.StandardOpenOption.WRITE;
  * {@code POPULATE_64K} below 1, {@code PREPARE_AHEAD} at most 0.77 (1.3x faster than the kernel's path).
  * After each shot the file is truncated to zero before the region closes, so no writeback runs between
  * shots.
+ *
+ * <p>Fifty warm-up shots: {@code RAW} is flat from its third shot, but mkwrite's fault path, the handler
+ * and the prepare-ahead thread reach C2 only after 30-40 shots here (120-160 thousand faults, about 1.5 s
+ * with the compiler threads sharing two cores with the writer; {@code -XX:+PrintCompilation} shows
+ * {@code GranuleAllocator.allocate} and the writer's loop compiled at 1.35-1.56 s). With ten, the measured
+ * shots still fell from 30 ms to 10 ms, and the row measured the JIT's warm-up rather than the first
+ * writes of a running store.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Warmup(iterations = 10, batchSize = 1)
+@Warmup(iterations = 50, batchSize = 1)
 @Measurement(iterations = 20, batchSize = 1)
 @Fork(value = 5, jvmArgsAppend = {"-Xmx1g", "--enable-native-access=ALL-UNNAMED"})
 public class FirstWriteBenchmark {
