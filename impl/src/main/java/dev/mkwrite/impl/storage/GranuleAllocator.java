@@ -23,7 +23,10 @@ final class GranuleAllocator {
     private final SpaceEdge space;
     private final StorageCounters counters;
     private final AtomicBoolean unsupportedLogged = new AtomicBoolean();
-    /** Run by a fault once its granule's speculation ended; a test's seam, null otherwise. */
+    /**
+     * Run by a fault once its granule's speculation ended, and by a prepare-ahead batch once its own did; a
+     * test's seam, null otherwise.
+     */
     private volatile Runnable afterGranuleForTests;
 
     GranuleAllocator(SpaceEdge space, StorageCounters counters) {
@@ -33,8 +36,9 @@ final class GranuleAllocator {
 
     /**
      * For tests: {@code seam} runs on the faulting thread after every fallocate beyond its page (a granule,
-     * or a smaller unit), right after that fault's speculation ended (null: none). It may block, to hold the
-     * fault there while another fault runs.
+     * or a smaller unit), right after that fault's speculation ended, and on the agent's thread after every
+     * prepare-ahead batch, right after its speculation ended, with the file's resource lock still held
+     * (null: none). It may block, to hold the fault or batch there while another fault runs.
      */
     void afterGranuleForTests(Runnable seam) {
         afterGranuleForTests = seam;
@@ -182,7 +186,14 @@ final class GranuleAllocator {
             LOG.get().debug("prepare-ahead of {} stopped: {}", file.path, e.toString());
         } finally {
             space.endSpeculation();
-            file.unlockResources();
+            try {
+                Runnable seam = afterGranuleForTests;
+                if (seam != null) {
+                    seam.run();
+                }
+            } finally {
+                file.unlockResources();
+            }
         }
         return done;
     }

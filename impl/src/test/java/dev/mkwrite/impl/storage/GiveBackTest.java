@@ -16,9 +16,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 
@@ -300,19 +297,8 @@ class GiveBackTest {
      */
     private static void writeWhileHeld(StorageHandler storage, Consumer<Runnable> seam, TestFault held, String what)
             throws Exception {
-        CountDownLatch reached = new CountDownLatch(1);
-        CountDownLatch done = new CountDownLatch(1);
-        AtomicBoolean first = new AtomicBoolean(true);
-        seam.accept(() -> {
-            if (first.compareAndSet(true, false)) {
-                reached.countDown();
-                try {
-                    done.await(30, TimeUnit.SECONDS);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-            }
-        });
+        SeamHold hold = new SeamHold();
+        seam.accept(hold);
         AtomicReference<Throwable> failure = new AtomicReference<>();
         Thread holder = Thread.ofPlatform().start(() -> {
             try {
@@ -322,7 +308,7 @@ class GiveBackTest {
             }
         });
         try {
-            assertTrue(reached.await(30, TimeUnit.SECONDS), "the held fault never reached the seam");
+            assertTrue(hold.awaitReached(), "the held fault never reached the seam");
             assertNull(failure.get(), () -> "the held fault failed: " + failure.get());
             try {
                 storage.prepare(TestFault.page(fs.dir().resolve("writing"), 0));
@@ -331,7 +317,7 @@ class GiveBackTest {
                         + (allocatedBytes(held.path()) - PAGE) + " bytes no writer uses", e);
             }
         } finally {
-            done.countDown();
+            hold.release();
             holder.join();
         }
         assertNull(failure.get());

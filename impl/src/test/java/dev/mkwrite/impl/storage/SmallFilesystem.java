@@ -25,6 +25,11 @@ import java.util.stream.Stream;
  * that is empty, an 8 MiB tmpfs this helper mounts in a temporary directory (root only) and unmounts
  * after the class. Tests that cannot get one are skipped with a message that says why.
  *
+ * <p>{@link #ext4()} is the same for ext4, which, unlike tmpfs, keeps the blocks a {@code fallocate} got
+ * before it ran out of space: the directory given by {@code mkwrite.ext4} ({@code ./dev test} mounts a
+ * 16 MiB image on a loop device for it), or a 16 MiB image this helper makes and mounts (root, with
+ * {@code mkfs.ext4}).
+ *
  * <p>A JUnit extension: register it once per class with
  * {@code @RegisterExtension static final SmallFilesystem fs = new SmallFilesystem();}. It gets the
  * filesystem before all tests, empties the class's directory after each, and deletes it (and unmounts what
@@ -33,30 +38,80 @@ import java.util.stream.Stream;
 final class SmallFilesystem implements BeforeAllCallback, AfterEachCallback, AfterAllCallback {
 
     static final long OWN_SIZE = 8L << 20;
+    /**
+     * The size of the ext4 image of our own. With 4 KiB blocks (mkfs.ext4 would pick 1 KiB blocks for so
+     * small a filesystem) and no blocks reserved for root, whom the tests run as, about 10.6 MiB are free.
+     */
+    static final long OWN_EXT4_SIZE = 16L << 20;
 
+    private final String type;
+    private final String property;
     private Path mountPoint; // non-null if we mounted it
+    private Path image; // the ext4 image we made, if any
     private Path dir;
     private long initialSpace;
+
+    /** A tmpfs. */
+    SmallFilesystem() {
+        this("tmpfs");
+    }
+
+    private SmallFilesystem(String type) {
+        this.type = type;
+        this.property = "mkwrite." + type;
+    }
+
+    /** An ext4 filesystem. */
+    static SmallFilesystem ext4() {
+        return new SmallFilesystem("ext4");
+    }
 
     /** Gets the filesystem, or aborts the class's tests with the reason. */
     @Override
     public void beforeAll(ExtensionContext context) throws IOException {
-        String given = System.getProperty("mkwrite.tmpfs", "").trim();
+        String given = System.getProperty(property, "").trim();
         if (!given.isEmpty()) {
             Path root = Path.of(given);
-            Assumptions.assumeTrue(Files.isDirectory(root), "mkwrite.tmpfs=" + given + " is not a directory");
+            Assumptions.assumeTrue(Files.isDirectory(root), property + "=" + given + " is not a directory");
+            String found = Files.getFileStore(root).type();
+            Assumptions.assumeTrue(type.equals("tmpfs") || type.equals(found),
+                    property + "=" + given + " is on " + found + ", not " + type);
             use(null, Files.createTempDirectory(root, "storage-test-"));
             return;
         }
-        Path mount = Files.createTempDirectory("mkwrite-storage-tmpfs-");
-        String failure = run("mount", "-t", "tmpfs", "-o", "size=" + OWN_SIZE, "tmpfs", mount.toString());
+        Path mount = Files.createTempDirectory("mkwrite-storage-" + type + "-");
+        String failure = mountOwn(mount);
         if (failure != null) {
             Files.deleteIfExists(mount);
-            Assumptions.abort("no small filesystem for the disk-full tests: mkwrite.tmpfs is empty and mounting"
-                    + " a tmpfs failed (" + failure + "). Run as root, or pass -Dmkwrite.tmpfs=DIR with DIR on a"
-                    + " small filesystem (./dev test does this when root).");
+            Assumptions.abort("no small " + type + " filesystem for the disk-full tests: " + property + " is empty"
+                    + " and mounting one failed (" + failure + "). Run as root, or pass -D" + property + "=DIR"
+                    + " with DIR on a small " + type + " filesystem (./dev test does this when root).");
         }
         use(mount, Files.createTempDirectory(mount, "storage-test-"));
+    }
+
+    /**
+     * Mounts a filesystem of our own at {@code mount}: for ext4, an image beside it, on a loop device.
+     *
+     * @return null on success, otherwise what went wrong
+     */
+    private String mountOwn(Path mount) throws IOException {
+        if (type.equals("tmpfs")) {
+            return run("mount", "-t", "tmpfs", "-o", "size=" + OWN_SIZE, "tmpfs", mount.toString());
+        }
+        image = mount.resolveSibling(mount.getFileName() + ".img");
+        try (FileChannel ch = FileChannel.open(image, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            ch.truncate(0).position(OWN_EXT4_SIZE - 1).write(ByteBuffer.allocate(1)); // sparse
+        }
+        String failure = run("mkfs.ext4", "-q", "-F", "-b", "4096", "-m", "0", image.toString());
+        if (failure == null) {
+            failure = run("mount", "-o", "loop", image.toString(), mount.toString());
+        }
+        if (failure != null) {
+            Files.delete(image);
+            image = null;
+        }
+        return failure;
     }
 
     private void use(Path mount, Path testDir) throws IOException {
@@ -144,6 +199,9 @@ final class SmallFilesystem implements BeforeAllCallback, AfterEachCallback, Aft
                 String failure = run("umount", mountPoint.toString());
                 if (failure == null) {
                     Files.deleteIfExists(mountPoint);
+                    if (image != null) {
+                        Files.delete(image);
+                    }
                 } else {
                     throw new IOException("unmounting " + mountPoint + " failed: " + failure);
                 }
