@@ -206,11 +206,15 @@ public final class RegionBuilder {
      * Prepare-ahead: readahead, applied to writes. When writers fault pages in order, a background thread
      * prepares the next {@code bytes} of the region before they reach them (as {@link MappedRegion#prepare}
      * does: the handler runs for each page, and with native access the page tables are populated), so a
-     * sequential writer meets neither an mkwrite fault nor a kernel fault. Random writes plan nothing.
-     * The background thread never waits: a page it cannot prepare at once is left to its writer. Zero,
-     * the default, turns it off.
+     * sequential writer meets neither an mkwrite fault nor a kernel fault. A writer that catches up with
+     * the thread and faults inside that window plans the next {@code bytes} at once, as the kernel's
+     * readahead starts its next read at a marker page, so the thread works while the writer runs through
+     * what it prepared: up to twice {@code bytes} ahead of the last fault are prepared, and a writer that
+     * stops leaves that much prepared (its storage reserved) past its last write. Random writes plan
+     * nothing. The background thread never waits: a page it cannot prepare at once is left to its writer.
+     * Zero, the default, turns it off.
      *
-     * @param bytes how far ahead of the last fault to prepare, zero for none
+     * @param bytes the window: how far ahead of the last fault to prepare, zero for none
      * @return this builder
      * @throws IllegalArgumentException if {@code bytes} is negative
      */
