@@ -18,9 +18,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Every native call of mkwrite (the storage handlers, the native mapping and {@code MappedRegion.punchHole}),
- * in one place: {@code open}, {@code close}, {@code lseek}, {@code fallocate}, {@code madvise},
- * {@code mmap}, {@code munmap}, {@code msync}, {@code ftruncate}, {@code pread}, {@code pwrite},
- * {@code strerror} and {@code syscall} (for {@code membarrier}) from the C library,
+ * in one place: {@code open}, {@code close}, {@code lseek}, {@code fallocate}, {@code posix_fadvise},
+ * {@code madvise}, {@code mmap}, {@code munmap}, {@code msync}, {@code ftruncate}, {@code pread},
+ * {@code pwrite}, {@code strerror} and {@code syscall} (for {@code membarrier}) from the C library,
  * bound through the FFM {@link Linker}.
  *
  * <h2>Binding</h2>
@@ -75,6 +75,10 @@ public final class PosixNative {
     public static final int FALLOC_FL_KEEP_SIZE = 0x1;
     /** Deallocates the range; must be combined with {@link #FALLOC_FL_KEEP_SIZE}. */
     public static final int FALLOC_FL_PUNCH_HOLE = 0x2;
+    /** {@code POSIX_FADV_RANDOM}: no readahead through the descriptor's open file. */
+    private static final int POSIX_FADV_RANDOM = 1;
+    /** {@code MADV_RANDOM}: no readahead for the range's page faults. */
+    public static final int MADV_RANDOM = 1;
     /** {@code MADV_POPULATE_WRITE} (Linux 5.14): write-fault the range in now, reporting errors. */
     public static final int MADV_POPULATE_WRITE = 23;
     private static final int SEEK_END = 2;
@@ -117,6 +121,11 @@ public final class PosixNative {
 
     private static final class Fallocate {
         static final MethodHandle H = bindShared("fallocate");
+    }
+
+    /** {@code posix_fadvise} reports its error as its result, and sets no errno. */
+    private static final class Fadvise {
+        static final MethodHandle H = bindShared("posix_fadvise");
     }
 
     private static final class Madvise {
@@ -325,6 +334,27 @@ public final class PosixNative {
                 r = (int) (long) h.invokeExact(state, (long) fd, (long) mode, offset, length, 0L, 0L);
             } while (interrupted(r, state));
             return result(r, state);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * {@code posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM)}: reads through {@code fd}'s open file get no
+     * readahead from now on, so they bring the file into the page cache in single pages (Linux: order-0
+     * folios) where readahead would bring large folios. Not retried: it cannot report EINTR.
+     *
+     * @param fd the descriptor
+     * @return 0, or {@code -errno}
+     */
+    public static int adviseRandom(int fd) {
+        MethodHandle h = handle(Fadvise.H);
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
+        try {
+            MemorySegment state = captureState();
+            return -(int) (long) h.invokeExact(state, (long) fd, 0L, 0L, (long) POSIX_FADV_RANDOM, 0L, 0L);
         } catch (Throwable t) {
             throw rethrow(t);
         }

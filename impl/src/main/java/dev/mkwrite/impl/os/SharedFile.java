@@ -20,6 +20,16 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * Every operation goes through the native descriptor when there is one, and otherwise through the
  * channel.
  *
+ * <h2>No readahead</h2>
+ * The native descriptor reads without readahead ({@link PosixNative#adviseRandom}), so what its reads
+ * bring into the page cache comes in single pages. Every give-back reads the units it may punch through
+ * it first ({@link FileZeros#punchZeros}), and readahead, growing with reads that walk the file, fills
+ * the page cache with large folios (Linux 6.16 on ext4): a folio left holding a written page and a hole
+ * punched beside it (a dirty folio does not split) makes ext4's {@code ->page_mkwrite}, which covers the
+ * whole folio, need a block for the hole at the next write of the page after its writeback; with the
+ * disk full that store dies with SIGBUS, though the page has its block. Single pages keep every hole in
+ * a folio of its own. A channel alone cannot be advised: without native access nothing is punched.
+ *
  * <h2>Interrupts</h2>
  * An interrupt never closes a descriptor here: native calls ignore interrupts (EINTR is retried), and the
  * channel's blocking calls run on an I/O thread ({@link Uninterruptible}, inline when the caller is one
@@ -42,7 +52,8 @@ public final class SharedFile implements StorageFile {
     private volatile boolean closed;
 
     /**
-     * Takes over {@code fd} and {@code channel}, at least one of them, which {@link #close} closes.
+     * Takes over {@code fd} and {@code channel}, at least one of them, which {@link #close} closes. Turns
+     * readahead off for {@code fd} (see "No readahead").
      *
      * @param path    the file, for messages
      * @param fd      a native descriptor of it, open for reading and writing, or -1
@@ -55,6 +66,9 @@ public final class SharedFile implements StorageFile {
         this.path = path;
         this.fd = fd;
         this.channel = channel;
+        if (fd >= 0) {
+            PosixNative.adviseRandom(fd); // advice: a kernel that ignores it leaves readahead on
+        }
     }
 
     /**
