@@ -92,20 +92,6 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         return segment();
     }
 
-    /**
-     * Turns readahead off for the page faults of {@code mapping} ({@code MADV_RANDOM}), with native access:
-     * a fault then brings in its own page alone (Linux: an order-0 folio). Read-around otherwise brings
-     * large folios (4 pages seen on Linux 6.18's ext4), and ext4's {@code ->page_mkwrite} covers the whole
-     * folio: a store into a page whose block is allocated died with SIGBUS at the disk's edge when the
-     * folio also held a hole (a granule allocated in part, or blocks given back). The price: reads of a
-     * cold file through the region fault page by page. Advisory: a failure leaves readahead on.
-     */
-    static void adviseRandom(MemorySegment mapping) {
-        if (NativeAccess.available()) {
-            PosixNative.madvise(mapping, mapping.byteSize(), PosixNative.MADV_RANDOM);
-        }
-    }
-
     /** Set once the kernel refused MADV_POPULATE_WRITE (before Linux 5.14): populate is then a no-op. */
     private static volatile boolean populateUnsupported;
 
@@ -224,7 +210,6 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
                     LOG.get().debug("mapping {} bytes failed ({}); mapping {} only", capacity, e.getMessage(), size);
                     segment = PosixNative.mapShared(fd, Math.max(size, 1), arena);
                 }
-                adviseRandom(segment);
                 success = true;
                 return new NativeMapping(arena, segment, fd);
             } finally {
@@ -285,7 +270,6 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
             boolean success = false;
             try {
                 MemorySegment segment = channel.map(FileChannel.MapMode.READ_WRITE, 0, size, arena);
-                adviseRandom(segment);
                 success = true;
                 return new SegmentMapping(arena, segment);
             } finally {
@@ -354,10 +338,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
                 Arena arena = Arena.ofShared();
                 try {
                     long size = segment().byteSize();
-                    MemorySegment r = Uninterruptible.call(
-                            () -> channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena));
-                    adviseRandom(r);
-                    reads = r;
+                    reads = Uninterruptible.call(() -> channel.map(FileChannel.MapMode.READ_ONLY, 0, size, arena));
                     readArena = arena;
                 } finally {
                     if (readArena != arena) {
@@ -373,9 +354,7 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
                 throw new IllegalArgumentException("the MAPPED_BYTE_BUFFER backing maps at most "
                         + Backing.MAX_BYTE_BUFFER_REGION + " bytes; use Backing.MEMORY_SEGMENT for " + size);
             }
-            BufferMapping mapping = new BufferMapping(channel.map(FileChannel.MapMode.READ_WRITE, 0, size), channel);
-            adviseRandom(mapping.segment());
-            return mapping;
+            return new BufferMapping(channel.map(FileChannel.MapMode.READ_WRITE, 0, size), channel);
         }
 
         @Override

@@ -77,8 +77,6 @@ public final class PosixNative {
     public static final int FALLOC_FL_PUNCH_HOLE = 0x2;
     /** {@code POSIX_FADV_RANDOM}: no readahead through the descriptor's open file. */
     private static final int POSIX_FADV_RANDOM = 1;
-    /** {@code MADV_RANDOM}: no readahead for the range's page faults. */
-    public static final int MADV_RANDOM = 1;
     /** {@code MADV_POPULATE_WRITE} (Linux 5.14): write-fault the range in now, reporting errors. */
     public static final int MADV_POPULATE_WRITE = 23;
     private static final int SEEK_END = 2;
