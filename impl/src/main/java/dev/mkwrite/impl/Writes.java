@@ -63,17 +63,24 @@ final class Writes implements Ahead.Preparer {
     }
 
     private Span span(long offset, long length, boolean noWait, WouldBlock why) {
+        Hazards.Slot pin = pinFast(offset, length); // checks the range itself: null for every bad one
+        if (pin == null) {
+            return spanSlowly(offset, length, noWait, why);
+        }
+        long page = offset >>> pageShift; // pinFast's: one page
+        return new Span(pins, state, order, offset, length, page, page, pin);
+    }
+
+    /** {@link #span} past the fast path: the checks that throw, empty spans, faults, spans of pages. */
+    private Span spanSlowly(long offset, long length, boolean noWait, WouldBlock why) {
         state.checkRange("write", offset, length);
         if (length == 0) {
             state.checkEmpty(offset);
             return new Span(pins, state, order, offset, 0, 0, -1, Pins.NO_PINS);
         }
-        Hazards.Slot pin = pinFast(offset, length);
-        if (pin == null) {
-            pin = pin(offset, length, noWait, why);
-            if (pin == WOULD_BLOCK) {
-                return null;
-            }
+        Hazards.Slot pin = pin(offset, length, noWait, why);
+        if (pin == WOULD_BLOCK) {
+            return null;
         }
         return new Span(pins, state, order, offset, length, first(offset), last(offset, length), pin);
     }
