@@ -425,7 +425,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             if (closed) {
                 throw closedException(path);
             }
-            f = files.computeIfAbsent(path, FileSpace::new);
+            int folioUnit = FolioUnit.of(path); // reads sysfs: not under the map's lock
+            f = files.computeIfAbsent(path, p -> new FileSpace(p, folioUnit));
         }
         if (closed) {
             throw closedException(path);
