@@ -167,7 +167,7 @@ class GiveBackTest {
                     start.await();
                     assertTrue(storage.space().beginSpeculation()); // as a fault whose granule failed
                     try {
-                        storage.space().giveBack(f, granule, 2L * granule);
+                        storage.space().giveBack(f, granule, 2L * granule, 0, 0);
                     } finally {
                         storage.space().endSpeculation();
                     }
