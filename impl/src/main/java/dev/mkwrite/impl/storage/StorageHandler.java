@@ -148,6 +148,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     private volatile boolean populateUnsupported;
     private volatile boolean closed;
     private volatile boolean faultAround;
+    /** The folio unit of every file met from now on, for tests; 0: each file's own ({@link FolioUnit}). */
+    private volatile int folioUnitForTests;
     /** The last reservation handed out, reused for the next page of the same length. Racy by design. */
     private volatile Prepared lastPrepared = new Prepared(0);
     private final StorageCounters counters = new StorageCounters();
@@ -418,6 +420,14 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         return space;
     }
 
+    /**
+     * For tests: the {@linkplain FolioUnit folio unit} of every file this handler meets from now on, a
+     * power of two from 4 KiB; 0 for each file's own.
+     */
+    void folioUnitForTests(int bytes) {
+        folioUnitForTests = bytes;
+    }
+
     /** The state of {@code path}, created on first use. */
     FileSpace file(Path path) {
         FileSpace f = files.get(path);
@@ -425,7 +435,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             if (closed) {
                 throw closedException(path);
             }
-            int folioUnit = FolioUnit.of(path); // reads sysfs: not under the map's lock
+            int forced = folioUnitForTests;
+            int folioUnit = forced != 0 ? forced : FolioUnit.of(path); // reads sysfs: not under the map's lock
             f = files.computeIfAbsent(path, p -> new FileSpace(p, folioUnit));
         }
         if (closed) {
