@@ -156,8 +156,9 @@ final class GranuleAllocator {
     }
 
     /**
-     * Prepare-ahead: allocates granules {@code [fromGranule, toGranule)} of {@code file}, outside the region
-     * lock, for a fault planned in mapping period {@code stamp}. Never throws: a granule that fails is left
+     * Prepare-ahead: allocates granules {@code [fromGranule, toGranule)} of {@code file} (the handler's
+     * granules, each rounded out to whole folio units of the file), outside the region lock, for a fault
+     * planned in mapping period {@code stamp}. Never throws: a granule that fails is left
      * to its own fault, which redoes the work and reports. Called on the agent thread, after the caller
      * checked that the file is allocated with fallocate.
      *

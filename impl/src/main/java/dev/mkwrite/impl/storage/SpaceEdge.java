@@ -58,7 +58,7 @@ final class SpaceEdge {
         return granule;
     }
 
-    /** Whether space is short: faults allocate page by page, prepare-ahead pauses. */
+    /** Whether space is short: faults allocate folio unit by folio unit, prepare-ahead pauses. */
     boolean spaceShort() {
         return spaceShort; // volatile
     }
@@ -146,7 +146,7 @@ final class SpaceEdge {
      * @return true if the caller is in edge mode (native access needed to give space back)
      */
     boolean enterEdge() {
-        spaceShort = true; // volatile: page by page until two granules fit again
+        spaceShort = true; // volatile: folio unit by folio unit until two granules fit again
         if (!nativeCalls) {
             return false;
         }
