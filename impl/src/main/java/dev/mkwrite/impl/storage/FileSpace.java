@@ -5,6 +5,7 @@ import dev.mkwrite.WriteFault;
 import dev.mkwrite.impl.os.SharedFile;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.lang.foreign.MemorySegment;
 import java.lang.ref.WeakReference;
 import java.nio.file.Path;
@@ -37,6 +38,11 @@ final class FileSpace {
 
     final Path path;
     final UnitTable units = new UnitTable();
+    /**
+     * The {@linkplain FolioUnit folio unit} of the file, in bytes: a power of two, at least a unit. The
+     * handler allocates at least this much around a page, aligned, and gives back only whole folio units.
+     */
+    final int folioUnit;
 
     /** The scope of the mapping last observed. Written under this monitor; read volatile. */
     private volatile WeakReference<MemorySegment.Scope> mapping;
@@ -60,8 +66,22 @@ final class FileSpace {
     long aheadLastGranule = -1; // so a first fault at granule 0 counts as sequential
     long aheadNext;
 
+    /** A file whose folio unit is one unit: for tests of the table alone. */
     FileSpace(Path path) {
+        this(path, UnitTable.UNIT);
+    }
+
+    FileSpace(Path path, int folioUnit) {
+        if (folioUnit < UnitTable.UNIT || Integer.bitCount(folioUnit) != 1) {
+            throw new IllegalArgumentException("folio unit " + folioUnit);
+        }
         this.path = path;
+        this.folioUnit = folioUnit;
+    }
+
+    /** The units per folio unit: a power of two. */
+    long folioUnits() {
+        return folioUnit >>> UnitTable.UNIT_SHIFT;
     }
 
     /**
@@ -166,6 +186,33 @@ final class FileSpace {
         }
     }
 
+    /**
+     * Claims a whole folio unit, the units {@code [fromUnit, toUnit)}, for a neighbour fill: every unit, as
+     * {@link #claimFolio} does, unless all of them are known to be allocated (nothing to fill). False, with
+     * nothing claimed, if there is nothing to fill or a unit is touched or filling. Ended with
+     * {@link #endFill}.
+     */
+    boolean claimFolioFill(long fromUnit, long toUnit, int currentStamp, long generation) {
+        return !units.allAllocated(fromUnit, toUnit, currentStamp, generation) && claimFolio(fromUnit, toUnit, 0, 0);
+    }
+
+    /**
+     * Waits until {@code unit} is no longer filling (another fill, or a give-back, holds it), or 10 ms
+     * passed. For a fill that holds no claim: the holder never waits for it.
+     */
+    void awaitFillEnd(long unit) throws InterruptedIOException {
+        synchronized (this) {
+            if (UnitTable.filling(units.wordVolatile(unit))) {
+                try {
+                    wait(10);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new InterruptedIOException("interrupted while waiting for a fill of " + path);
+                }
+            }
+        }
+    }
+
     /** Ends the fill of claimed units {@code [from, to)}, recording them allocated if it succeeded. */
     void endFill(long fromUnit, long toUnit, boolean filled, int currentStamp, long generation) {
         for (long u = fromUnit; u < toUnit; u++) {
@@ -225,14 +272,50 @@ final class FileSpace {
     }
 
     /**
+     * Claims a whole folio unit, the units {@code [fromUnit, toUnit)}, to give its blocks back: every unit
+     * but those of {@code [ownFrom, ownTo)} (the page of the fault that gives back, which that fault holds)
+     * with {@link #claimUntouched}. If any of them is touched or filling, claims none: a folio unit is given
+     * back whole or not at all. Released with {@link #endReclaim}.
+     */
+    boolean claimFolio(long fromUnit, long toUnit, long ownFrom, long ownTo) {
+        for (long u = fromUnit; u < toUnit; u++) {
+            if ((u < ownFrom || u >= ownTo) && !claimUntouched(u)) {
+                unclaim(fromUnit, u, ownFrom, ownTo);
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Ends claims made with {@link #claimUntouched} on {@code [fromUnit, toUnit)} but {@code [ownFrom, ownTo)}
+     * without giving anything back: the filling bit goes, the allocation recorded stays.
+     */
+    private void unclaim(long fromUnit, long toUnit, long ownFrom, long ownTo) {
+        if (fromUnit >= toUnit) {
+            return;
+        }
+        for (long u = fromUnit; u < toUnit; u++) {
+            if (u < ownFrom || u >= ownTo) {
+                units.clearBits(u, UnitTable.FILLING); // volatile: touching may resume
+            }
+        }
+        synchronized (this) {
+            notifyAll();
+        }
+    }
+
+    /**
      * Ends the reclaim of claimed units {@code [from, to)}: forgets their allocation (holes may have been
-     * punched in them) and lets faults in again. The reclaimer then calls {@link #invalidateAllocations()}.
+     * punched in them) and lets faults in again. The units of the page of a fault that gives back what its
+     * own fallocate got are among them, unclaimed: they keep their touched bit. The reclaimer then calls
+     * {@link #invalidateAllocations()}.
      */
     void endReclaim(long fromUnit, long toUnit) {
         for (long u = fromUnit; u < toUnit; u++) {
             long w = units.wordVolatile(u);
             for (;;) {
-                long next = w & UnitTable.TOUCHED; // claimed units are never touched: this is zero
+                long next = w & UnitTable.TOUCHED; // zero, but for the units of the page of a fault giving back
                 long witness = units.cas(u, w, next); // volatile: publishes the hole before touching resumes
                 if (witness == w) {
                     break;

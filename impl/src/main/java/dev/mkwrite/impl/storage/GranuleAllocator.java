@@ -13,8 +13,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * A {@link StorageHandler}'s allocation with {@code fallocate(FALLOC_FL_KEEP_SIZE)}, through the region's
  * file ({@link StorageFile#allocate}): the granule around a faulting page, ever smaller units down to the
- * page alone when space runs short (see {@link SpaceEdge}), and granules ahead of a sequential writer for
- * {@link PrepareAhead}. Records what it allocated in the file's {@link UnitTable}. Thread-safe.
+ * page's {@linkplain FolioUnit folio unit} when space runs short (see {@link SpaceEdge}), and granules ahead
+ * of a sequential writer for {@link PrepareAhead}; always whole, aligned folio units. Records what it
+ * allocated in the file's {@link UnitTable}. Thread-safe.
  */
 final class GranuleAllocator {
 
@@ -46,28 +47,38 @@ final class GranuleAllocator {
 
     /**
      * Allocates the page's granule; if the filesystem has no space for it, ever smaller aligned units
-     * around the page (half the granule, a quarter, ... the page alone), then the page alone once more
-     * after {@linkplain SpaceEdge#reclaim giving back} what this handler allocated ahead of writers that
-     * never came. Returns false if the filesystem does not support fallocate; the caller zero-fills instead.
-     * Caller holds the file's resource lock.
+     * around the page (half the granule, a quarter, ... the page's {@linkplain FolioUnit folio unit}), then
+     * the folio unit once more after {@linkplain SpaceEdge#reclaim giving back} what this handler allocated
+     * ahead of writers that never came. Never less than the folio unit (the granule is at least that): a
+     * page allocated alone could share its page-cache folio with holes, and on ext4 a store into it after
+     * its writeback would then need blocks for them. A unit that fails is given back, the faulting page's
+     * own blocks too, before the next is tried or no space reported. Returns false if the filesystem does
+     * not support fallocate; the caller zero-fills instead. Caller holds the file's resource lock.
      */
     boolean allocate(FileSpace file, WriteFault fault, int stamp) throws IOException {
         StorageFile storage = file.storage();
         long start = fault.offset();
         long end = start + fault.length();
         long size = storage.size();
+        long folio = file.folioUnit;
+        long granule = granule(file);
         int reclaims = 0;
         boolean edge = false;
         try {
-            // While space is short, the page alone: a granule would take what other pages' faults need.
-            for (long unit = space.spaceShort() && !space.roomForGranules(file) ? 0 : space.granule(); ; ) {
-                boolean pageAlone = unit <= Math.max(UnitTable.UNIT, end - start);
-                if (!pageAlone && !space.beginSpeculation()) {
-                    unit = 0; // another fault is giving space back: take no more than the page
+            // While space is short, the folio unit alone: a granule would take what other pages' faults need.
+            for (long unit = space.spaceShort() && !space.roomForGranules(file) ? folio : granule; ; ) {
+                // A page of the unit or more is aligned to it (pages are powers of two): [start, end) alone.
+                boolean pageAlone = unit <= end - start;
+                boolean last = pageAlone || unit <= folio;
+                if (!last && !space.beginSpeculation()) {
+                    unit = folio; // another fault is giving space back: take no more than the page needs
                     continue;
                 }
-                long from = pageAlone ? start : start & -unit;
-                long to = pageAlone ? end : Math.max(end, Math.min(alignUp(end, unit), size));
+                if (last && !pageAlone) {
+                    space.beginNeededSpeculation(); // the rest of the folio unit: the page needs it
+                }
+                long from = start & -unit;
+                long to = Math.max(end, Math.min(alignUp(end, unit), size));
                 StorageFile.Outcome r;
                 try {
                     r = storage.allocate(from, to - from);
@@ -76,8 +87,9 @@ final class GranuleAllocator {
                                 fault.generation());
                     } else if (!pageAlone && isNoSpace(r)) {
                         // Some filesystems (ext4, XFS) keep what a failed fallocate got, recorded nowhere: it
-                        // is given back before this fault stops speculating, all a fault at the edge waits for.
-                        space.giveBack(file, from, to);
+                        // is given back before this fault stops speculating, all a fault at the edge waits for;
+                        // the faulting page's own blocks too, so no folio is left with a page and a hole.
+                        space.giveBack(file, from, to, start, end);
                     }
                 } finally {
                     if (!pageAlone) {
@@ -90,7 +102,7 @@ final class GranuleAllocator {
                 }
                 if (r == StorageFile.Outcome.DONE) {
                     counters.fallocates.increment();
-                    if (unit == space.granule()) {
+                    if (unit == granule) {
                         space.spaceShort(false); // volatile: a whole granule fitted
                     }
                     return true;
@@ -103,14 +115,14 @@ final class GranuleAllocator {
                     }
                     return false;
                 }
-                if (!pageAlone) {
+                if (!last) {
                     space.spaceShort(true); // volatile: until two granules fit again
                     unit >>>= 1;
                     continue;
                 }
                 if (space.retryAtTheEdge(edge, reclaims++)) {
                     edge = true;
-                    continue; // the page alone, once more
+                    continue; // the folio unit, once more
                 }
                 throw counters.failure(fallocateFailure(errno(r), fault, from, to - from));
             }
@@ -119,6 +131,14 @@ final class GranuleAllocator {
                 space.leaveEdge();
             }
         }
+    }
+
+    /**
+     * The granule of {@code file}: the handler's, or the file's {@linkplain FolioUnit folio unit} where that
+     * is larger, so that a granule is always a whole number of aligned folio units.
+     */
+    long granule(FileSpace file) {
+        return Math.max(space.granule(), file.folioUnit);
     }
 
     /**
@@ -136,8 +156,9 @@ final class GranuleAllocator {
     }
 
     /**
-     * Prepare-ahead: allocates granules {@code [fromGranule, toGranule)} of {@code file}, outside the region
-     * lock, for a fault planned in mapping period {@code stamp}. Never throws: a granule that fails is left
+     * Prepare-ahead: allocates granules {@code [fromGranule, toGranule)} of {@code file} (the handler's
+     * granules, each rounded out to whole folio units of the file), outside the region lock, for a fault
+     * planned in mapping period {@code stamp}. Never throws: a granule that fails is left
      * to its own fault, which redoes the work and reports. Called on the agent thread, after the caller
      * checked that the file is allocated with fallocate.
      *
@@ -156,9 +177,11 @@ final class GranuleAllocator {
             StorageFile storage = file.storage();
             long size = storage.size();
             int shift = Integer.numberOfTrailingZeros(space.granule());
+            long folio = file.folioUnit;
             for (long g = fromGranule; g < toGranule && file.stamp() == stamp && !space.spaceShort(); g++) {
-                long from = g << shift;
-                long to = Math.min((g + 1) << shift, size);
+                // Whole folio units: a granule smaller than the file's folio unit allocates the folio unit.
+                long from = (g << shift) & -folio;
+                long to = Math.min(alignUp((g + 1) << shift, folio), size);
                 if (from >= to) {
                     break; // past the end of the file as it was when this batch began
                 }
@@ -170,13 +193,13 @@ final class GranuleAllocator {
                 StorageFile.Outcome r = storage.allocate(from, to - from);
                 if (r != StorageFile.Outcome.DONE) {
                     if (isNoSpace(r)) { // what it may have got; the faults of these pages will report
-                        space.giveBack(file, from, to); // while this batch speculates: see allocate
+                        space.giveBack(file, from, to, 0, 0); // while this batch speculates: see allocate
                     }
                     break;
                 }
                 counters.fallocates.increment();
                 if (!file.recordAllocatedIfCurrent(firstUnit, endUnit, stamp, generation)) {
-                    space.giveBack(file, from, to); // a new period began (or space was given back): unrecorded
+                    space.giveBack(file, from, to, 0, 0); // a new period began (or space was given back): unrecorded
                     break;
                 }
                 counters.aheadGranules.increment();

@@ -14,9 +14,11 @@ import java.util.concurrent.locks.LockSupport;
 
 /**
  * Space at the edge, for one {@link StorageHandler}: when a fault finds no space, the handler gives back
- * what it allocated ahead of writers that never came (units no fault touched that read as zeros, in every
- * file it serves) and tries the page again, granule by granule down to a page, before it reports no
- * space. While it does, allocations beyond a faulting page (speculation: a granule's fallocate, a
+ * what it allocated ahead of writers that never came (whole {@linkplain FolioUnit folio units} no fault
+ * touched, their units that read as zeros, in every file it serves) and tries the page again, granule by
+ * granule down to the page's folio unit, before it reports no space. Only whole folio units: a unit given
+ * back beside a touched one would leave a page a writer stores into sharing its page-cache folio with a
+ * hole, and on ext4 a store into that page after its writeback would need a block for the hole. While it does, allocations beyond a faulting page (speculation: a granule's fallocate, a
  * neighbour fill, a prepare-ahead batch) are held off, so everything allocated ahead is recorded and can
  * be given back. Needs native access to punch holes; without it nothing is given back.
  */
@@ -56,7 +58,7 @@ final class SpaceEdge {
         return granule;
     }
 
-    /** Whether space is short: faults allocate page by page, prepare-ahead pauses. */
+    /** Whether space is short: faults allocate folio unit by folio unit, prepare-ahead pauses. */
     boolean spaceShort() {
         return spaceShort; // volatile
     }
@@ -80,7 +82,7 @@ final class SpaceEdge {
             for (FileSpace f : files.values()) {
                 if (f.tryLockResources()) {
                     try {
-                        punched += punchUntouched(f, 0, Long.MAX_VALUE, true);
+                        punched += punchUntouched(f, 0, Long.MAX_VALUE, 0, 0, true);
                     } finally {
                         f.unlockResources();
                     }
@@ -91,11 +93,11 @@ final class SpaceEdge {
     }
 
     /**
-     * While space is short, whether the filesystem has room again for granules: twice a granule free. If so,
-     * space is no longer short.
+     * While space is short, whether the filesystem has room again for granules: twice a granule of
+     * {@code file} free. If so, space is no longer short.
      */
     boolean roomForGranules(FileSpace file) {
-        if (Errno.usableSpace(file.path) < 2L * granule) {
+        if (Errno.usableSpace(file.path) < 2L * Math.max(granule, file.folioUnit)) {
             return false;
         }
         spaceShort = false; // volatile
@@ -122,6 +124,16 @@ final class SpaceEdge {
         return true;
     }
 
+    /**
+     * Begins an allocation beyond a faulting page that the page needs (the rest of its folio unit), even
+     * while a fault is giving space back: that fault waits for it as for any other speculation, so what it
+     * gets is recorded, or given back, before that fault tries again. It never waits for a reclaimer. Paired
+     * with {@link #endSpeculation()}.
+     */
+    void beginNeededSpeculation() {
+        speculating.incrementAndGet();
+    }
+
     void endSpeculation() {
         speculating.decrementAndGet();
     }
@@ -134,7 +146,7 @@ final class SpaceEdge {
      * @return true if the caller is in edge mode (native access needed to give space back)
      */
     boolean enterEdge() {
-        spaceShort = true; // volatile: page by page until two granules fit again
+        spaceShort = true; // volatile: folio unit by folio unit until two granules fit again
         if (!nativeCalls) {
             return false;
         }
@@ -195,19 +207,23 @@ final class SpaceEdge {
 
     /**
      * After a fallocate of {@code [from, to)} beyond a faulting page failed for lack of space, or allocated
-     * what could not be recorded: gives back whatever of the range it may have allocated and no fault
-     * touched. Called by the allocation while it still speculates, so a fault at the edge, which waits for
+     * what could not be recorded: gives back whatever of the range it may have allocated, in the folio
+     * units no fault touched but the faulting page {@code [ownFrom, ownTo)} (empty for prepare-ahead), whose
+     * own units are given back too where they read as zeros: its fault holds the page, which no store
+     * enters until the fault succeeded, and a fault that goes on allocates its folio unit again. A folio unit
+     * another fault touched keeps its blocks: a writer may be storing into a page beside them. Called by the allocation while it still speculates, so a fault at the edge, which waits for
      * speculation to end, finds the space free: what a failed fallocate got (ext4 and XFS keep it) is
      * recorded nowhere, and once the allocation stopped speculating no reclaim would find it. Allocations
      * beyond a page are held off meanwhile (see {@link #punchUntouched}); those in flight are waited for,
      * except those giving back too, which allocate nothing more. Caller holds the file's resource lock and
      * speculates ({@link #beginSpeculation()}).
      */
-    void giveBack(FileSpace file, long from, long to) {
+    void giveBack(FileSpace file, long from, long to, long ownFrom, long ownTo) {
         if (nativeCalls) {
             givingBack.incrementAndGet(); // volatile: before its hold-off waits for the others
             try {
-                punchUntouched(file, UnitTable.unit(from), UnitTable.unitCeil(to), false);
+                punchUntouched(file, UnitTable.unit(from), UnitTable.unitCeil(to), UnitTable.unit(ownFrom),
+                        UnitTable.unitCeil(ownTo), false);
             } finally {
                 givingBack.decrementAndGet();
             }
@@ -247,7 +263,7 @@ final class SpaceEdge {
     void trim(FileSpace file) {
         if (nativeCalls && file.tryLockResources()) {
             try {
-                punchUntouched(file, 0, Long.MAX_VALUE, true);
+                punchUntouched(file, 0, Long.MAX_VALUE, 0, 0, true);
             } finally {
                 file.unlockResources();
             }
@@ -255,11 +271,14 @@ final class SpaceEdge {
     }
 
     /**
-     * Punches holes in the units of {@code [fromUnit, toUnit)} that no fault touched and that read as zeros:
-     * if {@code recordedOnly}, only in those with an allocation recorded. Each run of units is claimed first
-     * (the filling bit keeps faults out of it), and if any was punched, the file's allocation records are
-     * invalidated. Never throws: space that cannot be given back is simply kept. Caller holds the file's
-     * resource lock and is not speculating, unless it {@linkplain #giveBack gives back} what its fallocate got.
+     * Punches holes in the units of {@code [fromUnit, toUnit)} that read as zeros, in whole folio units
+     * ({@link FileSpace#folioUnit}) of which no fault touched any unit but those of {@code [ownFrom, ownTo)},
+     * the page of the fault that calls (if any): if {@code recordedOnly}, only in folio units with an
+     * allocation recorded for an untouched unit. Each run of folio units is claimed first, all its units but
+     * the caller's page (the filling bit keeps faults out of them), and if any was punched, the file's
+     * allocation records are invalidated. A folio unit any other unit of which is touched or filling is left
+     * whole. Never throws: space that cannot be given back is simply kept. Caller holds the file's resource
+     * lock and is not speculating, unless it {@linkplain #giveBack gives back} what its fallocate got.
      *
      * <p>Allocations beyond a page are held off throughout ({@link #holdOffSpeculation}). A punch walks
      * its range chunk by chunk; an allocation ahead (prepare-ahead's granule, a fault's granule) that lands
@@ -270,27 +289,31 @@ final class SpaceEdge {
      *
      * @return the bytes punched
      */
-    private long punchUntouched(FileSpace file, long fromUnit, long toUnit, boolean recordedOnly) {
+    private long punchUntouched(FileSpace file, long fromUnit, long toUnit, long ownFrom, long ownTo,
+                                boolean recordedOnly) {
         holdOffSpeculation(false);
         long punched = 0;
         boolean claimedAny = false;
+        long folio = file.folioUnits();
         try {
             StorageFile storage = null; // opened only once there is something to give back
-            long u = fromUnit;
+            long u = fromUnit & -folio;
             while (u < toUnit) {
                 if (recordedOnly) {
-                    u = file.units.nextUntouchedAllocated(u);
-                    if (u < 0 || u >= toUnit) {
+                    long next = file.units.nextUntouchedAllocated(u);
+                    if (next < 0 || next >= toUnit) {
                         break;
                     }
+                    u = next & -folio; // u was aligned and next is at or after it: never backwards
                 }
                 long runEnd = u;
                 while (runEnd < toUnit && runEnd - u < RECLAIM_RUN_UNITS
-                        && (recordedOnly ? file.claimReclaim(runEnd) : file.claimUntouched(runEnd))) {
-                    runEnd++;
+                        && (!recordedOnly || runEnd == u || hasUntouchedAllocated(file, runEnd, runEnd + folio))
+                        && file.claimFolio(runEnd, runEnd + folio, ownFrom, ownTo)) {
+                    runEnd += folio;
                 }
                 if (runEnd == u) {
-                    u++;
+                    u += folio;
                     continue;
                 }
                 claimedAny = true;
@@ -316,5 +339,16 @@ final class SpaceEdge {
             }
         }
         return punched;
+    }
+
+    /** Whether some unit of {@code [fromUnit, toUnit)} has an allocation recorded and is untouched. A hint. */
+    private static boolean hasUntouchedAllocated(FileSpace file, long fromUnit, long toUnit) {
+        for (long u = fromUnit; u < toUnit; u++) {
+            long w = file.units.wordVolatile(u);
+            if ((w & UnitTable.ALLOC_MASK) != 0 && (w & (UnitTable.TOUCHED | UnitTable.FILLING)) == 0) {
+                return true;
+            }
+        }
+        return false;
     }
 }

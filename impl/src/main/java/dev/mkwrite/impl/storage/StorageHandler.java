@@ -37,8 +37,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *   must never change the size behind the region's back. {@link Allocation#ZERO_FILL} writes zeros with
  *   positional writes ({@link dev.mkwrite.StorageFile#write}) into the holes of the granule (units that read as all zeros),
  *   never over data, and never into a page a writer may be storing into. If the granule cannot be had,
- *   ever smaller aligned units around the page are tried, down to the page alone (see "Space at the
- *   edge").</li>
+ *   ever smaller aligned units around the page are tried, down to the page's folio unit (see "Folio
+ *   units" and "Space at the edge").</li>
  *   <li><b>Populate</b> (optional). {@code madvise(MADV_POPULATE_WRITE)} over the page's mapped memory
  *   makes the kernel run the filesystem's own {@code ->page_mkwrite} now, reporting failure as an errno
  *   instead of a later {@code SIGBUS}; it also takes the kernel's page fault off the writer's path. It is
@@ -51,6 +51,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * new region), because a truncate may have freed the blocks. Populate runs at every fault: writeback
  * write-protects the page again, so the kernel's next store would run {@code ->page_mkwrite} again.
  *
+ * <h2>Folio units</h2>
+ * On filesystems with large page-cache folios (ext4 since Linux 6.16) the kernel reserves blocks for the
+ * whole folio of a page at a store's fault, so a page that shares a folio with a hole cannot safely be
+ * written on a full disk, though its own block is allocated. The handler therefore allocates and gives back
+ * in folio units ({@code FolioUnit}): aligned powers of two at least as large as the folios readahead
+ * makes on the file's device (its {@code read_ahead_kb} and {@code max_sectors_kb}, 128 KiB to 2 MiB; one
+ * page on tmpfs). A fault allocates at least its page's folio unit: a granule smaller than a file's folio
+ * unit is raised to it for that file.
+ *
  * <h2>Fallbacks</h2>
  * Without native access ({@code --enable-native-access}), on a filesystem without {@code fallocate}
  * ({@code EOPNOTSUPP}), and on a kernel without {@code MADV_POPULATE_WRITE} (before 5.14, {@code EINVAL}),
@@ -62,10 +71,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * space a handler holds for pages nobody has written yet. So, before a fault reports no space for its own
  * page, the handler gives that space back: it waits for the allocations beyond a page in flight (granules,
  * neighbour fills, prepare-ahead), lets no new one start, and punches holes
- * ({@code fallocate(PUNCH_HOLE)}) in every unit of every file it serves that no fault touched, that has an
- * allocation recorded and that reads as zeros; then it tries the page again. No byte changes and no page a
- * writer may store into is touched. Until two granules fit again it then allocates page by page and
- * pauses prepare-ahead. A released file gives back the same way what it never wrote. All of this needs
+ * ({@code fallocate(PUNCH_HOLE)}) in every folio unit of every file it serves that no fault touched and
+ * that has an allocation recorded, in its units that read as zeros; then it tries the page again. No byte
+ * changes, and no folio unit holding a page a writer may store into is touched. Until two granules fit
+ * again it then allocates folio unit by folio unit and pauses prepare-ahead. If the page's folio unit
+ * cannot be allocated whole, what its failed allocation got is given back and the fault reports no space:
+ * up to a folio unit per file may stay free on a full disk. A released file gives back the same way what it never wrote. All of this needs
  * native access; without it, granules stay where they were allocated.
  *
  * <h2>Errors</h2>
@@ -148,6 +159,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     private volatile boolean populateUnsupported;
     private volatile boolean closed;
     private volatile boolean faultAround;
+    /** The folio unit of every file met from now on, for tests; 0: each file's own ({@link FolioUnit}). */
+    private volatile int folioUnitForTests;
     /** The last reservation handed out, reused for the next page of the same length. Racy by design. */
     private volatile Prepared lastPrepared = new Prepared(0);
     private final StorageCounters counters = new StorageCounters();
@@ -213,7 +226,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
 
     /**
      * The allocation unit: a power of two, at least 4 KiB. A fault allocates the whole granule around its
-     * page, so a sequential writer makes one system call per granule.
+     * page, so a sequential writer makes one system call per granule. A file whose folio unit is larger
+     * (see "Folio units") is allocated in folio units instead.
      *
      * @return the granule in bytes
      */
@@ -418,6 +432,14 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         return space;
     }
 
+    /**
+     * For tests: the {@linkplain FolioUnit folio unit} of every file this handler meets from now on, a
+     * power of two from 4 KiB; 0 for each file's own.
+     */
+    void folioUnitForTests(int bytes) {
+        folioUnitForTests = bytes;
+    }
+
     /** The state of {@code path}, created on first use. */
     FileSpace file(Path path) {
         FileSpace f = files.get(path);
@@ -425,7 +447,9 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             if (closed) {
                 throw closedException(path);
             }
-            f = files.computeIfAbsent(path, FileSpace::new);
+            int forced = folioUnitForTests;
+            int folioUnit = forced != 0 ? forced : FolioUnit.of(path); // reads sysfs: not under the map's lock
+            f = files.computeIfAbsent(path, p -> new FileSpace(p, folioUnit));
         }
         if (closed) {
             throw closedException(path);

@@ -11,8 +11,16 @@ import java.io.InterruptedIOException;
 
 /**
  * A {@link StorageHandler}'s allocation by writing zeros into holes, through the region's file
- * ({@link StorageFile#write}): the faulting page's holes, then those of the untouched units of its
- * granule. Needs no native access. Thread-safe.
+ * ({@link StorageFile#write}): the faulting page's holes, then those of the rest of its
+ * {@linkplain FolioUnit folio unit}, which the page needs before it may be written, then those of the
+ * untouched folio units of its granule. Needs no native access. Thread-safe.
+ *
+ * <p>A unit another fault touched is never filled (a writer may be storing into it): its own fault fills
+ * it, with its whole folio unit. So where that fault failed for lack of space and left its page a hole,
+ * a later page of the same folio unit is filled and written beside the hole, which ext4 with large folios
+ * needs a block for at a store after writeback. Only zero-fill has this gap: fallocate never changes a
+ * byte, so it allocates the touched units of a folio unit too. On ext4 a handler zero-fills only without
+ * native access, where nothing is given back either.
  */
 final class ZeroFill {
 
@@ -35,16 +43,17 @@ final class ZeroFill {
     }
 
     /**
-     * Zero-fills the holes of the faulting page, then of the untouched units of its granule. The page is
-     * PREPARING, so no store can land in it, and the region lock is held, so the file's size is still;
-     * neighbours are claimed first, so no writer can enter them while they are filled. Caller holds the
-     * file's resource lock.
+     * Zero-fills the holes of the faulting page and of the rest of its folio unit, then of the untouched
+     * folio units of its granule. The page is PREPARING, so no store can land in it, and the region lock is
+     * held, so the file's size is still; neighbours are claimed first, so no writer can enter them while
+     * they are filled. If the page's folio unit cannot be filled whole, what was written of it is given back
+     * (native access) and the fault reports no space. Caller holds the file's resource lock.
      *
      * <p>The I/O runs on an I/O thread ({@link BlockingIo}), never on the faulting thread, so an interrupt
      * of the writer never reaches a channel shared by every fault on the file. An interrupt stops the fill
      * at its next step with {@link InterruptedIOException}, which mkwrite reports as
-     * {@link dev.mkwrite.FaultInterruptedException}; an interrupt after the page itself was filled only
-     * stops the filling of its neighbours.
+     * {@link dev.mkwrite.FaultInterruptedException}; an interrupt after the page's folio unit was filled
+     * only stops the filling of its neighbours.
      */
     void fill(FileSpace file, WriteFault fault, int stamp) throws IOException {
         StorageFile storage = file.storage();
@@ -61,11 +70,21 @@ final class ZeroFill {
         long end = start + fault.length();
         long generation = fault.generation();
         long size = storage.size();
+        long folio = file.folioUnit;
+        // The page's folio unit, inside the file (a page of a folio unit or more is aligned to it).
+        long folioFrom = start & -folio;
+        long folioTo = Math.min(Math.max(end, GranuleAllocator.alignUp(end, folio)), size);
         boolean edge = false;
         try {
             for (int reclaims = 0; ; reclaims++) {
                 try {
                     counters.zeroFilledBytes.add(FileZeros.fillHoles(storage, start, Math.min(end, size), cancel));
+                    space.beginNeededSpeculation(); // beyond the page: a fault at the edge waits for it
+                    try {
+                        fillFolio(storage, file, start, end, folioFrom, folioTo, stamp, generation, cancel);
+                    } finally {
+                        space.endSpeculation();
+                    }
                     break;
                 } catch (InterruptedIOException e) {
                     throw e;
@@ -73,6 +92,7 @@ final class ZeroFill {
                     if (!Errno.isNoSpace(e, fault.path(), fault.length())) {
                         throw e;
                     }
+                    giveBackFolio(file, folioFrom, folioTo, start, end);
                     if (!space.retryAtTheEdge(edge, reclaims)) {
                         throw counters.noSpace("the filesystem has no space for the page (zero-fill: "
                                 + e.getMessage() + ")", fault, e);
@@ -90,13 +110,15 @@ final class ZeroFill {
         if (space.spaceShort() && !space.roomForGranules(file)) {
             return; // the neighbours would take the space that faults of other pages need
         }
-        long firstUnit = UnitTable.unit(start & -(long) space.granule());
-        long endUnit = UnitTable.unitCeil(Math.min(GranuleAllocator.alignUp(end, space.granule()), size));
+        long granule = Math.max(space.granule(), folio);
+        long firstUnit = UnitTable.unit(start & -granule);
+        long endUnit = UnitTable.unitCeil(Math.min(GranuleAllocator.alignUp(end, granule), size));
         if (!space.beginSpeculation()) {
             return; // another fault is giving space back
         }
         try {
-            fillNeighbours(storage, file, start, end, size, firstUnit, endUnit, stamp, generation, cancel);
+            fillNeighbours(storage, file, UnitTable.unit(folioFrom), UnitTable.unitCeil(folioTo), firstUnit, endUnit,
+                    stamp, generation, cancel);
         } finally {
             space.endSpeculation();
         }
@@ -107,16 +129,18 @@ final class ZeroFill {
     }
 
     /**
-     * Zero-fills the untouched units of {@code [firstUnit, endUnit)} around the page {@code [start, end)},
-     * and stops at the first run whose fill fails, having given back what it wrote. Caller speculates.
+     * Zero-fills the units of the page's folio unit {@code [folioFrom, folioTo)} around the page
+     * {@code [start, end)} that no fault touched and that are not known to be allocated, run by run. A unit
+     * another fill (or a give-back) holds is waited for and looked at again: it may have been given back.
+     * A run that fails is given back before the failure is thrown. Holds no claim while it waits.
      */
-    private void fillNeighbours(StorageFile storage, FileSpace file, long start, long end, long size,
-                                long firstUnit, long endUnit, int stamp, long generation,
-                                BlockingIo.Cancel cancel) {
+    private void fillFolio(StorageFile storage, FileSpace file, long start, long end, long folioFrom, long folioTo,
+                           int stamp, long generation, BlockingIo.Cancel cancel) throws IOException {
         long pageFirst = UnitTable.unit(start);
         long pageEnd = UnitTable.unitCeil(end);
-        long u = firstUnit;
-        while (u < endUnit && !cancel.requested()) {
+        long endUnit = UnitTable.unitCeil(folioTo);
+        long u = UnitTable.unit(folioFrom);
+        while (u < endUnit) {
             if (u >= pageFirst && u < pageEnd) {
                 u = pageEnd;
                 continue;
@@ -127,27 +151,84 @@ final class ZeroFill {
                 runEnd++;
             }
             if (runEnd == u) {
-                u++;
+                if (UnitTable.filling(file.units.wordVolatile(u))) {
+                    cancel.check();
+                    file.awaitFillEnd(u); // briefly: then look again
+                } else {
+                    u++; // touched (its own fault fills it), or allocated
+                }
                 continue;
             }
-            boolean filled = false;
-            try {
-                counters.zeroFilledBytes.add(FileZeros.fillHoles(storage, u << UnitTable.UNIT_SHIFT,
-                        Math.min(runEnd << UnitTable.UNIT_SHIFT, size), cancel));
-                filled = true;
-            } catch (IOException e) {
-                // A neighbour is not this write's business: its own fault will try again and report.
-            } finally {
-                if (filled) {
-                    file.endFill(u, runEnd, true, stamp, generation);
-                } else {
-                    // What the fill wrote before it failed is recorded nowhere, so no reclaim finds it: it is
-                    // given back now, before the speculation ends, which is all a fault at the edge waits for.
-                    space.giveBackClaimed(storage, file, u, runEnd);
-                }
+            fillRun(storage, file, u, runEnd, Math.min(runEnd << UnitTable.UNIT_SHIFT, folioTo), stamp, generation,
+                    cancel);
+            u = runEnd;
+        }
+    }
+
+    /**
+     * Fills the claimed units {@code [fromUnit, toUnit)} up to byte {@code to}, and records them allocated;
+     * if that fails, gives back what it wrote and throws.
+     */
+    private void fillRun(StorageFile storage, FileSpace file, long fromUnit, long toUnit, long to, int stamp,
+                         long generation, BlockingIo.Cancel cancel) throws IOException {
+        boolean filled = false;
+        try {
+            counters.zeroFilledBytes.add(FileZeros.fillHoles(storage, fromUnit << UnitTable.UNIT_SHIFT, to, cancel));
+            filled = true;
+        } finally {
+            if (filled) {
+                file.endFill(fromUnit, toUnit, true, stamp, generation);
+            } else {
+                // What the fill wrote before it failed is recorded nowhere, so no reclaim finds it: it is
+                // given back now, before the speculation ends, which is all a fault at the edge waits for.
+                space.giveBackClaimed(storage, file, fromUnit, toUnit);
             }
-            if (!filled) {
-                return;
+        }
+    }
+
+    /**
+     * After the page's folio unit {@code [folioFrom, folioTo)} could not be filled whole: gives back what was
+     * written of it, the page's own zeros too (its fault holds it), unless another fault touched a unit of
+     * it. As a fallocate that failed does ({@link SpaceEdge#giveBack}), while speculating, so a fault at the
+     * edge waits for it.
+     */
+    private void giveBackFolio(FileSpace file, long folioFrom, long folioTo, long start, long end) {
+        space.beginNeededSpeculation();
+        try {
+            space.giveBack(file, folioFrom, folioTo, start, end);
+        } finally {
+            space.endSpeculation();
+        }
+    }
+
+    /**
+     * Zero-fills the folio units of {@code [firstUnit, endUnit)} but the page's own
+     * {@code [ownFirst, ownEnd)}, each only if no fault touched any unit of it and it is not known to be
+     * allocated whole, and stops at the first run whose fill fails, having given back what it wrote.
+     * Caller speculates.
+     */
+    private void fillNeighbours(StorageFile storage, FileSpace file, long ownFirst, long ownEnd, long firstUnit,
+                                long endUnit, int stamp, long generation, BlockingIo.Cancel cancel) {
+        long folio = file.folioUnits();
+        long u = firstUnit;
+        while (u < endUnit && !cancel.requested()) {
+            if (u >= ownFirst && u < ownEnd) {
+                u = GranuleAllocator.alignUp(ownEnd, folio);
+                continue;
+            }
+            long runEnd = u;
+            while (runEnd < endUnit && (runEnd < ownFirst || runEnd >= ownEnd)
+                    && file.claimFolioFill(runEnd, Math.min(runEnd + folio, endUnit), stamp, generation)) {
+                runEnd = Math.min(runEnd + folio, endUnit);
+            }
+            if (runEnd == u) {
+                u += folio;
+                continue;
+            }
+            try {
+                fillRun(storage, file, u, runEnd, runEnd << UnitTable.UNIT_SHIFT, stamp, generation, cancel);
+            } catch (IOException e) {
+                return; // a neighbour is not this write's business: its own fault will try again and report
             }
             u = runEnd;
         }

@@ -12,6 +12,11 @@
  * page; earlier writes are untouched, pages already prepared keep taking writes, and the same write
  * succeeds once space is freed.
  *
+ * <p>On ext4 with large page-cache folios, {@code ->page_mkwrite} reserves for the whole folio: a page
+ * allocated beside a hole in its folio could still die on a full disk. So the handlers allocate and give
+ * back in folio units ({@code FolioUnit}), aligned spans no folio straddles, sized per file from its
+ * device's readahead limits; at the disk's edge a fault reports no space rather than allocate part of one.
+ *
  * <p>The exception is a copy-on-write filesystem (btrfs, bcachefs, ZFS), which needs new space for every
  * overwrite: allocation does not help there, populate does, but the kernel's own background writeback can
  * still write-protect a page behind mkwrite's back, and the next store would then fault in the kernel
@@ -47,13 +52,14 @@
  *   its handler shares (the api's {@code StorageFile}); {@code FileZeros}, zero-fill's walk over a file;
  *   {@code BlockingIo}, where zero-fill's I/O runs, out of reach of writers' interrupts.</li>
  *   <li>{@code StorageHandler}: the fault, what it delegates, populate, the files it knows;
- *   {@code GranuleAllocator}, allocation with fallocate (a granule, down to a page; ahead of writers);
- *   {@code ZeroFill}, allocation by writing zeros; {@code SpaceEdge}, giving space back when it runs out;
- *   {@code StorageCounters}, what they count.</li>
+ *   {@code GranuleAllocator}, allocation with fallocate (a granule, down to the page's folio unit; ahead
+ *   of writers); {@code ZeroFill}, allocation by writing zeros (the page's whole folio unit, neighbours by
+ *   folio unit); {@code SpaceEdge}, giving whole untouched folio units back when space runs out;
+ *   {@code FolioUnit}, how large a file's folio unit is; {@code StorageCounters}, what they count.</li>
  *   <li>{@code UnitTable}: one word per 4 KiB unit: touched, filling, mapping stamp, allocated generation.
  *   Words change only by volatile CAS.</li>
- *   <li>{@code FileSpace}: a handler's state for one file: its unit table, mapping period, the region's
- *   file it prepares through (a descriptor of its own only without a region), and prepare-ahead window.</li>
+ *   <li>{@code FileSpace}: a handler's state for one file: its unit table, folio unit, mapping period, the
+ *   region's file it prepares through (a descriptor of its own only without a region), and prepare-ahead window.</li>
  *   <li>{@code HandlerChain}: the chain and its combined reservation.</li>
  * </ul>
  */

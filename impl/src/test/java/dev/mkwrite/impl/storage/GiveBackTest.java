@@ -35,6 +35,8 @@ class GiveBackTest {
 
     private static final int PAGE = 4096;
     private static final int GRANULE = 64 << 10;
+    /** A folio unit smaller than the granule, as on ext4 ({@link StorageHandler#folioUnitForTests}). */
+    private static final int FOLIO = 16 << 10;
     /** The granule of a fault held at a seam ({@link #writeWhileHeld}). */
     private static final int HELD_GRANULE = 1 << 20;
 
@@ -108,6 +110,62 @@ class GiveBackTest {
         }
     }
 
+    /**
+     * Only whole folio units no fault touched are given back: a unit given back beside a page written would
+     * leave that page sharing its page-cache folio with a hole, and on ext4 (large folios) its next store
+     * after writeback would need a block for the hole, SIGBUS on a full disk. A 64 KiB granule of 16 KiB
+     * folio units, pages 0 and 5 written: the folio units of both keep every block, the other two go back.
+     * Unit by unit, as before, all but the two pages went back.
+     */
+    @ParameterizedTest
+    @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
+    void shouldGiveBackOnlyWholeFolioUnitsNoFaultTouched(StorageHandler.Allocation allocation) throws Exception {
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
+        Path file = fs.dir().resolve("folios");
+        try (StorageHandler storage = StorageHandlers.create(allocation, GRANULE, false)) {
+            storage.folioUnitForTests(FOLIO);
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).pageSize(PAGE).handler(storage)
+                    .open()) {
+                region.putLong(0, 1);
+                region.putLong(5L * PAGE, 2);
+                assertEquals(GRANULE, allocatedBytes(file), "the first fault allocates the whole granule");
+                assertEquals(GRANULE - 2L * FOLIO, storage.space().reclaim(), "the untouched folio units go back");
+                assertEquals(2L * FOLIO, allocatedBytes(file), "the folio units of pages 0 and 5 keep every block");
+            }
+            assertEquals(2L * FOLIO, allocatedBytes(file), "and keep them when the file is released");
+        }
+    }
+
+    /**
+     * At the edge a page is never allocated without the rest of its folio unit: with half a folio unit
+     * free the write gets {@link NoSpaceException}, and nothing of the folio unit is kept (zero-fill gives
+     * back what it wrote, the page's own zeros too). Once space is freed the same write succeeds. Before, the
+     * page was allocated alone, and its folio could hold holes beside it.
+     */
+    @ParameterizedTest
+    @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
+    void shouldReportNoSpaceRatherThanAllocateAPageWithoutItsFolioUnit(StorageHandler.Allocation allocation)
+            throws Exception {
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
+        Path file = fs.dir().resolve("edge");
+        Path filler = fs.dir().resolve("filler");
+        try (StorageHandler storage = StorageHandlers.create(allocation, GRANULE, false)) {
+            storage.folioUnitForTests(FOLIO);
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).pageSize(PAGE).handler(storage)
+                    .open()) {
+                fs.fillLeaving(filler, FOLIO / PAGE / 2);
+                NoSpaceException e = assertThrows(NoSpaceException.class, () -> region.putLong(5L * PAGE, 1));
+                assertEquals(5L * PAGE, e.offset());
+                assertEquals(file, e.path());
+                assertEquals(0, allocatedBytes(file), "nothing of the page's folio unit is kept");
+                java.nio.file.Files.delete(filler);
+                region.putLong(5L * PAGE, 1);
+                assertEquals(1, region.getLong(5L * PAGE));
+                assertEquals(GRANULE, allocatedBytes(file));
+            }
+        }
+    }
+
     @Test
     void shouldGiveBackWhatAGranuleHeldToTheSameFilesNextPage() throws Exception {
         assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
@@ -167,7 +225,7 @@ class GiveBackTest {
                     start.await();
                     assertTrue(storage.space().beginSpeculation()); // as a fault whose granule failed
                     try {
-                        storage.space().giveBack(f, granule, 2L * granule);
+                        storage.space().giveBack(f, granule, 2L * granule, 0, 0);
                     } finally {
                         storage.space().endSpeculation();
                     }
