@@ -99,7 +99,9 @@ public final class WriteFaultHandlers {
      * plus {@code madvise(MADV_POPULATE_WRITE)} of each page with native access, otherwise zero-fill of
      * granules (logging once which flag enables native access).
      *
-     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB; one system call per granule
+     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB; on a disk filesystem, at
+     *                least the file's folio unit (128 KiB to 2 MiB; see docs/USING.md, Limits); one
+     *                system call per granule
      * @return a new handler; close it after the regions it serves
      * @throws IllegalArgumentException if {@code granule} is not valid
      * @throws IllegalStateException    if no implementation is on the path
@@ -112,7 +114,8 @@ public final class WriteFaultHandlers {
      * Reserves the blocks of each page's granule with {@code fallocate(FALLOC_FL_KEEP_SIZE)}; zero-fills
      * where that is unavailable.
      *
-     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB
+     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB; on a disk filesystem, at
+     *                least the file's folio unit (128 KiB to 2 MiB; see docs/USING.md, Limits)
      * @return a new handler; close it after the regions it serves
      * @throws IllegalArgumentException if {@code granule} is not valid
      * @throws IllegalStateException    if no implementation is on the path
@@ -135,7 +138,8 @@ public final class WriteFaultHandlers {
     /**
      * Writes zeros into the holes of each page's granule, never over data; needs no native access.
      *
-     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB
+     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB; on a disk filesystem, at
+     *                least the file's folio unit (128 KiB to 2 MiB; see docs/USING.md, Limits)
      * @return a new handler; close it after the regions it serves
      * @throws IllegalArgumentException if {@code granule} is not valid
      * @throws IllegalStateException    if no implementation is on the path

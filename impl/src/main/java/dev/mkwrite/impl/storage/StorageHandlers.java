@@ -59,7 +59,8 @@ public final class StorageHandlers {
      * plus {@code madvise(MADV_POPULATE_WRITE)} of each page with native access, otherwise zero-fill of
      * granules (logging once which flag enables native access).
      *
-     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB
+     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB; on a disk filesystem, at
+     *                least the file's folio unit (128 KiB to 2 MiB; see docs/USING.md, Limits)
      * @return a new handler; close it after the regions it serves
      * @throws IllegalArgumentException if {@code granule} is not valid
      */
@@ -76,7 +77,8 @@ public final class StorageHandlers {
      * Reserves the blocks of each page's granule with {@code fallocate(FALLOC_FL_KEEP_SIZE)}; zero-fills
      * where that is unavailable.
      *
-     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB
+     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB; on a disk filesystem, at
+     *                least the file's folio unit (128 KiB to 2 MiB; see docs/USING.md, Limits)
      * @return a new handler; close it after the regions it serves
      * @throws IllegalArgumentException if {@code granule} is not valid
      */
@@ -97,7 +99,8 @@ public final class StorageHandlers {
     /**
      * Writes zeros into the holes of each page's granule, never over data; needs no native access.
      *
-     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB
+     * @param granule the allocation unit: a power of two from 4 KiB to 1 GiB; on a disk filesystem, at
+     *                least the file's folio unit (128 KiB to 2 MiB; see docs/USING.md, Limits)
      * @return a new handler; close it after the regions it serves
      * @throws IllegalArgumentException if {@code granule} is not valid
      */
@@ -109,7 +112,8 @@ public final class StorageHandlers {
      * A handler with any combination of allocation and populate.
      *
      * @param allocation how to allocate each granule
-     * @param granule    the allocation unit: a power of two from 4 KiB to 1 GiB
+     * @param granule    the allocation unit: a power of two from 4 KiB to 1 GiB; on a disk filesystem, at
+     *                least the file's folio unit (128 KiB to 2 MiB; see docs/USING.md, Limits)
      * @param populate   whether to populate each page as well
      * @return a new handler; close it after the regions it serves
      * @throws IllegalArgumentException if {@code granule} is not valid, or {@code allocation} is
