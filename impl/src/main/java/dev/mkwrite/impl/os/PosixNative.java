@@ -544,6 +544,60 @@ public final class PosixNative {
 
     /** The membarrier system call's number: 324 on x86-64, 283 in the generic table (AArch64, RISC-V). */
     private static final long SYS_MEMBARRIER = isX86() ? 324 : 283;
+    /** {@code fstat}'s number: 5 on x86-64, 80 in the generic table. */
+    private static final long SYS_FSTAT = isX86() ? 5 : 80;
+    /** {@code fstatfs}'s number: 138 on x86-64, 44 in the generic table. */
+    private static final long SYS_FSTATFS = isX86() ? 138 : 44;
+    /** Room for {@code struct stat} (144 bytes on x86-64, 128 on AArch64) and {@code struct statfs} (120). */
+    private static final long STAT_BUFFER = 256;
+
+    /**
+     * The device a descriptor's file is on: {@code st_dev} of {@code fstat(fd)}, through {@code syscall(2)}
+     * (the C library exports {@code fstat} only since glibc 2.33). {@code st_dev} is the first field of the
+     * kernel's {@code struct stat} on x86-64 and AArch64.
+     *
+     * @param fd the descriptor
+     * @return the device number, or {@code -errno}
+     */
+    public static long deviceOf(int fd) {
+        return firstLongOfStat(SYS_FSTAT, fd);
+    }
+
+    /**
+     * The filesystem a descriptor's file is on: {@code f_type} of {@code fstatfs(fd)}, through
+     * {@code syscall(2)}; the first field of the kernel's {@code struct statfs} on 64-bit Linux.
+     *
+     * @param fd the descriptor
+     * @return the filesystem's magic number (for example {@link #TMPFS_MAGIC}), or {@code -errno}
+     */
+    public static long filesystemTypeOf(int fd) {
+        return firstLongOfStat(SYS_FSTATFS, fd);
+    }
+
+    /** {@code f_type} of a tmpfs. */
+    public static final long TMPFS_MAGIC = 0x01021994L;
+
+    /** The first 8 bytes of what system call {@code number}{@code (fd, buffer)} writes, or {@code -errno}. */
+    private static long firstLongOfStat(long number, int fd) {
+        MethodHandle h = handle(Membarrier.H); // the shared syscall(2) binding
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buffer = arena.allocate(STAT_BUFFER, Long.BYTES);
+            MemorySegment state = captureState();
+            long r = result((long) h.invokeExact(state, number, (long) fd, buffer.address(), 0L, 0L, 0L), state);
+            if (r < 0) {
+                return r;
+            }
+            long[] first = new long[1];
+            // A bulk copy, not get(JAVA_LONG): no var handle for this path to spin.
+            MemorySegment.copy(buffer, java.lang.foreign.ValueLayout.JAVA_LONG, 0, first, 0, 1);
+            return first[0] < 0 ? -Errno.EINVAL : first[0]; // neither a device nor a magic number is negative
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
 
     private static boolean isX86() {
         String arch = System.getProperty("os.arch", "");

@@ -8,6 +8,7 @@ import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.FaultResult;
 import dev.mkwrite.NoSpaceException;
 import dev.mkwrite.Reservation;
+import dev.mkwrite.StorageFile;
 import dev.mkwrite.WriteFault;
 import dev.mkwrite.WriteFaultHandler;
 
@@ -278,7 +279,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     @Override
     public FaultResult prepare(WriteFault fault) throws IOException, InterruptedException {
         counters.faults.increment();
-        FileSpace file = file(fault.path());
+        FileSpace file = file(fault.path(), fault.file());
         file.attach(fault.file());
         MemorySegment memory;
         try {
@@ -442,13 +443,18 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
 
     /** The state of {@code path}, created on first use. */
     FileSpace file(Path path) {
+        return file(path, null);
+    }
+
+    /** {@link #file(Path)}, with the region's file of the fault that asks, if any (null: none). */
+    private FileSpace file(Path path, StorageFile regionFile) {
         FileSpace f = files.get(path);
         if (f == null) {
             if (closed) {
                 throw closedException(path);
             }
             int forced = folioUnitForTests;
-            int folioUnit = forced != 0 ? forced : FolioUnit.of(path); // reads sysfs: not under the map's lock
+            int folioUnit = forced != 0 ? forced : FolioUnit.of(path, regionFile); // sysfs: not under the map's lock
             f = files.computeIfAbsent(path, p -> new FileSpace(p, folioUnit));
         }
         if (closed) {

@@ -64,4 +64,27 @@ class PosixNativeTest {
             assertEquals(0, PosixNative.close(fd));
         }
     }
+
+    @Test
+    void shouldTellTheDeviceAndTheFilesystemOfADescriptor(@TempDir Path dir) throws Exception {
+        assumeTrue(NativeAccess.available(), NativeAccess.unavailableReason());
+        assertEquals(-Errno.EBADF, PosixNative.deviceOf(-5));
+        assertEquals(-Errno.EBADF, PosixNative.filesystemTypeOf(-5));
+        Path shm = Path.of("/dev/shm");
+        assumeTrue(Files.isDirectory(shm) && Files.getFileStore(shm).type().equals("tmpfs"), "no tmpfs at /dev/shm");
+        for (Path file : new Path[] {dir.resolve("f"), Files.createTempFile(shm, "mkwrite-posix", ".dat")}) {
+            Files.write(file, new byte[1]);
+            int fd = PosixNative.open(file);
+            assertTrue(fd >= 0, "open: " + fd);
+            try {
+                assertEquals(((Number) Files.getAttribute(file, "unix:dev")).longValue(), PosixNative.deviceOf(fd),
+                        file.toString());
+                boolean tmpfs = Files.getFileStore(file).type().equals("tmpfs");
+                assertEquals(tmpfs, PosixNative.filesystemTypeOf(fd) == PosixNative.TMPFS_MAGIC, file.toString());
+            } finally {
+                assertEquals(0, PosixNative.close(fd));
+                Files.delete(file);
+            }
+        }
+    }
 }
