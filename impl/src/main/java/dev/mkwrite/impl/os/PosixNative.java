@@ -143,10 +143,11 @@ public final class PosixNative {
     }
 
     /**
-     * {@code syscall(SYS_membarrier, cmd, flags, cpu_id)}: the C library has no wrapper. Every argument
-     * after the number is variadic and read as a {@code long}, so the shared shape fits it exactly.
+     * {@code syscall(number, ...)}, for the calls the C library has no wrapper for ({@code membarrier}) or
+     * that are made by number ({@code fstatfs}, {@code fstat}). Every argument after the number is variadic
+     * and read as a {@code long}, so the shared shape fits it exactly.
      */
-    private static final class Membarrier {
+    private static final class Syscall {
         static final MethodHandle H = bindShared("syscall");
     }
 
@@ -530,7 +531,7 @@ public final class PosixNative {
      * @return the call's result (for {@link #MEMBARRIER_CMD_QUERY}, a mask of commands), or {@code -errno}
      */
     public static long membarrier(int cmd) {
-        MethodHandle h = handle(Membarrier.H);
+        MethodHandle h = handle(Syscall.H);
         if (h == null) {
             return -Errno.ENOSYS;
         }
@@ -579,7 +580,7 @@ public final class PosixNative {
 
     /** The first 8 bytes of what system call {@code number}{@code (fd, buffer)} writes, or {@code -errno}. */
     private static long firstLongOfStat(long number, int fd) {
-        MethodHandle h = handle(Membarrier.H); // the shared syscall(2) binding
+        MethodHandle h = handle(Syscall.H); // the shared syscall(2) binding
         if (h == null) {
             return -Errno.ENOSYS;
         }
