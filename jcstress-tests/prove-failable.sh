@@ -5,7 +5,8 @@
 # crashed VMs). With --baseline it first runs the same tests without any broken rule, which must pass.
 #
 #   jcstress-tests/prove-failable.sh [--baseline] [extra jcstress options, e.g. -m default]
-#   ONLY=Protocol_04 jcstress-tests/prove-failable.sh     only the pairs whose selector matches
+#   ONLY=Protocol_04 jcstress-tests/prove-failable.sh     only the pairs whose selector matches (and,
+#                                                         with --baseline, only those tests)
 #   REUSE=1 jcstress-tests/prove-failable.sh              print the table from the logs of the last run
 #
 # Builds the jar through ./dev, then needs about a minute per rule on two cores (quick mode).
@@ -28,6 +29,7 @@ Protocol_07_	DROP_LOCK_ON_RETRY
 Protocol_08_	LEAK_REDUNDANT_RESERVATION
 Protocol_09_	PIN_WITHOUT_FENCE
 Protocol_09_	PIN_WITHOUT_FENCE	-Ddev.mkwrite.impl.symmetricPins=true
+Protocol_09_	FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY
 Protocol_10_	CLEAN_AFTER_WRITEBACK
 Protocol_11_.*\.TruncateExtend_	AROUND_SURVIVES_TRUNCATE
 Protocol_11_.*\.EnterTruncate_	QUIESCE_LEAVES_PREPARED
@@ -85,7 +87,7 @@ run() {
 echo "| test | broken rule | run status | FORBIDDEN samples | FORBIDDEN outcomes |"
 echo "|---|---|---|---|---|"
 if [ "$baseline" = 1 ]; then
-  run 'Protocol_' none '' "$@"
+  run "${ONLY:-Protocol_}" none '' "$@" # the tests ONLY selects, or all
 fi
 while IFS=$'\t' read -r selector rule extra; do
   [[ "$selector" =~ ${ONLY:-.} ]] || continue

@@ -39,6 +39,12 @@ enum BrokenRule {
      * drainer leaves out the membarrier that stands in for the writer's fence.
      */
     PIN_WITHOUT_FENCE,
+    /**
+     * G5/G6 with {@link AsymmetricFence#ON}: the drainer leaves out its membarrier whenever no hazard slot
+     * holds a range when it looks, instead of only when no other live thread owns a slot. A range a writer
+     * has just stored may not be visible yet: that is the reordering the barrier is there for.
+     */
+    FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY,
     /** G5/K8 without stable pages: a page written again during its writeback is made CLEAN regardless. */
     CLEAN_AFTER_WRITEBACK,
     /** Fault-around: the pages a fault prepares around its own become WRITABLE (dirty), not PREPARED. */
@@ -174,6 +180,14 @@ enum BrokenRule {
     /** G5/G6: the hazard pin has its StoreLoad: the writer's CAS, or the drainer's membarrier. */
     static boolean fencesPin() {
         return ACTIVE != PIN_WITHOUT_FENCE;
+    }
+
+    /**
+     * G5/G6: whether the drainer may go without its membarrier because no slot holds a range when it looks
+     * (broken: {@link #FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY}); the real rule asks who owns the slots.
+     */
+    static boolean skipsFenceWhenSlotsLookEmpty() {
+        return ACTIVE == FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY;
     }
 
     /** Fault-around: pages prepared around a fault stay clean (PREPARED) until a writer enters them. */

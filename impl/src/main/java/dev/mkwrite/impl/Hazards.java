@@ -219,6 +219,43 @@ final class Hazards {
         return OWNER.compareAndSet(s, owner, me); // volatile: one claimer wins
     }
 
+    /**
+     * Whether a thread other than {@code me} may have published a range without a fence, so that a drainer
+     * running on {@code me} needs {@link AsymmetricFence#heavy()} before it reads the slots: some slot has a
+     * live owner that is not {@code me}. Called after the drainer's volatile CAS that took its pages (or
+     * its volatile store of a new mapping), and before its first slot read. The owners are read volatile,
+     * so the answer is sound without the barrier:
+     * <ul>
+     *   <li>an owner read here published, if at all, after its claiming CAS; it is seen, and the drainer
+     *   fences;</li>
+     *   <li>a thread whose claiming CAS this read did not see claims after it in the synchronization order,
+     *   so its volatile state read (or mapping read), which follows its CAS, comes after the drainer's CAS
+     *   as well and sees the page taken (or the new mapping): it backs off;</li>
+     *   <li>a dead owner publishes nothing more, and {@code isAlive()} false happens-after its last
+     *   store, so the drainer's slot reads see its last range;</li>
+     *   <li>the drainer's own slot is ordered by its program order.</li>
+     * </ul>
+     * So a thread that writes and flushes alone, the durable-ack store's pattern, never pays the system call.
+     * A scan of the slots' owners: {@link #slotCount()} volatile reads, some nanoseconds each.
+     */
+    boolean othersMayPublishUnfenced(Thread me) {
+        if (BrokenRule.skipsFenceWhenSlotsLookEmpty()) {
+            for (Slot s : slots) {
+                if ((long) RANGE.getVolatile(s) != EMPTY) {
+                    return true;
+                }
+            }
+            return false; // broken: a range stored but not yet visible looks EMPTY here
+        }
+        for (Slot s : slots) {
+            Thread owner = (Thread) OWNER.getVolatile(s); // volatile: after the drainer's CAS (see above)
+            if (owner != null && owner != me && owner.isAlive()) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** Ends a pin: a release store, so the writer's stores happen-before a drainer that reads EMPTY. */
     static void clearRelease(Slot slot) {
         RANGE.setRelease(slot, EMPTY); // StoreStore: the writer's stores before EMPTY

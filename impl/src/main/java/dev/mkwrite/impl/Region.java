@@ -371,6 +371,11 @@ final class Region implements MappedRegion {
         return retirement.count();
     }
 
+    /** How many membarriers this region's drainers made: for tests ({@link Pins#fencesMade}). */
+    long fencesMade() {
+        return pins.fencesMade();
+    }
+
     @Override
     public String toString() {
         return "MappedRegion[" + state.path + ", size=" + state.size + ", pageSize=" + state.pageSize + ", "

@@ -147,6 +147,53 @@ class AsymmetricFenceTest {
         AsymmetricFence.heavy(); // registered: the barrier runs
     }
 
+    /**
+     * The membarrier stands in for the fence of writers that published without one, so a drainer makes it
+     * only when another live thread owns a hazard slot of the region ({@link Hazards#othersMayPublishUnfenced}):
+     * a thread that writes and flushes alone (a durable-ack store) never pays it; a flush while another thread
+     * that wrote is alive does; once that thread has ended, a flush goes without it again.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldFenceOnlyWhenAnotherLiveThreadOwnsASlot(Backing backing) throws Exception {
+        assumeTrue(!Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins"), "no slot is owned when every"
+                + " pin takes the state words, and no fence is needed then");
+        MappedRegion region = openDirty(backing); // this thread wrote: it owns a slot
+        Region r = RegionHandle.regionOf(region);
+        for (int i = 0; i < 3; i++) {
+            region.putLong(8L * i, i);
+            assertEquals(1, region.flush(0, PAGE), "flush " + i + " of page 0");
+        }
+        assertEquals(DIRTY - 1, region.flush(), "the other dirty pages");
+        assertEquals(0, r.fencesMade(), "membarriers made while this thread wrote alone");
+
+        java.util.concurrent.CountDownLatch wrote = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch end = new java.util.concurrent.CountDownLatch(1);
+        Thread other = new Thread(() -> {
+            region.putLong(5L * PAGE, 5); // claims a slot of its own, and keeps it while it lives
+            wrote.countDown();
+            try {
+                end.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "other-writer");
+        other.start();
+        assertTrue(wrote.await(10, java.util.concurrent.TimeUnit.SECONDS), "the other thread wrote");
+        region.putLong(0, 42);
+        assertEquals(1, region.flush(0, PAGE));
+        assertEquals(1, r.fencesMade(), "membarriers made while another thread that wrote is alive");
+        end.countDown();
+        other.join();
+
+        region.putLong(0, 43);
+        assertEquals(2, region.flush(), "page 0 and the other thread's page");
+        assertEquals(1, r.fencesMade(), "membarriers made once that thread had ended");
+        assertEquals(43, region.getLong(0));
+        assertEquals(5, region.getLong(5L * PAGE));
+        region.close();
+    }
+
     /** The exclusive operations, each as the test calls it, and what it leaves once it succeeds. */
     enum Exclusive {
         PUNCH_HOLE {
