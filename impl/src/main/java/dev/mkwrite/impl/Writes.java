@@ -67,8 +67,7 @@ final class Writes implements Ahead.Preparer {
         if (pin == null) {
             return spanSlowly(offset, length, noWait, why);
         }
-        long page = offset >>> pageShift; // pinFast's: one page
-        return new Span(pins, state, order, offset, length, page, page, pin);
+        return new Span(this, offset, length, pin);
     }
 
     /** {@link #span} past the fast path: the checks that throw, empty spans, faults, spans of pages. */
@@ -76,13 +75,13 @@ final class Writes implements Ahead.Preparer {
         state.checkRange("write", offset, length);
         if (length == 0) {
             state.checkEmpty(offset);
-            return new Span(pins, state, order, offset, 0, 0, -1, Pins.NO_PINS);
+            return new Span(this, offset, 0, Pins.NO_PINS);
         }
         Hazards.Slot pin = pin(offset, length, noWait, why);
         if (pin == WOULD_BLOCK) {
             return null;
         }
-        return new Span(pins, state, order, offset, length, first(offset), last(offset, length), pin);
+        return new Span(this, offset, length, pin);
     }
 
     // Each write has two halves. The first, small enough for the JIT to inline into the caller, pins through
@@ -345,6 +344,28 @@ final class Writes implements Ahead.Preparer {
     @Override
     public long pageCount() {
         return state.pageCount;
+    }
+
+    /** The region's state, for a {@link Span}'s views. */
+    RegionState state() {
+        return state;
+    }
+
+    /** The region's byte order, for a {@link Span}'s buffer. */
+    ByteOrder order() {
+        return order;
+    }
+
+    /**
+     * Ends a {@link Span}'s pin of {@code [offset, offset + length)}: a hazard slot's with one release
+     * store, state-word pins page by page, an empty span's not at all.
+     */
+    void unpin(long offset, long length, Hazards.Slot pin) {
+        if (pin == Pins.STATE_PINS) {
+            pins.unpin(first(offset), last(offset, length), pin);
+        } else if (pin != Pins.NO_PINS) {
+            Pins.unpinHazard(pin, waiters);
+        }
     }
 
     private long first(long offset) {
