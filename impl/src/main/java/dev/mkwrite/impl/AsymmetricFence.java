@@ -40,19 +40,24 @@ import java.util.function.LongSupplier;
  * scheduled above it); on x86 it emits no instruction, on AArch64 a {@code dmb ishst}-class barrier. The
  * interpreter runs in program order. This is the one place where mkwrite relies on how the JIT compiles
  * rather than on the memory model alone; {@code Protocol_09_HazardPin} (jcstress) checks the pair on
- * every run, and fails when the drainer's barrier is left out ({@link BrokenRule#PIN_WITHOUT_FENCE}).
+ * every run, and has failed when the drainer's barrier and its owners' scan are left out
+ * ({@link BrokenRule#PIN_WITHOUT_FENCE}): a window of some nanoseconds, seen in 1 to 13 samples of
+ * 200,000-350,000 in quick mode; with the scan kept and the barrier left out, one quick run saw none.
  *
  * <h2>When the drainer goes without it</h2>
  * Only a thread that owns a hazard slot publishes without a fence, and it owns one only after a claiming
  * CAS. So the drainer first reads the slots' owners, volatile, after its CAS; it calls {@link #heavy()}
  * only if another live thread owns one ({@link Hazards#othersMayPublishUnfenced}). A thread that claims
- * after that read orders its state read after its own CAS and sees the page taken. A thread that writes
+ * after that read orders its state read after its own CAS and sees the page taken. A slot stays owned
+ * while its thread lives, so a flush makes the call while any other thread that ever wrote to the region
+ * lives (the prepare-ahead daemon pins through the state words, and owns none). A thread that writes
  * and flushes alone, a durable-ack store, then never makes the system call, which costs about a
  * microsecond on every flush on this project's virtual machines, and 4-5 us in their slow hours (row 7 on
  * tmpfs: 1.6-1.7 us a write and flush with it, 0.65 us without), more than the writer's CAS it replaces
- * saves in a hundred writes. {@code Protocol_09_HazardPin} runs both ways, a slot claimed in every sample; it fails
- * with {@link BrokenRule#FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY}, which asks whether any range is published
- * instead of who may publish.
+ * saves in a hundred writes. {@code Protocol_09_HazardPin} runs both ways, a slot claimed in every sample
+ * (only a fenced sample can end with the writer holding its pin); it fails with
+ * {@link BrokenRule#FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY}, which asks whether any range is published instead
+ * of who may publish.
  *
  * <h2>When it is off</h2>
  * Without native access, on a kernel without the command, or with the system property
@@ -154,17 +159,25 @@ final class AsymmetricFence {
      */
     static void heavy() {
         if (ON && BrokenRule.fencesPin()) {
-            if (!registered) { // volatile: set by the drainer's registerDrainer(), or by an earlier drainer's
-                throw new IllegalStateException("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) called before this"
-                        + " process registered for it: the drainer must call AsymmetricFence.registerDrainer()"
-                        + " at its entry, before its first page-state CAS");
-            }
+            requireRegistered();
             long r = PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_PRIVATE_EXPEDITED);
             if (r < 0) {
                 // Registered, so the kernel has no reason to refuse; writers have no fence to fall back on.
                 throw new IllegalStateException("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed: "
                         + Errno.name((int) -r));
             }
+        }
+    }
+
+    /**
+     * Throws unless this process registered for the expedited command: a drainer that reaches its
+     * {@link #heavy()} (or decides it needs none) without {@link #registerDrainer()} at its entry is a bug.
+     */
+    static void requireRegistered() {
+        if (!registered) { // volatile: set by the drainer's registerDrainer(), or by an earlier drainer's
+            throw new IllegalStateException("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) needed before this"
+                    + " process registered for it: the drainer must call AsymmetricFence.registerDrainer()"
+                    + " at its entry, before its first page-state CAS");
         }
     }
 

@@ -329,7 +329,7 @@ final class Writes implements Ahead.Preparer {
         long offset = first << state.pageShift;
         long length = Math.min(state.size, (end + 1) << state.pageShift) - offset;
         if (length > 0) {
-            Hazards.Slot pin = pins.tryPin(first, end);
+            Hazards.Slot pin = pins.tryPinWithoutSlot(first, end); // the daemon owns no slot: see Pins
             if (pin != null) {
                 try {
                     state.mapping.populate(offset, length); // the pins keep the mapping

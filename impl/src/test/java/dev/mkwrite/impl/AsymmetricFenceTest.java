@@ -148,6 +148,22 @@ class AsymmetricFenceTest {
     }
 
     /**
+     * A drainer that needs no barrier (no other thread owns a slot) still throws if it missed its
+     * registration: the mistake shows on its own, not only beside other writers, where it would throw
+     * after the drainer's CAS.
+     */
+    @Test
+    void shouldThrowWhenADrainerThatNeedsNoBarrierHasNotRegistered() {
+        Pins pins = new Pins(RegionState.bare(dir.resolve("bare"), PAGE, PAGE), new Hazards(1));
+        AsymmetricFence.registerThroughForTests(null); // forgets that the process registered
+        IllegalStateException e = assertThrows(IllegalStateException.class, pins::fenceWriters);
+        assertTrue(String.valueOf(e.getMessage()).contains("registerDrainer"), e.getMessage());
+        AsymmetricFence.registerDrainer();
+        pins.fenceWriters(); // registered, and alone: no barrier
+        assertEquals(0, pins.fencesMade());
+    }
+
+    /**
      * The membarrier stands in for the fence of writers that published without one, so a drainer makes it
      * only when another live thread owns a hazard slot of the region ({@link Hazards#othersMayPublishUnfenced}):
      * a thread that writes and flushes alone (a durable-ack store) never pays it; a flush while another thread
@@ -191,6 +207,31 @@ class AsymmetricFenceTest {
         assertEquals(1, r.fencesMade(), "membarriers made once that thread had ended");
         assertEquals(43, region.getLong(0));
         assertEquals(5, region.getLong(5L * PAGE));
+        region.close();
+    }
+
+    /**
+     * The prepare-ahead daemon pins the pages it populates through their state words, so it owns no slot:
+     * a thread that writes and flushes alone, with the daemon working ahead of it, still makes no membarrier
+     * (the daemon lives on for seconds after its last step, and a slot stays owned while its thread lives).
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldNotFenceOnThePrepareAheadThreadsAccount(Backing backing) throws Exception {
+        assumeTrue(!Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins"), "as above");
+        MappedRegion region = MappedRegion.builder(dir.resolve("ahead.dat")).size(256L * PAGE).pageSize(PAGE)
+                .backing(backing).prepareAhead(32L * PAGE).handler(handler).open();
+        region.putLong(0, 1);
+        region.putLong(PAGE, 2); // page 1 continues page 0: the daemon prepares and populates pages 2..33
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (region.stats().writablePages() < 34 && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        assertEquals(34, region.stats().writablePages(), "pages prepared by the daemon");
+        Thread.sleep(100); // its last step populates (and pins) after it prepared
+        region.putLong(2L * PAGE, 3);
+        assertEquals(34, region.flush());
+        assertEquals(0, RegionHandle.regionOf(region).fencesMade(), "membarriers made on the daemon's account");
         region.close();
     }
 
