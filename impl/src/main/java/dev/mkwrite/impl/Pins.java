@@ -103,17 +103,13 @@ final class Pins {
     }
 
     /**
-     * {@link #tryPin} through the state words only, never a hazard slot: for the prepare-ahead thread, which
-     * so owns no slot, and a flush needs no {@code membarrier} on its account
-     * ({@link Hazards#othersMayPublishUnfenced}). A step pins 16 pages around an {@code madvise} of some
-     * tens of microseconds: the CAS and the add on each page's word cost little beside it.
+     * {@link #tryPin} through the state words only, never a hazard slot: its fallback when this thread's
+     * slots are taken, and the prepare-ahead thread's pin, so that thread owns no slot and a flush needs no
+     * {@code membarrier} on its account ({@link Hazards#othersMayPublishUnfenced}). A step pins 16 pages
+     * around an {@code madvise} of some tens of microseconds: the CAS and the add on each page's word cost
+     * little beside it.
      */
-    Hazards.Slot tryPinWithoutSlot(long first, long last) {
-        return tryPinStateWords(first, last);
-    }
-
-    /** {@link #tryPin} through the state words, when this thread's hazard slots are taken. */
-    private Hazards.Slot tryPinStateWords(long first, long last) {
+    Hazards.Slot tryPinStateWords(long first, long last) {
         statePins.incrementAndGet(); // volatile, before the mapping is read: see Retirement.expired
         if (pinStateWords(first, last)) {
             return STATE_PINS;

@@ -329,7 +329,7 @@ final class Writes implements Ahead.Preparer {
         long offset = first << state.pageShift;
         long length = Math.min(state.size, (end + 1) << state.pageShift) - offset;
         if (length > 0) {
-            Hazards.Slot pin = pins.tryPinWithoutSlot(first, end); // the daemon owns no slot: see Pins
+            Hazards.Slot pin = pins.tryPinStateWords(first, end); // the daemon owns no slot: see Pins
             if (pin != null) {
                 try {
                     state.mapping.populate(offset, length); // the pins keep the mapping
@@ -356,16 +356,9 @@ final class Writes implements Ahead.Preparer {
         return order;
     }
 
-    /**
-     * Ends a {@link Span}'s pin of {@code [offset, offset + length)}: a hazard slot's with one release
-     * store, state-word pins page by page, an empty span's not at all.
-     */
+    /** Ends a {@link Span}'s pin of {@code [offset, offset + length)} ({@link Pins#unpin}). */
     void unpin(long offset, long length, Hazards.Slot pin) {
-        if (pin == Pins.STATE_PINS) {
-            pins.unpin(first(offset), last(offset, length), pin);
-        } else if (pin != Pins.NO_PINS) {
-            Pins.unpinHazard(pin, waiters);
-        }
+        pins.unpin(first(offset), last(offset, length), pin); // an empty span's NO_PINS ends nothing
     }
 
     private long first(long offset) {
