@@ -189,7 +189,11 @@ class Ext4DiskFullTest {
             assertEquals(page, e.offset());
             assertEquals(region.path(), e.path());
             assertEquals(0, GiveBackTest.allocatedBytes(file), "what the failed fallocate got was given back");
-            assertEquals(folio / 2, fs.usableSpace(), "and is free again");
+            // At least what was free before: a block kept would show as less. ext4 may show one block more,
+            // its own metadata (seen once in some hundred runs: 1,052,672 bytes free for 1,048,576).
+            long free = fs.usableSpace();
+            assertTrue(free >= folio / 2 && free <= folio / 2 + PAGE, "and is free again: " + free + " bytes free, "
+                    + folio / 2 + " before the write");
 
             Files.delete(filler);
             region.put(page, DiskFullTest.pattern(1, page, PAGE)); // the same write, now that space is free
