@@ -47,17 +47,26 @@ import java.util.function.LongSupplier;
  * <h2>When the drainer goes without it</h2>
  * Only a thread that owns a hazard slot publishes without a fence, and it owns one only after a claiming
  * CAS. So the drainer first reads the slots' owners, volatile, after its CAS; it calls {@link #heavy()}
- * only if another live thread owns one ({@link Hazards#othersMayPublishUnfenced}). A thread that claims
- * after that read orders its state read after its own CAS and sees the page taken. A slot stays owned
- * while its thread lives, so a flush makes the call while any other thread that ever wrote to the region
- * lives (the prepare-ahead daemon pins through the state words, and owns none). A thread that writes
- * and flushes alone, a durable-ack store, then never makes the system call, which costs about a
- * microsecond on every flush on this project's virtual machines, and 4-5 us in their slow hours (row 7 on
- * tmpfs: 1.6-1.7 us a write and flush with it, 0.65 us without), more than the writer's CAS it replaces
- * saves in a hundred writes. {@code Protocol_09_HazardPin} runs both ways, a slot claimed in every sample
- * (only a fenced sample can end with the writer holding its pin); it fails with
- * {@link BrokenRule#FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY}, which asks whether any range is published instead
- * of who may publish.
+ * only if another live thread owns one that is not revoked ({@link Hazards#beginRevoking}). A thread that
+ * claims after that read orders its state read after its own CAS and sees the page taken. A slot stays
+ * owned while its thread lives (the prepare-ahead daemon pins through the state words, and owns none). A
+ * thread that writes and flushes alone, a durable-ack store, then never makes the system call, which costs
+ * about a microsecond on every flush on this project's virtual machines, and 4-5 us in their slow hours
+ * (row 7 on tmpfs: 1.6-1.7 us a write and flush with it, 0.65 us without), more than the writer's CAS it
+ * replaces saves in a hundred writes.
+ *
+ * <p>The call the drainer makes also revokes the slots it is made for, as a JVM revoked a biased lock:
+ * from then on their owners fence each pin themselves (a full fence and the states read again, after a
+ * check of the slot's mode that follows the pin's state reads), and the next drainers go without the call
+ * on their account; an owner makes its slot biased again after {@link Hazards#REBIAS_AFTER} fenced pins.
+ * So another thread that wrote once and lives on (a main thread that wrote a header, a pool's thread)
+ * costs one barrier, not one per flush, and writers that flush after every write make one barrier per
+ * {@code REBIAS_AFTER} pins of each other. The argument is at {@link Hazards#beginRevoking}.
+ *
+ * <p>{@code Protocol_09_HazardPin} runs all of it, a slot claimed in every sample (only a fenced sample can
+ * end with the writer holding its pin); it fails with {@link BrokenRule#FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY},
+ * which asks whether any range is published instead of who may publish, and, in its {@code Revoked} test,
+ * with {@link BrokenRule#REVOKED_PIN_WITHOUT_FENCE}, whose revoked writers still publish without a fence.
  *
  * <h2>When it is off</h2>
  * Without native access, on a kernel without the command, or with the system property

@@ -45,6 +45,12 @@ enum BrokenRule {
      * has just stored may not be visible yet: that is the reordering the barrier is there for.
      */
     FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY,
+    /**
+     * G5/G6 with {@link AsymmetricFence#ON}: a writer whose slot a drainer revoked (drainers then leave out
+     * the membarrier on its account) still publishes without its own fence, and keeps a pin whose state
+     * read may have come before its slot store was visible.
+     */
+    REVOKED_PIN_WITHOUT_FENCE,
     /** G5/K8 without stable pages: a page written again during its writeback is made CLEAN regardless. */
     CLEAN_AFTER_WRITEBACK,
     /** Fault-around: the pages a fault prepares around its own become WRITABLE (dirty), not PREPARED. */
@@ -188,6 +194,14 @@ enum BrokenRule {
      */
     static boolean skipsFenceWhenSlotsLookEmpty() {
         return ACTIVE == FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY;
+    }
+
+    /**
+     * G5/G6: whether a writer whose hazard slot was revoked fences its pin itself (broken:
+     * {@link #REVOKED_PIN_WITHOUT_FENCE}).
+     */
+    static boolean fencesRevokedPin() {
+        return ACTIVE != REVOKED_PIN_WITHOUT_FENCE;
     }
 
     /** Fault-around: pages prepared around a fault stay clean (PREPARED) until a writer enters them. */

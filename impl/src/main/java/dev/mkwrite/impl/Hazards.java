@@ -60,6 +60,19 @@ final class Hazards {
         long range;
         /** The owner with {@link AsymmetricFence#ON}: the only thread that writes {@link #range}. */
         Thread owner;
+        /**
+         * The owner's {@link Thread#threadId()}, written by the owner after its claiming CAS, -1 before:
+         * what the fast path compares, arithmetic that joins the range's test in one branch. Ids are never
+         * reused, so only the owner finds its own here.
+         */
+        long ownerId = -1;
+        /**
+         * With {@link AsymmetricFence#ON}: {@link #BIASED}, {@link #REVOKING} or {@link #FENCED}, whether the
+         * owner's pins need a drainer's {@code membarrier} (see {@link #beginRevoking}); only through {@link #MODE}.
+         */
+        int mode;
+        /** The owner's fenced pins since its slot was revoked: written and read by the owner alone. */
+        int fencedPins;
     }
 
     /** One slot, padded after its fields as well. */
@@ -68,14 +81,29 @@ final class Hazards {
         private long p11, p12, p13, p14, p15, p16, p17;
     }
 
+    /** A slot's mode: its owner publishes without a fence, a drainer's {@code membarrier} orders its pins. */
+    static final int BIASED = 0;
+    /** A slot's mode: a drainer is revoking it, its {@code membarrier} has not returned yet. */
+    static final int REVOKING = 1;
+    /** A slot's mode: its owner fences each pin itself, and drainers go without the system call on its account. */
+    static final int FENCED = 2;
+    /**
+     * Fenced pins after which an owner makes its slot {@link #BIASED} again: a fenced pin costs a full fence
+     * (some nanoseconds), a revocation one {@code membarrier} (a microsecond, 4-5 in a slow hour), so an owner
+     * revoked by every flush pays at most about as much in fences as the barriers it spares.
+     */
+    static final int REBIAS_AFTER = 256;
+
     private static final VarHandle RANGE;
     private static final VarHandle OWNER;
+    private static final VarHandle MODE;
 
     static {
         try {
             MethodHandles.Lookup lookup = MethodHandles.lookup();
             RANGE = lookup.findVarHandle(SlotFields.class, "range", long.class);
             OWNER = lookup.findVarHandle(SlotFields.class, "owner", Thread.class);
+            MODE = lookup.findVarHandle(SlotFields.class, "mode", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -164,7 +192,8 @@ final class Hazards {
         Slot s = slots[hash(me) & (slots.length - 1)]; // home(me), masked by the array's own length
         if (AsymmetricFence.ON) {
             // Plain read of the owner: only this thread makes it this thread; the slot's only writer is its owner.
-            if (s.owner == me && (long) RANGE.getOpaque(s) == EMPTY) {
+            // Owned by this thread and EMPTY, in one test. Plain read of the id: only the owner writes its own.
+            if ((s.ownerId ^ me.threadId() | (long) RANGE.getOpaque(s)) == EMPTY) {
                 RANGE.setOpaque(s, value); // no fence: the drainer's membarrier orders it (AsymmetricFence)
                 AsymmetricFence.light(); // the compiler keeps the store before the caller's state reads
                 return s;
@@ -216,46 +245,128 @@ final class Hazards {
         if (owner != null && (owner.isAlive() || (long) RANGE.getVolatile(s) != EMPTY)) {
             return false; // isAlive() false happens-after the owner's last store: the slot read sees its last clear
         }
-        return OWNER.compareAndSet(s, owner, me); // volatile: one claimer wins
+        if (OWNER.compareAndSet(s, owner, me)) { // volatile: one claimer wins
+            s.ownerId = me.threadId(); // read only by this thread, on its fast path
+            return true;
+        }
+        return false;
     }
 
     /**
-     * Whether a thread other than {@code me} may have published a range without a fence, so that a drainer
-     * running on {@code me} needs {@link AsymmetricFence#heavy()} before it reads the slots: some slot has a
-     * live owner that is not {@code me}. Called after the drainer's volatile CAS that took its pages (or
-     * its volatile store of a new mapping), and before its first slot read. The owners are read volatile,
-     * so the answer is sound without the barrier:
-     * <ul>
-     *   <li>an owner read here published, if at all, after its claiming CAS; it is seen, and the drainer
-     *   fences;</li>
-     *   <li>a thread whose claiming CAS this read did not see claims after it in the synchronization order,
-     *   so its volatile state read (or mapping read), which follows its CAS, comes after the drainer's CAS
-     *   as well and sees the page taken (or the new mapping): it backs off;</li>
-     *   <li>a dead owner publishes nothing more, and {@code isAlive()} false happens-after its last
-     *   store, so the drainer's slot reads see its last range;</li>
-     *   <li>the drainer's own slot is ordered by its program order.</li>
-     * </ul>
-     * So a thread that writes and flushes alone, the durable-ack store's pattern, never pays the system call;
-     * a slot stays owned while its thread lives, so any other live thread that once wrote makes every flush
-     * pay it. A pass over the slots' owners, {@link #slotCount()} volatile reads of lines the drainer's range
-     * reads ({@link #coversVolatile}) then find in its cache: up to 1,024 on a large machine.
+     * The drainer's half of the revocation, after its volatile CAS that took its pages (or its volatile store
+     * of a new mapping) and before its first slot read. Returns null if no thread other than {@code me} can
+     * have published a range without a fence, so that the drainer needs no {@link AsymmetricFence#heavy()};
+     * otherwise the slots that need it, all REVOKING now, which it passes to {@link #finishRevoking} once the
+     * barrier has returned: its own revocations and others' it read (a barrier that starts after the
+     * revoking CAS was read serves as well as the revoker's own, and a revoker that failed before its barrier
+     * returned leaves no slot REVOKING for good).
+     *
+     * <p>A slot needs the barrier when it has a live owner other than {@code me} and is not {@link #FENCED}.
+     * Each such {@link #BIASED} slot is made {@link #REVOKING} here (volatile CAS), and {@link #FENCED} only
+     * after the barrier; from then on its owner fences its own pins ({@link #revoked}, read after the pin's
+     * state reads), and the next drainers go without the system call on its account, until the owner makes
+     * the slot BIASED again after {@link #REBIAS_AFTER} fenced pins. So a thread that wrote once and now only
+     * lives on (a main thread that wrote a header, a pool's thread) costs one barrier, not one per flush.
+     *
+     * <p>Why a drainer may skip a FENCED slot. An owner that read BIASED after its pin's state reads read it
+     * before the revoking CAS; the barrier that follows that CAS has a point in the owner's program, after
+     * that read (else the read would see the CAS), so the owner's slot store, which came before the read,
+     * is visible by the barrier's return, and so before the slot became FENCED and before any drainer that
+     * reads FENCED reads the slots. An owner that reads REVOKING or FENCED fences and reads its pages' states
+     * again, the writer's side of Dekker's pair. An owner that makes its slot BIASED again does it with a
+     * volatile store before its next pin, so a drainer that read FENCED before that store did its CAS before
+     * the owner's state reads. A REVOKING slot whose barrier has not returned needs the caller's own barrier:
+     * it is in the answer, though another drainer finishes it. Owners are read volatile, as before the modes:
+     * a thread that claims a slot after this read orders its state reads after its claiming CAS.
      */
-    boolean othersMayPublishUnfenced(Thread me) {
+    int[] beginRevoking(Thread me) {
         if (BrokenRule.skipsFenceWhenSlotsLookEmpty()) {
             for (Slot s : slots) {
                 if ((long) RANGE.getVolatile(s) != EMPTY) {
-                    return true;
+                    return NONE_BEGUN;
                 }
             }
-            return false; // broken: a range stored but not yet visible looks EMPTY here
+            return null; // broken: a range stored but not yet visible looks EMPTY here
         }
-        for (Slot s : slots) {
+        int[] begun = null;
+        int count = 0;
+        for (int i = 0; i <= mask; i++) {
+            Slot s = slots[i];
             Thread owner = (Thread) OWNER.getVolatile(s); // volatile: after the drainer's CAS (see above)
-            if (owner != null && owner != me && owner.isAlive()) {
-                return true;
+            if (owner == null || owner == me || !owner.isAlive()) {
+                continue;
             }
+            int mode = (int) MODE.getVolatile(s);
+            if (mode == BIASED) {
+                // The witness is BIASED only if this CAS revoked it; else another drainer's value, never BIASED.
+                int witness = (int) MODE.compareAndExchange(s, BIASED, REVOKING);
+                mode = witness == BIASED ? REVOKING : witness;
+            }
+            if (mode == FENCED) {
+                continue;
+            }
+            // REVOKING: this drainer's revocation or one read here, begun before its barrier
+            if (begun == null) {
+                begun = new int[Math.min(8, mask + 1)];
+            } else if (count == begun.length) {
+                begun = java.util.Arrays.copyOf(begun, Math.min(2 * count, mask + 1));
+            }
+            begun[count++] = i;
         }
-        return false;
+        return begun == null ? null : java.util.Arrays.copyOf(begun, count);
+    }
+
+    /** The broken variant's answer when it fences: no slot to finish. */
+    private static final int[] NONE_BEGUN = new int[0];
+
+    /**
+     * After the drainer's {@link AsymmetricFence#heavy()}: the slots {@link #beginRevoking} gave become {@link #FENCED},
+     * unless their owner made one BIASED again meanwhile (then it stays so, and the next drainer fences).
+     */
+    void finishRevoking(int[] begun) {
+        for (int i : begun) {
+            MODE.compareAndSet(slots[i], REVOKING, FENCED);
+        }
+    }
+
+    /**
+     * The writer's check after its pin's state reads (volatile, so this read stays after them): whether its
+     * slot is revoked, so that the pin needs the writer's own fence and a second read of the states
+     * ({@link #beginRevoking}). Opaque: a real read of the slot's line, which the pin's store just wrote.
+     */
+    static boolean revoked(Slot slot) {
+        return unrevokedBit(slot) == 0;
+    }
+
+    /** {@link #revoked} negated, as 1 or 0 and without a branch (the mode is 0, 1 or 2). */
+    static int unrevokedBit(Slot slot) {
+        if (!AsymmetricFence.ON || !BrokenRule.fencesRevokedPin()) { // constants: the JIT folds the test away
+            return 1;
+        }
+        return ((int) MODE.getOpaque(slot) - 1) >>> 31;
+    }
+
+    /**
+     * A pin in a revoked slot, published and its states read once: fences (StoreLoad before the caller
+     * reads the states again), and counts the owner's fenced pins; after {@link #REBIAS_AFTER} of them it
+     * makes its slot BIASED again, with a volatile store before its next pin's slot store.
+     */
+    static void fenceRevokedPin(Slot slot) {
+        VarHandle.fullFence();
+        if (++slot.fencedPins >= REBIAS_AFTER) {
+            slot.fencedPins = 0;
+            MODE.setVolatile(slot, BIASED);
+        }
+    }
+
+    /** Makes a slot {@link #FENCED}, as a drainer's finished revocation does: for tests. */
+    void fenceForTests(int slot) {
+        MODE.setVolatile(slots[slot], FENCED);
+    }
+
+    /** A slot's mode, read volatile: for tests. */
+    int modeVolatile(int slot) {
+        return (int) MODE.getVolatile(slots[slot]);
     }
 
     /** Ends a pin: a release store, so the writer's stores happen-before a drainer that reads EMPTY. */

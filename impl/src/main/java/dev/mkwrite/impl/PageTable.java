@@ -52,7 +52,8 @@ final class PageTable {
     Chunk chunkForFastPin(long page) {
         Chunk[] dir = directory;
         int slot = (int) (page >>> Chunk.SHIFT);
-        return slot >= 0 && slot < dir.length ? (Chunk) SLOTS.getAcquire(dir, slot) : null;
+        // One unsigned compare for both bounds: a negative slot is a large unsigned one.
+        return Integer.compareUnsigned(slot, dir.length) < 0 ? (Chunk) SLOTS.getAcquire(dir, slot) : null;
     }
 
     /**

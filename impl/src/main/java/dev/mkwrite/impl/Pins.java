@@ -68,7 +68,13 @@ final class Pins {
         Hazards.Slot slot = hazards.publish(first, last); // StoreLoad (CAS, or the drainer's membarrier): the reads below after it
         if (slot != null) {
             if (allWritableVolatile(first, last)) {
-                return slot;
+                if (!Hazards.revoked(slot)) {
+                    return slot;
+                }
+                Hazards.fenceRevokedPin(slot); // a revoked slot: the writer's own StoreLoad, then the states again
+                if (allWritableVolatile(first, last)) {
+                    return slot;
+                }
             }
             unpinHazard(slot);
             return null;
@@ -83,29 +89,57 @@ final class Pins {
      * WRITABLE, or the home slot is taken or not yet claimed): the caller then takes {@link #tryPin}.
      */
     Hazards.Slot tryPinPage(long page) {
-        return tryPinPage(slots, table, waiters, page);
+        return tryPinPage(slots, table, waiters, page, 0, region);
     }
 
     /**
      * {@link #tryPinPage(long)} through this region's {@link #slots()}, table and waiters as the caller keeps
      * them: a write that holds them in its own final fields reaches the slot and the page's state one
-     * dependent load sooner than through this object.
+     * dependent load sooner than through this object. Pins only if {@code end}, the end of the bytes the
+     * caller writes, is within {@code region}'s size as well, read after the pin (the region cannot shrink
+     * under it).
+     *
+     * <p>All three tests, the page's state, the slot's mode (read after the state's volatile read) and the
+     * size, are one branch, computed without one: each branch the JIT keeps costs the write that inlines this
+     * an uncommon trap, some tens of bytes of code, and a write that grows past {@code InlineSmallCode}
+     * (2,500 bytes on x86) is not inlined into its callers once it was compiled on its own: 2 ns of a 64-byte
+     * put. The one rare path is out of line.
      */
-    static Hazards.Slot tryPinPage(Hazards.Slot[] slots, PageTable table, Waiters waiters, long page) {
+    static Hazards.Slot tryPinPage(Hazards.Slot[] slots, PageTable table, Waiters waiters, long page, long end,
+            RegionState region) {
         Hazards.Slot slot = Hazards.publishHome(slots, Hazards.value(page, page)); // StoreLoad: as tryPin's
-        if (slot != null) {
-            if (writableVolatile(table.chunkForFastPin(page), page)) {
+        if (slot == null) {
+            return null;
+        }
+        Chunk c = table.chunkForFastPin(page);
+        if (c != null && (PageState.pinnableBit(state(c.stateVolatile(Chunk.index(page)))) & Hazards.unrevokedBit(slot)
+                & (int) ((end - region.size - 1) >>> 63)) != 0) { // the last: end <= size
+            return slot;
+        }
+        return tryPinPageSlowly(slot, table, waiters, page, end, region);
+    }
+
+    /**
+     * {@link #tryPinPage} once its one test failed: in a revoked slot ({@link Hazards#revoked}) the writer's
+     * own StoreLoad, then the page's state and the size read again; else, or if they do not do after all,
+     * the unpin. Returns the pin, or null.
+     */
+    private static Hazards.Slot tryPinPageSlowly(Hazards.Slot slot, PageTable table, Waiters waiters, long page,
+            long end, RegionState region) {
+        if (Hazards.revoked(slot)) {
+            Hazards.fenceRevokedPin(slot);
+            if (writableVolatile(table.chunkForFastPin(page), page) && end <= region.size) {
                 return slot;
             }
-            unpinHazard(slot, waiters);
         }
+        unpinHazard(slot, waiters);
         return null;
     }
 
     /**
      * {@link #tryPin} through the state words only, never a hazard slot: its fallback when this thread's
      * slots are taken, and the prepare-ahead thread's pin, so that thread owns no slot and a flush needs no
-     * {@code membarrier} on its account ({@link Hazards#othersMayPublishUnfenced}). A step pins 16 pages
+     * {@code membarrier} on its account ({@link Hazards#beginRevoking}). A step pins 16 pages
      * around an {@code madvise} of some tens of microseconds: the CAS and the add on each page's word cost
      * little beside it.
      */
@@ -201,7 +235,7 @@ final class Pins {
         waiters.signal(); // may miss a drainer that starts waiting now: those wait with a timeout
     }
 
-    /** The hazard slots, for a caller of {@link #tryPinPage(Hazards.Slot[], PageTable, Waiters, long)}. */
+    /** The hazard slots, for a caller of {@link #tryPinPage(Hazards.Slot[], PageTable, Waiters, long, long, RegionState)}. */
     Hazards.Slot[] slots() {
         return slots;
     }
@@ -231,15 +265,18 @@ final class Pins {
      * (see {@link AsymmetricFence}). {@link #awaitDrained} and {@link #hazardSnapshot} call it themselves.
      * The drainer called {@link AsymmetricFence#registerDrainer()} at its entry, before those CASes: this
      * throws if it did not, whether or not it then needs the system call. The system call is left out when
-     * no other live thread owns a hazard slot ({@link Hazards#othersMayPublishUnfenced}): then no writer can
-     * have published without a fence.
+     * no other live thread owns a hazard slot that is not revoked ({@link Hazards#beginRevoking}): then no
+     * writer can have published without a fence. The call revokes the slots it is made for, so their owners
+     * fence their own pins until they have pinned {@link Hazards#REBIAS_AFTER} times.
      */
     void fenceWriters() {
         if (AsymmetricFence.ON && BrokenRule.fencesPin()) {
             AsymmetricFence.requireRegistered(); // a drainer that missed it fails alone, not only beside writers
-            if (hazards.othersMayPublishUnfenced(Thread.currentThread())) {
+            int[] begun = hazards.beginRevoking(Thread.currentThread());
+            if (begun != null) {
                 AsymmetricFence.heavy();
                 fences.incrementAndGet(); // beside a system call of microseconds: for the tests
+                hazards.finishRevoking(begun);
             }
         }
     }

@@ -232,15 +232,10 @@ final class Writes implements Ahead.Preparer {
     private Hazards.Slot pinFast(long offset, long length) {
         long end = offset + length;
         long page = offset >>> pageShift;
-        // For length > 0, (offset | end) < 0 is every bad range: a negative offset, or an end that overflows.
-        if (length > 0 && (offset | end) >= 0 && page == (end - 1) >>> pageShift) {
-            Hazards.Slot pin = Pins.tryPinPage(slots, table, waiters, page);
-            if (pin != null) {
-                if (end <= state.size) { // read after the pin: the region cannot shrink under it
-                    return pin;
-                }
-                unpinFast(pin);
-            }
+        // One test, one branch: length > 0, offset >= 0, an end that does not overflow (a sign bit in any of
+        // the three is a bad range), and the first and last byte in the same page.
+        if ((((length - 1) | offset | end) >>> 63 | (offset ^ (end - 1)) >>> pageShift) == 0) {
+            return Pins.tryPinPage(slots, table, waiters, page, end, state); // checks the size after the pin
         }
         return null;
     }

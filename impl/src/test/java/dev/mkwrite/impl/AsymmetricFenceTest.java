@@ -165,13 +165,16 @@ class AsymmetricFenceTest {
 
     /**
      * The membarrier stands in for the fence of writers that published without one, so a drainer makes it
-     * only when another live thread owns a hazard slot of the region ({@link Hazards#othersMayPublishUnfenced}):
-     * a thread that writes and flushes alone (a durable-ack store) never pays it; a flush while another thread
-     * that wrote is alive does; once that thread has ended, a flush goes without it again.
+     * only when another live thread owns a hazard slot of the region that is not revoked
+     * ({@link Hazards#beginRevoking}): a thread that writes and flushes alone (a durable-ack store) never pays
+     * it; the first flush while another thread that wrote is alive does, and revokes that thread's slot, so
+     * the flushes after it do not, while the thread lives on without writing or writes fewer than
+     * {@link Hazards#REBIAS_AFTER} times (each such write fences itself); once it has, its slot is biased
+     * again and the next flush pays once more.
      */
     @ParameterizedTest
     @EnumSource(Backing.class)
-    void shouldFenceOnlyWhenAnotherLiveThreadOwnsASlot(Backing backing) throws Exception {
+    void shouldFenceOncePerRevocationOfAnotherLiveThreadsSlot(Backing backing) throws Exception {
         assumeTrue(!Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins"), "no slot is owned when every"
                 + " pin takes the state words, and no fence is needed then");
         MappedRegion region = openDirty(backing); // this thread wrote: it owns a slot
@@ -183,30 +186,53 @@ class AsymmetricFenceTest {
         assertEquals(DIRTY - 1, region.flush(), "the other dirty pages");
         assertEquals(0, r.fencesMade(), "membarriers made while this thread wrote alone");
 
-        java.util.concurrent.CountDownLatch wrote = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch end = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.SynchronousQueue<Integer> writes = new java.util.concurrent.SynchronousQueue<>();
+        java.util.concurrent.SynchronousQueue<Boolean> done = new java.util.concurrent.SynchronousQueue<>();
         Thread other = new Thread(() -> {
-            region.putLong(5L * PAGE, 5); // claims a slot of its own, and keeps it while it lives
-            wrote.countDown();
             try {
-                end.await();
+                for (int n; (n = writes.take()) >= 0; ) {
+                    for (int i = 0; i < n; i++) {
+                        region.putLong(5L * PAGE + 8L * (i % 64), i); // claims a slot, and keeps it while it lives
+                    }
+                    done.put(true);
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
         }, "other-writer");
         other.start();
-        assertTrue(wrote.await(10, java.util.concurrent.TimeUnit.SECONDS), "the other thread wrote");
+        writes.put(1);
+        done.take();
         region.putLong(0, 42);
         assertEquals(1, region.flush(0, PAGE));
-        assertEquals(1, r.fencesMade(), "membarriers made while another thread that wrote is alive");
-        end.countDown();
-        other.join();
+        assertEquals(1, r.fencesMade(), "the first flush while another thread that wrote is alive");
+        for (int i = 0; i < 3; i++) {
+            region.putLong(0, 42 + i);
+            assertEquals(1, region.flush(0, PAGE));
+        }
+        assertEquals(1, r.fencesMade(), "flushes after the other thread's slot was revoked");
 
+        writes.put(Hazards.REBIAS_AFTER - 1); // fenced writes, each: the slot stays revoked
+        done.take();
+        assertEquals(1, region.flush(), "the other thread's page");
+        assertEquals(1, r.fencesMade(), "flushes after fewer than REBIAS_AFTER writes of the revoked thread");
+        assertEquals(Hazards.REBIAS_AFTER - 2, region.getLong(5L * PAGE + 8L * ((Hazards.REBIAS_AFTER - 2) % 64)));
+
+        writes.put(1); // its REBIAS_AFTER-th fenced write: biased again
+        done.take();
+        region.putLong(0, 7);
+        assertEquals(2, region.flush());
+        assertEquals(2, r.fencesMade(), "the flush after the other thread's slot was biased again");
+        region.putLong(0, 8);
+        assertEquals(1, region.flush());
+        assertEquals(2, r.fencesMade(), "and the flush after that, which found it revoked again");
+
+        writes.put(-1);
+        other.join();
         region.putLong(0, 43);
-        assertEquals(2, region.flush(), "page 0 and the other thread's page");
-        assertEquals(1, r.fencesMade(), "membarriers made once that thread had ended");
+        assertEquals(1, region.flush());
+        assertEquals(2, r.fencesMade(), "membarriers made once that thread had ended");
         assertEquals(43, region.getLong(0));
-        assertEquals(5, region.getLong(5L * PAGE));
         region.close();
     }
 

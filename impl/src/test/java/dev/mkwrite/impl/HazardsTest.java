@@ -128,4 +128,73 @@ class HazardsTest {
         assertEquals(1, Integer.bitCount(n));
         assertTrue(n >= 16 && n <= 1024);
     }
+
+    /**
+     * The revocation's modes ({@link Hazards#beginRevoking}): a drainer revokes another live owner's BIASED
+     * slot (REVOKING) and finishes it after its barrier (FENCED); a second drainer that reads it REVOKING
+     * needs a barrier of its own and may finish it too; a FENCED slot needs none; the owner's
+     * {@link Hazards#REBIAS_AFTER}-th fenced pin makes it BIASED again, and a revocation that was under way
+     * then leaves it so; the drainer's own slot and a dead owner's never need one.
+     */
+    @Test
+    void aDrainerRevokesAnotherLiveOwnersSlotOnceItsBarrierReturned() throws Exception {
+        assumeTrue(AsymmetricFence.ON, "slots are owned only with the asymmetric fence");
+        Hazards h = new Hazards(16);
+        Thread me = Thread.currentThread();
+        Hazards.Slot mine = h.publish(0, 0); // the drainer's own slot: never revoked on its own account
+        Hazards.clearRelease(mine);
+        assertNull(h.beginRevoking(me), "only the drainer's own slot is owned");
+
+        CountDownLatch claimed = new CountDownLatch(1);
+        CountDownLatch end = new CountDownLatch(1);
+        Hazards.Slot[] theirs = new Hazards.Slot[1];
+        Thread owner = new Thread(() -> {
+            theirs[0] = h.publish(1, 1);
+            Hazards.clearRelease(theirs[0]);
+            claimed.countDown();
+            try {
+                end.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        owner.start();
+        claimed.await();
+        int slot = h.indexOf(theirs[0]);
+        assertEquals(Hazards.BIASED, h.modeVolatile(slot));
+        assertFalse(Hazards.revoked(theirs[0]));
+
+        int[] first = h.beginRevoking(me);
+        assertTrue(first != null && first.length == 1 && first[0] == slot, "the other owner's slot needs the barrier");
+        assertEquals(Hazards.REVOKING, h.modeVolatile(slot));
+        assertTrue(Hazards.revoked(theirs[0]), "its owner fences from the revoking CAS on");
+        int[] second = h.beginRevoking(me);
+        assertTrue(second != null && second.length == 1 && second[0] == slot,
+                "a revocation under way: a second drainer needs a barrier of its own");
+        h.finishRevoking(second);
+        assertEquals(Hazards.FENCED, h.modeVolatile(slot));
+        h.finishRevoking(first); // the revoker's own finish finds it done
+        assertEquals(Hazards.FENCED, h.modeVolatile(slot));
+        assertNull(h.beginRevoking(me), "a revoked slot needs no barrier");
+
+        for (int i = 1; i < Hazards.REBIAS_AFTER; i++) {
+            Hazards.fenceRevokedPin(theirs[0]); // on this thread, standing in for the owner's pins
+        }
+        assertEquals(Hazards.FENCED, h.modeVolatile(slot), "fewer than REBIAS_AFTER fenced pins");
+        int[] during = null;
+        Hazards.fenceRevokedPin(theirs[0]);
+        assertEquals(Hazards.BIASED, h.modeVolatile(slot), "biased again after REBIAS_AFTER fenced pins");
+        during = h.beginRevoking(me);
+        assertTrue(during != null && during.length == 1);
+        for (int i = 0; i < Hazards.REBIAS_AFTER; i++) {
+            Hazards.fenceRevokedPin(theirs[0]); // biased again while that revocation is under way
+        }
+        h.finishRevoking(during);
+        assertEquals(Hazards.BIASED, h.modeVolatile(slot), "a revocation overtaken by the owner leaves it biased");
+        assertTrue(h.beginRevoking(me) != null, "and the next drainer fences");
+
+        end.countDown();
+        owner.join();
+        assertNull(h.beginRevoking(me), "a dead owner publishes nothing more");
+    }
 }

@@ -33,6 +33,12 @@
  * leaves out its membarrier; in the symmetric form the writer publishes with a release store, which x86
  * may order after the state read.
  *
+ * Revoked runs Bare's handshake with the writer's slot revoked (Hazards.beginRevoking), as a drainer's
+ * membarrier leaves the slot of a thread that wrote before: the drainer then goes without the system call
+ * on the writer's account, and the writer fences its pin itself once its check of the slot's mode, after
+ * the state read, finds it revoked. Fails with REVOKED_PIN_WITHOUT_FENCE: 1, 1 (the revoked writer keeps a
+ * pin published without a fence; nobody made the StoreLoad).
+ *
  * Run: ./dev jcstress -t Protocol_09
  */
 package dev.mkwrite.impl;
@@ -176,6 +182,66 @@ public final class Protocol_09_HazardPin {
                 return;
             }
             pins.fenceWriters();
+            drained = pins.drained(0) ? 1 : 0;
+        }
+
+        @Arbiter
+        public void check(II_Result r) {
+            r.r1 = pin != null ? 1 : 0;
+            r.r2 = drained;
+            if (pin != null) {
+                pins.unpin(0, 0, pin);
+            }
+        }
+    }
+
+    /**
+     * The pins alone, the writer's slot revoked: Bare's handshake where the drainer goes without the
+     * membarrier on the writer's account, so the writer's own fence is the only StoreLoad on its side.
+     */
+    @JCStressTest
+    @Outcome(id = "1, 0", expect = ACCEPTABLE, desc = "the writer pinned first; the drainer saw its pin")
+    @Outcome(id = "0, 1", expect = ACCEPTABLE, desc = "the drainer took the page first; the writer backed off")
+    @Outcome(id = "0, 0", expect = ACCEPTABLE_INTERESTING,
+            desc = "both published at once: the drainer saw the hazard of a writer that then backed off")
+    @Outcome(id = "1, 1", expect = FORBIDDEN, desc = "the revoked writer holds a pin the drainer did not see")
+    @Outcome(expect = FORBIDDEN, desc = "the page was not WRITABLE when the drainer came (r2 -1)")
+    @State
+    public static class Revoked {
+        private final RegionState region = RegionState.bare(Path.of("Protocol_09_HazardPin.Revoked"), Fixture.PAGE,
+                Fixture.PAGE);
+        private final Hazards hazards = new Hazards(1);
+        private final Pins pins = new Pins(region, hazards);
+        private final Chunk chunk = region.table.chunkOrCreate(0, region.epoch());
+        private Hazards.Slot pin;
+        private int drained;
+        private long seen;
+
+        public Revoked() {
+            AsymmetricFence.registerDrainer();
+            chunk.setStateVolatile(0, PageState.withState(chunk.stateAcquire(0), PageState.WRITABLE));
+        }
+
+        @Actor
+        public void writer() {
+            if (AsymmetricFence.ON) {
+                hazards.claim(0, Thread.currentThread()); // a thread that wrote before, and whose slot a
+                hazards.fenceForTests(0);                 // drainer's membarrier revoked since
+            }
+            pin = pins.tryPinPage(0);
+            if (pin == null) {
+                pin = pins.tryPin(0, 0);
+            }
+        }
+
+        @Actor
+        public void drainer() {
+            seen = pins.hazardVolatile(0); // as Bare's: the line on this core widens the window
+            if (chunk.move(0, PageState.WRITABLE, PageState.WRITEBACK) != PageState.WRITABLE) {
+                drained = -1;
+                return;
+            }
+            pins.fenceWriters(); // no membarrier on a revoked owner's account
             drained = pins.drained(0) ? 1 : 0;
         }
 
