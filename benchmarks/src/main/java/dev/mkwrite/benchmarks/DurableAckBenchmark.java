@@ -27,6 +27,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 import static java.nio.file.StandardOpenOption.CREATE_NEW;
@@ -44,6 +45,10 @@ import static java.nio.file.StandardOpenOption.WRITE;
  *   {@link MappedRegion#flush(long, long) flush(offset, 128)}. The flush writes the record's page back
  *   and makes it CLEAN, so the next record into it faults again (no system call: the granule is known
  *   to be allocated).</li>
+ *   <li>{@code MKWRITE_OTHER_WRITER}: the same, with a second thread that wrote once into the region's
+ *   last page as it opened and lives on without writing. Its hazard slot makes a flush's drainer call
+ *   {@code membarrier}, until the first such call revokes the slot (shown beside the target, no target
+ *   of its own).</li>
  *   <li>{@code RAW}: a raw mapping of a fresh file preallocated whole with {@code fallocate(2)}
  *   ({@link Fallocate}); on the segment backing {@code MemorySegment.copy} of the record and
  *   {@code force()} of a 128-byte slice, on the buffer backing {@code MappedByteBuffer.put(index, buffer,
@@ -72,11 +77,17 @@ public class DurableAckBenchmark {
     public enum Sink {
         /** An mkwrite region with the fallocate handler. */
         MKWRITE,
+        /**
+         * As {@code MKWRITE}, and a second thread that wrote once into the region's last page when it opened
+         * and lives on without writing (a main thread that wrote a header, a pool's thread): its hazard slot
+         * makes the flushes' drainer call {@code membarrier} until one revokes the slot.
+         */
+        MKWRITE_OTHER_WRITER,
         /** A raw mapping of a fresh file preallocated with fallocate. */
         RAW
     }
 
-    @Param({"MKWRITE", "RAW"})
+    @Param({"MKWRITE", "MKWRITE_OTHER_WRITER", "RAW"})
     Sink sink;
 
     @Param({"MEMORY_SEGMENT", "MAPPED_BYTE_BUFFER"})
@@ -103,6 +114,9 @@ public class DurableAckBenchmark {
 
     private StorageHandler storage;
     private MappedRegion region;
+    /** {@code MKWRITE_OTHER_WRITER}'s second thread, and what ends it. */
+    private Thread other;
+    private CountDownLatch otherEnd;
     private FileChannel channel;
     private Arena rawArena;
     private MemorySegment rawSegment;
@@ -124,9 +138,12 @@ public class DurableAckBenchmark {
         position = 0;
         acks = 0;
         file = dir.resolve(sink.name().toLowerCase(Locale.ROOT) + "-" + round++ + ".dat");
-        if (sink == Sink.MKWRITE) {
+        if (sink != Sink.RAW) {
             storage = StorageHandlers.fallocate(GRANULE);
             region = MappedRegion.builder(file).size(CAPACITY).backing(backing).handler(storage).open();
+            if (sink == Sink.MKWRITE_OTHER_WRITER) {
+                startOtherWriter();
+            }
         } else {
             channel = FileChannel.open(file, CREATE_NEW, READ, WRITE);
             Fallocate.allocate(file, CAPACITY);
@@ -139,13 +156,36 @@ public class DurableAckBenchmark {
         }
     }
 
+    /** {@code MKWRITE_OTHER_WRITER}: a thread writes once into the last page, then waits for the iteration's end. */
+    private void startOtherWriter() {
+        CountDownLatch wrote = new CountDownLatch(1);
+        CountDownLatch end = new CountDownLatch(1);
+        otherEnd = end;
+        MappedRegion r = region;
+        other = Thread.ofPlatform().name("other-writer").start(() -> {
+            r.putLong(CAPACITY - Long.BYTES, -1L);
+            wrote.countDown();
+            try {
+                end.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        try {
+            wrote.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while the other writer wrote", e);
+        }
+    }
+
     /** Writes one record and forces its range: returns once the record is durable. */
     @Benchmark
     public void writeAndForce() throws IOException {
         long offset = position;
         position = (offset + LogRecord.SIZE) & (CAPACITY - 1);
         record.encode(acks++);
-        if (sink == Sink.MKWRITE) {
+        if (sink != Sink.RAW) {
             region.put(offset, record.segment());
             region.flush(offset, LogRecord.SIZE);
         } else if (backing == Backing.MEMORY_SEGMENT) {
@@ -160,9 +200,19 @@ public class DurableAckBenchmark {
     @TearDown(Level.Iteration)
     public void tearDownIteration() throws IOException {
         String detail = "";
-        if (sink == Sink.MKWRITE) {
+        if (sink != Sink.RAW) {
+            if (other != null) {
+                otherEnd.countDown();
+                try {
+                    other.join();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IllegalStateException("interrupted while the other writer ended", e);
+                }
+                other = null;
+            }
             RegionStats s = region.stats();
-            if (s.writablePages() != 0) {
+            if (s.writablePages() > (sink == Sink.MKWRITE_OTHER_WRITER ? 1 : 0)) { // the other's page: never flushed
                 throw new IllegalStateException("a page stayed dirty after its flush: " + s);
             }
             detail = String.format(Locale.ROOT, ", %,d faults, %,d pages written back", s.faults(), s.pagesWrittenBack());

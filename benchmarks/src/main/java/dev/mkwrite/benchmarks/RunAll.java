@@ -267,6 +267,9 @@ public final class RunAll {
                 String raw = backing.equals("MEMORY_SEGMENT") ? "raw slice force()" : "raw force(index, 128)";
                 lines.add(new Line("7", "put + flush(offset, 128), " + shortBacking(backing) + ", " + where,
                         micros(v), raw, micros(base), ratio(r), target ? ">= 0.9" : "", target ? yes(r >= 0.9) : ""));
+                Stat o = s.stat("writeAndForce", "sink=MKWRITE_OTHER_WRITER", "backing=" + backing, "fs=" + fs);
+                lines.add(new Line("7", "the same, another thread that wrote once alive, " + shortBacking(backing)
+                        + ", " + where, micros(o), raw, micros(base), ratio(base.median() / o.median()), "", ""));
             }
         }
     }
