@@ -67,11 +67,12 @@ final class Hazards {
          */
         long ownerId = -1;
         /**
-         * With {@link AsymmetricFence#ON}: {@link #BIASED}, {@link #REVOKING} or {@link #FENCED}, whether the
-         * owner's pins need a drainer's {@code membarrier} (see {@link #beginRevoking}); only through {@link #MODE}.
+         * With {@link AsymmetricFence#ON}: whether the owner's pins need a drainer's {@code membarrier} (see
+         * {@link #beginRevoking}), {@link #BIASED}, {@link #REVOKING} or {@link #FENCED} in the low two bits,
+         * above them an epoch that each revocation and each re-bias advances; only through {@link #MODE}.
          */
-        int mode;
-        /** The owner's fenced pins since its slot was revoked: written and read by the owner alone. */
+        long mode;
+        /** The owner's pins kept in its revoked slot since it was last biased: written and read by the owner alone. */
         int fencedPins;
     }
 
@@ -83,6 +84,8 @@ final class Hazards {
 
     /** A slot's mode: its owner publishes without a fence, a drainer's {@code membarrier} orders its pins. */
     static final int BIASED = 0;
+    /** The mode's low bits, its state; the bits above are its epoch. */
+    private static final long MODE_STATE = 0b11;
     /** A slot's mode: a drainer is revoking it, its {@code membarrier} has not returned yet. */
     static final int REVOKING = 1;
     /** A slot's mode: its owner fences each pin itself, and drainers go without the system call on its account. */
@@ -103,7 +106,7 @@ final class Hazards {
             MethodHandles.Lookup lookup = MethodHandles.lookup();
             RANGE = lookup.findVarHandle(SlotFields.class, "range", long.class);
             OWNER = lookup.findVarHandle(SlotFields.class, "owner", Thread.class);
-            MODE = lookup.findVarHandle(SlotFields.class, "mode", int.class);
+            MODE = lookup.findVarHandle(SlotFields.class, "mode", long.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -256,17 +259,18 @@ final class Hazards {
      * The drainer's half of the revocation, after its volatile CAS that took its pages (or its volatile store
      * of a new mapping) and before its first slot read. Returns null if no thread other than {@code me} can
      * have published a range without a fence, so that the drainer needs no {@link AsymmetricFence#heavy()};
-     * otherwise the slots that need it, all REVOKING now, which it passes to {@link #finishRevoking} once the
-     * barrier has returned: its own revocations and others' it read (a barrier that starts after the
-     * revoking CAS was read serves as well as the revoker's own, and a revoker that failed before its barrier
-     * returned leaves no slot REVOKING for good).
+     * otherwise the slots that need it, with the exact REVOKING mode each had here, which the drainer passes
+     * to {@link #finishRevoking} once the barrier has returned: its own revocations and others' it read (a
+     * barrier that starts after the revoking CAS was read serves as well as the revoker's own, and a revoker
+     * that failed before its barrier returned leaves no slot REVOKING for good).
      *
      * <p>A slot needs the barrier when it has a live owner other than {@code me} and is not {@link #FENCED}.
-     * Each such {@link #BIASED} slot is made {@link #REVOKING} here (volatile CAS), and {@link #FENCED} only
-     * after the barrier; from then on its owner fences its own pins ({@link #revoked}, read after the pin's
-     * state reads), and the next drainers go without the system call on its account, until the owner makes
-     * the slot BIASED again after {@link #REBIAS_AFTER} fenced pins. So a thread that wrote once and now only
-     * lives on (a main thread that wrote a header, a pool's thread) costs one barrier, not one per flush.
+     * Each such {@link #BIASED} slot is made {@link #REVOKING} here (volatile CAS, a new epoch), and
+     * {@link #FENCED} only after the barrier, by a CAS from that very mode; from then on its owner fences its
+     * own pins ({@link #revoked}, read after the pin's state reads), and the next drainers go without the
+     * system call on its account, until the owner makes the slot BIASED again, in a new epoch, after
+     * {@link #REBIAS_AFTER} fenced pins. So a thread that wrote once and now only lives on (a main thread that
+     * wrote a header, a pool's thread) costs one barrier, not one per flush.
      *
      * <p>Why a drainer may skip a FENCED slot. An owner that read BIASED after its pin's state reads read it
      * before the revoking CAS; the barrier that follows that CAS has a point in the owner's program, after
@@ -276,10 +280,18 @@ final class Hazards {
      * again, the writer's side of Dekker's pair. An owner that makes its slot BIASED again does it with a
      * volatile store before its next pin, so a drainer that read FENCED before that store did its CAS before
      * the owner's state reads. A REVOKING slot whose barrier has not returned needs the caller's own barrier:
-     * it is in the answer, though another drainer finishes it. Owners are read volatile, as before the modes:
-     * a thread that claims a slot after this read orders its state reads after its claiming CAS.
+     * it is in the answer, though another drainer may finish it. Owners are read volatile, as before the
+     * modes: a thread that claims a slot after this read orders its state reads after its claiming CAS.
+     *
+     * <p>Why the epoch. A FENCED slot stands for "a barrier returned after this revocation began". Without
+     * the epoch a drainer whose barrier returned long ago could finish a later revocation of the same slot:
+     * drainer A revokes, its barrier runs, A is preempted; the owner pins 256 times fenced and makes the
+     * slot BIASED, pins unfenced; drainer B revokes again and enters its barrier; A resumes and its CAS from
+     * REVOKING to FENCED succeeds on B's revocation; a drainer C then skips the barrier while the owner's
+     * last slot store may still be in its store buffer (a helper's review found it). Each revocation and
+     * re-bias makes a new epoch, so A's CAS, from the mode it saw, fails on B's (HazardsTest).
      */
-    int[] beginRevoking(Thread me) {
+    long[] beginRevoking(Thread me) {
         if (BrokenRule.skipsFenceWhenSlotsLookEmpty()) {
             for (Slot s : slots) {
                 if ((long) RANGE.getVolatile(s) != EMPTY) {
@@ -288,7 +300,7 @@ final class Hazards {
             }
             return null; // broken: a range stored but not yet visible looks EMPTY here
         }
-        int[] begun = null;
+        long[] begun = null;
         int count = 0;
         for (int i = 0; i <= mask; i++) {
             Slot s = slots[i];
@@ -296,37 +308,51 @@ final class Hazards {
             if (owner == null || owner == me || !owner.isAlive()) {
                 continue;
             }
-            int mode = (int) MODE.getVolatile(s);
-            if (mode == BIASED) {
-                // The witness is BIASED only if this CAS revoked it; else another drainer's value, never BIASED.
-                int witness = (int) MODE.compareAndExchange(s, BIASED, REVOKING);
-                mode = witness == BIASED ? REVOKING : witness;
+            long mode = (long) MODE.getVolatile(s);
+            if (state(mode) == BIASED) {
+                long revoking = next(mode, REVOKING);
+                long witness = (long) MODE.compareAndExchange(s, mode, revoking);
+                // This drainer's revocation; else the value that beat it: the owner does not change a BIASED
+                // mode, so another drainer's REVOKING, or FENCED since.
+                mode = witness == mode ? revoking : witness;
             }
-            if (mode == FENCED) {
+            if (state(mode) == FENCED) {
                 continue;
             }
             // REVOKING: this drainer's revocation or one read here, begun before its barrier
             if (begun == null) {
-                begun = new int[Math.min(8, mask + 1)];
+                begun = new long[2 * Math.min(8, mask + 1)];
             } else if (count == begun.length) {
-                begun = java.util.Arrays.copyOf(begun, Math.min(2 * count, mask + 1));
+                begun = java.util.Arrays.copyOf(begun, 2 * count);
             }
             begun[count++] = i;
+            begun[count++] = mode;
         }
         return begun == null ? null : java.util.Arrays.copyOf(begun, count);
     }
 
     /** The broken variant's answer when it fences: no slot to finish. */
-    private static final int[] NONE_BEGUN = new int[0];
+    private static final long[] NONE_BEGUN = new long[0];
 
     /**
-     * After the drainer's {@link AsymmetricFence#heavy()}: the slots {@link #beginRevoking} gave become {@link #FENCED},
-     * unless their owner made one BIASED again meanwhile (then it stays so, and the next drainer fences).
+     * After the drainer's {@link AsymmetricFence#heavy()}: each slot {@link #beginRevoking} gave becomes
+     * {@link #FENCED}, in the same epoch, if its mode is still the REVOKING it gave; else its owner made it
+     * BIASED again, or a later revocation began, which this barrier does not stand for.
      */
-    void finishRevoking(int[] begun) {
-        for (int i : begun) {
-            MODE.compareAndSet(slots[i], REVOKING, FENCED);
+    void finishRevoking(long[] begun) {
+        for (int k = 0; k < begun.length; k += 2) {
+            long revoking = begun[k + 1];
+            MODE.compareAndSet(slots[(int) begun[k]], revoking, revoking & ~MODE_STATE | FENCED);
         }
+    }
+
+    private static int state(long mode) {
+        return (int) (mode & MODE_STATE);
+    }
+
+    /** {@code mode}'s next epoch, in {@code state}. */
+    private static long next(long mode, int state) {
+        return (mode & ~MODE_STATE) + (MODE_STATE + 1) | state;
     }
 
     /**
@@ -338,35 +364,42 @@ final class Hazards {
         return unrevokedBit(slot) == 0;
     }
 
-    /** {@link #revoked} negated, as 1 or 0 and without a branch (the mode is 0, 1 or 2). */
+    /** {@link #revoked} negated, as 1 or 0 and without a branch (the mode's state is 0, 1 or 2). */
     static int unrevokedBit(Slot slot) {
         if (!AsymmetricFence.ON || !BrokenRule.fencesRevokedPin()) { // constants: the JIT folds the test away
             return 1;
         }
-        return ((int) MODE.getOpaque(slot) - 1) >>> 31;
+        return (state((long) MODE.getOpaque(slot)) - 1) >>> 31;
+    }
+
+    /** A pin in a revoked slot, published and its states read once: the StoreLoad before they are read again. */
+    static void fenceRevokedPin() {
+        VarHandle.fullFence();
     }
 
     /**
-     * A pin in a revoked slot, published and its states read once: fences (StoreLoad before the caller
-     * reads the states again), and counts the owner's fenced pins; after {@link #REBIAS_AFTER} of them it
-     * makes its slot BIASED again, with a volatile store before its next pin's slot store.
+     * A pin kept in a revoked slot, after {@link #fenceRevokedPin} and the states read again: counts it, and
+     * after {@link #REBIAS_AFTER} of them makes the slot BIASED again, in a new epoch, with a volatile store
+     * before the owner's next pin's slot store. The owner's alone to call.
      */
-    static void fenceRevokedPin(Slot slot) {
-        VarHandle.fullFence();
+    static void fencedPinKept(Slot slot) {
         if (++slot.fencedPins >= REBIAS_AFTER) {
             slot.fencedPins = 0;
-            MODE.setVolatile(slot, BIASED);
+            // Only the owner makes a mode BIASED, and drainers change only BIASED modes' epochs: the read and
+            // the store do not race another epoch's change.
+            MODE.setVolatile(slot, next((long) MODE.getVolatile(slot), BIASED));
         }
     }
 
     /** Makes a slot {@link #FENCED}, as a drainer's finished revocation does: for tests. */
     void fenceForTests(int slot) {
-        MODE.setVolatile(slots[slot], FENCED);
+        Slot s = slots[slot];
+        MODE.setVolatile(s, next((long) MODE.getVolatile(s), FENCED));
     }
 
-    /** A slot's mode, read volatile: for tests. */
+    /** A slot's mode's state, read volatile: for tests. */
     int modeVolatile(int slot) {
-        return (int) MODE.getVolatile(slots[slot]);
+        return state((long) MODE.getVolatile(slots[slot]));
     }
 
     /** Ends a pin: a release store, so the writer's stores happen-before a drainer that reads EMPTY. */

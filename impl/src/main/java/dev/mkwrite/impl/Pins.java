@@ -71,8 +71,9 @@ final class Pins {
                 if (!Hazards.revoked(slot)) {
                     return slot;
                 }
-                Hazards.fenceRevokedPin(slot); // a revoked slot: the writer's own StoreLoad, then the states again
+                Hazards.fenceRevokedPin(); // a revoked slot: the writer's own StoreLoad, then the states again
                 if (allWritableVolatile(first, last)) {
+                    Hazards.fencedPinKept(slot);
                     return slot;
                 }
             }
@@ -127,8 +128,9 @@ final class Pins {
     private static Hazards.Slot tryPinPageSlowly(Hazards.Slot slot, PageTable table, Waiters waiters, long page,
             long end, RegionState region) {
         if (Hazards.revoked(slot)) {
-            Hazards.fenceRevokedPin(slot);
+            Hazards.fenceRevokedPin();
             if (writableVolatile(table.chunkForFastPin(page), page) && end <= region.size) {
+                Hazards.fencedPinKept(slot);
                 return slot;
             }
         }
@@ -272,11 +274,11 @@ final class Pins {
     void fenceWriters() {
         if (AsymmetricFence.ON && BrokenRule.fencesPin()) {
             AsymmetricFence.requireRegistered(); // a drainer that missed it fails alone, not only beside writers
-            int[] begun = hazards.beginRevoking(Thread.currentThread());
+            long[] begun = hazards.beginRevoking(Thread.currentThread());
             if (begun != null) {
                 AsymmetricFence.heavy();
                 fences.incrementAndGet(); // beside a system call of microseconds: for the tests
-                hazards.finishRevoking(begun);
+                hazards.finishRevoking(begun); // after the barrier returned: see Hazards.beginRevoking
             }
         }
     }

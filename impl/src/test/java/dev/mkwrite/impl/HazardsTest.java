@@ -133,8 +133,9 @@ class HazardsTest {
      * The revocation's modes ({@link Hazards#beginRevoking}): a drainer revokes another live owner's BIASED
      * slot (REVOKING) and finishes it after its barrier (FENCED); a second drainer that reads it REVOKING
      * needs a barrier of its own and may finish it too; a FENCED slot needs none; the owner's
-     * {@link Hazards#REBIAS_AFTER}-th fenced pin makes it BIASED again, and a revocation that was under way
-     * then leaves it so; the drainer's own slot and a dead owner's never need one.
+     * {@link Hazards#REBIAS_AFTER}-th kept fenced pin makes it BIASED again, and a revocation that was under
+     * way then leaves it so, even once a later revocation has begun (the epoch); the drainer's own slot and a
+     * dead owner's never need one.
      */
     @Test
     void aDrainerRevokesAnotherLiveOwnersSlotOnceItsBarrierReturned() throws Exception {
@@ -164,12 +165,12 @@ class HazardsTest {
         assertEquals(Hazards.BIASED, h.modeVolatile(slot));
         assertFalse(Hazards.revoked(theirs[0]));
 
-        int[] first = h.beginRevoking(me);
-        assertTrue(first != null && first.length == 1 && first[0] == slot, "the other owner's slot needs the barrier");
+        long[] first = h.beginRevoking(me);
+        assertTrue(first != null && first.length == 2 && first[0] == slot, "the other owner's slot needs the barrier");
         assertEquals(Hazards.REVOKING, h.modeVolatile(slot));
         assertTrue(Hazards.revoked(theirs[0]), "its owner fences from the revoking CAS on");
-        int[] second = h.beginRevoking(me);
-        assertTrue(second != null && second.length == 1 && second[0] == slot,
+        long[] second = h.beginRevoking(me);
+        assertTrue(second != null && second.length == 2 && second[0] == slot,
                 "a revocation under way: a second drainer needs a barrier of its own");
         h.finishRevoking(second);
         assertEquals(Hazards.FENCED, h.modeVolatile(slot));
@@ -177,24 +178,32 @@ class HazardsTest {
         assertEquals(Hazards.FENCED, h.modeVolatile(slot));
         assertNull(h.beginRevoking(me), "a revoked slot needs no barrier");
 
-        for (int i = 1; i < Hazards.REBIAS_AFTER; i++) {
-            Hazards.fenceRevokedPin(theirs[0]); // on this thread, standing in for the owner's pins
-        }
-        assertEquals(Hazards.FENCED, h.modeVolatile(slot), "fewer than REBIAS_AFTER fenced pins");
-        int[] during = null;
-        Hazards.fenceRevokedPin(theirs[0]);
-        assertEquals(Hazards.BIASED, h.modeVolatile(slot), "biased again after REBIAS_AFTER fenced pins");
-        during = h.beginRevoking(me);
-        assertTrue(during != null && during.length == 1);
-        for (int i = 0; i < Hazards.REBIAS_AFTER; i++) {
-            Hazards.fenceRevokedPin(theirs[0]); // biased again while that revocation is under way
-        }
+        rebias(theirs[0], h, slot);
+        long[] during = h.beginRevoking(me);
+        assertTrue(during != null && during.length == 2);
+        rebias(theirs[0], h, slot); // biased again while that revocation is under way
         h.finishRevoking(during);
         assertEquals(Hazards.BIASED, h.modeVolatile(slot), "a revocation overtaken by the owner leaves it biased");
-        assertTrue(h.beginRevoking(me) != null, "and the next drainer fences");
+        long[] later = h.beginRevoking(me);
+        assertTrue(later != null, "and the next drainer fences");
+        assertEquals(Hazards.REVOKING, h.modeVolatile(slot));
+        h.finishRevoking(during); // a stale finish: its barrier returned before this revocation began
+        assertEquals(Hazards.REVOKING, h.modeVolatile(slot), "a finish stands only for its own revocation");
+        h.finishRevoking(later);
+        assertEquals(Hazards.FENCED, h.modeVolatile(slot));
 
         end.countDown();
         owner.join();
         assertNull(h.beginRevoking(me), "a dead owner publishes nothing more");
+    }
+
+    /** The owner's {@link Hazards#REBIAS_AFTER} kept fenced pins, made on this thread as the test's stand-in. */
+    private static void rebias(Hazards.Slot slot, Hazards h, int index) {
+        for (int i = 1; i < Hazards.REBIAS_AFTER; i++) {
+            Hazards.fencedPinKept(slot);
+        }
+        assertTrue(h.modeVolatile(index) != Hazards.BIASED, "fewer than REBIAS_AFTER kept fenced pins");
+        Hazards.fencedPinKept(slot);
+        assertEquals(Hazards.BIASED, h.modeVolatile(index), "biased again after REBIAS_AFTER kept fenced pins");
     }
 }

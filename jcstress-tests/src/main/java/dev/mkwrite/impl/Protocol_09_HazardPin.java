@@ -254,4 +254,5 @@ public final class Protocol_09_HazardPin {
             }
         }
     }
+
 }
