@@ -143,55 +143,21 @@ public final class Protocol_09_HazardPin {
     @Outcome(expect = FORBIDDEN, desc = "the page was not WRITABLE when the drainer came (r2 -1)")
     @State
     public static class Bare {
-        private final RegionState region = RegionState.bare(Path.of("Protocol_09_HazardPin.Bare"), Fixture.PAGE,
-                Fixture.PAGE);
-        /** One hazard slot: both actors meet on one line, and the drainer scans nothing else. */
-        private final Hazards hazards = new Hazards(1);
-        private final Pins pins = new Pins(region, hazards);
-        private final Chunk chunk = region.table.chunkOrCreate(0, region.epoch());
-        /** The writer's pin, or null if it backed off. */
-        private Hazards.Slot pin;
-        private int drained;
-        private long seen;
-
-        public Bare() {
-            AsymmetricFence.registerDrainer(); // as every drainer does at its entry: fenceWriters needs it
-            chunk.setStateVolatile(0, PageState.withState(chunk.stateAcquire(0), PageState.WRITABLE));
-        }
+        private final PinPair pair = new PinPair("Protocol_09_HazardPin.Bare");
 
         @Actor
         public void writer() {
-            if (AsymmetricFence.ON) {
-                // The slot owned first, as by a thread that has written before: the fast path then publishes
-                // with publishHome's opaque store, not the claiming path's.
-                hazards.claim(0, Thread.currentThread());
-            }
-            pin = pins.tryPinPage(0); // as a write of one page pins: the fast path, then the general one
-            if (pin == null) {
-                pin = pins.tryPin(0, 0);
-            }
+            pair.pin(false);
         }
 
         @Actor
         public void drainer() {
-            // Read the slot first, as the drain before this one did: the writer's slot store then needs the
-            // line back from this core, and stays in its store buffer the longer, which widens the window.
-            seen = pins.hazardVolatile(0); // kept in a field, so the read is not dropped; its value is not checked
-            if (chunk.move(0, PageState.WRITABLE, PageState.WRITEBACK) != PageState.WRITABLE) { // volatile CAS
-                drained = -1;
-                return;
-            }
-            pins.fenceWriters();
-            drained = pins.drained(0) ? 1 : 0;
+            pair.drain();
         }
 
         @Arbiter
         public void check(II_Result r) {
-            r.r1 = pin != null ? 1 : 0;
-            r.r2 = drained;
-            if (pin != null) {
-                pins.unpin(0, 0, pin);
-            }
+            pair.check(r);
         }
     }
 
@@ -208,25 +174,59 @@ public final class Protocol_09_HazardPin {
     @Outcome(expect = FORBIDDEN, desc = "the page was not WRITABLE when the drainer came (r2 -1)")
     @State
     public static class Revoked {
-        private final RegionState region = RegionState.bare(Path.of("Protocol_09_HazardPin.Revoked"), Fixture.PAGE,
-                Fixture.PAGE);
+        private final PinPair pair = new PinPair("Protocol_09_HazardPin.Revoked");
+
+        @Actor
+        public void writer() {
+            pair.pin(true);
+        }
+
+        @Actor
+        public void drainer() {
+            pair.drain(); // no membarrier on a revoked owner's account
+        }
+
+        @Arbiter
+        public void check(II_Result r) {
+            pair.check(r);
+        }
+    }
+
+    /**
+     * Bare's and Revoked's state and steps: a one-slot table with page 0 WRITABLE, no file, no mapping.
+     * Each sample's is new.
+     */
+    static final class PinPair {
+        private final RegionState region;
+        /** One hazard slot: both actors meet on one line, and the drainer scans nothing else. */
         private final Hazards hazards = new Hazards(1);
-        private final Pins pins = new Pins(region, hazards);
-        private final Chunk chunk = region.table.chunkOrCreate(0, region.epoch());
+        private final Pins pins;
+        private final Chunk chunk;
+        /** The writer's pin, or null if it backed off. */
         private Hazards.Slot pin;
         private int drained;
         private long seen;
 
-        public Revoked() {
-            AsymmetricFence.registerDrainer();
+        PinPair(String name) {
+            region = RegionState.bare(Path.of(name), Fixture.PAGE, Fixture.PAGE);
+            pins = new Pins(region, hazards);
+            chunk = region.table.chunkOrCreate(0, region.epoch());
+            AsymmetricFence.registerDrainer(); // as every drainer does at its entry: fenceWriters needs it
             chunk.setStateVolatile(0, PageState.withState(chunk.stateAcquire(0), PageState.WRITABLE));
         }
 
-        @Actor
-        public void writer() {
+        /**
+         * The writer: pins page 0 as a write of one page does (the fast path, then the general one). With
+         * the asymmetric fence its slot is owned first, as by a thread that has written before, so the fast
+         * path publishes with publishHome's opaque store, not the claiming path's; {@code revoked}: and a
+         * drainer's membarrier has revoked it since, so the writer must fence its pin itself.
+         */
+        void pin(boolean revoked) {
             if (AsymmetricFence.ON) {
-                hazards.claim(0, Thread.currentThread()); // a thread that wrote before, and whose slot a
-                hazards.fenceForTests(0);                 // drainer's membarrier revoked since
+                hazards.claim(0, Thread.currentThread());
+                if (revoked) {
+                    hazards.fenceForTests(0);
+                }
             }
             pin = pins.tryPinPage(0);
             if (pin == null) {
@@ -234,19 +234,21 @@ public final class Protocol_09_HazardPin {
             }
         }
 
-        @Actor
-        public void drainer() {
-            seen = pins.hazardVolatile(0); // as Bare's: the line on this core widens the window
+        /** The drainer: takes page 0 (volatile CAS), fenceWriters, then looks for pins once. */
+        void drain() {
+            // Read the slot first, as the drain before this one did: the writer's slot store then needs the
+            // line back from this core, and stays in its store buffer the longer, which widens the window.
+            seen = pins.hazardVolatile(0); // kept in a field, so the read is not dropped; its value is not checked
             if (chunk.move(0, PageState.WRITABLE, PageState.WRITEBACK) != PageState.WRITABLE) {
                 drained = -1;
                 return;
             }
-            pins.fenceWriters(); // no membarrier on a revoked owner's account
+            pins.fenceWriters();
             drained = pins.drained(0) ? 1 : 0;
         }
 
-        @Arbiter
-        public void check(II_Result r) {
+        /** r1: the writer kept its pin; r2: the drainer saw the page drained (-1: not WRITABLE). */
+        void check(II_Result r) {
             r.r1 = pin != null ? 1 : 0;
             r.r2 = drained;
             if (pin != null) {
@@ -254,5 +256,4 @@ public final class Protocol_09_HazardPin {
             }
         }
     }
-
 }
