@@ -57,17 +57,20 @@ import static java.nio.file.StandardOpenOption.WRITE;
  * After each shot the file is truncated to zero before the region closes, so no writeback runs between
  * shots.
  *
- * <p>Fifty warm-up shots: {@code RAW} is flat from its third shot, but mkwrite's fault path, the handler
- * and the prepare-ahead thread reach C2 only after 30-40 shots here (120-160 thousand faults, about 1.5 s
- * with the compiler threads sharing two cores with the writer; {@code -XX:+PrintCompilation} shows
- * {@code GranuleAllocator.allocate} and the writer's loop compiled at 1.35-1.56 s). With ten, the measured
- * shots still fell from 30 ms to 10 ms, and the row measured the JIT's warm-up rather than the first
- * writes of a running store.
+ * <p>150 warm-up shots: {@code RAW} is flat from its third shot, but mkwrite's fault path, the handler
+ * and the prepare-ahead thread reach C2 only after many shots (C2 compiles by invocation counts, in
+ * compiler threads that share the two cores with the writer; {@code -XX:+PrintCompilation} showed
+ * {@code GranuleAllocator.allocate} and the writer's loop compiled at 1.35-1.56 s on a host whose raw shot
+ * took 15 ms). With ten, the measured shots still fell from 30 ms to 10 ms. With fifty, on a host whose raw
+ * shot takes 8 ms, PREPARE_AHEAD's shots were still falling when measurement began (shot by shot: 30, 17,
+ * 13, 10, 8 ms averaged over each ten shots, then about 6 ms from shot 60 on), and two forks measured 8.5 ms
+ * (1.04x raw) where 200 warm-ups measured 5.9 ms (0.72x). The row is to measure the first writes of a
+ * running store, not the JIT's warm-up.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Warmup(iterations = 50, batchSize = 1)
+@Warmup(iterations = 150, batchSize = 1)
 @Measurement(iterations = 20, batchSize = 1)
 @Fork(value = 5, jvmArgsAppend = {"-Xmx1g", "--enable-native-access=ALL-UNNAMED"})
 public class FirstWriteBenchmark {

@@ -44,7 +44,7 @@ public final class RunAll {
     }
 
     private static final Profile FULL = new Profile(3, 2, TimeValue.seconds(1), 4, TimeValue.seconds(1),
-            3, TimeValue.seconds(2), 5, 50, 30, "5", "3", "10");
+            3, TimeValue.seconds(2), 5, 150, 30, "5", "3", "10");
     private static final Profile QUICK = new Profile(1, 1, TimeValue.milliseconds(200), 1,
             TimeValue.milliseconds(200), 1, TimeValue.milliseconds(500), 1, 2, 3, "0.5", "1", "2");
 
