@@ -361,15 +361,18 @@ final class Hazards {
      * ({@link #beginRevoking}). Opaque: a real read of the slot's line, which the pin's store just wrote.
      */
     static boolean revoked(Slot slot) {
-        return unrevokedBit(slot) == 0;
+        return revokedBits(slot) != 0;
     }
 
-    /** {@link #revoked} negated, as 1 or 0 and without a branch (the mode's state is 0, 1 or 2). */
-    static int unrevokedBit(Slot slot) {
+    /**
+     * {@link #revoked} without a branch: 0 if the slot is BIASED (mode state 0), else its mode's state bits,
+     * for the fast path to OR with its other tests.
+     */
+    static long revokedBits(Slot slot) {
         if (!AsymmetricFence.ON || !BrokenRule.fencesRevokedPin()) { // constants: the JIT folds the test away
-            return 1;
+            return 0;
         }
-        return (state((long) MODE.getOpaque(slot)) - 1) >>> 31;
+        return (long) MODE.getOpaque(slot) & MODE_STATE;
     }
 
     /** A pin in a revoked slot, published and its states read once: the StoreLoad before they are read again. */

@@ -108,13 +108,25 @@ final class PageState {
         return pinnableBit(state) != 0;
     }
 
-    /** {@link #pinnable} as 1 or 0, computed without a branch, for the fast path to combine with its other tests. */
+    /** {@link #pinnable} as 1 or 0, computed without a branch. */
     static int pinnableBit(int state) {
         return PINNABLE >>> state & 1;
     }
 
+    /**
+     * 0 if a writer may pin a page whose state word is {@code word} ({@link #pinnable}), else 1, computed
+     * without a branch and without masking the state out of the word: a shift of a long uses the count's low
+     * six bits, the state and the low three bits of the pin count, and {@link #UNPINNABLE} repeats the
+     * states' bits every eight, so the pins do not matter. For the fast path to OR with its other tests.
+     */
+    static long unpinnableBit(long word) {
+        return UNPINNABLE >>> word & 1;
+    }
+
     /** The states {@link #pinnable} accepts, one bit each. */
     private static final int PINNABLE = 1 << WRITABLE | 1 << REDIRTIED;
+    /** The states {@link #pinnable} refuses, one bit each, the byte repeated eight times (the shift's low bits). */
+    private static final long UNPINNABLE = (~PINNABLE & 0xFFL) * 0x0101010101010101L;
 
     /** Whether a page in {@code state} is under writeback: WRITEBACK or REDIRTIED. */
     static boolean underWriteback(int state) {

@@ -90,11 +90,11 @@ final class Pins {
      * WRITABLE, or the home slot is taken or not yet claimed): the caller then takes {@link #tryPin}.
      */
     Hazards.Slot tryPinPage(long page) {
-        return tryPinPage(slots, table, waiters, page, 0, region);
+        return tryPinPage(slots, table, page, 0, region);
     }
 
     /**
-     * {@link #tryPinPage(long)} through this region's {@link #slots()}, table and waiters as the caller keeps
+     * {@link #tryPinPage(long)} through this region's {@link #slots()} and table as the caller keeps
      * them: a write that holds them in its own final fields reaches the slot and the page's state one
      * dependent load sooner than through this object. Pins only if {@code end}, the end of the bytes the
      * caller writes, is within {@code region}'s size as well, read after the pin (the region cannot shrink
@@ -106,18 +106,18 @@ final class Pins {
      * (2,500 bytes on x86) is not inlined into its callers once it was compiled on its own: 2 ns of a 64-byte
      * put. The one rare path is out of line.
      */
-    static Hazards.Slot tryPinPage(Hazards.Slot[] slots, PageTable table, Waiters waiters, long page, long end,
-            RegionState region) {
+    static Hazards.Slot tryPinPage(Hazards.Slot[] slots, PageTable table, long page, long end, RegionState region) {
         Hazards.Slot slot = Hazards.publishHome(slots, Hazards.value(page, page)); // StoreLoad: as tryPin's
         if (slot == null) {
             return null;
         }
         Chunk c = table.chunkForFastPin(page);
-        if (c != null && (PageState.pinnableBit(state(c.stateVolatile(Chunk.index(page)))) & Hazards.unrevokedBit(slot)
-                & (int) ((end - region.size - 1) >>> 63)) != 0) { // the last: end <= size
+        // Each test is 0 when it passes; the last is 1 when end > size (no overflow: 0 <= end, size).
+        if (c != null && (PageState.unpinnableBit(c.stateVolatile(Chunk.index(page))) | Hazards.revokedBits(slot)
+                | (region.size - end) >>> 63) == 0) {
             return slot;
         }
-        return tryPinPageSlowly(slot, table, waiters, page, end, region);
+        return tryPinPageSlowly(slot, table, page, end, region);
     }
 
     /**
@@ -125,8 +125,8 @@ final class Pins {
      * own StoreLoad, then the page's state and the size read again; else, or if they do not do after all,
      * the unpin. Returns the pin, or null.
      */
-    private static Hazards.Slot tryPinPageSlowly(Hazards.Slot slot, PageTable table, Waiters waiters, long page,
-            long end, RegionState region) {
+    private static Hazards.Slot tryPinPageSlowly(Hazards.Slot slot, PageTable table, long page, long end,
+            RegionState region) {
         if (Hazards.revoked(slot)) {
             Hazards.fenceRevokedPin();
             if (writableVolatile(table.chunkForFastPin(page), page) && end <= region.size) {
@@ -134,7 +134,7 @@ final class Pins {
                 return slot;
             }
         }
-        unpinHazard(slot, waiters);
+        unpinHazard(slot, region.waiters);
         return null;
     }
 
@@ -237,7 +237,7 @@ final class Pins {
         waiters.signal(); // may miss a drainer that starts waiting now: those wait with a timeout
     }
 
-    /** The hazard slots, for a caller of {@link #tryPinPage(Hazards.Slot[], PageTable, Waiters, long, long, RegionState)}. */
+    /** The hazard slots, for a caller of {@link #tryPinPage(Hazards.Slot[], PageTable, long, long, RegionState)}. */
     Hazards.Slot[] slots() {
         return slots;
     }

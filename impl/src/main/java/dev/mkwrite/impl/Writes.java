@@ -63,7 +63,7 @@ final class Writes implements Ahead.Preparer {
     }
 
     private Span span(long offset, long length, boolean noWait, WouldBlock why) {
-        Hazards.Slot pin = pinFast(offset, length); // checks the range itself: null for every bad one
+        Hazards.Slot pin = pinFast(state, offset, length); // checks the range itself: null for every bad one
         if (pin == null) {
             return spanSlowly(offset, length, noWait, why);
         }
@@ -91,14 +91,15 @@ final class Writes implements Ahead.Preparer {
 
     void put(long offset, byte[] src, int srcOffset, int length) {
         Objects.checkFromIndexSize(srcOffset, length, src.length);
-        Hazards.Slot pin = pinFast(offset, length);
+        RegionState st = state; // once: the JIT does not trust a final field's load across the pin's volatile reads
+        Hazards.Slot pin = pinFast(st, offset, length);
         if (pin == null) {
             putSlowly(offset, src, srcOffset, length);
             return;
         }
         try {
             // From the array itself: no heap segment over it to check as well. Memory read after the pin.
-            MemorySegment.copy(src, srcOffset, state.memory, ValueLayout.JAVA_BYTE, offset, length);
+            MemorySegment.copy(src, srcOffset, st.memory, ValueLayout.JAVA_BYTE, offset, length);
         } finally {
             unpinFast(pin);
         }
@@ -131,13 +132,14 @@ final class Writes implements Ahead.Preparer {
 
     /** Both puts of a segment's or a buffer's bytes. */
     private void copyIn(long offset, MemorySegment src, long length) {
-        Hazards.Slot pin = pinFast(offset, length);
+        RegionState st = state; // once, as put's
+        Hazards.Slot pin = pinFast(st, offset, length);
         if (pin == null) {
             copyInSlowly(offset, src, length);
             return;
         }
         try {
-            MemorySegment.copy(src, 0, state.memory, offset, length); // memory read after the pin
+            MemorySegment.copy(src, 0, st.memory, offset, length); // memory read after the pin
         } finally {
             unpinFast(pin);
         }
@@ -175,13 +177,14 @@ final class Writes implements Ahead.Preparer {
      * inlines this into it, {@link #store}'s switch is gone.
      */
     private void putValue(String op, long offset, int size, long value) {
-        Hazards.Slot pin = pinFast(offset, size);
+        RegionState st = state; // once, as put's
+        Hazards.Slot pin = pinFast(st, offset, size);
         if (pin == null) {
             putValueSlowly(op, offset, size, value);
             return;
         }
         try {
-            store(offset, size, value); // memory read after the pin
+            store(st.memory, offset, size, value); // memory read after the pin
         } finally {
             unpinFast(pin);
         }
@@ -190,7 +193,7 @@ final class Writes implements Ahead.Preparer {
     private void putValueSlowly(String op, long offset, int size, long value) {
         Hazards.Slot pin = pinForWrite(op, offset, size);
         try {
-            store(offset, size, value);
+            store(state.memory, offset, size, value);
         } catch (Throwable t) {
             unpinAfter(offset, size, pin);
             throw t;
@@ -198,9 +201,8 @@ final class Writes implements Ahead.Preparer {
         pins.unpin(first(offset), last(offset, size), pin);
     }
 
-    /** Stores the low {@code size} bytes of {@code value} (1, 4 or 8) at {@code offset}, in the region's order. */
-    private void store(long offset, int size, long value) {
-        MemorySegment memory = state.memory;
+    /** Stores the low {@code size} bytes of {@code value} (1, 4 or 8) at {@code offset} of {@code memory}, in the region's order. */
+    private void store(MemorySegment memory, long offset, int size, long value) {
         switch (size) {
             case Byte.BYTES -> memory.set(ValueLayout.JAVA_BYTE, offset, (byte) value);
             case Integer.BYTES -> layouts.setInt(memory, offset, (int) value);
@@ -229,13 +231,13 @@ final class Writes implements Ahead.Preparer {
      * through this thread's home hazard slot ({@link Pins#tryPinPage}); {@link Pins#unpinHazard} ends the pin.
      * Returns null, with nothing pinned, for every other write, which the slow half then checks.
      */
-    private Hazards.Slot pinFast(long offset, long length) {
+    private Hazards.Slot pinFast(RegionState st, long offset, long length) {
         long end = offset + length;
         long page = offset >>> pageShift;
         // One test, one branch: length > 0, offset >= 0, an end that does not overflow (a sign bit in any of
         // the three is a bad range), and the first and last byte in the same page.
         if ((((length - 1) | offset | end) >>> 63 | (offset ^ (end - 1)) >>> pageShift) == 0) {
-            return Pins.tryPinPage(slots, table, waiters, page, end, state); // checks the size after the pin
+            return Pins.tryPinPage(slots, table, page, end, st); // checks the size after the pin
         }
         return null;
     }
