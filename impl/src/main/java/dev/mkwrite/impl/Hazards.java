@@ -372,7 +372,7 @@ final class Hazards {
         if (!AsymmetricFence.ON || !BrokenRule.fencesRevokedPin()) { // constants: the JIT folds the test away
             return 0;
         }
-        return (long) MODE.getOpaque(slot) & MODE_STATE;
+        return state((long) MODE.getOpaque(slot));
     }
 
     /** A pin in a revoked slot, published and its states read once: the StoreLoad before they are read again. */

@@ -105,12 +105,7 @@ final class PageState {
 
     /** Whether a writer may pin a page in {@code state}: WRITABLE, or REDIRTIED (under writeback, no stable pages). */
     static boolean pinnable(int state) {
-        return pinnableBit(state) != 0;
-    }
-
-    /** {@link #pinnable} as 1 or 0, computed without a branch. */
-    static int pinnableBit(int state) {
-        return PINNABLE >>> state & 1;
+        return (PINNABLE >>> state & 1) != 0;
     }
 
     /**
