@@ -245,8 +245,8 @@ public final class RunAll {
             for (String[] pair : pairs) {
                 Stat v = s.stat(pair[0], "backing=" + pair[1], "pattern=" + pattern);
                 // The baseline from the same backing's forks: their set-up allocates alike, so the destination
-                // array sits alike in the heap. Across backings a 4 KiB read measured 72-76 ns against 113-129
-                // ns for the same raw copy, mkwrite's and raw's alike (see ReadBenchmark).
+                // array sits alike in the heap. Across backings the same raw 4 KiB copy measured 72-75 ns
+                // against 113-129 ns, and mkwrite's read moved with it (see ReadBenchmark).
                 Stat base = s.stat(pair[2], "backing=" + pair[1], "pattern=" + pattern);
                 double r = base.median() / v.median();
                 lines.add(new Line("6", pair[0] + " " + what + " " + pair[3] + ", " + shortBacking(pair[1]), ns(v),
