@@ -3,6 +3,7 @@ package dev.mkwrite.benchmarks;
 import dev.mkwrite.Backing;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.RegionStats;
+import dev.mkwrite.WriteSpan;
 import dev.mkwrite.impl.storage.StorageHandler;
 import dev.mkwrite.impl.storage.StorageHandlers;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -52,6 +53,13 @@ import static java.nio.file.StandardOpenOption.WRITE;
  *   of the tail.</li>
  *   <li>{@code MKWRITE_AROUND}: {@code MKWRITE} with {@code StorageHandler.faultAround(true)}: a fault also
  *   prepares the following pages its granule covers (up to 16), left clean until a record enters them.</li>
+ *   <li>{@code MKWRITE_SPAN}: {@code MKWRITE} written the README's way (the appender pattern of row 1b): each
+ *   appender holds a {@link WriteSpan} over the page its record falls in, copies its records into the span's
+ *   segment, and closes the span when a record ends the page (or the next record lands elsewhere, as the
+ *   other thread's tail moves it on). The pin, its checks and its unpin are paid once a page, not once a
+ *   record. A group flush of a page waits for the spans over it to close: for at most a page of records
+ *   while the appenders run; an appender that stops appending must close its span (here: the iteration's
+ *   tear-down) or a flush of its page waits for it.</li>
  *   <li>{@code FILE_CHANNEL}: positional {@link FileChannel#write(ByteBuffer, long)} of each record into a
  *   fresh file; group flush is {@code force(false)}.</li>
  *   <li>{@code RAW_FALLOCATED}: a raw {@code MemorySegment} mapping of a fresh file preallocated whole with
@@ -78,6 +86,8 @@ public class LogBenchmark {
     static final long CAPACITY = 256L << 20;
     static final int FLUSH_MILLIS = 10;
     private static final int GRANULE = 1 << 20;
+    /** An appender's span under {@code MKWRITE_SPAN}: one page, so a group flush waits for at most a page of records. */
+    private static final int SPAN = 4096;
 
     /** Where the records go. */
     public enum Sink {
@@ -87,6 +97,8 @@ public class LogBenchmark {
         MKWRITE_AHEAD,
         /** {@code MKWRITE} with write fault-around. */
         MKWRITE_AROUND,
+        /** {@code MKWRITE}, each appender writing through a span it holds over its current page. */
+        MKWRITE_SPAN,
         /** Positional FileChannel writes. */
         FILE_CHANNEL,
         /** A raw mapping of a fresh file preallocated with fallocate. */
@@ -95,7 +107,7 @@ public class LogBenchmark {
         RAW_ZEROED
     }
 
-    @Param({"MKWRITE", "MKWRITE_AHEAD", "MKWRITE_AROUND", "FILE_CHANNEL", "RAW_FALLOCATED", "RAW_ZEROED"})
+    @Param({"MKWRITE", "MKWRITE_AHEAD", "MKWRITE_AROUND", "MKWRITE_SPAN", "FILE_CHANNEL", "RAW_FALLOCATED", "RAW_ZEROED"})
     Sink sink;
 
     private Path dir;
@@ -143,7 +155,7 @@ public class LogBenchmark {
     public void setUpIteration() throws IOException {
         tail.set(0);
         switch (sink) {
-            case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND -> {
+            case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND, MKWRITE_SPAN -> {
                 file = dir.resolve("mkwrite-" + round++ + ".log");
                 storage = StorageHandlers.fallocate(GRANULE).faultAround(sink == Sink.MKWRITE_AROUND);
                 region = MappedRegion.builder(file).size(CAPACITY).backing(Backing.MEMORY_SEGMENT).handler(storage)
@@ -222,35 +234,71 @@ public class LogBenchmark {
     }
 
     private boolean mkwrite() {
-        return sink == Sink.MKWRITE || sink == Sink.MKWRITE_AHEAD || sink == Sink.MKWRITE_AROUND;
+        return sink == Sink.MKWRITE || sink == Sink.MKWRITE_AHEAD || sink == Sink.MKWRITE_AROUND
+                || sink == Sink.MKWRITE_SPAN;
     }
 
-    /** One appending thread's record buffer. */
+    /** One appending thread's record buffer, and under {@code MKWRITE_SPAN} its span and where it starts. */
     @State(Scope.Thread)
     public static class Appender {
         final LogRecord record = new LogRecord();
+        WriteSpan span;
+        MemorySegment memory;
+        long spanOffset;
+
+        /** Closes the span held, if any, and opens one over the page at {@code offset}. */
+        void open(MappedRegion region, long offset) {
+            closeSpan();
+            span = region.write(offset, SPAN);
+            memory = span.segment();
+            spanOffset = offset;
+        }
+
+        /**
+         * Closes the span held, if any. JMH calls it on the appender's own thread before the benchmark's
+         * tear-down, whose flusher and truncate would otherwise wait for the pin.
+         */
+        @TearDown(Level.Iteration)
+        public void closeSpan() {
+            if (span != null) {
+                span.close();
+                span = null;
+                memory = null;
+            }
+        }
     }
 
     /** One thread appending. */
     @Benchmark
     @Threads(1)
     public void append1(Appender a) throws IOException {
-        append(a.record);
+        append(a);
     }
 
     /** Two threads appending to the same log. */
     @Benchmark
     @Threads(2)
     public void append2(Appender a) throws IOException {
-        append(a.record);
+        append(a);
     }
 
-    private void append(LogRecord record) throws IOException {
+    private void append(Appender a) throws IOException {
+        LogRecord record = a.record;
         long position = tail.getAndAdd(LogRecord.SIZE);
         long offset = position & (CAPACITY - 1);
         record.encode(position);
         switch (sink) {
             case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND -> region.put(offset, record.segment());
+            case MKWRITE_SPAN -> {
+                // a span held over another page (the log wrapped, or the other appender took the rest) is closed
+                if (a.span == null || offset - a.spanOffset >= SPAN || offset < a.spanOffset) {
+                    a.open(region, offset & -SPAN);
+                }
+                MemorySegment.copy(record.segment(), 0, a.memory, offset - a.spanOffset, LogRecord.SIZE);
+                if (((offset + LogRecord.SIZE) & (SPAN - 1)) == 0) {
+                    a.closeSpan();
+                }
+            }
             case FILE_CHANNEL -> {
                 ByteBuffer buffer = record.buffer();
                 while (buffer.hasRemaining()) {
@@ -283,7 +331,7 @@ public class LogBenchmark {
         flushNanos = 0;
         maxFlushNanos = 0;
         switch (sink) {
-            case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND -> {
+            case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND, MKWRITE_SPAN -> {
                 region.truncate(0); // drops what is dirty: no writeback between iterations
                 region.close();
                 storage.close();

@@ -214,7 +214,7 @@ public final class RunAll {
             Stat channel = s.stat(method, "sink=FILE_CHANNEL");
             Stat raw = s.stat(method, "sink=RAW_FALLOCATED");
             Stat zeroed = s.stat(method, "sink=RAW_ZEROED");
-            for (String sink : List.of("MKWRITE", "MKWRITE_AHEAD", "MKWRITE_AROUND")) {
+            for (String sink : List.of("MKWRITE", "MKWRITE_AHEAD", "MKWRITE_AROUND", "MKWRITE_SPAN")) {
                 Stat mk = s.stat(method, "sink=" + sink);
                 double toChannel = mk.median() / channel.median();
                 double toRaw = mk.median() / raw.median();
