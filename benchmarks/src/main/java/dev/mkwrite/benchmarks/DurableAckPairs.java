@@ -28,7 +28,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Run: {@code ./dev java --enable-native-access=ALL-UNNAMED -cp benchmarks/target/benchmarks.jar
  * dev.mkwrite.benchmarks.DurableAckPairs [--seconds S] [--out file.properties]} (S: measured seconds per
- * backing, after {@value #WARMUP_SECONDS} s of warm-up).
+ * backing, 5 unless given, after {@value #WARMUP_SECONDS} s of warm-up; {@code ./dev bench} gives 10).
  */
 public final class DurableAckPairs {
 
@@ -46,15 +46,9 @@ public final class DurableAckPairs {
     }
 
     public static void main(String[] args) throws Exception {
-        double seconds = 10;
-        Path out = null;
-        for (int k = 0; k < args.length; k++) {
-            switch (args[k]) {
-                case "--seconds" -> seconds = Double.parseDouble(args[++k]);
-                case "--out" -> out = Path.of(args[++k]);
-                default -> throw new IllegalArgumentException("usage: DurableAckPairs [--seconds S] [--out file]");
-            }
-        }
+        Rounds.Options options = Rounds.parse(args); // the harnesses' arguments; pairs take no --rounds
+        double seconds = options.seconds();
+        Path out = options.out();
         Properties props = new Properties();
         System.out.printf(Locale.ROOT, "Row 7 in pairs: %d-record blocks, mkwrite and raw in turn (ABBA), %.1f s"
                 + " per backing after %.1f s of warm-up; java.io.tmpdir=%s%n", BLOCK, seconds, WARMUP_SECONDS,
