@@ -59,7 +59,9 @@ import static java.nio.file.StandardOpenOption.WRITE;
  *   other thread's tail moves it on). The pin, its checks and its unpin are paid once a page, not once a
  *   record. A group flush of a page waits for the spans over it to close: for at most a page of records
  *   while the appenders run; an appender that stops appending must close its span (here: the iteration's
- *   tear-down) or a flush of its page waits for it.</li>
+ *   tear-down) or a flush of its page waits for it. The examples' {@code PageAppender} is the same loop,
+ *   tested beside a flushing thread; it is written out here so that the row measures no more than the loop
+ *   (every record here ends within its page).</li>
  *   <li>{@code FILE_CHANNEL}: positional {@link FileChannel#write(ByteBuffer, long)} of each record into a
  *   fresh file; group flush is {@code force(false)}.</li>
  *   <li>{@code RAW_FALLOCATED}: a raw {@code MemorySegment} mapping of a fresh file preallocated whole with
