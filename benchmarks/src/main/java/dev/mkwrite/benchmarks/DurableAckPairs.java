@@ -2,6 +2,7 @@ package dev.mkwrite.benchmarks;
 
 import dev.mkwrite.Backing;
 import org.HdrHistogram.Histogram;
+import org.agrona.collections.LongArrayList;
 
 import java.io.IOException;
 import java.io.OutputStream;
@@ -104,38 +105,30 @@ public final class DurableAckPairs {
             block(mk, null);
             block(raw, null);
         }
-        int capacity = 16;
-        double[] ratios = new double[capacity];
-        double[] mkBlocks = new double[capacity];
-        double[] rawBlocks = new double[capacity];
-        int pairs = 0;
+        LongArrayList mkNanos = new LongArrayList(); // each pair's block times; the ratios derive from them
+        LongArrayList rawNanos = new LongArrayList();
         long end = System.nanoTime() + (long) (seconds * 1e9);
-        while (pairs < 2 || System.nanoTime() < end) {
-            long m;
-            long r;
-            if ((pairs & 1) == 0) { // ABBA: mkwrite first in even pairs, raw first in odd ones
-                m = block(mk, mkLatency);
-                r = block(raw, rawLatency);
+        while (mkNanos.size() < 2 || System.nanoTime() < end) {
+            if ((mkNanos.size() & 1) == 0) { // ABBA: mkwrite first in even pairs, raw first in odd ones
+                mkNanos.addLong(block(mk, mkLatency));
+                rawNanos.addLong(block(raw, rawLatency));
             } else {
-                r = block(raw, rawLatency);
-                m = block(mk, mkLatency);
+                rawNanos.addLong(block(raw, rawLatency));
+                mkNanos.addLong(block(mk, mkLatency));
             }
-            if (pairs == capacity) {
-                capacity *= 2;
-                ratios = Arrays.copyOf(ratios, capacity);
-                mkBlocks = Arrays.copyOf(mkBlocks, capacity);
-                rawBlocks = Arrays.copyOf(rawBlocks, capacity);
-            }
-            ratios[pairs] = (double) r / m;
-            mkBlocks[pairs] = m / 1e3 / BLOCK;
-            rawBlocks[pairs] = r / 1e3 / BLOCK;
-            pairs++;
         }
-        double[] sorted = Arrays.copyOf(ratios, pairs);
-        Arrays.sort(sorted);
-        return new Result(backing, pairs, LockDropHarness.median(sorted), sorted[pairs / 4],
-                sorted[(3 * pairs) / 4], LockDropHarness.median(Arrays.copyOf(mkBlocks, pairs)),
-                LockDropHarness.median(Arrays.copyOf(rawBlocks, pairs)), mkLatency, rawLatency);
+        int pairs = mkNanos.size();
+        double[] ratios = new double[pairs];
+        double[] mkRecordUs = new double[pairs];
+        double[] rawRecordUs = new double[pairs];
+        for (int i = 0; i < pairs; i++) {
+            ratios[i] = (double) rawNanos.getLong(i) / mkNanos.getLong(i);
+            mkRecordUs[i] = mkNanos.getLong(i) / 1e3 / BLOCK;
+            rawRecordUs[i] = rawNanos.getLong(i) / 1e3 / BLOCK;
+        }
+        Arrays.sort(ratios);
+        return new Result(backing, pairs, LockDropHarness.median(ratios), ratios[pairs / 4], ratios[(3 * pairs) / 4],
+                LockDropHarness.median(mkRecordUs), LockDropHarness.median(rawRecordUs), mkLatency, rawLatency);
     }
 
     /** {@value #BLOCK} acknowledged records through {@code sink}; returns the block's nanoseconds. */
