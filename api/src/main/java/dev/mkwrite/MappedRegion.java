@@ -207,7 +207,8 @@ public interface MappedRegion extends Closeable {
      * @param src       the bytes
      * @param srcOffset first byte of {@code src} to write
      * @param length    number of bytes
-     * @throws IndexOutOfBoundsException if the source range is outside {@code src}
+     * @throws IndexOutOfBoundsException if the source range is outside {@code src}; the message names the
+     *                                   file, the offset and its page, and nothing is written
      * @see #write(long, long) for the other exceptions
      */
     void put(long offset, byte[] src, int srcOffset, int length);
@@ -276,7 +277,8 @@ public interface MappedRegion extends Closeable {
      * @param dstOffset first byte of {@code dst} to fill
      * @param length    number of bytes
      * @throws IllegalArgumentException  if {@code offset} or {@code length} is negative or overflows
-     * @throws IndexOutOfBoundsException if the destination range is outside {@code dst}
+     * @throws IndexOutOfBoundsException if the destination range is outside {@code dst}; the message names
+     *                                   the file, the offset and its page
      * @throws OutOfRegionException      if the range reaches past the end of the region
      * @throws RegionClosedException     if the region is closed
      */

@@ -178,6 +178,18 @@ final class RegionState {
         }
     }
 
+    /**
+     * A put whose source range, or a get whose destination range, {@code [arrayOffset, arrayOffset + length)}
+     * is not inside its array of {@code arrayLength} bytes; thrown before anything is pinned, written or read.
+     */
+    IndexOutOfBoundsException arrayOutOfBounds(boolean put, long offset, int arrayOffset, int length, int arrayLength) {
+        String which = put ? "source" : "destination";
+        return new IndexOutOfBoundsException((put ? "put(offset " + offset + ", srcOffset " : "get(offset " + offset
+                + ", dstOffset ") + arrayOffset + ", length " + length + "): the " + which + " range is outside a "
+                + which + " of " + arrayLength + " bytes; nothing " + (put ? "written" : "read") + " [file " + path
+                + ", offset " + offset + (offset >= 0 ? ", page " + (offset >>> pageShift) : "") + "]");
+    }
+
     /** An empty write or put at {@code offset}: fine anywhere up to the end of an open region. */
     void checkEmpty(long offset) {
         if (closed) {

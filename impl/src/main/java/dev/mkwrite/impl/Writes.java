@@ -90,7 +90,12 @@ final class Writes implements Ahead.Preparer {
     // state words. The store is written in both, so that neither half carries the other's branches.
 
     void put(long offset, byte[] src, int srcOffset, int length) {
-        Objects.checkFromIndexSize(srcOffset, length, src.length);
+        // Objects.checkFromIndexSize's test, term for term, with an exception that names the file: the copy
+        // below makes the same test, and the JIT folds it into this one only when the two match. With
+        // src.length left out of the or (it cannot be negative), a 64 B put took 0.5 ns more.
+        if ((src.length | srcOffset | length) < 0 || length > src.length - srcOffset) {
+            throw sourceOutOfBounds(offset, srcOffset, length, src);
+        }
         RegionState st = state; // once: the JIT does not trust a final field's load across the pin's volatile reads
         Hazards.Slot pin = pinFast(st, offset, length);
         if (pin == null) {
@@ -103,6 +108,11 @@ final class Writes implements Ahead.Preparer {
         } finally {
             unpinFast(pin);
         }
+    }
+
+    /** Out of line, so that the fast half carries only the call. */
+    private IndexOutOfBoundsException sourceOutOfBounds(long offset, int srcOffset, int length, byte[] src) {
+        return state.arrayOutOfBounds(true, offset, srcOffset, length, src.length);
     }
 
     private void putSlowly(long offset, byte[] src, int srcOffset, int length) {

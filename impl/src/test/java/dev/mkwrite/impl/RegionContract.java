@@ -1366,7 +1366,25 @@ abstract class RegionContract {
         assertThrows(IllegalArgumentException.class, () -> region.flush(10, Long.MAX_VALUE));
         assertThrows(IllegalArgumentException.class, () -> region.truncate(-1));
         assertThrows(IllegalArgumentException.class, () -> region.grow(1));
-        assertThrows(IndexOutOfBoundsException.class, () -> region.put(0, new byte[4], 2, 4));
+        IndexOutOfBoundsException source = assertThrows(IndexOutOfBoundsException.class,
+                () -> region.put(PAGE * 3L + 5, new byte[4], 2, 4));
+        assertTrue(source.getMessage().contains("region.dat"), source.getMessage());
+        assertTrue(source.getMessage().contains("offset " + (PAGE * 3L + 5)), source.getMessage());
+        assertTrue(source.getMessage().contains("page 3"), source.getMessage());
+        assertThrows(IndexOutOfBoundsException.class, () -> region.put(0, new byte[4], -1, 2));
+        assertThrows(IndexOutOfBoundsException.class, () -> region.put(0, new byte[4], 1, -1));
+        assertThrows(IndexOutOfBoundsException.class, () -> region.put(0, new byte[4], Integer.MAX_VALUE, 2));
+        source = assertThrows(IndexOutOfBoundsException.class, () -> region.put(64, new byte[4], 0, 5)); // WRITABLE page
+        assertTrue(source.getMessage().contains("offset 64, page 0"), source.getMessage());
+        assertTrue(source.getMessage().contains("source of 4 bytes"), source.getMessage());
+        assertEquals(0, region.stats().pins(), "a refused put left no pin");
+        IndexOutOfBoundsException destination = assertThrows(IndexOutOfBoundsException.class,
+                () -> region.get(PAGE + 9, new byte[8], 4, 8));
+        assertTrue(destination.getMessage().contains("destination of 8 bytes"), destination.getMessage());
+        assertTrue(destination.getMessage().contains("region.dat, offset " + (PAGE + 9) + ", page 1"),
+                destination.getMessage());
+        assertThrows(IndexOutOfBoundsException.class, () -> region.get(0, new byte[8], -1, 2));
+        assertThrows(IndexOutOfBoundsException.class, () -> region.get(0, new byte[8], 2, -1));
         assertEquals(1, handler.calls(), "no bad input reached the handler");
         assertArrayEquals(bytes(64, 1), read(0, 64));
         region.put(64, bytes(64, 2));
