@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Properties;
+import java.util.function.ToDoubleFunction;
 
 /**
  * Runs every row of the benchmark table in one go and prints the ratios: the JMH rows 1, 1b, 2, 4, 6 and 7
@@ -275,14 +276,15 @@ public final class RunAll {
                 double r = base.median() / v.median();
                 String raw = backing.equals("MEMORY_SEGMENT") ? "raw slice force()" : "raw force(index, 128)";
                 if (onDisk) { // the target's line: both sinks in one JVM, in alternating blocks (DurableAckPairs)
-                    String key = backing.toLowerCase(Locale.ROOT);
-                    double pr = Double.parseDouble(pairs.getProperty(key + ".ratio"));
+                    String key = backing.toLowerCase(Locale.ROOT) + ".";
+                    ToDoubleFunction<String> pair = name -> Double.parseDouble(pairs.getProperty(key + name));
+                    double pr = pair.applyAsDouble("ratio");
                     lines.add(new Line("7", "put + flush(offset, 128), " + shortBacking(backing) + ", tmpdir, in pairs ("
-                            + pairs.getProperty(key + ".pairs") + " pairs of " + DurableAckPairs.BLOCK
-                            + "-record blocks, one JVM)", micros(Double.parseDouble(pairs.getProperty(key + ".mkwrite.block.us"))),
-                            raw + ", the blocks between", micros(Double.parseDouble(pairs.getProperty(key + ".raw.block.us"))),
-                            ratio(pr) + " (quartiles " + ratio(Double.parseDouble(pairs.getProperty(key + ".ratio.q1")))
-                                    + "-" + ratio(Double.parseDouble(pairs.getProperty(key + ".ratio.q3"))) + ")",
+                            + pairs.getProperty(key + "pairs") + " pairs of " + DurableAckPairs.BLOCK
+                            + "-record blocks, one JVM)", micros(pair.applyAsDouble("mkwrite.block.us")),
+                            raw + ", the blocks between", micros(pair.applyAsDouble("raw.block.us")),
+                            ratio(pr) + " (quartiles " + ratio(pair.applyAsDouble("ratio.q1")) + "-"
+                                    + ratio(pair.applyAsDouble("ratio.q3")) + ")",
                             ">= 0.9", yes(pr >= 0.9)));
                 }
                 lines.add(new Line("7", "put + flush(offset, 128), " + shortBacking(backing) + ", " + where

@@ -66,7 +66,7 @@ final class Reads {
         // Objects.checkFromIndexSize's test, term for term, so that the JIT folds the copy's own into it (see
         // Writes.put), with an exception that names the file.
         if ((dst.length | dstOffset | length) < 0 || length > dst.length - dstOffset) {
-            throw destinationOutOfBounds(offset, dstOffset, length, dst);
+            throw state.arrayOutOfBounds(false, offset, dstOffset, length, dst.length);
         }
         boolean interrupted = interrupted();
         try {
@@ -80,10 +80,6 @@ final class Reads {
                 state.lock.readLock().unlock();
             }
         }
-    }
-
-    private IndexOutOfBoundsException destinationOutOfBounds(long offset, int dstOffset, int length, byte[] dst) {
-        return state.arrayOutOfBounds(false, offset, dstOffset, length, dst.length);
     }
 
     void get(long offset, MemorySegment dst) {

@@ -173,8 +173,7 @@ final class RegionState {
     void checkRange(String op, long offset, long length) {
         if (offset < 0 || length < 0 || offset + length < 0) {
             throw new IllegalArgumentException(op + "(offset " + offset + ", length " + length
-                    + "): both must be >= 0 and their sum must not overflow [file " + path + ", offset " + offset
-                    + (offset >= 0 ? ", page " + (offset >>> pageShift) : "") + "]");
+                    + "): both must be >= 0 and their sum must not overflow " + where(offset));
         }
     }
 
@@ -184,10 +183,14 @@ final class RegionState {
      */
     IndexOutOfBoundsException arrayOutOfBounds(boolean put, long offset, int arrayOffset, int length, int arrayLength) {
         String which = put ? "source" : "destination";
-        return new IndexOutOfBoundsException((put ? "put(offset " + offset + ", srcOffset " : "get(offset " + offset
-                + ", dstOffset ") + arrayOffset + ", length " + length + "): the " + which + " range is outside a "
-                + which + " of " + arrayLength + " bytes; nothing " + (put ? "written" : "read") + " [file " + path
-                + ", offset " + offset + (offset >= 0 ? ", page " + (offset >>> pageShift) : "") + "]");
+        return new IndexOutOfBoundsException((put ? "put" : "get") + "(offset " + offset + (put ? ", srcOffset " : ", dstOffset ")
+                + arrayOffset + ", length " + length + "): the " + which + " range is outside a " + which + " of "
+                + arrayLength + " bytes; nothing " + (put ? "written " : "read ") + where(offset));
+    }
+
+    /** The tail of a bad call's message: the file, the offset and, if the offset is not negative, its page. */
+    private String where(long offset) {
+        return "[file " + path + ", offset " + offset + (offset >= 0 ? ", page " + (offset >>> pageShift) : "") + "]";
     }
 
     /** An empty write or put at {@code offset}: fine anywhere up to the end of an open region. */

@@ -94,7 +94,7 @@ final class Writes implements Ahead.Preparer {
         // below makes the same test, and the JIT folds it into this one only when the two match. With
         // src.length left out of the or (it cannot be negative), a 64 B put took 0.5 ns more.
         if ((src.length | srcOffset | length) < 0 || length > src.length - srcOffset) {
-            throw sourceOutOfBounds(offset, srcOffset, length, src);
+            throw state.arrayOutOfBounds(true, offset, srcOffset, length, src.length);
         }
         RegionState st = state; // once: the JIT does not trust a final field's load across the pin's volatile reads
         Hazards.Slot pin = pinFast(st, offset, length);
@@ -108,11 +108,6 @@ final class Writes implements Ahead.Preparer {
         } finally {
             unpinFast(pin);
         }
-    }
-
-    /** Out of line, so that the fast half carries only the call. */
-    private IndexOutOfBoundsException sourceOutOfBounds(long offset, int srcOffset, int length, byte[] src) {
-        return state.arrayOutOfBounds(true, offset, srcOffset, length, src.length);
     }
 
     private void putSlowly(long offset, byte[] src, int srcOffset, int length) {
