@@ -28,14 +28,27 @@ public final class CrossCpuProbe {
             System.out.println("one CPU: no cross-CPU round trip");
             return;
         }
-        pingPong(WARM_UP);
-        double[] ns = new double[BATCHES];
-        for (int b = 0; b < BATCHES; b++) {
-            ns[b] = (double) pingPong(BATCH) / BATCH;
-        }
-        Arrays.sort(ns);
+        double[] ns = roundTrips(WARM_UP, BATCHES, BATCH);
         System.out.printf("%.0f ns a round trip between two threads (median of %d batches of %d; %.0f-%.0f)%n",
                 ns[BATCHES / 2], BATCHES, BATCH, ns[0], ns[BATCHES - 1]);
+    }
+
+    /**
+     * The round trip of {@code batches} batches of {@code batch} trips each, after {@code warmUp} trips, in
+     * nanoseconds, sorted; NaN each with fewer than two CPUs.
+     */
+    static double[] roundTrips(int warmUp, int batches, int batch) throws InterruptedException {
+        double[] ns = new double[batches];
+        if (Runtime.getRuntime().availableProcessors() < 2) {
+            Arrays.fill(ns, Double.NaN);
+            return ns;
+        }
+        pingPong(warmUp);
+        for (int b = 0; b < batches; b++) {
+            ns[b] = (double) pingPong(batch) / batch;
+        }
+        Arrays.sort(ns);
+        return ns;
     }
 
     /** {@code trips} round trips of a counter between this thread and another; returns the nanoseconds. */

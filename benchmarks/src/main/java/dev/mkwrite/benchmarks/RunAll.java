@@ -54,9 +54,17 @@ public final class RunAll {
                         String ratio, String target, String met) {
     }
 
+    /**
+     * One line of the table of rows 2 and 4 by cross-CPU mode: the ratio over the forks both of whose probes
+     * found the vCPUs close, and over those that found them apart ({@link CrossCpuProfiler}).
+     */
+    private record ModeLine(String row, String variant, String baseline, String fast, String slow) {
+    }
+
     private final Path results;
     private final Profile profile;
     private final List<Line> lines = new ArrayList<>();
+    private final List<ModeLine> modeLines = new ArrayList<>();
 
     private RunAll(Path results, Profile profile) {
         this.results = results;
@@ -204,6 +212,7 @@ public final class RunAll {
             String met = variant.equals("NOOP") ? yes(r <= 1.3) : variant.equals("POPULATE_64K") ? yes(r < 1.0)
                     : variant.equals("PREPARE_AHEAD") ? yes(r <= 0.77) : "";
             lines.add(new Line("2", variant + " (time)", ms(v), "RAW first touch", ms(raw), ratio(r), target, met));
+            byMode("2", variant + " (time)", "RAW first touch", s, "firstWrite", "variant=" + variant, "variant=RAW");
         }
     }
 
@@ -224,10 +233,35 @@ public final class RunAll {
                         ratio(toChannel), oneThread ? ">= 10" : ">= 5", yes(toChannel >= (oneThread ? 10 : 5))));
                 lines.add(new Line("4", sink + ", " + threads, rate(mk), "RAW_FALLOCATED", rate(raw),
                         ratio(toRaw), ">= 0.8", yes(toRaw >= 0.8)));
+                byMode("4", sink + ", " + threads, "RAW_FALLOCATED", s, method, "sink=" + sink,
+                        "sink=RAW_FALLOCATED");
                 lines.add(new Line("4", sink + ", " + threads, rate(mk), "RAW_ZEROED", rate(zeroed),
                         ratio(mk.median() / zeroed.median()), "", ""));
             }
         }
+    }
+
+    /**
+     * Adds the by-mode line of {@code variant} against {@code baseline}: the ratio of their medians over the
+     * forks of each cross-CPU mode, variant / baseline as the row's own ratio is (row 2's times, row 4's
+     * rates); a mode with no fork of either shows a dash.
+     */
+    private void byMode(String row, String variant, String baseline, Scores s, String method, String variantParam,
+                        String baselineParam) {
+        String[] cells = new String[2];
+        Probed[] modes = {Probed.FAST, Probed.SLOW};
+        for (int m = 0; m < 2; m++) {
+            Stat v = s.stat(modes[m], method, variantParam);
+            Stat b = s.stat(modes[m], method, baselineParam);
+            cells[m] = v == null || b == null ? "- (" + forks(v) + " / " + forks(b) + " forks)"
+                    : String.format(Locale.ROOT, "%s (%d / %d forks)", ratio(v.median() / b.median()), v.forks(),
+                    b.forks());
+        }
+        modeLines.add(new ModeLine(row, variant, baseline, cells[0], cells[1]));
+    }
+
+    private static int forks(Stat s) {
+        return s == null ? 0 : s.forks();
     }
 
     /** Row 6: ns per read; the ratio is raw time / mkwrite time. */
@@ -401,8 +435,30 @@ public final class RunAll {
     // ---------------------------------------------------------------------------------------------
     // Running
 
-    /** A median over forks, with the lowest and highest fork. */
-    private record Stat(double median, double min, double max) {
+    /** A statistic over forks: their median, lowest and highest score, and how many there were. */
+    private record Stat(double median, double min, double max, int forks) {
+    }
+
+    /**
+     * Which forks a statistic takes: all of them, or those both of whose cross-CPU probes found the
+     * vCPUs close ({@code FAST}) or apart ({@code SLOW}); see {@link CrossCpuProfiler}.
+     */
+    private enum Probed {
+        ALL, FAST, SLOW;
+
+        boolean takes(BenchmarkResult fork) {
+            if (this == ALL) {
+                return true;
+            }
+            double before = probe(fork, CrossCpuProfiler.BEFORE);
+            double after = probe(fork, CrossCpuProfiler.AFTER);
+            return this == FAST ? CrossCpuProfiler.fast(before, after) : CrossCpuProfiler.slow(before, after);
+        }
+
+        private static double probe(BenchmarkResult fork, String label) {
+            org.openjdk.jmh.results.Result<?> r = fork.getSecondaryResults().get(label);
+            return r == null ? Double.NaN : r.getScore();
+        }
     }
 
     /** Each benchmark's per-fork scores, keyed by method and parameters. */
@@ -414,6 +470,15 @@ public final class RunAll {
          * {@code params}: one fork per round (see {@link #rounds}).
          */
         Stat stat(String method, String... params) {
+            Stat all = stat(Probed.ALL, method, params);
+            if (all == null) {
+                throw new IllegalStateException("no result for " + method + " " + List.of(params));
+            }
+            return all;
+        }
+
+        /** As {@link #stat(String, String...)}, over the forks {@code probed} takes; null if none. */
+        Stat stat(Probed probed, String method, String... params) {
             List<Double> scores = new ArrayList<>();
             for (RunResult r : runs) {
                 String name = r.getParams().getBenchmark();
@@ -429,15 +494,17 @@ public final class RunAll {
                 }
                 if (match) {
                     for (BenchmarkResult fork : r.getBenchmarkResults()) {
-                        scores.add(fork.getPrimaryResult().getScore());
+                        if (probed.takes(fork)) {
+                            scores.add(fork.getPrimaryResult().getScore());
+                        }
                     }
                 }
             }
             if (scores.isEmpty()) {
-                throw new IllegalStateException("no result for " + method + " " + List.of(params));
+                return null;
             }
             double[] sorted = scores.stream().mapToDouble(Double::doubleValue).sorted().toArray();
-            return new Stat(LockDropHarness.median(sorted), sorted[0], sorted[sorted.length - 1]);
+            return new Stat(LockDropHarness.median(sorted), sorted[0], sorted[sorted.length - 1], sorted.length);
         }
     }
 
@@ -467,7 +534,7 @@ public final class RunAll {
     private Collection<RunResult> jmh(Call call, String file) throws RunnerException {
         ChainedOptionsBuilder b = new OptionsBuilder().include(PKG + call.include()).forks(1)
                 .resultFormat(ResultFormatType.JSON).result(results.resolve(file + ".json").toString())
-                .shouldFailOnError(true);
+                .shouldFailOnError(true).addProfiler(CrossCpuProfiler.class);
         if (call.singleShot()) {
             b.warmupIterations(profile.shotWarmups()).measurementIterations(profile.shots());
         } else if (call.include().startsWith("LogBenchmark")) {
@@ -528,6 +595,23 @@ public final class RunAll {
                 raw time; rows 3 and 3b lock-held latency / dropLock latency; row 4 mkwrite records/s / baseline \
                 records/s; row 5 mkwrite time / raw time; row 8 mkwrite minus raw (medians over runs).
                 """);
+        if (!modeLines.isEmpty()) {
+            sb.append(String.format(Locale.ROOT, """
+
+                    Rows 2 and 4 by cross-CPU mode: the same ratios over the forks whose cross-CPU round trip, \
+                    probed just before and just after the fork, was below %.0f ns both times (vCPUs close) or at \
+                    or above it both times (vCPUs apart); forks in between count in neither. Two threads that \
+                    share lines run at different speeds in the two modes (CrossCpuProbe), so a ratio over a mix \
+                    of them says more about the host than about mkwrite. Forks in brackets: variant / baseline.
+
+                    | Row | Variant | Baseline | Ratio, vCPUs close | Ratio, vCPUs apart |
+                    |---|---|---|---|---|
+                    """, CrossCpuProfiler.SLOW_NANOS));
+            for (ModeLine l : modeLines) {
+                sb.append("| ").append(String.join(" | ", l.row(), l.variant(), l.baseline(), l.fast(), l.slow()))
+                        .append(" |\n");
+            }
+        }
         return sb.toString();
     }
 
