@@ -144,8 +144,8 @@ final class Reads {
     ByteBuffer viewBuffer(long offset, long length) {
         if (length > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("viewBuffer(offset " + offset + ", length " + length
-                    + "): a ByteBuffer holds at most " + Integer.MAX_VALUE + " bytes; use view() [file "
-                    + state.path + ", offset " + offset + ", page " + first(Math.max(0, offset)) + "]");
+                    + "): a ByteBuffer holds at most " + Integer.MAX_VALUE + " bytes; use view() "
+                    + state.where(offset));
         }
         return view(offset, length).asByteBuffer().order(order);
     }
@@ -214,8 +214,8 @@ final class Reads {
             try {
                 m = state.mapping.readSegment();
             } catch (IOException e) {
-                throw new java.io.UncheckedIOException("mapping " + state.path + " for reading failed [file "
-                        + state.path + ", offset " + offset + ", page " + first(offset) + "]", e);
+                throw new java.io.UncheckedIOException("mapping " + state.path + " for reading failed "
+                        + state.where(offset), e);
             }
             if (memory == null) {
                 state.publishReads(); // a buffer mapping's companion is mapped now: reads go without the lock

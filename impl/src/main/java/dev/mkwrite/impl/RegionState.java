@@ -189,7 +189,7 @@ final class RegionState {
     }
 
     /** The tail of a bad call's message: the file, the offset and, if the offset is not negative, its page. */
-    private String where(long offset) {
+    String where(long offset) {
         return "[file " + path + ", offset " + offset + (offset >= 0 ? ", page " + (offset >>> pageShift) : "") + "]";
     }
 

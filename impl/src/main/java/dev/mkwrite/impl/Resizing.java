@@ -110,8 +110,7 @@ final class Resizing {
             if ((offset & mask) != 0 || ((end & mask) != 0 && end != region.size)) {
                 throw new IllegalArgumentException("punchHole(offset " + offset + ", length " + length
                         + "): the range must be whole pages of " + region.pageSize + " bytes, or end at the region's"
-                        + " end " + region.size + " [file " + region.path + ", offset " + offset + ", page "
-                        + (offset >>> region.pageShift) + "]");
+                        + " end " + region.size + " " + region.where(offset));
             }
             punch(offset, length);
         } finally {

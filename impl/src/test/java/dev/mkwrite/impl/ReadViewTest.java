@@ -67,6 +67,24 @@ class ReadViewTest {
 
     @ParameterizedTest
     @EnumSource(Backing.class)
+    void shouldRefuseABufferViewLargerThanABufferNamingTheFileOffsetAndPage(Backing backing) throws IOException {
+        try (MappedRegion region = open(backing, 4L * PAGE)) {
+            region.putLong(PAGE + 8, 42);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> region.viewBuffer(PAGE + 8, Integer.MAX_VALUE + 1L));
+            assertTrue(e.getMessage().contains("views.dat") && e.getMessage().contains("offset 4104")
+                    && e.getMessage().contains("page 1]") && e.getMessage().contains("use view()"), e.getMessage());
+            IllegalArgumentException negative = assertThrows(IllegalArgumentException.class,
+                    () -> region.viewBuffer(-PAGE, Integer.MAX_VALUE + 1L));
+            assertTrue(negative.getMessage().contains("offset -4096]"), "no page for a negative offset: "
+                    + negative.getMessage());
+            assertEquals(42, region.viewBuffer(PAGE, PAGE).order(ByteOrder.LITTLE_ENDIAN).getLong(8),
+                    "the region stays usable");
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
     void shouldFailAViewUsedAfterCloseWithAnExceptionNotACrash(Backing backing) throws IOException {
         MemorySegment view;
         ByteBuffer buffer;
