@@ -173,11 +173,17 @@ final class RegionFile {
     }
 
     /**
-     * Maps the whole file at {@code size} bytes, extending a shorter file sparsely. Like every operation
-     * here that may block in the channel, it runs where the caller's interrupt cannot close the channel
-     * ({@link Uninterruptible}); the caller's interrupt status is kept.
+     * Maps the whole file at {@code size} bytes, extending a shorter file sparsely. Through the channel, like
+     * every operation here that may block in it, it runs where the caller's interrupt cannot close the
+     * channel ({@link Uninterruptible}); the caller's interrupt status is kept. A mapping made with native
+     * calls alone ({@link Mapping#mapsNatively}: {@code lseek}, {@code ftruncate}, {@code mmap}, which
+     * ignore interrupts) runs on the caller's thread: no hand-off, and a fresh JVM's first region starts no
+     * I/O thread for it (about 6 ms of a cold start's classes and thread).
      */
     Mapping map(Backing backing, long size) throws IOException {
+        if (file.fd() >= 0 && Mapping.mapsNatively(backing)) {
+            return Mapping.map(backing, null, file.fd(), size);
+        }
         return Uninterruptible.call(() -> Mapping.map(backing, file.channel(), file.fd(), size));
     }
 
