@@ -575,8 +575,34 @@ public final class PosixNative {
         return firstLongOfStat(SYS_FSTATFS, fd);
     }
 
+    /**
+     * The filesystem a path is on: {@code f_type} of {@code statfs(path)}, through {@code syscall(2)}. Opens
+     * no descriptor, so it cannot drop a POSIX lock this process holds on the file.
+     *
+     * @param path a file or directory
+     * @return the filesystem's magic number, or {@code -errno} ({@code ENOENT} for a path that does not exist)
+     * @throws UnsupportedOperationException without native access, as every call here
+     */
+    public static long filesystemTypeOf(Path path) {
+        MethodHandle h = handle(Syscall.H); // the shared syscall(2) binding
+        if (h == null) {
+            return -Errno.ENOSYS;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cPath = cString(arena, path.toAbsolutePath().toString());
+            return firstLong(h, arena, SYS_STATFS, cPath.address());
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** {@code statfs}'s number: 137 on x86-64, 43 in the generic table. */
+    private static final long SYS_STATFS = isX86() ? 137 : 43;
+
     /** {@code f_type} of a tmpfs. */
     public static final long TMPFS_MAGIC = 0x01021994L;
+    /** {@code f_type} of ext2, ext3 and ext4, which share it. */
+    public static final long EXT_SUPER_MAGIC = 0xEF53L;
 
     /** The first 8 bytes of what system call {@code number}{@code (fd, buffer)} writes, or {@code -errno}. */
     private static long firstLongOfStat(long number, int fd) {
@@ -585,19 +611,27 @@ public final class PosixNative {
             return -Errno.ENOSYS;
         }
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buffer = arena.allocate(STAT_BUFFER, Long.BYTES);
-            MemorySegment state = captureState();
-            long r = result((long) h.invokeExact(state, number, (long) fd, buffer.address(), 0L, 0L, 0L), state);
-            if (r < 0) {
-                return r;
-            }
-            long[] first = new long[1];
-            // A bulk copy, not get(JAVA_LONG): no var handle for this path to spin.
-            MemorySegment.copy(buffer, java.lang.foreign.ValueLayout.JAVA_LONG, 0, first, 0, 1);
-            return first[0] < 0 ? -Errno.EINVAL : first[0]; // neither a device nor a magic number is negative
+            return firstLong(h, arena, number, fd);
         } catch (Throwable t) {
             throw rethrow(t);
         }
+    }
+
+    /**
+     * System call {@code number}{@code (first, buffer)} through the {@code syscall(2)} binding {@code h},
+     * with a buffer from {@code arena}: the buffer's first 8 bytes, or {@code -errno}.
+     */
+    private static long firstLong(MethodHandle h, Arena arena, long number, long first) throws Throwable {
+        MemorySegment buffer = arena.allocate(STAT_BUFFER, Long.BYTES);
+        MemorySegment state = captureState();
+        long r = result((long) h.invokeExact(state, number, first, buffer.address(), 0L, 0L, 0L), state);
+        if (r < 0) {
+            return r;
+        }
+        long[] value = new long[1];
+        // A bulk copy, not get(JAVA_LONG): no var handle for this path to spin.
+        MemorySegment.copy(buffer, java.lang.foreign.ValueLayout.JAVA_LONG, 0, value, 0, 1);
+        return value[0] < 0 ? -Errno.EINVAL : value[0]; // neither a device nor a magic number is negative
     }
 
     private static boolean isX86() {

@@ -22,6 +22,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CountDownLatch;
 
@@ -249,6 +250,12 @@ class StorageHandlerTest {
             assertTrue(storage.preparesOverwrites(file().resolveSibling("no-such-dir").resolve("x")),
                     "a filesystem that cannot be told: prepare every overwrite");
             boolean here = storage.preparesOverwrites(file());
+            // statfs (native access) and the file store (without) agree, on a path that exists
+            for (Path dir : List.of(file().getParent(), Path.of(System.getProperty("java.io.tmpdir")))) {
+                String type = Files.getFileStore(dir).type();
+                assertEquals(!Set.of("ext2", "ext3", "ext4", "tmpfs").contains(type), storage.preparesOverwrites(dir),
+                        dir + " on " + type);
+            }
             assertEquals(here, ahead.preparesOverwrites(file()),
                     "prepare-ahead passes it on");
             assertTrue(StorageHandlers.chain(storage, WriteFaultHandler.none()).preparesOverwrites(file()),
