@@ -106,7 +106,12 @@ public class LogBenchmark {
         /** A raw mapping of a fresh file preallocated with fallocate. */
         RAW_FALLOCATED,
         /** A raw mapping of a file written full of zeros before the trial. */
-        RAW_ZEROED
+        RAW_ZEROED;
+
+        /** Whether the records go into an mkwrite region: every {@code MKWRITE} sink, so that a new one is too. */
+        boolean mkwrite() {
+            return name().startsWith("MKWRITE");
+        }
     }
 
     @Param({"MKWRITE", "MKWRITE_AHEAD", "MKWRITE_AROUND", "MKWRITE_SPAN", "FILE_CHANNEL", "RAW_FALLOCATED", "RAW_ZEROED"})
@@ -236,8 +241,7 @@ public class LogBenchmark {
     }
 
     private boolean mkwrite() {
-        return sink == Sink.MKWRITE || sink == Sink.MKWRITE_AHEAD || sink == Sink.MKWRITE_AROUND
-                || sink == Sink.MKWRITE_SPAN;
+        return sink.mkwrite();
     }
 
     /** One appending thread's record buffer, and under {@code MKWRITE_SPAN} its span and where it starts. */
