@@ -248,20 +248,17 @@ public final class RunAll {
      */
     private void byMode(String row, String variant, String baseline, Scores s, String method, String variantParam,
                         String baselineParam) {
-        String[] cells = new String[2];
-        Probed[] modes = {Probed.FAST, Probed.SLOW};
-        for (int m = 0; m < 2; m++) {
-            Stat v = s.stat(modes[m], method, variantParam);
-            Stat b = s.stat(modes[m], method, baselineParam);
-            cells[m] = v == null || b == null ? "- (" + forks(v) + " / " + forks(b) + " forks)"
-                    : String.format(Locale.ROOT, "%s (%d / %d forks)", ratio(v.median() / b.median()), v.forks(),
-                    b.forks());
-        }
-        modeLines.add(new ModeLine(row, variant, baseline, cells[0], cells[1]));
+        modeLines.add(new ModeLine(row, variant, baseline,
+                modeCell(s.stat(Probed.FAST, method, variantParam), s.stat(Probed.FAST, method, baselineParam)),
+                modeCell(s.stat(Probed.SLOW, method, variantParam), s.stat(Probed.SLOW, method, baselineParam))));
     }
 
-    private static int forks(Stat s) {
-        return s == null ? 0 : s.forks();
+    /** One mode's cell: variant / baseline over that mode's forks, and how many each had; a dash if either had none. */
+    private static String modeCell(Stat v, Stat b) {
+        if (v == null || b == null) {
+            return "- (" + (v == null ? 0 : v.forks()) + " / " + (b == null ? 0 : b.forks()) + " forks)";
+        }
+        return String.format(Locale.ROOT, "%s (%d / %d forks)", ratio(v.median() / b.median()), v.forks(), b.forks());
     }
 
     /** Row 6: ns per read; the ratio is raw time / mkwrite time. */

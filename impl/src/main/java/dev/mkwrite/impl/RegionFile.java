@@ -182,7 +182,7 @@ final class RegionFile {
      */
     Mapping map(Backing backing, long size) throws IOException {
         if (file.fd() >= 0 && Mapping.mapsNatively(backing)) {
-            return Mapping.map(backing, null, file.fd(), size);
+            return Mapping.NativeMapping.map(file.fd(), size);
         }
         return Uninterruptible.call(() -> Mapping.map(backing, file.channel(), file.fd(), size));
     }

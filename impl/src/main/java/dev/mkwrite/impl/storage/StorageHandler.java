@@ -500,12 +500,14 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     public boolean preparesOverwrites(Path path) {
         // statfs with native access: microseconds, where the file store costs about 2 ms in a fresh JVM
         // (it reads the mount table), which every first region's open pays here.
-        long type = NativeAccess.available() ? PosixNative.filesystemTypeOf(path) : -Errno.ENOSYS;
-        if (type >= 0) {
-            return type != PosixNative.EXT_SUPER_MAGIC && type != PosixNative.TMPFS_MAGIC;
-        }
-        if (type != -Errno.ENOSYS) {
-            return true; // cannot tell: prepare every overwrite
+        if (NativeAccess.available()) {
+            long type = PosixNative.filesystemTypeOf(path);
+            if (type >= 0) {
+                return type != PosixNative.EXT_SUPER_MAGIC && type != PosixNative.TMPFS_MAGIC;
+            }
+            if (type != -Errno.ENOSYS) {
+                return true; // cannot tell: prepare every overwrite
+            }
         }
         try {
             return !OVERWRITES_IN_PLACE.contains(Files.getFileStore(path).type().toLowerCase(Locale.ROOT));
