@@ -372,13 +372,22 @@ public interface MappedRegion extends Closeable {
 
     /**
      * Writes back the dirty pages that intersect {@code [offset, offset + length)} (rule K8). Every WRITABLE
-     * page of the range goes to WRITEBACK at once, whether or not a writer holds it pinned: from then on a
-     * writer that reaches the page waits for its writeback to end ({@link #tryWrite} returns {@code null}).
-     * Then the flush waits for the writers that were already pinned in those pages to leave; only a page
-     * with no writer left is shown to {@link WriteFaultHandler#beforeWriteback} and forced. Exactly those
-     * pages are forced to storage, their reservations are consumed, and they become CLEAN, so their next
-     * write faults again. Pages already under writeback by another flush are waited for. A write that
-     * completed before this call started is in what it forced, and so is a write that this call waited for.
+     * page of the range goes to WRITEBACK at once, whether or not a writer holds it pinned, is shown to
+     * {@link WriteFaultHandler#beforeWriteback} and forced to storage; its reservation is consumed and it
+     * becomes CLEAN, so its next write faults again (or, where the handler says an overwrite needs no
+     * preparing, {@link WriteFaultHandler#preparesOverwrites}, enters it without calling the handler). Pages
+     * already under writeback by another flush are waited for. What writers meet depends on
+     * {@linkplain RegionBuilder#stablePages(boolean) stable pages}:
+     * <ul>
+     *   <li>without them (the default) the flush never waits for a writer, nor a writer for the flush: a
+     *   page that a writer holds pinned (a {@link WriteSpan} open over it), or that a writer enters during
+     *   its writeback, is forced as it is and stays dirty, with its reservation, for the next flush;</li>
+     *   <li>with them, a writer that reaches a page under writeback waits for the writeback to end
+     *   ({@link #tryWrite} returns {@code null}), and the flush first waits for the writers already pinned
+     *   in its pages to leave, so the handler and the disk see each page as its writers left it.</li>
+     * </ul>
+     * Either way, a write that completed before this call started is in what it forced, and so is a write
+     * that this call waited for.
      *
      * @param offset file offset of the first byte
      * @param length number of bytes

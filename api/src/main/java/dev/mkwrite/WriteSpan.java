@@ -7,8 +7,10 @@ import java.nio.ByteBuffer;
  * A pinned window {@code [offset, offset + length)} of a region, open for writes at raw memory speed.
  *
  * <p>Every page it covers was prepared before the span was handed out, and stays WRITABLE and pinned
- * until {@link #close()}: flush, grow, truncate and close wait for the pin. Keep spans short, as the
- * kernel keeps a write short; never hold one while waiting for something else.
+ * until {@link #close()}: truncate and close wait for the pin, and so do a flush of its pages in a region
+ * with {@linkplain RegionBuilder#stablePages(boolean) stable pages} (without them a flush forces the pages
+ * as they are and leaves them dirty) and a grow in the cases {@link MappedRegion#grow} names. Keep spans
+ * short, as the kernel keeps a write short; never hold one while waiting for something else.
  *
  * <p>A span belongs to the thread that opened it. Views obtained from it must not be used after
  * {@code close()}: on the {@link Backing#MEMORY_SEGMENT} backing such use throws

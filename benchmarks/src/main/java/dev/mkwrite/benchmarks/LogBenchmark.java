@@ -57,9 +57,9 @@ import static java.nio.file.StandardOpenOption.WRITE;
  *   appender holds a {@link WriteSpan} over the page its record falls in, copies its records into the span's
  *   segment, and closes the span when a record ends the page (or the next record lands elsewhere, as the
  *   other thread's tail moves it on). The pin, its checks and its unpin are paid once a page, not once a
- *   record. A group flush of a page waits for the spans over it to close: for at most a page of records
- *   while the appenders run; an appender that stops appending must close its span (here: the iteration's
- *   tear-down) or a flush of its page waits for it. The examples' {@code PageAppender} is the same loop,
+ *   record. The fallocate handler asks for no stable pages, so a group flush does not wait for the spans:
+ *   it forces a page under a span as it is and leaves it dirty for the next flush. The truncate in the
+ *   iteration's tear-down does wait for them, so every appender closes its span first. The examples' {@code PageAppender} is the same loop,
  *   tested beside a flushing thread; it is written out here so that the row measures no more than the loop
  *   (every record here ends within its page).</li>
  *   <li>{@code FILE_CHANNEL}: positional {@link FileChannel#write(ByteBuffer, long)} of each record into a
@@ -88,7 +88,7 @@ public class LogBenchmark {
     static final long CAPACITY = 256L << 20;
     static final int FLUSH_MILLIS = 10;
     private static final int GRANULE = 1 << 20;
-    /** An appender's span under {@code MKWRITE_SPAN}: one page, so a group flush waits for at most a page of records. */
+    /** An appender's span under {@code MKWRITE_SPAN}: one page, as the examples' {@code PageAppender} holds. */
     private static final int SPAN = 4096;
 
     /** Where the records go. */
@@ -262,7 +262,7 @@ public class LogBenchmark {
 
         /**
          * Closes the span held, if any. JMH calls it on the appender's own thread before the benchmark's
-         * tear-down, whose flusher and truncate would otherwise wait for the pin.
+         * tear-down, whose truncate would otherwise wait for the pin.
          */
         @TearDown(Level.Iteration)
         public void closeSpan() {

@@ -107,6 +107,54 @@ class NonStablePagesTest {
 
     @ParameterizedTest
     @EnumSource(Backing.class)
+    void shouldFlushAPageUnderAnOpenSpanWithoutWaitingForItAndKeepItDirty(Backing backing) throws Exception {
+        List<Long> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        TrackingHandler handler = new TrackingHandler();
+        handler.stablePages = false;
+        handler.writebackHook = (page, contents) -> seen.add(contents.get(LONG, 0));
+        try (MappedRegion region = open(backing, handler)) {
+            try (WriteSpan span = region.write(0, PAGE)) {
+                span.segment().set(LONG, 0, 1);
+                // Another thread's flush, with this thread's span still open over the page: it writes the
+                // page back as it is now and returns; the span's later stores are the next flush's.
+                assertEquals(1, executor.submit(() -> region.flush()).get(10, TimeUnit.SECONDS));
+                span.segment().set(LONG, 0, 2);
+            }
+            assertEquals(List.of(1L), seen);
+            assertEquals(1, region.stats().writablePages(), "pinned during its writeback: still dirty");
+            assertEquals(1, region.flush(), "the next flush writes it again");
+            assertEquals(List.of(1L, 2L), seen);
+            assertEquals(0, region.stats().writablePages());
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldMakeAFlushWaitForAnOpenSpanWithStablePages(Backing backing) throws Exception {
+        TrackingHandler handler = new TrackingHandler();
+        handler.stablePages = true;
+        try (MappedRegion region = open(backing, handler)) {
+            AtomicReference<Thread> flusher = new AtomicReference<>();
+            Future<Long> flush;
+            try (WriteSpan span = region.write(0, PAGE)) {
+                span.segment().set(LONG, 0, 1);
+                flush = executor.submit(() -> {
+                    flusher.set(Thread.currentThread());
+                    return region.flush();
+                });
+                while (flusher.get() == null) {
+                    Thread.onSpinWait();
+                }
+                Blocking.assertBlocked(flusher.get(), flush, Blocking.Wait.WAIT_QUEUE);
+                span.segment().set(LONG, 0, 2); // stable: the writeback has not read the page yet
+            }
+            assertEquals(1, flush.get(10, TimeUnit.SECONDS));
+            assertEquals(0, region.stats().writablePages());
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
     void shouldMakeAWriterWaitForWritebackWithStablePages(Backing backing) throws Exception {
         CountDownLatch entered = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);

@@ -11,12 +11,14 @@ import java.lang.foreign.MemorySegment;
  * over the page its records fall in and copies them into the span's segment, so the pin, its checks and
  * the unpin are paid once a page rather than once a record. Row 4's {@code MKWRITE_SPAN} measures it.
  *
- * <p>A flush of a page waits for the spans held over it. The appender closes its span when a record ends
- * the page, and when the next record falls in another page; {@link #release()} closes it otherwise, and
- * must be called before the appending thread goes idle or blocks on anything (a queue, a lock, a flush),
- * or a flush of that page waits for it. A record that crosses a page boundary is written by
- * {@link MappedRegion#put(long, MemorySegment)} after the span is released, never while holding it: a
- * thread that pins while it holds a pin can wait on a flush that waits for it.
+ * <p>A truncate and the region's close wait for the spans held over a page, and so does a flush in a
+ * region with stable pages (without them a flush forces the page as it is and leaves it dirty for the next
+ * flush). The appender closes its span when a record ends the page, and when the next record falls in
+ * another page; {@link #release()} closes it otherwise, and must be called before the appending thread goes
+ * idle or blocks on anything (a queue, a lock, a flush), or those operations wait for it. A record that
+ * crosses a page boundary is written by {@link MappedRegion#put(long, MemorySegment)} after the span is
+ * released, never while holding it: a thread that pins while it holds a pin can wait on a truncate, a close
+ * or a stable-page flush that waits for it.
  *
  * <p>Not thread-safe: one per appending thread. The region's size must be a multiple of its page size, so
  * that every page a record lands in is whole.
@@ -68,7 +70,7 @@ public final class PageAppender implements AutoCloseable {
         }
     }
 
-    /** Closes the span held, if any: before this thread goes idle or blocks, and before a flush it waits for. */
+    /** Closes the span held, if any: before this thread goes idle or blocks, a flush it waits for included. */
     public void release() {
         if (span != null) {
             span.close();
