@@ -44,7 +44,9 @@ import java.nio.file.Path;
  * closing a span ends its pin with a release store that reads do not acquire, so a read that merely
  * comes later in time may see all, part or none of a write. A {@link #flush} orders them too: once it
  * returns, reads on the thread that called it see every write into the flushed range that completed
- * before the flush began or that the flush waited for (a writer pinned in one of its pages).
+ * before the flush began, and, in a region with {@linkplain RegionBuilder#stablePages(boolean) stable
+ * pages}, every write that the flush waited for (a writer pinned in one of its pages). Without stable
+ * pages a flush waits for no writer: a write still in progress when it began is ordered by nothing.
  *
  * <p>One limit: on tmpfs and other shared-memory file systems the kernel allocates
  * a page even to read a hole (a page never written or punched), so there a read of a hole raises
@@ -140,8 +142,11 @@ public interface MappedRegion extends Closeable {
 
     /**
      * Opens a pinned span over {@code [offset, offset + length)}, faulting in every page it covers.
-     * Blocks while a page is being prepared by another writer, is under writeback, or while an
-     * exclusive operation holds the region lock.
+     * Blocks while a page is being prepared by another writer, while an exclusive operation holds the
+     * region lock, while the region is at its {@linkplain RegionBuilder#dirtyLimit dirty limit} (the fault
+     * writes back first), and, in a region with {@linkplain RegionBuilder#stablePages(boolean) stable
+     * pages}, while a page is under writeback. Without stable pages a write into a page under writeback
+     * goes ahead, and the page stays dirty for the next flush.
      *
      * @param offset file offset of the first byte
      * @param length number of bytes, zero or more
@@ -159,9 +164,10 @@ public interface MappedRegion extends Closeable {
 
     /**
      * Like {@link #write}, but never waits ({@code RETRY_NOWAIT}): returns {@code null} if any page is
-     * being prepared by another writer or is under writeback, if the region lock is not free for
-     * sharing, or if the handler answered {@link FaultResult#RETRY} to a {@linkplain WriteFault#isNoWait()
-     * no-wait fault}. The handler does run for CLEAN pages.
+     * being prepared by another writer, or is under writeback in a region with stable pages, if an
+     * exclusive operation holds the region lock, if the region is at its dirty limit, or if the handler
+     * answered {@link FaultResult#RETRY} to a {@linkplain WriteFault#isNoWait() no-wait fault}
+     * ({@link WouldBlock.Reason} says which). The handler does run for CLEAN pages.
      *
      * @param offset file offset of the first byte
      * @param length number of bytes, zero or more
@@ -325,9 +331,12 @@ public interface MappedRegion extends Closeable {
      * Reads through it see writes as {@link #get} does (see <i>Reads</i> above). It stays valid until the
      * region closes, or until a {@link #grow} or {@link #truncate} replaces the region's mapping (a grow
      * within the mapping's room to grow does not; with the {@code MAPPED_BYTE_BUFFER} backing every grow
-     * does); afterwards every access through it throws {@link IllegalStateException}, never a crash, and
-     * a new view must be taken. Byte order: the segment has none of its own; use layouts in the region's
-     * {@linkplain RegionBuilder#byteOrder byte order}.
+     * does) and the old mapping is unmapped: at once for a truncate, and for a grow with the
+     * {@code MAPPED_BYTE_BUFFER} backing; for a grow with {@code MEMORY_SEGMENT}, once the writers and
+     * flushes still using the old mapping have left. Afterwards every access through it throws
+     * {@link IllegalStateException}, never a crash, so take a new view after a grow or truncate. Byte order:
+     * the segment has none of its own; use layouts in the region's {@linkplain RegionBuilder#byteOrder byte
+     * order}.
      *
      * @param offset file offset of the first byte
      * @param length number of bytes
@@ -401,8 +410,9 @@ public interface MappedRegion extends Closeable {
 
     /**
      * Extends the region and its file to {@code newSize}, sparsely. New pages start CLEAN. Takes the
-     * region lock exclusively, so faults and reads wait for it, but of the pinned writers it waits only for
-     * those of a last page that the old size covers partly (and for a writeback of that page): the page's
+     * region lock exclusively, so faults wait for it (reads take no lock and go on), but of the pinned
+     * writers it waits only for those of a last page that the old size covers partly (and for a writeback
+     * of that page): the page's
      * extent changes, so grow writes it back and gives it a new generation, and its next write prepares the
      * whole page. Writers pinned in any other page go on writing during the grow; if the grow maps the file
      * anew they write through the old mapping, which maps the same file pages and stays mapped until they
@@ -423,7 +433,8 @@ public interface MappedRegion extends Closeable {
      * Sets the region and its file to {@code newSize}, like {@code ftruncate}. When shrinking, every
      * removed page's reservation is released and its generation moves on, so a fault that prepared it
      * with the lock dropped finds its work stale; bytes past the new end read as zero if the region is
-     * extended again. Waits for pinned writers and for writeback of removed pages.
+     * extended again. A shrink waits for every pinned writer and every writeback in the region, not only
+     * in the removed pages; a truncate to a larger size is a {@link #grow}.
      *
      * @param newSize the new size, zero or more
      * @throws IllegalArgumentException if {@code newSize} is negative or larger than the backing can map
@@ -444,18 +455,20 @@ public interface MappedRegion extends Closeable {
      * multiple of it or the end of the region. Takes the region lock exclusively, so faults wait, and waits
      * for writeback and for pinned writers of the pages in the range; writers of other pages go on. So the
      * calling thread must not hold a span over a page of the range. Where native access is enabled on Linux
-     * the blocks are freed with {@code fallocate(2)}. Elsewhere, where the file system cannot punch holes,
-     * or where the path no longer names the file this region opened (renamed or replaced since), the data in
-     * the range is overwritten with zeros through the region's own file (holes stay holes): it reads the same
-     * but frees no space. A {@code SpaceQuota} learns of the freed space from the application, as it does for
-     * truncate.
+     * the blocks are freed with {@code fallocate(2)} on the region's own descriptor, whatever the path names
+     * now. Without native access, or where the file system cannot punch holes, the data in the range is
+     * overwritten with zeros through the region's own file (holes stay holes): it reads the same but frees
+     * no space, and an interrupt stops it after the chunk it is in, with an {@link IOException}. A
+     * {@code SpaceQuota} learns of the freed space from the application, as it does for truncate.
      *
      * @param offset file offset of the first byte, page-aligned
      * @param length number of bytes, whole pages or reaching the end of the region; zero does nothing
      * @throws IllegalArgumentException if the range is negative, overflows or is not whole pages
      * @throws OutOfRegionException     if the range reaches past the end of the region
-     * @throws IOException              if the file could not be changed; the pages' states are then unchanged,
-     *                                  but bytes of the range may already read as zero
+     * @throws IOException              if the file could not be changed; the pages' states are then unchanged
+     *                                  (but a page of the range that was prepared and never written has
+     *                                  lost its reservation, as after a truncate), and bytes of the range
+     *                                  may already read as zero
      * @throws RegionClosedException    if the region is closed
      * @throws IllegalStateException    if called from inside this region's handler
      */
@@ -469,7 +482,7 @@ public interface MappedRegion extends Closeable {
     RegionStats stats();
 
     /**
-     * Whether this handle is closed, or the region's close has begun.
+     * Whether this handle is closed, or the region is closed or closing (its close holds the region lock).
      *
      * @return {@code true} once closing
      */
@@ -483,9 +496,10 @@ public interface MappedRegion extends Closeable {
      *
      * <p>The close of the last handle writes back every dirty page, waits for pinned writers and faults in
      * progress, unmaps the file and releases its lock. Afterwards every reservation the region accepted has
-     * been consumed or released. Writes that start after that close began throw
-     * {@link RegionClosedException}. The close of any other handle returns at once; the region goes on
-     * for the other handles.
+     * been consumed or released. A write that runs during that close either pinned its pages before the
+     * close froze them, and is then waited for and written back with the rest, or throws
+     * {@link RegionClosedException}; every write that starts after the close returned throws it. The close
+     * of any other handle returns at once; the region goes on for the other handles.
      *
      * @throws IOException           if the final writeback failed; the region is closed anyway
      * @throws IllegalStateException if called from inside this region's handler when it would close the

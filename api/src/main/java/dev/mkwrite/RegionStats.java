@@ -23,7 +23,10 @@ package dev.mkwrite;
  * @param handlerNanos            time spent inside {@link WriteFaultHandler#prepare}
  * @param writebackWaits          times a writer waited for a page to leave writeback
  * @param writebackWaitNanos      time writers spent waiting for writeback
- * @param pagesWrittenBack        pages taken through writeback by flushes
+ * @param pagesWrittenBack        pages whose writeback ended: forced and left clean (or kept prepared) by a
+ *                                flush, or by a close's or a grow's writeback; a page forced but left dirty
+ *                                (written during its writeback, without stable pages) counts when a later
+ *                                writeback ends it
  * @param reservationsOutstanding reservations accepted and not yet consumed or released
  * @param reservedBytes           sum of {@link Reservation#bytes()} over the outstanding reservations
  * @param pins                    page pins held by open {@link WriteSpan}s and writes in progress (a span

@@ -20,7 +20,7 @@ public final class WouldBlock {
 
     /** What the write would have waited for. */
     public enum Reason {
-        /** An exclusive operation (grow, truncate, punchHole, close) holds the region lock, or waits for it. */
+        /** An exclusive operation (grow, truncate, punchHole, close) holds the region lock. */
         REGION_LOCK,
         /** A page is being prepared by another writer's fault. */
         PREPARING,

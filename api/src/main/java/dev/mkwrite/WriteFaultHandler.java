@@ -9,8 +9,12 @@ import java.nio.file.Path;
  * {@code ->page_mkwrite}.
  *
  * <p>mkwrite calls {@link #prepare} on the writing thread, with the region lock held shared, for each
- * page that a write covers and that is not yet WRITABLE. At most one call per page is in progress at any
- * time. The handler either
+ * page that a write covers and that is not yet WRITABLE; in a region with
+ * {@linkplain RegionBuilder#prepareAhead prepare-ahead}, also on its background thread, for the pages it
+ * prepares ahead of a sequential writer. At most one call per page and generation is in progress at any
+ * time: a truncate or a hole punched over a page whose handler dropped the lock moves the page to a new
+ * generation, and a write may then call the handler for it again while the stale call still runs; the
+ * stale call's work is recognised on its retry and released. The handler either
  * <ul>
  *   <li>returns a {@link Reservation} (use {@link Reservation#none()} when nothing was needed): the page
  *   becomes WRITABLE;</li>
@@ -18,8 +22,10 @@ import java.nio.file.Path;
  *   {@linkplain WriteFault#cacheReservation caches} what it prepared, and returns
  *   {@link FaultResult#RETRY}; or</li>
  *   <li>throws. {@link NoSpaceException} (or an {@link IOException} whose message says the device is
- *   full) reaches the writer as {@link NoSpaceException}; any other failure as
- *   {@link HandlerFailedException}. Nothing of the write lands, and the page stays CLEAN.</li>
+ *   full) reaches the writer as {@link NoSpaceException}; another {@link WriteFaultException} as itself;
+ *   an {@link InterruptedException} or an interrupted I/O as {@link FaultInterruptedException}; any other
+ *   exception as {@link HandlerFailedException}. An {@link Error} propagates as it is. Nothing of the
+ *   write lands, and the page stays CLEAN.</li>
  * </ul>
  *
  * <p>A handler must not write into, flush, grow, truncate, punch a hole in or close its own region: a write
@@ -67,8 +73,9 @@ public interface WriteFaultHandler {
      *   <li>{@link MappedRegion#flush flush}, and the writeback that a write starts on its own thread when
      *   the region's dirty limit is reached: without the region lock;</li>
      *   <li>{@link MappedRegion#close close}, for every dirty page, and {@link MappedRegion#grow grow}, for a
-     *   dirty last page that the old size covers partly: with the region lock held exclusively, so faults,
-     *   reads and the other exclusive operations wait until it returns.</li>
+     *   dirty last page that the old size covers partly: with the region lock held exclusively, so faults
+     *   and the other exclusive operations wait until it returns (reads without the lock go on, but for
+     *   close, which ends them first).</li>
      * </ul>
      * It must be quick, must not write into the region, and must not wait for another thread that uses the
      * region.
@@ -95,10 +102,12 @@ public interface WriteFaultHandler {
     /**
      * Whether a page of {@code path} that was written back must be prepared again, through {@link #prepare},
      * before it is next written. If not, writeback leaves the page prepared (its storage kept, its
-     * generation unchanged) instead of clean, and the next write makes it dirty again with one
-     * compare-and-set, without a fault: it is still counted and written back by the next flush, so dirty
-     * ranges stay exact. A truncate, a hole punched over the page or the region's close takes the page back
-     * to clean as before. Asked once, when a region over {@code path} opens. Handlers that pass calls on to
+     * generation unchanged) instead of clean, and the next write makes it dirty again without calling the
+     * handler: a write within one page, in a region without a {@linkplain RegionBuilder#dirtyLimit dirty
+     * limit}, with one compare-and-set and no fault; a write over several pages, or under a dirty limit,
+     * through a fault that takes the region lock and counts in {@link RegionStats#faults()}. Either way the
+     * page is counted and written back by the next flush, so dirty ranges stay exact. A truncate, a hole
+     * punched over the page or the region's close takes the page back to clean as before. Asked once, when a region over {@code path} opens. Handlers that pass calls on to
      * another should pass this on too.
      *
      * <p>Answer false only where an overwrite in place needs no new storage: on ext4 or tmpfs, once a page's
@@ -130,8 +139,8 @@ public interface WriteFaultHandler {
     /**
      * A handler that prepares nothing and returns {@link Reservation#none()}, for its page and for every
      * page its fault offers {@linkplain WriteFault#prepareAround around} it. A region with it behaves
-     * like a raw mapping with exact dirty tracking and stable pages; it does not protect from a full
-     * disk.
+     * like a raw mapping with exact dirty tracking (and stable pages only if the builder asks for them);
+     * it does not protect from a full disk.
      *
      * @return the no-op handler
      */

@@ -45,10 +45,11 @@ import java.util.Objects;
  * for a store's own start-up message.
  *
  * <h2>Lifetime</h2>
- * A {@link Storage} is thread-safe and may serve any number of regions (files). It keeps a descriptor of
- * each file it prepared until {@link Storage#release(Path)} or {@link Storage#close()}: close it after the
- * regions it serves, and release a file after closing its region and before deleting, replacing or
- * truncating it outside mkwrite.
+ * A {@link Storage} is thread-safe and may serve any number of regions (files). It opens no descriptor of
+ * a file whose region it serves: it prepares pages through the region's ({@link WriteFault#file()}), and
+ * forgets the file when the region closes. Close it after the regions it serves. Only a file it was called
+ * for without a region (directly, as a unit test does) keeps a descriptor of the handler's own, until
+ * {@link Storage#release(Path)} or {@link Storage#close()}.
  */
 public final class WriteFaultHandlers {
 
@@ -56,16 +57,16 @@ public final class WriteFaultHandlers {
     }
 
     /**
-     * A built-in handler that prepares storage: a {@link WriteFaultHandler} that holds a descriptor of each
-     * file it prepares, so it is closed after the regions it serves. Thread-safe.
+     * A built-in handler that prepares storage, through the descriptor of the region it serves. Close it
+     * after those regions. Thread-safe.
      */
     public interface Storage extends WriteFaultHandler, Closeable {
 
         /**
-         * Forgets {@code path}: closes its descriptor and drops what is known about the file. Call it after
-         * closing the file's region (its last handle), before deleting, replacing or truncating the file
-         * outside mkwrite: an open descriptor keeps a deleted file's blocks allocated. A later fault on the
-         * file starts afresh. Never call it while a region over the file is open.
+         * Forgets {@code path}: drops what is known about the file, and closes the handler's own descriptor of
+         * it if it opened one (only for a file it was called for without a region: a region's close releases
+         * its file itself). A later fault on the file starts afresh. Never call it while a region over the
+         * file is open.
          *
          * @param path the file, as the region names it ({@link MappedRegion#path()})
          * @throws IOException if closing the descriptor failed

@@ -14,8 +14,9 @@ import java.nio.ByteBuffer;
  *
  * <p>A span belongs to the thread that opened it. Views obtained from it must not be used after
  * {@code close()}: on the {@link Backing#MEMORY_SEGMENT} backing such use throws
- * {@link IllegalStateException} once the mapping is replaced; on {@link Backing#MAPPED_BYTE_BUFFER} it is
- * undefined.
+ * {@link IllegalStateException} once the mapping it came from is unmapped (by a truncate, by the close, or
+ * after a grow once that mapping's writers and flushes have left); on {@link Backing#MAPPED_BYTE_BUFFER} it
+ * is undefined.
  *
  * <pre>{@code
  * try (WriteSpan span = region.write(offset, record.length)) {

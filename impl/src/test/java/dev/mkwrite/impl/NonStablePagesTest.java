@@ -3,6 +3,7 @@ package dev.mkwrite.impl;
 import dev.mkwrite.Backing;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.WouldBlock;
+import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -19,11 +20,13 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -125,6 +128,29 @@ class NonStablePagesTest {
             assertEquals(1, region.flush(), "the next flush writes it again");
             assertEquals(List.of(1L, 2L), seen);
             assertEquals(0, region.stats().writablePages());
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldGiveNoStablePagesWithTheNoneHandlerUnlessTheBuilderAsks(Backing backing) throws Exception {
+        for (boolean asked : new boolean[] {false, true}) {
+            try (MappedRegion region = MappedRegion.builder(dir.resolve("none-" + asked + ".dat")).size(8L * PAGE)
+                    .pageSize(PAGE).backing(backing).handler(WriteFaultHandler.none()).stablePages(asked).open()) {
+                Future<Long> flush;
+                try (WriteSpan span = region.write(0, PAGE)) {
+                    span.segment().set(LONG, 0, 1);
+                    flush = executor.submit(() -> region.flush());
+                    if (!asked) {
+                        assertEquals(1, flush.get(10, TimeUnit.SECONDS), "none(): a flush does not wait for the span");
+                    } else {
+                        assertThrows(TimeoutException.class, () -> flush.get(200, TimeUnit.MILLISECONDS),
+                                "stablePages(true): the flush waits for the span");
+                    }
+                }
+                assertEquals(1, flush.get(10, TimeUnit.SECONDS));
+                assertEquals(asked ? 0 : 1, region.stats().writablePages(), "asked " + asked);
+            }
         }
     }
 

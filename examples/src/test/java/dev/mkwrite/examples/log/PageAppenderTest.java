@@ -22,9 +22,10 @@ import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 /**
  * The log pattern of docs/USING.md: appenders that reserve records from a shared tail and hold a span over
- * their page, beside a thread that flushes what was reserved, as row 4's {@code MKWRITE_SPAN} runs it. A
- * flush waits for the spans over its pages, so what these tests catch is a span left open (the run hangs and
- * times out) and a record lost or torn between the spans, the puts and the flushes.
+ * their page, beside a thread that flushes what was reserved, as row 4's {@code MKWRITE_SPAN} runs it. The
+ * handler asks for no stable pages, so a flush does not wait for the spans over its pages: what these tests
+ * catch is a span left open (its page still dirty after the last flush, and the close waiting for it until
+ * the run times out) and a record lost or torn between the spans, the puts and the flushes.
  */
 class PageAppenderTest {
 
@@ -73,7 +74,7 @@ class PageAppenderTest {
                         while (appending.get()) {
                             long end = Math.min(tail.get(), SIZE);
                             if (end > flushed) {
-                                log.flush(flushed, end - flushed); // waits for the spans over these pages
+                                log.flush(flushed, end - flushed); // a page under a span stays dirty
                                 flushed = end;
                             } else {
                                 Thread.onSpinWait();
@@ -92,7 +93,7 @@ class PageAppenderTest {
                     assertNull(f, () -> "a thread failed: " + f);
                 }
                 // A record reserved before a group flush may land after it: the last flush takes every page.
-                log.flush(0, SIZE); // waits for any span an appender left open
+                log.flush(0, SIZE); // every span is closed: the appenders ended
                 assertEquals(0, log.stats().writablePages(), "every page written was flushed: " + log.stats());
                 byte[] back = new byte[recordSize];
                 for (long at = 0; at + recordSize <= SIZE; at += recordSize) {
