@@ -258,14 +258,20 @@ final class SpaceEdge {
     /**
      * Gives back the untouched allocated units of a released file. The file stays allocated where written.
      * The region's descriptors are closed by then: the handler opens the file for this, if there is anything
-     * to give back, and its release closes it again.
+     * to give back, and its release closes it again. Runs on the closing thread; an interrupt it had before
+     * the close is set aside meanwhile, since {@link BlockingIo} refuses an interrupted caller and the space
+     * would stay allocated, and set again afterwards. One that arrives during the give-back stops it.
      */
     void trim(FileSpace file) {
         if (nativeCalls && file.tryLockResources()) {
+            boolean interrupted = Thread.interrupted();
             try {
                 punchUntouched(file, 0, Long.MAX_VALUE, 0, 0, true);
             } finally {
                 file.unlockResources();
+                if (interrupted) {
+                    Thread.currentThread().interrupt();
+                }
             }
         }
     }

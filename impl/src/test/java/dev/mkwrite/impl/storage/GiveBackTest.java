@@ -311,6 +311,24 @@ class GiveBackTest {
         assertEquals(0, descriptorsOf(file), "closing the handler closes every file it opened");
     }
 
+    @Test
+    void shouldGiveBackTheSpaceWhenTheClosingThreadWasInterrupted() throws Exception {
+        assumeTrue(NativeAccess.available(), "space is given back only with native access");
+        Path file = fs.dir().resolve("closing-interrupted");
+        try (StorageHandler storage = StorageHandlers.fallocate(1 << 20)) {
+            MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(storage).open();
+            region.putLong(0, 1);
+            Thread.currentThread().interrupt(); // e.g. a store shutting down on an interrupted thread
+            try {
+                region.close();
+                assertTrue(Thread.currentThread().isInterrupted(), "the close keeps the interrupt for the caller");
+            } finally {
+                Thread.interrupted();
+            }
+            assertEquals(PAGE, allocatedBytes(file), "the rest of the granule was kept");
+        }
+    }
+
     /** How many of this process's descriptors refer to {@code file}. */
     private static int descriptorsOf(Path file) throws IOException {
         Path real = file.toRealPath();
