@@ -12,7 +12,8 @@ package dev.mkwrite;
  *   real data;</li>
  *   <li>{@link #release()} when the reservation was never used: the fault failed after preparing,
  *   the page was truncated or punched ({@link MappedRegion#punchHole}), a retry found it stale, or another
- *   fault prepared the page first.</li>
+ *   fault prepared the page first; and, for every page still dirty, when the close's final writeback
+ *   failed (the region closes anyway; the data stays in the page cache, not known to be on storage).</li>
  * </ul>
  * Both are called from whichever thread ends the reservation (a writer, a flusher, or a thread that grows,
  * truncates, punches a hole or closes), never concurrently for the same reservation, and possibly while
