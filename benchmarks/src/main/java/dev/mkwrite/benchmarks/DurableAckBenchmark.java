@@ -42,9 +42,11 @@ import static java.nio.file.StandardOpenOption.WRITE;
  *   <li>{@code MKWRITE}: a {@link MappedRegion} over a fresh sparse file with
  *   {@link StorageHandlers#fallocate(int) fallocate} in 1 MiB granules (as row 4);
  *   {@link MappedRegion#put(long, MemorySegment)} of the record, then
- *   {@link MappedRegion#flush(long, long) flush(offset, 128)}. The flush writes the record's page back
- *   and makes it CLEAN, so the next record into it faults again (no system call: the granule is known
- *   to be allocated).</li>
+ *   {@link MappedRegion#flush(long, long) flush(offset, 128)}. The flush writes the record's page back;
+ *   on ext4 and tmpfs, where the storage handler says an overwrite needs no preparing, it leaves the page
+ *   PREPARED, and the next record into it enters it with one CAS, without a fault (elsewhere the page
+ *   goes CLEAN and the next record faults, with no system call: the granule is known to be
+ *   allocated).</li>
  *   <li>{@code MKWRITE_OTHER_WRITER}: the same, with a second thread that wrote once into the region's
  *   last page as it opened and lives on without writing. Its hazard slot makes a flush's drainer call
  *   {@code membarrier}, until the first such call revokes the slot (shown beside the target, no target

@@ -35,8 +35,9 @@ import java.util.concurrent.locks.LockSupport;
  * Records the latency of every {@code grow} and every faulting write in HdrHistogram, and reports p50,
  * p99 and max per mode; the modes alternate for several rounds and the median over rounds is reported.
  * The target: the p99 of {@code grow} at least 10x lower with the drop. A third mode, {@code alone}, runs
- * the grow loop with no faulting threads: the floor, what a {@code grow} costs by itself (a new mapping,
- * and closing the old one, which handshakes every Java thread).
+ * the grow loop with no faulting threads: the floor, what a {@code grow} costs by itself (with native
+ * access, while the mapping has room to grow, one {@code ftruncate}; past it a new mapping, the old one
+ * handed to the unmapper thread).
  *
  * <p>Run: {@code ./dev java -cp benchmarks/target/benchmarks.jar dev.mkwrite.benchmarks.LockDropHarness
  * [--seconds S] [--rounds R] [--out file.properties]}

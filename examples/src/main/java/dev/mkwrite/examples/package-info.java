@@ -3,7 +3,8 @@
  *
  * <p>{@link dev.mkwrite.examples.Main} dispatches to one {@link dev.mkwrite.examples.Command} per
  * example and parses options with {@link dev.mkwrite.examples.Options}. Every storage handler the
- * examples use comes from {@link dev.mkwrite.examples.Handlers}. The examples use only mkwrite's public
- * API ({@code dev.mkwrite}).
+ * examples use comes from {@link dev.mkwrite.examples.Handlers}. The examples use mkwrite's api
+ * ({@code dev.mkwrite}) and the storage handlers' own classes ({@code dev.mkwrite.impl.storage}: the
+ * handlers' options and statistics that {@code WriteFaultHandlers} does not show).
  */
 package dev.mkwrite.examples;

@@ -22,9 +22,11 @@ import static dev.mkwrite.impl.PageState.state;
  * faults again. Stable pages: a page under writeback admits no writer, so the handler's
  * {@link WriteFaultHandler#beforeWriteback} sees the contents that reach the disk.
  *
- * <p>A flush takes WRITABLE pages to WRITEBACK under the region lock held shared (new writers now wait
- * in a fault), then, with no lock, waits for the pinned writers to leave, forces the pages in contiguous
- * runs and makes them CLEAN, consuming their reservations. It writes back in batches of drained pages,
+ * <p>A flush takes WRITABLE pages to WRITEBACK under the region lock held shared, then, with no lock,
+ * forces the pages in contiguous runs and makes them CLEAN, consuming their reservations. With stable
+ * pages new writers wait in a fault, and the flush first waits for the pinned writers to leave; without
+ * them a page a writer still pins, or enters meanwhile, is forced as it is and stays dirty (REDIRTIED,
+ * then WRITABLE) for the next flush. It writes back in batches of drained pages,
  * so it never waits on one page while holding another drained page that a writer may wait for. Pages
  * another flush is writing back are waited for, not written twice.
  *

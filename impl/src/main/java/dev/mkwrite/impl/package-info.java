@@ -28,7 +28,9 @@
  *   <li>{@link dev.mkwrite.impl.Around}: write fault-around: the pages after a faulting one that its
  *   handler's preparation covers, taken in the same fault and left PREPARED (ready, not dirty) until a
  *   write enters them.</li>
- *   <li>{@link dev.mkwrite.impl.Writeback}: flush: WRITABLE to WRITEBACK, drain, force, CLEAN.</li>
+ *   <li>{@link dev.mkwrite.impl.Writeback}: flush: WRITABLE to WRITEBACK, drain (with stable pages; without,
+ *   a page still pinned is forced as it is and stays dirty, REDIRTIED), force, CLEAN (or PREPARED when
+ *   overwrites need no preparing).</li>
  *   <li>{@link dev.mkwrite.impl.Resizing}: grow, truncate, punchHole, generations, quiesce and thaw.</li>
  *   <li>{@link dev.mkwrite.impl.Retirement}: mappings a grow replaced, unmapped by the
  *   {@link dev.mkwrite.impl.Unmapper} thread once their writers and flushes have left.</li>

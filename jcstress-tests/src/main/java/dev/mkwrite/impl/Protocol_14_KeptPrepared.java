@@ -8,9 +8,9 @@
  * Page 0 starts kept: written once (the one handler call) and flushed, so PREPARED. A writer opens a span
  * over it and stores two longs, 1 at offset 0 and then 1 at offset 8, with some work between. A flush
  * races it: it may run before the writer enters (nothing is dirty), take the page while the writer holds
- * it (it waits for the writer, then writes back both stores), or take it between the writer's entry and
- * its pin (the writer then stores during the writeback and marks the page REDIRTIED, so it must stay
- * dirty). The handler's beforeWriteback records what each writeback saw. Then the arbiter flushes once
+ * it (no stable pages: it forces the page as it is and marks it REDIRTIED, so it stays dirty), or take it
+ * between the writer's entry and its pin (the writer then stores during the writeback and marks the page
+ * REDIRTIED itself, so it must stay dirty too). The handler's beforeWriteback records what each writeback saw. Then the arbiter flushes once
  * more: the last writeback must have seen both stores, and the page must end PREPARED again.
  *
  *   r1: what the racing flush's writeback saw: -1 it wrote nothing, 0 neither store, 3 both, 1 or 2 one of

@@ -238,7 +238,7 @@ public final class LogCommand implements Command {
             row("lock drops", Fmt.count(r.lockDrops()) + " (the fallocate handler holds the region lock: a"
                     + " granule costs one system call)");
             row("writeback waits", Fmt.count(r.writebackWaits()) + " (appends that found their page under"
-                    + " writeback and waited: stable pages)");
+                    + " writeback and waited: only with stable pages, which the log does not ask for)");
             row("fault latency", Fmt.latencies(faulted));
             row("", "latency of append() calls whose page faulted, measured in the appending thread");
             row("handler latency", Fmt.latencies(handlerLatency));

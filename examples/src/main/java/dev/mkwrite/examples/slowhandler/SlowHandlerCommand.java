@@ -116,8 +116,8 @@ public final class SlowHandlerCommand implements Command {
         out.println();
         out.println("  fault latency: a write on a fast page that faulted, measured in the writing thread;"
                 + " grow(): each call, measured in the growing thread.");
-        out.println("  grow() also waits for writebacks in progress (the writers flush their pages so that they"
-                + " fault again), which sets its tail in both runs.");
+        out.println("  the writers flush their pages so that they fault again; grow() does not wait for those"
+                + " flushes (the region's size is whole pages, so it freezes no page).");
         return 0;
     }
 

@@ -36,8 +36,8 @@ public final class CrashChild {
     }
 
     /**
-     * The small log the child writes: segments of 1 MiB grown in 256 KiB steps, so that every round
-     * grows and rolls; 64 KiB granules, two prepared ahead; a group flush every 2 ms.
+     * The small log the child writes: segments of 512 KiB grown in 128 KiB steps, so that every round
+     * grows and rolls; 32 KiB granules, two prepared ahead; a group flush every 2 ms.
      *
      * @param dir the log directory
      * @return the configuration

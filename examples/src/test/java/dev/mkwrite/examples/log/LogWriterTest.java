@@ -118,7 +118,7 @@ class LogWriterTest {
 
     @Test
     void shouldNotCommitPastARecordThatIsStillBeingWritten() throws Exception {
-        int payload = 8192 - LogFormat.RECORD_HEADER; // records of two pages: the next one starts on a fresh page
+        int payload = 8192 - LogFormat.RECORD_HEADER; // records of two pages' length, each over parts of three
         CountDownLatch inHandler = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
         Thread[] blocked = new Thread[1];
