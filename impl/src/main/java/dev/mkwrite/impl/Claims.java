@@ -1,5 +1,6 @@
 package dev.mkwrite.impl;
 
+import dev.mkwrite.FaultInterruptedException;
 import dev.mkwrite.Reservation;
 import dev.mkwrite.WouldBlock;
 
@@ -98,7 +99,8 @@ final class Claims {
      * Publishes every claim WRITABLE under the region lock held shared (K3: an exclusive operation
      * may have taken a claim meanwhile; then its page is faulted again by the caller's next pass).
      * Returns false, publishing nothing, if a no-wait write would have to wait for the lock (the caller
-     * records {@link WouldBlock.Reason#REGION_LOCK}).
+     * records {@link WouldBlock.Reason#REGION_LOCK}). The wait for the lock ends at an interrupt (K9), with
+     * {@link FaultInterruptedException} and nothing published: the caller gives every claim back.
      */
     boolean publish(long offset, boolean noWait) {
         if (held == 0) {
@@ -109,7 +111,14 @@ final class Claims {
                 return false;
             }
         } else {
-            region.lock.readLock().lock(); // short: no handler runs under it here
+            try {
+                // No handler runs under it here, but an exclusive operation may hold it for long: a grow
+                // or a close writing back, a truncate waiting for pinned writers.
+                region.lock.readLock().lockInterruptibly();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new FaultInterruptedException(region.path, offset, offset >>> region.pageShift, e);
+            }
         }
         int count = held;
         int published = 0;

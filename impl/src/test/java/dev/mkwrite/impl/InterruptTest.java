@@ -1,6 +1,7 @@
 package dev.mkwrite.impl;
 
 import dev.mkwrite.Backing;
+import dev.mkwrite.FaultInterruptedException;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteFaultHandler;
@@ -11,6 +12,10 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -32,8 +37,13 @@ class InterruptTest {
 
     private MappedRegion region;
 
+    /** Threads of their own for the blocking actors: the common pool may have one worker on two cores. */
+    private final java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool(
+            r -> Thread.ofPlatform().daemon().name("interrupt-test").unstarted(r));
+
     @AfterEach
     void clearInterrupt() throws IOException {
+        threads.shutdownNow();
         Thread.interrupted();
         if (region != null) {
             region.close();
@@ -107,5 +117,76 @@ class InterruptTest {
         assertTrue(Thread.interrupted());
         region = MappedRegion.builder(r.path()).handler(WriteFaultHandler.none()).backing(backing).open();
         assertEquals(42, region.getLong(0), "the close wrote back and released the lock");
+    }
+    /**
+     * K9 for a write over several pages: its handler calls claim the pages one by one, then it takes the
+     * region lock once more to publish them all. An exclusive operation may hold the lock then (here a
+     * grow, whose writeback of the partly covered last page is held in {@code beforeWriteback}); an
+     * interrupt must end that wait with {@link FaultInterruptedException}, every claim given back.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldEndAWriteOverSeveralPagesInterruptedWhileItWaitsToPublish(Backing backing) throws Exception {
+        CountDownLatch inHandler = new CountDownLatch(1);
+        CountDownLatch leaveHandler = new CountDownLatch(1);
+        CountDownLatch inWriteback = new CountDownLatch(1);
+        CountDownLatch leaveWriteback = new CountDownLatch(1);
+        TrackingHandler handler = new TrackingHandler((fault, h) -> {
+            if (fault.page() == 1) { // the write's last page: its claims are all made once this returns
+                inHandler.countDown();
+                TrackingHandler.awaitQuietly(leaveHandler);
+            }
+            return h.reserve(fault);
+        });
+        handler.writebackHook = (page, contents) -> {
+            if (page == 2) {
+                inWriteback.countDown();
+                TrackingHandler.awaitQuietly(leaveWriteback);
+            }
+        };
+        region = MappedRegion.builder(dir.resolve("publish.dat")).size(2L * PAGE + 100).pageSize(PAGE)
+                .backing(backing).handler(handler).open();
+        MappedRegion r = region;
+        r.putLong(2L * PAGE, 3); // the partly covered last page, dirty: a grow writes it back
+        AtomicReference<Thread> writer = new AtomicReference<>();
+        AtomicReference<Thread> grower = new AtomicReference<>();
+        try {
+            CompletableFuture<Void> write = CompletableFuture.runAsync(() -> {
+                writer.set(Thread.currentThread());
+                r.put(PAGE - 8, new byte[16]); // pages 0 and 1
+            }, threads);
+            assertTrue(inHandler.await(10, TimeUnit.SECONDS));
+            CompletableFuture<Void> grow = CompletableFuture.runAsync(() -> {
+                grower.set(Thread.currentThread());
+                try {
+                    r.grow(4L * PAGE);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }, threads);
+            while (grower.get() == null) {
+                Thread.onSpinWait();
+            }
+            // Queued behind the write's handler call: once that returns, the grow takes the lock before the
+            // write can take it again to publish (a queued writer stops new readers).
+            Blocking.assertBlocked(grower.get(), grow, Blocking.Wait.REGION_LOCK);
+            leaveHandler.countDown();
+            assertTrue(inWriteback.await(10, TimeUnit.SECONDS), "the grow holds the lock, in its writeback");
+            Blocking.assertBlocked(writer.get(), write, Blocking.Wait.REGION_LOCK);
+            writer.get().interrupt();
+            Throwable failure = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> write.get(10, TimeUnit.SECONDS), "an interrupt ends the wait to publish").getCause();
+            assertTrue(failure instanceof FaultInterruptedException, "not a FaultInterruptedException: " + failure);
+            leaveWriteback.countDown();
+            grow.get(10, TimeUnit.SECONDS);
+        } finally {
+            leaveHandler.countDown();
+            leaveWriteback.countDown();
+        }
+        assertEquals(0, r.stats().preparingPages(), "every claim went back");
+        assertEquals(0, r.stats().writablePages(), "no page of the write was published");
+        assertEquals(0, r.stats().reservationsOutstanding(), "the claims' reservations were released");
+        r.put(PAGE - 8, new byte[16]); // the region works on: the same write, once more
+        assertEquals(3, r.getLong(2L * PAGE));
     }
 }
