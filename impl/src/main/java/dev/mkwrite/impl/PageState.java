@@ -36,7 +36,10 @@ final class PageState {
     static final int PREPARING = 1;
     /** Prepared and dirty; writers pin it without a lock. */
     static final int WRITABLE = 2;
-    /** Taken by a flush: no new writer may enter until it becomes CLEAN again. */
+    /**
+     * Taken by a flush. With stable pages no new writer may enter until its writeback ends; without them a
+     * writer enters it by marking it {@link #REDIRTIED}.
+     */
     static final int WRITEBACK = 3;
     /** WRITABLE, but held still by an exclusive operation (grow, truncate, close) that drains pins. */
     static final int FROZEN = 4;
@@ -47,11 +50,13 @@ final class PageState {
      */
     static final int REDIRTIED = 5;
     /**
-     * Prepared by another page's fault (fault-around), with its reservation in the slot, but not dirty: no
-     * writer has entered it, so flush and the dirty ranges pass it by. Writers cannot pin it; the next
-     * write's fault claims it and makes it WRITABLE without calling the handler. Only a fault, with the
-     * region lock held shared, moves it; an exclusive operation that removes it, or changes its extent,
-     * releases its reservation, and so does close.
+     * Prepared by another page's fault (fault-around), or kept prepared by a writeback when overwrites need
+     * no preparing, with its reservation in the slot, but not dirty: no writer has entered it, so flush and
+     * the dirty ranges pass it by. Writers cannot pin it: a write within one page, without a dirty limit,
+     * enters it by one CAS to WRITABLE, without the lock ({@code FaultPath.enter}); any other write's fault
+     * claims it under the lock shared and makes it WRITABLE, neither calling the handler. An exclusive
+     * operation that removes it, or changes its extent, takes it by CAS in its quiesce and releases its
+     * reservation, and so does close.
      */
     static final int PREPARED = 6;
 
