@@ -87,6 +87,9 @@ public final class BlockingIo {
         }
     }
 
+    /** A cancel that is never requested: for {@link Uninterruptible#callToTheEnd}. */
+    static final Cancel NEVER_CANCELLED = new Cancel();
+
     private BlockingIo() {
     }
 

@@ -40,6 +40,14 @@ public final class Uninterruptible {
         }
     }
 
+    /**
+     * {@link #call} for an operation written for {@link BlockingIo}, which polls a {@link BlockingIo.Cancel}
+     * between its steps: here the cancel is never requested, so the operation runs to its end.
+     */
+    public static <T> T callToTheEnd(BlockingIo.Op<T> op) throws IOException {
+        return call(() -> op.run(BlockingIo.NEVER_CANCELLED));
+    }
+
     /** {@link #call} for an operation with no result. */
     public static void run(IoRun op) throws IOException {
         call(() -> {

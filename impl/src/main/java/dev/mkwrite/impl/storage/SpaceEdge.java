@@ -5,8 +5,10 @@ import dev.mkwrite.impl.os.BlockingIo;
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.FileZeros;
 import dev.mkwrite.impl.os.LazyLogger;
+import dev.mkwrite.impl.os.Uninterruptible;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.file.Path;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -173,9 +175,16 @@ final class SpaceEdge {
     private void holdOffSpeculation(boolean evenGivingBack) {
         reclaimers.incrementAndGet(); // volatile: speculation that begins after this backs off
         long deadline = System.nanoTime() + SPECULATION_WAIT_NANOS;
+        // An interrupt is kept aside meanwhile: with the status set, parkNanos returns at once and this
+        // would spin. The wait is brief; the caller looks at the interrupt after it.
+        boolean interrupted = false;
         // Speculation is read first: any that gives back by the time givingBack is read is past its fallocate.
         while (speculating.get() > (evenGivingBack ? 0 : givingBack.get()) && System.nanoTime() < deadline) {
             LockSupport.parkNanos(20_000);
+            interrupted |= Thread.interrupted();
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 
@@ -191,18 +200,49 @@ final class SpaceEdge {
      * fault's failing granule (a filesystem that undoes a failed fallocate holds it until then); after that,
      * only while giving back frees something, up to {@link #MAX_RECLAIMS} times.
      *
+     * <p>A faulting thread that is interrupted, before or while it gives space back, gets
+     * {@link InterruptedIOException} instead (K9: its fault ends with {@code FaultInterruptedException},
+     * not a misleading no-space error); a give-back it began still runs to its end.
+     *
      * @param inEdge   whether the caller entered edge mode already
      * @param attempts how often it tried again already
+     * @throws InterruptedIOException if the thread is interrupted; then it is not in edge mode unless
+     *                                {@code inEdge} said so
      */
-    boolean retryAtTheEdge(boolean inEdge, int attempts) {
+    boolean retryAtTheEdge(boolean inEdge, int attempts) throws InterruptedIOException {
+        Runnable seam = atTheEdgeForTests;
+        if (seam != null) {
+            seam.run();
+        }
+        checkInterrupt();
         if (!inEdge) {
             if (!enterEdge()) {
                 return false; // nothing can be given back without native access
             }
             reclaim();
+            if (Thread.currentThread().isInterrupted()) {
+                leaveEdge(); // the caller, told nothing, does not
+                checkInterrupt();
+            }
             return true;
         }
-        return attempts < MAX_RECLAIMS && reclaim() > 0;
+        boolean retry = attempts < MAX_RECLAIMS && reclaim() > 0;
+        checkInterrupt();
+        return retry;
+    }
+
+    /** Tests only: runs on the faulting thread as it reaches {@link #retryAtTheEdge}; null otherwise. */
+    private volatile Runnable atTheEdgeForTests;
+
+    /** Sets the seam {@link #retryAtTheEdge} runs first (null: none). */
+    void atTheEdgeForTests(Runnable seam) {
+        atTheEdgeForTests = seam;
+    }
+
+    private static void checkInterrupt() throws InterruptedIOException {
+        if (Thread.currentThread().isInterrupted()) {
+            throw new InterruptedIOException("interrupted while it looked for space at the disk's edge");
+        }
     }
 
     /**
@@ -258,20 +298,15 @@ final class SpaceEdge {
     /**
      * Gives back the untouched allocated units of a released file. The file stays allocated where written.
      * The region's descriptors are closed by then: the handler opens the file for this, if there is anything
-     * to give back, and its release closes it again. Runs on the closing thread; an interrupt it had before
-     * the close is set aside meanwhile, since {@link BlockingIo} refuses an interrupted caller and the space
-     * would stay allocated, and set again afterwards. One that arrives during the give-back stops it.
+     * to give back, and its release closes it again. Runs on the closing thread, to its end whatever
+     * interrupts it ({@link #punchUntouched}), which keeps its interrupt status.
      */
     void trim(FileSpace file) {
         if (nativeCalls && file.tryLockResources()) {
-            boolean interrupted = Thread.interrupted();
             try {
                 punchUntouched(file, 0, Long.MAX_VALUE, 0, 0, true);
             } finally {
                 file.unlockResources();
-                if (interrupted) {
-                    Thread.currentThread().interrupt();
-                }
             }
         }
     }
@@ -283,8 +318,9 @@ final class SpaceEdge {
      * allocation recorded for an untouched unit. Each run of folio units is claimed first, all its units but
      * the caller's page (the filling bit keeps faults out of them), and if any was punched, the file's
      * allocation records are invalidated. A folio unit any other unit of which is touched or filling is left
-     * whole. Never throws: space that cannot be given back is simply kept. Caller holds the file's resource
-     * lock and is not speculating, unless it {@linkplain #giveBack gives back} what its fallocate got.
+     * whole. Never throws: space that cannot be given back is simply kept. Runs to its end whatever
+     * interrupts the caller, which keeps its interrupt status. Caller holds the file's resource lock and is
+     * not speculating, unless it {@linkplain #giveBack gives back} what its fallocate got.
      *
      * <p>Allocations beyond a page are held off throughout ({@link #holdOffSpeculation}). A punch walks
      * its range chunk by chunk; an allocation ahead (prepare-ahead's granule, a fault's granule) that lands
@@ -327,7 +363,9 @@ final class SpaceEdge {
                     long first = u << UnitTable.UNIT_SHIFT;
                     long last = runEnd << UnitTable.UNIT_SHIFT;
                     StorageFile f = storage != null ? storage : (storage = file.storage());
-                    punched += BlockingIo.call(cancel -> FileZeros.punchZeros(f, first, last, cancel));
+                    // To its end, interrupted or not: endReclaim below forgets the run's allocation records,
+                    // so a punch stopped part way would leave blocks that no reclaim can find again.
+                    punched += Uninterruptible.callToTheEnd(cancel -> FileZeros.punchZeros(f, first, last, cancel));
                 } finally {
                     file.endReclaim(u, runEnd); // even after a failure: some holes may have been punched
                 }

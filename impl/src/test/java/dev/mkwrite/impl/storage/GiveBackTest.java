@@ -311,6 +311,56 @@ class GiveBackTest {
         assertEquals(0, descriptorsOf(file), "closing the handler closes every file it opened");
     }
 
+    /**
+     * K9 at the disk's edge: a writer interrupted in the fault that finds no space gets
+     * {@link dev.mkwrite.FaultInterruptedException}, not {@link NoSpaceException}, and the space the handler allocated
+     * ahead elsewhere stays recorded, so the next fault at the edge gets it back. A reclaim claims a run of
+     * units, punches it and then forgets the run's records: a punch that an interrupt refused used to leave
+     * those blocks where no reclaim could find them again.
+     */
+    @Test
+    void shouldEndAFaultInterruptedAtTheDisksEdgeAndKeepWhatItCouldGiveBack() throws Exception {
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
+        Path old = fs.dir().resolve("old");
+        Path other = fs.dir().resolve("other");
+        java.util.concurrent.atomic.AtomicBoolean interrupting = new java.util.concurrent.atomic.AtomicBoolean(true);
+        try (StorageHandler storage = StorageHandlers.create(StorageHandler.Allocation.FALLOCATE, GRANULE, false);
+             MappedRegion first = MappedRegion.builder(old).size(1 << 20).handler(storage).open();
+             MappedRegion second = MappedRegion.builder(other).size(fs.usableSpace() * 2 & -PAGE).handler(storage)
+                     .open()) {
+            // The interrupt arrives as the fault reaches the edge, inside the handler.
+            storage.space().atTheEdgeForTests(() -> {
+                if (interrupting.get()) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            first.putLong(0, 42); // allocates the granule: the units after page 0 are ahead of any writer
+            assertEquals(GRANULE, allocatedBytes(old));
+            long off = 0;
+            try {
+                for (; ; off += PAGE) {
+                    second.putLong(off, off + 1);
+                }
+            } catch (dev.mkwrite.FaultInterruptedException e) {
+                assertEquals(off, e.offset());
+            } finally {
+                assertTrue(Thread.interrupted(), "the interrupt status is set again");
+            }
+            assertEquals(GRANULE, allocatedBytes(old), "the interrupted fault gave nothing back");
+            interrupting.set(false);
+            try {
+                for (; ; off += PAGE) {
+                    second.putLong(off, off + 1); // the same page first: now the edge gives space back
+                }
+            } catch (NoSpaceException e) {
+                assertEquals(off, e.offset());
+            }
+            assertTrue(allocatedBytes(old) < GRANULE, "the next fault at the edge got the granule's tail back: "
+                    + allocatedBytes(old) + " bytes still allocated");
+            assertEquals(42, first.getLong(0));
+        }
+    }
+
     @Test
     void shouldGiveBackTheSpaceWhenTheClosingThreadWasInterrupted() throws Exception {
         assumeTrue(NativeAccess.available(), "space is given back only with native access");
