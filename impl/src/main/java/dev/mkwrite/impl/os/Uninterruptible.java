@@ -5,10 +5,11 @@ import java.io.IOException;
 /**
  * A blocking {@link java.nio.channels.FileChannel} operation that must complete once begun, whatever
  * interrupts its caller: the region's own map, size, truncate and positional transfers, which run with the
- * region lock held exclusive or inside a fault and would leave it half done. (The punch fallback's zero-fill,
- * which may take long, stays interruptible: {@code FileHoles}.) It runs on one of {@link BlockingIo}'s threads, where no
- * interrupt can close the channel, and never looks at the cancel request: the caller waits for it to finish
- * and keeps its interrupt status for later. A caller interrupted before the call is not refused, as
+ * region lock held exclusive or inside a fault and would leave it half done, and the storage handlers'
+ * punches of claimed units ({@link #callToTheEnd}). (The punch fallback's zero-fill, which may take long,
+ * stays interruptible: {@code FileHoles}.) It runs on one of {@link BlockingIo}'s threads, where no interrupt
+ * can close the channel, and never looks at the cancel request: the caller waits for it to finish and keeps
+ * its interrupt status for later. A caller interrupted before the call is not refused, as
  * {@link BlockingIo#call} refuses, since the operation it is part of has begun.
  */
 public final class Uninterruptible {
