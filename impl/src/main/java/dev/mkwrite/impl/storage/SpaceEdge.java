@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Space at the edge, for one {@link StorageHandler}: when a fault finds no space, the handler gives back
@@ -46,8 +47,10 @@ final class SpaceEdge {
     private final AtomicInteger reclaimers = new AtomicInteger();
     /** Speculation in flight that is giving back what its fallocate got; see {@link #giveBack}. */
     private final AtomicInteger givingBack = new AtomicInteger();
-    /** Held while giving space back. */
-    private final Object reclaiming = new Object();
+    /** Held while giving space back; a fault waits for it interruptibly (K9). */
+    private final ReentrantLock reclaiming = new ReentrantLock();
+    /** Tests only: runs while {@link #reclaim} holds {@link #reclaiming}; null otherwise. */
+    private volatile Runnable insideReclaimForTests;
 
     SpaceEdge(int granule, boolean nativeCalls, ConcurrentHashMap<Path, FileSpace> files) {
         this.granule = granule;
@@ -77,10 +80,22 @@ final class SpaceEdge {
      * closing is skipped. Needs native access.
      *
      * @return the bytes of the holes punched
+     * @throws InterruptedIOException if the thread was interrupted while another fault's give-back held it
+     *                                back; then it gave nothing back
      */
-    long reclaim() {
+    long reclaim() throws InterruptedIOException {
         long punched = 0;
-        synchronized (reclaiming) { // one at a time: a second would skip the units the first has claimed
+        try {
+            reclaiming.lockInterruptibly(); // one at a time: a second would skip the units the first has claimed
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while it waited for another fault's give-back");
+        }
+        try {
+            Runnable seam = insideReclaimForTests;
+            if (seam != null) {
+                seam.run();
+            }
             for (FileSpace f : files.values()) {
                 if (f.tryLockResources()) {
                     try {
@@ -90,8 +105,15 @@ final class SpaceEdge {
                     }
                 }
             }
+        } finally {
+            reclaiming.unlock();
         }
         return punched;
+    }
+
+    /** Sets the seam {@link #reclaim} runs while it holds the give-back's lock (null: none). */
+    void insideReclaimForTests(Runnable seam) {
+        insideReclaimForTests = seam;
     }
 
     /**
@@ -219,10 +241,12 @@ final class SpaceEdge {
             if (!enterEdge()) {
                 return false; // nothing can be given back without native access
             }
-            reclaim();
-            if (Thread.currentThread().isInterrupted()) {
-                leaveEdge(); // the caller, told nothing, does not
+            try {
+                reclaim();
                 checkInterrupt();
+            } catch (InterruptedIOException e) {
+                leaveEdge(); // the caller, told nothing, does not
+                throw e;
             }
             return true;
         }

@@ -21,6 +21,7 @@ import java.util.function.Consumer;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -359,6 +360,92 @@ class GiveBackTest {
                     + allocatedBytes(old) + " bytes still allocated");
             assertEquals(42, first.getLong(0));
         }
+    }
+
+    /**
+     * K9 behind another fault's give-back: give-backs run one at a time, and a fault at the edge that waits
+     * for the one in progress must end with {@link dev.mkwrite.FaultInterruptedException} at an interrupt,
+     * not wait it out.
+     */
+    @Test
+    void shouldEndAFaultInterruptedWhileAnotherFaultGivesSpaceBack() throws Exception {
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
+        java.util.concurrent.CountDownLatch inReclaim = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch leaveReclaim = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean held = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newCachedThreadPool(
+                r -> Thread.ofPlatform().daemon().name("edge-test").unstarted(r));
+        try (StorageHandler storage = StorageHandlers.create(StorageHandler.Allocation.FALLOCATE, GRANULE, false);
+             MappedRegion filling = MappedRegion.builder(fs.dir().resolve("filling"))
+                     .size(fs.usableSpace() * 2 & -PAGE).handler(storage).open();
+             MappedRegion waiting = MappedRegion.builder(fs.dir().resolve("waiting")).size(1 << 20)
+                     .handler(storage).open()) {
+            storage.space().insideReclaimForTests(() -> {
+                if (held.compareAndSet(false, true)) { // the first give-back only: the filler's
+                    inReclaim.countDown();
+                    try {
+                        leaveReclaim.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            });
+            java.util.concurrent.Future<Long> fill = threads.submit(() -> {
+                long off = 0;
+                try {
+                    for (; ; off += PAGE) {
+                        filling.putLong(off, off + 1);
+                    }
+                } catch (NoSpaceException e) {
+                    return off;
+                }
+            });
+            try {
+                assertTrue(inReclaim.await(30, java.util.concurrent.TimeUnit.SECONDS), "the filler reached the edge");
+                java.util.concurrent.atomic.AtomicReference<Thread> writer =
+                        new java.util.concurrent.atomic.AtomicReference<>();
+                java.util.concurrent.Future<?> write = threads.submit(() -> {
+                    writer.set(Thread.currentThread());
+                    waiting.putLong(0, 2); // no space: its fault reaches the edge and waits for the filler's give-back
+                    return null;
+                });
+                long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+                while (!waitsForTheGiveBack(writer.get())) {
+                    assertTrue(System.nanoTime() < deadline, "the writer never waited for the give-back");
+                    Thread.sleep(1);
+                }
+                writer.get().interrupt();
+                Throwable failure = assertThrows(java.util.concurrent.ExecutionException.class,
+                        () -> write.get(10, java.util.concurrent.TimeUnit.SECONDS),
+                        "an interrupt ends the wait for the other give-back").getCause();
+                assertTrue(failure instanceof dev.mkwrite.FaultInterruptedException,
+                        "not a FaultInterruptedException: " + failure);
+                assertFalse(fill.isDone(), "the filler's give-back is still held");
+            } finally {
+                leaveReclaim.countDown();
+            }
+            assertTrue(fill.get(30, java.util.concurrent.TimeUnit.SECONDS) > 0);
+            waiting.stats(); // the region works on
+        } finally {
+            threads.shutdownNow();
+        }
+    }
+
+    /** Whether {@code thread} is parked or blocked in {@code SpaceEdge.reclaim}, waiting for its lock. */
+    private static boolean waitsForTheGiveBack(Thread thread) {
+        if (thread == null) {
+            return false;
+        }
+        Thread.State state = thread.getState();
+        if (state != Thread.State.WAITING && state != Thread.State.BLOCKED) {
+            return false;
+        }
+        for (StackTraceElement f : thread.getStackTrace()) {
+            if (f.getClassName().equals(SpaceEdge.class.getName()) && f.getMethodName().equals("reclaim")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     @Test
