@@ -32,6 +32,9 @@ Protocol_09_	PIN_WITHOUT_FENCE	-Ddev.mkwrite.impl.symmetricPins=true
 Protocol_09_	FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY
 Protocol_09_HazardPin.Revoked	REVOKED_PIN_WITHOUT_FENCE
 Protocol_10_	CLEAN_AFTER_WRITEBACK
+Protocol_16_	WRITER_SLOT_UNSCANNED
+Protocol_16_.*\.Kept	PIN_WITHOUT_FENCE
+Protocol_16_.*\.Kept	PIN_WITHOUT_FENCE	-Ddev.mkwrite.impl.symmetricPins=true
 Protocol_11_.*\.TruncateExtend_	AROUND_SURVIVES_TRUNCATE
 Protocol_11_.*\.EnterTruncate_	QUIESCE_LEAVES_PREPARED
 Protocol_12_	AROUND_WAKES_NOBODY

@@ -51,6 +51,11 @@ enum BrokenRule {
      * read may have come before its slot store was visible.
      */
     REVOKED_PIN_WITHOUT_FENCE,
+    /**
+     * G5/G6: a {@link Writer}'s own slot is never added to the slots drainers scan, so a drainer misses a
+     * pin published there.
+     */
+    WRITER_SLOT_UNSCANNED,
     /** G5/K8 without stable pages: a page written again during its writeback is made CLEAN regardless. */
     CLEAN_AFTER_WRITEBACK,
     /** Fault-around: the pages a fault prepares around its own become WRITABLE (dirty), not PREPARED. */
@@ -194,6 +199,11 @@ enum BrokenRule {
      */
     static boolean skipsFenceWhenSlotsLookEmpty() {
         return ACTIVE == FENCE_SKIPPED_WHEN_SLOTS_LOOK_EMPTY;
+    }
+
+    /** G5/G6: whether drainers scan the writers' own slots (broken: {@link #WRITER_SLOT_UNSCANNED}). */
+    static boolean scansWriterSlots() {
+        return ACTIVE != WRITER_SLOT_UNSCANNED;
     }
 
     /**

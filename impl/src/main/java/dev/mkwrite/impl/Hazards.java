@@ -31,6 +31,10 @@ import java.lang.invoke.VarHandle;
  * and leaves everything else (the second probe, claiming a slot, the fallback) to a method of its own, so
  * the JIT keeps the write it inlines into small.
  *
+ * <p>A {@link Writer} has a slot of its own besides: not in the home table, never claimed, owned by the
+ * writer's thread from its making to its close, and scanned by every drainer with the home table's
+ * ({@link #scanned()}), revocation and all. Its writes publish there with no lookup.
+ *
  * <p>An unpin is a release store followed by a read of the waiter count without a fence, so a drainer
  * that starts waiting at that very moment can miss the wake-up; drainers of hazards therefore wait with
  * a timeout ({@link #POLL_MILLIS}), and re-check.
@@ -114,6 +118,13 @@ final class Hazards {
 
     private final Slot[] slots;
     private final int mask;
+    /**
+     * Every slot a drainer scans: the home table's, then the {@link Writer}s' own, each owned by its writer's
+     * thread for the writer's life. Replaced whole (copy on write, under this object's monitor) when a writer
+     * is made or closed, so a scan reads one array; volatile, so a writer's slot is seen by every drainer
+     * that reads the array after the writer's registration (see {@link #addWriter}).
+     */
+    private volatile Slot[] scanned;
 
     /** {@code count} slots, a power of two. */
     Hazards(int count) {
@@ -125,6 +136,7 @@ final class Hazards {
             slots[i] = new Slot();
         }
         mask = count - 1;
+        scanned = slots;
     }
 
     /** Four slots per processor, at least 16 and at most 1024. */
@@ -140,6 +152,66 @@ final class Hazards {
 
     int slotCount() {
         return mask + 1;
+    }
+
+    /**
+     * A new slot of {@code owner}'s own, for a {@link Writer}, which drainers scan from now on. Its owner is
+     * set before the volatile store of the array that holds it: a drainer that finds the slot finds its owner
+     * ({@link #beginRevoking}). A drainer that read the array before this store cannot miss a pin in the
+     * slot: the owner publishes only after the store, and reads the pages' states, the size and the mapping
+     * after its publish, so in the order of volatile accesses after the drainer's own CAS or store, which came
+     * before the drainer's read of the array.
+     */
+    Slot addWriter(Thread owner) {
+        Slot s = new Slot();
+        s.ownerId = owner.threadId();
+        OWNER.setRelease(s, owner); // before the array's volatile store below
+        if (!BrokenRule.scansWriterSlots()) {
+            return s; // broken: no drainer will see its pins
+        }
+        synchronized (this) {
+            Slot[] now = scanned;
+            Slot[] more = java.util.Arrays.copyOf(now, now.length + 1);
+            more[now.length] = s;
+            scanned = more;
+        }
+        return s;
+    }
+
+    /** Stops scanning a writer's slot, which its owner left EMPTY; a drainer still holding the old array reads EMPTY there. */
+    void removeWriter(Slot s) {
+        synchronized (this) {
+            Slot[] now = scanned;
+            int at = java.util.Arrays.asList(now).lastIndexOf(s);
+            if (at >= slots.length) {
+                Slot[] fewer = new Slot[now.length - 1];
+                System.arraycopy(now, 0, fewer, 0, at);
+                System.arraycopy(now, at + 1, fewer, at, now.length - at - 1);
+                scanned = fewer;
+            }
+        }
+    }
+
+    /** The writers' slots scanned now: for tests. */
+    int writerSlots() {
+        return scanned.length - slots.length;
+    }
+
+    /**
+     * Publishes {@code value} in {@code s}, a {@link Writer}'s own slot, which only its owner writes; the
+     * caller then reads the page's state, the slot's mode and the size, as after {@link #publishHome}. With
+     * {@link AsymmetricFence#ON} an opaque store and a compiler barrier (the drainer's {@code membarrier}
+     * orders it); otherwise a volatile store, the writer's own StoreLoad.
+     */
+    static void publishOwn(Slot s, long value) {
+        if (AsymmetricFence.ON) {
+            RANGE.setOpaque(s, value); // no fence: the drainer's membarrier orders it (AsymmetricFence)
+            AsymmetricFence.light(); // the compiler keeps the store before the caller's state reads
+        } else if (BrokenRule.fencesPin()) {
+            RANGE.setVolatile(s, value); // StoreLoad before the state reads
+        } else {
+            RANGE.setRelease(s, value); // the broken variant: no StoreLoad before the state reads
+        }
     }
 
     /** This thread's first slot: Fibonacci hashing of its id. */
@@ -291,19 +363,20 @@ final class Hazards {
      * last slot store may still be in its store buffer (a helper's review found it). Each revocation and
      * re-bias makes a new epoch, so A's CAS, from the mode it saw, fails on B's (HazardsTest).
      */
-    long[] beginRevoking(Thread me) {
+    Revocation beginRevoking(Thread me) {
+        Slot[] all = scanned; // volatile: after the drainer's CAS, as the owners below
         if (BrokenRule.skipsFenceWhenSlotsLookEmpty()) {
-            for (Slot s : slots) {
+            for (Slot s : all) {
                 if ((long) RANGE.getVolatile(s) != EMPTY) {
                     return NONE_BEGUN;
                 }
             }
             return null; // broken: a range stored but not yet visible looks EMPTY here
         }
-        long[] begun = null;
+        Slot[] begun = null;
+        long[] modes = null;
         int count = 0;
-        for (int i = 0; i <= mask; i++) {
-            Slot s = slots[i];
+        for (Slot s : all) {
             Thread owner = (Thread) OWNER.getVolatile(s); // volatile: after the drainer's CAS (see above)
             if (owner == null || owner == me || !owner.isAlive()) {
                 continue;
@@ -321,28 +394,38 @@ final class Hazards {
             }
             // REVOKING: this drainer's revocation or one read here, begun before its barrier
             if (begun == null) {
-                begun = new long[2 * Math.min(8, mask + 1)];
+                begun = new Slot[Math.min(8, all.length)];
+                modes = new long[begun.length];
             } else if (count == begun.length) {
                 begun = java.util.Arrays.copyOf(begun, 2 * count);
+                modes = java.util.Arrays.copyOf(modes, 2 * count);
             }
-            begun[count++] = i;
-            begun[count++] = mode;
+            begun[count] = s;
+            modes[count++] = mode;
         }
-        return begun == null ? null : java.util.Arrays.copyOf(begun, count);
+        return begun == null ? null
+                : new Revocation(java.util.Arrays.copyOf(begun, count), java.util.Arrays.copyOf(modes, count));
+    }
+
+    /**
+     * {@link #beginRevoking}'s answer: the slots whose revocation the drainer's barrier stands for, each with
+     * the exact REVOKING mode it had then.
+     */
+    record Revocation(Slot[] slots, long[] modes) {
     }
 
     /** The broken variant's answer when it fences: no slot to finish. */
-    private static final long[] NONE_BEGUN = new long[0];
+    private static final Revocation NONE_BEGUN = new Revocation(new Slot[0], new long[0]);
 
     /**
      * After the drainer's {@link AsymmetricFence#heavy()}: each slot {@link #beginRevoking} gave becomes
      * {@link #FENCED}, in the same epoch, if its mode is still the REVOKING it gave; else its owner made it
      * BIASED again, or a later revocation began, which this barrier does not stand for.
      */
-    void finishRevoking(long[] begun) {
-        for (int k = 0; k < begun.length; k += 2) {
-            long revoking = begun[k + 1];
-            MODE.compareAndSet(slots[(int) begun[k]], revoking, revoking & ~MODE_STATE | FENCED);
+    void finishRevoking(Revocation begun) {
+        for (int k = 0; k < begun.slots.length; k++) {
+            long revoking = begun.modes[k];
+            MODE.compareAndSet(begun.slots[k], revoking, revoking & ~MODE_STATE | FENCED);
         }
     }
 
@@ -430,31 +513,47 @@ final class Hazards {
 
     /** Whether any published range covers {@code page}, every slot read volatile. */
     boolean coversVolatile(long page) {
-        for (int s = 0; s <= mask; s++) {
-            if (overlaps(slotVolatile(s), page, page)) {
+        for (Slot s : scanned) {
+            if (overlaps(rangeVolatile(s), page, page)) {
                 return true;
             }
         }
         return false;
     }
 
-    /** Every slot's value, read volatile: what {@link #allChangedSince} compares with. */
-    long[] snapshotVolatile() {
-        long[] values = new long[mask + 1];
-        for (int s = 0; s <= mask; s++) {
-            values[s] = slotVolatile(s);
+    /** Every slot a drainer scans now, the writers' included: read the array once per scan. */
+    Slot[] scanned() {
+        return scanned;
+    }
+
+    /** A slot's range, read volatile: as {@link #slotVolatile}. */
+    static long rangeVolatile(Slot s) {
+        return (long) RANGE.getVolatile(s);
+    }
+
+    /** Every scanned slot's value, read volatile: what {@link #allChangedSince} compares with. */
+    Snapshot snapshotVolatile() {
+        Slot[] all = scanned;
+        long[] values = new long[all.length];
+        for (int s = 0; s < all.length; s++) {
+            values[s] = rangeVolatile(all[s]);
         }
-        return values;
+        return new Snapshot(all, values);
+    }
+
+    /** The slots scanned at a snapshot and the value each held. */
+    record Snapshot(Slot[] slots, long[] values) {
     }
 
     /**
      * Whether every range published in {@code snapshot} has since been cleared or replaced, so every pin
      * held at the snapshot has ended. A slot that went back to the same range counts as unchanged (the
-     * answer errs towards waiting).
+     * answer errs towards waiting). A writer's slot made after the snapshot holds no pin from before it.
      */
-    boolean allChangedSince(long[] snapshot) {
-        for (int s = 0; s <= mask; s++) {
-            if (snapshot[s] != EMPTY && slotVolatile(s) == snapshot[s]) {
+    boolean allChangedSince(Snapshot snapshot) {
+        for (int s = 0; s < snapshot.slots.length; s++) {
+            long then = snapshot.values[s];
+            if (then != EMPTY && rangeVolatile(snapshot.slots[s]) == then) {
                 return false;
             }
         }
@@ -464,8 +563,8 @@ final class Hazards {
     /** The number of pages pinned through slots: a racy snapshot for statistics. */
     long pinnedPages() {
         long sum = 0;
-        for (int s = 0; s <= mask; s++) {
-            long v = slotVolatile(s);
+        for (Slot s : scanned) {
+            long v = rangeVolatile(s);
             if (v != EMPTY) {
                 sum += v & MAX_PAGES;
             }

@@ -139,6 +139,22 @@ final class Pins {
     }
 
     /**
+     * A {@link Writer}'s fast pin: {@link #tryPinPage}'s, through the writer's own slot and the chunk it
+     * looked {@code page} up in before (index {@code index}), so that neither the thread's home slot nor the
+     * page table is on the way. A chunk the table has dropped since (a shrink) holds its pages CLEAN, so a
+     * stale one fails the state test; the slow half looks the page up again. Returns whether the page is
+     * pinned; {@link #unpinHazard} ends the pin.
+     */
+    static boolean tryPinWriter(Hazards.Slot slot, long value, Chunk c, int index, long end, RegionState region) {
+        Hazards.publishOwn(slot, value); // StoreLoad: as tryPinPage's
+        if ((PageState.unpinnableBit(c.stateVolatile(index)) | Hazards.revokedBits(slot)
+                | (region.size - end) >>> 63) == 0) {
+            return true;
+        }
+        return tryPinPageSlowly(slot, region.table, Hazards.first(value), end, region) != null;
+    }
+
+    /**
      * {@link #tryPin} through the state words only, never a hazard slot: its fallback when this thread's
      * slots are taken, and the prepare-ahead thread's pin, so that thread owns no slot and a flush needs no
      * {@code membarrier} on its account ({@link Hazards#beginRevoking}). A step pins 16 pages
@@ -237,6 +253,11 @@ final class Pins {
         waiters.signal(); // may miss a drainer that starts waiting now: those wait with a timeout
     }
 
+    /** The hazard table, for a {@link Writer}'s slot. */
+    Hazards hazards() {
+        return hazards;
+    }
+
     /** The hazard slots, for a caller of {@link #tryPinPage(Hazards.Slot[], PageTable, long, long, RegionState)}. */
     Hazards.Slot[] slots() {
         return slots;
@@ -274,7 +295,7 @@ final class Pins {
     void fenceWriters() {
         if (AsymmetricFence.ON && BrokenRule.fencesPin()) {
             AsymmetricFence.requireRegistered(); // a drainer that missed it fails alone, not only beside writers
-            long[] begun = hazards.beginRevoking(Thread.currentThread());
+            Hazards.Revocation begun = hazards.beginRevoking(Thread.currentThread());
             if (begun != null) {
                 AsymmetricFence.heavy();
                 fences.incrementAndGet(); // beside a system call of microseconds: for the tests
@@ -312,11 +333,10 @@ final class Pins {
             }
         });
         long last = Math.min(end, region.pageCount) - 1;
-        for (int slot = 0; slot < hazards.slotCount(); slot++) {
-            long seen = hazards.slotVolatile(slot); // after the freezing CASes: Dekker with the writer's publish
+        for (Hazards.Slot slot : hazards.scanned()) { // the writers' own slots too
+            long seen = Hazards.rangeVolatile(slot); // after the freezing CASes: Dekker with the writer's publish
             if (Hazards.overlaps(seen, first, last)) {
-                int s = slot;
-                region.awaitHazard(() -> hazards.slotVolatile(s) != seen,
+                region.awaitHazard(() -> Hazards.rangeVolatile(slot) != seen,
                         () -> "the writer of pages " + Hazards.first(seen) + ".." + Hazards.last(seen) + " of "
                                 + region.path + " to leave");
             }
@@ -327,7 +347,7 @@ final class Pins {
     // For mapping retirement and statistics
 
     /** Every hazard slot now, read volatile: a retired mapping waits until all have changed. */
-    long[] hazardSnapshot() {
+    Hazards.Snapshot hazardSnapshot() {
         fenceWriters(); // after the new mapping's volatile store: a writer that read the old one is in a slot
         return hazards.snapshotVolatile();
     }
@@ -337,7 +357,7 @@ final class Pins {
      * ended: every hazard changed since, and no state-word pin is held now (a state-word pin counts
      * itself before it reads the mapping, so none now means none from before).
      */
-    boolean allEndedSince(long[] snapshot) {
+    boolean allEndedSince(Hazards.Snapshot snapshot) {
         return statePins.get() == 0 && hazards.allChangedSince(snapshot);
     }
 

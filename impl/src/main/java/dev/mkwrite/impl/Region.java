@@ -5,6 +5,7 @@ import dev.mkwrite.MappedRegion;
 import dev.mkwrite.RegionBuilder;
 import dev.mkwrite.RangeConsumer;
 import dev.mkwrite.RegionStats;
+import dev.mkwrite.RegionWriter;
 import dev.mkwrite.WouldBlock;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
@@ -156,6 +157,14 @@ final class Region implements MappedRegion {
     @Override
     public WriteSpan tryWrite(long offset, long length, WouldBlock why) {
         return writes.tryWrite(offset, length, why);
+    }
+
+    @Override
+    public RegionWriter writer() {
+        if (state.closed) {
+            throw state.closedException(-1, -1);
+        }
+        return writes.writer(this, null);
     }
 
     @Override
@@ -369,6 +378,11 @@ final class Region implements MappedRegion {
     /** Number of retired mappings not yet unmapped. */
     int retiredMappings() {
         return retirement.count();
+    }
+
+    /** How many writers' own slots the drainers scan now: for tests. */
+    int writerSlots() {
+        return pins.hazards().writerSlots();
     }
 
     /** How many membarriers this region's drainers made: for tests ({@link Pins#fencesMade}). */

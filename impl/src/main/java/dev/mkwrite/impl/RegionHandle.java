@@ -5,6 +5,7 @@ import dev.mkwrite.MappedRegion;
 import dev.mkwrite.RangeConsumer;
 import dev.mkwrite.RegionClosedException;
 import dev.mkwrite.RegionStats;
+import dev.mkwrite.RegionWriter;
 import dev.mkwrite.WouldBlock;
 import dev.mkwrite.WriteSpan;
 
@@ -104,6 +105,11 @@ final class RegionHandle implements MappedRegion {
             throw closedException(offset);
         }
         return w;
+    }
+
+    /** The region's writes while this handle is open, else null: a {@link Writer}'s check, one volatile read. */
+    Writes writesOrNull() {
+        return writes;
     }
 
     /** As {@link #writesAt}, for a read: the region's {@link Reads}. */
@@ -229,6 +235,11 @@ final class RegionHandle implements MappedRegion {
     @Override
     public WriteSpan tryWrite(long offset, long length, WouldBlock why) {
         return open(offset).tryWrite(offset, length, why);
+    }
+
+    @Override
+    public RegionWriter writer() {
+        return writesAt(-1).writer(this, this);
     }
 
     @Override

@@ -23,7 +23,7 @@ final class Retirement {
     private static final int MAX_RETIRED = 32;
 
     /** A mapping a grow replaced, and the hazard slots as they were when it was replaced. */
-    private record Retired(Mapping mapping, long[] hazards) {
+    private record Retired(Mapping mapping, Hazards.Snapshot hazards) {
     }
 
     private final RegionState region;

@@ -348,6 +348,11 @@ final class Writes implements Ahead.Preparer {
         return state.pageCount;
     }
 
+    /** A new {@link Writer} for this thread, writing through {@code target} on its slow path. */
+    Writer writer(dev.mkwrite.MappedRegion target, RegionHandle handle) {
+        return new Writer(target, handle, state, pins.hazards(), layouts);
+    }
+
     /** The region's state, for a {@link Span}'s views. */
     RegionState state() {
         return state;

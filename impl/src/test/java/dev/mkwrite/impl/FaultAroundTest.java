@@ -61,7 +61,8 @@ class FaultAroundTest {
         return PageState.generation(RegionHandle.regionOf(region).stateWord(page));
     }
 
-    private static List<long[]> dirty(MappedRegion region) {
+    /** The region's dirty ranges, each {offset, length}: for this test and others. */
+    static List<long[]> dirty(MappedRegion region) {
         List<long[]> ranges = new ArrayList<>();
         region.dirtyRanges((offset, length) -> ranges.add(new long[] {offset, length}));
         return ranges;

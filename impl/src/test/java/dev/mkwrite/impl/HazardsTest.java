@@ -41,6 +41,62 @@ class HazardsTest {
         assertEquals(0, h.pinnedPages());
     }
 
+    /**
+     * A writer's own slot ({@link Hazards#addWriter}) is scanned by every drainer's read while the writer is
+     * open: coverage, the retirement's snapshot, the statistics, and a revocation on another live owner's
+     * account; once removed it is not, and a snapshot taken before still reads it.
+     */
+    @Test
+    void aWritersOwnSlotIsScannedWhileItIsOpen() throws Exception {
+        Hazards h = new Hazards(16);
+        Thread me = Thread.currentThread();
+        Hazards.Slot own = h.addWriter(me);
+        assertEquals(1, h.writerSlots());
+        assertEquals(-1, h.indexOf(own), "not one of the home table's slots");
+        Hazards.publishOwn(own, Hazards.value(9, 9));
+        assertTrue(h.coversVolatile(9));
+        assertEquals(1, h.pinnedPages());
+        Hazards.Snapshot before = h.snapshotVolatile();
+        assertFalse(h.allChangedSince(before), "the retirement waits for the writer's pin");
+        if (AsymmetricFence.ON) {
+            assertNull(h.beginRevoking(me), "the drainer's own writer needs no barrier");
+        }
+        Hazards.clearRelease(own);
+        assertTrue(h.allChangedSince(before));
+        assertFalse(h.coversVolatile(9));
+
+        Hazards.Slot[] theirs = new Hazards.Slot[1];
+        CountDownLatch made = new CountDownLatch(1);
+        CountDownLatch end = new CountDownLatch(1);
+        Thread other = new Thread(() -> {
+            theirs[0] = h.addWriter(Thread.currentThread());
+            Hazards.publishOwn(theirs[0], Hazards.value(3, 4));
+            made.countDown();
+            TrackingHandler.awaitQuietly(end);
+        });
+        other.start();
+        made.await();
+        assertTrue(h.coversVolatile(4), "another thread's writer, pinned");
+        if (AsymmetricFence.ON) {
+            Hazards.Revocation r = h.beginRevoking(me);
+            assertTrue(r != null && r.slots().length == 1 && r.slots()[0] == theirs[0],
+                    "another live thread's writer needs the barrier");
+            h.finishRevoking(r);
+            assertTrue(Hazards.revoked(theirs[0]));
+        }
+        Hazards.Snapshot pinned = h.snapshotVolatile();
+        h.removeWriter(own);
+        assertEquals(1, h.writerSlots());
+        assertFalse(h.allChangedSince(pinned), "a snapshot keeps the slots it read");
+        Hazards.clearRelease(theirs[0]);
+        assertTrue(h.allChangedSince(pinned));
+        h.removeWriter(theirs[0]);
+        h.removeWriter(theirs[0]); // again: nothing
+        assertEquals(0, h.writerSlots());
+        end.countDown();
+        other.join();
+    }
+
     @Test
     void theLargestPageNumbersOfARegionEncode() {
         long first = (1L << 43) - 2; // the last pages of the largest possible page table
@@ -165,12 +221,12 @@ class HazardsTest {
         assertEquals(Hazards.BIASED, h.modeVolatile(slot));
         assertFalse(Hazards.revoked(theirs[0]));
 
-        long[] first = h.beginRevoking(me);
-        assertTrue(first != null && first.length == 2 && first[0] == slot, "the other owner's slot needs the barrier");
+        Hazards.Revocation first = h.beginRevoking(me);
+        assertTrue(first != null && first.slots().length == 1 && first.slots()[0] == theirs[0], "the other owner's slot needs the barrier");
         assertEquals(Hazards.REVOKING, h.modeVolatile(slot));
         assertTrue(Hazards.revoked(theirs[0]), "its owner fences from the revoking CAS on");
-        long[] second = h.beginRevoking(me);
-        assertTrue(second != null && second.length == 2 && second[0] == slot,
+        Hazards.Revocation second = h.beginRevoking(me);
+        assertTrue(second != null && second.slots().length == 1 && second.slots()[0] == theirs[0],
                 "a revocation under way: a second drainer needs a barrier of its own");
         h.finishRevoking(second);
         assertEquals(Hazards.FENCED, h.modeVolatile(slot));
@@ -179,12 +235,12 @@ class HazardsTest {
         assertNull(h.beginRevoking(me), "a revoked slot needs no barrier");
 
         rebias(theirs[0], h, slot);
-        long[] during = h.beginRevoking(me);
-        assertTrue(during != null && during.length == 2);
+        Hazards.Revocation during = h.beginRevoking(me);
+        assertTrue(during != null && during.slots().length == 1);
         rebias(theirs[0], h, slot); // biased again while that revocation is under way
         h.finishRevoking(during);
         assertEquals(Hazards.BIASED, h.modeVolatile(slot), "a revocation overtaken by the owner leaves it biased");
-        long[] later = h.beginRevoking(me);
+        Hazards.Revocation later = h.beginRevoking(me);
         assertTrue(later != null, "and the next drainer fences");
         assertEquals(Hazards.REVOKING, h.modeVolatile(slot));
         h.finishRevoking(during); // a stale finish: its barrier returned before this revocation began

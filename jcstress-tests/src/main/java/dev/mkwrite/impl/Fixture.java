@@ -88,6 +88,19 @@ final class Fixture {
         return PageState.generation(region.stateWord(page));
     }
 
+    /**
+     * A flush's first step on page 0 of a bare page table, as Writeback takes it: the page from WRITABLE to
+     * WRITEBACK (volatile CAS), {@link Pins#fenceWriters()}, then one look for pins ({@link Pins#drained}).
+     * Returns 1 if drained, 0 if a pin was seen, -1 if the page was not WRITABLE.
+     */
+    static int drainOnce(Pins pins, Chunk chunk) {
+        if (chunk.move(0, PageState.WRITABLE, PageState.WRITEBACK) != PageState.WRITABLE) {
+            return -1;
+        }
+        pins.fenceWriters();
+        return pins.drained(0) ? 1 : 0;
+    }
+
     /** Busy work of a few hundred nanoseconds: widens a race window the way a handler's real work does. */
     static void work(int rounds) {
         for (int k = 0; k < rounds; k++) {

@@ -239,12 +239,7 @@ public final class Protocol_09_HazardPin {
             // Read the slot first, as the drain before this one did: the writer's slot store then needs the
             // line back from this core, and stays in its store buffer the longer, which widens the window.
             seen = pins.hazardVolatile(0); // kept in a field, so the read is not dropped; its value is not checked
-            if (chunk.move(0, PageState.WRITABLE, PageState.WRITEBACK) != PageState.WRITABLE) {
-                drained = -1;
-                return;
-            }
-            pins.fenceWriters();
-            drained = pins.drained(0) ? 1 : 0;
+            drained = Fixture.drainOnce(pins, chunk);
         }
 
         /** r1: the writer kept its pin; r2: the drainer saw the page drained (-1: not WRITABLE). */

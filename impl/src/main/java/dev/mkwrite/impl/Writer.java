@@ -1,0 +1,178 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.RegionWriter;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * A {@link RegionWriter}: one thread's writes through a hazard slot of its own ({@link Hazards#addWriter})
+ * and the page table's chunk of its last page, kept between calls.
+ *
+ * <p>A write within that page is the region's fast path with two chains of loads cut: the thread's id, its
+ * hash and its home slot, and the table's directory and chunk. Nothing else changes: the write publishes
+ * its page in the slot, reads the page's state, the slot's mode and the size, copies, and clears the slot
+ * (release), so it is pinned for the copy only, and every drainer scans the writers' slots with the home
+ * table's ({@link Hazards#scanned()}). An idle writer holds no pin. A chunk remembered from before a shrink
+ * dropped it holds its pages CLEAN, which fails the state test; any write the fast path does not take goes
+ * through the region's own {@code put} (its checks, faults and exceptions) and then remembers the page of its
+ * last byte.
+ *
+ * <p>Confined to its thread: only the owner stores into its slot, which the protocol needs (an unpin by
+ * another thread could clear a pin a drainer must see), so every write checks the caller's id, in the fast
+ * path's one test.
+ */
+final class Writer implements RegionWriter {
+
+    /** The handle or region it came from: the slow path's writes, with their checks. */
+    private final MappedRegion target;
+    /** The handle it came from, whose close ends the fast path too; null for the region's own. */
+    private final RegionHandle handle;
+    private final RegionState state;
+    private final Waiters waiters;
+    private final Hazards hazards;
+    private final Hazards.Slot slot;
+    private final Layouts layouts;
+    private final int pageShift;
+    private final long ownerId;
+
+    /** The page of the last write's last byte, or -1 (none, or closed): only a write within it takes the fast path. */
+    private long page = -1;
+    /** {@link #page} as a slot's range. */
+    private long pageValue;
+    /** {@link #page}'s chunk as the table held it then, and its index there. */
+    private Chunk chunk;
+    private int index;
+    private boolean closed;
+
+    Writer(MappedRegion target, RegionHandle handle, RegionState state, Hazards hazards, Layouts layouts) {
+        this.target = target;
+        this.handle = handle;
+        this.state = state;
+        this.waiters = state.waiters;
+        this.hazards = hazards;
+        this.layouts = layouts;
+        this.pageShift = state.pageShift;
+        Thread me = Thread.currentThread();
+        this.ownerId = me.threadId();
+        this.slot = hazards.addWriter(me);
+    }
+
+    @Override
+    public void put(long offset, MemorySegment src) {
+        long length = src.byteSize();
+        RegionState st = state; // once: as Writes.put
+        if (pinFast(offset, offset + length, st)) {
+            try {
+                MemorySegment.copy(src, 0, st.memory, offset, length); // memory read after the pin
+            } finally {
+                Pins.unpinHazard(slot, waiters);
+            }
+            return;
+        }
+        checkCaller(offset);
+        target.put(offset, src);
+        remember(offset, length);
+    }
+
+    @Override
+    public void put(long offset, byte[] src, int srcOffset, int length) {
+        // Writes.put's test, term for term, so that the JIT folds the copy's own into it
+        if ((src.length | srcOffset | length) < 0 || length > src.length - srcOffset) {
+            throw state.arrayOutOfBounds(true, offset, srcOffset, length, src.length);
+        }
+        RegionState st = state;
+        if (pinFast(offset, offset + length, st)) {
+            try {
+                MemorySegment.copy(src, srcOffset, st.memory, ValueLayout.JAVA_BYTE, offset, length);
+            } finally {
+                Pins.unpinHazard(slot, waiters);
+            }
+            return;
+        }
+        checkCaller(offset);
+        target.put(offset, src, srcOffset, length);
+        remember(offset, length);
+    }
+
+    @Override
+    public void putLong(long offset, long value) {
+        RegionState st = state;
+        if (pinFast(offset, offset + Long.BYTES, st)) {
+            try {
+                layouts.setLong(st.memory, offset, value);
+            } finally {
+                Pins.unpinHazard(slot, waiters);
+            }
+            return;
+        }
+        checkCaller(offset);
+        target.putLong(offset, value);
+        remember(offset, Long.BYTES);
+    }
+
+    /**
+     * Pins {@link #page} through the writer's slot if the write {@code [offset, end)} lies within it, the
+     * caller is the owner and the handle is open, and the page is WRITABLE within the region's size. One test
+     * for the first three: a negative offset or an overflowing end names no page, and a write of no bytes at
+     * a page's start names the page before it.
+     */
+    private boolean pinFast(long offset, long end, RegionState st) {
+        long p = page;
+        if (((offset >>> pageShift ^ p) | ((end - 1) >>> pageShift ^ p)
+                | (Thread.currentThread().threadId() ^ ownerId)) == 0 && (handle == null || handle.writesOrNull() != null)) {
+            return Pins.tryPinWriter(slot, pageValue, chunk, index, end, st); // checks the size after the pin
+        }
+        return false;
+    }
+
+    /** The slow path's own checks before the region's write: the owner, then the writer's close. */
+    private void checkCaller(long offset) {
+        checkOwner();
+        if (closed) {
+            throw new IllegalStateException("the writer of " + state.path + " is closed: a write at offset " + offset
+                    + (offset >= 0 ? " (page " + (offset >>> pageShift) + ")" : ""));
+        }
+    }
+
+    private void checkOwner() {
+        if (Thread.currentThread().threadId() != ownerId) {
+            throw new WrongThreadException("a writer of " + state.path + " is confined to the thread that made it"
+                    + " (thread id " + ownerId + "), not " + Thread.currentThread());
+        }
+    }
+
+    /** After a write the region made: remembers the page of its last byte, for the next write's fast path. */
+    private void remember(long offset, long length) {
+        if (length <= 0) {
+            return;
+        }
+        long last = (offset + length - 1) >>> pageShift;
+        Chunk c = state.table.chunkAcquire(last);
+        page = c != null ? last : -1;
+        pageValue = Hazards.value(last, last);
+        chunk = c;
+        index = Chunk.index(last);
+    }
+
+    @Override
+    public MappedRegion region() {
+        return target;
+    }
+
+    @Override
+    public void close() {
+        checkOwner();
+        if (!closed) {
+            closed = true;
+            page = -1; // no fast path from here on: the slot is no longer scanned
+            hazards.removeWriter(slot); // EMPTY: every write cleared it before it returned
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "RegionWriter[" + state.path + (closed ? ", closed" : "") + "]";
+    }
+}
