@@ -2,6 +2,7 @@ package dev.mkwrite.benchmarks;
 
 import dev.mkwrite.Backing;
 import dev.mkwrite.MappedRegion;
+import dev.mkwrite.RegionWriter;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -38,7 +39,9 @@ import java.util.concurrent.TimeUnit;
  * least 0.9x raw at 4 KiB and 0.5x raw at 64 B. Each is compared like for like, from the same source: on
  * the segment backing {@code span} (from a native segment) with {@code rawSegment}, and {@code put} (from a
  * {@code byte[]}) with {@code rawSegmentArray}; on the buffer backing both with {@code rawBuffer} (the raw
- * {@code MappedByteBuffer}'s put of a {@code byte[]}).
+ * {@code MappedByteBuffer}'s put of a {@code byte[]}). {@code writerPut} and {@code writerPutLong} make
+ * {@code put}'s and {@code putLong}'s writes through a {@link RegionWriter} of the benchmark thread's own,
+ * against the same baselines: every write but the first of each page takes the writer's fast path.
  *
  * <p>The native source sits at the same offset within its page in every fork. A 4 KiB copy whose source
  * shares its destination's low 12 bits (4K aliasing) runs slower, and an allocator's placement differs
@@ -99,6 +102,7 @@ public class FastPathBenchmark {
         srcSegment = Arena.ofAuto().allocate(size + SRC_PAGE_OFFSET, 4096).asSlice(SRC_PAGE_OFFSET, size);
         srcSegment.copyFrom(MemorySegment.ofArray(src));
         faultsAfterSetup = region.stats().faults(); // every page written once: none may fault from here
+        writer = region.writer(); // on the benchmark's one thread: JMH runs a trial's set-up there
     }
 
     @TearDown(Level.Trial)
@@ -107,6 +111,7 @@ public class FastPathBenchmark {
             throw new IllegalStateException("the fast path faulted: " + region.stats() + ", " + faultsAfterSetup
                     + " faults after setup");
         }
+        writer.close();
         region.close();
         rawArena.close();
         rawChannel.close();
@@ -117,6 +122,8 @@ public class FastPathBenchmark {
         }
         Files.delete(dir);
     }
+
+    private RegionWriter writer;
 
     private long next() {
         long o = offset;
@@ -136,6 +143,18 @@ public class FastPathBenchmark {
     @Benchmark
     public void put() {
         region.put(next(), src, 0, size);
+    }
+
+    /** {@code put} through a {@link RegionWriter} of the thread's own. */
+    @Benchmark
+    public void writerPut() {
+        writer.put(next(), src, 0, size);
+    }
+
+    /** {@code putLong} through a {@link RegionWriter} of the thread's own. */
+    @Benchmark
+    public void writerPutLong() {
+        writer.putLong(next() & ~7L, 42L);
     }
 
     /** A raw segment over the same file. */

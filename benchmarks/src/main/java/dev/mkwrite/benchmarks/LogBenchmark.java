@@ -3,6 +3,7 @@ package dev.mkwrite.benchmarks;
 import dev.mkwrite.Backing;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.RegionStats;
+import dev.mkwrite.RegionWriter;
 import dev.mkwrite.WriteSpan;
 import dev.mkwrite.impl.storage.StorageHandler;
 import dev.mkwrite.impl.storage.StorageHandlers;
@@ -102,6 +103,8 @@ public class LogBenchmark {
         MKWRITE_AROUND,
         /** {@code MKWRITE}, each appender writing through a span it holds over its current page. */
         MKWRITE_SPAN,
+        /** {@code MKWRITE}, each appender writing through a {@link RegionWriter} of its own. */
+        MKWRITE_WRITER,
         /** Positional FileChannel writes. */
         FILE_CHANNEL,
         /** A raw mapping of a fresh file preallocated with fallocate. */
@@ -115,7 +118,7 @@ public class LogBenchmark {
         }
     }
 
-    @Param({"MKWRITE", "MKWRITE_AHEAD", "MKWRITE_AROUND", "MKWRITE_SPAN", "FILE_CHANNEL", "RAW_FALLOCATED", "RAW_ZEROED"})
+    @Param({"MKWRITE", "MKWRITE_AHEAD", "MKWRITE_AROUND", "MKWRITE_SPAN", "MKWRITE_WRITER", "FILE_CHANNEL", "RAW_FALLOCATED", "RAW_ZEROED"})
     Sink sink;
 
     private Path dir;
@@ -163,7 +166,7 @@ public class LogBenchmark {
     public void setUpIteration() throws IOException {
         tail.set(0);
         switch (sink) {
-            case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND, MKWRITE_SPAN -> {
+            case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND, MKWRITE_SPAN, MKWRITE_WRITER -> {
                 file = dir.resolve("mkwrite-" + round++ + ".log");
                 storage = StorageHandlers.fallocate(GRANULE).faultAround(sink == Sink.MKWRITE_AROUND);
                 region = MappedRegion.builder(file).size(CAPACITY).backing(Backing.MEMORY_SEGMENT).handler(storage)
@@ -252,6 +255,19 @@ public class LogBenchmark {
         WriteSpan span;
         MemorySegment memory;
         long spanOffset;
+        /** Under {@code MKWRITE_WRITER}: this appender's writer, made on its thread for the iteration's region. */
+        RegionWriter writer;
+
+        RegionWriter writer(MappedRegion region) {
+            RegionWriter w = writer;
+            if (w == null || w.region() != region) {
+                if (w != null) {
+                    w.close();
+                }
+                w = writer = region.writer();
+            }
+            return w;
+        }
 
         /** Closes the span held, if any, and opens one over the page at {@code offset}. */
         void open(MappedRegion region, long offset) {
@@ -267,6 +283,10 @@ public class LogBenchmark {
          */
         @TearDown(Level.Iteration)
         public void closeSpan() {
+            if (writer != null) {
+                writer.close();
+                writer = null;
+            }
             if (span != null) {
                 span.close();
                 span = null;
@@ -296,6 +316,7 @@ public class LogBenchmark {
         record.encode(position);
         switch (sink) {
             case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND -> region.put(offset, record.segment());
+            case MKWRITE_WRITER -> a.writer(region).put(offset, record.segment());
             case MKWRITE_SPAN -> {
                 // a span held over another page (the log wrapped, or the other appender took the rest) is closed
                 if (a.span == null || offset - a.spanOffset >= SPAN || offset < a.spanOffset) {
@@ -338,7 +359,7 @@ public class LogBenchmark {
         flushNanos = 0;
         maxFlushNanos = 0;
         switch (sink) {
-            case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND, MKWRITE_SPAN -> {
+            case MKWRITE, MKWRITE_AHEAD, MKWRITE_AROUND, MKWRITE_SPAN, MKWRITE_WRITER -> {
                 region.truncate(0); // drops what is dirty: no writeback between iterations
                 region.close();
                 storage.close();

@@ -136,10 +136,10 @@ public final class RunAll {
     /** Row 1: ns per write; the ratio is raw time / mkwrite time, the fraction of raw speed. */
     private void fastPath() throws RunnerException {
         Scores s = rounds(
-                new Call("row1-segment", "FastPathBenchmark\\.(span|put|rawSegment|rawSegmentArray|rawBuffer)$", false,
+                new Call("row1-segment", "FastPathBenchmark\\.(span|put|writerPut|rawSegment|rawSegmentArray|rawBuffer)$", false,
                         Map.of("backing", "MEMORY_SEGMENT")),
-                new Call("row1-buffer", "FastPathBenchmark\\.(span|put)$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")),
-                new Call("row1-long", "FastPathBenchmark\\.(putLong|rawPutLong)$", false,
+                new Call("row1-buffer", "FastPathBenchmark\\.(span|put|writerPut)$", false, Map.of("backing", "MAPPED_BYTE_BUFFER")),
+                new Call("row1-long", "FastPathBenchmark\\.(putLong|writerPutLong|rawPutLong)$", false,
                         Map.of("backing", "MEMORY_SEGMENT", "size", "64")));
         for (String size : List.of("64", "512", "4096")) {
             String target = switch (size) {
@@ -149,11 +149,12 @@ public final class RunAll {
             };
             double want = size.equals("64") ? 0.5 : size.equals("4096") ? 0.9 : Double.NaN;
             for (String backing : List.of("MEMORY_SEGMENT", "MAPPED_BYTE_BUFFER")) {
-                for (String method : List.of("span", "put")) {
-                    // Like for like on the segment backing: the span copies from a native segment, put from a
-                    // byte[]. The buffer backing keeps the raw MappedByteBuffer's put of a byte[].
+                for (String method : List.of("span", "put", "writerPut")) {
+                    // Like for like on the segment backing: the span copies from a native segment, put (and a
+                    // RegionWriter's put) from a byte[]. The buffer backing keeps the raw MappedByteBuffer's put
+                    // of a byte[].
                     String raw = !backing.equals("MEMORY_SEGMENT") ? "rawBuffer"
-                            : method.equals("put") ? "rawSegmentArray" : "rawSegment";
+                            : method.equals("span") ? "rawSegment" : "rawSegmentArray";
                     Stat base = s.stat(raw, "backing=MEMORY_SEGMENT", "size=" + size);
                     Stat v = s.stat(method, "backing=" + backing, "size=" + size);
                     double r = base.median() / v.median();
@@ -162,10 +163,12 @@ public final class RunAll {
                 }
             }
         }
-        Stat v = s.stat("putLong", "backing=MEMORY_SEGMENT", "size=64");
         Stat base = s.stat("rawPutLong", "backing=MEMORY_SEGMENT", "size=64");
-        lines.add(new Line("1", "putLong 8 B, segment", ns(v), "rawPutLong 8 B", ns(base),
-                ratio(base.median() / v.median()), "", ""));
+        for (String method : List.of("putLong", "writerPutLong")) {
+            Stat v = s.stat(method, "backing=MEMORY_SEGMENT", "size=64");
+            lines.add(new Line("1", method + " 8 B, segment", ns(v), "rawPutLong 8 B", ns(base),
+                    ratio(base.median() / v.median()), "", ""));
+        }
     }
 
     /**
@@ -224,7 +227,7 @@ public final class RunAll {
             Stat channel = s.stat(method, "sink=FILE_CHANNEL");
             Stat raw = s.stat(method, "sink=RAW_FALLOCATED");
             Stat zeroed = s.stat(method, "sink=RAW_ZEROED");
-            for (String sink : List.of("MKWRITE", "MKWRITE_AHEAD", "MKWRITE_AROUND", "MKWRITE_SPAN")) {
+            for (String sink : List.of("MKWRITE", "MKWRITE_AHEAD", "MKWRITE_AROUND", "MKWRITE_SPAN", "MKWRITE_WRITER")) {
                 Stat mk = s.stat(method, "sink=" + sink);
                 double toChannel = mk.median() / channel.median();
                 double toRaw = mk.median() / raw.median();
