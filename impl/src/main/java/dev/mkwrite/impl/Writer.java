@@ -15,9 +15,9 @@ import java.lang.foreign.ValueLayout;
  * its page in the slot, reads the page's state, the slot's mode and the size, copies, and clears the slot
  * (release), so it is pinned for the copy only, and every drainer scans the writers' slots with the home
  * table's ({@link Hazards#scanned()}). An idle writer holds no pin. A chunk remembered from before a shrink
- * dropped it holds its pages CLEAN, which fails the state test; any write the fast path does not take goes
- * through the region's own {@code put} (its checks, faults and exceptions) and then remembers the page of its
- * last byte.
+ * dropped it holds its pages CLEAN, which fails the state test. A write within another single page looks
+ * that page up and pins it the same way ({@link #pinOtherPage}); any write neither takes goes through the
+ * region's own {@code put} (its checks, faults and exceptions) and then remembers the page of its last byte.
  *
  * <p>Confined to its thread: only the owner stores into its slot, which the protocol needs (an unpin by
  * another thread could clear a pin a drainer must see), so every write checks the caller's id, in the fast
@@ -124,7 +124,30 @@ final class Writer implements RegionWriter {
                 | (Thread.currentThread().threadId() ^ ownerId)) == 0 && (handle == null || handle.writesOrNull() != null)) {
             return Pins.tryPinWriter(slot, pageValue, chunk, index, end, st); // checks the size after the pin
         }
-        return false;
+        return pinOtherPage(offset, end, st);
+    }
+
+    /**
+     * {@link #pinFast} for a write within one page other than the remembered one: looks the page up in the
+     * table, remembers it, and pins it the same way, so that writes that move to a new page every time (4 KiB
+     * records, a sparse index) cost about what the region's own fast path costs. Out of line: the remembered
+     * page's path stays small enough to inline.
+     */
+    private boolean pinOtherPage(long offset, long end, RegionState st) {
+        long first = offset >>> pageShift;
+        if (closed || offset < 0 || end <= offset || (end - 1) >>> pageShift != first
+                || Thread.currentThread().threadId() != ownerId || (handle != null && handle.writesOrNull() == null)) {
+            return false; // the slow path checks and throws, or writes over several pages
+        }
+        Chunk c = st.table.chunkAcquire(first);
+        if (c == null) {
+            return false;
+        }
+        page = first;
+        pageValue = Hazards.value(first, first);
+        chunk = c;
+        index = Chunk.index(first);
+        return Pins.tryPinWriter(slot, pageValue, c, index, end, st);
     }
 
     /** The slow path's own checks before the region's write: the owner, then the writer's close. */

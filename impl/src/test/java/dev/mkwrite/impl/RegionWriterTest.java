@@ -121,6 +121,33 @@ class RegionWriterTest {
         }
     }
 
+    /**
+     * Writes that move to another page every time (the writer looks the page up itself, then pins it as its
+     * fast path does): no fault for pages already WRITABLE, one for each after a flush made them clean.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldMoveFromPageToPageAndFaultOnlyWhereItMust(Backing backing) throws Exception {
+        TrackingHandler handler = new TrackingHandler();
+        try (MappedRegion region = open(backing, handler); RegionWriter w = region.writer()) {
+            for (int page = 0; page < 8; page++) {
+                region.putLong((long) page * PAGE, -1); // every page WRITABLE, through the region's put
+            }
+            handler.calls.clear();
+            for (int round = 0; round < 2; round++) {
+                for (int page = 7; page >= 0; page--) { // backwards, every write into another page
+                    w.putLong((long) page * PAGE + 8 * (round + 1), page + 10L * round);
+                }
+                assertEquals(round == 0 ? List.of() : List.of(7L, 6L, 5L, 4L, 3L, 2L, 1L, 0L), faulted(handler));
+                assertEquals(8, region.flush());
+            }
+            for (int page = 0; page < 8; page++) {
+                assertEquals(page, region.getLong((long) page * PAGE + 8));
+                assertEquals(page + 10L, region.getLong((long) page * PAGE + 16));
+            }
+        }
+    }
+
     /** An idle writer pins nothing: truncate, grow and close by another thread go ahead, and it writes on after them. */
     @ParameterizedTest
     @EnumSource(Backing.class)
