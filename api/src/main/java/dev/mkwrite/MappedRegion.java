@@ -25,8 +25,9 @@ import java.nio.file.Path;
  *
  * <h2>Writes</h2>
  * {@link #write} returns a pinned {@link WriteSpan}; the {@code put} methods are the same for small
- * writes, without the span. A write into pages that are already WRITABLE takes no lock and does not
- * allocate (except the span object). A write into any other page faults: the handler runs first, and
+ * writes, without the span, and a thread that makes many small ones takes a {@link RegionWriter} of its
+ * own ({@link #writer()}), whose writes skip the lookups of the thread's pin slot and of the page. A write into
+ * pages that are already WRITABLE takes no lock and does not allocate (except the span object). A write into any other page faults: the handler runs first, and
  * no byte of the write lands unless the handler succeeded for every page the write covers.
  *
  * <p>Where the fault happens differs: a {@code put} runs it inside the call, between the moment the
@@ -207,8 +208,8 @@ public interface MappedRegion extends Closeable {
     void prepare(long offset, long length);
 
     /**
-     * A writer of this thread's own: the region's {@code put}s, cheaper per call for a thread that writes
-     * many small records into the same pages (see {@link RegionWriter}). It pins nothing between calls, so
+     * A writer of this thread's own: the region's {@code put}s, cheaper per call for small writes into the
+     * same pages (see {@link RegionWriter}). It pins nothing between calls, so
      * nothing ever waits for an idle writer. Close it when the thread is done.
      *
      * @return a new writer, confined to the calling thread

@@ -52,7 +52,7 @@
  *
  * <h2>Threads</h2>
  * A region is safe for use by any number of threads. A {@link dev.mkwrite.WriteSpan} belongs to the thread
- * that opened it until it is closed. Handlers run on the writing thread, and on the prepare-ahead thread
+ * that opened it until it is closed, and a {@link dev.mkwrite.RegionWriter} to the thread that made it. Handlers run on the writing thread, and on the prepare-ahead thread
  * for the pages it prepares ahead.
  */
 package dev.mkwrite;
