@@ -8,16 +8,17 @@ import java.lang.foreign.ValueLayout;
 
 /**
  * A {@link RegionWriter}: one thread's writes through a hazard slot of its own ({@link Hazards#addWriter})
- * and the page table's chunk of its last page, kept between calls.
+ * and the page table's chunk of its last write's page (4,096 pages), kept between calls.
  *
- * <p>A write within that page is the region's fast path with two chains of loads cut: the thread's id, its
- * hash and its home slot, and the table's directory and chunk. Nothing else changes: the write publishes
+ * <p>A write within one page of that chunk is the region's fast path with two chains of loads cut: the
+ * thread's id, its hash and its home slot, and the table's directory and chunk. Nothing else changes: the write publishes
  * its page in the slot, reads the page's state, the slot's mode and the size, copies, and clears the slot
  * (release), so it is pinned for the copy only, and every drainer scans the writers' slots with the home
  * table's ({@link Hazards#scanned()}). An idle writer holds no pin. A chunk remembered from before a shrink
- * dropped it holds its pages CLEAN, which fails the state test. A write within another single page looks
- * that page up and pins it the same way ({@link #pinOtherPage}); any write neither takes goes through the
- * region's own {@code put} (its checks, faults and exceptions) and then remembers the page of its last byte.
+ * dropped it holds its pages CLEAN, which fails the state test. A write within one page of another chunk
+ * looks that chunk up and pins the page the same way ({@link #pinOtherChunk}); any write neither takes goes
+ * through the region's own {@code put} (its checks, faults and exceptions) and then remembers the chunk of
+ * its last byte's page.
  *
  * <p>Confined to its thread: only the owner stores into its slot, which the protocol needs (an unpin by
  * another thread could clear a pin a drainer must see), so every write checks the caller's id, in the fast
@@ -37,13 +38,14 @@ final class Writer implements RegionWriter {
     private final int pageShift;
     private final long ownerId;
 
-    /** The page of the last write's last byte, or -1 (none, or closed): only a write within it takes the fast path. */
-    private long page = -1;
-    /** {@link #page} as a slot's range. */
-    private long pageValue;
-    /** {@link #page}'s chunk as the table held it then, and its index there. */
+    /**
+     * The directory slot of the chunk of the last write's last page, or -1 (none, or closed): a write within
+     * one page of that chunk takes the fast path. A chunk covers {@value Chunk#PAGES} pages, so a writer that
+     * moves from page to page stays on it.
+     */
+    private long chunkSlot = -1;
+    /** That chunk, as the table held it then. */
     private Chunk chunk;
-    private int index;
     private boolean closed;
 
     Writer(MappedRegion target, RegionHandle handle, RegionState state, Hazards hazards, Layouts layouts) {
@@ -113,41 +115,40 @@ final class Writer implements RegionWriter {
     }
 
     /**
-     * Pins {@link #page} through the writer's slot if the write {@code [offset, end)} lies within it, the
-     * caller is the owner and the handle is open, and the page is WRITABLE within the region's size. One test
-     * for the first three: a negative offset or an overflowing end names no page, and a write of no bytes at
-     * a page's start names the page before it.
+     * Pins the page of the write {@code [offset, end)} through the writer's slot if the write lies within one
+     * page of the remembered chunk, the caller is the owner and the handle is open, and the page is WRITABLE
+     * within the region's size. One test for the first three: a negative offset names no chunk, an
+     * overflowing end or a write across pages sets a bit above the page offset, and a write of no bytes at a
+     * page's start spans the page before it. A write into another chunk looks it up ({@link #pinOtherChunk}).
      */
     private boolean pinFast(long offset, long end, RegionState st) {
-        long p = page;
-        if (((offset >>> pageShift ^ p) | ((end - 1) >>> pageShift ^ p)
+        long page = offset >>> pageShift;
+        if (((page >>> Chunk.SHIFT ^ chunkSlot) | (offset ^ (end - 1)) >>> pageShift
                 | (Thread.currentThread().threadId() ^ ownerId)) == 0 && (handle == null || handle.writesOrNull() != null)) {
-            return Pins.tryPinWriter(slot, pageValue, chunk, index, end, st); // checks the size after the pin
+            // checks the size after the pin
+            return Pins.tryPinWriter(slot, Hazards.value(page, page), chunk, Chunk.index(page), end, st);
         }
-        return pinOtherPage(offset, end, st);
+        return pinOtherChunk(offset, end, st);
     }
 
     /**
-     * {@link #pinFast} for a write within one page other than the remembered one: looks the page up in the
-     * table, remembers it, and pins it the same way, so that writes that move to a new page every time (4 KiB
-     * records, a sparse index) cost about what the region's own fast path costs. Out of line: the remembered
-     * page's path stays small enough to inline.
+     * {@link #pinFast} for a write within one page of a chunk other than the remembered one: looks the chunk up
+     * in the table, remembers it, and pins the page the same way. Out of line: the remembered chunk's path
+     * stays small enough to inline.
      */
-    private boolean pinOtherPage(long offset, long end, RegionState st) {
-        long first = offset >>> pageShift;
-        if (closed || offset < 0 || end <= offset || (end - 1) >>> pageShift != first
+    private boolean pinOtherChunk(long offset, long end, RegionState st) {
+        long page = offset >>> pageShift;
+        if (closed || offset < 0 || end <= offset || (end - 1) >>> pageShift != page
                 || Thread.currentThread().threadId() != ownerId || (handle != null && handle.writesOrNull() == null)) {
             return false; // the slow path checks and throws, or writes over several pages
         }
-        Chunk c = st.table.chunkAcquire(first);
+        Chunk c = st.table.chunkAcquire(page);
         if (c == null) {
             return false;
         }
-        page = first;
-        pageValue = Hazards.value(first, first);
+        chunkSlot = page >>> Chunk.SHIFT;
         chunk = c;
-        index = Chunk.index(first);
-        return Pins.tryPinWriter(slot, pageValue, c, index, end, st);
+        return Pins.tryPinWriter(slot, Hazards.value(page, page), c, Chunk.index(page), end, st);
     }
 
     /** The slow path's own checks before the region's write: the owner, then the writer's close. */
@@ -166,17 +167,15 @@ final class Writer implements RegionWriter {
         }
     }
 
-    /** After a write the region made: remembers the page of its last byte, for the next write's fast path. */
+    /** After a write the region made: remembers the chunk of the page of its last byte, for the next write. */
     private void remember(long offset, long length) {
         if (length <= 0) {
             return;
         }
         long last = (offset + length - 1) >>> pageShift;
         Chunk c = state.table.chunkAcquire(last);
-        page = c != null ? last : -1;
-        pageValue = Hazards.value(last, last);
+        chunkSlot = c != null ? last >>> Chunk.SHIFT : -1;
         chunk = c;
-        index = Chunk.index(last);
     }
 
     @Override
@@ -189,7 +188,7 @@ final class Writer implements RegionWriter {
         checkOwner();
         if (!closed) {
             closed = true;
-            page = -1; // no fast path from here on: the slot is no longer scanned
+            chunkSlot = -1; // no fast path from here on: the slot is no longer scanned
             hazards.removeWriter(slot); // EMPTY: every write cleared it before it returned
         }
     }

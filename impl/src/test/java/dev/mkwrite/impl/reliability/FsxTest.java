@@ -4,6 +4,7 @@ import dev.mkwrite.Backing;
 import dev.mkwrite.FaultResult;
 import dev.mkwrite.HandlerFailedException;
 import dev.mkwrite.MappedRegion;
+import dev.mkwrite.RegionWriter;
 import dev.mkwrite.NoSpaceException;
 import dev.mkwrite.OutOfRegionException;
 import dev.mkwrite.RegionClosedException;
@@ -242,6 +243,8 @@ class FsxTest {
 
         final CountingHandler handler;
         MappedRegion region;
+        /** The model thread's RegionWriter over {@link #region}, made at its first use: some puts go through it. */
+        private RegionWriter writer;
 
         // Per operation
         int opIndex;
@@ -380,10 +383,10 @@ class FsxTest {
                 }
                 case PUT -> {
                     long[] r = writeRange(2 * pageSize);
-                    write(op, r[0], data((int) r[1]), rnd.nextInt(3));
+                    write(op, r[0], data((int) r[1]), rnd.nextInt(5)); // 3, 4: through the writer
                 }
                 case PUT_SMALL -> {
-                    int kind = rnd.nextInt(3);
+                    int kind = rnd.nextInt(4); // 3: putLong through the writer
                     int length = kind == 0 ? 1 : kind == 1 ? Integer.BYTES : Long.BYTES;
                     if (size < length) {
                         writePastEnd(); // the region is too small for this put
@@ -432,6 +435,17 @@ class FsxTest {
                 }
             }
             checkStats();
+        }
+
+        /** The model thread's writer over the current region: a new one after a reopen, the old one closed. */
+        private RegionWriter writer() {
+            if (writer == null || writer.region() != region) {
+                if (writer != null) {
+                    writer.close();
+                }
+                writer = region.writer();
+            }
+            return writer;
         }
 
         /** {offset, length} of a write inside the region, biased to page boundaries and the end. */
@@ -498,6 +512,8 @@ class FsxTest {
                         switch (how) {
                             case 0 -> region.put(off, data);
                             case 1 -> region.put(off, MemorySegment.ofArray(data));
+                            case 3 -> writer().put(off, data);
+                            case 4 -> writer().put(off, MemorySegment.ofArray(data));
                             default -> {
                                 ByteBuffer b = ByteBuffer.allocate(len + 3).position(3);
                                 b.put(data).position(3);
@@ -511,6 +527,7 @@ class FsxTest {
                         switch (how) {
                             case 0 -> region.putByte(off, data[0]);
                             case 1 -> region.putInt(off, le.getInt(0));
+                            case 3 -> writer().putLong(off, le.getLong(0));
                             default -> region.putLong(off, le.getLong(0));
                         }
                     }
