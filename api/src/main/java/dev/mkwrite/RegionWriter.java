@@ -4,10 +4,10 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * One thread's writer into a region: the same writes as the region's own {@code put}s, with the same
- * protocol and the same exceptions, cheaper per call for small writes (values, and records up to about
- * 64 bytes) into the same pages. It keeps the page of its last write in mind and a pin slot of its own, so
- * a write into that page reaches neither the thread's shared pin slot nor the region's page table. For
- * larger writes the region's {@code put} is as fast or faster (docs/USING.md gives the figures).
+ * protocol and the same exceptions, cheaper per call for small writes (values, and records of some tens of
+ * bytes), and about as fast as the region's for writes of a page. It keeps a pin slot of its own and the
+ * page table's entry for the 4,096 pages around its last write, so a write there reaches neither the
+ * thread's shared pin slot nor the region's page table (docs/USING.md gives the figures).
  *
  * <p>Unlike a {@link WriteSpan} held open over a chunk, a writer pins nothing between calls: a flush, a
  * truncate, a grow or a close never waits for an idle writer, and the writer may block between its writes.
