@@ -63,6 +63,8 @@ import static java.nio.file.StandardOpenOption.WRITE;
  *   iteration's tear-down does wait for them, so every appender closes its span first. The examples' {@code PageAppender} is the same loop,
  *   tested beside a flushing thread; it is written out here so that the row measures no more than the loop
  *   (every record here ends within its page).</li>
+ *   <li>{@code MKWRITE_WRITER}: {@code MKWRITE} with each appender writing its records through a
+ *   {@link RegionWriter} of its own, made on its thread for the iteration's region.</li>
  *   <li>{@code FILE_CHANNEL}: positional {@link FileChannel#write(ByteBuffer, long)} of each record into a
  *   fresh file; group flush is {@code force(false)}.</li>
  *   <li>{@code RAW_FALLOCATED}: a raw {@code MemorySegment} mapping of a fresh file preallocated whole with
