@@ -17,8 +17,9 @@ import java.lang.foreign.ValueLayout;
  * table's ({@link Hazards#scanned()}). An idle writer holds no pin. A chunk remembered from before a shrink
  * dropped it holds its pages CLEAN, which fails the state test. A write within one page of another chunk
  * looks that chunk up and pins the page the same way ({@link #pinOtherChunk}); any write neither takes goes
- * through the region's own {@code put} (its checks, faults and exceptions) and then remembers the chunk of
- * its last byte's page.
+ * through the region's own {@code put} (its checks, faults and exceptions) and then forgets the chunk, so
+ * that the next write looks its own up: a chunk a shrink dropped fails the state test on every write, and
+ * only a lookup replaces it.
  *
  * <p>Confined to its thread: only the owner stores into its slot, which the protocol needs (an unpin by
  * another thread could clear a pin a drainer must see), so every write checks the caller's id, in the fast
@@ -39,7 +40,8 @@ final class Writer implements RegionWriter {
     private final long ownerId;
 
     /**
-     * The directory slot of the chunk of the last write's last page, or -1 (none, or closed): a write within
+     * The directory slot of the chunk the last fast write looked up, or -1 (none, forgotten after a write
+     * through the region, or closed): a write within
      * one page of that chunk takes the fast path. A chunk covers {@value Chunk#PAGES} pages, so a writer that
      * moves from page to page stays on it.
      */
@@ -75,7 +77,7 @@ final class Writer implements RegionWriter {
         }
         checkCaller(offset);
         target.put(offset, src);
-        remember(offset, length);
+        chunkSlot = -1; // forget the chunk: the next write looks its own up (class comment)
     }
 
     @Override
@@ -95,7 +97,7 @@ final class Writer implements RegionWriter {
         }
         checkCaller(offset);
         target.put(offset, src, srcOffset, length);
-        remember(offset, length);
+        chunkSlot = -1; // forget the chunk: the next write looks its own up (class comment)
     }
 
     @Override
@@ -111,7 +113,7 @@ final class Writer implements RegionWriter {
         }
         checkCaller(offset);
         target.putLong(offset, value);
-        remember(offset, Long.BYTES);
+        chunkSlot = -1; // forget the chunk: the next write looks its own up (class comment)
     }
 
     /**
@@ -165,17 +167,6 @@ final class Writer implements RegionWriter {
             throw new WrongThreadException("a writer of " + state.path + " is confined to the thread that made it"
                     + " (thread id " + ownerId + "), not " + Thread.currentThread());
         }
-    }
-
-    /** After a write the region made: remembers the chunk of the page of its last byte, for the next write. */
-    private void remember(long offset, long length) {
-        if (length <= 0) {
-            return;
-        }
-        long last = (offset + length - 1) >>> pageShift;
-        Chunk c = state.table.chunkAcquire(last);
-        chunkSlot = c != null ? last >>> Chunk.SHIFT : -1;
-        chunk = c;
     }
 
     @Override
