@@ -1,7 +1,6 @@
 package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.StorageFile;
-import dev.mkwrite.impl.os.BlockingIo;
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.FileZeros;
 import dev.mkwrite.impl.os.LazyLogger;
@@ -310,7 +309,10 @@ final class SpaceEdge {
             if (nativeCalls) {
                 long from = fromUnit << UnitTable.UNIT_SHIFT;
                 long to = toUnit << UnitTable.UNIT_SHIFT;
-                BlockingIo.call(cancel -> FileZeros.punchZeros(storage, from, to, cancel));
+                // To its end, as punchUntouched's: endReclaim below forgets the units' records. The fill calls
+                // this on its I/O thread, where a nested call ran inline and uncancelled anyway; this says so
+                // wherever it is called from.
+                Uninterruptible.callToTheEnd(cancel -> FileZeros.punchZeros(storage, from, to, cancel));
             }
         } catch (IOException | RuntimeException e) {
             LOG.get().debug("giving back the failed zero-fill of {} stopped: {}", file.path, e.toString());
