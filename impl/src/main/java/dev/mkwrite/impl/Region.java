@@ -331,6 +331,13 @@ final class Region implements MappedRegion {
                 retirement.unmapAll();
             }
             state.mapping.unmap();
+            resizing.trimFile(); // a shrink that could not truncate the file: its discarded tail goes now
+        } catch (IOException e) {
+            if (failure != null) {
+                failure.addSuppressed(e);
+            } else {
+                failure = e;
+            }
         } catch (RuntimeException e) {
             failure = new IOException("closing " + state.path + " failed", e);
         } finally {
@@ -368,6 +375,11 @@ final class Region implements MappedRegion {
     /** See {@link Writeback#probeEnd}. */
     void probeWritebackEnd(long page) {
         writeback.probeEnd(page);
+    }
+
+    /** See {@link RegionFile#failNextTruncateForTests}. */
+    void failNextTruncateForTests(IOException failure) {
+        file.failNextTruncateForTests(failure);
     }
 
     /** Whether reads go without the lock now: there is a published slice to read ({@link Reads#memory}). */

@@ -189,7 +189,20 @@ final class RegionFile {
 
     /** Shrinks the file to {@code size}. */
     void truncate(long size) throws IOException {
+        IOException failure = nextTruncateFailureForTests;
+        if (failure != null) {
+            nextTruncateFailureForTests = null;
+            throw failure;
+        }
         file.truncate(size);
+    }
+
+    /** For tests: what the next {@link #truncate} throws instead of truncating; null for none. */
+    private volatile IOException nextTruncateFailureForTests;
+
+    /** For tests: the next {@link #truncate} throws {@code failure} and leaves the file as it is. */
+    void failNextTruncateForTests(IOException failure) {
+        nextTruncateFailureForTests = failure;
     }
 
     /** Discards {@code [offset, offset + length)} of the file (see {@link FileHoles}). */

@@ -1,7 +1,5 @@
 package dev.mkwrite.impl;
 
-import dev.mkwrite.impl.os.LazyLogger;
-
 import java.io.IOException;
 
 import static dev.mkwrite.impl.PageState.CLEAN;
@@ -27,8 +25,6 @@ import static dev.mkwrite.impl.PageState.withState;
  */
 final class Resizing {
 
-    private static final LazyLogger LOG = new LazyLogger(Resizing.class);
-
     private final RegionState region;
     private final PageTable table;
     private final RegionFile file;
@@ -36,6 +32,12 @@ final class Resizing {
     private final Writeback writeback;
     private final Retirement retirement;
     private final Ledger ledger;
+    /**
+     * Whether the file is longer than the region: a shrink could not truncate it. The bytes past the region's
+     * end are what the shrink discarded, so the file is truncated again before the region grows over them
+     * ({@link #trimFile}), and at close. Read and written with the lock held exclusive.
+     */
+    private boolean fileLonger;
 
     Resizing(RegionState region, RegionFile file, Pins pins, Writeback writeback, Retirement retirement,
              Ledger ledger) {
@@ -127,6 +129,7 @@ final class Resizing {
      * partly covered last page is quiesced, as its extent changes.
      */
     private void growTo(long newSize) throws IOException {
+        trimFile(); // first: if it fails, nothing has changed
         long oldSize = region.size;
         long oldPages = region.pageCount;
         boolean partial = (oldSize & (region.pageSize - 1)) != 0;
@@ -195,14 +198,30 @@ final class Resizing {
             old.unmap(); // readers of it now fail and retry on the fresh one, sliced to the new size
             try {
                 file.truncate(newSize);
+                fileLonger = false;
             } catch (IOException | RuntimeException e) {
-                // The file keeps bytes past the region's end that a later grow would expose: close.
-                LOG.get().error("truncating {} to {} failed; the region is closed", region.path, newSize, e);
-                region.markClosed();
-                throw e;
+                // The region has shrunk and holds every byte below its new end; only the file is still long.
+                // Its tail is truncated again before a grow would expose it, and at close: the region stays open.
+                fileLonger = true;
+                throw new IOException("truncate(" + newSize + ") of " + region.path + ": the region now ends at"
+                        + " offset " + newSize + " (page " + (newSize >>> region.pageShift) + "), but the file could"
+                        + " not be shortened (" + e + "); it is truncated again before the region grows, and when it"
+                        + " closes", e);
             }
         } finally {
             thawAll();
+        }
+    }
+
+    /**
+     * Truncates the file to the region's size if a shrink could not ({@link #fileLonger}): the discarded
+     * bytes past the region's end go before a grow maps them again. Nothing past the end is mapped or
+     * pinned. Throws if it fails again; the region is unchanged then.
+     */
+    void trimFile() throws IOException {
+        if (fileLonger) {
+            file.truncate(region.size);
+            fileLonger = false;
         }
     }
 

@@ -1,0 +1,122 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.WriteFaultHandler;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A shrink whose file truncate fails leaves the region open at its new size with every byte below it, and
+ * the file's discarded tail never comes back: the file is truncated again before the region grows over it
+ * (a grow that cannot do so throws, and changes nothing), and at close.
+ */
+class ShrinkFailureTest {
+
+    private static final int PAGE = 4096;
+
+    @TempDir
+    Path dir;
+
+    private MappedRegion open(Path file, Backing backing) throws IOException {
+        return MappedRegion.builder(file).size(4L * PAGE).pageSize(PAGE).backing(backing)
+                .handler(WriteFaultHandler.none()).open();
+    }
+
+    private static void failNextTruncate(MappedRegion region, IOException failure) {
+        RegionHandle.regionOf(region).failNextTruncateForTests(failure);
+    }
+
+    private static IOException injected() {
+        return new IOException("test: ftruncate failed (EIO)");
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldStayOpenAndNeverExposeTheDiscardedTailWhenTheFileCannotBeShortened(Backing backing)
+            throws IOException {
+        Path file = dir.resolve("shrink.dat");
+        try (MappedRegion region = open(file, backing)) {
+            for (int p = 0; p < 4; p++) {
+                region.putLong((long) p * PAGE + 8, 0x1111L * (p + 1));
+            }
+            IOException cause = injected();
+            failNextTruncate(region, cause);
+            IOException e = assertThrows(IOException.class, () -> region.truncate(2L * PAGE));
+            assertSame(cause, e.getCause());
+            assertTrue(e.getMessage().contains(file.toString()) && e.getMessage().contains("offset " + 2 * PAGE)
+                    && e.getMessage().contains("page 2"), e.getMessage());
+            assertEquals(2L * PAGE, region.size(), "the region shrank");
+            assertEquals(4L * PAGE, Files.size(file), "the file did not");
+
+            // Usable, with every byte below the new end.
+            assertEquals(0x1111L, region.getLong(8));
+            assertEquals(0x2222L, region.getLong(PAGE + 8));
+            region.putLong(PAGE + 16, 42);
+            region.flush();
+            assertEquals(42, region.getLong(PAGE + 16));
+
+            region.grow(4L * PAGE);
+            assertEquals(0, region.getLong(2L * PAGE + 8), "the discarded page 2 came back");
+            assertEquals(0, region.getLong(3L * PAGE + 8), "the discarded page 3 came back");
+            region.putLong(3L * PAGE, 7);
+            assertEquals(7, region.getLong(3L * PAGE));
+        }
+        assertEquals(4L * PAGE, Files.size(file));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldLeaveTheRegionAsItWasWhenAGrowCannotShortenTheFileEither(Backing backing) throws IOException {
+        Path file = dir.resolve("grow.dat");
+        try (MappedRegion region = open(file, backing)) {
+            region.putLong(3L * PAGE, 99);
+            region.putLong(PAGE, 5);
+            failNextTruncate(region, injected());
+            assertThrows(IOException.class, () -> region.truncate(2L * PAGE));
+
+            IOException cause = injected();
+            failNextTruncate(region, cause);
+            assertSame(cause, assertThrows(IOException.class, () -> region.grow(4L * PAGE)));
+            assertEquals(2L * PAGE, region.size(), "the failed grow changed the size");
+            assertEquals(5, region.getLong(PAGE));
+            region.putLong(PAGE + 8, 6);
+
+            region.grow(4L * PAGE);
+            assertEquals(0, region.getLong(3L * PAGE), "the discarded page 3 came back");
+            assertEquals(6, region.getLong(PAGE + 8));
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldShortenTheFileAtCloseOrAtTheNextShrink(Backing backing) throws IOException {
+        Path closing = dir.resolve("closing.dat");
+        try (MappedRegion region = open(closing, backing)) {
+            failNextTruncate(region, injected());
+            assertThrows(IOException.class, () -> region.truncate(PAGE));
+            assertEquals(4L * PAGE, Files.size(closing));
+        }
+        assertEquals(PAGE, Files.size(closing), "the close shortened the file");
+
+        Path again = dir.resolve("again.dat");
+        try (MappedRegion region = open(again, backing)) {
+            failNextTruncate(region, injected());
+            assertThrows(IOException.class, () -> region.truncate(3L * PAGE));
+            region.truncate(PAGE);
+            assertEquals(PAGE, Files.size(again), "the next shrink shortened the file");
+            assertFalse(region.isClosed());
+        }
+    }
+}
