@@ -5,7 +5,7 @@ import dev.mkwrite.MappedRegion;
 /**
  * Test-only window into a region's page-state table for the reliability suite
  * ({@code dev.mkwrite.impl.reliability}), which lives in its own package and so cannot read the
- * package-private core. Read-only: nothing here changes a region.
+ * package-private core. Read-only but for {@link #failNextTruncate}, which fails a file truncate.
  */
 public final class ReliabilityProbe {
 
@@ -51,6 +51,17 @@ public final class ReliabilityProbe {
      */
     public static String describe(MappedRegion region, long page) {
         return PageState.describe(RegionHandle.regionOf(region).stateWord(page));
+    }
+
+    /**
+     * Makes the next truncate of {@code region}'s file fail with {@code failure}, leaving the file as it is
+     * (null: no longer). The one thing here that changes a region: what a failing {@code ftruncate} would.
+     *
+     * @param region  a region opened by the mkwrite implementation
+     * @param failure what the truncate throws, or null
+     */
+    public static void failNextTruncate(MappedRegion region, java.io.IOException failure) {
+        RegionHandle.regionOf(region).failNextTruncateForTests(failure);
     }
 
     /**

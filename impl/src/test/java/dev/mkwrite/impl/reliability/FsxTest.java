@@ -265,6 +265,13 @@ class FsxTest {
         final ArrayDeque<String> log = new ArrayDeque<>();
         final int[] counts = new int[Op.values().length];
         int interferences;
+        /** Shrinks made with the file's truncate failing ({@link #resizeBoth}). */
+        int failedTruncates;
+        /**
+         * Whether a shrink's file truncate fails: apart from {@link #rnd}, so that every seed's operations stay
+         * what they were; thread-safe, as the interferer shrinks too (while the main thread waits for it).
+         */
+        final Random truncateFailures;
         int competitions;
         int failures;
         /** Kept pages a write entered without the handler, and that a failed write gave back CLEAN (keep only). */
@@ -282,6 +289,7 @@ class FsxTest {
             this.brokenModel = brokenModel;
             this.maxSize = (long) MAX_PAGES * pageSize;
             this.rnd = new Random(seed);
+            this.truncateFailures = new Random(seed * 31 + 7);
             this.shadow = new byte[(int) maxSize];
             this.states = new int[MAX_PAGES + 1];
             Arrays.fill(states, CLEAN);
@@ -300,7 +308,7 @@ class FsxTest {
             for (Op op : Op.values()) {
                 b.append(op.name().toLowerCase()).append('=').append(counts[op.ordinal()]).append(' ');
             }
-            return b.append("interferences=").append(interferences)
+            return b.append("interferences=").append(interferences).append(" failedTruncates=").append(failedTruncates)
                     .append(" (competing claims ").append(competitions).append(") failedWrites=").append(failures)
                     .append(" reservations=").append(handler.issued()).append(" keptEntered=").append(keptEntered)
                     .append(" keptGivenBack=").append(keptGivenBack).append(" mostKept=").append(mostKept).toString();
@@ -733,6 +741,19 @@ class FsxTest {
             boolean quiescesAll = ReliabilityProbe.growMayQuiesceAll(region); // asked before: the grow may reap
             if (grow) {
                 region.grow(newSize);
+            } else if (newSize < size && truncateFailures.nextInt(4) == 0) {
+                // The file's truncate fails (as an ftruncate's EIO would): the region shrinks all the same and
+                // stays open, and the file's tail is truncated again before a grow maps it, or at close. So the
+                // model is a shrink's: the next grow must read the tail as zeros, a reopen must find the size.
+                ReliabilityProbe.failNextTruncate(region, new IOException("fsx: ftruncate failed"));
+                try {
+                    region.truncate(newSize);
+                    throw new AssertionError("truncate(" + newSize + ") returned with the file's truncate failing");
+                } catch (IOException expected) {
+                    failedTruncates++;
+                } finally {
+                    ReliabilityProbe.failNextTruncate(region, null);
+                }
             } else {
                 region.truncate(newSize);
             }
