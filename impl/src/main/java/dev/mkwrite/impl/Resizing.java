@@ -129,7 +129,10 @@ final class Resizing {
      * partly covered last page is quiesced, as its extent changes.
      */
     private void growTo(long newSize) throws IOException {
-        trimFile(); // first: if it fails, nothing has changed
+        // First: if it fails, nothing has changed. If it truncated, the grow maps anew below, never in place:
+        // the new mapping's scope is what tells a storage handler that blocks it recorded may be gone, and
+        // since the failed shrink it may have allocated, and recorded, units in the tail just truncated.
+        boolean trimmed = trimFile();
         long oldSize = region.size;
         long oldPages = region.pageCount;
         boolean partial = (oldSize & (region.pageSize - 1)) != 0;
@@ -147,7 +150,7 @@ final class Resizing {
             }
             long newPages = region.pagesFor(newSize);
             BrokenRule.publishReadsBeforeGrow(region, newSize);
-            if (old.extendInPlace(newSize)) { // the mapping has room: the file grows beneath it
+            if (!trimmed && old.extendInPlace(newSize)) { // the mapping has room: the file grows beneath it
                 table.resize(newPages);
                 region.resized(old, newSize, newPages); // reads past the old size only now: the file has grown
                 return;
@@ -216,13 +219,15 @@ final class Resizing {
     /**
      * Truncates the file to the region's size if a shrink could not ({@link #fileLonger}): the discarded
      * bytes past the region's end go before a grow maps them again. Nothing past the end is mapped or
-     * pinned. Throws if it fails again; the region is unchanged then.
+     * pinned. Returns whether it truncated; throws if it fails again, and the region is unchanged then.
      */
-    void trimFile() throws IOException {
-        if (fileLonger) {
-            file.truncate(region.size);
-            fileLonger = false;
+    boolean trimFile() throws IOException {
+        if (!fileLonger) {
+            return false;
         }
+        file.truncate(region.size);
+        fileLonger = false;
+        return true;
     }
 
     /**
