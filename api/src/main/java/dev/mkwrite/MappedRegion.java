@@ -450,9 +450,12 @@ public interface MappedRegion extends Closeable {
      * @param newSize the new size, zero or more
      * @throws IllegalArgumentException if {@code newSize} is negative or larger than the backing can map
      * @throws IOException              if the file could not be remapped (nothing changed then), or, when
-     *                                  shrinking, could not be truncated: the region then has its new size
-     *                                  and stays open, and the file is truncated again before the region
-     *                                  grows, and at close (a grow that cannot truncate it throws, unchanged)
+     *                                  shrinking, could not be truncated: the region then has its new size,
+     *                                  as after a shrink that worked (a {@code SpaceQuota}'s
+     *                                  {@code truncated} applies), and stays open; the file is truncated
+     *                                  again before the region grows (a grow that cannot do so throws,
+     *                                  unchanged) and at close (a close that cannot throws, and the file keeps
+     *                                  the discarded bytes past the region's end)
      * @throws RegionClosedException    if the region is closed
      * @throws IllegalStateException    if called from inside this region's handler
      */

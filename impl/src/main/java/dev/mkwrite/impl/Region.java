@@ -331,19 +331,32 @@ final class Region implements MappedRegion {
                 retirement.unmapAll();
             }
             state.mapping.unmap();
-            resizing.trimFile(); // a shrink that could not truncate the file: its discarded tail goes now
-        } catch (IOException e) {
-            if (failure != null) {
-                failure.addSuppressed(e);
-            } else {
-                failure = e;
-            }
         } catch (RuntimeException e) {
             failure = new IOException("closing " + state.path + " failed", e);
         } finally {
+            failure = trimFile(failure);
             failure = file.close(failure);
         }
         return failure;
+    }
+
+    /**
+     * At close, whatever else failed: truncates the file to the region's size if a shrink could not, so that
+     * no later region over the file finds the bytes that shrink discarded. Returns the failure to report.
+     */
+    private IOException trimFile(IOException failure) {
+        try {
+            resizing.trimFile();
+            return failure;
+        } catch (IOException | RuntimeException e) {
+            IOException trim = e instanceof IOException io ? io
+                    : new IOException("truncating " + state.path + " to " + state.size + " at close failed", e);
+            if (failure == null) {
+                return trim;
+            }
+            failure.addSuppressed(trim);
+            return failure;
+        }
     }
 
     /** The end of a close, once the file is let go of: the handler's per-file state can go; then the failure. */
@@ -380,6 +393,11 @@ final class Region implements MappedRegion {
     /** See {@link RegionFile#failNextTruncateForTests}. */
     void failNextTruncateForTests(IOException failure) {
         file.failNextTruncateForTests(failure);
+    }
+
+    /** See {@link RegionFile#failNextMapForTests}. */
+    void failNextMapForTests(IOException failure) {
+        file.failNextMapForTests(failure);
     }
 
     /** Whether reads go without the lock now: there is a published slice to read ({@link Reads#memory}). */

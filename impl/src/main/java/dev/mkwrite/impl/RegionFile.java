@@ -181,6 +181,11 @@ final class RegionFile {
      * I/O thread for it (about 6 ms of a cold start's classes and thread).
      */
     Mapping map(Backing backing, long size) throws IOException {
+        IOException failure = nextMapFailureForTests;
+        if (failure != null) {
+            nextMapFailureForTests = null;
+            throw failure;
+        }
         if (file.fd() >= 0 && Mapping.mapsNatively(backing)) {
             return Mapping.NativeMapping.map(file.fd(), size);
         }
@@ -199,6 +204,13 @@ final class RegionFile {
 
     /** For tests: what the next {@link #truncate} throws instead of truncating; null for none. */
     private volatile IOException nextTruncateFailureForTests;
+    /** For tests: what the next {@link #map} throws instead of mapping; null for none. */
+    private volatile IOException nextMapFailureForTests;
+
+    /** For tests: the next {@link #map} throws {@code failure} and maps nothing. */
+    void failNextMapForTests(IOException failure) {
+        nextMapFailureForTests = failure;
+    }
 
     /** For tests: the next {@link #truncate} throws {@code failure} and leaves the file as it is. */
     void failNextTruncateForTests(IOException failure) {

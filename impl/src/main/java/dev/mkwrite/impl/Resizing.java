@@ -38,6 +38,14 @@ final class Resizing {
      * ({@link #trimFile}), and at close. Read and written with the lock held exclusive.
      */
     private boolean fileLonger;
+    /**
+     * Whether the next grow must map anew, not extend the mapping in place: set with {@link #fileLonger}, and
+     * cleared only once a new mapping is in place. A storage handler recorded allocations in the file's tail
+     * while it was longer; the truncate that frees their blocks changes no mapping, and only a new mapping's
+     * scope makes the handler forget them ({@code FileSpace#observe}). Kept past a grow that truncated and
+     * then failed, so the grow after it maps anew too. Read and written with the lock held exclusive.
+     */
+    private boolean mapAnew;
 
     Resizing(RegionState region, RegionFile file, Pins pins, Writeback writeback, Retirement retirement,
              Ledger ledger) {
@@ -129,10 +137,7 @@ final class Resizing {
      * partly covered last page is quiesced, as its extent changes.
      */
     private void growTo(long newSize) throws IOException {
-        // First: if it fails, nothing has changed. If it truncated, the grow maps anew below, never in place:
-        // the new mapping's scope is what tells a storage handler that blocks it recorded may be gone, and
-        // since the failed shrink it may have allocated, and recorded, units in the tail just truncated.
-        boolean trimmed = trimFile();
+        trimFile(); // first: if it fails, nothing has changed
         long oldSize = region.size;
         long oldPages = region.pageCount;
         boolean partial = (oldSize & (region.pageSize - 1)) != 0;
@@ -150,7 +155,7 @@ final class Resizing {
             }
             long newPages = region.pagesFor(newSize);
             BrokenRule.publishReadsBeforeGrow(region, newSize);
-            if (!trimmed && old.extendInPlace(newSize)) { // the mapping has room: the file grows beneath it
+            if (!mapAnew && old.extendInPlace(newSize)) { // the mapping has room: the file grows beneath it
                 table.resize(newPages);
                 region.resized(old, newSize, newPages); // reads past the old size only now: the file has grown
                 return;
@@ -158,6 +163,7 @@ final class Resizing {
             Mapping fresh = file.map(region.backing, newSize); // extends the file sparsely
             table.resize(newPages); // keeps every chunk: a pinned writer's unpin finds its page
             region.resized(fresh, newSize, newPages); // writers that pin from now on write through it
+            mapAnew = false; // a new scope: the handlers forget what they recorded in the file's old tail
             if (!retirement.retire(old)) {
                 // Some writer stays pinned across many grows: drain every writer, and unmap them all.
                 quiesceAll();
@@ -202,10 +208,12 @@ final class Resizing {
             try {
                 file.truncate(newSize);
                 fileLonger = false;
+                mapAnew = false; // the fresh mapping above: recorded allocations in the tail are forgotten
             } catch (IOException | RuntimeException e) {
                 // The region has shrunk and holds every byte below its new end; only the file is still long.
                 // Its tail is truncated again before a grow would expose it, and at close: the region stays open.
                 fileLonger = true;
+                mapAnew = true;
                 throw new IOException("truncate(" + newSize + ") of " + region.path + ": the region now ends at"
                         + " offset " + newSize + " (page " + (newSize >>> region.pageShift) + "), but the file could"
                         + " not be shortened (" + e + "); it is truncated again before the region grows, and when it"
@@ -218,16 +226,14 @@ final class Resizing {
 
     /**
      * Truncates the file to the region's size if a shrink could not ({@link #fileLonger}): the discarded
-     * bytes past the region's end go before a grow maps them again. Nothing past the end is mapped or
-     * pinned. Returns whether it truncated; throws if it fails again, and the region is unchanged then.
+     * bytes past the region's end go before a grow maps them again. Nothing past the end is read or
+     * pinned. Throws if it fails again; the region is unchanged then.
      */
-    boolean trimFile() throws IOException {
-        if (!fileLonger) {
-            return false;
+    void trimFile() throws IOException {
+        if (fileLonger) {
+            file.truncate(region.size);
+            fileLonger = false;
         }
-        file.truncate(region.size);
-        fileLonger = false;
-        return true;
     }
 
     /**

@@ -5,7 +5,8 @@ import dev.mkwrite.MappedRegion;
 /**
  * Test-only window into a region's page-state table for the reliability suite
  * ({@code dev.mkwrite.impl.reliability}), which lives in its own package and so cannot read the
- * package-private core. Read-only but for {@link #failNextTruncate}, which fails a file truncate.
+ * package-private core. Read-only but for {@link #failNextTruncate} and {@link #failNextMap}, which fail
+ * a file truncate or a mapping as a failing system call would.
  */
 public final class ReliabilityProbe {
 
@@ -62,6 +63,17 @@ public final class ReliabilityProbe {
      */
     public static void failNextTruncate(MappedRegion region, java.io.IOException failure) {
         RegionHandle.regionOf(region).failNextTruncateForTests(failure);
+    }
+
+    /**
+     * Makes the next mapping of {@code region}'s file (a grow or shrink that maps anew) fail with
+     * {@code failure}, mapping nothing (null: no longer).
+     *
+     * @param region  a region opened by the mkwrite implementation
+     * @param failure what the mapping throws, or null
+     */
+    public static void failNextMap(MappedRegion region, java.io.IOException failure) {
+        RegionHandle.regionOf(region).failNextMapForTests(failure);
     }
 
     /**

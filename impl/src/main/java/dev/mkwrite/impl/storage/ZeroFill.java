@@ -105,7 +105,9 @@ final class ZeroFill {
                 space.leaveEdge();
             }
         }
-        // Only what lies inside the file was filled (the region keeps the file as long as itself).
+        // Only what lies inside the file was filled. The region keeps the file as long as itself, but for a while
+        // after a shrink whose truncate failed, when the file is longer: what is recorded in its tail then is
+        // forgotten, as the grow that truncates the tail maps anew (Resizing.mapAnew).
         file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(Math.min(end, size)), stamp, generation);
         if (space.spaceShort() && !space.roomForGranules(file)) {
             return; // the neighbours would take the space that faults of other pages need
