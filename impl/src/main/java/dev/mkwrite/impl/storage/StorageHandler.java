@@ -80,6 +80,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * up to a folio unit per file may stay free on a full disk. A released file gives back the same way what it never wrote. All of this needs
  * native access; without it, granules stay where they were allocated.
  *
+ * <p>A no-wait fault ({@code tryWrite}) waits here too: each give-back waits for other faults' allocations
+ * in flight, for at most a second, so near a full disk, while other threads allocate, a no-wait write can
+ * take seconds before it reports no space or is refused (measured: 1.0 s with zero-fill, 4.0 s with
+ * fallocate, whose granule is halved and given back up to four times). Not yet refused early: what a failed
+ * allocation got must be given back before the fault stops speculating, since nothing records it.
+ *
  * <h2>Errors</h2>
  * ENOSPC and EDQUOT become {@link NoSpaceException} (with an {@link ErrnoException} cause naming the
  * call). Populate's {@code EFAULT}, which means a store would have raised {@code SIGBUS}, becomes
