@@ -9,6 +9,7 @@ import dev.mkwrite.RegionWriter;
 import dev.mkwrite.WouldBlock;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
+import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.LazyLogger;
 
 import java.io.IOException;
@@ -348,14 +349,11 @@ final class Region implements MappedRegion {
         try {
             resizing.trimFile();
             return failure;
-        } catch (IOException | RuntimeException e) {
-            IOException trim = e instanceof IOException io ? io
-                    : new IOException("truncating " + state.path + " to " + state.size + " at close failed", e);
-            if (failure == null) {
-                return trim;
-            }
-            failure.addSuppressed(trim);
-            return failure;
+        } catch (IOException e) {
+            return Errno.firstOf(failure, e);
+        } catch (RuntimeException e) {
+            return Errno.firstOf(failure,
+                    new IOException("truncating " + state.path + " to " + state.size + " at close failed", e));
         }
     }
 
