@@ -52,10 +52,17 @@ final class GranuleAllocator {
      * ahead of writers that never came. Never less than the folio unit (the granule is at least that): a
      * page allocated alone could share its page-cache folio with holes, and on ext4 a store into it after
      * its writeback would then need blocks for them. A unit that fails is given back, the faulting page's
-     * own blocks too, before the next is tried or no space reported. Returns false if the filesystem does
-     * not support fallocate; the caller zero-fills instead. Caller holds the file's resource lock.
+     * own blocks too, before the next is tried or no space reported. Caller holds the file's resource lock.
+     *
+     * <p>A {@linkplain WriteFault#isNoWait() no-wait} fault tries one unit only: if it finds no space, the
+     * fault stops ({@link Allocated#WOULD_WAIT}, having given back what the unit got) rather than try ever
+     * smaller units and give back other faults' space, each step of which waits for the allocations in
+     * flight.
+     *
+     * @return {@link Allocated#UNSUPPORTED} if the filesystem does not support fallocate (the caller
+     *         zero-fills instead), {@link Allocated#WOULD_WAIT} as above, else {@link Allocated#DONE}
      */
-    boolean allocate(FileSpace file, WriteFault fault, int stamp) throws IOException {
+    Allocated allocate(FileSpace file, WriteFault fault, int stamp) throws IOException {
         StorageFile storage = file.storage();
         long start = fault.offset();
         long end = start + fault.length();
@@ -105,7 +112,7 @@ final class GranuleAllocator {
                     if (unit == granule) {
                         space.spaceShort(false); // volatile: a whole granule fitted
                     }
-                    return true;
+                    return Allocated.DONE;
                 }
                 if (r == StorageFile.Outcome.UNSUPPORTED) {
                     file.fallocateUnsupported = true;
@@ -113,7 +120,11 @@ final class GranuleAllocator {
                         LOG.get().info("mkwrite storage: the filesystem of {} does not support fallocate(2); its pages are"
                                 + " zero-filled instead", file.path);
                     }
-                    return false;
+                    return Allocated.UNSUPPORTED;
+                }
+                if (fault.isNoWait()) {
+                    space.spaceShort(true); // volatile: the next no-wait faults are refused at once
+                    return Allocated.WOULD_WAIT; // what the unit got was given back above
                 }
                 if (!last) {
                     space.spaceShort(true); // volatile: until two granules fit again
@@ -131,6 +142,16 @@ final class GranuleAllocator {
                 space.leaveEdge();
             }
         }
+    }
+
+    /** What {@link #allocate} did. */
+    enum Allocated {
+        /** The page's unit is allocated and recorded. */
+        DONE,
+        /** The filesystem does not support fallocate: nothing was allocated. */
+        UNSUPPORTED,
+        /** A no-wait fault stopped where going on would have waited: nothing of it is kept. */
+        WOULD_WAIT
     }
 
     /**

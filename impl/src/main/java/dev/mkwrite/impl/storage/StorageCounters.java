@@ -20,6 +20,7 @@ final class StorageCounters {
     final LongAdder populates = new LongAdder();
     final LongAdder noSpace = new LongAdder();
     final LongAdder aheadGranules = new LongAdder();
+    final LongAdder noWaitRefusals = new LongAdder();
 
     /** A {@link NoSpaceException} for {@code fault}, counted. */
     NoSpaceException noSpace(String reason, WriteFault fault, Throwable cause) {

@@ -80,11 +80,15 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * up to a folio unit per file may stay free on a full disk. A released file gives back the same way what it never wrote. All of this needs
  * native access; without it, granules stay where they were allocated.
  *
- * <p>A no-wait fault ({@code tryWrite}) waits here too: each give-back waits for other faults' allocations
- * in flight, for at most a second, so near a full disk, while other threads allocate, a no-wait write can
- * take seconds before it reports no space or is refused (measured: 1.0 s with zero-fill, 4.0 s with
- * fallocate, whose granule is halved and given back up to four times). Not yet refused early: what a failed
- * allocation got must be given back before the fault stops speculating, since nothing records it.
+ * <p>A no-wait fault ({@code tryWrite}) does not look for space at the edge, since that waits for every
+ * allocation in flight and for other faults' give-backs, each up to a second: it answers
+ * {@link FaultResult#RETRY} (mkwrite refuses the write, {@code WouldBlock.Reason.HANDLER}, and counts it in
+ * {@link Stats#noWaitRefusals()}) while space is short and two granules do not fit, or once its own unit
+ * found no space; the blocking write that follows looks for space,
+ * and reports no space if there is none. The one wait left: what the failed unit got is given back before
+ * the fault returns, which waits for other faults' allocations in flight (each a system call, at most a
+ * second), since nothing records it. Before, such a write took up to 4.0 s at the edge (fallocate halving
+ * its granule, giving back at each step) before it reported no space.
  *
  * <h2>Errors</h2>
  * ENOSPC and EDQUOT become {@link NoSpaceException} (with an {@link ErrnoException} cause naming the
@@ -147,9 +151,11 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
      * @param noSpace          faults that ended in {@link NoSpaceException}
      * @param aheadGranules    granules prepared ahead by a {@link PrepareAhead} agent through this handler
      * @param metadataBytes    approximate heap bytes of the per-file unit tables
+     * @param noWaitRefusals   no-wait faults ({@code tryWrite}) refused at the disk's edge, where looking for
+     *                         space would have waited
      */
     public record Stats(long faults, long alreadyAllocated, long fallocates, long zeroFilledBytes, long populates,
-                        long noSpace, long aheadGranules, long metadataBytes) {
+                        long noSpace, long aheadGranules, long metadataBytes, long noWaitRefusals) {
     }
 
     private static final AtomicBoolean POPULATE_LOGGED = new AtomicBoolean();
@@ -310,9 +316,10 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         if (how != Allocation.NONE) {
             if (file.units.allAllocated(firstUnit, endUnit, stamp, generation)) {
                 counters.alreadyAllocated.increment();
-            } else {
-                allocate(how, file, fault, stamp);
+            } else if (allocate(how, file, fault, stamp)) {
                 result = prepared(length);
+            } else {
+                return noWaitRefused(); // a no-wait fault at the disk's edge: the blocking write looks for space
             }
             if (faultAround) { // the following pages whose units are allocated (the granule's) need nothing more
                 long next = end;
@@ -324,29 +331,59 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
                 fault.prepareAround((int) ((next - end) / length), page -> Reservation.none());
             }
         }
-        if (populate && nativeCalls && !populateUnsupported) {
-            populate(file, fault, memory, stamp);
+        if (populate && nativeCalls && !populateUnsupported && !populate(file, fault, memory, stamp)) {
+            return noWaitRefused();
         }
         return result;
     }
 
-    private void allocate(Allocation how, FileSpace file, WriteFault fault, int stamp) throws IOException {
+    /**
+     * Allocates the page of {@code fault} and the units around it. A no-wait fault is refused (false) where
+     * finding space would wait: while space is short and two granules do not fit, or once its own unit found
+     * none (see {@link GranuleAllocator#allocate}, {@link ZeroFill#fill}). Looking for space at the edge waits
+     * for every allocation in flight and for another fault's give-back, each time up to a second.
+     *
+     * @return false if a no-wait fault was refused, having kept nothing of what it allocated; else true
+     */
+    private boolean allocate(Allocation how, FileSpace file, WriteFault fault, int stamp) throws IOException {
+        if (fault.isNoWait() && space.spaceShort() && !space.roomForGranules(file)) {
+            return false;
+        }
         if (!file.lockResources()) {
             throw closedException(fault.path());
         }
         try {
-            if (how == Allocation.FALLOCATE && granules.allocate(file, fault, stamp)) {
-                return;
+            if (how == Allocation.FALLOCATE) {
+                GranuleAllocator.Allocated a = granules.allocate(file, fault, stamp);
+                if (a != GranuleAllocator.Allocated.UNSUPPORTED) {
+                    return a == GranuleAllocator.Allocated.DONE;
+                }
             }
-            zeroFill.fill(file, fault, stamp);
+            return zeroFill.fill(file, fault, stamp);
         } finally {
             file.unlockResources();
         }
     }
 
-    private void populate(FileSpace file, WriteFault fault, MemorySegment memory, int stamp) throws IOException {
+    /** A no-wait fault's RETRY where it would have waited at the disk's edge, counted. */
+    private FaultResult noWaitRefused() {
+        counters.noWaitRefusals.increment();
+        return FaultResult.RETRY;
+    }
+
+    /**
+     * Populates the page of {@code fault}; at the disk's edge, gives space back and tries again, unless the
+     * fault is no-wait.
+     *
+     * @return false if a no-wait fault found no space (it does not look further; see {@link #allocate}), else
+     *         true
+     */
+    private boolean populate(FileSpace file, WriteFault fault, MemorySegment memory, int stamp) throws IOException {
         int length = fault.length();
         int r = PosixNative.madvise(memory, length, PosixNative.MADV_POPULATE_WRITE);
+        if (r != 0 && (Errno.isNoSpace(-r) || r == -Errno.EFAULT) && fault.isNoWait()) {
+            return false;
+        }
         boolean edge = false;
         try {
             for (int reclaims = 0; r != 0 && (Errno.isNoSpace(-r) || r == -Errno.EFAULT)
@@ -361,7 +398,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         }
         if (r == 0) {
             counters.populates.increment();
-            return;
+            return true;
         }
         int errno = -r;
         if (errno == Errno.EINVAL) {
@@ -371,10 +408,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
                         + " 5.14 or later); pages are {} instead", allocation == Allocation.NONE
                         ? "zero-filled" : "only allocated");
             }
-            if (allocation == Allocation.NONE) {
-                allocate(Allocation.ZERO_FILL, file, fault, stamp);
-            }
-            return;
+            return allocation != Allocation.NONE || allocate(Allocation.ZERO_FILL, file, fault, stamp);
         }
         long usable = errno == Errno.EFAULT ? Errno.usableSpace(file.path) : -1;
         throw counters.failure(populateFailure(errno, usable, fault));
@@ -552,7 +586,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         }
         StorageCounters c = counters;
         return new Stats(c.faults.sum(), c.alreadyAllocated.sum(), c.fallocates.sum(), c.zeroFilledBytes.sum(),
-                c.populates.sum(), c.noSpace.sum(), c.aheadGranules.sum(), metadata);
+                c.populates.sum(), c.noSpace.sum(), c.aheadGranules.sum(), metadata, c.noWaitRefusals.sum());
     }
 
     /**

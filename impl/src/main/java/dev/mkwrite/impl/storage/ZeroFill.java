@@ -54,17 +54,20 @@ final class ZeroFill {
      * at its next step with {@link InterruptedIOException}, which mkwrite reports as
      * {@link dev.mkwrite.FaultInterruptedException}; an interrupt after the page's folio unit was filled
      * only stops the filling of its neighbours.
+     *
+     * <p>A {@linkplain WriteFault#isNoWait() no-wait} fault whose folio unit finds no space gives back what
+     * it wrote and stops there, without giving back other faults' space, which waits for the allocations in
+     * flight.
+     *
+     * @return false if a no-wait fault stopped so (nothing of its folio unit is kept), else true
      */
-    void fill(FileSpace file, WriteFault fault, int stamp) throws IOException {
+    boolean fill(FileSpace file, WriteFault fault, int stamp) throws IOException {
         StorageFile storage = file.storage();
-        BlockingIo.call(cancel -> {
-            fill(storage, file, fault, stamp, cancel);
-            return null;
-        });
+        return BlockingIo.call(cancel -> fill(storage, file, fault, stamp, cancel));
     }
 
     /** {@link #fill(FileSpace, WriteFault, int)} on the I/O thread. */
-    private void fill(StorageFile storage, FileSpace file, WriteFault fault, int stamp, BlockingIo.Cancel cancel)
+    private boolean fill(StorageFile storage, FileSpace file, WriteFault fault, int stamp, BlockingIo.Cancel cancel)
             throws IOException {
         long start = fault.offset();
         long end = start + fault.length();
@@ -93,6 +96,10 @@ final class ZeroFill {
                         throw e;
                     }
                     giveBackFolio(file, folioFrom, folioTo, start, end);
+                    if (fault.isNoWait()) {
+                        space.spaceShort(true); // volatile: the next no-wait faults are refused at once
+                        return false;
+                    }
                     if (!space.retryAtTheEdge(edge, reclaims)) {
                         throw counters.noSpace("the filesystem has no space for the page (zero-fill: "
                                 + e.getMessage() + ")", fault, e);
@@ -110,13 +117,13 @@ final class ZeroFill {
         // forgotten, as the grow that truncates the tail maps anew (Resizing.mapAnew).
         file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(Math.min(end, size)), stamp, generation);
         if (space.spaceShort() && !space.roomForGranules(file)) {
-            return; // the neighbours would take the space that faults of other pages need
+            return true; // the neighbours would take the space that faults of other pages need
         }
         long granule = Math.max(space.granule(), folio);
         long firstUnit = UnitTable.unit(start & -granule);
         long endUnit = UnitTable.unitCeil(Math.min(GranuleAllocator.alignUp(end, granule), size));
         if (!space.beginSpeculation()) {
-            return; // another fault is giving space back
+            return true; // another fault is giving space back
         }
         try {
             fillNeighbours(storage, file, UnitTable.unit(folioFrom), UnitTable.unitCeil(folioTo), firstUnit, endUnit,
@@ -128,6 +135,7 @@ final class ZeroFill {
         if (seam != null) {
             seam.run();
         }
+        return true;
     }
 
     /**
