@@ -308,11 +308,17 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         long generation = fault.generation();
         long firstUnit = UnitTable.unit(start);
         long endUnit = UnitTable.unitCeil(end);
+        Allocation how = effective(file.fallocateUnsupported);
+        // A no-wait fault that would allocate while space is short is refused before it touches its units: the
+        // folio unit of a touched unit is never given back, even once another fault's granule allocated it.
+        if (fault.isNoWait() && how != Allocation.NONE && space.spaceShort()
+                && !file.units.allAllocated(firstUnit, endUnit, stamp, generation) && !space.roomForGranules(file)) {
+            return noWaitRefused();
+        }
         if (!file.touch(firstUnit, endUnit, fault.isNoWait())) {
             return FaultResult.RETRY; // a no-wait fault met a neighbour's zero-fill in progress
         }
         Reservation result = Reservation.none();
-        Allocation how = effective(file.fallocateUnsupported);
         if (how != Allocation.NONE) {
             if (file.units.allAllocated(firstUnit, endUnit, stamp, generation)) {
                 counters.alreadyAllocated.increment();
@@ -338,17 +344,15 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     }
 
     /**
-     * Allocates the page of {@code fault} and the units around it. A no-wait fault is refused (false) where
-     * finding space would wait: while space is short and two granules do not fit, or once its own unit found
-     * none (see {@link GranuleAllocator#allocate}, {@link ZeroFill#fill}). Looking for space at the edge waits
-     * for every allocation in flight and for another fault's give-back, each time up to a second.
+     * Allocates the page of {@code fault} and the units around it. A no-wait fault is refused (false) once its
+     * own unit found no space (see {@link GranuleAllocator#allocate}, {@link ZeroFill#fill}), rather than
+     * look further: looking for space at the edge waits for every allocation in flight and for another
+     * fault's give-back, each time up to a second. ({@link #prepare} refuses one earlier while space is
+     * short.)
      *
      * @return false if a no-wait fault was refused, having kept nothing of what it allocated; else true
      */
     private boolean allocate(Allocation how, FileSpace file, WriteFault fault, int stamp) throws IOException {
-        if (fault.isNoWait() && space.spaceShort() && !space.roomForGranules(file)) {
-            return false;
-        }
         if (!file.lockResources()) {
             throw closedException(fault.path());
         }

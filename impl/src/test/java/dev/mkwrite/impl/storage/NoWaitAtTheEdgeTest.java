@@ -129,6 +129,45 @@ class NoWaitAtTheEdgeTest {
     }
 
     /**
+     * A no-wait write refused while space is short leaves its page's units untouched: a folio unit with a
+     * touched unit is never given back, so once space came back and another fault's granule allocated that
+     * folio unit, the next reclaim would have kept it for a writer that never wrote. Here the granule of page
+     * 144's fault covers the refused page 150's folio unit; the reclaim gives back all three of its folio
+     * units no writer touched, and the three of page 0's granule. With the refusal after the touch, 16 KiB
+     * fewer.
+     */
+    @ParameterizedTest
+    @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
+    void shouldLeaveTheUnitsOfARefusedPageUntouched(StorageHandler.Allocation allocation) throws Exception {
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
+        Path file = fs.dir().resolve("untouched");
+        Path filler = fs.dir().resolve("filler");
+        try (StorageHandler storage = StorageHandlers.create(allocation, GRANULE, false)) {
+            storage.folioUnitForTests(FOLIO);
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).pageSize(PAGE).handler(storage)
+                    .open()) {
+                region.putLong(0, 1); // granule [0, 64 KiB): three folio units untouched
+                fs.fillLeaving(filler, 0);
+                WouldBlock why = new WouldBlock();
+                assertRefused(region.tryWrite(512 << 10, PAGE, why), "a write went through on a full disk");
+                assertTrue(storage.space().spaceShort());
+                assertRefused(region.tryWrite(150L * PAGE, PAGE, why), "a write went through on a full disk");
+                assertEquals(WouldBlock.Reason.HANDLER, why.reason());
+                assertEquals(2, storage.stats().noWaitRefusals());
+
+                Files.delete(filler);
+                region.putLong(144L * PAGE, 2); // granule [576 KiB, 640 KiB), the refused page's folio unit in it
+                assertEquals(2L * (GRANULE - FOLIO), storage.space().reclaim(),
+                        "the untouched folio units of both granules go back");
+                region.putLong(150L * PAGE, 3); // allocated again, now that it is written
+                assertEquals(3, region.getLong(150L * PAGE));
+                assertEquals(2, region.getLong(144L * PAGE));
+                assertEquals(1, region.getLong(0));
+            }
+        }
+    }
+
+    /**
      * A populate handler's no-wait write that finds the disk full is refused too, not reported as no space
      * after giving other handlers' space back: {@code MADV_POPULATE_WRITE} failing is where the search would
      * begin. The blocking write then reports no space.
