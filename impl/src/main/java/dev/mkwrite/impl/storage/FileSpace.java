@@ -160,6 +160,35 @@ final class FileSpace {
         return true;
     }
 
+    /** Whether no fault touched any unit of {@code [fromUnit, toUnit)}: a page no fault entered before. */
+    boolean untouched(long fromUnit, long toUnit) {
+        for (long u = fromUnit; u < toUnit; u++) {
+            if (UnitTable.touched(units.wordVolatile(u))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * Clears the touched marks of a faulting page's units, which no fault had touched before it
+     * ({@link #untouched}): for a no-wait fault refused before any store could enter the page (it is still
+     * PREPARING), so that its folio unit can be given back again. A unit is touched only by faults of its
+     * own page, and those take turns, so no other fault's mark is cleared.
+     */
+    void untouch(long fromUnit, long toUnit) {
+        for (long u = fromUnit; u < toUnit; u++) {
+            long w = units.wordVolatile(u);
+            while (UnitTable.touched(w)) {
+                long witness = units.cas(u, w, w & ~UnitTable.TOUCHED); // volatile
+                if (witness == w) {
+                    break;
+                }
+                w = witness;
+            }
+        }
+    }
+
     private void awaitFilled(long unit) throws InterruptedException {
         synchronized (this) {
             while (UnitTable.filling(units.wordVolatile(unit))) {

@@ -124,7 +124,7 @@ final class GranuleAllocator {
                 }
                 if (fault.isNoWait()) {
                     space.spaceShort(true); // volatile: the next no-wait faults are refused at once
-                    return Allocated.WOULD_WAIT; // what the unit got was given back above
+                    return Allocated.WOULD_WAIT; // what the unit got was given back above, unless the page alone
                 }
                 if (!last) {
                     space.spaceShort(true); // volatile: until two granules fit again

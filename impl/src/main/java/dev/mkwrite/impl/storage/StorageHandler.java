@@ -83,12 +83,17 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <p>A no-wait fault ({@code tryWrite}) does not look for space at the edge, since that waits for every
  * allocation in flight and for other faults' give-backs, each up to a second: it answers
  * {@link FaultResult#RETRY} (mkwrite refuses the write, {@code WouldBlock.Reason.HANDLER}, and counts it in
- * {@link Stats#noWaitRefusals()}) while space is short and two granules do not fit, or once its own unit
- * found no space; the blocking write that follows looks for space,
- * and reports no space if there is none. The one wait left: what the failed unit got is given back before
- * the fault returns, which waits for other faults' allocations in flight (each a system call, at most a
- * second), since nothing records it. Before, such a write took up to 4.0 s at the edge (fallocate halving
- * its granule, giving back at each step) before it reported no space.
+ * {@link Stats#noWaitRefusals()}) while space is short and two granules do not fit, unless the page's units
+ * are recorded allocated, or once its own unit found no space; the blocking write that follows looks for
+ * space, and reports no space if there is none. The refusal is conservative: every give-back forgets the
+ * file's allocation records, so near a full disk a page whose blocks exist may be refused too. A fault
+ * refused before or in its allocation leaves its page's units as it found them, so that their folio unit
+ * can still be given back when nobody retries. The one wait left: what the failed unit got is given back before the fault returns,
+ * which waits for other faults' allocations in flight (each a system call, at most a second), since
+ * nothing records it. Under a disk quota (EDQUOT) the filesystem's free space says nothing of the quota,
+ * so there every no-wait fault tries its unit and gives it back before it is refused. Before, such a write
+ * took up to 4.0 s at the edge (fallocate halving its granule, giving back at each step) before it
+ * reported no space.
  *
  * <h2>Errors</h2>
  * ENOSPC and EDQUOT become {@link NoSpaceException} (with an {@link ErrnoException} cause naming the
@@ -315,7 +320,13 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
                 && !file.units.allAllocated(firstUnit, endUnit, stamp, generation) && !space.roomForGranules(file)) {
             return noWaitRefused();
         }
+        // A no-wait fault refused after it touched a page no fault touched before takes its marks back, as
+        // above: a caller need not retry a refused write.
+        boolean fresh = fault.isNoWait() && file.untouched(firstUnit, endUnit);
         if (!file.touch(firstUnit, endUnit, fault.isNoWait())) {
+            if (fresh) {
+                file.untouch(firstUnit, endUnit);
+            }
             return FaultResult.RETRY; // a no-wait fault met a neighbour's zero-fill in progress
         }
         Reservation result = Reservation.none();
@@ -324,8 +335,11 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
                 counters.alreadyAllocated.increment();
             } else if (allocate(how, file, fault, stamp)) {
                 result = prepared(length);
-            } else {
-                return noWaitRefused(); // a no-wait fault at the disk's edge: the blocking write looks for space
+            } else { // a no-wait fault at the disk's edge, nothing of its unit kept: the blocking write looks for space
+                if (fresh) {
+                    file.untouch(firstUnit, endUnit);
+                }
+                return noWaitRefused();
             }
             if (faultAround) { // the following pages whose units are allocated (the granule's) need nothing more
                 long next = end;

@@ -129,12 +129,13 @@ class NoWaitAtTheEdgeTest {
     }
 
     /**
-     * A no-wait write refused while space is short leaves its page's units untouched: a folio unit with a
-     * touched unit is never given back, so once space came back and another fault's granule allocated that
-     * folio unit, the next reclaim would have kept it for a writer that never wrote. Here the granule of page
-     * 144's fault covers the refused page 150's folio unit; the reclaim gives back all three of its folio
-     * units no writer touched, and the three of page 0's granule. With the refusal after the touch, 16 KiB
-     * fewer.
+     * A refused no-wait write leaves its page's units untouched: a folio unit with a touched unit is never
+     * given back, so once space came back and another fault's granule allocated that folio unit, every later
+     * reclaim would have kept it for a writer that never wrote. Page 128 is refused once its granule finds no
+     * space (after touching its units, which it takes back), page 150 at once while space is short (before
+     * touching them); then the granules of pages 132 and 144 cover both refused pages' folio units, and the
+     * reclaim gives back every folio unit no writer touched: three of each of the three granules. With either
+     * refusal's marks left, 16 KiB fewer.
      */
     @ParameterizedTest
     @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
@@ -156,12 +157,14 @@ class NoWaitAtTheEdgeTest {
                 assertEquals(2, storage.stats().noWaitRefusals());
 
                 Files.delete(filler);
-                region.putLong(144L * PAGE, 2); // granule [576 KiB, 640 KiB), the refused page's folio unit in it
-                assertEquals(2L * (GRANULE - FOLIO), storage.space().reclaim(),
-                        "the untouched folio units of both granules go back");
+                region.putLong(132L * PAGE, 4); // granule [512 KiB, 576 KiB): page 128's folio unit in it
+                region.putLong(144L * PAGE, 2); // granule [576 KiB, 640 KiB): page 150's folio unit in it
+                assertEquals(3L * (GRANULE - FOLIO), storage.space().reclaim(),
+                        "the untouched folio units of all three granules go back");
                 region.putLong(150L * PAGE, 3); // allocated again, now that it is written
                 assertEquals(3, region.getLong(150L * PAGE));
                 assertEquals(2, region.getLong(144L * PAGE));
+                assertEquals(4, region.getLong(132L * PAGE));
                 assertEquals(1, region.getLong(0));
             }
         }
