@@ -100,6 +100,37 @@ class Ext4DiskFullTest {
     }
 
     /**
+     * A no-wait write ({@code tryWrite}) whose granule (two folio units) finds a folio unit and a half free:
+     * ext4's fallocate takes that and fails, and the write is refused rather than look further. By then it
+     * must have given back all its fallocate kept, its own page's blocks too, recorded nowhere: the file
+     * holds no data block, and the blocking write that follows gets its folio unit.
+     */
+    @Test
+    void shouldGiveBackWhatARefusedNoWaitWritesGranuleKept() throws Exception {
+        long folio = folio();
+        Path file = fs.dir().resolve("no-wait");
+        try (StorageHandler storage = handler(2 * folio);
+             MappedRegion region = region(file, 4 * folio, storage)) {
+            fs.fillLeaving(fs.dir().resolve("filler"), (int) (3 * folio / 2 / PAGE));
+            dev.mkwrite.WouldBlock why = new dev.mkwrite.WouldBlock();
+            dev.mkwrite.WriteSpan span = region.tryWrite(0, PAGE, why);
+            if (span != null) {
+                span.close();
+                fail("a granule of two folio units fitted in a folio unit and a half");
+            }
+            assertEquals(dev.mkwrite.WouldBlock.Reason.HANDLER, why.reason());
+            assertEquals(1, storage.stats().noWaitRefusals());
+            assertTrue(GiveBackTest.allocatedBytes(file) <= PAGE, // an extent tree leaf may stay
+                    "the refused write kept blocks: " + GiveBackTest.allocatedBytes(file));
+            byte[] data = DiskFullTest.pattern(7, 0, PAGE);
+            region.put(0, data, 0, PAGE);
+            byte[] back = new byte[PAGE];
+            region.get(0, back, 0, PAGE);
+            assertArrayEquals(data, back);
+        }
+    }
+
+    /**
      * Prepare-ahead's agent allocates a granule (two folio units) ahead of a writer
      * ({@link GranuleAllocator#allocateAhead}, called here on a thread of the test's, as the agent would)
      * where only a folio unit and a half is free: ext4's fallocate takes that and fails. The seam holds the
