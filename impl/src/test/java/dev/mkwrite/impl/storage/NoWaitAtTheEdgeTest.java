@@ -5,6 +5,7 @@ import dev.mkwrite.NoSpaceException;
 import dev.mkwrite.WouldBlock;
 import dev.mkwrite.WriteSpan;
 import dev.mkwrite.impl.os.NativeAccess;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -39,6 +40,12 @@ class NoWaitAtTheEdgeTest {
     @RegisterExtension
     static final SmallFilesystem fs = new SmallFilesystem();
 
+    @BeforeEach
+    void needsNative() {
+        assumeTrue(NativeAccess.available(), "giving space back punches holes, and populate is a native call: "
+                + NativeAccess.unavailableReason());
+    }
+
     /**
      * The disk is full but for the granule page 0's fault allocated, three folio units of which no writer
      * touched. A no-wait write elsewhere is refused without giving them back; the blocking write then gives
@@ -48,12 +55,9 @@ class NoWaitAtTheEdgeTest {
     @ParameterizedTest
     @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
     void shouldRefuseANoWaitWriteThatWouldLookForSpace(StorageHandler.Allocation allocation) throws Exception {
-        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
         Path file = fs.dir().resolve("edge");
         try (StorageHandler storage = StorageHandlers.create(allocation, GRANULE, false)) {
-            storage.folioUnitForTests(FOLIO);
-            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).pageSize(PAGE).handler(storage)
-                    .open()) {
+            try (MappedRegion region = region(storage, file)) {
                 region.putLong(0, 1); // the granule: 48 KiB of it no writer touches
                 fs.fillLeaving(fs.dir().resolve("filler"), 0);
                 WouldBlock why = new WouldBlock();
@@ -81,14 +85,11 @@ class NoWaitAtTheEdgeTest {
     @ParameterizedTest
     @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
     void shouldRefuseANoWaitWriteAtOnceWhileSpaceIsShort(StorageHandler.Allocation allocation) throws Exception {
-        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
         Path file = fs.dir().resolve("short");
         Path filler = fs.dir().resolve("filler");
         Path filler2 = fs.dir().resolve("filler-2");
         try (StorageHandler storage = StorageHandlers.create(allocation, GRANULE, false)) {
-            storage.folioUnitForTests(FOLIO);
-            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).pageSize(PAGE).handler(storage)
-                    .open()) {
+            try (MappedRegion region = region(storage, file)) {
                 region.putLong(0, 1);
                 fs.fillLeaving(filler, 0);
                 region.putLong(512 << 10, 2); // at the edge: space is short from here on
@@ -140,13 +141,10 @@ class NoWaitAtTheEdgeTest {
     @ParameterizedTest
     @EnumSource(value = StorageHandler.Allocation.class, names = {"FALLOCATE", "ZERO_FILL"})
     void shouldLeaveTheUnitsOfARefusedPageUntouched(StorageHandler.Allocation allocation) throws Exception {
-        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
         Path file = fs.dir().resolve("untouched");
         Path filler = fs.dir().resolve("filler");
         try (StorageHandler storage = StorageHandlers.create(allocation, GRANULE, false)) {
-            storage.folioUnitForTests(FOLIO);
-            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).pageSize(PAGE).handler(storage)
-                    .open()) {
+            try (MappedRegion region = region(storage, file)) {
                 region.putLong(0, 1); // granule [0, 64 KiB): three folio units untouched
                 fs.fillLeaving(filler, 0);
                 WouldBlock why = new WouldBlock();
@@ -177,7 +175,6 @@ class NoWaitAtTheEdgeTest {
      */
     @org.junit.jupiter.api.Test
     void shouldRefuseANoWaitPopulateOnAFullDisk() throws Exception {
-        assumeTrue(NativeAccess.available(), "populate is a native call: " + NativeAccess.unavailableReason());
         Path file = fs.dir().resolve("populate");
         try (StorageHandler storage = StorageHandlers.create(StorageHandler.Allocation.NONE, GRANULE, true);
              MappedRegion region = MappedRegion.builder(file).size(1 << 20).pageSize(PAGE).handler(storage).open()) {
@@ -191,6 +188,12 @@ class NoWaitAtTheEdgeTest {
             assertEquals(512 << 10, e.offset());
             assertEquals(1, region.getLong(0));
         }
+    }
+
+    /** A 1 MiB region of 4 KiB pages over {@code file}, its handler's folio unit {@link #FOLIO}. */
+    private static MappedRegion region(StorageHandler storage, Path file) throws java.io.IOException {
+        storage.folioUnitForTests(FOLIO);
+        return MappedRegion.builder(file).size(1 << 20).pageSize(PAGE).handler(storage).open();
     }
 
     /** Fails if {@code span} is not null, having closed it: a span left open would hold the region's close. */
