@@ -394,8 +394,8 @@ final class Region implements MappedRegion {
     }
 
     /** See {@link RegionFile#failNextMapForTests}. */
-    void failNextMapForTests(IOException failure) {
-        file.failNextMapForTests(failure);
+    void failNextMapForTests(IOException failure, boolean afterExtending) {
+        file.failNextMapForTests(failure, afterExtending);
     }
 
     /** Whether reads go without the lock now: there is a published slice to read ({@link Reads#memory}). */

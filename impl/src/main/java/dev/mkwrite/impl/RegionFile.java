@@ -184,6 +184,13 @@ final class RegionFile {
         IOException failure = nextMapFailureForTests;
         if (failure != null) {
             nextMapFailureForTests = null;
+            if (nextMapExtendsForTests && size() < size) { // as a map whose mmap fails after the file grew
+                if (file.fd() >= 0) {
+                    file.truncate(size); // ftruncate(2), which extends too
+                } else {
+                    file.channel().write(java.nio.ByteBuffer.allocate(1), size - 1);
+                }
+            }
             throw failure;
         }
         if (file.fd() >= 0 && Mapping.mapsNatively(backing)) {
@@ -207,8 +214,15 @@ final class RegionFile {
     /** For tests: what the next {@link #map} throws instead of mapping; null for none. */
     private volatile IOException nextMapFailureForTests;
 
-    /** For tests: the next {@link #map} throws {@code failure} and maps nothing. */
-    void failNextMapForTests(IOException failure) {
+    /** For tests: whether the next failing {@link #map} extends a shorter file first. */
+    private volatile boolean nextMapExtendsForTests;
+
+    /**
+     * For tests: the next {@link #map} throws {@code failure} and maps nothing; if {@code afterExtending}, it
+     * first extends a shorter file to the mapping's size, as a map does before its {@code mmap}.
+     */
+    void failNextMapForTests(IOException failure, boolean afterExtending) {
+        nextMapExtendsForTests = afterExtending;
         nextMapFailureForTests = failure;
     }
 

@@ -160,7 +160,17 @@ final class Resizing {
                 region.resized(old, newSize, newPages); // reads past the old size only now: the file has grown
                 return;
             }
-            Mapping fresh = file.map(region.backing, newSize); // extends the file sparsely
+            Mapping fresh;
+            try {
+                fresh = file.map(region.backing, newSize); // extends the file sparsely
+            } catch (IOException | RuntimeException e) {
+                // The map may have extended the file before its mmap failed: the file is then longer than the
+                // region, as after a shrink whose truncate failed, and is trimmed the same way (and a handler
+                // that bounded a granule by its size may have recorded the tail: the next grow maps anew).
+                fileLonger = true;
+                mapAnew = true;
+                throw e;
+            }
             table.resize(newPages); // keeps every chunk: a pinned writer's unpin finds its page
             region.resized(fresh, newSize, newPages); // writers that pin from now on write through it
             mapAnew = false; // a new scope: the handlers forget what they recorded in the file's old tail

@@ -73,7 +73,7 @@ public final class ReliabilityProbe {
      * @param failure what the mapping throws, or null
      */
     public static void failNextMap(MappedRegion region, java.io.IOException failure) {
-        RegionHandle.regionOf(region).failNextMapForTests(failure);
+        RegionHandle.regionOf(region).failNextMapForTests(failure, false);
     }
 
     /**

@@ -74,6 +74,33 @@ class ShrinkFailureTest {
         }
     }
 
+    /**
+     * A grow whose mapping fails after the file grew (its {@code mmap} refused, as for ENOMEM, once the file
+     * was extended): the region keeps its size and every byte, and the file is trimmed back to it at close.
+     * Before, the file kept the failed grow's length.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldTrimWhatAFailedGrowAddedToTheFile(Backing backing) throws IOException {
+        Path file = dir.resolve("failed-map.dat");
+        MappedRegion region = open(file, backing);
+        try {
+            region.putLong(8, 0x1111L);
+            IOException cause = new IOException("test: mmap failed (ENOMEM)");
+            RegionHandle.regionOf(region).failNextMapForTests(cause, true);
+            // Past a native mapping's 1 MiB of room, so that the grow maps anew on either backing.
+            assertSame(cause, assertThrows(IOException.class, () -> region.grow(512L * PAGE)));
+            assertEquals(4L * PAGE, region.size());
+            assertEquals(512L * PAGE, Files.size(file), "the failed map extended the file");
+            assertEquals(0x1111L, region.getLong(8));
+            region.putLong(PAGE + 8, 5);
+            assertEquals(5, region.getLong(PAGE + 8));
+        } finally {
+            region.close();
+        }
+        assertEquals(4L * PAGE, Files.size(file), "the close trimmed what the failed grow added");
+    }
+
     @ParameterizedTest
     @EnumSource(Backing.class)
     void shouldLeaveTheRegionAsItWasWhenAGrowCannotShortenTheFileEither(Backing backing) throws IOException {
