@@ -123,7 +123,6 @@ final class GranuleAllocator {
                     return Allocated.UNSUPPORTED;
                 }
                 if (fault.isNoWait()) {
-                    space.spaceShort(true); // volatile: the next no-wait faults are refused at once
                     return Allocated.WOULD_WAIT; // what the unit got was given back above, unless the page alone
                 }
                 if (!last) {

@@ -370,17 +370,19 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         if (!file.lockResources()) {
             throw closedException(fault.path());
         }
+        boolean allocated;
         try {
-            if (how == Allocation.FALLOCATE) {
-                GranuleAllocator.Allocated a = granules.allocate(file, fault, stamp);
-                if (a != GranuleAllocator.Allocated.UNSUPPORTED) {
-                    return a == GranuleAllocator.Allocated.DONE;
-                }
-            }
-            return zeroFill.fill(file, fault, stamp);
+            GranuleAllocator.Allocated a = how == Allocation.FALLOCATE ? granules.allocate(file, fault, stamp)
+                    : GranuleAllocator.Allocated.UNSUPPORTED;
+            allocated = a == GranuleAllocator.Allocated.UNSUPPORTED ? zeroFill.fill(file, fault, stamp)
+                    : a == GranuleAllocator.Allocated.DONE;
         } finally {
             file.unlockResources();
         }
+        if (!allocated) {
+            space.spaceShort(true); // volatile: a no-wait fault's unit found no space; the next are refused at once
+        }
+        return allocated;
     }
 
     /** A no-wait fault's RETRY where it would have waited at the disk's edge, counted. */
@@ -399,13 +401,12 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     private boolean populate(FileSpace file, WriteFault fault, MemorySegment memory, int stamp) throws IOException {
         int length = fault.length();
         int r = PosixNative.madvise(memory, length, PosixNative.MADV_POPULATE_WRITE);
-        if (r != 0 && (Errno.isNoSpace(-r) || r == -Errno.EFAULT) && fault.isNoWait()) {
+        if (outOfSpace(r) && fault.isNoWait()) {
             return false;
         }
         boolean edge = false;
         try {
-            for (int reclaims = 0; r != 0 && (Errno.isNoSpace(-r) || r == -Errno.EFAULT)
-                    && space.retryAtTheEdge(edge, reclaims); reclaims++) {
+            for (int reclaims = 0; outOfSpace(r) && space.retryAtTheEdge(edge, reclaims); reclaims++) {
                 edge = true;
                 r = PosixNative.madvise(memory, length, PosixNative.MADV_POPULATE_WRITE); // with space
             }
@@ -430,6 +431,11 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         }
         long usable = errno == Errno.EFAULT ? Errno.usableSpace(file.path) : -1;
         throw counters.failure(populateFailure(errno, usable, fault));
+    }
+
+    /** Whether {@code madvise(MADV_POPULATE_WRITE)}'s result {@code r} may mean no space: ENOSPC, EDQUOT, EFAULT. */
+    private static boolean outOfSpace(int r) {
+        return r != 0 && (Errno.isNoSpace(-r) || r == -Errno.EFAULT);
     }
 
     /**

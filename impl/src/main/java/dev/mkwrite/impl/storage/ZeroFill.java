@@ -97,7 +97,6 @@ final class ZeroFill {
                     }
                     giveBackFolio(file, folioFrom, folioTo, start, end);
                     if (fault.isNoWait()) {
-                        space.spaceShort(true); // volatile: the next no-wait faults are refused at once
                         return false;
                     }
                     if (!space.retryAtTheEdge(edge, reclaims)) {
