@@ -77,23 +77,60 @@ final class Region implements MappedRegion {
     static Region open(RegionBuilder spec) throws IOException {
         int pageSize = RegionSettings.of(spec).pageSize(); // checks the page size and the size
         RegionFile file = RegionFile.open(spec);
-        boolean success = false;
+        long sizeBefore = -1; // the file's size as it was opened: what an open that fails leaves it at
+        Mapping mapping = null;
         try {
-            long size = Math.max(file.size(), spec.size());
+            sizeBefore = file.size();
+            long size = Math.max(sizeBefore, spec.size());
             if (size > spec.backing().maxRegionSize()) {
                 throw RegionState.tooLarge(size, spec.backing(), spec.path());
             }
-            Mapping mapping = file.map(spec.backing(), size); // extends a shorter file sparsely
-            Region region = new Region(spec, new RegionState(spec.path(), file.shared(), spec.backing(), pageSize,
-                    spec.stablePages() || spec.handler().needsStablePages(), mapping, size, spec.byteOrder()), file);
-            success = true;
+            mapping = map(file, spec, size);
             // No "opened" line: the first log call of a cold JVM starts SLF4J (tens of ms, row 8), and an
             // open that succeeds logs nothing; toString() and stats() say what opened.
-            return region;
-        } finally {
-            if (!success) {
-                file.close(null);
+            return new Region(spec, new RegionState(spec.path(), file.shared(), spec.backing(), pageSize,
+                    spec.stablePages() || spec.handler().needsStablePages(), mapping, size, spec.byteOrder()), file);
+        } catch (Throwable t) {
+            abandon(file, mapping, sizeBefore, t);
+            throw t;
+        }
+    }
+
+    /**
+     * Maps {@code file} at {@code size} bytes, extending a shorter file sparsely. A failure says which file
+     * and how large: the JDK's says only "Map failed", and a system call's names neither.
+     */
+    private static Mapping map(RegionFile file, RegionBuilder spec, long size) throws IOException {
+        try {
+            return file.map(spec.backing(), size);
+        } catch (IOException e) {
+            throw new IOException("mapping " + spec.path() + " (" + size + " bytes, " + spec.backing()
+                    + ") for a new region failed: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Undoes an open that failed with {@code failure}: unmaps what it mapped, shortens the file back to
+     * {@code sizeBefore} (a map extends a shorter file before its {@code mmap}, which can still fail, with
+     * ENOMEM for one), and closes the file. Its own failures are suppressed into {@code failure}. The file
+     * is still locked while it is shortened: no other region can have grown it meanwhile.
+     */
+    private static void abandon(RegionFile file, Mapping mapping, long sizeBefore, Throwable failure) {
+        if (mapping != null) {
+            mapping.unmap();
+        }
+        IOException closing = null;
+        try {
+            if (sizeBefore >= 0 && file.size() > sizeBefore) {
+                file.truncate(sizeBefore);
             }
+        } catch (IOException e) {
+            closing = new IOException("an open that failed could not shorten " + file.shared().path()
+                    + " back to its " + sizeBefore + " bytes", e);
+        }
+        closing = file.close(closing);
+        if (closing != null) {
+            failure.addSuppressed(closing);
         }
     }
 
