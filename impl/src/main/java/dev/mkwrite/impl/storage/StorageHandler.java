@@ -323,11 +323,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         // A no-wait fault refused after it touched a page no fault touched before takes its marks back, as
         // above: a caller need not retry a refused write.
         boolean fresh = fault.isNoWait() && file.untouched(firstUnit, endUnit);
-        if (!file.touch(firstUnit, endUnit, fault.isNoWait())) {
-            if (fresh) {
-                file.untouch(firstUnit, endUnit);
-            }
-            return FaultResult.RETRY; // a no-wait fault met a neighbour's zero-fill in progress
+        if (!file.touch(firstUnit, endUnit, fault.isNoWait())) { // a no-wait fault met a neighbour's zero-fill
+            return refusedAfterTouch(file, fresh, firstUnit, endUnit, FaultResult.RETRY);
         }
         Reservation result = Reservation.none();
         if (how != Allocation.NONE) {
@@ -336,10 +333,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             } else if (allocate(how, file, fault, stamp)) {
                 result = prepared(length);
             } else { // a no-wait fault at the disk's edge, nothing of its unit kept: the blocking write looks for space
-                if (fresh) {
-                    file.untouch(firstUnit, endUnit);
-                }
-                return noWaitRefused();
+                return refusedAfterTouch(file, fresh, firstUnit, endUnit, noWaitRefused());
             }
             if (faultAround) { // the following pages whose units are allocated (the granule's) need nothing more
                 long next = end;
@@ -353,6 +347,18 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         }
         if (populate && nativeCalls && !populateUnsupported && !populate(file, fault, memory, stamp)) {
             return noWaitRefused();
+        }
+        return result;
+    }
+
+    /**
+     * A no-wait fault refused after it marked its page's units touched: if it was the first to touch the
+     * page ({@code fresh}), it takes the marks back ({@link FileSpace#untouch}). Returns {@code result}.
+     */
+    private static FaultResult refusedAfterTouch(FileSpace file, boolean fresh, long firstUnit, long endUnit,
+            FaultResult result) {
+        if (fresh) {
+            file.untouch(firstUnit, endUnit);
         }
         return result;
     }
