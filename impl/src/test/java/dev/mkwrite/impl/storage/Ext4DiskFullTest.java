@@ -11,7 +11,9 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
@@ -21,11 +23,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -467,6 +471,25 @@ class Ext4DiskFullTest {
                 storage.regionClosed(path);
             }
         };
+    }
+
+    /**
+     * {@link StorageFsx} on ext4, which keeps what a failed {@code fallocate} got and needs blocks for a
+     * written-back page's next write: random writes, truncates, grows, holes and reopens on a nearly full
+     * disk, every byte checked through the region's own reads (a read of a hole allocates nothing here).
+     */
+    @ParameterizedTest(name = "{0} on {1}")
+    @MethodSource("fsxRuns")
+    void shouldKeepEveryAcknowledgedByteThroughRandomOperationsOnANearlyFullDisk(HandlerKind kind, Backing backing)
+            throws Exception {
+        System.out.println(new StorageFsx(fs, kind, backing, StorageFsxTest.SEED + kind.ordinal() * 2L
+                + backing.ordinal(), 2L << 20).run(StorageFsxTest.OPS / 2));
+    }
+
+    static Stream<Arguments> fsxRuns() {
+        return Stream.of(HandlerKind.FALLOCATE, HandlerKind.ZERO_FILL, HandlerKind.PREPARE_AHEAD)
+                .flatMap(k -> Arrays.stream(Backing.values())
+                        .map(b -> Arguments.of(k, b)));
     }
 
     /** Allocates granules and populates each page: see the class documentation. */
