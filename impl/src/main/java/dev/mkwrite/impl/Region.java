@@ -315,7 +315,7 @@ final class Region implements MappedRegion {
     public void close() throws IOException {
         HandlerScope.checkNotInHandler(state, "close");
         AsymmetricFence.registerDrainer(); // before markClosed and the quiesce: if it fails, the region stays open
-        IOException failure;
+        Throwable failure;
         state.lock.writeLock().lock();
         try {
             if (state.closed && !file.isOpen()) {
@@ -338,7 +338,7 @@ final class Region implements MappedRegion {
      * there would leave this file open.
      */
     void closeUnused() throws IOException {
-        IOException failure;
+        Throwable failure;
         state.lock.writeLock().lock();
         try {
             failure = release(false);
@@ -351,31 +351,60 @@ final class Region implements MappedRegion {
     /**
      * A close's work under the exclusive lock: closed to every new operation, then, if a handle may have
      * reached the region ({@code used}), its writers drained and its dirty pages written back; unmapped; the
-     * file closed whatever failed. Returns the failure to report, or null.
+     * file closed. Each step runs whatever the one before it threw, a handler's {@code beforeWriteback}
+     * included (it may throw anything): the pages that were not written back end with their reservations
+     * released, every mapping is unmapped and the file is closed. Returns the failure to report, or null:
+     * an {@link IOException}, or an {@link Error} a handler threw, the other failures suppressed into it.
      */
-    private IOException release(boolean used) {
+    private Throwable release(boolean used) {
         IOException failure = null;
+        Error error = null;
         try {
             state.markClosed(); // faults see it once they hold the lock, the fast path and reads at once
             if (used) {
                 resizing.quiesceAll();
                 try {
                     writeback.writeBackFrozen(state.mapping, 0, state.pageCount);
-                } catch (IOException e) {
-                    failure = e;
-                    writeback.dropFrozen(); // the data stays in the page cache; the reservations end with the region
+                } catch (Throwable t) { // the data stays in the page cache; the reservations end with the region
+                    writeback.dropFrozen();
+                    throw t;
                 }
-                ledger.dropPrepared(state.table); // fault-around's pages that no writer entered: never used
-                retirement.unmapAll();
             }
-            state.mapping.unmap();
+        } catch (IOException e) {
+            failure = e;
         } catch (RuntimeException e) {
-            failure = new IOException("closing " + state.path + " failed", e);
-        } finally {
-            failure = trimFile(failure);
-            failure = file.close(failure);
+            failure = closeFailed(null, e);
+        } catch (Error e) {
+            error = e;
+        }
+        if (used) {
+            failure = closeStep(failure, () -> ledger.dropPrepared(state.table)); // fault-around's, never entered
+            failure = closeStep(failure, retirement::unmapAll);
+        }
+        failure = closeStep(failure, state.mapping::unmap);
+        failure = trimFile(failure);
+        failure = file.close(failure);
+        if (error != null) {
+            if (failure != null) {
+                error.addSuppressed(failure);
+            }
+            return error;
         }
         return failure;
+    }
+
+    /** One step of {@link #release} after the writeback, run whatever failed before it. */
+    private IOException closeStep(IOException failure, Runnable step) {
+        try {
+            step.run();
+            return failure;
+        } catch (RuntimeException e) {
+            return closeFailed(failure, e);
+        }
+    }
+
+    private IOException closeFailed(IOException failure, RuntimeException e) {
+        return Errno.firstOf(failure, new IOException("closing " + state.path + " failed", e));
     }
 
     /**
@@ -395,14 +424,17 @@ final class Region implements MappedRegion {
     }
 
     /** The end of a close, once the file is let go of: the handler's per-file state can go; then the failure. */
-    private void closed(IOException failure) throws IOException {
+    private void closed(Throwable failure) throws IOException {
         try {
             handler.regionClosed(state.path);
         } catch (RuntimeException e) {
             LOG.get().warn("WriteFaultHandler.regionClosed threw for {}; ignored", state.path, e);
         }
-        if (failure != null) {
-            throw failure;
+        if (failure instanceof IOException e) {
+            throw e;
+        }
+        if (failure instanceof Error e) {
+            throw e;
         }
     }
 

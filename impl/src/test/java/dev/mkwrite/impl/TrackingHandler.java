@@ -81,6 +81,14 @@ final class TrackingHandler implements WriteFaultHandler {
         return stablePages;
     }
 
+    /** How many times a region told this handler it closed. */
+    final java.util.concurrent.atomic.AtomicInteger regionsClosed = new java.util.concurrent.atomic.AtomicInteger();
+
+    @Override
+    public void regionClosed(Path path) {
+        regionsClosed.incrementAndGet();
+    }
+
     @Override
     public void beforeWriteback(long page, MemorySegment contents) {
         writebacks.add(page);
