@@ -5,6 +5,7 @@ import dev.mkwrite.OutOfRegionException;
 import dev.mkwrite.RegionClosedException;
 import dev.mkwrite.StorageFile;
 
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
@@ -186,6 +187,21 @@ final class RegionState {
         return new IndexOutOfBoundsException((put ? "put" : "get") + "(offset " + offset + (put ? ", srcOffset " : ", dstOffset ")
                 + arrayOffset + ", length " + length + "): the " + which + " range is outside a " + which + " of "
                 + arrayLength + " bytes; nothing " + (put ? "written " : "read ") + where(offset));
+    }
+
+    /**
+     * {@code e}, the failure of {@code op} at {@code offset}, as the caller should see it: itself if its
+     * message names this region's file, or if it is of a kind of its own (an interrupt, no space); else a
+     * plain {@link IOException} (a system call's, or the JDK's "Map failed") that says which operation, file,
+     * offset and page, with {@code e} as its cause.
+     */
+    IOException named(String op, long offset, IOException e) {
+        String message = e.getMessage();
+        boolean plain = e.getClass() == IOException.class || e instanceof dev.mkwrite.impl.os.ErrnoException;
+        if (!plain || (message != null && message.contains(path.toString()))) {
+            return e;
+        }
+        return new IOException(op + " failed: " + message + " " + where(offset), e);
     }
 
     /** The tail of a bad call's message: the file, the offset and, if the offset is not negative, its page. */

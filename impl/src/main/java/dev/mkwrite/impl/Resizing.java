@@ -77,6 +77,8 @@ final class Resizing {
             if (newSize > region.size) {
                 growTo(newSize);
             }
+        } catch (IOException e) {
+            throw region.named("grow(" + newSize + ")", region.size, e);
         } finally {
             region.lock.writeLock().unlock();
         }
@@ -97,6 +99,8 @@ final class Resizing {
             } else if (newSize < region.size) {
                 shrinkTo(newSize);
             }
+        } catch (IOException e) {
+            throw region.named("truncate(" + newSize + ")", Math.min(newSize, region.size), e);
         } finally {
             region.lock.writeLock().unlock();
         }
@@ -123,6 +127,8 @@ final class Resizing {
                         + " end " + region.size + " " + region.where(offset));
             }
             punch(offset, length);
+        } catch (IOException e) {
+            throw region.named("punchHole(offset " + offset + ", length " + length + ")", offset, e);
         } finally {
             region.lock.writeLock().unlock();
         }

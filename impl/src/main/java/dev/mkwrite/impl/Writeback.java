@@ -262,7 +262,11 @@ final class Writeback {
             k++;
             long start = first << shift;
             long end = Math.min(regionSize, (last + 1) << shift);
-            m.force(start, end - start);
+            try {
+                m.force(start, end - start);
+            } catch (IOException e) {
+                throw region.named("writing back [" + start + ", " + end + ")", start, e);
+            }
         }
         for (k = 0; k < pages.size(); k++) {
             long page = pages.getLong(k);

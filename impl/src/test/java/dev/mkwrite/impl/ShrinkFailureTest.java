@@ -89,7 +89,10 @@ class ShrinkFailureTest {
             IOException cause = new IOException("test: mmap failed (ENOMEM)");
             RegionHandle.regionOf(region).failNextMapForTests(cause, true);
             // Past a native mapping's 1 MiB of room, so that the grow maps anew on either backing.
-            assertSame(cause, assertThrows(IOException.class, () -> region.grow(512L * PAGE)));
+            IOException failed = assertThrows(IOException.class, () -> region.grow(512L * PAGE));
+            assertSame(cause, failed.getCause()); // named: the file, the offset, the page
+            assertTrue(failed.getMessage().contains("grow(") && failed.getMessage().contains(region.path().toString()),
+                    failed.getMessage());
             assertEquals(4L * PAGE, region.size());
             assertEquals(512L * PAGE, Files.size(file), "the failed map extended the file");
             assertEquals(0x1111L, region.getLong(8));
@@ -113,7 +116,10 @@ class ShrinkFailureTest {
 
             IOException cause = injected();
             failNextTruncate(region, cause);
-            assertSame(cause, assertThrows(IOException.class, () -> region.grow(4L * PAGE)));
+            IOException failed = assertThrows(IOException.class, () -> region.grow(4L * PAGE));
+            assertSame(cause, failed.getCause()); // named: the file, the offset, the page
+            assertTrue(failed.getMessage().contains("grow(") && failed.getMessage().contains(region.path().toString()),
+                    failed.getMessage());
             assertEquals(2L * PAGE, region.size(), "the failed grow changed the size");
             assertEquals(4L * PAGE, Files.size(file), "the failed grow changed the file");
             assertEquals(5, region.getLong(PAGE));

@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
@@ -47,7 +48,10 @@ class ShrinkFailureAllocationTest {
              MappedRegion region = openWithALongerFile(storage, "failed-grow.dat")) {
             IOException cause = new IOException("test: mmap failed (ENOMEM)");
             ReliabilityProbe.failNextMap(region, cause);
-            assertSame(cause, assertThrows(IOException.class, () -> region.grow(2L * GRANULE)));
+            IOException failed = assertThrows(IOException.class, () -> region.grow(2L * GRANULE));
+            assertSame(cause, failed.getCause()); // named: the file, the offset, the page
+            assertTrue(failed.getMessage().contains("grow(") && failed.getMessage().contains(region.path().toString()),
+                    failed.getMessage());
             assertEquals(8L * PAGE, region.size());
             assertEquals(8L * PAGE, Files.size(dir.resolve("failed-grow.dat")), "the failed grow truncated first");
 
