@@ -28,10 +28,21 @@ final class ZeroFill {
     private final StorageCounters counters;
     /** Run by a fill once its neighbours' speculation ended; a test's seam, null otherwise. */
     private volatile Runnable afterNeighboursForTests;
+    /** Run by a fill before it fills a run of its page's folio unit, the run claimed; a test's seam, or null. */
+    private volatile Runnable beforeFolioRunForTests;
 
     ZeroFill(SpaceEdge space, StorageCounters counters) {
         this.space = space;
         this.counters = counters;
+    }
+
+    /**
+     * For tests: {@code seam} runs on the I/O thread of a fill about to fill a run of units of its page's
+     * folio unit, which it has claimed (FILLING), null: none. It may block, to hold the claim while another
+     * fault runs.
+     */
+    void beforeFolioRunForTests(Runnable seam) {
+        beforeFolioRunForTests = seam;
     }
 
     /**
@@ -59,6 +70,9 @@ final class ZeroFill {
      * it wrote and stops there, without giving back other faults' space, which waits for the allocations in
      * flight.
      *
+     * <p>Nor does a no-wait fault wait for another fault's fill of a unit of its folio unit: it gives back what
+     * it wrote and stops, as for no space.
+     *
      * @return false if a no-wait fault stopped so (nothing of its folio unit is kept), else true
      */
     boolean fill(FileSpace file, WriteFault fault, int stamp) throws IOException {
@@ -77,16 +91,25 @@ final class ZeroFill {
         // The page's folio unit, inside the file (a page of a folio unit or more is aligned to it).
         long folioFrom = start & -folio;
         long folioTo = Math.min(Math.max(end, GranuleAllocator.alignUp(end, folio)), size);
+        if (fault.isNoWait() && anyFilling(file, folioFrom, folioTo)) {
+            return false; // before writing anything: the refusal has nothing to give back
+        }
         boolean edge = false;
         try {
             for (int reclaims = 0; ; reclaims++) {
                 try {
                     counters.zeroFilledBytes.add(FileZeros.fillHoles(storage, start, Math.min(end, size), cancel));
                     space.beginNeededSpeculation(); // beyond the page: a fault at the edge waits for it
+                    boolean filled;
                     try {
-                        fillFolio(storage, file, start, end, folioFrom, folioTo, stamp, generation, cancel);
+                        filled = fillFolio(storage, file, start, end, folioFrom, folioTo, stamp, generation,
+                                fault.isNoWait(), cancel);
                     } finally {
                         space.endSpeculation();
+                    }
+                    if (!filled) { // another fault's fill began in its folio unit since the check above
+                        giveBackFolio(file, folioFrom, folioTo, start, end);
+                        return false;
                     }
                     break;
                 } catch (InterruptedIOException e) {
@@ -137,14 +160,25 @@ final class ZeroFill {
         return true;
     }
 
+    /** Whether another fault is filling a unit of {@code [from, to)} now. */
+    private static boolean anyFilling(FileSpace file, long from, long to) {
+        for (long u = UnitTable.unit(from), end = UnitTable.unitCeil(to); u < end; u++) {
+            if (UnitTable.filling(file.units.wordVolatile(u))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /**
      * Zero-fills the units of the page's folio unit {@code [folioFrom, folioTo)} around the page
      * {@code [start, end)} that no fault touched and that are not known to be allocated, run by run. A unit
      * another fill (or a give-back) holds is waited for and looked at again: it may have been given back.
-     * A run that fails is given back before the failure is thrown. Holds no claim while it waits.
+     * A run that fails is given back before the failure is thrown. Holds no claim while it waits. A no-wait
+     * fault ({@code noWait}) does not wait: it stops at such a unit, and returns false; else true.
      */
-    private void fillFolio(StorageFile storage, FileSpace file, long start, long end, long folioFrom, long folioTo,
-                           int stamp, long generation, BlockingIo.Cancel cancel) throws IOException {
+    private boolean fillFolio(StorageFile storage, FileSpace file, long start, long end, long folioFrom, long folioTo,
+                              int stamp, long generation, boolean noWait, BlockingIo.Cancel cancel) throws IOException {
         long pageFirst = UnitTable.unit(start);
         long pageEnd = UnitTable.unitCeil(end);
         long endUnit = UnitTable.unitCeil(folioTo);
@@ -161,6 +195,9 @@ final class ZeroFill {
             }
             if (runEnd == u) {
                 if (UnitTable.filling(file.units.wordVolatile(u))) {
+                    if (noWait) {
+                        return false;
+                    }
                     cancel.check();
                     file.awaitFillEnd(u); // briefly: then look again
                 } else {
@@ -168,10 +205,15 @@ final class ZeroFill {
                 }
                 continue;
             }
+            Runnable seam = beforeFolioRunForTests;
+            if (seam != null) {
+                seam.run();
+            }
             fillRun(storage, file, u, runEnd, Math.min(runEnd << UnitTable.UNIT_SHIFT, folioTo), stamp, generation,
                     cancel);
             u = runEnd;
         }
+        return true;
     }
 
     /**

@@ -6,6 +6,7 @@ import dev.mkwrite.WouldBlock;
 import dev.mkwrite.WriteSpan;
 import dev.mkwrite.impl.os.NativeAccess;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -173,7 +174,7 @@ class NoWaitAtTheEdgeTest {
      * after giving other handlers' space back: {@code MADV_POPULATE_WRITE} failing is where the search would
      * begin. The blocking write then reports no space.
      */
-    @org.junit.jupiter.api.Test
+    @Test
     void shouldRefuseANoWaitPopulateOnAFullDisk() throws Exception {
         Path file = fs.dir().resolve("populate");
         try (StorageHandler storage = StorageHandlers.create(StorageHandler.Allocation.NONE, GRANULE, true);
@@ -187,6 +188,37 @@ class NoWaitAtTheEdgeTest {
             NoSpaceException e = assertThrows(NoSpaceException.class, () -> region.putLong(512 << 10, 2));
             assertEquals(512 << 10, e.offset());
             assertEquals(1, region.getLong(0));
+        }
+    }
+
+    /**
+     * Zero-fill fills a page's whole folio unit, run by run, each run claimed while its zeros are written. A
+     * no-wait write of page 2 while page 1's blocking fault holds its claim on unit 0 (the run before the
+     * page) is refused at once, keeping nothing; before, it waited in the fill for that claim to end.
+     */
+    @Test
+    void shouldNotWaitForAnotherFaultsFillOfItsFolioUnit() throws Exception {
+        Path file = fs.dir().resolve("filling");
+        SeamHold hold = new SeamHold();
+        try (StorageHandler storage = StorageHandlers.create(StorageHandler.Allocation.ZERO_FILL, GRANULE, false);
+             MappedRegion region = region(storage, file)) {
+            storage.zeroFill().beforeFolioRunForTests(hold);
+            Thread blocking = Thread.ofPlatform().start(() -> region.putLong(PAGE, 1)); // page 1: fills unit 0 first
+            try {
+                assertTrue(hold.awaitReached(), "page 1's fault never filled its folio unit");
+                long start = System.nanoTime();
+                WouldBlock why = new WouldBlock();
+                assertRefused(region.tryWrite(2L * PAGE, PAGE, why), "the no-wait write went through another fill");
+                long took = System.nanoTime() - start;
+                assertTrue(took < PROMPT_NANOS, "the no-wait write waited " + took / 1_000_000 + " ms for the fill");
+                assertEquals(WouldBlock.Reason.HANDLER, why.reason());
+            } finally {
+                hold.release();
+                blocking.join();
+            }
+            region.putLong(2L * PAGE, 2); // the blocking write of the same page goes through
+            assertEquals(1, region.getLong(PAGE));
+            assertEquals(2, region.getLong(2L * PAGE));
         }
     }
 
