@@ -49,10 +49,13 @@ import java.nio.file.Path;
  * pages}, every write that the flush waited for (a writer pinned in one of its pages). Without stable
  * pages a flush waits for no writer: a write still in progress when it began is ordered by nothing.
  *
- * <p>One limit: on tmpfs and other shared-memory file systems the kernel allocates
- * a page even to read a hole (a page never written or punched), so there a read of a hole raises
- * {@code InternalError} when the file system is full, as a raw mapping's read would. Disk file systems
- * (ext4, XFS, btrfs) map holes to the shared zero page for reading and allocate nothing.
+ * <p>On tmpfs the kernel allocates a page even to read a hole (a page never written, or punched) through a
+ * mapping, and such a read raises {@code InternalError} when the file system is full. So a region on tmpfs
+ * reads the pages no write has prepared since it opened through its file ({@code pread}: zeros for a hole,
+ * nothing allocated, a system call a read), and the others through the mapping. One limit remains: a read
+ * view ({@link #view}, {@link #viewBuffer}) is the mapping itself, and a read through it of a hole on a full
+ * tmpfs raises {@code InternalError}, as a raw mapping's read would. Disk file systems (ext4, XFS, btrfs)
+ * allocate nothing for reads.
  *
  * <h2>Errors</h2>
  * Offsets and lengths that are negative, or whose sum overflows, throw {@link IllegalArgumentException}.

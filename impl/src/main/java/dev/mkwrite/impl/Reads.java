@@ -51,11 +51,14 @@ final class Reads {
      * the companion (the fields it digests cannot change then).
      */
     volatile MemorySegment memory;
+    /** The state's {@link RegionState#holesAllocateOnRead}: one load nearer. */
+    private final boolean holesAllocate;
 
     Reads(RegionState state, ByteOrder order) {
         this.state = state;
         this.order = order;
         this.layouts = new Layouts(order);
+        this.holesAllocate = state.holesAllocateOnRead;
     }
 
     private long first(long offset) {
@@ -68,11 +71,19 @@ final class Reads {
         if ((dst.length | dstOffset | length) < 0 || length > dst.length - dstOffset) {
             throw state.arrayOutOfBounds(false, offset, dstOffset, length, dst.length);
         }
+        if (holesAllocate && !prepared(offset, length)) {
+            readCarefully("get", offset, MemorySegment.ofArray(dst).asSlice(dstOffset, length));
+            return;
+        }
         boolean interrupted = interrupted();
         try {
             MemorySegment.copy(readable(), ValueLayout.JAVA_BYTE, offset, dst, dstOffset, length);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             clearClosersInterrupt(e, interrupted);
+            if (holesAllocate) {
+                readCarefully("get", offset, MemorySegment.ofArray(dst).asSlice(dstOffset, length));
+                return;
+            }
             MemorySegment m = lockForRead("get", offset, length);
             try {
                 MemorySegment.copy(m, ValueLayout.JAVA_BYTE, offset, dst, dstOffset, length);
@@ -84,11 +95,19 @@ final class Reads {
 
     void get(long offset, MemorySegment dst) {
         long length = dst.byteSize();
+        if (holesAllocate && !prepared(offset, length)) {
+            readCarefully("get", offset, dst);
+            return;
+        }
         boolean interrupted = interrupted();
         try {
             MemorySegment.copy(readable(), offset, dst, 0, length);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             clearClosersInterrupt(e, interrupted);
+            if (holesAllocate) {
+                readCarefully("get", offset, dst);
+                return;
+            }
             MemorySegment m = lockForRead("get", offset, length);
             try {
                 MemorySegment.copy(m, offset, dst, 0, length);
@@ -99,6 +118,9 @@ final class Reads {
     }
 
     byte getByte(long offset) {
+        if (holesAllocate && !prepared(offset, 1)) {
+            return readCarefully("getByte", offset, 1).get(ValueLayout.JAVA_BYTE, 0);
+        }
         boolean interrupted = interrupted();
         try {
             return readable().get(ValueLayout.JAVA_BYTE, offset);
@@ -109,6 +131,9 @@ final class Reads {
     }
 
     int getInt(long offset) {
+        if (holesAllocate && !prepared(offset, Integer.BYTES)) {
+            return layouts.getInt(readCarefully("getInt", offset, Integer.BYTES), 0);
+        }
         boolean interrupted = interrupted();
         try {
             return layouts.getInt(readable(), offset);
@@ -119,6 +144,9 @@ final class Reads {
     }
 
     long getLong(long offset) {
+        if (holesAllocate && !prepared(offset, Long.BYTES)) {
+            return layouts.getLong(readCarefully("getLong", offset, Long.BYTES), 0);
+        }
         boolean interrupted = interrupted();
         try {
             return layouts.getLong(readable(), offset);
@@ -184,8 +212,112 @@ final class Reads {
         }
     }
 
+    // ---------------------------------------------------------------------------------------------
+    // Regions on tmpfs: no read fault on a hole
+
+    /**
+     * Whether every page of {@code [offset, offset + length)} has been prepared by a write (a state past
+     * PREPARING: its memory was reserved, or written), so that a read may fault it in through the mapping
+     * without allocating. A range that is bad in any way answers true: the read through the mapping checks
+     * it and throws.
+     */
+    private boolean prepared(long offset, long length) {
+        int shift = state.pageShift;
+        long first = offset >>> shift;
+        long last = (offset + length - 1) >>> shift;
+        if (offset < 0 || length <= 0 || last < first) {
+            return true;
+        }
+        for (long page = first; page <= last; page++) {
+            Chunk c = state.table.chunkAcquire(page);
+            if (c == null || !prepared(c.stateAcquire(Chunk.index(page)))) { // acquire: a hint, checked under the lock
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean prepared(long word) {
+        int s = PageState.state(word);
+        return s != PageState.CLEAN && s != PageState.PREPARING && s != PageState.FROZEN;
+    }
+
+    /**
+     * A read of a region on tmpfs ({@link RegionState#holesAllocateOnRead}) that meets a page no write has
+     * prepared: tmpfs allocates a page for a read fault on a hole, and once it is full that read dies with
+     * SIGBUS. Under the region lock, page by page: the prepared pages through the mapping, the others
+     * through the region's descriptor ({@code pread}), which reads a hole as zeros and allocates nothing.
+     * Reads {@code [offset, offset + dst.byteSize())} into {@code dst}.
+     */
+    private void readCarefully(String op, long offset, MemorySegment dst) {
+        long length = dst.byteSize();
+        MemorySegment m = lockForRead(op, offset, length);
+        try {
+            int shift = state.pageShift;
+            long end = offset + length;
+            for (long pos = offset; pos < end; ) {
+                long page = pos >>> shift;
+                long stop = Math.min(end, (page + 1) << shift);
+                MemorySegment part = dst.asSlice(pos - offset, stop - pos);
+                Chunk c = state.table.chunkAcquire(page);
+                if (c != null && prepared(c.stateAcquire(Chunk.index(page)))) {
+                    MemorySegment.copy(m, pos, part, 0, part.byteSize());
+                } else {
+                    readFile(op, pos, part);
+                }
+                pos = stop;
+            }
+        } finally {
+            state.lock.readLock().unlock();
+        }
+    }
+
+    /** {@link #readCarefully} of {@code length} bytes (at most 8), for a typed read. */
+    private MemorySegment readCarefully(String op, long offset, int length) {
+        MemorySegment value = MemorySegment.ofArray(new byte[Long.BYTES]); // the layouts read unaligned
+        readCarefully(op, offset, value.asSlice(0, length));
+        return value;
+    }
+
+    /** The most a read of a segment over another array than a {@code byte[]} copies at a time. */
+    private static final int BOUNCE = 64 << 10;
+
+    /** Reads {@code [offset, offset + dst.byteSize())} of the file into {@code dst}: zeros for a hole. */
+    private void readFile(String op, long offset, MemorySegment dst) {
+        try {
+            if (dst.isNative() || dst.heapBase().orElse(null) instanceof byte[]) { // a ByteBuffer can view it
+                readFully(offset, dst.asByteBuffer());
+                return;
+            }
+            byte[] bounce = new byte[(int) Math.min(BOUNCE, dst.byteSize())];
+            for (long done = 0; done < dst.byteSize(); done += bounce.length) {
+                int n = (int) Math.min(bounce.length, dst.byteSize() - done);
+                readFully(offset + done, ByteBuffer.wrap(bounce, 0, n));
+                MemorySegment.copy(MemorySegment.ofArray(bounce), 0, dst, done, n);
+            }
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(op + ": reading " + state.path + " through its descriptor failed "
+                    + state.where(offset), e);
+        }
+    }
+
+    /** Fills {@code b} from the file at {@code offset}; zeros past the end of the file. */
+    private void readFully(long offset, ByteBuffer b) throws IOException {
+        long start = offset - b.position();
+        while (b.hasRemaining()) {
+            if (state.file.read(b, start + b.position()) < 0) { // past the end of a file the region outlives
+                while (b.hasRemaining()) {
+                    b.put((byte) 0);
+                }
+            }
+        }
+    }
+
     /** Under the region lock: copies {@code [offset, offset + length)} out (at most 8 bytes), for a typed read. */
     private MemorySegment lockedRead(String op, long offset, int length) {
+        if (holesAllocate) {
+            return readCarefully(op, offset, length);
+        }
         MemorySegment m = lockForRead(op, offset, length);
         try {
             return MemorySegment.ofArray(new long[1]).copyFrom(m.asSlice(offset, length));

@@ -4,10 +4,13 @@ import dev.mkwrite.Backing;
 import dev.mkwrite.OutOfRegionException;
 import dev.mkwrite.RegionClosedException;
 import dev.mkwrite.StorageFile;
+import dev.mkwrite.impl.os.PosixNative;
+import dev.mkwrite.impl.os.SharedFile;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
@@ -46,6 +49,13 @@ final class RegionState {
      * goes ahead and the page stays dirty (REDIRTIED) for the next flush.
      */
     final boolean stablePages;
+    /**
+     * Whether a read fault on a hole of the file allocates memory, as on tmpfs: a read through the mapping
+     * of a page never written then takes space, and on a full tmpfs dies with SIGBUS ({@code InternalError}).
+     * The reads of such a region read the pages no write has prepared through the file instead
+     * ({@link Reads}).
+     */
+    final boolean holesAllocateOnRead;
     /** The region lock: shared by faults, flush's scan and reads; exclusive for grow, truncate, punch, close. */
     final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
     final PageTable table;
@@ -87,6 +97,7 @@ final class RegionState {
         this.path = path;
         this.file = file;
         this.stablePages = stablePages;
+        this.holesAllocateOnRead = holesAllocateOnRead(file, path);
         this.backing = backing;
         this.pageSize = pageSize;
         this.pageShift = Integer.numberOfTrailingZeros(pageSize);
@@ -98,6 +109,24 @@ final class RegionState {
         this.reads = new Reads(this, order);
         if (mapping != null) { // null only in bare(): nothing to read, so no reads to publish
             publishReads();
+        }
+    }
+
+    /**
+     * Whether {@code file} is on tmpfs, where a read fault on a hole allocates a page: asked of its native
+     * descriptor ({@code fstatfs}, microseconds), else of its file store (the mount table). False for no file.
+     */
+    private static boolean holesAllocateOnRead(StorageFile file, Path path) {
+        if (file == null) {
+            return false;
+        }
+        if (file instanceof SharedFile shared && shared.fd() >= 0) {
+            return PosixNative.filesystemTypeOf(shared.fd()) == PosixNative.TMPFS_MAGIC;
+        }
+        try {
+            return "tmpfs".equals(Files.getFileStore(path).type());
+        } catch (IOException | RuntimeException e) {
+            return false; // not known: read through the mapping, as before
         }
     }
 
