@@ -179,6 +179,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     private volatile boolean faultAround;
     /** The folio unit of every file met from now on, for tests; 0: each file's own ({@link FolioUnit}). */
     private volatile int folioUnitForTests;
+    /** See {@link #beforeAroundTouchForTests}. */
+    private volatile Runnable beforeAroundTouchForTests;
     /** The last reservation handed out, reused for the next page of the same length. Racy by design. */
     private volatile Prepared lastPrepared = new Prepared(0);
     private final StorageCounters counters = new StorageCounters();
@@ -337,9 +339,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             }
             if (faultAround) { // the following pages whose units are allocated (the granule's) need nothing more
                 long next = end;
-                for (int n = fault.aroundPages(); n > 0 && file.units.allAllocated(UnitTable.unit(next),
-                        UnitTable.unitCeil(next + length), stamp, generation)
-                        && file.touch(UnitTable.unit(next), UnitTable.unitCeil(next + length), true); n--) {
+                for (int n = fault.aroundPages(); n > 0 && aroundAllocated(file, next, length, stamp, generation); n--) {
                     next += length;
                 }
                 fault.prepareAround((int) ((next - end) / length), page -> Reservation.none());
@@ -349,6 +349,29 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             return noWaitRefused();
         }
         return result;
+    }
+
+    /**
+     * Whether the page at {@code offset}, after a faulting page, may be prepared with it (fault-around):
+     * its units are recorded allocated, then marked touched without waiting, then still recorded allocated.
+     * A give-back punches only units no fault touched, and clears their records before it lets them go; one
+     * that ran between the first look and the mark is seen by the second look. Before that second look, a
+     * page so punched was prepared over a hole, and its first store, with no fault, met a full disk. A unit
+     * marked after such a give-back keeps its mark (its folio unit is then not given back): rare and safe,
+     * where taking the mark back could take another fault's.
+     */
+    private boolean aroundAllocated(FileSpace file, long offset, long length, int stamp, long generation)
+            throws InterruptedException {
+        long from = UnitTable.unit(offset);
+        long to = UnitTable.unitCeil(offset + length);
+        if (!file.units.allAllocated(from, to, stamp, generation)) {
+            return false;
+        }
+        Runnable seam = beforeAroundTouchForTests;
+        if (seam != null) {
+            seam.run();
+        }
+        return file.touch(from, to, true) && file.units.allAllocated(from, to, stamp, generation);
     }
 
     /**
@@ -501,6 +524,14 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     /** The space at the edge this handler gives back from; for tests. */
     SpaceEdge space() {
         return space;
+    }
+
+    /**
+     * For tests: {@code seam} runs in fault-around between a page's first look at its units' records and the
+     * mark that keeps give-backs off them (null: none).
+     */
+    void beforeAroundTouchForTests(Runnable seam) {
+        beforeAroundTouchForTests = seam;
     }
 
     /**

@@ -485,6 +485,45 @@ class GiveBackTest {
     }
 
     /**
+     * Fault-around prepares the pages after a faulting page that its granule allocated. A give-back at the
+     * disk's edge may punch those pages (no fault touched them) between fault-around's look at their records
+     * and its mark on them: the seam runs a give-back there. The page must then not be prepared: its first
+     * store, with no fault, would write into a hole of the full tmpfs (InternalError). Before, it was.
+     */
+    @Test
+    void shouldNotPrepareAroundAPageGivenBackBeforeItsMark() throws Exception {
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
+        Path file = fs.dir().resolve("around");
+        try (StorageHandler storage = StorageHandlers.fallocate(8 * PAGE).faultAround(true);
+             MappedRegion region = MappedRegion.builder(file).size(64L * PAGE).pageSize(PAGE).handler(storage)
+                     .open()) {
+            java.util.concurrent.atomic.AtomicLong given = new java.util.concurrent.atomic.AtomicLong(-1);
+            storage.beforeAroundTouchForTests(() -> {
+                if (given.get() < 0) {
+                    try {
+                        given.set(storage.space().reclaim()); // pages 1 to 7: recorded, untouched
+                    } catch (java.io.InterruptedIOException e) {
+                        throw new AssertionError(e);
+                    }
+                }
+            });
+            region.putByte(0, (byte) 1); // allocates pages 0 to 7, then offers 1 to 7 around
+            storage.beforeAroundTouchForTests(null);
+            assertEquals(7L * PAGE, given.get(), "the give-back took pages 1 to 7");
+
+            fs.fillLeaving(fs.dir().resolve("filler"), 0);
+            for (long p = 1; p < 8; p++) {
+                long offset = p * PAGE;
+                // A page prepared over a hole takes the store with no fault, and dies with InternalError.
+                NoSpaceException e = assertThrows(NoSpaceException.class, () -> region.putByte(offset, (byte) 2),
+                        "page " + p + " was prepared around though given back");
+                assertEquals(offset, e.offset());
+            }
+            assertEquals(1, region.getByte(0));
+        }
+    }
+
+    /**
      * Creates {@code held} and {@code writing}, sparse files of four {@link #HELD_GRANULE}s, then fills the
      * filesystem but 64 pages: for {@link #writeWhileHeld}.
      *
