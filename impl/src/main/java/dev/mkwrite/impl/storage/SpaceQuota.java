@@ -72,7 +72,10 @@ public final class SpaceQuota implements WriteFaultHandler {
     public FaultResult prepare(WriteFault fault) {
         Charges charges = files.computeIfAbsent(fault.path(), p -> new Charges());
         long offset = fault.offset();
-        long need = fault.length() - charges.charged(offset);
+        // Less what the page has charged, and what a reservation of its last dirty cycle still holds: the page
+        // goes CLEAN when its writeback ends, just before that reservation is consumed, and a fault may come
+        // in between. (Only one fault at a time prepares a page.)
+        long need = charges.need(offset, fault.length());
         if (need <= 0) {
             return Reservation.none();
         }
@@ -91,6 +94,7 @@ public final class SpaceQuota implements WriteFaultHandler {
             u = witness;
         }
         reserved.addAndGet(need);
+        charges.pend(offset, need);
         return new QuotaReservation(charges, offset, need);
     }
 
@@ -199,16 +203,34 @@ public final class SpaceQuota implements WriteFaultHandler {
         return "SpaceQuota[budget " + budget + ", used " + used.get() + ", reserved " + reserved.get() + "]";
     }
 
-    /** The charged pages of one file: page offset to charged bytes. Guarded by its own monitor. */
+    /**
+     * The charged pages of one file (page offset to charged bytes), and the bytes its reservations not yet
+     * consumed nor released hold, by page. Guarded by its own monitor.
+     */
     private static final class Charges {
         private final Long2LongHashMap charged = new Long2LongHashMap(0);
+        private final Long2LongHashMap pending = new Long2LongHashMap(0);
 
-        synchronized long charged(long offset) {
-            return charged.get(offset);
+        /** What a fault of {@code length} bytes at {@code offset} takes from the budget: neither charged nor held. */
+        synchronized long need(long offset, long length) {
+            return length - charged.get(offset) - pending.get(offset);
         }
 
-        synchronized void charge(long offset, long bytes) {
-            charged.put(offset, charged.get(offset) + bytes);
+        synchronized void pend(long offset, long bytes) {
+            pending.put(offset, pending.get(offset) + bytes);
+        }
+
+        /** A reservation of {@code bytes} at {@code offset} ends: consumed ({@code charge}), or released. */
+        synchronized void settle(long offset, long bytes, boolean charge) {
+            long left = pending.get(offset) - bytes;
+            if (left > 0) {
+                pending.put(offset, left);
+            } else {
+                pending.remove(offset);
+            }
+            if (charge) {
+                charged.put(offset, charged.get(offset) + bytes);
+            }
         }
 
         /**
@@ -258,12 +280,13 @@ public final class SpaceQuota implements WriteFaultHandler {
 
         @Override
         public void consume() {
-            charges.charge(offset, bytes);
+            charges.settle(offset, bytes, true);
             reserved.addAndGet(-bytes);
         }
 
         @Override
         public void release() {
+            charges.settle(offset, bytes, false);
             reserved.addAndGet(-bytes);
             used.addAndGet(-bytes);
         }

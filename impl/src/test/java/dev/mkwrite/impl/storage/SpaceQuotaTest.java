@@ -43,6 +43,62 @@ class SpaceQuotaTest {
         assertEquals(2 * PAGE, quota.charged(), "closing the region keeps the data, and its charge");
     }
 
+    /**
+     * A page goes CLEAN when its writeback ends, just before its reservation is consumed: a fault on the page
+     * in between (held open here by a handler before the quota in the chain, whose consume waits) must not
+     * take the page from the budget again. Before, it did, and the page stayed charged twice.
+     */
+    @Test
+    void shouldNotChargeAPageTwiceWhenItFaultsBeforeItsLastReservationIsConsumed(@TempDir Path dir) throws Exception {
+        SpaceQuota quota = StorageHandlers.quota(1 << 20);
+        CountDownLatch consuming = new CountDownLatch(1);
+        CountDownLatch mayConsume = new CountDownLatch(1);
+        AtomicInteger prepared = new AtomicInteger();
+        WriteFaultHandler slowConsumer = fault -> {
+            if (prepared.getAndIncrement() > 0) {
+                return Reservation.none();
+            }
+            return new Reservation() {
+                @Override
+                public long bytes() {
+                    return 0;
+                }
+
+                @Override
+                public void consume() {
+                    consuming.countDown();
+                    try {
+                        mayConsume.await();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            };
+        };
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("a")).size(1 << 20)
+                .handler(StorageHandlers.chain(slowConsumer, quota)).open()) {
+            region.putLong(0, 1);
+            Thread flusher = Thread.ofPlatform().start(() -> {
+                try {
+                    region.flush();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            try {
+                assertTrue(consuming.await(10, java.util.concurrent.TimeUnit.SECONDS), "the flush never consumed");
+                region.putLong(0, 2); // the page is CLEAN: a fault, while its last reservation is not consumed
+            } finally {
+                mayConsume.countDown();
+                flusher.join();
+            }
+            region.flush();
+            assertEquals(PAGE, quota.charged(), "the page was charged twice");
+            assertEquals(PAGE, quota.used());
+            assertEquals(0, quota.reserved());
+        }
+    }
+
     @Test
     void shouldRefuseAPageThatDoesNotFitTheBudgetAndTakeItOnceSpaceIsGivenBack(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("a");
