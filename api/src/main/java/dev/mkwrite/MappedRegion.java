@@ -348,7 +348,10 @@ public interface MappedRegion extends Closeable {
      * does) and the old mapping is unmapped: at once for a truncate, and for a grow with the
      * {@code MAPPED_BYTE_BUFFER} backing; for a grow with {@code MEMORY_SEGMENT}, once the writers and
      * flushes still using the old mapping have left. Afterwards every access through it throws
-     * {@link IllegalStateException}, never a crash, so take a new view after a grow or truncate. Byte order:
+     * {@link IllegalStateException}, never a crash, so take a new view after a grow or truncate. A channel
+     * operation on a view's buffer ({@link #viewBuffer}, a zero-copy send) holds the view's mapping for the
+     * whole call: a truncate or close that must unmap it waits for that call to end (and says so in the log
+     * after a second), so never wait for such a call while you truncate or close the region. Byte order:
      * the segment has none of its own; use layouts in the region's {@linkplain RegionBuilder#byteOrder byte
      * order}.
      *

@@ -121,8 +121,51 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
     /** {@link #force} of a range of at least one byte. */
     abstract void forceRange(long offset, long length) throws IOException;
 
-    /** Releases the mapping. */
+    /**
+     * Releases the mapping, waiting while a native call holds its arena: a channel read or write of a read
+     * view's buffer (a view of this mapping) acquires the arena for the whole call, and a shared arena so
+     * acquired cannot be closed (the JDK's {@code IllegalStateException}). Ignores interrupts, keeping the
+     * thread's status. Idempotent.
+     */
     abstract void unmap();
+
+    /** {@link #unmap()} unless a native call holds the arena now: then nothing, and false. */
+    abstract boolean tryUnmap();
+
+    /** How long {@link #closeWhenFree} waits before it says, once, what it waits for. */
+    private static final long WAIT_NOTICE_NANOS = 1_000_000_000L;
+    private static final LazyLogger WAITS = new LazyLogger(Mapping.class);
+
+    /** Closes {@code arena}, waiting while a native call holds it (see {@link #unmap()}). */
+    static void closeWhenFree(Arena arena, long bytes) {
+        long start = System.nanoTime();
+        long park = 10_000;
+        boolean interrupted = false;
+        boolean told = false;
+        while (!tryClose(arena)) {
+            if (!told && System.nanoTime() - start > WAIT_NOTICE_NANOS) {
+                told = true;
+                WAITS.get().warn("unmapping a mapping of {} bytes waits for a channel operation on a read view of"
+                        + " it (a read or write of a view's buffer) to end", bytes);
+            }
+            java.util.concurrent.locks.LockSupport.parkNanos(park);
+            park = Math.min(2 * park, 10_000_000);
+            interrupted |= Thread.interrupted();
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Closes {@code arena} unless a native call holds it now; true if it is closed (also if it was already). */
+    static boolean tryClose(Arena arena) {
+        try {
+            arena.close();
+            return true;
+        } catch (IllegalStateException e) {
+            return !arena.scope().isAlive(); // closed already; else acquired
+        }
+    }
 
     /**
      * Extends the file to {@code newSize} if this mapping already covers it, so a grow needs no new
@@ -252,7 +295,12 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
 
         @Override
         void unmap() {
-            arena.close(); // the descriptor is the region's: it closes it last
+            closeWhenFree(arena, segment().byteSize()); // the descriptor is the region's: it closes it last
+        }
+
+        @Override
+        boolean tryUnmap() {
+            return tryClose(arena);
         }
     }
 
@@ -295,7 +343,12 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
 
         @Override
         void unmap() {
-            arena.close();
+            closeWhenFree(arena, segment().byteSize());
+        }
+
+        @Override
+        boolean tryUnmap() {
+            return tryClose(arena);
         }
     }
 
@@ -381,9 +434,21 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         synchronized void unmap() {
             unmapped = true;
             if (readArena != null) {
-                readArena.close();
+                closeWhenFree(readArena, segment().byteSize());
                 readArena = null;
             }
+        }
+
+        @Override
+        synchronized boolean tryUnmap() {
+            unmapped = true;
+            if (readArena != null) {
+                if (!tryClose(readArena)) {
+                    return false;
+                }
+                readArena = null;
+            }
+            return true;
         }
     }
 }

@@ -45,10 +45,9 @@ final class Retirement {
      * membarrier cannot fail for want of it here, where the swap is already done.
      */
     boolean retire(Mapping old) {
-        if (!old.unmaps()) {
-            old.unmap(); // a buffer mapping: only its read companion goes, at once (readers retry)
-            return true;
-        }
+        if (!old.unmaps() && old.tryUnmap()) {
+            return true; // a buffer mapping: only its read companion goes, at once (readers retry)
+        } // else a channel operation on a read view holds the companion: the reaper closes it later
         if (!BrokenRule.drainsWriters()) {
             old.unmap(); // the broken variant: writers pinned through the old mapping fault
             return true;
@@ -80,11 +79,11 @@ final class Retirement {
                     return false;
                 }
                 try {
-                    r.mapping().unmap();
+                    return r.mapping().tryUnmap(); // a channel operation on a read view holds it: later
                 } catch (RuntimeException e) {
                     LOG.get().warn("unmapping a retired mapping of {} failed; it stays mapped until collected", region.path, e);
+                    return true;
                 }
-                return true;
             });
             if (!retired.isEmpty()) {
                 reaping.set(true);
