@@ -44,6 +44,8 @@ final class Region implements MappedRegion {
 
     private final RegionState state;
     private final RegionFile file;
+    /** The file's size when the region opened it (the open extends a shorter file): see {@link #closeUnused}. */
+    private final long fileSizeAtOpen;
     private final Pins pins;
     private final FaultPath faults;
     private final Writeback writeback;
@@ -54,9 +56,10 @@ final class Region implements MappedRegion {
     private final Reads reads;
     private final Ledger ledger;
 
-    private Region(RegionBuilder spec, RegionState state, RegionFile file) {
+    private Region(RegionBuilder spec, RegionState state, RegionFile file, long fileSizeAtOpen) {
         this.state = state;
         this.file = file;
+        this.fileSizeAtOpen = fileSizeAtOpen;
         this.handler = spec.handler();
         this.reads = state.reads;
         Ledger ledger = new Ledger(state);
@@ -89,7 +92,8 @@ final class Region implements MappedRegion {
             // No "opened" line: the first log call of a cold JVM starts SLF4J (tens of ms, row 8), and an
             // open that succeeds logs nothing; toString() and stats() say what opened.
             return new Region(spec, new RegionState(spec.path(), file.shared(), spec.backing(), pageSize,
-                    spec.stablePages() || spec.handler().needsStablePages(), mapping, size, spec.byteOrder()), file);
+                    spec.stablePages() || spec.handler().needsStablePages(), mapping, size, spec.byteOrder()), file,
+                    sizeBefore);
         } catch (Throwable t) {
             abandon(file, mapping, sizeBefore, t);
             throw t;
@@ -335,13 +339,30 @@ final class Region implements MappedRegion {
      * Closes a region that no handle ever reached ({@link RegionRegistry}'s open that found its path naming
      * another file by then). No thread can pin, fault or read in it, so there is nothing to drain or write
      * back, and no membarrier registration to make: {@link #close()} makes it first, and one that failed
-     * there would leave this file open.
+     * there would leave this file open. The file goes back to the size the open found it at.
      */
     void closeUnused() throws IOException {
         Throwable failure;
         state.lock.writeLock().lock();
         try {
+            // The open extended a shorter file, which is not the one the path names now: as it was found.
+            IOException shortening = null;
+            try {
+                if (file.size() > fileSizeAtOpen) {
+                    file.truncate(fileSizeAtOpen); // nothing reads the mapping beyond: no handle reached it
+                }
+            } catch (IOException e) {
+                shortening = new IOException("an open whose path was replaced could not shorten the file it had"
+                        + " opened back to its " + fileSizeAtOpen + " bytes (it was at " + state.path + ")", e);
+            }
             failure = release(false);
+            if (shortening != null) {
+                if (failure == null) {
+                    failure = shortening;
+                } else {
+                    failure.addSuppressed(shortening);
+                }
+            }
         } finally {
             state.lock.writeLock().unlock();
         }
