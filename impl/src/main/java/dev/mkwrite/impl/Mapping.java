@@ -105,10 +105,20 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         if (length <= 0 || populateUnsupported || !NativeAccess.available()) {
             return;
         }
-        int r = PosixNative.madvise(segment().asSlice(offset, length), length, PosixNative.MADV_POPULATE_WRITE);
+        // madvise takes page-aligned addresses (EINVAL otherwise): the OS pages the range touches, within
+        // the mapping. The caller pins the region pages of the range, which hold those OS pages.
+        long osPage = OsPage.size();
+        long from = offset & -osPage;
+        long to = Math.min(segment().byteSize(), (offset + length + osPage - 1) & -osPage);
+        int r = PosixNative.madvise(segment().asSlice(from, to - from), to - from, PosixNative.MADV_POPULATE_WRITE);
         if (r == -dev.mkwrite.impl.os.Errno.EINVAL) {
-            populateUnsupported = true;
+            populateUnsupported = true; // aligned, so the kernel does not know the advice
         }
+    }
+
+    /** Whether {@link #populate} still asks the kernel: for tests. */
+    static boolean populateSupported() {
+        return !populateUnsupported;
     }
 
     /** Forces {@code [offset, offset + length)} to storage (msync). */

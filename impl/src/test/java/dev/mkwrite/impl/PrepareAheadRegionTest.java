@@ -43,6 +43,27 @@ class PrepareAheadRegionTest {
         }
     }
 
+    /**
+     * {@code prepare} takes any offset, and populates the OS pages its range touches: madvise wants an
+     * aligned address. Before, an offset inside a page made madvise fail with EINVAL, which mkwrite read as
+     * a kernel without MADV_POPULATE_WRITE and turned populate off for the rest of the JVM.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldPrepareFromAnyOffsetAndKeepPopulating(Backing backing) throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(dev.mkwrite.impl.os.NativeAccess.available()
+                && Mapping.populateSupported(), "populate: native access and Linux 5.14");
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("unaligned-" + backing)).size(16L * PAGE)
+                .pageSize(PAGE).backing(backing).handler(new TrackingHandler()).open()) {
+            region.prepare(PAGE + 100, 10);
+            region.prepare(3L * PAGE - 1, 2);
+            assertTrue(Mapping.populateSupported(), "an unaligned prepare turned populate off for the JVM");
+            assertEquals(3, region.stats().writablePages());
+            region.putLong(PAGE + 100, 5);
+            assertEquals(5, region.getLong(PAGE + 100));
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Backing.class)
     void shouldPrepareAheadOfASequentialWriterOnItsOwnThread(Backing backing) throws Exception {
