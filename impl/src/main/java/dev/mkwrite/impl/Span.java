@@ -53,6 +53,10 @@ final class Span implements WriteSpan {
     @Override
     public ByteBuffer buffer() {
         ensureOpen();
+        if (length > Integer.MAX_VALUE) {
+            throw new UnsupportedOperationException("buffer(): a span of " + length + " bytes does not fit a"
+                    + " ByteBuffer; use segment() " + writes.state().where(offset));
+        }
         Mapping mapping = writes.state().mapping; // volatile: as segment()
         return mapping.buffer(at(mapping.segment().byteSize()), length).order(writes.order());
     }

@@ -4,6 +4,7 @@ import dev.mkwrite.HandlerFailedException;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
 import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.WriteSpan;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,6 +34,21 @@ class ErrorMessageTest {
                 MappedRegion.builder(file).size(4096).handler(WriteFaultHandler.none()).open());
         assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
         assertTrue(e.getMessage().contains("directory " + dir.resolve("nope/sub") + " does not exist"), e.getMessage());
+    }
+
+    /** A span's buffer over more than a ByteBuffer holds: the file, the offset and the page, and the way out. */
+    @Test
+    void shouldNameTheSpanWhoseBufferWouldNotFit() throws IOException {
+        long gib = 1L << 30;
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("large.dat")).size(3 * gib).pageSize((int) gib)
+                .handler(WriteFaultHandler.none()).open();
+             WriteSpan span = region.write(0, 3 * gib)) { // three faults, nothing stored
+            UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, span::buffer);
+            assertTrue(e.getMessage().contains(dir.resolve("large.dat").toString())
+                    && e.getMessage().contains("offset 0") && e.getMessage().contains("page 0")
+                    && e.getMessage().contains("segment()"), e.getMessage());
+            assertEquals(3 * gib, span.segment().byteSize(), "the span stays usable");
+        }
     }
 
     @Test
