@@ -50,7 +50,7 @@ final class Hazards {
     static final long MAX_PAGES = (1L << COUNT_BITS) - 1;
     private static final int PROBES = 2;
     /** Tests only: every pin takes the fallback, so the suites can run over it too. */
-    private static final boolean STATE_WORD_PINS_ONLY = Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins");
+    static final boolean STATE_WORD_PINS_ONLY = Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins");
 
     /** Padding before a slot's fields: 56 bytes, so with the header no other object's data shares their line. */
     @SuppressWarnings("unused")
@@ -509,6 +509,23 @@ final class Hazards {
 
     static boolean overlaps(long value, long first, long last) {
         return value != EMPTY && first(value) <= last && last(value) >= first;
+    }
+
+    /**
+     * The range this thread has published in a slot of its own that overlaps {@code [first, last]}, or
+     * {@link #EMPTY}. Only owned slots (with {@link AsymmetricFence#ON}, and writers') say whose they are.
+     */
+    long ownRangeOverlapping(long first, long last) {
+        Thread me = Thread.currentThread();
+        for (Slot s : scanned) {
+            if ((Thread) OWNER.getAcquire(s) == me) {
+                long v = (long) RANGE.getOpaque(s); // its owner's own store
+                if (overlaps(v, first, last)) {
+                    return v;
+                }
+            }
+        }
+        return EMPTY;
     }
 
     /** Whether any published range covers {@code page}, every slot read volatile. */

@@ -304,6 +304,25 @@ final class Pins {
         }
     }
 
+    /**
+     * Throws if this thread holds a pin on a page of {@code [first, last]} through a hazard slot of its own
+     * (a {@link dev.mkwrite.WriteSpan} it has not closed, say): {@code op}, which waits for the writers of
+     * those pages to leave, would wait for this thread, forever. Called before {@code op} changes anything.
+     * Pins held through the pages' state words, or in slots no thread owns (without
+     * {@link AsymmetricFence#ON}), are not found.
+     */
+    void checkNotHeldByThisThread(String op, long first, long last) {
+        long held = hazards.ownRangeOverlapping(first, last);
+        if (held != Hazards.EMPTY) {
+            String which = last == Long.MAX_VALUE ? "every page" : first == last ? "page " + first
+                    : "pages " + first + ".." + last;
+            throw new IllegalStateException(op + " waits for the writers of " + which + " of " + region.path
+                    + " to leave, and this thread holds pages " + Hazards.first(held) + ".." + Hazards.last(held)
+                    + " pinned (a WriteSpan not closed): close it first [file " + region.path + ", offset "
+                    + (Hazards.first(held) << region.pageShift) + ", page " + Hazards.first(held) + "]");
+        }
+    }
+
     /** How many times {@link #fenceWriters} called the system call: for tests. */
     long fencesMade() {
         return fences.get();

@@ -318,6 +318,9 @@ final class Region implements MappedRegion {
     @Override
     public void close() throws IOException {
         HandlerScope.checkNotInHandler(state, "close");
+        if (!state.closed) {
+            pins.checkNotHeldByThisThread("close", 0, Long.MAX_VALUE); // close waits for every writer
+        }
         AsymmetricFence.registerDrainer(); // before markClosed and the quiesce: if it fails, the region stays open
         Throwable failure;
         state.lock.writeLock().lock();

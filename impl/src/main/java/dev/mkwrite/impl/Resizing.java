@@ -143,10 +143,13 @@ final class Resizing {
      * partly covered last page is quiesced, as its extent changes.
      */
     private void growTo(long newSize) throws IOException {
-        trimFile(); // first: if it fails, nothing has changed
         long oldSize = region.size;
         long oldPages = region.pageCount;
         boolean partial = (oldSize & (region.pageSize - 1)) != 0;
+        if (partial) {
+            pins.checkNotHeldByThisThread("grow(" + newSize + ")", oldPages - 1, oldPages - 1);
+        }
+        trimFile(); // first: if it fails, nothing has changed
         if (partial) {
             quiesce(oldPages - 1, oldPages);
         }
@@ -205,6 +208,7 @@ final class Resizing {
      * reach past the file's end (which would fault). If mapping anew fails, nothing has changed.
      */
     private void shrinkTo(long newSize) throws IOException {
+        pins.checkNotHeldByThisThread("truncate(" + newSize + ")", 0, Long.MAX_VALUE); // it waits for every writer
         quiesceAll();
         try {
             retirement.unmapAll();
@@ -260,6 +264,7 @@ final class Resizing {
     private void punch(long offset, long length) throws IOException {
         long first = offset >>> region.pageShift;
         long endPage = region.pagesFor(offset + length);
+        pins.checkNotHeldByThisThread("punchHole(offset " + offset + ", length " + length + ")", first, endPage - 1);
         quiesce(first, endPage);
         try {
             // With no writer pinned in the range and its pages FROZEN or CLEAN, nothing stores into it.

@@ -62,6 +62,10 @@ final class Writeback {
     long flush(long offset, long length) throws IOException {
         region.checkRange("flush", offset, length);
         HandlerScope.checkNotInHandler(region, "flush");
+        if (region.stablePages && length > 0) { // the flush waits for the pinned writers of its pages
+            pins.checkNotHeldByThisThread("flush", offset >>> region.pageShift,
+                    (offset + length - 1) >>> region.pageShift);
+        }
         AsymmetricFence.registerDrainer(); // before the first take: if it fails, no page is under writeback
         LongArrayList mine = new LongArrayList();
         LongArrayList others = new LongArrayList();

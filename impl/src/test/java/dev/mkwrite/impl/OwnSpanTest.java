@@ -1,0 +1,94 @@
+package dev.mkwrite.impl;
+
+import dev.mkwrite.Backing;
+import dev.mkwrite.MappedRegion;
+import dev.mkwrite.WriteSpan;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * close, a shrink, a hole punch, a grow over a partly covered last page and a flush with stable pages wait
+ * for the writers pinned in their pages. A thread that calls one of them while it holds its own span over
+ * such a page would wait for itself forever, and with close, truncate and punchHole holding the region lock,
+ * so would every other thread; the call now throws {@link IllegalStateException} naming the file, the
+ * offset and the page, having changed nothing. (Pins are found through the hazard slots a thread owns, with
+ * native access's asymmetric fence; without it a slot has no owner, and this is not checked.)
+ */
+class OwnSpanTest {
+
+    private static final int PAGE = 4096;
+
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void ownedSlots() {
+        assumeTrue(AsymmetricFence.ON && !Hazards.STATE_WORD_PINS_ONLY,
+                "a pin has an owner only in a hazard slot, and a slot only with the asymmetric fence");
+    }
+
+    private MappedRegion open(Backing backing, long size, boolean stablePages) throws IOException {
+        return MappedRegion.builder(dir.resolve("own-" + backing + "-" + size + "-" + stablePages)).size(size)
+                .pageSize(PAGE).backing(backing).stablePages(stablePages).handler(new TrackingHandler()).open();
+    }
+
+    private void assertRefused(ThrowingOp op, String what, MappedRegion region, long page) {
+        IllegalStateException e = assertThrows(IllegalStateException.class, op::run, what);
+        assertTrue(e.getMessage().contains(region.path().toString()) && e.getMessage().contains("page " + page)
+                && e.getMessage().contains("close it first"), e.getMessage());
+    }
+
+    interface ThrowingOp {
+        void run() throws Exception;
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldRefuseToCloseOrShrinkUnderItsOwnSpan(Backing backing) throws Exception {
+        MappedRegion region = open(backing, 4L * PAGE, false);
+        WriteSpan span = region.write(2L * PAGE, 8);
+        span.segment().set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0, 7);
+        assertRefused(region::close, "close", region, 2);
+        assertFalse(region.isClosed());
+        assertRefused(() -> region.truncate(PAGE), "truncate", region, 2);
+        assertEquals(4L * PAGE, region.size());
+        assertRefused(() -> region.punchHole(2L * PAGE, PAGE), "punchHole", region, 2);
+        region.punchHole(0, PAGE); // another page: its writers are not this thread
+        span.close();
+        assertEquals(7, region.getLong(2L * PAGE), "the span's write is kept");
+        region.truncate(3L * PAGE);
+        region.close();
+        assertTrue(region.isClosed());
+    }
+
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldRefuseToGrowOrFlushUnderItsOwnSpanOnlyWhereTheyWait(Backing backing) throws Exception {
+        try (MappedRegion region = open(backing, 2L * PAGE + 100, true)) { // page 2 is partly covered
+            try (WriteSpan span = region.write(2L * PAGE, 8)) {
+                assertEquals(8, span.length());
+                assertRefused(() -> region.grow(4L * PAGE), "grow", region, 2);
+                assertEquals(2L * PAGE + 100, region.size());
+                assertRefused(() -> region.flush(2L * PAGE, 8), "flush", region, 2);
+                region.putLong(0, 1);
+                region.flush(0, PAGE); // another page: no wait
+            }
+            try (WriteSpan span = region.write(0, 8)) { // a whole page: grow waits for no writer of it
+                assertEquals(0, span.offset());
+                region.grow(4L * PAGE);
+            }
+            assertEquals(4L * PAGE, region.size());
+        }
+    }
+}
