@@ -51,11 +51,15 @@ import java.nio.file.Path;
  *
  * <p>On tmpfs the kernel allocates a page even to read a hole (a page never written, or punched) through a
  * mapping, and such a read raises {@code InternalError} when the file system is full. So a region on tmpfs
- * reads the pages no write has prepared since it opened through its file ({@code pread}: zeros for a hole,
- * nothing allocated, a system call a read), and the others through the mapping. One limit remains: a read
- * view ({@link #view}, {@link #viewBuffer}) is the mapping itself, and a read through it of a hole on a full
- * tmpfs raises {@code InternalError}, as a raw mapping's read would. Disk file systems (ext4, XFS, btrfs)
- * allocate nothing for reads.
+ * whose handler keeps written pages prepared ({@link WriteFaultHandler#preparesOverwrites} false, as the
+ * storage handlers answer there) reads the pages no write has prepared since it opened through its file
+ * ({@code pread}: zeros for a hole, nothing allocated, a system call and the region lock a read), and the
+ * others through the mapping. Limits remain: a read view ({@link #view}, {@link #viewBuffer}) is the mapping
+ * itself, and a read through it of a hole on a full tmpfs raises {@code InternalError}, as a raw mapping's
+ * read would; so may a read racing a {@link #punchHole} of its page, or a truncate below it and a grow back;
+ * and a region whose handler prepares overwrites reads through the mapping, as a raw mapping does (its writes
+ * are not protected from a full tmpfs either). Disk file systems (ext4, XFS, btrfs) allocate nothing for
+ * reads.
  *
  * <h2>Errors</h2>
  * Offsets and lengths that are negative, or whose sum overflows, throw {@link IllegalArgumentException}.
@@ -351,7 +355,9 @@ public interface MappedRegion extends Closeable {
      * {@link IllegalStateException}, never a crash, so take a new view after a grow or truncate. A channel
      * operation on a view's buffer ({@link #viewBuffer}, a zero-copy send) holds the view's mapping for the
      * whole call: a truncate or close that must unmap it waits for that call to end (and says so in the log
-     * after a second), so never wait for such a call while you truncate or close the region. Byte order:
+     * after a second), holding the region lock, so faults (and, on tmpfs, reads of pages no write prepared)
+     * wait too; never let that call wait for such a thread, nor for the one that truncates or closes. Byte
+     * order:
      * the segment has none of its own; use layouts in the region's {@linkplain RegionBuilder#byteOrder byte
      * order}.
      *

@@ -11,7 +11,8 @@ import java.util.Objects;
 
 /**
  * Reads, read views and the dirty-range query: nothing here faults, calls the handler or takes the
- * region lock on the way that succeeds.
+ * region lock on the way that succeeds, but the reads of a region on tmpfs that meet a page no write has
+ * prepared ({@link #readCarefully}).
  *
  * <p>A read without the lock copies from {@link #memory}: the mapping's read memory sliced to
  * the region's size, so one volatile load and the copy's own bounds check stand for the range, size and
@@ -94,6 +95,10 @@ final class Reads {
     }
 
     void get(long offset, MemorySegment dst) {
+        if (dst.isReadOnly()) { // the copy would say so without the file; a pread would write into it
+            throw new IllegalArgumentException("get(offset " + offset + ", a read-only segment): nothing read "
+                    + state.where(offset));
+        }
         long length = dst.byteSize();
         if (holesAllocate && !prepared(offset, length)) {
             readCarefully("get", offset, dst);

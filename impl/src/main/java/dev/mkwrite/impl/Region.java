@@ -92,7 +92,8 @@ final class Region implements MappedRegion {
             // No "opened" line: the first log call of a cold JVM starts SLF4J (tens of ms, row 8), and an
             // open that succeeds logs nothing; toString() and stats() say what opened.
             return new Region(spec, new RegionState(spec.path(), file.shared(), spec.backing(), pageSize,
-                    spec.stablePages() || spec.handler().needsStablePages(), mapping, size, spec.byteOrder()), file,
+                    spec.stablePages() || spec.handler().needsStablePages(),
+                    !spec.handler().preparesOverwrites(spec.path()), mapping, size, spec.byteOrder()), file,
                     sizeBefore);
         } catch (Throwable t) {
             abandon(file, mapping, sizeBefore, t);
@@ -390,7 +391,11 @@ final class Region implements MappedRegion {
                 try {
                     writeback.writeBackFrozen(state.mapping, 0, state.pageCount);
                 } catch (Throwable t) { // the data stays in the page cache; the reservations end with the region
-                    writeback.dropFrozen();
+                    try {
+                        writeback.dropFrozen();
+                    } catch (RuntimeException e) {
+                        t.addSuppressed(e); // what the writeback threw is what the close reports
+                    }
                     throw t;
                 }
             }

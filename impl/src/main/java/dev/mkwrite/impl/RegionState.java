@@ -50,10 +50,18 @@ final class RegionState {
      */
     final boolean stablePages;
     /**
-     * Whether a read fault on a hole of the file allocates memory, as on tmpfs: a read through the mapping
-     * of a page never written then takes space, and on a full tmpfs dies with SIGBUS ({@code InternalError}).
-     * The reads of such a region read the pages no write has prepared through the file instead
-     * ({@link Reads}).
+     * Whether a flush leaves the pages it wrote back PREPARED (kept) rather than CLEAN: the handler said an
+     * overwrite needs no preparing ({@code WriteFaultHandler.preparesOverwrites}, asked once, at open).
+     */
+    final boolean keepsPrepared;
+    /**
+     * Whether the reads of this region read the pages no write has prepared through the file: the file is
+     * on tmpfs, where a read fault on a hole allocates memory (and on a full tmpfs dies with SIGBUS,
+     * {@code InternalError}), and its handler keeps written pages prepared ({@link #keepsPrepared}, as the
+     * storage handlers do there), so that only pages no write prepared since the region opened pay a
+     * {@code pread} ({@link Reads}). With a handler that does not, a written-back page would pay it on every
+     * read, and the writes themselves are not protected from a full tmpfs: such a region reads through the
+     * mapping, as a raw mapping does.
      */
     final boolean holesAllocateOnRead;
     /** The region lock: shared by faults, flush's scan and reads; exclusive for grow, truncate, punch, close. */
@@ -88,16 +96,17 @@ final class RegionState {
      * pages are placeholders, which the pins do not read.
      */
     static RegionState bare(Path path, int pageSize, long size) {
-        return new RegionState(path, null, Backing.MEMORY_SEGMENT, pageSize, true, null, size,
+        return new RegionState(path, null, Backing.MEMORY_SEGMENT, pageSize, true, false, null, size,
                 ByteOrder.nativeOrder());
     }
 
-    RegionState(Path path, StorageFile file, Backing backing, int pageSize, boolean stablePages, Mapping mapping,
-                long size, ByteOrder order) {
+    RegionState(Path path, StorageFile file, Backing backing, int pageSize, boolean stablePages, boolean keepsPrepared,
+                Mapping mapping, long size, ByteOrder order) {
         this.path = path;
         this.file = file;
         this.stablePages = stablePages;
-        this.holesAllocateOnRead = holesAllocateOnRead(file, path);
+        this.keepsPrepared = keepsPrepared;
+        this.holesAllocateOnRead = keepsPrepared && holesAllocateOnRead(file, path);
         this.backing = backing;
         this.pageSize = pageSize;
         this.pageShift = Integer.numberOfTrailingZeros(pageSize);

@@ -22,8 +22,35 @@ final class Retirement {
     /** Retired mappings a region keeps before a grow drains every writer and unmaps them itself. */
     private static final int MAX_RETIRED = 32;
 
-    /** A mapping a grow replaced, and the hazard slots as they were when it was replaced. */
-    private record Retired(Mapping mapping, Hazards.Snapshot hazards) {
+    /**
+     * A mapping a grow replaced, and the hazard slots as they were when it was replaced; and when the reaper
+     * tries again to unmap it, after a channel operation on a read view of it held the unmap off (each wait
+     * twice the last, 1 to 100 ms). The reaper alone reads and writes the retry fields.
+     */
+    private static final class Retired {
+        private static final long FIRST_WAIT = 1_000_000L;
+        private static final long LAST_WAIT = 100_000_000L;
+
+        final Mapping mapping;
+        final Hazards.Snapshot hazards;
+        private boolean heldOff;
+        private long nextTry;
+        private long wait;
+
+        Retired(Mapping mapping, Hazards.Snapshot hazards) {
+            this.mapping = mapping;
+            this.hazards = hazards;
+        }
+
+        boolean due(long now) {
+            return !heldOff || now - nextTry >= 0;
+        }
+
+        void heldOff(long now) {
+            heldOff = true;
+            wait = Math.min(LAST_WAIT, Math.max(FIRST_WAIT, 2 * wait));
+            nextTry = now + wait;
+        }
     }
 
     private final RegionState region;
@@ -67,19 +94,24 @@ final class Retirement {
 
     /** Whether every writer and flush that could use the retired mapping has left it. */
     private boolean expired(Retired r) {
-        return r.mapping().users() == 0 && pins.allEndedSince(r.hazards());
+        return r.mapping.users() == 0 && pins.allEndedSince(r.hazards);
     }
 
     /** The reaper, on the unmapper thread: unmaps expired mappings; true while some remain. */
     private boolean reap() {
         synchronized (retired) {
             reaping.set(false); // set again below while some remain; a throw leaves it clear for the next retire
+            long now = System.nanoTime();
             retired.removeIf(r -> {
-                if (!expired(r)) {
+                if (!r.due(now) || !expired(r)) {
                     return false;
                 }
                 try {
-                    return r.mapping().tryUnmap(); // a channel operation on a read view holds it: later
+                    if (r.mapping.tryUnmap()) {
+                        return true;
+                    }
+                    r.heldOff(now); // a channel operation on a read view holds it: later, less often
+                    return false;
                 } catch (RuntimeException e) {
                     LOG.get().warn("unmapping a retired mapping of {} failed; it stays mapped until collected", region.path, e);
                     return true;
@@ -98,12 +130,14 @@ final class Retirement {
      * pinned, so only a flush can still be using one, finishing its writeback.
      */
     void unmapAll() {
-        synchronized (retired) {
-            for (Retired r : retired) {
-                awaitUsers(r.mapping());
-                r.mapping().unmap();
-            }
+        java.util.List<Retired> all;
+        synchronized (retired) { // taken from the reaper; waited for outside the monitor, which the reaper needs
+            all = new java.util.ArrayList<>(retired);
             retired.clear();
+        }
+        for (Retired r : all) {
+            awaitUsers(r.mapping);
+            r.mapping.unmap(); // may wait for a channel operation on a read view
         }
     }
 

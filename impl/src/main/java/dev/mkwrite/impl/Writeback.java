@@ -55,7 +55,7 @@ final class Writeback {
         this.pins = pins;
         this.ledger = ledger;
         this.handler = handler;
-        this.keepPrepared = !handler.preparesOverwrites(region.path);
+        this.keepPrepared = region.keepsPrepared; // the handler's answer, asked once at open
     }
 
     /** Writes back the dirty pages of {@code [offset, offset + length)}; returns how many this call wrote. */

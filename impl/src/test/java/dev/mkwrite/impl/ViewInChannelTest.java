@@ -61,6 +61,47 @@ class ViewInChannelTest {
         assertTrue(!other.scope().isAlive(), "the region's memory is still mapped after close");
     }
 
+    /**
+     * A grow that maps anew retires the old mapping, which the unmapper thread unmaps once its writers left;
+     * a channel write of a view of it holds it off. The unmapper tries again until the write ends. Before, it
+     * logged the failure and dropped the mapping, which stayed mapped for good.
+     */
+    @org.junit.jupiter.api.Test
+    void shouldUnmapARetiredMappingOnceAChannelWriteOfAViewOfItEnds() throws Exception {
+        Path file = dir.resolve("retired");
+        try (MappedRegion region = open(file, Backing.MEMORY_SEGMENT)) {
+            java.lang.foreign.MemorySegment old = region.view(0, 8);
+            ByteBuffer view = region.viewBuffer(0, (long) PAGES * PAGE);
+            Pipe pipe = Pipe.open();
+            Thread sender = Thread.ofPlatform().start(() -> {
+                try {
+                    while (view.hasRemaining()) {
+                        pipe.sink().write(view);
+                    }
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            awaitInChannelWrite(sender);
+            region.grow(4L << 20); // past a native mapping's room: maps anew, retires the old mapping
+            Thread.sleep(100);
+            assertTrue(old.scope().isAlive(), "the old mapping was unmapped under the channel write");
+            ByteBuffer received = ByteBuffer.allocate(PAGES * PAGE);
+            while (received.hasRemaining()) {
+                pipe.source().read(received);
+            }
+            sender.join();
+            long deadline = System.nanoTime() + 5_000_000_000L;
+            while (old.scope().isAlive() && System.nanoTime() < deadline) {
+                Thread.sleep(5);
+            }
+            assertTrue(!old.scope().isAlive(), "the retired mapping was never unmapped");
+            assertEquals(2, region.getLong(PAGE + 8));
+            pipe.sink().close();
+            pipe.source().close();
+        }
+    }
+
     private static MappedRegion open(Path file, Backing backing) throws IOException {
         MappedRegion region = MappedRegion.builder(file).size((long) PAGES * PAGE).pageSize(PAGE).backing(backing)
                 .handler(WriteFaultHandler.none()).open();

@@ -99,6 +99,18 @@ public final class SpaceQuota implements WriteFaultHandler {
     }
 
     /**
+     * False: a page stays charged across clean cycles, so an overwrite of a written-back page takes nothing
+     * from the budget, and mkwrite may let it in without asking (in a chain, the other handlers decide).
+     *
+     * @param path the region's file
+     * @return false
+     */
+    @Override
+    public boolean preparesOverwrites(Path path) {
+        return false;
+    }
+
+    /**
      * The budget.
      *
      * @return bytes

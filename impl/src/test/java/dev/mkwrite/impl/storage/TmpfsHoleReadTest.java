@@ -55,6 +55,27 @@ class TmpfsHoleReadTest {
         }
     }
 
+    /**
+     * A read into a read-only segment is refused, naming the file and the offset, before anything is read:
+     * a pread of a page no write prepared would otherwise have written through it (here, into the region's
+     * own page 9, through a view).
+     */
+    @org.junit.jupiter.api.Test
+    void shouldRefuseToReadIntoAReadOnlySegment() throws Exception {
+        Path file = fs.dir().resolve("read-only-destination");
+        try (StorageHandler storage = StorageHandlers.fallocate(PAGE);
+             MappedRegion region = MappedRegion.builder(file).size((long) PAGES * PAGE).pageSize(PAGE)
+                     .handler(storage).open()) {
+            region.put(PAGE, DiskFullTest.pattern(1, PAGE, PAGE));
+            region.flush();
+            MemorySegment view = region.view(9L * PAGE, PAGE);
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(
+                    IllegalArgumentException.class, () -> region.get(0, view));
+            assertTrue(e.getMessage().contains(file.toString()) && e.getMessage().contains("offset 0"), e.getMessage());
+            assertEquals(0, region.getLong(9L * PAGE), "page 9 was written through the view");
+        }
+    }
+
     /** Every way to read, over holes, over the written page 5, and across both. */
     private static void assertReads(MappedRegion region, byte[] written) {
         byte[] zeros = new byte[PAGE];
