@@ -13,7 +13,7 @@ import java.util.function.LongFunction;
  * One attempt of a write fault, handed to the handler. Confined to the faulting thread; valid only during
  * the handler call.
  */
-final class Fault implements WriteFault {
+final class Fault implements WriteFault, HandlerScope.Call {
 
     private final RegionState region;
     private final Ledger ledger;
@@ -167,7 +167,8 @@ final class Fault implements WriteFault {
     }
 
     /** The state of the region this fault is of: its identity, for {@link HandlerScope}. */
-    RegionState region() {
+    @Override
+    public RegionState region() {
         return region;
     }
 

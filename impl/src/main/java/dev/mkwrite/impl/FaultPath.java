@@ -438,7 +438,7 @@ final class FaultPath {
 
         private FaultResult callHandler(Fault fault) {
             handlerCalls++;
-            Fault outer = HandlerScope.enter(fault);
+            HandlerScope.Call outer = HandlerScope.enter(fault);
             long start = System.nanoTime();
             try {
                 return handler.prepare(fault);

@@ -1,45 +1,76 @@
 package dev.mkwrite.impl;
 
 /**
- * The fault whose handler runs on this thread. A handler that writes into, flushes, resizes or closes
- * its own region would deadlock on the region lock it holds shared (or on the page it is preparing), so
- * those calls are refused with a clear message instead.
+ * The handler call that runs on this thread: a fault's {@code prepare}, or a writeback's
+ * {@code beforeWriteback}. A handler that writes into, flushes, resizes or closes its own region would
+ * deadlock (on the region lock a fault holds shared, or a close or grow holds exclusive; on the page it is
+ * preparing; on the writeback it runs in), so those calls are refused with a clear message instead.
  */
 final class HandlerScope {
 
-    private static final ThreadLocal<Fault> CURRENT = new ThreadLocal<>();
+    /** A handler call: its region, and the offset and page it is about. */
+    interface Call {
+        RegionState region();
+
+        long offset();
+
+        long page();
+    }
+
+    /** The {@code beforeWriteback} calls of one writeback: {@link #page} is the page of the current one. */
+    static final class Writeback implements Call {
+        private final RegionState region;
+        long page;
+
+        Writeback(RegionState region) {
+            this.region = region;
+        }
+
+        @Override
+        public RegionState region() {
+            return region;
+        }
+
+        @Override
+        public long offset() {
+            return page << region.pageShift;
+        }
+
+        @Override
+        public long page() {
+            return page;
+        }
+    }
+
+    private static final ThreadLocal<Call> CURRENT = new ThreadLocal<>();
 
     private HandlerScope() {
     }
 
-    /** The fault whose handler runs on this thread, or null. */
-    static Fault current() {
-        return CURRENT.get();
-    }
-
-    /** Enters {@code fault}'s handler call; returns the fault to restore with {@link #exit}. */
-    static Fault enter(Fault fault) {
-        Fault outer = CURRENT.get();
-        CURRENT.set(fault);
+    /** Enters {@code call}; returns the call to restore with {@link #exit}. */
+    static Call enter(Call call) {
+        Call outer = CURRENT.get();
+        CURRENT.set(call);
         return outer;
     }
 
-    static void exit(Fault outer) {
+    static void exit(Call outer) {
         CURRENT.set(outer);
     }
 
-    /** Whether this thread runs a handler of the region whose state is {@code region}. */
+    /** Whether this thread runs a handler call of the region whose state is {@code region}. */
     static boolean inHandlerOf(RegionState region) {
-        Fault current = CURRENT.get();
+        Call current = CURRENT.get();
         return current != null && current.region() == region;
     }
 
-    /** Refuses {@code op} from inside a handler of the region whose state is {@code region}. */
+    /** Refuses {@code op} from inside a handler call of the region whose state is {@code region}. */
     static void checkNotInHandler(RegionState region, String op) {
-        Fault current = CURRENT.get();
+        Call current = CURRENT.get();
         if (current != null && current.region() == region) {
-            throw new IllegalStateException(op + "() from inside this region's WriteFaultHandler would deadlock"
-                    + " [file " + region.path + ", offset " + current.offset() + ", page " + current.page() + "]");
+            throw new IllegalStateException(op + "() from inside this region's WriteFaultHandler"
+                    + (current instanceof Writeback ? " (beforeWriteback)" : "") + " would deadlock [file "
+                    + region.path + ", offset " + current.offset() + ", page " + current.page() + "]");
         }
     }
 }

@@ -252,9 +252,16 @@ final class Writeback {
     private void forceAndClean(Mapping m, LongArrayList pages, int from) throws IOException {
         long regionSize = region.size;
         int shift = region.pageShift;
-        for (int k = 0; k < pages.size(); k++) {
-            long page = pages.getLong(k);
-            handler.beforeWriteback(page, m.segment(page << shift, region.pageLength(page, regionSize)).asReadOnly());
+        HandlerScope.Writeback call = new HandlerScope.Writeback(region);
+        HandlerScope.Call outer = HandlerScope.enter(call);
+        try { // the handler must not use the region meanwhile: that is refused, where it would deadlock
+            for (int k = 0; k < pages.size(); k++) {
+                long page = pages.getLong(k);
+                call.page = page;
+                handler.beforeWriteback(page, m.segment(page << shift, region.pageLength(page, regionSize)).asReadOnly());
+            }
+        } finally {
+            HandlerScope.exit(outer);
         }
         int k = 0;
         while (k < pages.size()) {

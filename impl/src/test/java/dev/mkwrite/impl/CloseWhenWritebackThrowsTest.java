@@ -38,6 +38,56 @@ class CloseWhenWritebackThrowsTest {
         RUNTIME_EXCEPTION, ERROR
     }
 
+    /**
+     * {@code beforeWriteback} must not use its region: a flush, close, resize or write from inside it would
+     * wait for the writeback it runs in, or for the region lock its close holds. Each is refused with an
+     * exception naming the file, the offset and the page being written back, and the writeback goes on.
+     * Before, the flush inside a flush waited for itself forever.
+     */
+    @org.junit.jupiter.api.Test
+    void shouldRefuseToUseTheRegionFromInsideBeforeWriteback() throws Exception {
+        Path file = dir.resolve("inside.dat");
+        TrackingHandler handler = new TrackingHandler();
+        java.util.List<String> refused = new java.util.concurrent.CopyOnWriteArrayList<>();
+        MappedRegion region = MappedRegion.builder(file).size(4L * PAGE).pageSize(PAGE).handler(handler).open();
+        try {
+            handler.writebackHook = (page, contents) -> {
+                // grow first: before the scope it went through (a whole last page), and the others, which
+                // would have waited for this writeback, were not tried
+                for (String op : new String[] {"grow", "flush", "truncate", "punchHole", "close", "put"}) {
+                    try {
+                        switch (op) {
+                            case "flush" -> region.flush();
+                            case "truncate" -> region.truncate(PAGE);
+                            case "grow" -> region.grow(8L * PAGE);
+                            case "punchHole" -> region.punchHole(0, PAGE);
+                            case "close" -> region.close();
+                            default -> region.putLong(3L * PAGE, 1); // a CLEAN page: a fault
+                        }
+                        return; // not refused: the rest could wait for this writeback forever
+                    } catch (IllegalStateException e) {
+                        String m = e.getMessage();
+                        if (m.contains(file.toString()) && (m.contains("page " + page) && m.contains("beforeWriteback")
+                                || op.equals("put") && m.contains("must not write into their own region"))) {
+                            refused.add(op);
+                        }
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }
+            };
+            region.putLong(PAGE, 7);
+            assertEquals(1, region.flush());
+            assertEquals(java.util.List.of("grow", "flush", "truncate", "punchHole", "close", "put"), refused);
+            handler.writebackHook = (page, contents) -> { };
+            assertEquals(4L * PAGE, region.size());
+            assertEquals(7, region.getLong(PAGE));
+            assertEquals(0, region.getLong(3L * PAGE));
+        } finally {
+            region.close();
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Thrown.class)
     void shouldReleaseEverythingAndReportWhatTheHandlerThrew(Thrown thrown) throws Exception {
