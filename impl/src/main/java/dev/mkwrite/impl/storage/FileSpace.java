@@ -414,6 +414,11 @@ final class FileSpace {
         shared = null; // volatile
     }
 
+    /** Whether an open region's descriptors are attached: its region is open. */
+    boolean regionOpen() {
+        return shared instanceof dev.mkwrite.impl.os.SharedFile region && region.isOpen(); // volatile read
+    }
+
     /**
      * The file to prepare: the region's, shared; or, for a handler called without a region (or after its
      * region closed), one the handler opens itself on first use and {@link #close() closes}. Caller holds

@@ -572,9 +572,21 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
      * A later fault on the file starts afresh. Never call it while a region over the file is open.
      *
      * @param path the file
-     * @throws IOException if closing the descriptor failed
+     * @throws IOException           if closing the descriptor failed
+     * @throws IllegalStateException if a region over the file is open: its trim would take blocks from under
+     *                               its writers (the region's close releases the file itself)
      */
     public void release(Path path) throws IOException {
+        FileSpace open = files.get(path);
+        if (open != null && open.regionOpen()) {
+            throw new IllegalStateException("release(" + path + "): a region over the file is open; its close"
+                    + " releases the file [file " + path + "]");
+        }
+        releaseFile(path);
+    }
+
+    /** {@link #release} without the check: the handler's own close, and a region's. */
+    private void releaseFile(Path path) throws IOException {
         FileSpace f = files.remove(path);
         if (f != null) {
             f.detach(); // the region's descriptors are closed, or about to be
@@ -662,7 +674,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         IOException failure = null;
         for (Path path : files.keySet()) {
             try {
-                release(path);
+                releaseFile(path); // faults fail from now on, so no writer enters an untouched unit
             } catch (IOException e) {
                 if (failure == null) {
                     failure = e;

@@ -82,6 +82,28 @@ class StorageHandlerTest {
         }
     }
 
+    /**
+     * release(path) gives back a file's untouched granules: under an open region it would punch blocks its
+     * writers may be entering. It is refused, naming the file; the region goes on, and its close releases
+     * the file.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldRefuseToReleaseAFileWhoseRegionIsOpen(Backing backing) throws Exception {
+        try (StorageHandler storage = StorageHandlers.zeroFill(GRANULE)) {
+            try (MappedRegion region = MappedRegion.builder(file()).size(1 << 20).backing(backing).handler(storage)
+                    .open()) {
+                region.putLong(0, 1);
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> storage.release(file()));
+                assertTrue(e.getMessage().contains(file().toString()), e.getMessage());
+                region.putLong(PAGE, 2); // its granule, allocated at the first write, is still there
+                assertEquals(1, region.getLong(0));
+                assertEquals(2, region.getLong(PAGE));
+            }
+            storage.release(file()); // closed: nothing left to release, no failure
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Backing.class)
     void shouldAllocateAgainAfterTheRegionIsTruncatedAndExtended(Backing backing) throws Exception {
