@@ -155,7 +155,11 @@ final class Writer implements RegionWriter {
 
     /** The slow path's own checks before the region's write: the owner, then the writer's close. */
     private void checkCaller(long offset) {
-        checkOwner();
+        if (Thread.currentThread().threadId() != ownerId) {
+            throw new WrongThreadException("a writer of " + state.path + " is confined to the thread that made it"
+                    + " (thread id " + ownerId + "), not " + Thread.currentThread() + ": nothing written "
+                    + state.where(offset));
+        }
         if (closed) {
             throw new IllegalStateException("the writer of " + state.path + " is closed: a write at offset " + offset
                     + (offset >= 0 ? " (page " + (offset >>> pageShift) + ")" : ""));

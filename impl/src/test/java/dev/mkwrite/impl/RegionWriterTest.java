@@ -208,12 +208,18 @@ class RegionWriterTest {
         TrackingHandler handler = new TrackingHandler();
         try (MappedRegion region = open(Backing.MEMORY_SEGMENT, handler); RegionWriter w = region.writer()) {
             w.putLong(0, 1);
-            for (Runnable misuse : List.<Runnable>of(() -> w.putLong(8, 2), () -> w.put(8, new byte[8]),
-                    () -> w.put(8, MemorySegment.ofArray(new byte[8])), w::close)) {
+            List<Runnable> misuses = List.of(() -> w.putLong(8, 2), () -> w.put(8, new byte[8]),
+                    () -> w.put(8, MemorySegment.ofArray(new byte[8])), w::close);
+            for (int i = 0; i < misuses.size(); i++) {
+                Runnable misuse = misuses.get(i);
                 Throwable t = assertThrows(java.util.concurrent.ExecutionException.class,
                         () -> executor.submit(misuse).get(10, TimeUnit.SECONDS)).getCause();
                 assertInstanceOf(WrongThreadException.class, t);
                 assertTrue(t.getMessage().contains(region.path().toString()), t.getMessage());
+                if (i < 3) { // the writes say where, too; close has no offset
+                    assertTrue(t.getMessage().contains("offset 8") && t.getMessage().contains("page 0"),
+                            t.getMessage());
+                }
             }
             assertEquals(0, region.getLong(8), "nothing written from the other thread");
             w.putLong(8, 3); // and the writer goes on
