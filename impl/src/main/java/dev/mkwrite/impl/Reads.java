@@ -107,7 +107,12 @@ final class Reads {
         boolean interrupted = interrupted();
         try {
             MemorySegment.copy(readable(), offset, dst, 0, length);
+        } catch (WrongThreadException e) {
+            throw state.unusableSegment("get", "destination", offset, e);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
+            if (!dst.scope().isAlive()) { // the destination's arena closed, not the region's
+                throw state.unusableSegment("get", "destination", offset, e);
+            }
             clearClosersInterrupt(e, interrupted);
             if (holesAllocate) {
                 readCarefully("get", offset, dst);

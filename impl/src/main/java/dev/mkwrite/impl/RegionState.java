@@ -242,6 +242,19 @@ final class RegionState {
         return new IOException(op + " failed: " + message + " " + where(offset), e);
     }
 
+    /**
+     * A {@code put} or {@code get} whose own segment ({@code which}: "source" or "destination") cannot be
+     * accessed here: its arena closed ({@link IllegalStateException}), or confined to another thread
+     * ({@link WrongThreadException}). The same type as the JDK's {@code e}, saying which call, file, offset
+     * and page, with {@code e} as the cause.
+     */
+    RuntimeException unusableSegment(String op, String which, long offset, RuntimeException e) {
+        String message = op + "(offset " + offset + ", a segment): the " + which + " segment cannot be used here ("
+                + e.getMessage() + "); nothing " + (op.equals("put") ? "written " : "read ") + where(offset);
+        return e instanceof WrongThreadException ? new WrongThreadException(message, e)
+                : new IllegalStateException(message, e);
+    }
+
     /** The tail of a bad call's message: the file, the offset and, if the offset is not negative, its page. */
     String where(long offset) {
         return "[file " + path + ", offset " + offset + (offset >= 0 ? ", page " + (offset >>> pageShift) : "") + "]";

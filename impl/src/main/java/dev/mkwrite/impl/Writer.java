@@ -70,6 +70,8 @@ final class Writer implements RegionWriter {
         if (pinFast(offset, offset + length, st)) {
             try {
                 MemorySegment.copy(src, 0, st.memory, offset, length); // memory read after the pin
+            } catch (IllegalStateException | WrongThreadException e) { // pinned, the region's memory stays: the source's
+                throw st.unusableSegment("put", "source", offset, e);
             } finally {
                 Pins.unpinHazard(slot, waiters);
             }

@@ -145,6 +145,8 @@ final class Writes implements Ahead.Preparer {
         }
         try {
             MemorySegment.copy(src, 0, st.memory, offset, length); // memory read after the pin
+        } catch (IllegalStateException | WrongThreadException e) { // the pins keep the region's memory: the source's
+            throw st.unusableSegment("put", "source", offset, e);
         } finally {
             unpinFast(pin);
         }
@@ -158,6 +160,9 @@ final class Writes implements Ahead.Preparer {
         Hazards.Slot pin = pinForWrite("put", offset, length);
         try {
             MemorySegment.copy(src, 0, state.memory, offset, length);
+        } catch (IllegalStateException | WrongThreadException e) {
+            unpinAfter(offset, length, pin);
+            throw state.unusableSegment("put", "source", offset, e);
         } catch (Throwable t) {
             unpinAfter(offset, length, pin);
             throw t;

@@ -3,6 +3,7 @@ package dev.mkwrite.impl;
 import dev.mkwrite.HandlerFailedException;
 import dev.mkwrite.MappedRegion;
 import dev.mkwrite.NoSpaceException;
+import dev.mkwrite.RegionWriter;
 import dev.mkwrite.WriteFaultHandler;
 import dev.mkwrite.WriteSpan;
 import org.junit.jupiter.api.Test;
@@ -49,6 +50,48 @@ class ErrorMessageTest {
                     && e.getMessage().contains("segment()"), e.getMessage());
             assertEquals(3 * gib, span.segment().byteSize(), "the span stays usable");
         }
+    }
+
+    /**
+     * A put whose source segment, or a get whose destination, belongs to a closed arena or to another
+     * thread's confined one: the JDK's exception type, saying which call, file, offset and page; nothing
+     * written, and the region goes on. Before, the JDK's own message named none of them.
+     */
+    @Test
+    void shouldNameTheRegionWhenTheCallersSegmentCannotBeUsed() throws Exception {
+        Path file = dir.resolve("segments.dat");
+        try (MappedRegion region = MappedRegion.builder(file).size(1 << 16).handler(WriteFaultHandler.none())
+                .open(); RegionWriter writer = region.writer()) {
+            region.putLong(4096, 1);
+            java.lang.foreign.Arena closed = java.lang.foreign.Arena.ofShared();
+            java.lang.foreign.MemorySegment gone = closed.allocate(8);
+            closed.close();
+            java.lang.foreign.MemorySegment foreign;
+            java.util.concurrent.ExecutorService other = java.util.concurrent.Executors.newSingleThreadExecutor();
+            try {
+                foreign = other.submit(() -> java.lang.foreign.Arena.ofConfined().allocate(8)).get();
+                for (long offset : new long[] {4096, 8192}) { // a prepared page (the fast path), a clean one
+                    String where = "offset " + offset;
+                    assertSegmentRefused(IllegalStateException.class, () -> region.put(offset, gone), file, where);
+                    assertSegmentRefused(IllegalStateException.class, () -> writer.put(offset, gone), file, where);
+                    assertSegmentRefused(IllegalStateException.class, () -> region.get(offset, gone), file, where);
+                    assertSegmentRefused(WrongThreadException.class, () -> region.put(offset, foreign), file, where);
+                    assertSegmentRefused(WrongThreadException.class, () -> region.get(offset, foreign), file, where);
+                }
+            } finally {
+                other.shutdown();
+            }
+            assertEquals(1, region.getLong(4096));
+            region.putLong(8192, 2);
+            assertEquals(2, region.getLong(8192));
+        }
+    }
+
+    private static void assertSegmentRefused(Class<? extends RuntimeException> type, Runnable call, Path file,
+            String where) {
+        RuntimeException e = assertThrows(type, call::run);
+        assertTrue(e.getMessage().contains(file.toString()) && e.getMessage().contains(where)
+                && e.getMessage().contains("segment cannot be used"), e.getMessage());
     }
 
     @Test
