@@ -213,7 +213,7 @@ final class FaultPath {
     /** K10: write back with no lock or pin held, then let the fault go on. */
     private void throttle() {
         try {
-            writeback.flush(0, Long.MAX_VALUE);
+            writeback.flushForDirtyLimit();
         } catch (IOException e) {
             LOG.get().warn("dirty-limit writeback of {} failed; the write goes on: {}", region.path, e.toString());
         }

@@ -304,6 +304,11 @@ final class Pins {
         }
     }
 
+    /** Whether this thread holds a page of {@code [first, last]} pinned through a slot of its own (see below). */
+    boolean heldByThisThread(long first, long last) {
+        return hazards.ownRangeOverlapping(first, last) != Hazards.EMPTY;
+    }
+
     /**
      * Throws if this thread holds a pin on a page of {@code [first, last]} through a hazard slot of its own
      * (a {@link dev.mkwrite.WriteSpan} it has not closed, say): {@code op}, which waits for the writers of

@@ -58,6 +58,18 @@ final class Writeback {
         this.keepPrepared = region.keepsPrepared; // the handler's answer, asked once at open
     }
 
+    /**
+     * The dirty limit's writeback, on the thread of a write that faulted past it: a flush of the region,
+     * unless it would wait for this thread (stable pages, and a span it holds): then none, and the write goes
+     * on over the limit, as it does when this writeback fails.
+     */
+    void flushForDirtyLimit() throws IOException {
+        if (region.stablePages && pins.heldByThisThread(0, Long.MAX_VALUE)) {
+            return;
+        }
+        flush(0, Long.MAX_VALUE);
+    }
+
     /** Writes back the dirty pages of {@code [offset, offset + length)}; returns how many this call wrote. */
     long flush(long offset, long length) throws IOException {
         region.checkRange("flush", offset, length);

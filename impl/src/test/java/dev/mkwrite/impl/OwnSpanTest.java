@@ -72,6 +72,30 @@ class OwnSpanTest {
         assertTrue(region.isClosed());
     }
 
+    /**
+     * A write past the dirty limit writes the region back on its own thread. With stable pages that
+     * writeback waits for the pages' writers; a thread holding its own span waited for itself, forever. The
+     * writeback is now skipped for such a thread, and the write goes on over the limit.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldWriteOnPastTheDirtyLimitUnderItsOwnSpan(Backing backing) throws Exception {
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("dirty-" + backing)).size(8L * PAGE)
+                .pageSize(PAGE).backing(backing).stablePages(true).dirtyLimit(2L * PAGE)
+                .handler(new TrackingHandler()).open()) {
+            region.putLong(0, 1);
+            region.putLong(PAGE, 2); // two pages dirty: at the limit
+            try (WriteSpan span = region.write(2L * PAGE, 8)) { // faults; writes the others back
+                assertEquals(8, span.length());
+                region.putLong(3L * PAGE, 3); // over the limit: the writeback would wait for this span
+                region.putLong(4L * PAGE, 4);
+            }
+            assertEquals(3, region.getLong(3L * PAGE));
+            assertEquals(4, region.getLong(4L * PAGE));
+            region.flush();
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Backing.class)
     void shouldRefuseToGrowOrFlushUnderItsOwnSpanOnlyWhereTheyWait(Backing backing) throws Exception {
