@@ -128,6 +128,15 @@ final class PageState {
     /** The states {@link #pinnable} refuses, one bit each, the byte repeated eight times (the shift's low bits). */
     private static final long UNPINNABLE = (~PINNABLE & 0xFFL) * 0x0101010101010101L;
 
+    /**
+     * Whether the page's memory was prepared by a write: a state past PREPARING, other than CLEAN and FROZEN.
+     * On tmpfs, where a read fault on a hole allocates, such a page may be read through the mapping.
+     */
+    static boolean prepared(long word) {
+        int s = state(word);
+        return s != CLEAN && s != PREPARING && s != FROZEN;
+    }
+
     /** Whether a page in {@code state} is under writeback: WRITEBACK or REDIRTIED. */
     static boolean underWriteback(int state) {
         return state == WRITEBACK || state == REDIRTIED;

@@ -72,8 +72,8 @@ final class Reads {
         if ((dst.length | dstOffset | length) < 0 || length > dst.length - dstOffset) {
             throw state.arrayOutOfBounds(false, offset, dstOffset, length, dst.length);
         }
-        if (holesAllocate && !prepared(offset, length)) {
-            readCarefully("get", offset, MemorySegment.ofArray(dst).asSlice(dstOffset, length));
+        if (careful(offset, length)) {
+            lockedRead("get", offset, MemorySegment.ofArray(dst).asSlice(dstOffset, length));
             return;
         }
         boolean interrupted = interrupted();
@@ -81,27 +81,14 @@ final class Reads {
             MemorySegment.copy(readable(), ValueLayout.JAVA_BYTE, offset, dst, dstOffset, length);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             clearClosersInterrupt(e, interrupted);
-            if (holesAllocate) {
-                readCarefully("get", offset, MemorySegment.ofArray(dst).asSlice(dstOffset, length));
-                return;
-            }
-            MemorySegment m = lockForRead("get", offset, length);
-            try {
-                MemorySegment.copy(m, ValueLayout.JAVA_BYTE, offset, dst, dstOffset, length);
-            } finally {
-                state.lock.readLock().unlock();
-            }
+            lockedRead("get", offset, MemorySegment.ofArray(dst).asSlice(dstOffset, length));
         }
     }
 
     void get(long offset, MemorySegment dst) {
-        if (dst.isReadOnly()) { // the copy would say so without the file; a pread would write into it
-            throw new IllegalArgumentException("get(offset " + offset + ", a read-only segment): nothing read "
-                    + state.where(offset));
-        }
         long length = dst.byteSize();
-        if (holesAllocate && !prepared(offset, length)) {
-            readCarefully("get", offset, dst);
+        if (careful(offset, length)) {
+            lockedRead("get", offset, dst);
             return;
         }
         boolean interrupted = interrupted();
@@ -109,27 +96,20 @@ final class Reads {
             MemorySegment.copy(readable(), offset, dst, 0, length);
         } catch (WrongThreadException e) {
             throw state.unusableSegment("get", "destination", offset, e);
+        } catch (IllegalArgumentException e) { // the copy's refusal of a read-only destination, without the file
+            throw readOnly(offset, dst, e);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             if (!dst.scope().isAlive()) { // the destination's arena closed, not the region's
                 throw state.unusableSegment("get", "destination", offset, e);
             }
             clearClosersInterrupt(e, interrupted);
-            if (holesAllocate) {
-                readCarefully("get", offset, dst);
-                return;
-            }
-            MemorySegment m = lockForRead("get", offset, length);
-            try {
-                MemorySegment.copy(m, offset, dst, 0, length);
-            } finally {
-                state.lock.readLock().unlock();
-            }
+            lockedRead("get", offset, dst);
         }
     }
 
     byte getByte(long offset) {
-        if (holesAllocate && !prepared(offset, 1)) {
-            return readCarefully("getByte", offset, 1).get(ValueLayout.JAVA_BYTE, 0);
+        if (careful(offset, 1)) {
+            return lockedRead("getByte", offset, 1).get(ValueLayout.JAVA_BYTE, 0);
         }
         boolean interrupted = interrupted();
         try {
@@ -141,8 +121,8 @@ final class Reads {
     }
 
     int getInt(long offset) {
-        if (holesAllocate && !prepared(offset, Integer.BYTES)) {
-            return layouts.getInt(readCarefully("getInt", offset, Integer.BYTES), 0);
+        if (careful(offset, Integer.BYTES)) {
+            return layouts.getInt(lockedRead("getInt", offset, Integer.BYTES), 0);
         }
         boolean interrupted = interrupted();
         try {
@@ -154,8 +134,8 @@ final class Reads {
     }
 
     long getLong(long offset) {
-        if (holesAllocate && !prepared(offset, Long.BYTES)) {
-            return layouts.getLong(readCarefully("getLong", offset, Long.BYTES), 0);
+        if (careful(offset, Long.BYTES)) {
+            return layouts.getLong(lockedRead("getLong", offset, Long.BYTES), 0);
         }
         boolean interrupted = interrupted();
         try {
@@ -226,6 +206,15 @@ final class Reads {
     // Regions on tmpfs: no read fault on a hole
 
     /**
+     * The one gate of the reads on tmpfs: whether a read of {@code [offset, offset + length)} must go under
+     * the lock ({@link #lockedRead(String, long, MemorySegment)}, then {@link #readCarefully}) because the region's holes allocate on a
+     * read fault and a page of the range was not prepared by a write. False at once elsewhere.
+     */
+    private boolean careful(long offset, long length) {
+        return holesAllocate && !prepared(offset, length);
+    }
+
+    /**
      * Whether every page of {@code [offset, offset + length)} has been prepared by a write (a state past
      * PREPARING: its memory was reserved, or written), so that a read may fault it in through the mapping
      * without allocating. A range that is bad in any way answers true: the read through the mapping checks
@@ -240,16 +229,11 @@ final class Reads {
         }
         for (long page = first; page <= last; page++) {
             Chunk c = state.table.chunkAcquire(page);
-            if (c == null || !prepared(c.stateAcquire(Chunk.index(page)))) { // acquire: a hint, checked under the lock
+            if (c == null || !PageState.prepared(c.stateAcquire(Chunk.index(page)))) { // acquire: a hint, checked under the lock
                 return false;
             }
         }
         return true;
-    }
-
-    private static boolean prepared(long word) {
-        int s = PageState.state(word);
-        return s != PageState.CLEAN && s != PageState.PREPARING && s != PageState.FROZEN;
     }
 
     /**
@@ -270,7 +254,7 @@ final class Reads {
                 long stop = Math.min(end, (page + 1) << shift);
                 MemorySegment part = dst.asSlice(pos - offset, stop - pos);
                 Chunk c = state.table.chunkAcquire(page);
-                if (c != null && prepared(c.stateAcquire(Chunk.index(page)))) {
+                if (c != null && PageState.prepared(c.stateAcquire(Chunk.index(page)))) {
                     MemorySegment.copy(m, pos, part, 0, part.byteSize());
                 } else {
                     readFile(op, pos, part);
@@ -280,13 +264,6 @@ final class Reads {
         } finally {
             state.lock.readLock().unlock();
         }
-    }
-
-    /** {@link #readCarefully} of {@code length} bytes (at most 8), for a typed read. */
-    private MemorySegment readCarefully(String op, long offset, int length) {
-        MemorySegment value = MemorySegment.ofArray(new byte[Long.BYTES]); // the layouts read unaligned
-        readCarefully(op, offset, value.asSlice(0, length));
-        return value;
     }
 
     /** The most a read of a segment over another array than a {@code byte[]} copies at a time. */
@@ -323,17 +300,42 @@ final class Reads {
         }
     }
 
-    /** Under the region lock: copies {@code [offset, offset + length)} out (at most 8 bytes), for a typed read. */
+    /** {@link #lockedRead(String, long, MemorySegment)} of {@code length} bytes (at most 8), for a typed read. */
     private MemorySegment lockedRead(String op, long offset, int length) {
-        if (holesAllocate) {
-            return readCarefully(op, offset, length);
+        MemorySegment value = MemorySegment.ofArray(new byte[Long.BYTES]); // the layouts read unaligned
+        lockedRead(op, offset, value.asSlice(0, length));
+        return value;
+    }
+
+    /**
+     * Reads {@code [offset, offset + dst.byteSize())} into {@code dst} under the region lock: where a read
+     * without the lock failed (closed, resized, out of range: the lock says which), or a read on tmpfs met
+     * a page no write prepared ({@link #careful}, then {@link #readCarefully}). Refuses a read-only
+     * {@code dst}, naming the file: a {@code pread} would write into it.
+     */
+    private void lockedRead(String op, long offset, MemorySegment dst) {
+        if (dst.isReadOnly()) {
+            throw readOnly(offset, dst, null);
         }
-        MemorySegment m = lockForRead(op, offset, length);
+        if (holesAllocate) {
+            readCarefully(op, offset, dst);
+            return;
+        }
+        MemorySegment m = lockForRead(op, offset, dst.byteSize());
         try {
-            return MemorySegment.ofArray(new long[1]).copyFrom(m.asSlice(offset, length));
+            MemorySegment.copy(m, offset, dst, 0, dst.byteSize());
         } finally {
             state.lock.readLock().unlock();
         }
+    }
+
+    /** A read into a read-only segment: nothing was read. {@code cause} is the copy's refusal, or null. */
+    private IllegalArgumentException readOnly(long offset, MemorySegment dst, IllegalArgumentException cause) {
+        if (!dst.isReadOnly()) { // not the destination's fault: the copy's own refusal is the news
+            return cause;
+        }
+        return new IllegalArgumentException("get(offset " + offset + ", a read-only segment): nothing read "
+                + state.where(offset), cause);
     }
 
     /**

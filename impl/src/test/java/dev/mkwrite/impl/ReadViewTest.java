@@ -65,6 +65,28 @@ class ReadViewTest {
         }
     }
 
+    /**
+     * A read into a read-only segment (here a view of the region's own page 2) is refused with the file,
+     * offset and page named, nothing read, and the region reads on: on the lock-free path the copy's own
+     * refusal is caught and named, with no test of the destination before the copy.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldRefuseToReadIntoAReadOnlySegmentNamingTheFileOffsetAndPage(Backing backing) throws IOException {
+        try (MappedRegion region = open(backing, 4L * PAGE)) {
+            region.putLong(PAGE + 8, 42);
+            MemorySegment view = region.view(2L * PAGE, PAGE);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> region.get(PAGE, view));
+            assertTrue(e.getMessage().contains("views.dat") && e.getMessage().contains("offset 4096")
+                    && e.getMessage().contains("page 1"), e.getMessage());
+            assertEquals(0, region.getLong(2L * PAGE + 8), "page 2 was written through the view");
+            assertEquals(42, region.getLong(PAGE + 8));
+            MemorySegment into = MemorySegment.ofArray(new byte[PAGE]);
+            region.get(PAGE, into);
+            assertEquals(42, into.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 8));
+        }
+    }
+
     @ParameterizedTest
     @EnumSource(Backing.class)
     void shouldRefuseABufferViewLargerThanABufferNamingTheFileOffsetAndPage(Backing backing) throws IOException {
