@@ -124,18 +124,27 @@ final class Region implements MappedRegion {
         if (mapping != null) {
             mapping.unmap();
         }
-        IOException closing = null;
-        try {
-            if (sizeBefore >= 0 && file.size() > sizeBefore) {
-                file.truncate(sizeBefore);
-            }
-        } catch (IOException e) {
-            closing = new IOException("an open that failed could not shorten " + file.shared().path()
-                    + " back to its " + sizeBefore + " bytes", e);
-        }
+        IOException closing = shortenBack(file, sizeBefore, "an open that failed");
         closing = file.close(closing);
         if (closing != null) {
             failure.addSuppressed(closing);
+        }
+    }
+
+    /**
+     * Shortens {@code file} back to {@code sizeAtOpen}, the size an open found it at, if the open extended
+     * it (a negative size: the open did not get that far). Returns the failure, naming the file and
+     * {@code which} open it undoes, or null. The file is still locked: no other region grew it meanwhile.
+     */
+    private static IOException shortenBack(RegionFile file, long sizeAtOpen, String which) {
+        try {
+            if (sizeAtOpen >= 0 && file.size() > sizeAtOpen) {
+                file.truncate(sizeAtOpen);
+            }
+            return null;
+        } catch (IOException e) {
+            return new IOException(which + " could not shorten the file it opened at " + file.shared().path()
+                    + " back to its " + sizeAtOpen + " bytes", e);
         }
     }
 
@@ -350,15 +359,8 @@ final class Region implements MappedRegion {
         state.lock.writeLock().lock();
         try {
             // The open extended a shorter file, which is not the one the path names now: as it was found.
-            IOException shortening = null;
-            try {
-                if (file.size() > fileSizeAtOpen) {
-                    file.truncate(fileSizeAtOpen); // nothing reads the mapping beyond: no handle reached it
-                }
-            } catch (IOException e) {
-                shortening = new IOException("an open whose path was replaced could not shorten the file it had"
-                        + " opened back to its " + fileSizeAtOpen + " bytes (it was at " + state.path + ")", e);
-            }
+            // Nothing reads the mapping beyond that size: no handle reached the region.
+            IOException shortening = shortenBack(file, fileSizeAtOpen, "an open whose path was replaced");
             failure = release(false);
             if (shortening != null) {
                 if (failure == null) {
