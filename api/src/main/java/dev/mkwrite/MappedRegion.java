@@ -67,7 +67,8 @@ import java.nio.file.Path;
  * back the dirty pages its range meets and none past the end. A caller's own segment that cannot be used
  * (its arena closed, or confined to another thread) throws the JDK's type for it, naming the region. A call
  * that would wait for the calling thread itself (from inside the region's handler, or over a page it holds
- * in a {@link WriteSpan}) throws {@link IllegalStateException}. Every other failure of a write is a
+ * in a {@link WriteSpan}) throws {@link IllegalStateException}. A null argument throws
+ * {@link NullPointerException} naming the file, offset and page. Every other failure of a write is a
  * {@link WriteFaultException}. None of them changes the region: the same call may be made again.
  *
  * <h2>Opening a file more than once: one region, several handles</h2>

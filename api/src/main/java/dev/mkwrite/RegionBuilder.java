@@ -64,9 +64,13 @@ public final class RegionBuilder {
      *
      * @param backing the backing
      * @return this builder
+     * @throws NullPointerException if {@code backing} is null, naming the file
      */
     public RegionBuilder backing(Backing backing) {
-        this.backing = Objects.requireNonNull(backing, "backing");
+        if (backing == null) { // not a lambda: no invokedynamic on a cold start's path (row 8)
+            throw new NullPointerException("backing(null) for " + path);
+        }
+        this.backing = backing;
         return this;
     }
 
@@ -76,9 +80,13 @@ public final class RegionBuilder {
      *
      * @param handler the handler
      * @return this builder
+     * @throws NullPointerException if {@code handler} is null, naming the file
      */
     public RegionBuilder handler(WriteFaultHandler handler) {
-        this.handler = Objects.requireNonNull(handler, "handler");
+        if (handler == null) {
+            throw new NullPointerException("handler(null) for " + path + ": use WriteFaultHandler.none() for none");
+        }
+        this.handler = handler;
         return this;
     }
 
@@ -187,9 +195,13 @@ public final class RegionBuilder {
      *
      * @param order the byte order
      * @return this builder
+     * @throws NullPointerException if {@code order} is null, naming the file
      */
     public RegionBuilder byteOrder(java.nio.ByteOrder order) {
-        this.byteOrder = java.util.Objects.requireNonNull(order, "order");
+        if (order == null) {
+            throw new NullPointerException("byteOrder(null) for " + path);
+        }
+        this.byteOrder = order;
         return this;
     }
 

@@ -165,6 +165,7 @@ public final class WriteFaultHandlers {
      */
     public static WriteFaultHandler chain(WriteFaultHandler first, WriteFaultHandler... more) {
         Objects.requireNonNull(first, "first");
+        Objects.requireNonNull(more, "more");
         for (int i = 0; i < more.length; i++) {
             Objects.requireNonNull(more[i], "handler " + (i + 1));
         }

@@ -68,7 +68,10 @@ final class Reads {
 
     void get(long offset, byte[] dst, int dstOffset, int length) {
         // Objects.checkFromIndexSize's test, term for term, so that the JIT folds the copy's own into it (see
-        // Writes.put), with an exception that names the file.
+        // Writes.put), with an exception that names the file. The null test becomes the implicit one of dst.length.
+        if (dst == null) {
+            throw state.nullArgument("get", "destination", offset);
+        }
         if ((dst.length | dstOffset | length) < 0 || length > dst.length - dstOffset) {
             throw state.arrayOutOfBounds(false, offset, dstOffset, length, dst.length);
         }
@@ -86,6 +89,9 @@ final class Reads {
     }
 
     void get(long offset, MemorySegment dst) {
+        if (dst == null) {
+            throw state.nullArgument("get", "destination", offset);
+        }
         long length = dst.byteSize();
         if (careful(offset, length)) {
             lockedRead("get", offset, dst);
@@ -374,7 +380,9 @@ final class Reads {
     }
 
     long dirtyRanges(RangeConsumer ranges) {
-        Objects.requireNonNull(ranges, "ranges");
+        if (ranges == null) {
+            throw new NullPointerException("dirtyRanges(null): the RangeConsumer is null " + state.where(0));
+        }
         if (state.closed) {
             throw state.closedException(0, -1);
         }

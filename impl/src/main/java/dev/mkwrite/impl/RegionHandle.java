@@ -179,7 +179,7 @@ final class RegionHandle implements MappedRegion {
 
     @Override
     public void put(long offset, byte[] src) {
-        open(offset).put(offset, src);
+        writesAt(offset).put(offset, src, 0, src == null ? 0 : src.length); // a null is named
     }
 
     @Override

@@ -25,6 +25,10 @@ record RegionSettings(Backing backing, int pageSize, WriteFaultHandler handler, 
 
     /** The settings {@code spec} asks for, checked against the operating system and the backing. */
     static RegionSettings of(RegionBuilder spec) {
+        if (spec.handler() == null) { // a provider's open called directly: before the file is created or mapped
+            throw new IllegalStateException("no WriteFaultHandler given for " + spec.path()
+                    + "; pass one to handler(...), or WriteFaultHandler.none() for none");
+        }
         int osPage = OsPage.size();
         int pageSize = spec.pageSize() == 0 ? osPage : spec.pageSize();
         if (pageSize < osPage) {

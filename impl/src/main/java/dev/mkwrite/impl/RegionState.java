@@ -255,6 +255,15 @@ final class RegionState {
                 : new IllegalStateException(message, e);
     }
 
+    /**
+     * A null reference argument {@code which} of {@code op} at {@code offset}: nothing was pinned, written or
+     * read. Out of line, so that the checks at the entries stay a compare and an uncommon trap.
+     */
+    NullPointerException nullArgument(String op, String which, long offset) {
+        return new NullPointerException(op + "(offset " + offset + "): the " + which + " is null; nothing "
+                + (op.startsWith("get") ? "read " : "written ") + where(offset));
+    }
+
     /** The tail of a bad call's message: the file, the offset and, if the offset is not negative, its page. */
     String where(long offset) {
         return "[file " + path + ", offset " + offset + (offset >= 0 ? ", page " + (offset >>> pageShift) : "") + "]";

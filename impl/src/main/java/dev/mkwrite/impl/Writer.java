@@ -65,6 +65,9 @@ final class Writer implements RegionWriter {
 
     @Override
     public void put(long offset, MemorySegment src) {
+        if (src == null) {
+            throw state.nullArgument("put", "source", offset);
+        }
         long length = src.byteSize();
         RegionState st = state; // once: as Writes.put
         if (pinFast(offset, offset + length, st)) {
@@ -84,7 +87,10 @@ final class Writer implements RegionWriter {
 
     @Override
     public void put(long offset, byte[] src, int srcOffset, int length) {
-        // Writes.put's test, term for term, so that the JIT folds the copy's own into it
+        // Writes.put's tests, term for term, so that the JIT folds the copy's own into it
+        if (src == null) {
+            throw state.nullArgument("put", "source", offset);
+        }
         if ((src.length | srcOffset | length) < 0 || length > src.length - srcOffset) {
             throw state.arrayOutOfBounds(true, offset, srcOffset, length, src.length);
         }
@@ -100,6 +106,11 @@ final class Writer implements RegionWriter {
         checkCaller(offset);
         target.put(offset, src, srcOffset, length);
         chunkSlot = -1; // forget the chunk: the next write looks its own up (class comment)
+    }
+
+    @Override
+    public void put(long offset, byte[] src) {
+        put(offset, src, 0, src == null ? 0 : src.length); // not the default's src.length: a null is named
     }
 
     @Override

@@ -577,6 +577,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
      *                               its writers (the region's close releases the file itself)
      */
     public void release(Path path) throws IOException {
+        Objects.requireNonNull(path, "release(null): the path is null");
         FileSpace open = files.get(path);
         if (open != null && open.regionOpen()) {
             throw new IllegalStateException("release(" + path + "): a region over the file is open; its close"

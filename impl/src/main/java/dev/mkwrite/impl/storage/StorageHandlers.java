@@ -161,8 +161,10 @@ public final class StorageHandlers {
      * @param first the first handler
      * @param more  the handlers after it, in order
      * @return the chained handler
+     * @throws NullPointerException if a handler, or {@code more}, is null
      */
     public static WriteFaultHandler chain(WriteFaultHandler first, WriteFaultHandler... more) {
+        Objects.requireNonNull(more, "more");
         WriteFaultHandler[] all = new WriteFaultHandler[more.length + 1];
         all[0] = Objects.requireNonNull(first, "first");
         for (int i = 0; i < more.length; i++) {
