@@ -2,6 +2,8 @@ package dev.mkwrite.impl.storage;
 
 import dev.mkwrite.StorageFile;
 import dev.mkwrite.WriteFault;
+import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.impl.os.SharedFile;
 
 import java.io.IOException;
@@ -436,6 +438,22 @@ final class FileSpace {
             }
             return own;
         }
+    }
+
+    /**
+     * Takes the file's lock, as a region does, on the descriptor the handler opens itself
+     * ({@link #storage()}), for a trim after the region closed: the close dropped the region's lock first, and
+     * a region opened over the file since (by another process) may have been told by its own faults that the
+     * blocks a trim would punch are allocated. Held until {@link #close()}. False if another holds the lock;
+     * true, having locked nothing, where the kernel has no open-file-description locks. Caller holds the
+     * resource lock.
+     */
+    boolean lockForTrim() throws IOException {
+        if (!(storage() instanceof SharedFile own)) {
+            return true;
+        }
+        int r = PosixNative.lockFile(own.fd());
+        return r != -Errno.EAGAIN && r != -Errno.EACCES;
     }
 
     /** Closes the descriptor the handler opened itself, if any, once no system call uses it. Idempotent. */

@@ -324,13 +324,25 @@ final class SpaceEdge {
     /**
      * Gives back the untouched allocated units of a released file. The file stays allocated where written.
      * The region's descriptors are closed by then: the handler opens the file for this, if there is anything
-     * to give back, and its release closes it again. Runs on the closing thread, to its end whatever
-     * interrupts it ({@link #punchUntouched}), which keeps its interrupt status.
+     * to give back, and its release closes it again. It punches only under the file's lock
+     * ({@link FileSpace#lockForTrim}): a region opened over the file since the close (in another process)
+     * keeps the blocks, since its faults may have found them allocated and will not prepare them again.
+     * Runs on the closing thread, to its end whatever interrupts it ({@link #punchUntouched}), which keeps
+     * its interrupt status.
      */
     void trim(FileSpace file) {
         if (nativeCalls && file.tryLockResources()) {
             try {
+                if (file.units.nextUntouchedAllocated(0) < 0) {
+                    return; // nothing recorded to give back: no descriptor to open
+                }
+                if (!file.lockForTrim()) {
+                    LOG.get().debug("not giving back the space of {}: a region over it is open again", file.path);
+                    return;
+                }
                 punchUntouched(file, 0, Long.MAX_VALUE, 0, 0, true);
+            } catch (IOException | RuntimeException e) {
+                LOG.get().debug("giving back the space of {} failed: {}", file.path, e.toString());
             } finally {
                 file.unlockResources();
             }

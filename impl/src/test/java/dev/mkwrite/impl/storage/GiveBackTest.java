@@ -313,6 +313,52 @@ class GiveBackTest {
     }
 
     /**
+     * A region's close drops the file's lock before its handler trims the file: a region opened over the
+     * file in that moment (by another process; here a descriptor taking the lock as a region does) may have
+     * found the granule's pages allocated, and will not prepare them again. The trim punches only under the
+     * file's lock, so while another holds it the granule stays allocated; once it is free, a release trims.
+     */
+    @Test
+    void shouldNotTrimAFileWhoseLockAnotherTookAfterItsRegionClosed() throws Exception {
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
+        Path file = fs.dir().resolve("relocked");
+        AtomicReference<SharedFile> other = new AtomicReference<>();
+        dev.mkwrite.WriteFaultHandler opensAgain = new dev.mkwrite.WriteFaultHandler() {
+            @Override
+            public dev.mkwrite.FaultResult prepare(dev.mkwrite.WriteFault fault) {
+                return dev.mkwrite.Reservation.none();
+            }
+
+            @Override
+            public void regionClosed(Path path) { // before the storage handler's, which trims
+                try {
+                    SharedFile f = SharedFile.open(path, "a region opened over the file at once");
+                    assertEquals(0, PosixNative.lockFile(f.fd()), "the closed region's lock is free");
+                    other.set(f);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+        };
+        try (StorageHandler storage = StorageHandlers.fallocate(1 << 20)) {
+            dev.mkwrite.WriteFaultHandler chain = StorageHandlers.chain(opensAgain, storage);
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(chain).open()) {
+                region.putLong(0, 1);
+                assertEquals(1 << 20, allocatedBytes(file));
+            }
+            try {
+                assertEquals(1 << 20, allocatedBytes(file), "the trim punched a file another had locked");
+            } finally {
+                assertNull(other.get().close(null));
+            }
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(storage).open()) {
+                region.putLong(PAGE, 2); // the granule is recorded again, and its lock is the region's
+            }
+            assertEquals(2L * PAGE, allocatedBytes(file), "with the lock free the close trims");
+        }
+    }
+
+    /**
      * K9 at the disk's edge: a writer interrupted in the fault that finds no space gets
      * {@link dev.mkwrite.FaultInterruptedException}, not {@link NoSpaceException}, and the space the handler allocated
      * ahead elsewhere stays recorded, so the next fault at the edge gets it back. A reclaim claims a run of
