@@ -81,8 +81,10 @@ final class GranuleAllocator {
                     unit = folio; // another fault is giving space back: take no more than the page needs
                     continue;
                 }
-                if (last && !pageAlone) {
-                    space.beginNeededSpeculation(); // the rest of the folio unit: the page needs it
+                if (last) {
+                    // The rest of the folio unit, or the page alone: the page needs it. A speculation all the
+                    // same, so that what a failed fallocate got is given back before an edge fault looks.
+                    space.beginNeededSpeculation();
                 }
                 long from = start & -unit;
                 long to = Math.max(end, Math.min(alignUp(end, unit), size));
@@ -92,16 +94,15 @@ final class GranuleAllocator {
                     if (r == StorageFile.Outcome.DONE) {
                         file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp,
                                 fault.generation());
-                    } else if (!pageAlone && isNoSpace(r)) {
+                    } else if (isNoSpace(r)) {
                         // Some filesystems (ext4, XFS) keep what a failed fallocate got, recorded nowhere: it
                         // is given back before this fault stops speculating, all a fault at the edge waits for;
-                        // the faulting page's own blocks too, so no folio is left with a page and a hole.
+                        // the faulting page's own blocks too, so no folio is left with a page and a hole. A
+                        // page alone included: blocks no record names are lost to every writer until release.
                         space.giveBack(file, from, to, start, end);
                     }
                 } finally {
-                    if (!pageAlone) {
-                        space.endSpeculation();
-                    }
+                    space.endSpeculation();
                 }
                 Runnable seam = afterGranuleForTests;
                 if (seam != null && !pageAlone) {
@@ -123,7 +124,7 @@ final class GranuleAllocator {
                     return Allocated.UNSUPPORTED;
                 }
                 if (fault.isNoWait()) {
-                    return Allocated.WOULD_WAIT; // what the unit got was given back above, unless the page alone
+                    return Allocated.WOULD_WAIT; // what the unit got was given back above
                 }
                 if (!last) {
                     space.spaceShort(true); // volatile: until two granules fit again

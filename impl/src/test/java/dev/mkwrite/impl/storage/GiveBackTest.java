@@ -289,6 +289,27 @@ class GiveBackTest {
         }
     }
 
+    /**
+     * A page of a whole granule or more is allocated alone: on ext4 and XFS its fallocate, failing for lack
+     * of space, keeps what it got, and nothing records it. It is given back before the fault stops, no-wait
+     * or blocking, as a granule's is (above); it was kept, lost to every writer until the file's release.
+     */
+    @Test
+    void shouldGiveBackAFailedFallocateOfAPageAlone() throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate and giving space back: " + NativeAccess.unavailableReason());
+        Path keeping = nearlyFull("keeping"); // the page needs 256 pages, 64 are free
+        try (KeepingFile file = new KeepingFile(SharedFile.open(keeping, "a test"));
+             StorageHandler storage = StorageHandlers.fallocate(HELD_GRANULE)) {
+            dev.mkwrite.FaultResult refused = storage.prepare(new TestFault(keeping, 0, HELD_GRANULE, HELD_GRANULE, 0,
+                    java.lang.foreign.MemorySegment.NULL).noWait().through(file));
+            assertFalse(refused instanceof dev.mkwrite.Reservation, "a no-wait fault at the edge is refused");
+            assertEquals(0, allocatedBytes(keeping), "the no-wait fault kept what its failed fallocate got");
+            assertThrows(NoSpaceException.class, () -> storage.prepare(new TestFault(keeping, 1, HELD_GRANULE,
+                    HELD_GRANULE, 0, java.lang.foreign.MemorySegment.NULL).through(file)));
+            assertEquals(0, allocatedBytes(keeping), "the blocking fault kept what its failed fallocate got");
+        }
+    }
+
     @Test
     void shouldCloseTheFilesDescriptorsAndGiveBackItsSpaceWhenItsRegionCloses() throws Exception {
         Path file = fs.dir().resolve("closing");
