@@ -320,9 +320,12 @@ final class FileSpace {
 
     /**
      * Ends claims made with {@link #claimUntouched} on {@code [fromUnit, toUnit)} but {@code [ownFrom, ownTo)}
-     * without giving anything back: the filling bit goes, the allocation recorded stays.
+     * without giving anything back: the filling bit goes, the allocation recorded stays. Also ends the claim
+     * of a give-back whose punch failed part way: the records stay, so a later reclaim or trim finds the
+     * blocks; the give-back then invalidates them ({@link #invalidateAllocations}), so no fault trusts one over
+     * a hole it did punch.
      */
-    private void unclaim(long fromUnit, long toUnit, long ownFrom, long ownTo) {
+    void unclaim(long fromUnit, long toUnit, long ownFrom, long ownTo) {
         if (fromUnit >= toUnit) {
             return;
         }

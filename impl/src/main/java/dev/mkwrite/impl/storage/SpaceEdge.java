@@ -331,7 +331,20 @@ final class SpaceEdge {
      * its interrupt status.
      */
     void trim(FileSpace file) {
-        if (nativeCalls && file.tryLockResources()) {
+        if (!nativeCalls) {
+            return;
+        }
+        // After a reclaim walking the file: the units it claims, a trim beside it would skip, and forget.
+        reclaiming.lock();
+        try {
+            trimLocked(file);
+        } finally {
+            reclaiming.unlock();
+        }
+    }
+
+    private void trimLocked(FileSpace file) {
+        if (file.tryLockResources()) {
             try {
                 if (file.units.nextUntouchedAllocated(0) < 0) {
                     return; // nothing recorded to give back: no descriptor to open
@@ -397,15 +410,23 @@ final class SpaceEdge {
                     continue;
                 }
                 claimedAny = true;
+                boolean walked = false;
                 try {
                     long first = u << UnitTable.UNIT_SHIFT;
                     long last = runEnd << UnitTable.UNIT_SHIFT;
                     StorageFile f = storage != null ? storage : (storage = file.storage());
-                    // To its end, interrupted or not: endReclaim below forgets the run's allocation records,
-                    // so a punch stopped part way would leave blocks that no reclaim can find again.
+                    // To its end, interrupted or not: a punch stopped part way keeps the run's records below,
+                    // and its blocks, until another give-back walks it.
                     punched += Uninterruptible.callToTheEnd(cancel -> FileZeros.punchZeros(f, first, last, cancel));
+                    walked = true;
                 } finally {
-                    file.endReclaim(u, runEnd); // even after a failure: some holes may have been punched
+                    if (walked) {
+                        file.endReclaim(u, runEnd); // forgets the run's records: holes where it read zeros
+                    } else {
+                        // Failed part way (the region closed the descriptor under a reclaim, say): the records
+                        // stay, for a later reclaim or the release's trim; invalidated below for the faults.
+                        file.unclaim(u, runEnd, ownFrom, ownTo);
+                    }
                 }
                 u = runEnd;
             }

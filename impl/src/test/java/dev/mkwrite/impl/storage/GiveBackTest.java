@@ -310,6 +310,136 @@ class GiveBackTest {
         }
     }
 
+    /**
+     * A reclaim walking a file whose region closes its descriptor under it fails part way. It used to forget
+     * the allocation records of the whole run it had claimed, punched or not, so the release's trim found
+     * nothing to give back and the granule stayed allocated for good. The records now stay.
+     */
+    @Test
+    void shouldKeepTheRecordsOfARunAReclaimCouldNotPunch() throws Exception {
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
+        Path path = fs.dir().resolve("closing-mid-walk");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(path.toFile(), "rw")) {
+            f.setLength(1 << 20); // sparse
+        }
+        try (ClosingFile closing = new ClosingFile(SharedFile.open(path, "a test"));
+             StorageHandler storage = StorageHandlers.fallocate(1 << 20)) {
+            assertTrue(storage.prepare(TestFault.page(path, 0).through(closing)) instanceof dev.mkwrite.Reservation);
+            assertEquals(1 << 20, allocatedBytes(path), "the fault allocates the whole granule");
+            closing.gone = true; // the region closed its descriptor: the reclaim's walk fails on it
+            storage.space().reclaim();
+            assertEquals(1 << 20, allocatedBytes(path), "nothing could be punched");
+            storage.release(path); // as the region's close: the trim opens the file itself
+            assertEquals(PAGE, allocatedBytes(path), "the trim found no record of the run the reclaim failed on");
+        }
+    }
+
+    /**
+     * A release's trim waits for a reclaim in progress: beside it, the trim would skip the units the reclaim
+     * has claimed, and a reclaim that then fails (above) would keep records of a file the release forgets.
+     * The reclaim is held at its start, before it claims anything.
+     */
+    @Test
+    void shouldTrimOnlyAfterAReclaimInProgress() throws Exception {
+        assumeTrue(NativeAccess.available(), "giving space back punches holes: " + NativeAccess.unavailableReason());
+        Path path = fs.dir().resolve("trim-after-reclaim");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(path.toFile(), "rw")) {
+            f.setLength(1 << 20);
+        }
+        try (StorageHandler storage = StorageHandlers.fallocate(1 << 20)) {
+            assertTrue(storage.prepare(TestFault.page(path, 0)) instanceof dev.mkwrite.Reservation);
+            SeamHold hold = new SeamHold();
+            storage.space().insideReclaimForTests(hold);
+            Thread reclaimer = Thread.ofPlatform().start(() -> {
+                try {
+                    storage.space().reclaim();
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            Thread releaser = null;
+            try {
+                assertTrue(hold.awaitReached());
+                releaser = Thread.ofPlatform().start(() -> {
+                    try {
+                        storage.release(path);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                });
+                releaser.join(300);
+                assertTrue(releaser.isAlive(), "the trim ran beside a reclaim in progress");
+            } finally {
+                hold.release();
+                reclaimer.join();
+                if (releaser != null) {
+                    releaser.join();
+                }
+                storage.space().insideReclaimForTests(null);
+            }
+            assertEquals(PAGE, allocatedBytes(path));
+        }
+    }
+
+    /** The region's file, whose descriptor the region closes under a reclaim ({@link #gone}). */
+    private static final class ClosingFile implements StorageFile, AutoCloseable {
+        private final SharedFile file;
+        volatile boolean gone;
+
+        ClosingFile(SharedFile file) {
+            this.file = file;
+        }
+
+        private void check() throws IOException {
+            if (gone) {
+                throw new java.nio.channels.ClosedChannelException();
+            }
+        }
+
+        @Override
+        public Path path() {
+            return file.path();
+        }
+
+        @Override
+        public long size() throws IOException {
+            check();
+            return file.size();
+        }
+
+        @Override
+        public Outcome allocate(long offset, long length) throws IOException {
+            check();
+            return file.allocate(offset, length);
+        }
+
+        @Override
+        public Outcome punchHole(long offset, long length) throws IOException {
+            check();
+            return file.punchHole(offset, length);
+        }
+
+        @Override
+        public int read(ByteBuffer dst, long position) throws IOException {
+            check();
+            return file.read(dst, position);
+        }
+
+        @Override
+        public int write(ByteBuffer src, long position) throws IOException {
+            check();
+            return file.write(src, position);
+        }
+
+        @Override
+        public void close() throws IOException {
+            IOException failure = file.close(null);
+            if (failure != null) {
+                throw failure;
+            }
+        }
+    }
+
     @Test
     void shouldCloseTheFilesDescriptorsAndGiveBackItsSpaceWhenItsRegionCloses() throws Exception {
         Path file = fs.dir().resolve("closing");
