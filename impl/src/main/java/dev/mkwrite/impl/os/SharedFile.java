@@ -48,6 +48,13 @@ public final class SharedFile implements StorageFile {
     /** The channel, or null. */
     private final FileChannel channel;
     private final ReentrantReadWriteLock uses = new ReentrantReadWriteLock();
+    /**
+     * Held shared by {@link #allocate}, exclusive by {@link #truncate}: an allocation clamped to the file's
+     * size keeps to it. Prepare-ahead allocates without the region lock, from a size it read before a
+     * truncate; unclamped, its {@code fallocate(KEEP_SIZE)} held blocks past the new end that no give-back
+     * walks (they stop at the end of the file), for as long as the file lived.
+     */
+    private final ReentrantReadWriteLock extent = new ReentrantReadWriteLock();
     /** Written under the write lock; read under the read lock, or volatile by {@link #isOpen()}. */
     private volatile boolean closed;
 
@@ -139,6 +146,15 @@ public final class SharedFile implements StorageFile {
      * @throws IOException if it fails
      */
     public void truncate(long size) throws IOException {
+        extent.writeLock().lock();
+        try {
+            truncateLocked(size);
+        } finally {
+            extent.writeLock().unlock();
+        }
+    }
+
+    private void truncateLocked(long size) throws IOException {
         begin();
         try {
             if (fd < 0) {
@@ -154,9 +170,27 @@ public final class SharedFile implements StorageFile {
         }
     }
 
+    /**
+     * {@inheritDoc}
+     *
+     * <p>Clamped to the file's size, atomically with respect to {@link #truncate}: a range wholly past the
+     * end allocates nothing and answers {@link Outcome#DONE} (there is nothing of it to write into).
+     */
     @Override
     public Outcome allocate(long offset, long length) throws IOException {
-        return fallocate(PosixNative.FALLOC_FL_KEEP_SIZE, "fallocate", offset, length);
+        if (fd < 0) {
+            return fallocate(PosixNative.FALLOC_FL_KEEP_SIZE, "fallocate", offset, length); // UNSUPPORTED, or closed
+        }
+        extent.readLock().lock();
+        try {
+            long end = Math.min(offset + length, size());
+            if (end <= offset) {
+                return Outcome.DONE;
+            }
+            return fallocate(PosixNative.FALLOC_FL_KEEP_SIZE, "fallocate", offset, end - offset);
+        } finally {
+            extent.readLock().unlock();
+        }
     }
 
     @Override

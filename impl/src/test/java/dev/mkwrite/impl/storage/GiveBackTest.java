@@ -381,6 +381,75 @@ class GiveBackTest {
         }
     }
 
+    /**
+     * Prepare-ahead allocates without the region lock, from the file's size as its batch began. A truncate
+     * in between used to leave the batch's granules allocated past the new end, recorded, where no give-back
+     * walks (they stop at the end of the file) and the close's trim does not reach: held for as long as the
+     * file lived. The allocation is clamped to the file's size, atomically with the truncate.
+     */
+    @Test
+    void shouldNotAllocateAheadPastAnEndATruncateMovedMeanwhile() throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+        int granule = 1 << 20;
+        Path path = fs.dir().resolve("ahead-past-the-end");
+        try (StorageHandler storage = StorageHandlers.fallocate(granule);
+             MappedRegion region = MappedRegion.builder(path).size(4L * granule).handler(storage).open()) {
+            region.putLong(0, 1); // the fault sets the file up and allocates granule 0
+            FileSpace f = storage.file(path);
+            int stamp = f.stamp();
+            StorageFile regionFile = f.storage();
+            AtomicReference<Boolean> truncated = new AtomicReference<>(false);
+            f.attach(new ShrinkingFile(regionFile, () -> {
+                if (!truncated.getAndSet(true)) {
+                    try {
+                        region.truncate(granule); // between the batch's look at the size and its fallocate
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }
+            }));
+            storage.allocateAhead(f, 1, 4, stamp, 0);
+            assertTrue(truncated.get());
+            assertEquals(granule, allocatedBytes(path), "granules allocated past the end of the file");
+        }
+        assertEquals(PAGE, allocatedBytes(path), "the close's trim keeps only what was written");
+    }
+
+    /** The region's file, running {@code beforeAllocate} before each allocation. */
+    private record ShrinkingFile(StorageFile file, Runnable beforeAllocate) implements StorageFile {
+
+        @Override
+        public Path path() {
+            return file.path();
+        }
+
+        @Override
+        public long size() throws IOException {
+            return file.size();
+        }
+
+        @Override
+        public Outcome allocate(long offset, long length) throws IOException {
+            beforeAllocate.run();
+            return file.allocate(offset, length);
+        }
+
+        @Override
+        public Outcome punchHole(long offset, long length) throws IOException {
+            return file.punchHole(offset, length);
+        }
+
+        @Override
+        public int read(ByteBuffer dst, long position) throws IOException {
+            return file.read(dst, position);
+        }
+
+        @Override
+        public int write(ByteBuffer src, long position) throws IOException {
+            return file.write(src, position);
+        }
+    }
+
     /** The region's file, whose descriptor the region closes under a reclaim ({@link #gone}). */
     private static final class ClosingFile implements StorageFile, AutoCloseable {
         private final SharedFile file;
