@@ -319,13 +319,37 @@ final class FileSpace {
     }
 
     /**
-     * Ends claims made with {@link #claimUntouched} on {@code [fromUnit, toUnit)} but {@code [ownFrom, ownTo)}
-     * without giving anything back: the filling bit goes, the allocation recorded stays. Also ends the claim
-     * of a give-back whose punch failed part way: the records stay, so a later reclaim or trim finds the
-     * blocks; the give-back then invalidates them ({@link #invalidateAllocations}), so no fault trusts one over
-     * a hole it did punch.
+     * Ends the claim of a give-back whose punch failed part way, on {@code [fromUnit, toUnit)} but
+     * {@code [ownFrom, ownTo)}: holes may have been punched in some units, which no fault may then trust as
+     * allocated, but the rest keep their blocks, which a later reclaim or trim must still find. So each
+     * unit keeps its allocation bits, moved to stamp 0, a period no fault or batch ever holds, in the same
+     * CAS that ends the claim: a fault waiting for the unit finds it not allocated and allocates again (a
+     * no-op system call where the blocks are still there).
      */
-    void unclaim(long fromUnit, long toUnit, long ownFrom, long ownTo) {
+    void abandonReclaim(long fromUnit, long toUnit, long ownFrom, long ownTo) {
+        for (long u = fromUnit; u < toUnit; u++) {
+            if (u >= ownFrom && u < ownTo) {
+                continue;
+            }
+            long w = units.wordVolatile(u);
+            for (;;) {
+                long witness = units.cas(u, w, w & ~(UnitTable.FILLING | UnitTable.STAMP_MASK)); // volatile
+                if (witness == w) {
+                    break;
+                }
+                w = witness;
+            }
+        }
+        synchronized (this) {
+            notifyAll();
+        }
+    }
+
+    /**
+     * Ends claims made with {@link #claimUntouched} on {@code [fromUnit, toUnit)} but {@code [ownFrom, ownTo)}
+     * without giving anything back: the filling bit goes, the allocation recorded stays.
+     */
+    private void unclaim(long fromUnit, long toUnit, long ownFrom, long ownTo) {
         if (fromUnit >= toUnit) {
             return;
         }

@@ -424,8 +424,8 @@ final class SpaceEdge {
                         file.endReclaim(u, runEnd); // forgets the run's records: holes where it read zeros
                     } else {
                         // Failed part way (the region closed the descriptor under a reclaim, say): the records
-                        // stay, for a later reclaim or the release's trim; invalidated below for the faults.
-                        file.unclaim(u, runEnd, ownFrom, ownTo);
+                        // stay for a later reclaim or the release's trim, but no fault trusts them.
+                        file.abandonReclaim(u, runEnd, ownFrom, ownTo);
                     }
                 }
                 u = runEnd;
