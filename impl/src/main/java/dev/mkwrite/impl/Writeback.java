@@ -34,7 +34,8 @@ import static dev.mkwrite.impl.PageState.state;
  * a flush leaves its pages PREPARED instead of CLEAN, at their generation and with an empty reservation:
  * the next write enters such a page by one CAS (see {@code FaultPath.enter}), which makes it dirty and
  * counts it, so the next flush writes it back as before; only the fault and the handler call are saved.
- * An exclusive operation's writeback (close, grow) still ends its pages CLEAN.
+ * An exclusive operation's writeback (close, grow) still ends its pages CLEAN, and so does every writeback
+ * of a page whose reservation says its storage was prepared only in part ({@link PreparedInPart}).
  */
 final class Writeback {
 
@@ -335,7 +336,9 @@ final class Writeback {
             Reservation r = c.reservationPlain(i);
             // A flush (not an exclusive operation, whose FROZEN pages end CLEAN) may keep the page PREPARED:
             // its storage stays, and the next write enters it by CAS, dirty and counted, without a fault.
-            boolean keep = keepPrepared && from == WRITEBACK && (!redirtied || BrokenRule.keepsPreparedRegardless());
+            // A page prepared in part (its folio unit cut by the end of the file) faults again instead.
+            boolean keep = keepPrepared && from == WRITEBACK && !(r instanceof PreparedInPart)
+                    && (!redirtied || BrokenRule.keepsPreparedRegardless());
             c.setReservationPlain(i, keep ? Reservation.none() : null); // plain store, published by the CAS below
             int endState = keep ? PREPARED : CLEAN;
             long end = redirtied ? withState(w, endState) : PageState.word(endState, generation(w));

@@ -88,12 +88,23 @@ final class GranuleAllocator {
                 }
                 long from = start & -unit;
                 long to = Math.max(end, Math.min(alignUp(end, unit), size));
+                // The end of the file may cut the last folio unit (atEnd): allocated to the end of the file only
+                // if the page is in it, and not recorded, so that every fault of its pages allocates again, the
+                // whole of it once the file grew. A cut unit beyond the page is left to its own fault.
+                long whole = to & -folio;
+                boolean atEnd = whole != to && whole < end;
+                if (whole != to && !atEnd) {
+                    to = whole;
+                }
                 StorageFile.Outcome r;
                 try {
                     r = storage.allocate(from, to - from);
                     if (r == StorageFile.Outcome.DONE) {
-                        file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(to), stamp,
-                                fault.generation());
+                        long recorded = atEnd ? Math.max(from, whole) : to;
+                        if (recorded > from) {
+                            file.units.recordAllocated(UnitTable.unit(from), UnitTable.unitCeil(recorded), stamp,
+                                    fault.generation());
+                        }
                     } else if (isNoSpace(r)) {
                         // Some filesystems (ext4, XFS) keep what a failed fallocate got, recorded nowhere: it
                         // is given back before this fault stops speculating, all a fault at the edge waits for;
@@ -113,7 +124,7 @@ final class GranuleAllocator {
                     if (unit == granule) {
                         space.spaceShort(false); // volatile: a whole granule fitted
                     }
-                    return Allocated.DONE;
+                    return atEnd ? Allocated.DONE_AT_END : Allocated.DONE;
                 }
                 if (r == StorageFile.Outcome.UNSUPPORTED) {
                     file.fallocateUnsupported = true;
@@ -148,6 +159,12 @@ final class GranuleAllocator {
     enum Allocated {
         /** The page's unit is allocated and recorded. */
         DONE,
+        /**
+         * The page's unit is allocated to the end of the file, which cuts the page's folio unit: the page's
+         * storage is prepared in part, its units are not recorded, and its next write after a writeback must
+         * fault ({@link dev.mkwrite.impl.PreparedInPart}).
+         */
+        DONE_AT_END,
         /** The filesystem does not support fallocate: nothing was allocated. */
         UNSUPPORTED,
         /** A no-wait fault stopped where going on would have waited: nothing of it is kept. */
@@ -202,7 +219,8 @@ final class GranuleAllocator {
             for (long g = fromGranule; g < toGranule && file.stamp() == stamp && !space.spaceShort(); g++) {
                 // Whole folio units: a granule smaller than the file's folio unit allocates the folio unit.
                 long from = (g << shift) & -folio;
-                long to = Math.min(alignUp((g + 1) << shift, folio), size);
+                // Whole folio units only: one the end of the file cuts is its faults' (see allocate).
+                long to = Math.min(alignUp((g + 1) << shift, folio), size) & -folio;
                 if (from >= to) {
                     break; // past the end of the file as it was when this batch began
                 }

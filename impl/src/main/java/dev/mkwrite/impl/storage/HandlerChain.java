@@ -5,6 +5,7 @@ import dev.mkwrite.ForwardingWriteFault;
 import dev.mkwrite.Reservation;
 import dev.mkwrite.WriteFault;
 import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.impl.PreparedInPart;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -139,7 +140,7 @@ final class HandlerChain implements WriteFaultHandler {
             Reservation r = switch (count) {
                 case 0 -> Reservation.none();
                 case 1 -> held[0];
-                default -> new CompositeReservation(Arrays.copyOf(held, count));
+                default -> CompositeReservation.of(Arrays.copyOf(held, count));
             };
             count = 0;
             return r;
@@ -168,9 +169,22 @@ final class HandlerChain implements WriteFaultHandler {
     }
 
     /** Several reservations ended together; each callback reaches every part even if one throws. */
-    private static final class CompositeReservation implements Reservation {
+    private static class CompositeReservation implements Reservation {
         private final Reservation[] parts;
         private final long bytes;
+
+        /**
+         * {@code parts} as one: {@link PreparedInPart} if any part is, so that the page of a quota chained
+         * before a storage handler still faults after its writeback when its folio unit is cut.
+         */
+        static CompositeReservation of(Reservation[] parts) {
+            for (Reservation p : parts) {
+                if (p instanceof PreparedInPart) {
+                    return new InPart(parts);
+                }
+            }
+            return new CompositeReservation(parts);
+        }
 
         CompositeReservation(Reservation[] parts) {
             this.parts = parts;
@@ -227,6 +241,13 @@ final class HandlerChain implements WriteFaultHandler {
         @Override
         public String toString() {
             return "Reservations" + Arrays.toString(parts);
+        }
+
+        /** A composite one part of which was prepared in part. */
+        private static final class InPart extends CompositeReservation implements PreparedInPart {
+            InPart(Reservation[] parts) {
+                super(parts);
+            }
         }
     }
 }

@@ -11,6 +11,7 @@ import dev.mkwrite.Reservation;
 import dev.mkwrite.StorageFile;
 import dev.mkwrite.WriteFault;
 import dev.mkwrite.WriteFaultHandler;
+import dev.mkwrite.impl.PreparedInPart;
 
 import java.io.Closeable;
 import java.io.IOException;
@@ -60,6 +61,13 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * makes on the file's device (its {@code read_ahead_kb} and {@code max_sectors_kb}, 128 KiB to 2 MiB; one
  * page on tmpfs). A fault allocates at least its page's folio unit: a granule smaller than a file's folio
  * unit is raised to it for that file.
+ *
+ * <p>The end of a file that is not a whole number of folio units cuts its last one, which is allocated
+ * only to the end of the file (allocation never reaches past it). Once the file grew, the rest of that
+ * unit would be a hole beside pages already written, so its pages are prepared in part
+ * ({@link dev.mkwrite.impl.PreparedInPart}): not kept prepared after a writeback, not recorded, not
+ * prepared around another page; each fault of them allocates again, the whole unit once the file grew.
+ * Sizing files in whole 2 MiB avoids that cost.
  *
  * <h2>Fallbacks</h2>
  * Without native access ({@code --enable-native-access}), on a filesystem without {@code fallocate}
@@ -332,10 +340,13 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
         if (how != Allocation.NONE) {
             if (file.units.allAllocated(firstUnit, endUnit, stamp, generation)) {
                 counters.alreadyAllocated.increment();
-            } else if (allocate(how, file, fault, stamp)) {
-                result = prepared(length);
-            } else { // a no-wait fault at the disk's edge, nothing of its unit kept: the blocking write looks for space
-                return refusedAfterTouch(file, fresh, firstUnit, endUnit, noWaitRefused());
+            } else {
+                GranuleAllocator.Allocated a = allocate(how, file, fault, stamp);
+                if (a == GranuleAllocator.Allocated.WOULD_WAIT) {
+                    // a no-wait fault at the disk's edge, nothing of its unit kept: the blocking write looks for space
+                    return refusedAfterTouch(file, fresh, firstUnit, endUnit, noWaitRefused());
+                }
+                result = a == GranuleAllocator.Allocated.DONE_AT_END ? new PreparedAtEnd(length) : prepared(length);
             }
             if (faultAround) { // the following pages whose units are allocated (the granule's) need nothing more
                 long next = end;
@@ -393,25 +404,30 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
      * fault's give-back, each time up to a second. ({@link #prepare} refuses one earlier while space is
      * short.)
      *
-     * @return false if a no-wait fault was refused, having kept nothing of what it allocated; else true
+     * @return {@link GranuleAllocator.Allocated#WOULD_WAIT} if a no-wait fault was refused, having kept
+     *         nothing of what it allocated; else {@link GranuleAllocator.Allocated#DONE}, or
+     *         {@link GranuleAllocator.Allocated#DONE_AT_END} where the end of the file cut the page's folio unit
      */
-    private boolean allocate(Allocation how, FileSpace file, WriteFault fault, int stamp) throws IOException {
+    private GranuleAllocator.Allocated allocate(Allocation how, FileSpace file, WriteFault fault, int stamp)
+            throws IOException {
         if (!file.lockResources()) {
             throw closedException(fault.path());
         }
-        boolean allocated;
+        GranuleAllocator.Allocated a;
         try {
-            GranuleAllocator.Allocated a = how == Allocation.FALLOCATE ? granules.allocate(file, fault, stamp)
+            a = how == Allocation.FALLOCATE ? granules.allocate(file, fault, stamp)
                     : GranuleAllocator.Allocated.UNSUPPORTED;
-            allocated = a == GranuleAllocator.Allocated.UNSUPPORTED ? zeroFill.fill(file, fault, stamp)
-                    : a == GranuleAllocator.Allocated.DONE;
+            if (a == GranuleAllocator.Allocated.UNSUPPORTED) {
+                a = zeroFill.fill(file, fault, stamp) ? GranuleAllocator.Allocated.DONE
+                        : GranuleAllocator.Allocated.WOULD_WAIT;
+            }
         } finally {
             file.unlockResources();
         }
-        if (!allocated) {
+        if (a == GranuleAllocator.Allocated.WOULD_WAIT) {
             space.spaceShort(true); // volatile: a no-wait fault's unit found no space; the next are refused at once
         }
-        return allocated;
+        return a;
     }
 
     /** A no-wait fault's RETRY where it would have waited at the disk's edge, counted. */
@@ -456,7 +472,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
                         + " 5.14 or later); pages are {} instead", allocation == Allocation.NONE
                         ? "zero-filled" : "only allocated");
             }
-            return allocation != Allocation.NONE || allocate(Allocation.ZERO_FILL, file, fault, stamp);
+            return allocation != Allocation.NONE
+                    || allocate(Allocation.ZERO_FILL, file, fault, stamp) != GranuleAllocator.Allocated.WOULD_WAIT;
         }
         long usable = errno == Errno.EFAULT ? Errno.usableSpace(file.path) : -1;
         throw counters.failure(populateFailure(errno, usable, fault));
@@ -707,6 +724,30 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     public String toString() {
         return "StorageHandler[" + allocation + (populate ? "+populate" : "") + ", granule " + granule
                 + (nativeCalls ? "" : ", zero-fill fallback without native access") + "]";
+    }
+
+    /**
+     * A page allocated to the end of the file, which cuts its folio unit: kept prepared after its writeback,
+     * the page would be stored into again without a fault, though the rest of its folio unit may still be a
+     * hole once the file grew, and on ext4 with large folios that store's own fault needs blocks for the hole
+     * (SIGBUS on a full disk). So the page faults again after each writeback, and its fault allocates again.
+     */
+    private static final class PreparedAtEnd implements PreparedInPart {
+        final long bytes;
+
+        PreparedAtEnd(long bytes) {
+            this.bytes = bytes;
+        }
+
+        @Override
+        public long bytes() {
+            return bytes;
+        }
+
+        @Override
+        public String toString() {
+            return "PreparedAtEnd[" + bytes + " bytes]";
+        }
     }
 
     /**

@@ -112,6 +112,44 @@ class GiveBackTest {
     }
 
     /**
+     * A file whose end cuts a folio unit gets that unit allocated only to its end; once the file grew, the
+     * rest is a hole beside the written page, in one page-cache folio on ext4 with large folios, where a
+     * store after the page's writeback needs blocks for the hole (SIGBUS on a full disk). The page used to
+     * be kept prepared after its writeback and stored into again without a fault, so the hole stayed. It now
+     * faults after each writeback while its unit is cut, and that fault allocates the whole unit once the
+     * file grew. Prepare-ahead allocates no cut unit at all.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @EnumSource(dev.mkwrite.Backing.class)
+    void shouldAllocateTheWholeFolioUnitOfAPageOnceTheFileGrewPastIt(dev.mkwrite.Backing backing) throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+        for (boolean chained : new boolean[] {false, true}) { // a quota before it: one reservation of two
+            Path file = fs.dir().resolve("cut-" + backing + "-" + chained);
+            try (StorageHandler storage = StorageHandlers.fallocate(GRANULE)) {
+                storage.folioUnitForTests(FOLIO);
+                dev.mkwrite.WriteFaultHandler handler = chained
+                        ? StorageHandlers.chain(StorageHandlers.quota(1L << 40), storage) : storage;
+                try (MappedRegion region = MappedRegion.builder(file).size(2L * PAGE).pageSize(PAGE)
+                        .backing(backing).handler(handler).open()) {
+                    region.putLong(0, 1);
+                    assertEquals(2L * PAGE, allocatedBytes(file), "allocated to the end of the file, not past it");
+                    region.grow(GRANULE);
+                    region.flush();
+                    region.putLong(8, 2); // page 0 again, after its writeback
+                    region.flush();
+                    assertEquals(GRANULE, allocatedBytes(file), "page 0's folio unit is still cut by a hole"
+                            + (chained ? ", behind a chain" : ""));
+                    long faults = region.stats().faults();
+                    region.putLong(16, 3); // a whole unit now: kept prepared, entered without a fault
+                    assertEquals(faults, region.stats().faults(), "a page of a whole unit is kept prepared");
+                    assertEquals(GRANULE, allocatedBytes(file));
+                    assertEquals(2, region.getLong(8));
+                }
+            }
+        }
+    }
+
+    /**
      * Only whole folio units no fault touched are given back: a unit given back beside a page written would
      * leave that page sharing its page-cache folio with a hole, and on ext4 (large folios) its next store
      * after writeback would need a block for the hole, SIGBUS on a full disk. A 64 KiB granule of 16 KiB
@@ -326,9 +364,17 @@ class GiveBackTest {
              StorageHandler storage = StorageHandlers.fallocate(1 << 20)) {
             assertTrue(storage.prepare(TestFault.page(path, 0).through(closing)) instanceof dev.mkwrite.Reservation);
             assertEquals(1 << 20, allocatedBytes(path), "the fault allocates the whole granule");
+            FileSpace space = storage.file(path);
+            int stamp = space.stamp(); // a fault waiting for a unit of the run holds this one
             closing.gone = true; // the region closed its descriptor: the reclaim's walk fails on it
             storage.space().reclaim();
             assertEquals(1 << 20, allocatedBytes(path), "nothing could be punched");
+            for (long u = 1; u < UnitTable.unit(1 << 20); u++) { // the units of the run, but page 0's
+                long w = space.units.wordVolatile(u);
+                assertTrue((w & UnitTable.ALLOC_MASK) != 0, "unit " + u + "'s record was forgotten");
+                assertFalse(UnitTable.allocated(w, stamp, 0), "unit " + u + " is trusted in the period of the"
+                        + " failed give-back, which may have punched it");
+            }
             storage.release(path); // as the region's close: the trim opens the file itself
             assertEquals(PAGE, allocatedBytes(path), "the trim found no record of the run the reclaim failed on");
         }
