@@ -104,17 +104,28 @@ final class RegionFile {
      */
     private static boolean ofdLock(Path path, int fd) throws IOException {
         int r = PosixNative.lockFile(fd);
+        // Held by another: a region open elsewhere, or one closing, whose storage handler gives back space under
+        // the lock for a moment after its region let go (see StorageHandler's trim). Waited for, briefly.
+        long deadline = System.nanoTime() + LOCK_WAIT_NANOS;
+        for (long pause = 1_000_000; (r == -Errno.EAGAIN || r == -Errno.EACCES) && System.nanoTime() < deadline
+                && !Thread.currentThread().isInterrupted(); pause = Math.min(2 * pause, 32_000_000)) {
+            java.util.concurrent.locks.LockSupport.parkNanos(pause);
+            r = PosixNative.lockFile(fd);
+        }
         if (r == 0) {
             return true;
         }
         if (r == -Errno.EAGAIN || r == -Errno.EACCES) {
             throw new IllegalStateException("a region over " + path + " is already open (in this JVM, or in another"
-                    + " process: its file is locked); one file has one page-state table, so open it once and share"
-                    + " the region");
+                    + " process: its file stayed locked for " + LOCK_WAIT_NANOS / 1_000_000 + " ms); one file has one"
+                    + " page-state table, so open it once and share the region");
         }
         LOG.get().debug("no open-file-description lock for {} ({}); a POSIX lock instead", path, Errno.name(-r));
         return false;
     }
+
+    /** How long an open waits for the file's lock held by another: a closing region's trim holds it for a moment. */
+    static final long LOCK_WAIT_NANOS = 1_000_000_000L;
 
     /** The POSIX record lock ({@code FileChannel.tryLock}), without native access. */
     private static FileLock posixLock(Path path, FileChannel channel) throws IOException {

@@ -50,6 +50,30 @@ class FileLockTest {
         }
     }
 
+    /**
+     * An open waits a moment for the file's lock held by another: a region's close lets go of the lock
+     * before its storage handler gives back space, which it does under the lock of a descriptor of its own
+     * (GiveBackTest). An open at that moment used to fail at once, saying the file was already open.
+     */
+    @Test
+    void shouldWaitBrieflyForALockThatIsLetGoSoon() throws Exception {
+        assumeTrue(NativeAccess.available(), "the OFD lock needs native access: " + NativeAccess.unavailableReason());
+        Path file = dir.resolve("trimming.dat");
+        Files.write(file, new byte[4096]);
+        dev.mkwrite.impl.os.SharedFile trimming = dev.mkwrite.impl.os.SharedFile.open(file, "a test");
+        org.junit.jupiter.api.Assertions.assertEquals(0, PosixNative.lockFile(trimming.fd()));
+        Thread letGo = Thread.ofPlatform().start(() -> {
+            java.util.concurrent.locks.LockSupport.parkNanos(200_000_000L);
+            trimming.close(null);
+        });
+        try (MappedRegion region = MappedRegion.builder(file).size(4096).handler(WriteFaultHandler.none()).open()) {
+            region.putLong(0, 7);
+            assertTrue(FileLocks.held(file), "the region locks its file");
+        } finally {
+            letGo.join();
+        }
+    }
+
     @Test
     void shouldNotCloseAnotherRegionsDescriptorWhenClosedTwice() throws Exception {
         Path a = dir.resolve("a.dat");

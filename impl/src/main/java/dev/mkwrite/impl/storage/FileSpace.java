@@ -480,7 +480,7 @@ final class FileSpace {
             return true;
         }
         int r = PosixNative.lockFile(own.fd());
-        return r != -Errno.EAGAIN && r != -Errno.EACCES;
+        return r == 0 || r == -Errno.EINVAL; // EINVAL: a kernel without OFD locks; any other failure: no trim
     }
 
     /** Closes the descriptor the handler opened itself, if any, once no system call uses it. Idempotent. */
