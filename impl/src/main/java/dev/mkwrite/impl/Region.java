@@ -483,6 +483,12 @@ final class Region implements MappedRegion {
         return c == null ? PageState.word(PageState.CLEAN, 0) : c.stateVolatile(Chunk.index(page)); // latest, for asserts
     }
 
+    /** Whether the page's reservation is {@link PreparedInPart}; for tests. The state word's volatile read orders it. */
+    boolean preparedInPart(long page) {
+        Chunk c = state.table.chunkAcquire(page);
+        return c != null && c.stateVolatile(Chunk.index(page)) != 0 && c.reservationPlain(Chunk.index(page)) instanceof PreparedInPart;
+    }
+
     /** See {@link Writeback#probe}. */
     int probeWriteback(long page) {
         return writeback.probe(page);

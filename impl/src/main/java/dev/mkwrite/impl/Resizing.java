@@ -1,5 +1,7 @@
 package dev.mkwrite.impl;
 
+import dev.mkwrite.Reservation;
+
 import java.io.IOException;
 
 import static dev.mkwrite.impl.PageState.CLEAN;
@@ -221,6 +223,7 @@ final class Resizing {
             if ((newSize & (region.pageSize - 1)) != 0) {
                 renewGeneration(newPages - 1, generation);
             }
+            markCutUnit(newSize, newPages);
             region.resized(fresh, newSize, newPages);
             table.resize(newPages);
             retirement.awaitUsers(old);
@@ -297,6 +300,36 @@ final class Resizing {
             }
         });
     }
+
+    /**
+     * After a shrink whose new end cuts a folio unit (an aligned {@link #LARGEST_FOLIO}), in a region whose
+     * handler keeps written-back pages prepared: the kernel frees the blocks past the new end, and once the
+     * file grew again a page of that unit kept prepared would be stored into by one CAS beside the hole, in
+     * one page-cache folio on ext4 with large folios, whose fault on a full disk needs blocks for it (SIGBUS).
+     * The dirty pages of the unit (FROZEN) get their reservations marked {@link PreparedInPart}, so that
+     * their next writeback ends them CLEAN and their next write faults; the quiesce already made its
+     * PREPARED pages CLEAN. After quiesce, before the thaw publishes the marks.
+     */
+    private void markCutUnit(long newSize, long newPages) {
+        if (!region.keepsPrepared || (newSize & (LARGEST_FOLIO - 1)) == 0) {
+            return;
+        }
+        long first = (newSize & -LARGEST_FOLIO) >>> region.pageShift;
+        table.forEachPage(first, newPages, (c, i, page) -> {
+            if (state(c.stateAcquire(i)) == FROZEN) { // quiesced: nobody else moves it
+                Reservation r = c.reservationPlain(i);
+                if (r != null) {
+                    c.setReservationPlain(i, InPartReservation.of(r)); // published by the thaw's volatile store
+                }
+            }
+        });
+    }
+
+    /**
+     * The largest folio unit a storage handler allocates whole ({@code FolioUnit.MAX}): the page cache's
+     * largest folio with 4 KiB pages on x86-64.
+     */
+    static final long LARGEST_FOLIO = 2L << 20;
 
     /**
      * A page whose extent changed (the last page, when the size moves inside or out of it) moves to a new

@@ -44,6 +44,18 @@ public final class ReliabilityProbe {
     }
 
     /**
+     * Whether the page's reservation says it was prepared in part: its next writeback ends it CLEAN, even
+     * where written-back pages are kept prepared.
+     *
+     * @param region a region opened by the mkwrite implementation
+     * @param page   the page
+     * @return true if its reservation is a {@code PreparedInPart}
+     */
+    public static boolean preparedInPart(MappedRegion region, long page) {
+        return RegionHandle.regionOf(region).preparedInPart(page);
+    }
+
+    /**
      * The state word of {@code page} described: state, pins and generation.
      *
      * @param region a region opened by the mkwrite implementation

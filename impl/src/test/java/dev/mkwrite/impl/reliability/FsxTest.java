@@ -77,6 +77,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * leaves the kept pages before the failing one CLEAN (it claimed them, and gives its claims back), a
  * truncate that shrinks the region makes every kept page CLEAN (its quiesce takes them all, not only
  * those it removes), and so do a hole over the page, a grow over a partly covered last page, and close.
+ * A shrink also marks the dirty pages of the folio unit its new end cuts (every shrink here: the files are
+ * under 2 MiB) as prepared in part, and their next flush ends them CLEAN, not kept; the model tracks the
+ * mark per page and checks it against the page's reservation.
  *
  * <p>CI runs six fixed seeds, 25,000 operations each: one per backing and page size (4 KiB and
  * 16 KiB), and with {@code keep} one per backing at 4 KiB. To run another seed, or to replay a failure
@@ -187,10 +190,30 @@ class FsxTest {
         return (mask & WRITTEN) | ((mask & CLEAN) != 0 ? DIRTY : 0) | ((mask & KEPT) != 0 ? DIRTY_KEPT : 0);
     }
 
-    /** The states of {@code mask} after a flush over the page: a dirty page is written back, kept if {@code keep}. */
-    private static int flushed(int mask, boolean keep) {
-        return (mask & (CLEAN | KEPT)) | ((mask & DIRTY) != 0 ? (keep ? KEPT : CLEAN) : 0)
-                | ((mask & DIRTY_KEPT) != 0 ? KEPT : 0);
+    /**
+     * The states of {@code mask} after a flush over the page: a dirty page is written back, kept if
+     * {@code keep}, but for one whose reservation is prepared in part ({@code inPart}: {@link #YES} or
+     * {@link #MAYBE}), which ends CLEAN.
+     */
+    private static int flushed(int mask, boolean keep, int inPart) {
+        int dirtyEnd = inPart == YES ? CLEAN : inPart == MAYBE ? CLEAN | KEPT : KEPT;
+        return (mask & (CLEAN | KEPT)) | ((mask & DIRTY) != 0 ? (keep ? dirtyEnd : CLEAN) : 0)
+                | ((mask & DIRTY_KEPT) != 0 ? dirtyEnd : 0);
+    }
+
+    // Whether a dirty page's reservation is prepared in part: a shrink whose new end cuts the page's folio
+    // unit (2 MiB aligned, so every shrink here) marks those of the dirty pages below the end (keep only),
+    // and their next flush ends them CLEAN, not kept (Resizing.markCutUnit).
+    private static final int NO = 0;
+    private static final int YES = 1;
+    private static final int MAYBE = 2;
+
+    /** Whether a page in {@code before} states, {@code inPart} as given, is prepared in part after a write. */
+    private static int inPartAfterWrite(int before, int inPart) {
+        if ((before & WRITTEN) == 0) {
+            return NO; // prepared by the handler, or a kept page entered: a reservation of its own
+        }
+        return (before & ~WRITTEN) == 0 ? inPart : inPart == NO ? NO : MAYBE;
     }
 
     /** The states of {@code mask} after the page's kept status is taken: a kept page is CLEAN again. */
@@ -239,6 +262,8 @@ class FsxTest {
          * interfered write leaves a page open; {@link #checkStats} then adopts the real one of those.
          */
         final int[] states;
+        /** Per page: {@link #NO}, {@link #YES} or {@link #MAYBE} its reservation is prepared in part. */
+        final int[] inPart;
         long size;
 
         final CountingHandler handler;
@@ -293,6 +318,7 @@ class FsxTest {
             this.shadow = new byte[(int) maxSize];
             this.states = new int[MAX_PAGES + 1];
             Arrays.fill(states, CLEAN);
+            this.inPart = new int[MAX_PAGES + 1];
             this.handler = leaks.counting(new FsxHandler());
             this.size = 1 + rnd.nextLong(maxSize);
             this.region = leaks.open(MappedRegion.builder(file).size(size).pageSize(pageSize).backing(backing)
@@ -603,6 +629,7 @@ class FsxTest {
                     keptEntered += ok && before[(int) p] == KEPT ? 1 : 0;
                     keptGivenBack += !ok && p < failedPage && before[(int) p] == KEPT ? 1 : 0;
                     if (ok) {
+                        inPart[(int) p] = inPartAfterWrite(before[(int) p], inPart[(int) p]);
                         states[(int) p] = written(before[(int) p]);
                     } else if (p < failedPage) {
                         // A write over several pages claims a kept page rather than entering it, so that
@@ -616,6 +643,7 @@ class FsxTest {
                 int any = keep ? CLEAN | DIRTY | KEPT | DIRTY_KEPT : CLEAN | DIRTY;
                 for (long p = first; p <= last && p < pages(); p++) {
                     states[(int) p] = ok ? any & WRITTEN : any;
+                    inPart[(int) p] = keep ? MAYBE : NO;
                 }
             }
             check(off - 8, len + 16);
@@ -711,7 +739,8 @@ class FsxTest {
                 } else if (done == min && (m & ~WRITTEN) != 0) {
                     m &= ~WRITTEN;
                 }
-                states[(int) p] = flushed(m, keep);
+                states[(int) p] = flushed(m, keep, inPart[(int) p]);
+                inPart[(int) p] = NO; // written back: no longer dirty
             }
             if (logIt) {
                 appendLog(done + " pages");
@@ -780,11 +809,23 @@ class FsxTest {
                 for (long p = 0; p < pages(); p++) {
                     states[(int) p] = unkept(states[(int) p]);
                 }
+                for (long p = pages(); p < oldPages; p++) {
+                    inPart[(int) p] = NO;
+                }
+                if (keep && newSize % (2L << 20) != 0) { // the new end cuts a folio unit: its dirty pages
+                    for (long p = (newSize & -(2L << 20)) / pageSize; p < pages(); p++) {
+                        int m = states[(int) p];
+                        if ((m & WRITTEN) != 0) {
+                            inPart[(int) p] = (m & ~WRITTEN) == 0 ? YES : MAYBE;
+                        }
+                    }
+                }
             } else if (newSize > old) {
                 if (old % pageSize != 0) {
                     // The old partial last page is quiesced, which takes it if kept, and written back if
                     // dirty; an exclusive operation's writeback leaves it CLEAN, kept or not.
                     states[(int) (oldPages - 1)] = CLEAN;
+                    inPart[(int) (oldPages - 1)] = NO;
                 }
                 if (growMayQuiesceAll) {
                     for (long p = 0; p < oldPages; p++) {
@@ -845,12 +886,14 @@ class FsxTest {
             Arrays.fill(shadow, (int) off, (int) (off + len), (byte) 0);
             for (long p = off / pageSize; p < (off + len + pageSize - 1) / pageSize; p++) {
                 states[(int) p] = CLEAN;
+                inPart[(int) p] = NO;
             }
         }
 
         /** Close writes back every dirty page and drops every kept one: the region reopens all CLEAN. */
         private void closedModel() {
             Arrays.fill(states, CLEAN);
+            Arrays.fill(inPart, NO);
         }
 
         private void closeAndCheckFile() throws IOException {
@@ -957,6 +1000,14 @@ class FsxTest {
                             + describeModel(states[(int) p]));
                 }
                 states[(int) p] = actual; // one of the model's, as an interfered write may leave it
+                boolean realInPart = name.equals("WRITABLE") && ReliabilityProbe.preparedInPart(region, p);
+                if ((inPart[(int) p] == YES && !realInPart && name.equals("WRITABLE"))
+                        || (inPart[(int) p] == NO && realInPart)) {
+                    throw new AssertionError("page " + p + " is " + ReliabilityProbe.describe(region, p)
+                            + (realInPart ? ", prepared in part" : ", not prepared in part") + ", but the model says "
+                            + (inPart[(int) p] == YES ? "in part" : "not in part"));
+                }
+                inPart[(int) p] = realInPart ? YES : NO;
                 writable += actual == DIRTY || actual == DIRTY_KEPT ? 1 : 0;
                 kept += actual == KEPT ? 1 : 0;
                 dirtyKept += actual == DIRTY_KEPT ? 1 : 0;
@@ -1127,6 +1178,7 @@ class FsxTest {
                 region.put(off, data);
                 System.arraycopy(data, 0, shadow, (int) off, data.length);
                 states[(int) page] = DIRTY; // truncated away and back, the page was CLEAN: the handler prepared it
+                inPart[(int) page] = NO;
                 return null;
             });
             try {
@@ -1153,6 +1205,7 @@ class FsxTest {
                     // A write faults in its range in one pass and pins it after; pages an earlier
                     // interference flushed or removed are faulted again only after this one.
                     states[(int) p] |= written(states[(int) p]);
+                    inPart[(int) p] = keep ? MAYBE : NO;
                 }
                 // Else the write prepared the CLEAN ones of these before this page, in order, and claimed
                 // the kept ones, and holds them PREPARING until its last page is prepared (K7): a flush
@@ -1161,6 +1214,7 @@ class FsxTest {
             }
             for (long p = page + 1; p < Math.min(pages(), writeLastPage + 1); p++) {
                 states[(int) p] |= written(states[(int) p]); // faulted in by this write before an earlier refault?
+                inPart[(int) p] = keep && inPart[(int) p] != NO ? MAYBE : inPart[(int) p];
             }
             int what = hrnd.nextInt(9);
             String line = "  while page " + page + " dropped the lock: ";

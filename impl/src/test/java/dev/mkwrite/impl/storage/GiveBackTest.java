@@ -150,6 +150,35 @@ class GiveBackTest {
     }
 
     /**
+     * A truncate into the middle of a folio unit frees its blocks past the new end. A page of the unit still
+     * dirty then used to be kept prepared after its next writeback, and once the file grew again it was
+     * stored into by CAS beside the hole (SIGBUS on a full disk with ext4's large folios): its reservation
+     * is now marked prepared in part by the shrink, so it faults, and its fault allocates the whole unit.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @EnumSource(dev.mkwrite.Backing.class)
+    void shouldPrepareAgainTheDirtyPagesOfAFolioUnitATruncateCut(dev.mkwrite.Backing backing) throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+        Path file = fs.dir().resolve("truncated-" + backing);
+        try (StorageHandler storage = StorageHandlers.fallocate(GRANULE)) {
+            storage.folioUnitForTests(FOLIO);
+            long size = 2L << 20; // the largest folio unit: the file's end cuts none
+            try (MappedRegion region = MappedRegion.builder(file).size(size).pageSize(PAGE).backing(backing)
+                    .handler(storage).open()) {
+                region.putLong(0, 1); // allocates [0, GRANULE), recorded whole; page 0 dirty
+                assertEquals(GRANULE, allocatedBytes(file));
+                region.truncate(2L * PAGE); // frees the unit's blocks past 8 KiB; page 0 stays dirty
+                assertEquals(2L * PAGE, allocatedBytes(file));
+                region.grow(size);
+                region.flush(); // page 0's writeback: kept prepared, it would take the next store without a fault
+                region.putLong(8, 2);
+                assertEquals(GRANULE, allocatedBytes(file), "page 0 was stored into beside the hole of its unit");
+                assertEquals(1, region.getLong(0));
+            }
+        }
+    }
+
+    /**
      * Only whole folio units no fault touched are given back: a unit given back beside a page written would
      * leave that page sharing its page-cache folio with a hole, and on ext4 (large folios) its next store
      * after writeback would need a block for the hole, SIGBUS on a full disk. A 64 KiB granule of 16 KiB
