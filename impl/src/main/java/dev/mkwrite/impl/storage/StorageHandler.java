@@ -418,8 +418,7 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             a = how == Allocation.FALLOCATE ? granules.allocate(file, fault, stamp)
                     : GranuleAllocator.Allocated.UNSUPPORTED;
             if (a == GranuleAllocator.Allocated.UNSUPPORTED) {
-                a = zeroFill.fill(file, fault, stamp) ? GranuleAllocator.Allocated.DONE
-                        : GranuleAllocator.Allocated.WOULD_WAIT;
+                a = zeroFill.fill(file, fault, stamp);
             }
         } finally {
             file.unlockResources();

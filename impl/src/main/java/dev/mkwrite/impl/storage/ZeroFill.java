@@ -73,15 +73,22 @@ final class ZeroFill {
      * <p>Nor does a no-wait fault wait for another fault's fill of a unit of its folio unit: it gives back what
      * it wrote and stops, as for no space.
      *
-     * @return false if a no-wait fault stopped so (nothing of its folio unit is kept), else true
+     * <p>The end of the file may cut the page's folio unit: it is filled to the end of the file only, the
+     * page's units are not recorded (every fault of the unit's pages fills again, the whole unit once the
+     * file grew), and the answer says so, for the page's reservation ({@link dev.mkwrite.impl.PreparedInPart}).
+     *
+     * @return {@link GranuleAllocator.Allocated#WOULD_WAIT} if a no-wait fault stopped so (nothing of its folio
+     *         unit is kept), {@link GranuleAllocator.Allocated#DONE_AT_END} where the end of the file cuts the
+     *         page's folio unit, else {@link GranuleAllocator.Allocated#DONE}
      */
-    boolean fill(FileSpace file, WriteFault fault, int stamp) throws IOException {
+    GranuleAllocator.Allocated fill(FileSpace file, WriteFault fault, int stamp) throws IOException {
         StorageFile storage = file.storage();
         return BlockingIo.call(cancel -> fill(storage, file, fault, stamp, cancel));
     }
 
     /** {@link #fill(FileSpace, WriteFault, int)} on the I/O thread. */
-    private boolean fill(StorageFile storage, FileSpace file, WriteFault fault, int stamp, BlockingIo.Cancel cancel)
+    private GranuleAllocator.Allocated fill(StorageFile storage, FileSpace file, WriteFault fault, int stamp,
+                                            BlockingIo.Cancel cancel)
             throws IOException {
         long start = fault.offset();
         long end = start + fault.length();
@@ -92,7 +99,7 @@ final class ZeroFill {
         long folioFrom = start & -folio;
         long folioTo = Math.min(Math.max(end, GranuleAllocator.alignUp(end, folio)), size);
         if (fault.isNoWait() && anyFilling(file, folioFrom, folioTo)) {
-            return false; // before writing anything: the refusal has nothing to give back
+            return GranuleAllocator.Allocated.WOULD_WAIT; // before writing anything: the refusal has nothing to give back
         }
         boolean edge = false;
         try {
@@ -109,7 +116,7 @@ final class ZeroFill {
                     }
                     if (!filled) { // another fault's fill began in its folio unit since the check above
                         giveBackFolio(file, folioFrom, folioTo, start, end);
-                        return false;
+                        return GranuleAllocator.Allocated.WOULD_WAIT;
                     }
                     break;
                 } catch (InterruptedIOException e) {
@@ -120,7 +127,7 @@ final class ZeroFill {
                     }
                     giveBackFolio(file, folioFrom, folioTo, start, end);
                     if (fault.isNoWait()) {
-                        return false;
+                        return GranuleAllocator.Allocated.WOULD_WAIT;
                     }
                     if (!space.retryAtTheEdge(edge, reclaims)) {
                         throw counters.noSpace("the filesystem has no space for the page (zero-fill: "
@@ -137,15 +144,23 @@ final class ZeroFill {
         // Only what lies inside the file was filled. The region keeps the file as long as itself, but for a while
         // after a shrink whose truncate failed, when the file is longer: what is recorded in its tail then is
         // forgotten, as the grow that truncates the tail maps anew (Resizing.mapAnew).
-        file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(Math.min(end, size)), stamp, generation);
+        // A folio unit the end of the file cuts is not recorded: see above.
+        boolean atEnd = (folioTo & (folio - 1)) != 0;
+        GranuleAllocator.Allocated done = atEnd ? GranuleAllocator.Allocated.DONE_AT_END
+                : GranuleAllocator.Allocated.DONE;
+        if (!atEnd) {
+            file.units.recordAllocated(UnitTable.unit(start), UnitTable.unitCeil(Math.min(end, size)), stamp,
+                    generation);
+        }
         if (space.spaceShort() && !space.roomForGranules(file)) {
-            return true; // the neighbours would take the space that faults of other pages need
+            return done; // the neighbours would take the space that faults of other pages need
         }
         long granule = Math.max(space.granule(), folio);
         long firstUnit = UnitTable.unit(start & -granule);
-        long endUnit = UnitTable.unitCeil(Math.min(GranuleAllocator.alignUp(end, granule), size));
-        if (!space.beginSpeculation()) {
-            return true; // another fault is giving space back
+        // Whole folio units: one the end of the file cuts is its own pages' to fill.
+        long endUnit = UnitTable.unitCeil(Math.min(GranuleAllocator.alignUp(end, granule), size) & -folio);
+        if (endUnit <= firstUnit || !space.beginSpeculation()) {
+            return done; // nothing beside the page, or another fault is giving space back
         }
         try {
             fillNeighbours(storage, file, UnitTable.unit(folioFrom), UnitTable.unitCeil(folioTo), firstUnit, endUnit,
@@ -157,7 +172,7 @@ final class ZeroFill {
         if (seam != null) {
             seam.run();
         }
-        return true;
+        return done;
     }
 
     /** Whether another fault is filling a unit of {@code [from, to)} now. */
@@ -175,7 +190,9 @@ final class ZeroFill {
      * {@code [start, end)} that no fault touched and that are not known to be allocated, run by run. A unit
      * another fill (or a give-back) holds is waited for and looked at again: it may have been given back.
      * A run that fails is given back before the failure is thrown. Holds no claim while it waits. A no-wait
-     * fault ({@code noWait}) does not wait: it stops at such a unit, and returns false; else true.
+     * fault ({@code noWait}) does not wait: it stops at such a unit, and returns false; else true. A folio
+     * unit the end of the file cuts is recorded at stamp 0, a period no fault holds: its blocks are found by
+     * a give-back, but no fault takes a page of it as allocated (see {@link #fill(FileSpace, WriteFault, int)}).
      */
     private boolean fillFolio(StorageFile storage, FileSpace file, long start, long end, long folioFrom, long folioTo,
                               int stamp, long generation, boolean noWait, BlockingIo.Cancel cancel) throws IOException {
@@ -209,8 +226,9 @@ final class ZeroFill {
             if (seam != null) {
                 seam.run();
             }
-            fillRun(storage, file, u, runEnd, Math.min(runEnd << UnitTable.UNIT_SHIFT, folioTo), stamp, generation,
-                    cancel);
+            boolean cut = (folioTo & (file.folioUnit - 1)) != 0;
+            fillRun(storage, file, u, runEnd, Math.min(runEnd << UnitTable.UNIT_SHIFT, folioTo), cut ? 0 : stamp,
+                    generation, cancel);
             u = runEnd;
         }
         return true;

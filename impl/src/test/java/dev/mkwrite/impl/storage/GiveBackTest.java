@@ -123,9 +123,12 @@ class GiveBackTest {
     @EnumSource(dev.mkwrite.Backing.class)
     void shouldAllocateTheWholeFolioUnitOfAPageOnceTheFileGrewPastIt(dev.mkwrite.Backing backing) throws Exception {
         assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
-        for (boolean chained : new boolean[] {false, true}) { // a quota before it: one reservation of two
-            Path file = fs.dir().resolve("cut-" + backing + "-" + chained);
-            try (StorageHandler storage = StorageHandlers.fallocate(GRANULE)) {
+        for (int variant = 0; variant < 3; variant++) {
+            boolean chained = variant == 1; // a quota before it: one reservation of two
+            StorageHandler.Allocation allocation = variant == 2 ? StorageHandler.Allocation.ZERO_FILL
+                    : StorageHandler.Allocation.FALLOCATE;
+            Path file = fs.dir().resolve("cut-" + backing + "-" + variant);
+            try (StorageHandler storage = StorageHandlers.create(allocation, GRANULE, false)) {
                 storage.folioUnitForTests(FOLIO);
                 dev.mkwrite.WriteFaultHandler handler = chained
                         ? StorageHandlers.chain(StorageHandlers.quota(1L << 40), storage) : storage;
@@ -138,7 +141,7 @@ class GiveBackTest {
                     region.putLong(8, 2); // page 0 again, after its writeback
                     region.flush();
                     assertEquals(GRANULE, allocatedBytes(file), "page 0's folio unit is still cut by a hole"
-                            + (chained ? ", behind a chain" : ""));
+                            + (chained ? ", behind a chain" : "") + " (" + allocation + ")");
                     long faults = region.stats().faults();
                     region.putLong(16, 3); // a whole unit now: kept prepared, entered without a fault
                     assertEquals(faults, region.stats().faults(), "a page of a whole unit is kept prepared");
