@@ -319,8 +319,9 @@ final class Pins {
     void checkNotHeldByThisThread(String op, long first, long last) {
         long held = hazards.ownRangeOverlapping(first, last);
         if (held != Hazards.EMPTY) {
-            String which = last == Long.MAX_VALUE ? "every page" : first == last ? "page " + first
-                    : "pages " + first + ".." + last;
+            long lastPage = Math.max(first, Math.min(last, region.pageCount - 1)); // flush(0, MAX): not page 2^51
+            String which = first == 0 && last >= region.pageCount - 1 ? "every page"
+                    : first == lastPage ? "page " + first : "pages " + first + ".." + lastPage;
             throw new IllegalStateException(op + " waits for the writers of " + which + " of " + region.path
                     + " to leave, and this thread holds pages " + Hazards.first(held) + ".." + Hazards.last(held)
                     + " pinned (a WriteSpan not closed): close it first [file " + region.path + ", offset "

@@ -105,6 +105,9 @@ class OwnSpanTest {
                 assertRefused(() -> region.grow(4L * PAGE), "grow", region, 2);
                 assertEquals(2L * PAGE + 100, region.size());
                 assertRefused(() -> region.flush(2L * PAGE, 8), "flush", region, 2);
+                IllegalStateException all = assertThrows(IllegalStateException.class, () -> region.flush(0,
+                        Long.MAX_VALUE));
+                assertTrue(all.getMessage().contains("writers of every page of"), all.getMessage()); // not 0..2^51
                 region.putLong(0, 1);
                 region.flush(0, PAGE); // another page: no wait
             }
