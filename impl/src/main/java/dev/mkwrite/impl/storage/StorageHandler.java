@@ -726,34 +726,10 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     }
 
     /**
-     * A page allocated to the end of the file, which cuts its folio unit: kept prepared after its writeback,
-     * the page would be stored into again without a fault, though the rest of its folio unit may still be a
-     * hole once the file grew, and on ext4 with large folios that store's own fault needs blocks for the hole
-     * (SIGBUS on a full disk). So the page faults again after each writeback, and its fault allocates again.
-     */
-    private static final class PreparedAtEnd implements PreparedInPart {
-        final long bytes;
-
-        PreparedAtEnd(long bytes) {
-            this.bytes = bytes;
-        }
-
-        @Override
-        public long bytes() {
-            return bytes;
-        }
-
-        @Override
-        public String toString() {
-            return "PreparedAtEnd[" + bytes + " bytes]";
-        }
-    }
-
-    /**
      * The reservation of a page this handler allocated. The blocks stay with the file whatever becomes of
      * the page, so neither callback does anything: there is nothing to give back.
      */
-    private static final class Prepared implements Reservation {
+    private static class Prepared implements Reservation {
         final long bytes;
 
         Prepared(long bytes) {
@@ -767,7 +743,19 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
 
         @Override
         public String toString() {
-            return "Prepared[" + bytes + " bytes]";
+            return getClass().getSimpleName() + "[" + bytes + " bytes]";
+        }
+    }
+
+    /**
+     * A page allocated to the end of the file, which cuts its folio unit: kept prepared after its writeback,
+     * the page would be stored into again without a fault, though the rest of its folio unit may still be a
+     * hole once the file grew, and on ext4 with large folios that store's own fault needs blocks for the hole
+     * (SIGBUS on a full disk). So the page faults again after each writeback, and its fault allocates again.
+     */
+    private static final class PreparedAtEnd extends Prepared implements PreparedInPart {
+        PreparedAtEnd(long bytes) {
+            super(bytes);
         }
     }
 }

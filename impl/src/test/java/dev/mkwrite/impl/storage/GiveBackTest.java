@@ -494,120 +494,36 @@ class GiveBackTest {
     }
 
     /** The region's file, running {@code beforeAllocate} before each allocation. */
-    private record ShrinkingFile(StorageFile file, Runnable beforeAllocate) implements StorageFile {
+    private static final class ShrinkingFile extends ForwardingFile {
+        private final Runnable beforeAllocate;
 
-        @Override
-        public Path path() {
-            return file.path();
+        ShrinkingFile(StorageFile file, Runnable beforeAllocate) {
+            super(file);
+            this.beforeAllocate = beforeAllocate;
         }
 
         @Override
-        public long size() throws IOException {
-            return file.size();
-        }
-
-        @Override
-        public Outcome allocate(long offset, long length) throws IOException {
-            beforeAllocate.run();
-            return file.allocate(offset, length);
-        }
-
-        @Override
-        public Outcome punchHole(long offset, long length) throws IOException {
-            return file.punchHole(offset, length);
-        }
-
-        @Override
-        public int read(ByteBuffer dst, long position) throws IOException {
-            return file.read(dst, position);
-        }
-
-        @Override
-        public int write(ByteBuffer src, long position) throws IOException {
-            return file.write(src, position);
+        void before(String call) {
+            if (call.equals("allocate")) {
+                beforeAllocate.run();
+            }
         }
     }
 
     /** The region's file, whose descriptor the region closes under a reclaim ({@link #gone}). */
-    private static final class ClosingFile implements StorageFile, AutoCloseable {
-        private final SharedFile file;
+    private static final class ClosingFile extends ForwardingFile {
         volatile boolean gone;
 
         ClosingFile(SharedFile file) {
-            this.file = file;
+            super(file);
         }
 
-        private void check() throws IOException {
+        @Override
+        void before(String call) throws IOException {
             if (gone) {
                 throw new java.nio.channels.ClosedChannelException();
             }
         }
-
-        @Override
-        public Path path() {
-            return file.path();
-        }
-
-        @Override
-        public long size() throws IOException {
-            check();
-            return file.size();
-        }
-
-        @Override
-        public Outcome allocate(long offset, long length) throws IOException {
-            check();
-            return file.allocate(offset, length);
-        }
-
-        @Override
-        public Outcome punchHole(long offset, long length) throws IOException {
-            check();
-            return file.punchHole(offset, length);
-        }
-
-        @Override
-        public int read(ByteBuffer dst, long position) throws IOException {
-            check();
-            return file.read(dst, position);
-        }
-
-        @Override
-        public int write(ByteBuffer src, long position) throws IOException {
-            check();
-            return file.write(src, position);
-        }
-
-        @Override
-        public void close() throws IOException {
-            IOException failure = file.close(null);
-            if (failure != null) {
-                throw failure;
-            }
-        }
-    }
-
-    @Test
-    void shouldCloseTheFilesDescriptorsAndGiveBackItsSpaceWhenItsRegionCloses() throws Exception {
-        Path file = fs.dir().resolve("closing");
-        try (StorageHandler storage = StorageHandlers.fallocate(1 << 20);
-             PrepareAhead ahead = StorageHandlers.prepareAhead(storage, 2)) {
-            dev.mkwrite.WriteFaultHandler chain = StorageHandlers.chain(StorageHandlers.quota(1L << 40), ahead);
-            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(chain).open()) {
-                region.putLong(0, 1);
-            }
-            // The region's close told the chain (WriteFaultHandler.regionClosed): nothing of the file is kept.
-            assertEquals(0, descriptorsOf(file), "descriptors of a file whose region closed were kept");
-            if (NativeAccess.available()) {
-                assertEquals(PAGE, allocatedBytes(file), "the rest of the granule was kept");
-            }
-            chain.regionClosed(file); // idempotent
-            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(chain).open()) {
-                region.putLong(PAGE, 2); // a later region over the file starts afresh
-                assertEquals(1, region.getLong(0));
-            }
-        }
-        assertEquals(0, descriptorsOf(file), "closing the handler closes every file it opened");
     }
 
     /**
@@ -923,16 +839,10 @@ class GiveBackTest {
      * A file whose fallocate fails as on ext4 and XFS: out of space part way, it keeps what it allocated
      * before the failure (tmpfs gives it back). It allocates page by page what fits, then reports no space.
      */
-    private record KeepingFile(SharedFile file) implements StorageFile, AutoCloseable {
+    private static final class KeepingFile extends ForwardingFile {
 
-        @Override
-        public Path path() {
-            return file.path();
-        }
-
-        @Override
-        public long size() throws IOException {
-            return file.size();
+        KeepingFile(SharedFile file) {
+            super(file);
         }
 
         @Override
@@ -946,29 +856,6 @@ class GiveBackTest {
                 }
             }
             return r;
-        }
-
-        @Override
-        public Outcome punchHole(long offset, long length) throws IOException {
-            return file.punchHole(offset, length);
-        }
-
-        @Override
-        public int read(ByteBuffer dst, long position) throws IOException {
-            return file.read(dst, position);
-        }
-
-        @Override
-        public int write(ByteBuffer src, long position) throws IOException {
-            return file.write(src, position);
-        }
-
-        @Override
-        public void close() throws IOException {
-            IOException failure = file.close(null);
-            if (failure != null) {
-                throw failure;
-            }
         }
     }
 
