@@ -223,7 +223,7 @@ final class Resizing {
             if ((newSize & (region.pageSize - 1)) != 0) {
                 renewGeneration(newPages - 1, generation);
             }
-            markCutUnit(newSize, newPages);
+            markCutUnit(newSize, newPages, generation);
             region.resized(fresh, newSize, newPages);
             table.resize(newPages);
             retirement.awaitUsers(old);
@@ -308,19 +308,27 @@ final class Resizing {
      * one page-cache folio on ext4 with large folios, whose fault on a full disk needs blocks for it (SIGBUS).
      * The dirty pages of the unit (FROZEN) get their reservations marked {@link PreparedInPart}, so that
      * their next writeback ends them CLEAN and their next write faults; the quiesce already made its
-     * PREPARED pages CLEAN. After quiesce, before the thaw publishes the marks.
+     * PREPARED pages CLEAN. A page of the unit that a fault holds PREPARING (a write over several pages
+     * between two of its faults, or a handler that dropped the lock) was prepared for the whole unit too:
+     * it goes CLEAN at the shrink's {@code generation}, so its fault finds its claim gone, gives back what it
+     * prepared, and faults it again. After quiesce, before the thaw publishes the marks.
      */
-    private void markCutUnit(long newSize, long newPages) {
+    private void markCutUnit(long newSize, long newPages, long generation) {
         if (!region.keepsPrepared || (newSize & (LARGEST_FOLIO - 1)) == 0) {
             return;
         }
         long first = (newSize & -LARGEST_FOLIO) >>> region.pageShift;
         table.forEachPage(first, newPages, (c, i, page) -> {
-            if (state(c.stateAcquire(i)) == FROZEN) { // quiesced: nobody else moves it
+            long w = c.stateAcquire(i); // quiesced: nobody else moves it
+            if (state(w) == FROZEN) {
                 Reservation r = c.reservationPlain(i);
                 if (r != null) {
                     c.setReservationPlain(i, InPartReservation.of(r)); // published by the thaw's volatile store
                 }
+            } else if (state(w) == PREPARING) {
+                // volatile: the signaller's half of the Waiters pair, as renewGeneration's
+                c.setStateVolatile(i, PageState.word(CLEAN, generation));
+                region.counters.preparing.decrement();
             }
         });
     }

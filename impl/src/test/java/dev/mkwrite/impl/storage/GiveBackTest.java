@@ -182,6 +182,63 @@ class GiveBackTest {
     }
 
     /**
+     * A write over two pages holds page 0 PREPARING (prepared with its whole folio unit) while page 1's fault
+     * has dropped the lock, and a truncate cuts the unit meanwhile. Page 0 used to be published WRITABLE
+     * with the reservation of a whole unit, kept prepared after its writeback, and after a grow stored into
+     * by CAS beside the hole. The shrink now takes it back (CLEAN at its generation), and the write faults it
+     * again, prepared in part.
+     */
+    @Test
+    void shouldPrepareAgainAPageAFaultHeldWhileATruncateCutItsUnit() throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+        Path file = fs.dir().resolve("held-across-a-truncate");
+        long size = 2L << 20;
+        try (StorageHandler storage = StorageHandlers.fallocate(GRANULE)) {
+            storage.folioUnitForTests(FOLIO);
+            java.util.concurrent.atomic.AtomicReference<MappedRegion> regionRef = new AtomicReference<>();
+            java.util.concurrent.atomic.AtomicBoolean dropped = new java.util.concurrent.atomic.AtomicBoolean();
+            dev.mkwrite.WriteFaultHandler truncatesWhileDropped = new dev.mkwrite.WriteFaultHandler() {
+                @Override
+                public dev.mkwrite.FaultResult prepare(dev.mkwrite.WriteFault fault) {
+                    if (fault.page() == 1 && !dropped.getAndSet(true)) {
+                        fault.dropLock();
+                        Thread t = Thread.ofPlatform().start(() -> {
+                            try {
+                                regionRef.get().truncate(3L * PAGE); // cuts page 0's unit; page 0 is PREPARING
+                            } catch (IOException e) {
+                                throw new java.io.UncheckedIOException(e);
+                            }
+                        });
+                        try {
+                            t.join();
+                        } catch (InterruptedException e) {
+                            throw new AssertionError(e);
+                        }
+                        return dev.mkwrite.FaultResult.RETRY;
+                    }
+                    return dev.mkwrite.Reservation.none();
+                }
+
+                @Override
+                public boolean preparesOverwrites(Path path) {
+                    return false; // as the storage handler on tmpfs and ext4: pages are kept prepared
+                }
+            };
+            try (MappedRegion region = MappedRegion.builder(file).size(size).pageSize(PAGE)
+                    .handler(StorageHandlers.chain(storage, truncatesWhileDropped)).open()) {
+                regionRef.set(region);
+                region.put(0, new byte[2 * PAGE]); // pages 0 and 1
+                assertTrue(dropped.get());
+                assertEquals(3L * PAGE, region.size());
+                region.grow(size);
+                region.flush(); // page 0's writeback: kept prepared, it would take the next store without a fault
+                region.putLong(8, 2);
+                assertEquals(GRANULE, allocatedBytes(file), "page 0 was stored into beside the hole of its unit");
+            }
+        }
+    }
+
+    /**
      * Only whole folio units no fault touched are given back: a unit given back beside a page written would
      * leave that page sharing its page-cache folio with a hole, and on ext4 (large folios) its next store
      * after writeback would need a block for the hole, SIGBUS on a full disk. A 64 KiB granule of 16 KiB
