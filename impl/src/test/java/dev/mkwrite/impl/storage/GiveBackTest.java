@@ -583,6 +583,29 @@ class GiveBackTest {
         }
     }
 
+    @Test
+    void shouldCloseTheFilesDescriptorsAndGiveBackItsSpaceWhenItsRegionCloses() throws Exception {
+        Path file = fs.dir().resolve("closing");
+        try (StorageHandler storage = StorageHandlers.fallocate(1 << 20);
+             PrepareAhead ahead = StorageHandlers.prepareAhead(storage, 2)) {
+            dev.mkwrite.WriteFaultHandler chain = StorageHandlers.chain(StorageHandlers.quota(1L << 40), ahead);
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(chain).open()) {
+                region.putLong(0, 1);
+            }
+            // The region's close told the chain (WriteFaultHandler.regionClosed): nothing of the file is kept.
+            assertEquals(0, descriptorsOf(file), "descriptors of a file whose region closed were kept");
+            if (NativeAccess.available()) {
+                assertEquals(PAGE, allocatedBytes(file), "the rest of the granule was kept");
+            }
+            chain.regionClosed(file); // idempotent
+            try (MappedRegion region = MappedRegion.builder(file).size(1 << 20).handler(chain).open()) {
+                region.putLong(PAGE, 2); // a later region over the file starts afresh
+                assertEquals(1, region.getLong(0));
+            }
+        }
+        assertEquals(0, descriptorsOf(file), "closing the handler closes every file it opened");
+    }
+
     /**
      * A region's close drops the file's lock before its handler trims the file: a region opened over the
      * file in that moment (by another process; here a descriptor taking the lock as a region does) may have
