@@ -250,7 +250,7 @@ public interface MappedRegion extends Closeable {
      * @see #write(long, long) for the exceptions
      */
     default void put(long offset, byte[] src) {
-        put(offset, src, 0, src.length);
+        put(offset, src, 0, src == null ? 0 : src.length); // not src.length: the put below names a null
     }
 
     /**

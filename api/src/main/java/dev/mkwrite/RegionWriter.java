@@ -64,7 +64,7 @@ public interface RegionWriter extends AutoCloseable {
      * @see #put(long, byte[], int, int) for the exceptions
      */
     default void put(long offset, byte[] src) {
-        put(offset, src, 0, src.length);
+        put(offset, src, 0, src == null ? 0 : src.length); // not src.length: the put below names a null
     }
 
     /**

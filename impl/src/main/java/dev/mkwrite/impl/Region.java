@@ -230,11 +230,6 @@ final class Region implements MappedRegion {
     }
 
     @Override
-    public void put(long offset, byte[] src) {
-        writes.put(offset, src, 0, src == null ? 0 : src.length); // not the default's src.length: a null is named
-    }
-
-    @Override
     public void put(long offset, MemorySegment src) {
         writes.put(offset, src);
     }

@@ -109,11 +109,6 @@ final class Writer implements RegionWriter {
     }
 
     @Override
-    public void put(long offset, byte[] src) {
-        put(offset, src, 0, src == null ? 0 : src.length); // not the default's src.length: a null is named
-    }
-
-    @Override
     public void putLong(long offset, long value) {
         RegionState st = state;
         if (pinFast(offset, offset + Long.BYTES, st)) {

@@ -87,6 +87,15 @@ final class FileSpace {
     }
 
     /**
+     * Whether an allocation that ends at {@code to} cuts its last folio unit: only the end of the file does
+     * (allocations are whole units otherwise). Such a unit is not recorded, and its pages are prepared in
+     * part ({@link GranuleAllocator.Allocated#DONE_AT_END}), so that once the file grew a fault allocates it whole.
+     */
+    boolean cutsFolio(long to) {
+        return (to & (folioUnit - 1)) != 0;
+    }
+
+    /**
      * Notes the mapping the current fault runs on and returns the stamp of its mapping period. Cheap when
      * the mapping is the one seen last (one volatile read and one reference compare).
      */

@@ -92,8 +92,9 @@ final class GranuleAllocator {
                 // if the page is in it, and not recorded, so that every fault of its pages allocates again, the
                 // whole of it once the file grew. A cut unit beyond the page is left to its own fault.
                 long whole = to & -folio;
-                boolean atEnd = whole != to && whole < end;
-                if (whole != to && !atEnd) {
+                boolean cut = file.cutsFolio(to);
+                boolean atEnd = cut && whole < end;
+                if (cut && !atEnd) {
                     to = whole;
                 }
                 StorageFile.Outcome r;

@@ -145,7 +145,7 @@ final class ZeroFill {
         // after a shrink whose truncate failed, when the file is longer: what is recorded in its tail then is
         // forgotten, as the grow that truncates the tail maps anew (Resizing.mapAnew).
         // A folio unit the end of the file cuts is not recorded: see above.
-        boolean atEnd = (folioTo & (folio - 1)) != 0;
+        boolean atEnd = file.cutsFolio(folioTo);
         GranuleAllocator.Allocated done = atEnd ? GranuleAllocator.Allocated.DONE_AT_END
                 : GranuleAllocator.Allocated.DONE;
         if (!atEnd) {
@@ -226,9 +226,8 @@ final class ZeroFill {
             if (seam != null) {
                 seam.run();
             }
-            boolean cut = (folioTo & (file.folioUnit - 1)) != 0;
-            fillRun(storage, file, u, runEnd, Math.min(runEnd << UnitTable.UNIT_SHIFT, folioTo), cut ? 0 : stamp,
-                    generation, cancel);
+            fillRun(storage, file, u, runEnd, Math.min(runEnd << UnitTable.UNIT_SHIFT, folioTo),
+                    file.cutsFolio(folioTo) ? 0 : stamp, generation, cancel);
             u = runEnd;
         }
         return true;
