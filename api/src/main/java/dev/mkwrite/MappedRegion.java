@@ -495,6 +495,14 @@ public interface MappedRegion extends Closeable {
      * no space, and an interrupt stops it after the chunk it is in, with an {@link IOException}. A
      * {@code SpaceQuota} learns of the freed space from the application, as it does for truncate.
      *
+     * <p>Only the range's whole 2 MiB units, aligned, are punched, and the last unit's part up to the
+     * region's end. The rest of the range is zeroed in place and keeps its blocks
+     * ({@code FALLOC_FL_ZERO_RANGE} on ext4 and XFS; where the file system cannot, as on tmpfs, whose faults
+     * allocate no blocks beside a page, it is punched). A hole beside a written page of its unit would share a
+     * large page-cache folio with that page, and the kernel's fault of that folio, at the page's next store
+     * after a writeback, needs blocks for the hole: {@code SIGBUS} on a full disk, whatever the handler
+     * prepared. To free space, punch whole 2 MiB units.
+     *
      * @param offset file offset of the first byte, page-aligned
      * @param length number of bytes, whole pages or reaching the end of the region; zero does nothing
      * @throws IllegalArgumentException if the range is negative, overflows or is not whole pages

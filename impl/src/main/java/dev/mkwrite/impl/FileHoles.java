@@ -49,8 +49,7 @@ final class FileHoles {
                 return;
             }
             if (done != StorageFile.Outcome.UNSUPPORTED) {
-                throw new ErrnoException("fallocate(PUNCH_HOLE)", done == StorageFile.Outcome.NO_SPACE ? Errno.ENOSPC
-                        : Errno.EDQUOT, file.path(), offset, length, null);
+                throw refused("fallocate(PUNCH_HOLE)", done, file, offset, length);
             }
             if (LOGGED_UNSUPPORTED.compareAndSet(false, true)) {
                 LOG.get().info("mkwrite: the file system of {} cannot punch holes; punchHole writes zeros over the data"
@@ -58,6 +57,32 @@ final class FileHoles {
             }
         }
         zeroData(file, offset, length);
+    }
+
+    /**
+     * Makes {@code [offset, offset + length)} of the region's file read as zero and keeps its blocks
+     * ({@link SharedFile#zeroRange}), for the parts of a punch that cut a folio unit ({@code Resizing}); where
+     * the file system cannot (tmpfs, whose faults allocate no blocks beside a page), or without native access,
+     * {@link #punch}es it. Called as {@link #punch} is.
+     */
+    static void zeroInPlace(SharedFile file, long offset, long length) throws IOException {
+        if (NativeAccess.available()) {
+            StorageFile.Outcome done = file.zeroRange(offset, length);
+            if (done == StorageFile.Outcome.DONE) {
+                return;
+            }
+            if (done != StorageFile.Outcome.UNSUPPORTED) {
+                throw refused("fallocate(ZERO_RANGE)", done, file, offset, length);
+            }
+        }
+        punch(file, offset, length);
+    }
+
+    /** A fallocate the disk or the quota refused. */
+    private static ErrnoException refused(String call, StorageFile.Outcome done, SharedFile file, long offset,
+                                          long length) {
+        return new ErrnoException(call, done == StorageFile.Outcome.NO_SPACE ? Errno.ENOSPC : Errno.EDQUOT, file.path(),
+                offset, length, null);
     }
 
     /** Writes zeros over every unit of the range that is not all zero, on an I/O thread. */

@@ -247,6 +247,11 @@ final class RegionFile {
         FileHoles.punch(file, offset, length);
     }
 
+    /** Makes {@code [offset, offset + length)} of the file read as zero, keeping its blocks (see {@link FileHoles}). */
+    void zeroInPlace(long offset, long length) throws IOException {
+        FileHoles.zeroInPlace(file, offset, length);
+    }
+
     /** The file as the region's handler sees it: the region's own descriptors. */
     SharedFile shared() {
         return file;

@@ -271,10 +271,37 @@ final class Resizing {
         quiesce(first, endPage);
         try {
             // With no writer pinned in the range and its pages FROZEN or CLEAN, nothing stores into it.
-            file.punch(offset, length);
+            discard(offset, offset + length);
             removePages(first, endPage, region.nextEpoch());
         } finally {
             thaw(first, endPage);
+        }
+    }
+
+    /**
+     * Makes {@code [from, to)} of the file read as zero: punches its whole folio units (aligned
+     * {@link #LARGEST_FOLIO}s, and the last unit's part up to the region's end), and zeroes the rest in place,
+     * keeping its blocks ({@link RegionFile#zeroInPlace}). A hole punched in a unit beside a written page of it
+     * would share a page-cache folio with that page on ext4 or XFS with large folios (one read back after
+     * eviction, or one the punch could not split), and the kernel's fault of that folio, at the page's next
+     * store after a writeback, needs blocks for the hole: SIGBUS on a full disk. Whatever the handler, which
+     * believes the page's blocks allocated: kept prepared, the page faults in the kernel only; faulting in
+     * mkwrite, its handler finds its own blocks allocated and allocates nothing. The storage handlers
+     * allocate and give back whole folio units only, for the same reason.
+     */
+    private void discard(long from, long to) throws IOException {
+        long wholeFrom = (from + LARGEST_FOLIO - 1) & -LARGEST_FOLIO;
+        long wholeTo = to == region.size ? to : to & -LARGEST_FOLIO; // no page of the region past its end
+        if (wholeFrom >= wholeTo) {
+            file.zeroInPlace(from, to - from);
+            return;
+        }
+        if (from < wholeFrom) {
+            file.zeroInPlace(from, wholeFrom - from);
+        }
+        file.punch(wholeFrom, wholeTo - wholeFrom);
+        if (wholeTo < to) {
+            file.zeroInPlace(wholeTo, to - wholeTo);
         }
     }
 

@@ -75,6 +75,11 @@ public final class PosixNative {
     public static final int FALLOC_FL_KEEP_SIZE = 0x1;
     /** Deallocates the range; must be combined with {@link #FALLOC_FL_KEEP_SIZE}. */
     public static final int FALLOC_FL_PUNCH_HOLE = 0x2;
+    /**
+     * {@code FALLOC_FL_ZERO_RANGE} (Linux 3.15; ext4, XFS): the range reads as zero and keeps its blocks,
+     * as unwritten extents, getting them where it was a hole.
+     */
+    public static final int FALLOC_FL_ZERO_RANGE = 0x10;
     /** {@code POSIX_FADV_RANDOM}: no readahead through the descriptor's open file. */
     private static final int POSIX_FADV_RANDOM = 1;
     /** {@code MADV_POPULATE_WRITE} (Linux 5.14): write-fault the range in now, reporting errors. */
@@ -316,7 +321,8 @@ public final class PosixNative {
      * {@code fallocate(fd, mode, offset, length)}.
      *
      * @param fd     the descriptor
-     * @param mode   0, {@link #FALLOC_FL_KEEP_SIZE}, or that with {@link #FALLOC_FL_PUNCH_HOLE}
+     * @param mode   0, {@link #FALLOC_FL_KEEP_SIZE}, or that with {@link #FALLOC_FL_PUNCH_HOLE} or
+     *               {@link #FALLOC_FL_ZERO_RANGE}
      * @param offset the first byte
      * @param length the number of bytes
      * @return 0, or {@code -errno}

@@ -199,6 +199,16 @@ public final class SharedFile implements StorageFile {
                 offset, length);
     }
 
+    /**
+     * Makes {@code [offset, offset + length)} read as zero and keeps its blocks: {@code fallocate(ZERO_RANGE |
+     * KEEP_SIZE)}, a change of the extents, journaled as a punch is. {@link Outcome#UNSUPPORTED} where the file
+     * system cannot (tmpfs), or without native access.
+     */
+    public Outcome zeroRange(long offset, long length) throws IOException {
+        return fallocate(PosixNative.FALLOC_FL_ZERO_RANGE | PosixNative.FALLOC_FL_KEEP_SIZE, "fallocate(ZERO_RANGE)",
+                offset, length);
+    }
+
     private Outcome fallocate(int mode, String call, long offset, long length) throws IOException {
         begin();
         try {

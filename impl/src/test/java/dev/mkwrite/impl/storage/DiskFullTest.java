@@ -133,7 +133,7 @@ class DiskFullTest {
             throws Exception {
         Path file = fs.dir().resolve("region");
         Path filler = fs.dir().resolve("filler");
-        long hole = 1 << 20;
+        long hole = 2 << 20; // a whole folio unit: a punch frees whole 2 MiB units only (Resizing.discard)
         try (HandlerKind.Setup setup = kind.open();
              MappedRegion region = MappedRegion.builder(file).size(fs.usableSpace() * 2 & -4096L).backing(backing)
                      .handler(setup.handler).open()) {

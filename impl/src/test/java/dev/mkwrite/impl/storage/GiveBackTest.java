@@ -8,12 +8,14 @@ import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.impl.os.SharedFile;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.concurrent.atomic.AtomicReference;
@@ -178,6 +180,55 @@ class GiveBackTest {
                 assertEquals(GRANULE, allocatedBytes(file), "page 0 was stored into beside the hole of its unit");
                 assertEquals(1, region.getLong(0));
             }
+        }
+    }
+
+    /**
+     * A punched hole inside a folio unit left a written page of that unit beside a hole: kept prepared after
+     * its writeback, it was stored into by CAS, and the kernel's fault of a large folio over both (SIGBUS on
+     * a full disk with ext4's large folios) needs blocks for the hole. A punch now frees whole 2 MiB units
+     * only, and zeroes the rest in place, keeping its blocks; the data beside it is untouched. On ext4, which
+     * zeroes a range in place (tmpfs cannot, and punches: its faults allocate no blocks beside a page).
+     */
+    @ParameterizedTest
+    @EnumSource(dev.mkwrite.Backing.class)
+    void shouldPunchOnlyWholeFolioUnitsAndZeroTheRestInPlace(dev.mkwrite.Backing backing, @TempDir Path dir)
+            throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+        assumeTrue("ext4".equals(Files.getFileStore(dir).type()), "ext4 zeroes a range in place; this is "
+                + Files.getFileStore(dir).type());
+        Path file = dir.resolve("punched");
+        long unit = 2L << 20; // the largest folio unit
+        try (StorageHandler storage = StorageHandlers.fallocate(GRANULE);
+             MappedRegion region = MappedRegion.builder(file).size(2 * unit).pageSize(PAGE).backing(backing)
+                     .handler(storage).open()) {
+            for (long off = 0; off < 2 * unit; off += GRANULE) {
+                region.putLong(off, 1 + off); // every granule of both units allocated
+            }
+            region.putLong(PAGE, 7);
+            region.flush(); // page 0's writeback: kept prepared, it takes the next store without a fault
+            long whole = allocatedBytes(file);
+            assertTrue(whole >= 2 * unit, whole + " bytes allocated");
+
+            region.punchHole(PAGE, 2L * PAGE); // inside unit 0, beside page 0
+            assertTrue(allocatedBytes(file) >= whole, "a hole in the folio unit of page 0: " + allocatedBytes(file)
+                    + " bytes allocated of " + whole);
+            assertEquals(0, region.getLong(PAGE), "the punched range reads zero");
+            assertEquals(1, region.getLong(0));
+            region.putLong(8, 2);
+
+            region.punchHole(unit - PAGE, unit + PAGE); // the last page of unit 0, and unit 1 whole
+            long left = allocatedBytes(file);
+            assertTrue(left >= unit && left <= whole - unit + 2 * PAGE, // an extent block more, at most
+                    "unit 1 freed, unit 0 kept whole: " + left + " bytes allocated of " + whole);
+            assertEquals(0, region.getLong(unit - PAGE));
+            assertEquals(0, region.getLong(unit));
+            assertEquals(1 + unit - GRANULE, region.getLong(unit - GRANULE));
+            assertEquals(2, region.getLong(8));
+            region.putLong(PAGE, 3); // the punched pages are prepared again, and written
+            region.putLong(unit + PAGE, 4);
+            assertEquals(3, region.getLong(PAGE));
+            assertEquals(4, region.getLong(unit + PAGE));
         }
     }
 
