@@ -151,7 +151,14 @@ final class Resizing {
         if (partial) {
             pins.checkNotHeldByThisThread("grow(" + newSize + ")", oldPages - 1, oldPages - 1);
         }
-        trimFile(); // first: if it fails, nothing has changed
+        boolean cut = trimCutsUnit();
+        long cutUnit = (oldSize & -LARGEST_FOLIO) >>> region.pageShift;
+        if (cut) {
+            pins.checkNotHeldByThisThread("grow(" + newSize + ")", cutUnit, oldPages - 1);
+        }
+        if (trimFile() && cut) { // first: if it fails, nothing has changed
+            markTrimmedUnit(cutUnit, oldPages);
+        }
         if (partial) {
             quiesce(oldPages - 1, oldPages);
         }
@@ -250,12 +257,37 @@ final class Resizing {
     /**
      * Truncates the file to the region's size if a shrink could not ({@link #fileLonger}): the discarded
      * bytes past the region's end go before a grow maps them again. Nothing past the end is read or
-     * pinned. Throws if it fails again; the region is unchanged then.
+     * pinned. Throws if it fails again; the region is unchanged then. Returns whether it truncated.
      */
-    void trimFile() throws IOException {
+    boolean trimFile() throws IOException {
         if (fileLonger) {
             file.truncate(region.size);
             fileLonger = false;
+            return true;
+        }
+        return false;
+    }
+
+    /** Whether {@link #trimFile} will truncate the file inside the folio unit of a region that keeps pages prepared. */
+    private boolean trimCutsUnit() {
+        return fileLonger && region.keepsPrepared && (region.size & (LARGEST_FOLIO - 1)) != 0;
+    }
+
+    /**
+     * After {@link #trimFile} truncated the file inside the folio unit of the region's last pages,
+     * {@code [first, end)}, before a grow: the faults since the shrink whose truncate failed saw the longer
+     * file, so a storage handler allocated that unit whole and recorded it, and its pages were kept prepared
+     * after their writeback; the truncate just freed the unit's tail. Its pages are taken back as a shrink
+     * takes back those of the unit it cuts ({@link #markCutUnit}): the quiesce makes the PREPARED ones CLEAN,
+     * and the mark makes the dirty ones fault after their writeback, each fault then allocating the whole
+     * unit (the grow maps anew, so the handler forgets its records).
+     */
+    private void markTrimmedUnit(long first, long end) {
+        quiesce(first, end);
+        try {
+            markCutUnit(region.size, end, region.nextEpoch());
+        } finally {
+            thaw(first, end);
         }
     }
 

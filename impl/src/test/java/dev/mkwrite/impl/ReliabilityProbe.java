@@ -96,4 +96,15 @@ public final class ReliabilityProbe {
     public static String brokenRule() {
         return BrokenRule.ACTIVE.name();
     }
+
+    /**
+     * Whether an operation that would wait for this thread's own span finds it and throws (as
+     * {@code OwnSpanTest} checks): only a hazard slot says whose a pin is, and a slot has an owner only with
+     * the asymmetric fence. Elsewhere such an operation waits for the span for ever.
+     *
+     * @return whether own spans are found
+     */
+    public static boolean ownSpansFound() {
+        return AsymmetricFence.ON && !Hazards.STATE_WORD_PINS_ONLY;
+    }
 }

@@ -293,6 +293,11 @@ class FsxTest {
         /** Shrinks made with the file's truncate failing ({@link #resizeBoth}). */
         int failedTruncates;
         /**
+         * Whether the last shrink's file truncate failed, so the file is longer than the region until a grow
+         * or a close truncates it. Volatile: the interferer resizes too, while the main thread waits for it.
+         */
+        volatile boolean fileLonger;
+        /**
          * Whether a shrink's file truncate fails: apart from {@link #rnd}, so that every seed's operations stay
          * what they were; thread-safe, as the interferer shrinks too (while the main thread waits for it).
          */
@@ -768,6 +773,8 @@ class FsxTest {
          */
         private void resizeBoth(long newSize, boolean grow) throws IOException {
             boolean quiescesAll = ReliabilityProbe.growMayQuiesceAll(region); // asked before: the grow may reap
+            boolean longer = fileLonger;
+            boolean failed = false;
             if (grow) {
                 region.grow(newSize);
             } else if (newSize < size && truncateFailures.nextInt(4) == 0) {
@@ -780,20 +787,26 @@ class FsxTest {
                     throw new AssertionError("truncate(" + newSize + ") returned with the file's truncate failing");
                 } catch (IOException expected) {
                     failedTruncates++;
+                    failed = true;
                 } finally {
                     ReliabilityProbe.failNextTruncate(region, null);
                 }
             } else {
                 region.truncate(newSize);
             }
-            resizeModel(newSize, quiescesAll);
+            if (newSize != size) {
+                fileLonger = failed; // a shrink that truncated, or a grow, which truncates the file first
+            }
+            resizeModel(newSize, quiescesAll, longer);
         }
 
         /**
          * The model of truncate and grow. {@code growMayQuiesceAll}: a grow to {@code newSize} may have had
          * to quiesce every page ({@link ReliabilityProbe#growMayQuiesceAll}), taking every kept page.
+         * {@code fileWasLonger}: a shrink's truncate had failed, so a grow truncates the file first, and where
+         * that cuts the folio unit of the last pages, takes them back as a shrink takes those of the unit it cuts.
          */
-        private void resizeModel(long newSize, boolean growMayQuiesceAll) {
+        private void resizeModel(long newSize, boolean growMayQuiesceAll, boolean fileWasLonger) {
             long old = size;
             long oldPages = pages();
             if (newSize < old) {
@@ -812,15 +825,14 @@ class FsxTest {
                 for (long p = pages(); p < oldPages; p++) {
                     inPart[(int) p] = NO;
                 }
-                if (keep && newSize % (2L << 20) != 0) { // the new end cuts a folio unit: its dirty pages
-                    for (long p = (newSize & -(2L << 20)) / pageSize; p < pages(); p++) {
-                        int m = states[(int) p];
-                        if ((m & WRITTEN) != 0) {
-                            inPart[(int) p] = (m & ~WRITTEN) == 0 ? YES : MAYBE;
-                        }
-                    }
-                }
+                markCutUnit(newSize);
             } else if (newSize > old) {
+                if (fileWasLonger) { // the grow's trim cuts the unit of the old last pages: quiesced and marked
+                    for (long p = (old & -(2L << 20)) / pageSize; keep && p < oldPages; p++) {
+                        states[(int) p] = unkept(states[(int) p]);
+                    }
+                    markCutUnit(old);
+                }
                 if (old % pageSize != 0) {
                     // The old partial last page is quiesced, which takes it if kept, and written back if
                     // dirty; an exclusive operation's writeback leaves it CLEAN, kept or not.
@@ -833,6 +845,21 @@ class FsxTest {
                     }
                 }
                 size = newSize;
+            }
+        }
+
+        /**
+         * Where {@code end}, the region's size, cuts a folio unit in a region that keeps pages prepared: the
+         * dirty pages of that unit are marked prepared in part (for a page written since, maybe).
+         */
+        private void markCutUnit(long end) {
+            if (keep && end % (2L << 20) != 0) {
+                for (long p = (end & -(2L << 20)) / pageSize; p < (end + pageSize - 1) / pageSize; p++) {
+                    int m = states[(int) p];
+                    if ((m & WRITTEN) != 0) {
+                        inPart[(int) p] = (m & ~WRITTEN) == 0 ? YES : MAYBE;
+                    }
+                }
             }
         }
 
@@ -894,6 +921,7 @@ class FsxTest {
         private void closedModel() {
             Arrays.fill(states, CLEAN);
             Arrays.fill(inPart, NO);
+            fileLonger = false; // the close truncates it
         }
 
         private void closeAndCheckFile() throws IOException {

@@ -184,6 +184,52 @@ class GiveBackTest {
     }
 
     /**
+     * A shrink whose truncate failed leaves the file longer than the region, and a fault meanwhile allocates
+     * (and records) the folio unit of the region's last page whole, as the file goes on past it. The grow
+     * after it truncates the file first, freeing the unit's tail: page 0, kept prepared after its writeback,
+     * used to be stored into by CAS beside that hole once the file grew. The grow now takes the unit's pages
+     * back, as a shrink does, and page 0's next write faults and allocates the whole unit again.
+     */
+    @ParameterizedTest
+    @EnumSource(dev.mkwrite.Backing.class)
+    void shouldPrepareAgainThePagesOfAFolioUnitTheTrimBeforeAGrowCut(dev.mkwrite.Backing backing) throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+        Path file = fs.dir().resolve("trimmed-" + backing);
+        try (StorageHandler storage = StorageHandlers.fallocate(GRANULE)) {
+            storage.folioUnitForTests(FOLIO);
+            long size = 2L << 20; // the largest folio unit: the file's end cuts none
+            try (MappedRegion region = MappedRegion.builder(file).size(size).pageSize(PAGE).backing(backing)
+                    .handler(storage).open()) {
+                dev.mkwrite.impl.ReliabilityProbe.failNextTruncate(region, new IOException("disk on fire"));
+                assertThrows(IOException.class, () -> region.truncate(2L * PAGE), "the file stays long");
+                region.putLong(0, 1); // the file goes on: [0, GRANULE) allocated and recorded whole
+                assertEquals(GRANULE, allocatedBytes(file));
+                region.flush(); // page 0 kept prepared
+                if (dev.mkwrite.impl.ReliabilityProbe.ownSpansFound()) { // else the grow would wait for the span
+                    heldSpanRefusesTheGrow(region, size, file);
+                }
+                region.grow(size); // truncates the file to 8 KiB first: the unit's blocks past it are freed
+                region.putLong(8, 2);
+                assertEquals(GRANULE, allocatedBytes(file), "page 0 was stored into beside the hole of its unit");
+                assertEquals(1, region.getLong(0));
+            }
+        }
+    }
+
+    /** A span of this thread over page 0 makes the grow that would take the unit's pages back throw, naming it. */
+    private static void heldSpanRefusesTheGrow(MappedRegion region, long size, Path file) throws IOException {
+        try (dev.mkwrite.WriteSpan span = region.write(0, 8)) {
+            IllegalStateException held = assertThrows(IllegalStateException.class, () -> region.grow(size),
+                    "the grow takes the unit's pages back: it would wait for this thread's own span");
+            assertTrue(held.getMessage().contains("page 0") && held.getMessage().contains(file.toString()),
+                    held.getMessage());
+            span.segment().set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0, 1L);
+        }
+        assertEquals(2L * PAGE, region.size(), "the refused grow changed nothing");
+        region.flush(); // page 0 kept prepared again
+    }
+
+    /**
      * A punched hole inside a folio unit left a written page of that unit beside a hole: kept prepared after
      * its writeback, it was stored into by CAS, and the kernel's fault of a large folio over both (SIGBUS on
      * a full disk with ext4's large folios) needs blocks for the hole. A punch now frees whole 2 MiB units
