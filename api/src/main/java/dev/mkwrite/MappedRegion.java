@@ -446,14 +446,18 @@ public interface MappedRegion extends Closeable {
      * anew they write through the old mapping, which maps the same file pages and stays mapped until they
      * have left. One exception keeps old mappings from piling up: with {@link Backing#MEMORY_SEGMENT}, once
      * 32 old mappings wait for writers that stay pinned, the next grow that maps anew waits for every
-     * pinned writer and unmaps them all.
+     * pinned writer and unmaps them all. Another: after a {@link #truncate} whose file could not be shortened,
+     * in a region whose handler keeps written-back pages prepared, the grow shortens the file first and then
+     * waits for the writers of the region's last 2 MiB unit, whose tail that freed (their pages are prepared
+     * again, whole); a span of the calling thread there makes it throw instead.
      *
      * @param newSize the new size, at least {@link #size()}
      * @throws IllegalArgumentException if {@code newSize} is smaller than the size, or larger than the
      *                                  backing can map
      * @throws IOException              if the file could not be extended or remapped
      * @throws RegionClosedException    if the region is closed
-     * @throws IllegalStateException    if called from inside this region's handler
+     * @throws IllegalStateException    if called from inside this region's handler, or, as above, with a span
+     *                                  of the calling thread open in pages the grow waits for
      */
     void grow(long newSize) throws IOException;
 

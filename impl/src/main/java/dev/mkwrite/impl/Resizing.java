@@ -156,7 +156,8 @@ final class Resizing {
         if (cut) {
             pins.checkNotHeldByThisThread("grow(" + newSize + ")", cutUnit, oldPages - 1);
         }
-        if (trimFile() && cut) { // first: if it fails, nothing has changed
+        trimFile(); // first: if it fails, nothing has changed
+        if (cut) {
             markTrimmedUnit(cutUnit, oldPages);
         }
         if (partial) {
@@ -257,34 +258,39 @@ final class Resizing {
     /**
      * Truncates the file to the region's size if a shrink could not ({@link #fileLonger}): the discarded
      * bytes past the region's end go before a grow maps them again. Nothing past the end is read or
-     * pinned. Throws if it fails again; the region is unchanged then. Returns whether it truncated.
+     * pinned. Throws if it fails again; the region is unchanged then.
      */
-    boolean trimFile() throws IOException {
+    void trimFile() throws IOException {
         if (fileLonger) {
             file.truncate(region.size);
             fileLonger = false;
-            return true;
         }
-        return false;
     }
 
-    /** Whether {@link #trimFile} will truncate the file inside the folio unit of a region that keeps pages prepared. */
+    /**
+     * Whether the grow about to run must take back the folio unit of the region's last pages
+     * ({@link #markTrimmedUnit}): the file was longer than the region since a new mapping was last put in
+     * place ({@link #mapAnew}, which outlives {@link #fileLonger} past a grow that trimmed and then failed:
+     * the pages faulted meanwhile, on the old mapping, found their records whole), in a region that keeps
+     * pages prepared, whose size cuts a unit.
+     */
     private boolean trimCutsUnit() {
-        return fileLonger && region.keepsPrepared && (region.size & (LARGEST_FOLIO - 1)) != 0;
+        return mapAnew && region.keepsPrepared && (region.size & (LARGEST_FOLIO - 1)) != 0;
     }
 
     /**
      * After {@link #trimFile} truncated the file inside the folio unit of the region's last pages,
-     * {@code [first, end)}, before a grow: the faults since the shrink whose truncate failed saw the longer
-     * file, so a storage handler allocated that unit whole and recorded it, and its pages were kept prepared
-     * after their writeback; the truncate just freed the unit's tail. Its pages are taken back as a shrink
+     * {@code [first, end)}, before a grow (this one, or one that failed after it): the faults since the shrink
+     * whose truncate failed saw the longer file, or records made then, so a storage handler allocated that
+     * unit whole and recorded it, and its pages were kept prepared after their writeback; the truncate freed
+     * the unit's tail. Its pages are taken back as a shrink
      * takes back those of the unit it cuts ({@link #markCutUnit}): the quiesce makes the PREPARED ones CLEAN,
      * and the mark makes the dirty ones fault after their writeback, each fault then allocating the whole
      * unit (the grow maps anew, so the handler forgets its records).
      */
     private void markTrimmedUnit(long first, long end) {
-        quiesce(first, end);
         try {
+            quiesce(first, end); // inside: a page it froze before it threw is thawed
             markCutUnit(region.size, end, region.nextEpoch());
         } finally {
             thaw(first, end);

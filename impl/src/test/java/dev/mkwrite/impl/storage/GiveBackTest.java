@@ -216,6 +216,61 @@ class GiveBackTest {
         }
     }
 
+    /**
+     * As above, but the first grow after the failed truncate trims the file and then fails (the writeback of
+     * its partly covered last page throws). Page 0, taken back by that grow, faults again on the old mapping,
+     * finds its unit recorded whole, and is kept prepared after its writeback; the next grow used to find
+     * the file trimmed already and take nothing back, so page 0 was stored into by CAS beside the hole.
+     */
+    @ParameterizedTest
+    @EnumSource(dev.mkwrite.Backing.class)
+    void shouldTakeTheUnitBackAgainAfterAGrowThatTrimmedAndFailed(dev.mkwrite.Backing backing) throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+        Path file = fs.dir().resolve("trimmed-then-failed-" + backing);
+        java.util.concurrent.atomic.AtomicBoolean failWriteback = new java.util.concurrent.atomic.AtomicBoolean();
+        dev.mkwrite.WriteFaultHandler failing = new dev.mkwrite.WriteFaultHandler() {
+            @Override
+            public dev.mkwrite.FaultResult prepare(dev.mkwrite.WriteFault fault) {
+                return dev.mkwrite.Reservation.none();
+            }
+
+            @Override
+            public void beforeWriteback(long page, java.lang.foreign.MemorySegment contents) {
+                if (failWriteback.getAndSet(false)) {
+                    throw new IllegalStateException("checksum store on fire");
+                }
+            }
+
+            @Override
+            public boolean preparesOverwrites(Path path) {
+                return false;
+            }
+        };
+        try (StorageHandler storage = StorageHandlers.fallocate(GRANULE)) {
+            storage.folioUnitForTests(FOLIO);
+            long size = 2L << 20;
+            try (MappedRegion region = MappedRegion.builder(file).size(size).pageSize(PAGE).backing(backing)
+                    .handler(StorageHandlers.chain(storage, failing)).open()) {
+                dev.mkwrite.impl.ReliabilityProbe.failNextTruncate(region, new IOException("disk on fire"));
+                long cut = 2L * PAGE + 100; // page 2 covered in part
+                assertThrows(IOException.class, () -> region.truncate(cut), "the file stays long");
+                region.putLong(0, 1); // the file goes on: [0, GRANULE) allocated and recorded whole
+                region.flush();
+                region.putLong(2L * PAGE, 5); // page 2 dirty: the grow writes it back
+                failWriteback.set(true);
+                assertThrows(IllegalStateException.class, () -> region.grow(size), "the writeback fails");
+                assertEquals(cut, region.size());
+                region.putLong(0, 2); // faults on the old mapping: the unit's record says whole
+                region.flush(); // page 0 kept prepared
+                region.grow(size);
+                region.putLong(8, 3);
+                assertEquals(GRANULE, allocatedBytes(file), "page 0 was stored into beside the hole of its unit");
+                assertEquals(2, region.getLong(0));
+                assertEquals(5, region.getLong(2L * PAGE));
+            }
+        }
+    }
+
     /** A span of this thread over page 0 makes the grow that would take the unit's pages back throw, naming it. */
     private static void heldSpanRefusesTheGrow(MappedRegion region, long size, Path file) throws IOException {
         try (dev.mkwrite.WriteSpan span = region.write(0, 8)) {
