@@ -4,6 +4,7 @@ import dev.mkwrite.StorageFile;
 import dev.mkwrite.WriteFault;
 import dev.mkwrite.impl.os.BlockingIo;
 import dev.mkwrite.impl.os.Errno;
+import dev.mkwrite.impl.os.ErrnoException;
 import dev.mkwrite.impl.os.FileZeros;
 
 import java.io.IOException;
@@ -16,11 +17,12 @@ import java.io.InterruptedIOException;
  * untouched folio units of its granule. Needs no native access. Thread-safe.
  *
  * <p>A unit another fault touched is never filled (a writer may be storing into it): its own fault fills
- * it, with its whole folio unit. So where that fault failed for lack of space and left its page a hole,
- * a later page of the same folio unit is filled and written beside the hole, which ext4 with large folios
- * needs a block for at a store after writeback. Only zero-fill has this gap: fallocate never changes a
- * byte, so it allocates the touched units of a folio unit too. On ext4 a handler zero-fills only without
- * native access, where nothing is given back either.
+ * it, with its whole folio unit. Such a unit may still be a hole when a later page of the same folio unit
+ * faults: its fault failed for lack of space, or a punch or a truncate took its blocks since. Ext4 with
+ * large folios needs a block for that hole at the later page's first store after a writeback, so the later
+ * page's fault allocates its whole folio unit with fallocate, which changes no byte, and reports no space
+ * if it cannot. Without native access (or fallocate) the hole stays: the one gap left, where nothing is
+ * given back either.
  */
 final class ZeroFill {
 
@@ -200,6 +202,7 @@ final class ZeroFill {
         long pageEnd = UnitTable.unitCeil(end);
         long endUnit = UnitTable.unitCeil(folioTo);
         long u = UnitTable.unit(folioFrom);
+        boolean othersHoles = false;
         while (u < endUnit) {
             if (u >= pageFirst && u < pageEnd) {
                 u = pageEnd;
@@ -218,7 +221,13 @@ final class ZeroFill {
                     cancel.check();
                     file.awaitFillEnd(u); // briefly: then look again
                 } else {
-                    u++; // touched (its own fault fills it), or allocated
+                    // Touched (its own fault fills it), or allocated. A touched unit not allocated for this
+                    // fault's generation may be a hole no fault of its page will fill before this page is
+                    // written: that fault failed for lack of space, or a punch or a truncate took the
+                    // blocks after it.
+                    long w = file.units.wordVolatile(u);
+                    othersHoles |= UnitTable.touched(w) && !UnitTable.allocated(w, stamp, generation);
+                    u++;
                 }
                 continue;
             }
@@ -230,7 +239,32 @@ final class ZeroFill {
                     file.cutsFolio(folioTo) ? 0 : stamp, generation, cancel);
             u = runEnd;
         }
+        if (othersHoles) {
+            allocateOthers(storage, file, folioFrom, folioTo);
+        }
         return true;
+    }
+
+    /**
+     * Allocates the page's folio unit {@code [folioFrom, folioTo)} with fallocate, where another fault touched
+     * a unit of it that may be a hole: zeros written there could overwrite a store of that page, and fallocate
+     * changes no byte. Nothing is recorded; the touched pages' faults fill them as before. Without native
+     * access, or on a filesystem without fallocate, the hole stays (see the class documentation).
+     *
+     * @throws ErrnoException ENOSPC or EDQUOT, which the fill treats as its folio unit finding no space
+     */
+    private static void allocateOthers(StorageFile storage, FileSpace file, long folioFrom, long folioTo)
+            throws IOException {
+        if (file.fallocateUnsupported) {
+            return;
+        }
+        StorageFile.Outcome r = storage.allocate(folioFrom, folioTo - folioFrom);
+        switch (r) {
+            case DONE, UNSUPPORTED -> { }
+            case NO_SPACE, OVER_QUOTA -> throw new ErrnoException("fallocate",
+                    r == StorageFile.Outcome.OVER_QUOTA ? Errno.EDQUOT : Errno.ENOSPC, storage.path(), folioFrom,
+                    folioTo - folioFrom, null);
+        }
     }
 
     /**
