@@ -355,6 +355,25 @@ final class FileSpace {
     }
 
     /**
+     * Moves the allocations recorded for {@code [fromUnit, toUnit)} to stamp 0, a period no fault holds, as
+     * {@link #abandonReclaim} does, and leaves every other bit: for a folio unit found to hold a hole beside
+     * units recorded allocated, so that no fault takes a page of it as allocated, while a give-back still
+     * finds the blocks.
+     */
+    void forgetAllocations(long fromUnit, long toUnit) {
+        for (long u = fromUnit; u < toUnit; u++) {
+            long w = units.wordVolatile(u);
+            for (;;) {
+                long witness = units.cas(u, w, w & ~UnitTable.STAMP_MASK); // volatile
+                if (witness == w) {
+                    break;
+                }
+                w = witness;
+            }
+        }
+    }
+
+    /**
      * Ends claims made with {@link #claimUntouched} on {@code [fromUnit, toUnit)} but {@code [ownFrom, ownTo)}
      * without giving anything back: the filling bit goes, the allocation recorded stays.
      */

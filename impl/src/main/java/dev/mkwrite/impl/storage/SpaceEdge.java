@@ -300,8 +300,8 @@ final class SpaceEdge {
      * while it holds the claim and still speculates, so a fault at the edge, which waits for speculation to
      * end, finds the space free: blocks written by a fill that failed are recorded nowhere, and once the
      * claim ended no reclaim would find them. While the units are claimed no other fill or reclaim enters
-     * them, and no granule's fallocate records them (a file is zero-filled only where fallocate is not
-     * supported), so unlike {@link #giveBack} this needs no hold-off and invalidates no record. Never
+     * them, and no fallocate records them (a file is zero-filled only where fallocate is not supported, or
+     * by a zero-fill handler, whose fallocate of a folio unit records nothing), so unlike {@link #giveBack} this needs no hold-off and invalidates no record. Never
      * throws: space that cannot be given back is kept.
      */
     void giveBackClaimed(StorageFile storage, FileSpace file, long fromUnit, long toUnit) {

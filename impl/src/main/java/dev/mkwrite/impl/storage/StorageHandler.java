@@ -38,7 +38,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *   already gave the file its size, and because a granule may reach past the end of the file: allocation
  *   must never change the size behind the region's back. {@link Allocation#ZERO_FILL} writes zeros with
  *   positional writes ({@link dev.mkwrite.StorageFile#write}) into the holes of the granule (units that read as all zeros),
- *   never over data, and never into a page a writer may be storing into. If the granule cannot be had,
+ *   never over data, and never into a page a writer may be storing into; with native access it also
+ *   fallocates the page's folio unit where a unit of it another fault touched may be a hole (after a punch
+ *   or a truncate, or a fault that found no space). If the granule cannot be had,
  *   ever smaller aligned units around the page are tried, down to the page's folio unit (see "Folio
  *   units" and "Space at the edge").</li>
  *   <li><b>Populate</b> (optional). {@code madvise(MADV_POPULATE_WRITE)} over the page's mapped memory
@@ -146,7 +148,10 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
     public enum Allocation {
         /** {@code fallocate(2)} with {@code FALLOC_FL_KEEP_SIZE}; zero-fill where unavailable. */
         FALLOCATE,
-        /** Positional writes of zeros into the holes of the granule; needs no native access. */
+        /**
+         * Positional writes of zeros into the holes of the granule; needs no native access (with it, a
+         * fallocate of a folio unit where another fault's touched unit of it may be a hole).
+         */
         ZERO_FILL,
         /** No allocation: populate alone. */
         NONE

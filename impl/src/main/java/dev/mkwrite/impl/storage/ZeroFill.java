@@ -80,7 +80,8 @@ final class ZeroFill {
      * file grew), and the answer says so, for the page's reservation ({@link dev.mkwrite.impl.PreparedInPart}).
      *
      * @return {@link GranuleAllocator.Allocated#WOULD_WAIT} if a no-wait fault stopped so (nothing of its folio
-     *         unit is kept), {@link GranuleAllocator.Allocated#DONE_AT_END} where the end of the file cuts the
+     *         unit is kept, unless another fault touched a unit of it: then the zeros of its page, and what a
+     *         failed fallocate of the folio unit got, stay, recorded nowhere), {@link GranuleAllocator.Allocated#DONE_AT_END} where the end of the file cuts the
      *         page's folio unit, else {@link GranuleAllocator.Allocated#DONE}
      */
     GranuleAllocator.Allocated fill(FileSpace file, WriteFault fault, int stamp) throws IOException {
@@ -200,9 +201,13 @@ final class ZeroFill {
                               int stamp, long generation, boolean noWait, BlockingIo.Cancel cancel) throws IOException {
         long pageFirst = UnitTable.unit(start);
         long pageEnd = UnitTable.unitCeil(end);
+        long firstUnit = UnitTable.unit(folioFrom);
         long endUnit = UnitTable.unitCeil(folioTo);
-        long u = UnitTable.unit(folioFrom);
-        boolean othersHoles = false;
+        // Before any zeros of this fill, so that a folio unit that finds no space keeps no record of them.
+        boolean allocated = touchedHole(file, firstUnit, endUnit, pageFirst, pageEnd, stamp, generation)
+                && allocateFolio(storage, file, folioFrom, folioTo);
+        boolean lateHole = false;
+        long u = firstUnit;
         while (u < endUnit) {
             if (u >= pageFirst && u < pageEnd) {
                 u = pageEnd;
@@ -214,21 +219,19 @@ final class ZeroFill {
                 runEnd++;
             }
             if (runEnd == u) {
-                if (UnitTable.filling(file.units.wordVolatile(u))) {
+                long w = file.units.wordVolatile(u);
+                if (UnitTable.filling(w)) {
                     if (noWait) {
                         return false;
                     }
                     cancel.check();
                     file.awaitFillEnd(u); // briefly: then look again
-                } else {
-                    // Touched (its own fault fills it), or allocated. A touched unit not allocated for this
-                    // fault's generation may be a hole no fault of its page will fill before this page is
-                    // written: that fault failed for lack of space, or a punch or a truncate took the
-                    // blocks after it.
-                    long w = file.units.wordVolatile(u);
-                    othersHoles |= UnitTable.touched(w) && !UnitTable.allocated(w, stamp, generation);
+                } else if (UnitTable.touched(w) || UnitTable.allocated(w, stamp, generation)) {
+                    // A touched unit is its own fault's to fill; one touched since the look above may be a hole
+                    // too (its fault may yet find no space), so the folio unit is allocated after all.
+                    lateHole |= UnitTable.touched(w) && !UnitTable.allocated(w, stamp, generation);
                     u++;
-                }
+                } // else another fill held it and gave it back before this look: claimed again
                 continue;
             }
             Runnable seam = beforeFolioRunForTests;
@@ -239,31 +242,61 @@ final class ZeroFill {
                     file.cutsFolio(folioTo) ? 0 : stamp, generation, cancel);
             u = runEnd;
         }
-        if (othersHoles) {
-            allocateOthers(storage, file, folioFrom, folioTo);
+        if (lateHole && !allocated) {
+            allocateFolio(storage, file, folioFrom, folioTo);
         }
         return true;
     }
 
     /**
-     * Allocates the page's folio unit {@code [folioFrom, folioTo)} with fallocate, where another fault touched
-     * a unit of it that may be a hole: zeros written there could overwrite a store of that page, and fallocate
-     * changes no byte. Nothing is recorded; the touched pages' faults fill them as before. Without native
-     * access, or on a filesystem without fallocate, the hole stays (see the class documentation).
-     *
-     * @throws ErrnoException ENOSPC or EDQUOT, which the fill treats as its folio unit finding no space
+     * Whether a unit of {@code [fromUnit, toUnit)} but the page's own {@code [ownFrom, ownTo)} is touched and
+     * not allocated for this fault's generation: it may be a hole that no fault of its page fills before
+     * this page is written, since that fault found no space, or a punch or a truncate took its blocks after
+     * it touched them.
      */
-    private static void allocateOthers(StorageFile storage, FileSpace file, long folioFrom, long folioTo)
+    private static boolean touchedHole(FileSpace file, long fromUnit, long toUnit, long ownFrom, long ownTo,
+                                       int stamp, long generation) {
+        for (long u = fromUnit; u < toUnit; u++) {
+            long w = file.units.wordVolatile(u);
+            if ((u < ownFrom || u >= ownTo) && UnitTable.touched(w) && !UnitTable.allocated(w, stamp, generation)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Allocates the page's whole folio unit {@code [folioFrom, folioTo)} with fallocate, where a unit another
+     * fault touched may be a hole ({@link #touchedHole}): zeros written there could overwrite a store of that
+     * page, and fallocate changes no byte. Records nothing: a unit another fill holds is that fill's to
+     * record or give back ({@link SpaceEdge#giveBackClaimed} trusts that no fallocate records it), so each
+     * page of the folio unit that faults while such a unit is touched calls fallocate again (a no-op system
+     * call where the blocks are there). Returns true if the folio unit is allocated. Without native access,
+     * or on a filesystem without fallocate, the hole stays (see the class documentation): returns false.
+     * Where the folio unit finds no space, the allocations recorded in it are moved to a period no fault
+     * holds, so that no page of it is taken as allocated beside the hole, and ENOSPC (or EDQUOT) is thrown,
+     * which the fill treats as its folio unit finding no space.
+     */
+    private boolean allocateFolio(StorageFile storage, FileSpace file, long folioFrom, long folioTo)
             throws IOException {
         if (file.fallocateUnsupported) {
-            return;
+            return false;
         }
         StorageFile.Outcome r = storage.allocate(folioFrom, folioTo - folioFrom);
         switch (r) {
-            case DONE, UNSUPPORTED -> { }
-            case NO_SPACE, OVER_QUOTA -> throw new ErrnoException("fallocate",
-                    r == StorageFile.Outcome.OVER_QUOTA ? Errno.EDQUOT : Errno.ENOSPC, storage.path(), folioFrom,
-                    folioTo - folioFrom, null);
+            case DONE -> {
+                counters.fallocates.increment();
+                return true;
+            }
+            case UNSUPPORTED -> {
+                file.fallocateUnsupported = true; // zero-fill is what this handler does anyway
+                return false;
+            }
+            default -> {
+                file.forgetAllocations(UnitTable.unit(folioFrom), UnitTable.unitCeil(folioTo));
+                throw new ErrnoException("fallocate", r == StorageFile.Outcome.OVER_QUOTA ? Errno.EDQUOT
+                        : Errno.ENOSPC, storage.path(), folioFrom, folioTo - folioFrom, null);
+            }
         }
     }
 

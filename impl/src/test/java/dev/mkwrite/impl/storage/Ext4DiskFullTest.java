@@ -65,6 +65,8 @@ class Ext4DiskFullTest {
 
     private static final int PAGE = 4096;
     private static final int GRANULE = 64 << 10;
+    /** A folio unit smaller than the granule ({@link StorageHandler#folioUnitForTests}). */
+    private static final int SMALL_FOLIO = 16 << 10;
     /** Writers of the concurrent logs: more than the machine's two cores, so faults interleave. */
     private static final int WRITERS = 3;
 
@@ -490,6 +492,97 @@ class Ext4DiskFullTest {
         return Stream.of(HandlerKind.FALLOCATE, HandlerKind.ZERO_FILL, HandlerKind.PREPARE_AHEAD)
                 .flatMap(k -> Arrays.stream(Backing.values())
                         .map(b -> Arguments.of(k, b)));
+    }
+
+    /**
+     * Zero-fill with native access, after a punch of a whole folio unit whose pages faults had touched: the
+     * first page faulting in it again used to fill itself and the untouched units only, since a touched unit
+     * is its own fault's to fill; the pages touched before the punch stayed holes beside it, in the folio the
+     * kernel's next fault of that page needs blocks for (SIGBUS on a full disk). Now such a fault allocates
+     * its whole folio unit, the touched units with fallocate, which changes no byte a writer may be storing.
+     */
+    @Test
+    void shouldAllocateTheTouchedUnitsOfAFolioUnitAZeroFillPreparesAfterAPunch() throws Exception {
+        Path file = fs.dir().resolve("punched-then-filled");
+        long size = 2L << 20; // one largest folio unit: the punch takes it whole
+        try (StorageHandler storage = StorageHandlers.zeroFill(GRANULE)) {
+            storage.folioUnitForTests(SMALL_FOLIO);
+            try (MappedRegion region = region(file, size, storage)) {
+                region.putLong(0, 1);
+                region.putLong(PAGE, 2); // page 1 touched: its units are its own fault's
+                region.putLong(SMALL_FOLIO + PAGE, 3); // and a page of the next folio unit
+                region.flush();
+                region.punchHole(0, size);
+                assertEquals(0, GiveBackTest.allocatedBytes(file), "the punch took the unit whole");
+
+                region.putLong(0, 4); // page 0 again: its folio unit holds page 1, touched before the punch
+                assertEquals(GRANULE - SMALL_FOLIO, GiveBackTest.allocatedBytes(file), "page 0's folio unit whole,"
+                        + " and the folio units of its granule no fault touched");
+                region.putLong(PAGE, 5);
+                region.putLong(SMALL_FOLIO + PAGE, 6);
+                assertEquals(4, region.getLong(0));
+                assertEquals(5, region.getLong(PAGE));
+                assertEquals(6, region.getLong(SMALL_FOLIO + PAGE));
+                assertEquals(GRANULE, GiveBackTest.allocatedBytes(file));
+            }
+        }
+    }
+
+    /**
+     * As {@link #shouldAllocateTheTouchedUnitsOfAFolioUnitAZeroFillPreparesAfterAPunch}, where the fallocate
+     * of the folio unit finds no space (the file answers ENOSPC to every allocation): the write reports no
+     * space, and so does the write of another page of the folio unit, which must not be taken as prepared
+     * beside the hole, also after a no-wait write of the first page was refused (no give-back moved the
+     * mapping period then, so whatever that write's fill recorded still counts). Once there is space, both
+     * are written and the folio unit is allocated whole.
+     */
+    @Test
+    void shouldReportNoSpaceWhereAZeroFillCannotAllocateATouchedHoleOfItsFolioUnit() throws Exception {
+        Path file = fs.dir().resolve("punched-then-full");
+        long size = 2L << 20;
+        AtomicBoolean full = new AtomicBoolean();
+        try (StorageHandler storage = StorageHandlers.zeroFill(GRANULE)) {
+            storage.folioUnitForTests(SMALL_FOLIO);
+            WriteFaultHandler fullWhenAsked = new WriteFaultHandler() {
+                @Override
+                public FaultResult prepare(WriteFault fault) throws IOException, InterruptedException {
+                    return storage.prepare(new dev.mkwrite.ForwardingWriteFault(fault) {
+                        @Override
+                        public dev.mkwrite.StorageFile file() {
+                            return new ForwardingFile(delegate().file()) {
+                                @Override
+                                public Outcome allocate(long offset, long length) throws IOException {
+                                    return full.get() ? Outcome.NO_SPACE : super.allocate(offset, length);
+                                }
+                            };
+                        }
+                    });
+                }
+            };
+            try (MappedRegion region = region(file, size, fullWhenAsked)) {
+                region.putLong(0, 1);
+                region.putLong(PAGE, 2);
+                region.flush();
+                region.punchHole(0, size);
+                full.set(true);
+
+                assertNull(region.tryWrite(0, 8), "a no-wait write is refused: no edge, no reclaim");
+                NoSpaceException e = assertThrows(NoSpaceException.class, () -> region.putLong(0, 3));
+                assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
+                assertNull(region.tryWrite(0, 8));
+                assertThrows(NoSpaceException.class, () -> region.putLong(2L * PAGE, 4),
+                        "page 2 was taken as prepared beside the hole of page 1");
+                full.set(false);
+                region.putLong(0, 3);
+                region.putLong(2L * PAGE, 4);
+                region.putLong(PAGE, 5);
+                assertEquals(3, region.getLong(0));
+                assertEquals(5, region.getLong(PAGE));
+                assertEquals(4, region.getLong(2L * PAGE));
+                assertTrue(GiveBackTest.allocatedBytes(file) >= SMALL_FOLIO, "page 0's folio unit is not whole: "
+                        + GiveBackTest.allocatedBytes(file));
+            }
+        }
     }
 
     /** Allocates granules and populates each page: see the class documentation. */

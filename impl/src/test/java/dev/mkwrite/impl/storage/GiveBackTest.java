@@ -334,43 +334,6 @@ class GiveBackTest {
     }
 
     /**
-     * Zero-fill with native access, after a punch of a whole folio unit whose pages faults had touched: the
-     * first page faulting in it again used to fill itself and the untouched units only, since a touched unit
-     * is its own fault's to fill; the pages touched before the punch stayed holes beside it, in the folio the
-     * kernel's next fault of that page needs blocks for (SIGBUS on a full disk). Now such a fault allocates
-     * its whole folio unit, the touched units with fallocate, which changes no byte a writer may be storing.
-     */
-    @Test
-    void shouldAllocateTheTouchedUnitsOfAFolioUnitAZeroFillPreparesAfterAPunch(@TempDir Path dir) throws Exception {
-        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
-        assumeTrue("ext4".equals(Files.getFileStore(dir).type()), "ext4 keeps a hole beside a written page; this is "
-                + Files.getFileStore(dir).type());
-        Path file = dir.resolve("punched-then-filled");
-        long size = 2L << 20; // one largest folio unit: the punch takes it whole
-        try (StorageHandler storage = StorageHandlers.zeroFill(GRANULE)) {
-            storage.folioUnitForTests(FOLIO);
-            try (MappedRegion region = MappedRegion.builder(file).size(size).pageSize(PAGE).handler(storage).open()) {
-                region.putLong(0, 1);
-                region.putLong(PAGE, 2); // page 1 touched: its units are its own fault's
-                region.putLong(FOLIO + PAGE, 3); // and a page of the next folio unit
-                region.flush();
-                region.punchHole(0, size);
-                assertEquals(0, allocatedBytes(file), "the punch took the unit whole");
-
-                region.putLong(0, 4); // page 0 again: its folio unit holds page 1, touched before the punch
-                assertEquals(GRANULE - FOLIO, allocatedBytes(file), "page 0's folio unit whole, and the folio units of"
-                        + " its granule no fault touched");
-                region.putLong(PAGE, 5);
-                region.putLong(FOLIO + PAGE, 6);
-                assertEquals(4, region.getLong(0));
-                assertEquals(5, region.getLong(PAGE));
-                assertEquals(6, region.getLong(FOLIO + PAGE));
-                assertEquals(GRANULE, allocatedBytes(file));
-            }
-        }
-    }
-
-    /**
      * A write over two pages holds page 0 PREPARING (prepared with its whole folio unit) while page 1's fault
      * has dropped the lock, and a truncate cuts the unit meanwhile. Page 0 used to be published WRITABLE
      * with the reservation of a whole unit, kept prepared after its writeback, and after a grow stored into
