@@ -393,6 +393,7 @@ final class Region implements MappedRegion {
                 try {
                     writeback.writeBackFrozen(state.mapping, 0, state.pageCount);
                 } catch (Throwable t) { // the data stays in the page cache; the reservations end with the region
+                    state.closeWritebackFailed = true; // volatile; a waiting flush reads it under the lock too
                     try {
                         writeback.dropFrozen();
                     } catch (RuntimeException e) {

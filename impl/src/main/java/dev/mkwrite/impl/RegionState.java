@@ -81,6 +81,11 @@ final class RegionState {
     volatile long pageCount;
     volatile boolean closed;
     /**
+     * Set by a close whose final writeback failed, before it lets go of the lock: a flush that waited for
+     * another's writeback and finds the region closed may not take the close's writeback for its own.
+     */
+    volatile boolean closeWritebackFailed;
+    /**
      * The reads without the lock, and what they read through ({@link Reads#memory}), which this state
      * publishes whenever the mapping, the size or closed changes.
      */

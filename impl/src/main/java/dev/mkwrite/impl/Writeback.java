@@ -128,6 +128,14 @@ final class Writeback {
             region.lock.readLock().lock();
             try {
                 if (region.closed) {
+                    if (region.closeWritebackFailed) { // a page this flush waited for may never have been forced
+                        long page = pending.getLong(0);
+                        throw new IOException("flush(offset " + offset + ", length " + length + ") of " + region.path
+                                + ": the region was closed while this flush waited for another flush's writeback of"
+                                + " page " + page + " (offset " + (page << region.pageShift) + "), and the close's"
+                                + " own writeback failed: writes completed before this flush may not be durable",
+                                region.closedException(page << region.pageShift, page));
+                    }
                     return done; // close wrote back every dirty page
                 }
                 for (int k = 0; k < pending.size(); k++) {
@@ -241,10 +249,11 @@ final class Writeback {
                             () -> "writers to leave page " + page + " of " + region.path + " for writeback");
                     continue;
                 }
-                forceAndClean(m, ready, WRITEBACK);
+                java.util.List<Reservation> ended = forceAndClean(m, ready, WRITEBACK);
                 done += ready.size();
                 pages.clear();
                 pages.addAll(pinned);
+                consumeAll(ended); // the application's code: what it throws gives back only the pages left
             }
         } catch (IOException | RuntimeException | Error e) {
             // The pages stay dirty: back to WRITABLE with their reservations; a later flush retries.
@@ -259,10 +268,13 @@ final class Writeback {
 
     /**
      * For pages in {@code from} state (WRITEBACK, or FROZEN under the exclusive lock) with no pins: lets
-     * the handler see their stable contents, forces them in contiguous runs, consumes their reservations
-     * and makes them CLEAN. Throws with every page still in {@code from} if forcing failed.
+     * the handler see their stable contents, forces them in contiguous runs and makes them CLEAN. Throws
+     * with every page still in {@code from} if forcing failed. Returns the reservations of the pages whose
+     * writeback ended, for the caller to {@linkplain #consumeAll consume} once it no longer counts the pages
+     * as its own: a {@code consume()} that throws must not leave the caller giving back pages that ended,
+     * which another flush may have taken since.
      */
-    private void forceAndClean(Mapping m, LongArrayList pages, int from) throws IOException {
+    private java.util.List<Reservation> forceAndClean(Mapping m, LongArrayList pages, int from) throws IOException {
         long regionSize = region.size;
         int shift = region.pageShift;
         HandlerScope.Writeback call = new HandlerScope.Writeback(region);
@@ -292,6 +304,7 @@ final class Writeback {
                 throw region.named("writing back [" + start + ", " + end + ")", start, e);
             }
         }
+        java.util.List<Reservation> ended = new java.util.ArrayList<>(pages.size());
         for (k = 0; k < pages.size(); k++) {
             long page = pages.getLong(k);
             Chunk c = table.chunkAcquire(page);
@@ -300,11 +313,34 @@ final class Writeback {
             if (endWriteback(c, i, page, from)) {
                 region.counters.pagesWrittenBack.increment();
                 if (r != null) {
-                    ledger.consume(r);
+                    ended.add(r);
                 }
             }
         }
         region.waiters.signal();
+        return ended;
+    }
+
+    /**
+     * Consumes the reservations of pages whose writeback ended, every one of them: a RuntimeException a
+     * reservation throws is logged ({@link Ledger#consume}); an Error is thrown once all are consumed.
+     */
+    private void consumeAll(java.util.List<Reservation> ended) {
+        Error first = null;
+        for (Reservation r : ended) {
+            try {
+                ledger.consume(r);
+            } catch (Error e) {
+                if (first == null) {
+                    first = e;
+                } else if (first != e) {
+                    first.addSuppressed(e);
+                }
+            }
+        }
+        if (first != null) {
+            throw first;
+        }
     }
 
     /**
@@ -375,7 +411,7 @@ final class Writeback {
             }
         });
         if (!pages.isEmpty()) {
-            forceAndClean(m, pages, FROZEN);
+            consumeAll(forceAndClean(m, pages, FROZEN));
         }
     }
 

@@ -130,4 +130,136 @@ class CloseWhenWritebackThrowsTest {
             region.close(); // a second close does nothing
         }
     }
+
+    /**
+     * Flush F1 takes page 0 to writeback and its {@code beforeWriteback} holds it there; flush F2 finds the
+     * page under F1's writeback and waits for it; a close begins (holding the region lock) and waits too.
+     * F1 fails and gives the page back dirty; the close's own writeback of it fails. F2 used to wake, find
+     * the region closed and return as if the close had written back every dirty page, though the write made
+     * before it began was never forced. It now throws, naming the file.
+     */
+    @org.junit.jupiter.api.Test
+    void shouldFailAFlushThatWaitedForAWritebackTheCloseCouldNotDo() throws Exception {
+        Path file = dir.resolve("flush-then-close.dat");
+        TrackingHandler handler = new TrackingHandler();
+        MappedRegion region = MappedRegion.builder(file).size(4L * PAGE).pageSize(PAGE).handler(handler).open();
+        java.util.concurrent.CountDownLatch inFirst = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch releaseFirst = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
+        handler.writebackHook = (page, contents) -> {
+            if (first.getAndSet(false)) {
+                inFirst.countDown();
+                try {
+                    releaseFirst.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            throw new IllegalStateException("test: the device failed");
+        };
+        region.putLong(0, 7); // acknowledged before either flush began
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(3);
+        try {
+            java.util.concurrent.Future<Long> f1 = pool.submit(() -> region.flush());
+            assertTrue(inFirst.await(10, java.util.concurrent.TimeUnit.SECONDS));
+            java.util.concurrent.atomic.AtomicReference<Thread> f2Thread = new java.util.concurrent.atomic.AtomicReference<>();
+            java.util.concurrent.Future<Long> f2 = pool.submit(() -> {
+                f2Thread.set(Thread.currentThread());
+                return region.flush();
+            });
+            awaitWaiting(f2Thread); // for F1's writeback of page 0
+            java.util.concurrent.Future<?> closing = pool.submit(() -> {
+                region.close();
+                return null;
+            });
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (!closedYet(region)) { // the close holds the region lock from here to its end
+                assertTrue(System.nanoTime() < deadline, "the close did not begin");
+                Thread.sleep(1);
+            }
+            releaseFirst.countDown();
+
+            assertThrows(java.util.concurrent.ExecutionException.class, f1::get); // what the handler threw
+            assertTrue(assertThrows(java.util.concurrent.ExecutionException.class, closing::get).getCause()
+                    instanceof IOException);
+            Throwable e = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> f2.get(10, java.util.concurrent.TimeUnit.SECONDS),
+                    "the second flush returned, its page never forced").getCause();
+            assertTrue(e instanceof IOException, String.valueOf(e));
+            assertTrue(e.getMessage().contains(file.toString()) && e.getMessage().contains("page 0"), e.getMessage());
+        } finally {
+            releaseFirst.countDown();
+            pool.shutdownNow();
+            region.close();
+        }
+    }
+
+    /**
+     * A reservation's {@code consume()}, the application's code too, throws an Error at the end of a flush's
+     * writeback, after it had made page 0 dirty again and a second flush had taken the page (held in its
+     * {@code beforeWriteback}). The first flush's failure path used to give back every page of its batch,
+     * those already ended too: page 0 went from the second flush's WRITEBACK to WRITABLE, under a writeback
+     * in progress (writers entered a stable page), and that flush's end found it gone. The Error now reaches
+     * the caller with every page of the batch ended, and nobody else's page is touched.
+     */
+    @org.junit.jupiter.api.Test
+    void shouldNotTakeAnotherFlushsPageWhenConsumeThrowsAnError() throws Exception {
+        Path file = dir.resolve("consume-throws.dat");
+        TrackingHandler handler = new TrackingHandler();
+        MappedRegion region = MappedRegion.builder(file).size(4L * PAGE).pageSize(PAGE).handler(handler).open();
+        java.util.concurrent.CountDownLatch inSecond = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch releaseSecond = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean(true);
+        java.util.concurrent.ExecutorService second = java.util.concurrent.Executors.newSingleThreadExecutor(
+                r -> new Thread(r, "second-flush"));
+        java.util.concurrent.atomic.AtomicReference<java.util.concurrent.Future<Long>> secondFlush =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        handler.writebackHook = (page, contents) -> {
+            if (Thread.currentThread().getName().equals("second-flush")) {
+                inSecond.countDown();
+                TrackingHandler.awaitQuietly(releaseSecond);
+            }
+        };
+        handler.endHook = (reservation, consumed) -> {
+            if (consumed && reservation.page == 0 && armed.getAndSet(false)) {
+                region.putLong(0, 9); // page 0, just ended CLEAN, dirty again
+                secondFlush.set(second.submit(() -> region.flush(0, PAGE)));
+                TrackingHandler.awaitQuietly(inSecond); // the second flush holds page 0 under writeback
+                throw new AssertionError("test: consume failed");
+            }
+        };
+        try {
+            region.putLong(0, 1);
+            region.putLong(PAGE, 2);
+            assertThrows(AssertionError.class, region::flush);
+            assertEquals("WRITEBACK", ReliabilityProbe.state(region, 0), "the second flush's page was taken from it");
+            assertEquals("CLEAN", ReliabilityProbe.state(region, 1), "page 1 was forced: its writeback ended");
+            releaseSecond.countDown();
+            assertEquals(1, secondFlush.get().get(10, java.util.concurrent.TimeUnit.SECONDS));
+            assertEquals("CLEAN", ReliabilityProbe.state(region, 0));
+            assertEquals(9, region.getLong(0));
+            assertEquals(0, handler.endedTwice());
+        } finally {
+            releaseSecond.countDown();
+            second.shutdownNow();
+            region.close();
+        }
+    }
+
+    /** Whether the region is closed: its close marks it so under the region lock, first thing. */
+    private static boolean closedYet(MappedRegion region) {
+        return RegionHandle.regionOf(region).isClosed();
+    }
+
+    private static void awaitWaiting(java.util.concurrent.atomic.AtomicReference<Thread> ref) throws InterruptedException {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        for (;;) {
+            Thread t = ref.get();
+            if (t != null && (t.getState() == Thread.State.WAITING || t.getState() == Thread.State.TIMED_WAITING)) {
+                return;
+            }
+            assertTrue(System.nanoTime() < deadline, "the thread never waited");
+            Thread.sleep(1);
+        }
+    }
 }
