@@ -107,6 +107,9 @@ final class AsymmetricFence {
      */
     private static LongSupplier registrationForTests;
 
+    /** A stand-in for {@link #heavy()}'s system call, set by a test to make it fail; null, the system call. */
+    private static volatile LongSupplier barrierForTests;
+
     private AsymmetricFence() {
     }
 
@@ -169,7 +172,9 @@ final class AsymmetricFence {
     static void heavy() {
         if (ON && BrokenRule.fencesPin()) {
             requireRegistered();
-            long r = PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_PRIVATE_EXPEDITED);
+            LongSupplier barrier = barrierForTests; // volatile; a drainer's read, beside a system call
+            long r = barrier == null ? PosixNative.membarrier(PosixNative.MEMBARRIER_CMD_PRIVATE_EXPEDITED)
+                    : barrier.getAsLong();
             if (r < 0) {
                 // Registered, so the kernel has no reason to refuse; writers have no fence to fall back on.
                 throw new IllegalStateException("membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed: "
@@ -188,6 +193,14 @@ final class AsymmetricFence {
                     + " process registered for it: the drainer must call AsymmetricFence.registerDrainer()"
                     + " at its entry, before its first page-state CAS");
         }
+    }
+
+    /**
+     * For tests: {@link #heavy()} calls {@code barrier} (which returns 0 or {@code -errno}) instead of the
+     * system call from now on; null restores the system call.
+     */
+    static void barrierThroughForTests(LongSupplier barrier) {
+        barrierForTests = barrier;
     }
 
     /**

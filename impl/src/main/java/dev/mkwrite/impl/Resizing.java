@@ -160,10 +160,10 @@ final class Resizing {
         if (cut) {
             markTrimmedUnit(cutUnit, oldPages);
         }
-        if (partial) {
-            quiesce(oldPages - 1, oldPages);
-        }
         try {
+            if (partial) {
+                quiesce(oldPages - 1, oldPages); // inside: a page it froze before it threw is thawed
+            }
             Mapping old = region.mapping;
             if (partial) {
                 // The old last page was prepared for fewer bytes than it will cover: write it back and
@@ -195,8 +195,8 @@ final class Resizing {
             mapAnew = false; // a new scope: the handlers forget what they recorded in the file's old tail
             if (!retirement.retire(old)) {
                 // Some writer stays pinned across many grows: drain every writer, and unmap them all.
-                quiesceAll();
                 try {
+                    quiesceAll(); // inside, as every quiesce: its drain's barrier may throw
                     retirement.unmapAll();
                     retirement.awaitUsers(old);
                     old.unmap();
@@ -219,8 +219,8 @@ final class Resizing {
      */
     private void shrinkTo(long newSize) throws IOException {
         pins.checkNotHeldByThisThread("truncate(" + newSize + ")", 0, Long.MAX_VALUE); // it waits for every writer
-        quiesceAll();
         try {
+            quiesceAll(); // inside: a page it froze before its drain's barrier threw is thawed
             retirement.unmapAll();
             long oldPages = region.pageCount;
             long newPages = region.pagesFor(newSize);
@@ -306,8 +306,8 @@ final class Resizing {
         long first = offset >>> region.pageShift;
         long endPage = region.pagesFor(offset + length);
         pins.checkNotHeldByThisThread("punchHole(offset " + offset + ", length " + length + ")", first, endPage - 1);
-        quiesce(first, endPage);
         try {
+            quiesce(first, endPage); // inside, as the shrink's
             // With no writer pinned in the range and its pages FROZEN or CLEAN, nothing stores into it.
             discard(offset, offset + length);
             removePages(first, endPage, region.nextEpoch());

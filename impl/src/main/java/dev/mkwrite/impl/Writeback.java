@@ -223,10 +223,12 @@ final class Writeback {
         long done = 0;
         LongArrayList ready = new LongArrayList();
         LongArrayList pinned = new LongArrayList();
-        if (!pages.isEmpty()) {
-            pins.fenceWriters(); // every page was taken before: the drainer's StoreLoad before the slot reads
-        }
         try {
+            if (!pages.isEmpty()) {
+                // Every page was taken before: the drainer's StoreLoad before the slot reads. Inside the try:
+                // if the barrier fails, the pages go back.
+                pins.fenceWriters();
+            }
             while (!pages.isEmpty()) {
                 ready.clear();
                 pinned.clear();

@@ -58,6 +58,7 @@ class AsymmetricFenceTest {
     @AfterEach
     void registerThroughTheSystemCall() {
         AsymmetricFence.registerThroughForTests(null);
+        AsymmetricFence.barrierThroughForTests(null);
     }
 
     private static void refuseRegistration() {
@@ -263,6 +264,19 @@ class AsymmetricFenceTest {
 
     /** The exclusive operations, each as the test calls it, and what it leaves once it succeeds. */
     enum Exclusive {
+        FLUSH {
+            @Override
+            void run(MappedRegion region) throws IOException {
+                region.flush();
+            }
+
+            @Override
+            void assertDone(MappedRegion region) {
+                for (int p = 0; p < DIRTY; p++) {
+                    assertEquals("CLEAN", ReliabilityProbe.state(region, p), "page " + p + " after the flush");
+                }
+            }
+        },
         PUNCH_HOLE {
             @Override
             void run(MappedRegion region) throws IOException {
@@ -341,6 +355,56 @@ class AsymmetricFenceTest {
         region.close();
         assertEquals(0, handler.live(), "close ended every reservation");
         assertEquals(0, handler.endedTwice());
+    }
+
+    /**
+     * The drainer's barrier itself failing (registered, the kernel still refuses: ENOMEM, say), where another
+     * thread's slot needs it: the operation has already taken its pages (flush: to WRITEBACK; truncate and
+     * punchHole: FROZEN) and throws. The barrier used to run before the try whose catch or finally gives the
+     * pages back, so they stayed so for good: a later flush waited for them forever, a write into a FROZEN
+     * page threw. Now every page goes back as it was, and the operation succeeds once the barrier does.
+     */
+    @ParameterizedTest
+    @MethodSource("backingsAndDrainers")
+    void shouldGiveEveryPageBackWhenTheBarrierFails(Backing backing, Exclusive op) throws Exception {
+        assumeTrue(!Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins"), "the other thread needs a slot");
+        MappedRegion region = openDirty(backing); // closed at the end, not on failure: see the class comment
+        java.util.concurrent.CountDownLatch wrote = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch end = new java.util.concurrent.CountDownLatch(1);
+        Thread other = Thread.ofPlatform().name("other-writer").start(() -> {
+            region.putLong(0, 1); // a slot of its own, which every drainer must fence while it lives
+            wrote.countDown();
+            try {
+                end.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        try {
+            wrote.await();
+            AsymmetricFence.barrierThroughForTests(() -> -Errno.ENOMEM);
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> op.run(region), op.name());
+            assertTrue(String.valueOf(e.getMessage()).contains("MEMBARRIER_CMD_PRIVATE_EXPEDITED"), e.getMessage());
+            AsymmetricFence.barrierThroughForTests(null);
+            assertUnchanged(region, "after the " + op + " whose barrier failed");
+            region.putLong(PAGE + 8, 42);
+            assertEquals(42, region.getLong(PAGE + 8));
+            op.run(region);
+            op.assertDone(region);
+        } finally {
+            AsymmetricFence.barrierThroughForTests(null);
+            end.countDown();
+            other.join();
+        }
+        region.close();
+        assertEquals(0, handler.live(), "close ended every reservation");
+        assertEquals(0, handler.endedTwice());
+    }
+
+    /** The drainers whose barrier runs once they have taken pages: flush and the two that quiesce pages. */
+    static Stream<Arguments> backingsAndDrainers() {
+        return Stream.of(Backing.values()).flatMap(b -> Stream.of(Exclusive.FLUSH, Exclusive.PUNCH_HOLE,
+                Exclusive.TRUNCATE).map(op -> Arguments.of(b, op)));
     }
 
     private static void assertRefused(Executable operation, String what) {
