@@ -357,7 +357,10 @@ public interface MappedRegion extends Closeable {
      * does) and the old mapping is unmapped: at once for a truncate, and for a grow with the
      * {@code MAPPED_BYTE_BUFFER} backing; for a grow with {@code MEMORY_SEGMENT}, once the writers and
      * flushes still using the old mapping have left. Afterwards every access through it throws
-     * {@link IllegalStateException}, never a crash, so take a new view after a grow or truncate. A channel
+     * {@link IllegalStateException}, never a crash, so take a new view after a grow or truncate. An access
+     * that meets the unmapping while it runs also gets the thread's interrupt status set by the JVM (HotSpot
+     * stops such an access that way), which nobody sent: clear it ({@code Thread.interrupted()}) where you
+     * catch that exception, or the thread's next blocking call fails (mkwrite's own reads do this). A channel
      * operation on a view's buffer ({@link #viewBuffer}, a zero-copy send) holds the view's mapping for the
      * whole call: a truncate or close that must unmap it waits for that call to end (and says so in the log
      * after a second), holding the region lock, so faults (and, on tmpfs, reads of pages no write prepared)
@@ -446,7 +449,7 @@ public interface MappedRegion extends Closeable {
      * anew they write through the old mapping, which maps the same file pages and stays mapped until they
      * have left. One exception keeps old mappings from piling up: with {@link Backing#MEMORY_SEGMENT}, once
      * 32 old mappings wait for writers that stay pinned, the next grow that maps anew waits for every
-     * pinned writer and unmaps them all. Another: after a {@link #truncate} whose file could not be shortened,
+     * pinned writer and unmaps them all (a span of the calling thread makes it throw instead). Another: after a {@link #truncate} whose file could not be shortened,
      * in a region whose handler keeps written-back pages prepared, the grow shortens the file first and then
      * waits for the writers of the region's last 2 MiB unit, whose tail that freed (their pages are prepared
      * again, whole); a span of the calling thread there makes it throw instead.

@@ -61,7 +61,12 @@ public interface WriteSpan extends AutoCloseable {
      */
     ByteBuffer buffer();
 
-    /** Unpins the span's pages. Idempotent. Must be called on the thread that opened the span. */
+    /**
+     * Unpins the span's pages. Idempotent. Must be called on the thread that opened the span.
+     *
+     * @throws WrongThreadException if called on another thread; the span stays open (a span of no bytes
+     *                              pins nothing, and any thread may close it)
+     */
     @Override
     void close();
 }

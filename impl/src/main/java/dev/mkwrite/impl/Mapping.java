@@ -187,6 +187,11 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         return false;
     }
 
+    /** Whether {@link #extendInPlace} would cover {@code newSize}: the mapping has room for it. */
+    boolean hasRoomFor(long newSize) {
+        return false;
+    }
+
     /**
      * Maps the region's file, extending it sparsely to {@code size} if it is shorter. With the region's
      * native descriptor ({@code fd >= 0}), a MEMORY_SEGMENT region is mapped by {@link NativeMapping},
@@ -281,8 +286,13 @@ abstract sealed class Mapping permits Mapping.NativeMapping, Mapping.SegmentMapp
         }
 
         @Override
+        boolean hasRoomFor(long newSize) {
+            return newSize <= segment().byteSize();
+        }
+
+        @Override
         boolean extendInPlace(long newSize) throws IOException {
-            if (newSize > segment().byteSize()) {
+            if (!hasRoomFor(newSize)) {
                 return false;
             }
             truncate(fd, newSize, "the region's file");

@@ -304,29 +304,127 @@ final class Pins {
         }
     }
 
-    /** Whether this thread holds a page of {@code [first, last]} pinned through a slot of its own (see below). */
-    boolean heldByThisThread(long first, long last) {
-        return hazards.ownRangeOverlapping(first, last) != Hazards.EMPTY;
+    /**
+     * The open spans of the current thread whose pins no scan of the slots finds: pinned through the pages'
+     * state words ({@link #STATE_PINS}: its slots taken, or a range too long for one), or through a slot no
+     * thread owns (without {@link AsymmetricFence#ON}). One list per thread, of every region; only such spans
+     * pay for it, a span in a slot of the thread's own (the common case with the fence) is found by
+     * {@link Hazards#ownRangeOverlapping}. Without them, an operation that waits for writers would not see
+     * that the caller is one, and wait for itself forever.
+     */
+    private static final ThreadLocal<java.util.ArrayList<Held>> HELD = new ThreadLocal<>();
+    /** Notes of this region's spans, on every thread: none, and no thread's list is looked at. */
+    private final java.util.concurrent.atomic.AtomicInteger noted = new java.util.concurrent.atomic.AtomicInteger();
+
+    /** Pages {@code [first, last]} of the region of {@code pins}, held by an open span of the current thread. */
+    static final class Held {
+        final Pins pins;
+        final long first;
+        final long last;
+
+        Held(Pins pins, long first, long last) {
+            this.pins = pins;
+            this.first = first;
+            this.last = last;
+        }
     }
 
     /**
-     * Throws if this thread holds a pin on a page of {@code [first, last]} through a hazard slot of its own
-     * (a {@link dev.mkwrite.WriteSpan} it has not closed, say): {@code op}, which waits for the writers of
-     * those pages to leave, would wait for this thread, forever. Called before {@code op} changes anything.
-     * Pins held through the pages' state words, or in slots no thread owns (without
-     * {@link AsymmetricFence#ON}), are not found.
+     * Notes that the current thread opened a span over {@code [first, last]} pinned by {@code pin}, unless a
+     * scan of the slots finds it: returns the note for {@link #forgetHeld}, or null.
+     */
+    Held noteHeld(Hazards.Slot pin, long first, long last) {
+        if (pin == NO_PINS || AsymmetricFence.ON && pin != STATE_PINS) {
+            return null; // nothing pinned, or a slot of this thread's own
+        }
+        return noteHeldSlowly(first, last);
+    }
+
+    /** {@link #noteHeld}'s note, out of line: the span's fast path inlines only the test above. */
+    private Held noteHeldSlowly(long first, long last) {
+        noted.incrementAndGet();
+        java.util.ArrayList<Held> held = HELD.get();
+        if (held == null) {
+            held = new java.util.ArrayList<>(4);
+            HELD.set(held);
+        }
+        Held h = new Held(this, first, last);
+        held.add(h);
+        return h;
+    }
+
+    /**
+     * Ends a span's note on the thread that made it. Returns false, changing nothing, if the current thread
+     * did not make it: the span is being closed by another thread.
+     */
+    static boolean forgetHeld(Held h) {
+        java.util.ArrayList<Held> held = HELD.get();
+        if (held != null) {
+            for (int k = held.size() - 1; k >= 0; k--) { // the last opened is most often the first closed
+                if (held.get(k) == h) {
+                    held.remove(k);
+                    h.pins.noted.decrementAndGet();
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** Whether the current thread opened the span that holds {@code pin}, a slot it owns (with the fence). */
+    static boolean ownedByThisThread(Hazards.Slot pin) {
+        return pin.ownerId == Thread.currentThread().threadId();
+    }
+
+    /** A span of this thread's whose note overlaps {@code [first, last]} of this region, or null. */
+    private Held heldNoted(long first, long last) {
+        if (noted.get() == 0) {
+            return null; // no span of this region is noted, on any thread: the common case with the fence
+        }
+        java.util.ArrayList<Held> held = HELD.get();
+        if (held != null) {
+            for (Held h : held) {
+                if (h.pins == this && h.first <= last && first <= h.last) {
+                    return h;
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Whether this thread holds a page of {@code [first, last]} pinned, in a span still open (see below). */
+    boolean heldByThisThread(long first, long last) {
+        return hazards.ownRangeOverlapping(first, last) != Hazards.EMPTY || heldNoted(first, last) != null;
+    }
+
+    /**
+     * Throws if this thread holds a pin on a page of {@code [first, last]} (a {@link dev.mkwrite.WriteSpan}
+     * it has not closed): {@code op}, which waits for the writers of those pages to leave, would wait for
+     * this thread, forever. Called before {@code op} changes anything. Finds a span in a hazard slot of the
+     * thread's own, and one pinned otherwise ({@link #noteHeld}).
      */
     void checkNotHeldByThisThread(String op, long first, long last) {
-        long held = hazards.ownRangeOverlapping(first, last);
-        if (held != Hazards.EMPTY) {
-            long lastPage = Math.max(first, Math.min(last, region.pageCount - 1)); // flush(0, MAX): not page 2^51
-            String which = first == 0 && last >= region.pageCount - 1 ? "every page"
-                    : first == lastPage ? "page " + first : "pages " + first + ".." + lastPage;
-            throw new IllegalStateException(op + " waits for the writers of " + which + " of " + region.path
-                    + " to leave, and this thread holds pages " + Hazards.first(held) + ".." + Hazards.last(held)
-                    + " pinned (a WriteSpan not closed): close it first [file " + region.path + ", offset "
-                    + (Hazards.first(held) << region.pageShift) + ", page " + Hazards.first(held) + "]");
+        long heldFirst;
+        long heldLast;
+        long inSlot = hazards.ownRangeOverlapping(first, last);
+        if (inSlot != Hazards.EMPTY) {
+            heldFirst = Hazards.first(inSlot);
+            heldLast = Hazards.last(inSlot);
+        } else {
+            Held h = heldNoted(first, last);
+            if (h == null) {
+                return;
+            }
+            heldFirst = h.first;
+            heldLast = h.last;
         }
+        long lastPage = Math.max(first, Math.min(last, region.pageCount - 1)); // flush(0, MAX): not page 2^51
+        String which = first == 0 && last >= region.pageCount - 1 ? "every page"
+                : first == lastPage ? "page " + first : "pages " + first + ".." + lastPage;
+        throw new IllegalStateException(op + " waits for the writers of " + which + " of " + region.path
+                + " to leave, and this thread holds pages " + heldFirst + ".." + heldLast
+                + " pinned (a WriteSpan not closed): close it first [file " + region.path + ", offset "
+                + (heldFirst << region.pageShift) + ", page " + heldFirst + "]");
     }
 
     /** How many times {@link #fenceWriters} called the system call: for tests. */

@@ -323,15 +323,24 @@ final class Reads {
         if (dst.isReadOnly()) {
             throw readOnly(offset, dst, null);
         }
-        if (holesAllocate) {
-            readCarefully(op, offset, dst);
-            return;
-        }
-        MemorySegment m = lockForRead(op, offset, dst.byteSize());
         try {
-            MemorySegment.copy(m, offset, dst, 0, dst.byteSize());
-        } finally {
-            state.lock.readLock().unlock();
+            if (holesAllocate) {
+                readCarefully(op, offset, dst);
+                return;
+            }
+            MemorySegment m = lockForRead(op, offset, dst.byteSize());
+            try {
+                MemorySegment.copy(m, offset, dst, 0, dst.byteSize());
+            } finally {
+                state.lock.readLock().unlock();
+            }
+        } catch (WrongThreadException e) { // the caller's segment, as on the fast path: named, nothing read
+            throw state.unusableSegment(op, "destination", offset, e);
+        } catch (IllegalStateException e) {
+            if (!dst.scope().isAlive()) {
+                throw state.unusableSegment(op, "destination", offset, e);
+            }
+            throw e;
         }
     }
 

@@ -176,6 +176,11 @@ final class Region implements MappedRegion {
         return state.closed;
     }
 
+    /** Whether reads of pages no write prepared go through the file, under the lock (tmpfs): for tests. */
+    boolean readsHolesThroughTheFile() {
+        return state.holesAllocateOnRead;
+    }
+
     @Override
     public RegionStats stats() {
         boolean nativeMapping = state.mapping instanceof Mapping.NativeMapping;

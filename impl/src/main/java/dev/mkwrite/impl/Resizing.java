@@ -151,6 +151,11 @@ final class Resizing {
         if (partial) {
             pins.checkNotHeldByThisThread("grow(" + newSize + ")", oldPages - 1, oldPages - 1);
         }
+        Mapping current = region.mapping;
+        if (current.unmaps() && (mapAnew || !current.hasRoomFor(newSize)) && retirement.full()) {
+            // It maps anew with no room to retire the old mapping: it drains every writer (below), this thread too
+            pins.checkNotHeldByThisThread("grow(" + newSize + ")", 0, Long.MAX_VALUE);
+        }
         boolean cut = trimCutsUnit();
         long cutUnit = (oldSize & -LARGEST_FOLIO) >>> region.pageShift;
         if (cut) {
@@ -194,9 +199,12 @@ final class Resizing {
             region.resized(fresh, newSize, newPages); // writers that pin from now on write through it
             mapAnew = false; // a new scope: the handlers forget what they recorded in the file's old tail
             if (!retirement.retire(old)) {
-                // Some writer stays pinned across many grows: drain every writer, and unmap them all.
+                // Some writer stays pinned across many grows: drain every writer, and unmap them all. (A buffer's
+                // retired mappings are read companions a channel operation holds: no writer uses them.)
                 try {
-                    quiesceAll(); // inside, as every quiesce: its drain's barrier may throw
+                    if (old.unmaps()) {
+                        quiesceAll(); // inside, as every quiesce: its drain's barrier may throw
+                    }
                     retirement.unmapAll();
                     retirement.awaitUsers(old);
                     old.unmap();

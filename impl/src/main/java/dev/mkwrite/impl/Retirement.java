@@ -146,6 +146,23 @@ final class Retirement {
         region.awaitUninterruptibly(() -> m.users() == 0, () -> "flushes to leave an old mapping of " + region.path);
     }
 
+    /**
+     * Whether {@link #retire} would refuse a mapping now, after unmapping those already expired (as the
+     * reaper would). Lock held exclusive: only a grow retires, so a false answer stays false until that
+     * grow's retire; a true one may turn false meanwhile, as the reaper frees room.
+     */
+    boolean full() {
+        synchronized (retired) {
+            if (retired.size() < MAX_RETIRED) {
+                return false;
+            }
+        }
+        reap();
+        synchronized (retired) {
+            return retired.size() >= MAX_RETIRED;
+        }
+    }
+
     /** Number of retired mappings not yet unmapped, for tests. */
     int count() {
         synchronized (retired) {

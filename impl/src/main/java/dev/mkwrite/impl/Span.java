@@ -8,7 +8,7 @@ import java.nio.ByteBuffer;
 /**
  * A pinned range of pages; confined to the thread that opened it.
  *
- * <p>Four fields, 40 bytes with the header: an appender that keeps its span in a field between records
+ * <p>Five fields, 40 bytes with the header: an appender that keeps its span in a field between records
  * allocates it and its segment once per span, where escape analysis cannot remove them (row 1b). The
  * pages, the region's state and the byte order are the {@link Writes}' to compute or give.
  */
@@ -25,12 +25,15 @@ final class Span implements WriteSpan {
     private final long length;
     /** How the pages are pinned: a hazard slot, {@link Pins#STATE_PINS} or {@link Pins#NO_PINS}; null once closed. */
     private Hazards.Slot pin;
+    /** The opening thread's note of a pin no scan of the slots finds ({@link Pins#noteHeld}), or null. */
+    private final Pins.Held held;
 
-    Span(Writes writes, long offset, long length, Hazards.Slot pin) {
+    Span(Writes writes, long offset, long length, Hazards.Slot pin, Pins.Held held) {
         this.writes = writes;
         this.offset = offset;
         this.length = length;
         this.pin = pin;
+        this.held = held;
     }
 
     @Override
@@ -61,13 +64,27 @@ final class Span implements WriteSpan {
         return mapping.buffer(at(mapping.segment().byteSize()), length).order(writes.order());
     }
 
+    /**
+     * Ends the pins, on the thread that opened the span: another thread's close would race the opener's (both
+     * unpinning, the second clearing the opener's next pin, or borrowing from a state word's count), so it
+     * is refused with {@link WrongThreadException}, nothing changed. A second close does nothing.
+     */
     @Override
     public void close() {
         Hazards.Slot p = pin;
         if (p != null) {
+            if (p != Pins.NO_PINS && (held != null ? !Pins.forgetHeld(held) : !Pins.ownedByThisThread(p))) {
+                throw closedByAnotherThread();
+            }
             pin = null;
             writes.unpin(offset, length, p);
         }
+    }
+
+    /** Out of line: the close the JIT inlines is the test and the unpin. */
+    private WrongThreadException closedByAnotherThread() {
+        return new WrongThreadException("span [" + offset + ", " + (offset + length) + ") of " + writes.state().path
+                + " was opened by another thread, which alone may close it " + writes.state().where(offset));
     }
 
     /**

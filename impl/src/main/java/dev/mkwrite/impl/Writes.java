@@ -70,7 +70,7 @@ final class Writes implements Ahead.Preparer {
         if (pin == null) {
             return spanSlowly(offset, length, noWait, why);
         }
-        return new Span(this, offset, length, pin);
+        return new Span(this, offset, length, pin, pins.noteHeld(pin, first(offset), last(offset, length)));
     }
 
     /** {@link #span} past the fast path: the checks that throw, empty spans, faults, spans of pages. */
@@ -78,13 +78,13 @@ final class Writes implements Ahead.Preparer {
         state.checkRange("write", offset, length);
         if (length == 0) {
             state.checkEmpty(offset);
-            return new Span(this, offset, 0, Pins.NO_PINS);
+            return new Span(this, offset, 0, Pins.NO_PINS, null);
         }
         Hazards.Slot pin = pin(offset, length, noWait, why);
         if (pin == WOULD_BLOCK) {
             return null;
         }
-        return new Span(this, offset, length, pin);
+        return new Span(this, offset, length, pin, pins.noteHeld(pin, first(offset), last(offset, length)));
     }
 
     // Each write has two halves. The first, small enough for the JIT to inline into the caller, pins through

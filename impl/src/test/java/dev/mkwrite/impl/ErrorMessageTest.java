@@ -21,6 +21,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /** Errors say what is wrong, for which region, once. */
 class ErrorMessageTest {
@@ -84,6 +85,36 @@ class ErrorMessageTest {
             assertEquals(1, region.getLong(4096));
             region.putLong(8192, 2);
             assertEquals(2, region.getLong(8192));
+        }
+    }
+
+    /**
+     * As above, on tmpfs with a handler that keeps written-back pages prepared: a read of a page no write
+     * prepared goes through the file under the region lock ({@code pread}), not the fast path, and there the
+     * JDK's exception for the destination used to come out bare, without file, offset or page.
+     */
+    @Test
+    void shouldNameTheRegionWhenTheCallersSegmentCannotBeUsedForAReadThroughTheFile() throws Exception {
+        Path shm = Path.of("/dev/shm");
+        assumeTrue(Files.isDirectory(shm) && Files.getFileStore(shm).type().equals("tmpfs"), "needs a tmpfs at /dev/shm");
+        Path file = Files.createTempFile(shm, "mkwrite-segments", ".dat");
+        TrackingHandler handler = new TrackingHandler();
+        handler.preparesOverwrites = false; // pages stay prepared: reads of holes on tmpfs go through the file
+        java.util.concurrent.ExecutorService other = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (MappedRegion region = MappedRegion.builder(file).size(1 << 16).handler(handler).open()) {
+            assumeTrue(RegionHandle.regionOf(region).readsHolesThroughTheFile(), "reads through the mapping here");
+            java.lang.foreign.Arena closed = java.lang.foreign.Arena.ofShared();
+            java.lang.foreign.MemorySegment gone = closed.allocate(8);
+            closed.close();
+            java.lang.foreign.MemorySegment foreign =
+                    other.submit(() -> java.lang.foreign.Arena.ofConfined().allocate(8)).get();
+            assertSegmentRefused(IllegalStateException.class, () -> region.get(8192, gone), file, "offset 8192");
+            assertSegmentRefused(WrongThreadException.class, () -> region.get(8192, foreign), file, "offset 8192");
+            region.putLong(8192, 2);
+            assertEquals(2, region.getLong(8192));
+        } finally {
+            other.shutdown();
+            Files.deleteIfExists(file);
         }
     }
 

@@ -152,6 +152,35 @@ class MemorySegmentRegionTest extends RegionContract {
         assertEquals(last, region.size());
     }
 
+    /**
+     * As above, but the span is the growing thread's own: the grow that found 32 mappings retired drained
+     * every writer, its own thread's span included, and waited for itself forever (holding the region lock,
+     * so every fault, flush and close waited too). It now throws before it changes anything; once the span
+     * is closed, the grow goes on.
+     */
+    @Test
+    void shouldRefuseTheGrowThatWouldDrainItsOwnThreadsSpan() throws Exception {
+        assumeFalse(Mapping.NativeMapping.usable(), "native mappings grow in place");
+        open();
+        long size = region.size();
+        var span = region.write(0, 8);
+        for (int grows = 0; impl().retiredMappings() < 32; ) {
+            region.grow(size += PAGE);
+            assertTrue(++grows <= 32, "grows retired " + impl().retiredMappings() + " mappings");
+        }
+        long last = size + PAGE;
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> region.grow(last));
+        assertTrue(e.getMessage().contains(region.path().toString()) && e.getMessage().contains("page 0")
+                && e.getMessage().contains("close it first"), e.getMessage());
+        assertEquals(size, region.size(), "the refused grow changed nothing");
+        span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 5L);
+        span.close();
+        region.grow(last); // drains (32 retired still) or retires (the reaper freed room meanwhile)
+        awaitNoRetiredMapping();
+        assertEquals(5L, region.getLong(0));
+        assertEquals(last, region.size());
+    }
+
     @Test
     void shouldUnmapARetiredMappingAfterEmptySpans() throws Exception {
         open();
