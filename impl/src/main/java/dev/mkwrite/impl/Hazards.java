@@ -548,6 +548,22 @@ final class Hazards {
         return (long) RANGE.getVolatile(s);
     }
 
+    /**
+     * Ends the pin {@code seen} in slot {@code s} if the thread that owns the slot has ended: it ended
+     * holding a span it never closed, can store nothing more (its termination happens-before
+     * {@code isAlive()} returns false, so its last stores are visible), and its pin would keep every
+     * drainer of those pages waiting forever. Returns the thread whose pin it ended, or null: the slot has
+     * no owner (without the fence), a live one, or another range now. The slot stays owned by the ended
+     * thread until a live thread claims it ({@link #claim}: an ended owner's EMPTY slot).
+     */
+    static Thread endPinOfEndedOwner(Slot s, long seen) {
+        Thread owner = (Thread) OWNER.getVolatile(s);
+        if (seen == EMPTY || owner == null || owner.isAlive()) {
+            return null;
+        }
+        return RANGE.compareAndSet(s, seen, EMPTY) ? owner : null; // volatile; only a drainer races it now
+    }
+
     /** Every scanned slot's value, read volatile: what {@link #allChangedSince} compares with. */
     Snapshot snapshotVolatile() {
         Slot[] all = scanned;

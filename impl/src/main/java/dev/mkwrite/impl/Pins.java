@@ -23,6 +23,8 @@ import static dev.mkwrite.impl.PageState.state;
  */
 final class Pins {
 
+    private static final dev.mkwrite.impl.os.LazyLogger LOG = new dev.mkwrite.impl.os.LazyLogger(Pins.class);
+
     /**
      * A pin held through the pages' state words, not a hazard slot. A pin is the hazard slot that holds it,
      * or this or {@link #NO_PINS}; {@link #tryPin}'s null means nothing is pinned.
@@ -459,11 +461,47 @@ final class Pins {
         for (Hazards.Slot slot : hazards.scanned()) { // the writers' own slots too
             long seen = Hazards.rangeVolatile(slot); // after the freezing CASes: Dekker with the writer's publish
             if (Hazards.overlaps(seen, first, last)) {
-                region.awaitHazard(() -> Hazards.rangeVolatile(slot) != seen,
+                region.awaitHazard(() -> Hazards.rangeVolatile(slot) != seen || endedOwnersPin(slot, seen),
                         () -> "the writer of pages " + Hazards.first(seen) + ".." + Hazards.last(seen) + " of "
                                 + region.path + " to leave");
             }
         }
+    }
+
+    /**
+     * Whether a drainer waiting for the pin {@code seen} of {@code slot} may stop: the slot's owner ended
+     * holding it ({@link Hazards#endPinOfEndedOwner}), which is logged, once per pin, as the application's
+     * bug it is. Only pins in owned slots (with the fence) can be told so: a pin through the state words, or
+     * in a slot without an owner, of a thread that ended keeps its drainers waiting (and the wait says so
+     * in the log every 10 s).
+     */
+    boolean endedOwnersPin(Hazards.Slot slot, long seen) {
+        Thread owner = Hazards.endPinOfEndedOwner(slot, seen);
+        if (owner == null) {
+            return false;
+        }
+        LOG.get().warn("{} ended holding pages {}..{} of {} pinned (a WriteSpan it never closed); their pin is"
+                + " ended for it, and whatever it stored before it ended is kept", owner, Hazards.first(seen),
+                Hazards.last(seen), region.path);
+        return true;
+    }
+
+    /**
+     * Whether no writer pins {@code page} ({@link #drained}), once the pins of ended owners' slots over it
+     * were ended ({@link #endedOwnersPin}). For a drainer's wait, not its first look.
+     */
+    boolean drainedOrOwnersEnded(long page) {
+        if (drained(page)) {
+            return true;
+        }
+        boolean ended = false;
+        for (Hazards.Slot slot : hazards.scanned()) {
+            long seen = Hazards.rangeVolatile(slot);
+            if (Hazards.overlaps(seen, page, page)) {
+                ended |= endedOwnersPin(slot, seen);
+            }
+        }
+        return ended && drained(page);
     }
 
     // ---------------------------------------------------------------------------------------------

@@ -247,7 +247,7 @@ final class Writeback {
                 }
                 if (ready.isEmpty()) {
                     long page = pinned.getLong(0);
-                    region.awaitHazard(() -> pins.drained(page),
+                    region.awaitHazard(() -> pins.drainedOrOwnersEnded(page),
                             () -> "writers to leave page " + page + " of " + region.path + " for writeback");
                     continue;
                 }

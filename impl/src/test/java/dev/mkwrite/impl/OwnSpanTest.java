@@ -147,4 +147,40 @@ class OwnSpanTest {
             assertEquals(8, region.getLong(PAGE + 8));
         }
     }
+
+    /**
+     * A thread that ended holding a span it never closed: its pin used to keep every drainer of the page
+     * waiting forever (a stable-pages flush, then a truncate holding the region lock, so every fault and the
+     * close too), with a warning every 10 s. Its slot has an owner (with the asymmetric fence), which has
+     * ended and can store nothing more: the drainer ends the pin for it, logs it, and goes on; what the
+     * thread stored is kept and written back.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldEndThePinOfAThreadThatEndedHoldingItsSpan(Backing backing) throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(AsymmetricFence.ON && !Hazards.STATE_WORD_PINS_ONLY,
+                "only an owned slot tells whose pin it is");
+        try (MappedRegion region = open(backing, 4L * PAGE, true)) {
+            Thread leaker = Thread.ofPlatform().start(() -> {
+                WriteSpan span = region.write(PAGE, 8); // never closed
+                span.segment().set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0, 42L);
+            });
+            leaker.join();
+            java.util.concurrent.ExecutorService drainer = java.util.concurrent.Executors.newSingleThreadExecutor();
+            try {
+                assertEquals(1, drainer.submit(() -> region.flush()).get(20, java.util.concurrent.TimeUnit.SECONDS),
+                        "the flush of the ended thread's page");
+                assertEquals(42, region.getLong(PAGE));
+                drainer.submit(() -> {
+                    region.truncate(PAGE);
+                    return null;
+                }).get(20, java.util.concurrent.TimeUnit.SECONDS);
+            } finally {
+                drainer.shutdownNow();
+            }
+            assertEquals(PAGE, region.size());
+            region.grow(2L * PAGE);
+            assertEquals(0, region.getLong(PAGE), "truncated and grown back: zeros");
+        }
+    }
 }
