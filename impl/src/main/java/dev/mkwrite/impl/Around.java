@@ -146,7 +146,7 @@ final class Around {
                 if (r == null) {
                     throw new NullPointerException("prepareAround: reservationFor returned null for page " + p);
                 }
-                bytes += r.bytes();
+                bytes += ledger.bytesOf(r); // a throw counts as 0: see Ledger.bytesOf
                 reservations[reserved] = r;
             }
         } finally {

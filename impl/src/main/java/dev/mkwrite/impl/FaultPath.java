@@ -372,14 +372,17 @@ final class FaultPath {
                     }
                     if (result instanceof Reservation r) {
                         if (!held) {
-                            // Ready after dropping the lock: adopt it like a cached one, on the retry.
-                            if (cached != null) {
+                            // Ready after dropping the lock: adopt it like a cached one, on the retry. The very one
+                            // it cached is that one (a chain whose member cached and returned it): adopted once.
+                            if (cached != null && cached != r) {
                                 ledger.accepted(r);
                                 ledger.release(r);
                                 throw protocolError("returned a reservation after caching another one");
                             }
-                            ledger.accepted(r);
-                            cached = r;
+                            if (cached == null) {
+                                ledger.accepted(r);
+                                cached = r;
+                            }
                             retry = true;
                             region.counters.retries.increment();
                             continue;

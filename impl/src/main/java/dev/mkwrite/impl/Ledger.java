@@ -24,7 +24,21 @@ final class Ledger {
     /** mkwrite takes ownership of a reservation. */
     void accepted(Reservation r) {
         region.counters.reservations.increment();
-        region.counters.reservedBytes.add(r.bytes());
+        region.counters.reservedBytes.add(bytesOf(r));
+    }
+
+    /**
+     * {@code r.bytes()}, only ever read for the statistics: the application's code, which must not fail a
+     * fault, a writeback or a close (a throw here once left the pages prepared around a fault claimed for
+     * good). If it throws, the size counts as 0, and that is logged.
+     */
+    long bytesOf(Reservation r) {
+        try {
+            return r.bytes();
+        } catch (RuntimeException e) {
+            LOG.get().error("Reservation.bytes() threw for {}; counted as 0 bytes", region.path, e);
+            return 0;
+        }
     }
 
     /** mkwrite takes ownership of {@code count} reservations of {@code bytes} in all (fault-around's run). */
@@ -57,7 +71,7 @@ final class Ledger {
 
     private void settled(Reservation r) {
         region.counters.reservations.decrement();
-        region.counters.reservedBytes.add(-r.bytes());
+        region.counters.reservedBytes.add(-bytesOf(r));
     }
 
     /**

@@ -96,6 +96,47 @@ class FaultAroundTest {
         assertEquals(Around.PAGES + 2, handler.consumed());
     }
 
+    /**
+     * A reservation whose {@code bytes()} throws (the application's code: it is only asked for the
+     * statistics) after the handler prepared pages around its fault: the pages around used to stay PREPARING
+     * with no owner (a write into one waited forever) and their reservations never ended. Its size is now
+     * counted as 0, logged, and the fault goes on.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldGoOnWhenAReservationsSizeThrows(Backing backing) throws Exception {
+        TrackingHandler handler = new TrackingHandler((fault, h) -> {
+            fault.prepareAround(fault.aroundPages(), page -> Reservation.none());
+            TrackingHandler.Tracked t = h.reserve(fault);
+            return new Reservation() {
+                @Override
+                public long bytes() {
+                    throw new IllegalStateException("test: no size");
+                }
+
+                @Override
+                public void consume() {
+                    t.consume();
+                }
+
+                @Override
+                public void release() {
+                    t.release();
+                }
+            };
+        });
+        try (MappedRegion region = open(backing, 64L * PAGE, handler)) {
+            region.putByte(0, (byte) 1);
+            assertEquals("PREPARED", state(region, 1), "the page after the fault");
+            dev.mkwrite.WriteSpan span = region.tryWrite(PAGE, 8);
+            assertTrue(span != null, "page 1 is " + state(region, 1));
+            span.close();
+            assertEquals(2, region.flush());
+        }
+        assertEquals(0, handler.live());
+        assertEquals(0, handler.endedTwice());
+    }
+
     /** Exact dirty tracking: pages prepared around a fault are neither reported dirty nor written back. */
     @ParameterizedTest
     @EnumSource(Backing.class)

@@ -574,6 +574,31 @@ abstract class RegionContract {
         assertEquals(1, handler.consumed(), "adopted, then consumed by writeback");
     }
 
+    /**
+     * A handler that caches its reservation after dropping the lock and then also returns it (a chain whose
+     * member cached X and returned X does this): one reservation, adopted once. The return used to count as
+     * a second reservation, released with a protocol error, and the cached one released again: released
+     * twice, and the write failed.
+     */
+    @Test
+    void shouldAdoptAReservationBothCachedAndReturnedOnce() throws Exception {
+        open();
+        handler.behaviour = (fault, h) -> {
+            fault.dropLock();
+            TrackingHandler.Tracked r = h.reserve(fault);
+            fault.cacheReservation(r);
+            return r;
+        };
+        region.putLong(PAGE, 1);
+        assertEquals(1, handler.calls());
+        assertEquals(1, region.stats().reservationsOutstanding());
+        assertEquals(1, region.flush());
+        assertEquals(1, handler.consumed(), "adopted, then consumed by writeback");
+        assertEquals(0, handler.released());
+        assertEquals(0, handler.endedTwice());
+        assertEquals(1, region.getLong(PAGE));
+    }
+
     @Test
     void shouldCallTheHandlerAgainOnTheRetryWhenNothingWasCached() throws Exception {
         open();

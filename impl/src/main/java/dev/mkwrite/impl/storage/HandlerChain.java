@@ -49,10 +49,11 @@ final class HandlerChain implements WriteFaultHandler {
                 }
                 Reservation reservation = (Reservation) r;
                 if (link.handedOver) {
-                    // It cached a reservation and returned another: a protocol breach mkwrite reports and
-                    // cleans up; the earlier reservations are inside the cached one.
+                    // It cached a reservation: returning that one too is the chain's cached one, adopted once;
+                    // returning another is a protocol breach mkwrite reports and cleans up (the earlier
+                    // reservations are inside the cached one).
                     done = true;
-                    return reservation;
+                    return reservation == link.cachedPart ? link.cachedAll : reservation;
                 }
                 link.hold(reservation);
                 if (link.lockDropped) {
@@ -120,6 +121,9 @@ final class HandlerChain implements WriteFaultHandler {
         boolean lockDropped;
         /** The held reservations went into a cached one; mkwrite owns them. */
         boolean handedOver;
+        /** What the member cached, and what the chain cached for it: the held ones with it. */
+        Reservation cachedPart;
+        Reservation cachedAll;
 
         Link(WriteFault fault, int handlers) {
             super(fault);
@@ -165,6 +169,8 @@ final class HandlerChain implements WriteFaultHandler {
             Reservation all = combined(reservation);
             super.cacheReservation(all);
             handedOver = true;
+            cachedPart = reservation;
+            cachedAll = all;
         }
     }
 

@@ -116,6 +116,33 @@ class HandlerChainTest {
         assertEquals(1, inner.consumed.get());
     }
 
+    /**
+     * As above, but the last handler also returns the reservation it cached: the chain's answer is what it
+     * cached for them all, adopted once. It used to return the member's part, which mkwrite took for a
+     * second reservation: a protocol error, the part released, then released again inside the cached one.
+     */
+    @Test
+    void shouldAdoptOnceWhatALastHandlerCachesAndAlsoReturns(@TempDir Path dir) throws Exception {
+        Counting first = new Counting();
+        Counting inner = new Counting();
+        WriteFaultHandler slow = fault -> {
+            fault.dropLock();
+            Reservation r = (Reservation) inner.prepare(fault);
+            fault.cacheReservation(r);
+            return r;
+        };
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("f")).size(1 << 20)
+                .handler(StorageHandlers.chain(first, slow)).open()) {
+            region.putLong(0, 1);
+            assertEquals(1, region.stats().retries());
+            region.flush();
+        }
+        assertEquals(1, first.consumed.get());
+        assertEquals(1, inner.consumed.get());
+        assertEquals(0, first.released.get());
+        assertEquals(0, inner.released.get());
+    }
+
     @Test
     void shouldReleaseEarlierReservationsWhenANoWaitFaultWouldBlock(@TempDir Path dir) throws Exception {
         Counting first = new Counting();
