@@ -359,9 +359,11 @@ final class Resizing {
                 case FROZEN -> ledger.dropFrozen(c, i, generation);
                 case PREPARING -> {
                     // A fault dropped the lock while preparing it; its retry sees the new generation.
-                    // volatile: the signaller's half of the Waiters pair (the thaw signals); the retry's lock orders it
-                    c.setStateVolatile(i, PageState.word(CLEAN, generation));
-                    region.counters.preparing.decrement();
+                    Runnable seam = beforeEndClaimForTests;
+                    if (seam != null) {
+                        seam.run();
+                    }
+                    endClaim(c, i, page, w, generation);
                 }
                 case CLEAN -> c.setStateVolatile(i, PageState.word(CLEAN, generation)); // volatile: as above
                 case PageState.PREPARED -> { // fault-around prepared it; never written: its reservation goes back
@@ -399,12 +401,32 @@ final class Resizing {
                     c.setReservationPlain(i, InPartReservation.of(r)); // published by the thaw's volatile store
                 }
             } else if (state(w) == PREPARING) {
-                // volatile: the signaller's half of the Waiters pair, as renewGeneration's
-                c.setStateVolatile(i, PageState.word(CLEAN, generation));
-                region.counters.preparing.decrement();
+                endClaim(c, i, page, w, generation);
             }
         });
     }
+
+    /**
+     * A PREPARING page, {@code w}, whose fault holds its claim between faults or with the lock dropped, goes
+     * CLEAN at {@code generation}, so the fault finds its claim gone. By CAS: the fault gives its claim back
+     * without the lock when it fails (CLEAN at the claim's generation, counted there), and a plain store
+     * after that counted the page out of PREPARING twice. The page is then CLEAN, moved to
+     * {@code generation} all the same. Volatile: the signaller's half of the Waiters pair (the thaw signals);
+     * the retry's lock orders it.
+     */
+    private void endClaim(Chunk c, int i, long page, long w, long generation) {
+        long witness = c.casState(i, w, PageState.word(CLEAN, generation));
+        if (witness == w) {
+            region.counters.preparing.decrement();
+        } else if (state(witness) == CLEAN) { // given back meanwhile; no fault claims it under this lock
+            c.casState(i, witness, PageState.word(CLEAN, generation));
+        } else {
+            throw notQuiesced(page, witness); // nothing else moves a claimed page
+        }
+    }
+
+    /** Run by a shrink or punch between its read of a PREPARING page and its end of the claim; for tests. */
+    static volatile Runnable beforeEndClaimForTests;
 
     /**
      * The largest folio unit a storage handler allocates whole ({@code FolioUnit.MAX}): the page cache's
@@ -427,10 +449,7 @@ final class Resizing {
         switch (state(w)) {
             // volatile: the signaller's half of the Waiters pair, for a fault waiting on the page (the thaw signals)
             case FROZEN, CLEAN -> c.setStateVolatile(i, PageState.word(state(w), generation));
-            case PREPARING -> {
-                c.setStateVolatile(i, PageState.word(CLEAN, generation)); // volatile: as above
-                region.counters.preparing.decrement();
-            }
+            case PREPARING -> endClaim(c, i, page, w, generation);
             case PageState.PREPARED -> ledger.dropPrepared(c, i, generation); // prepared for the old extent
             default -> throw notQuiesced(page, w);
         }

@@ -666,6 +666,44 @@ abstract class RegionContract {
         assertEquals(2L * PAGE, Files.size(dir.resolve("region.dat")), "nothing written beyond the end");
     }
 
+    /**
+     * A fault whose handler dropped the lock fails, and gives its claim back (without the lock) just after a
+     * punch read the page PREPARING: the punch's plain store counted the page out of PREPARING a second time
+     * (the statistics read -1 preparing pages for good). The punch ends the claim by CAS now.
+     */
+    @Test
+    void shouldCountAClaimGivenBackDuringAPunchOutOnce() throws Exception {
+        open();
+        CountDownLatch dropped = latch();
+        CountDownLatch fail = latch();
+        handler.behaviour = (fault, h) -> {
+            fault.dropLock();
+            dropped.countDown();
+            fail.await();
+            throw new IOException("test: the handler failed");
+        };
+        Future<Void> writer = asyncRun(() -> region.putLong(PAGE, 1));
+        assertTrue(dropped.await(10, java.util.concurrent.TimeUnit.SECONDS));
+        Resizing.beforeEndClaimForTests = () -> {
+            fail.countDown(); // the fault fails and gives its claim back, while the punch holds the lock
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (state(1) != CLEAN && System.nanoTime() < deadline) {
+                Thread.onSpinWait();
+            }
+        };
+        try {
+            region.punchHole(PAGE, PAGE);
+        } finally {
+            Resizing.beforeEndClaimForTests = null;
+        }
+        assertTrue(failure(writer) instanceof RuntimeException);
+        assertEquals(0, region.stats().preparingPages());
+        assertEquals(0, region.stats().reservationsOutstanding());
+        handler.behaviour = (fault, h) -> h.reserve(fault);
+        region.putLong(PAGE, 2);
+        assertEquals(2, region.getLong(PAGE));
+    }
+
     @Test
     void shouldPrepareAfreshWhenTruncatedAndExtendedDuringTheRetry() throws Exception {
         open();
