@@ -166,18 +166,21 @@ public interface WriteFault {
      * write that faulted covers become writable with the faulting page. If the handler drops the lock,
      * returns {@link FaultResult#RETRY} or throws, every page taken goes back, its reservation released.
      *
-     * <p>Call at most once per handler call, with the lock held. {@code reservationFor} must be quick,
-     * must not call into the region, and must not return null.
+     * <p>Call at most once per handler call, with the lock held. {@code reservationFor} must be quick and
+     * must not call into the region. It runs once the pages are taken, so no other fault of them runs
+     * meanwhile: a handler may check there that a page is still ready (its storage may have gone since it
+     * looked) and return null if not; the run then ends before that page, which goes back with the pages
+     * after it.
      *
      * @param pages          how many of the offered pages the preparation covers, from zero to
      *                       {@link #aroundPages()}
      * @param reservationFor the reservation of each page taken, by page index
-     * @return how many pages were taken, from zero to {@code pages}
+     * @return how many pages were taken, from zero to {@code pages} (fewer where {@code reservationFor}
+     *         returned null)
      * @throws IllegalArgumentException if {@code pages} is negative or more than were offered
      * @throws IllegalStateException    outside the handler call, after {@link #dropLock()}, on another
      *                                  thread, or when called twice
-     * @throws NullPointerException     if {@code reservationFor} is null or returns null; then nothing is
-     *                                  taken
+     * @throws NullPointerException     if {@code reservationFor} is null; then nothing is taken
      */
     default int prepareAround(int pages, LongFunction<Reservation> reservationFor) {
         if (pages == 0) {

@@ -139,23 +139,40 @@ final class Around {
         region.counters.preparing.add(taken);
         int reserved = 0;
         long bytes = 0;
+        boolean ended = false;
         try {
             for (; reserved < taken; reserved++) {
                 long p = page + 1 + reserved;
-                Reservation r = reservationFor.apply(p);
+                Reservation r = reservationFor.apply(p); // after the claims: no fault of the page runs now
                 if (r == null) {
-                    throw new NullPointerException("prepareAround: reservationFor returned null for page " + p);
+                    ended = true; // the handler cannot prepare this page after all: the run ends before it
+                    break;
                 }
                 bytes += ledger.bytesOf(r); // a throw counts as 0: see Ledger.bytesOf
                 reservations[reserved] = r;
             }
         } finally {
             ledger.accepted(reserved, bytes); // the ledger owns them from here, as one batch
-            if (reserved < taken) {
+            if (ended) {
+                abandonFrom(reserved);
+            } else if (reserved < taken) {
                 abandon();
             }
         }
         return taken;
+    }
+
+    /** The pages taken from the {@code k}-th on, which have no reservation, go back to CLEAN; the run ends there. */
+    private void abandonFrom(int k) {
+        int returned = 0;
+        for (int j = k; j < taken; j++) {
+            if (chunks[j].casState(Chunk.index(page + 1 + j), claimed, clean) == claimed) { // volatile
+                returned++;
+            }
+        }
+        region.counters.preparing.add(-returned);
+        taken = k;
+        region.waiters.signal();
     }
 
     /**

@@ -291,6 +291,7 @@ class FaultAroundTest {
     @Test
     void shouldCheckPrepareAroundsArguments() throws IOException {
         List<Throwable> seen = new ArrayList<>();
+        java.util.concurrent.atomic.AtomicInteger taken = new java.util.concurrent.atomic.AtomicInteger(-1);
         TrackingHandler handler = new TrackingHandler((fault, h) -> {
             int offered = fault.aroundPages();
             try {
@@ -299,16 +300,22 @@ class FaultAroundTest {
                 seen.add(e);
             }
             try {
-                fault.prepareAround(1, page -> null);
+                fault.prepareAround(1, null);
             } catch (NullPointerException e) {
                 seen.add(e);
             }
+            taken.set(fault.prepareAround(3, page -> page == 3 ? null : Reservation.none()));
             return h.reserve(fault);
         });
         try (MappedRegion region = open(Backing.MEMORY_SEGMENT, 64L * PAGE, handler)) {
             region.putByte(0, (byte) 1);
             assertEquals(2, seen.size(), seen.toString());
-            assertEquals("CLEAN", state(region, 1), "a null reservation takes nothing");
+            assertEquals(2, taken.get(), "a null reservation ends the run before its page");
+            assertEquals("PREPARED", state(region, 2));
+            assertEquals("CLEAN", state(region, 3), "the page whose reservation was null");
+            assertEquals(0, region.stats().preparingPages());
+            region.putByte(3L * PAGE, (byte) 3); // faults: the page went back
+            assertEquals(2, handler.calls());
         }
     }
 

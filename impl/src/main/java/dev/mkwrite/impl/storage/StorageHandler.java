@@ -358,7 +358,10 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
                 for (int n = fault.aroundPages(); n > 0 && aroundAllocated(file, next, length, stamp, generation); n--) {
                     next += length;
                 }
-                fault.prepareAround((int) ((next - end) / length), page -> Reservation.none());
+                // Once taken, no fault of these pages runs: a page whose records a give-back forgot since the
+                // looks above (its own fault, failing, punched it; or a reclaim moved the period) ends the run.
+                fault.prepareAround((int) ((next - end) / length), page -> stillAllocated(file, page * length,
+                        length, generation) ? Reservation.none() : null);
             }
         }
         if (populate && nativeCalls && !populateUnsupported && !populate(file, fault, memory, stamp)) {
@@ -388,6 +391,15 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
             seam.run();
         }
         return file.touch(from, to, true) && file.units.allAllocated(from, to, stamp, generation);
+    }
+
+    /**
+     * Whether the page at {@code offset} is still recorded allocated, in the current mapping period: fault-
+     * around's last look, once the page is taken.
+     */
+    private static boolean stillAllocated(FileSpace file, long offset, long length, long generation) {
+        return file.units.allAllocated(UnitTable.unit(offset), UnitTable.unitCeil(offset + length), file.stamp(),
+                generation);
     }
 
     /**

@@ -977,6 +977,37 @@ class GiveBackTest {
     }
 
     /**
+     * Fault-around looks twice at a page's records, in the mapping period its fault began in. A give-back
+     * that ends that period after the looks and before the page is taken (a failing fault of that very page
+     * punching its own units, say, which its touched mark does not stop) used to leave the page prepared over
+     * what may be a hole. The handler now looks once more after taking it, in the current period, and ends
+     * the run there: here the seam ends the period as the first page around is looked at.
+     */
+    @Test
+    void shouldNotPrepareAroundAPageWhosePeriodEndedBeforeItWasTaken() throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+        Path file = fs.dir().resolve("around-period");
+        try (StorageHandler storage = StorageHandlers.fallocate(8 * PAGE).faultAround(true);
+             MappedRegion region = MappedRegion.builder(file).size(64L * PAGE).pageSize(PAGE).handler(storage)
+                     .open()) {
+            region.putByte(16L * PAGE, (byte) 1); // sets the file up
+            java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
+            storage.beforeAroundTouchForTests(() -> {
+                if (!ended.getAndSet(true)) {
+                    storage.file(file).invalidateAllocations(); // a give-back ran: the records no longer count
+                }
+            });
+            region.putByte(0, (byte) 1); // allocates pages 0 to 7, then offers 1 to 7 around
+            storage.beforeAroundTouchForTests(null);
+            assertTrue(ended.get());
+            assertEquals("CLEAN", dev.mkwrite.impl.ReliabilityProbe.state(region, 1),
+                    "page 1 was prepared around in a period that had ended");
+            region.putByte(PAGE, (byte) 2); // faults, and allocates in the current period
+            assertEquals(2, region.getByte(PAGE));
+        }
+    }
+
+    /**
      * Fault-around prepares the pages after a faulting page that its granule allocated. A give-back at the
      * disk's edge may punch those pages (no fault touched them) between fault-around's look at their records
      * and its mark on them: the seam runs a give-back there. The page must then not be prepared: its first
