@@ -12,6 +12,8 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -142,10 +144,10 @@ class CloseWhenWritebackThrowsTest {
     void shouldFailAFlushThatWaitedForAWritebackTheCloseCouldNotDo() throws Exception {
         Path file = dir.resolve("flush-then-close.dat");
         TrackingHandler handler = new TrackingHandler();
-        MappedRegion region = MappedRegion.builder(file).size(4L * PAGE).pageSize(PAGE).handler(handler).open();
-        java.util.concurrent.CountDownLatch inFirst = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch releaseFirst = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.atomic.AtomicBoolean first = new java.util.concurrent.atomic.AtomicBoolean(true);
+        MappedRegion region = openFourPages(file, handler);
+        CountDownLatch inFirst = new CountDownLatch(1);
+        CountDownLatch releaseFirst = new CountDownLatch(1);
+        AtomicBoolean first = new AtomicBoolean(true);
         handler.writebackHook = (page, contents) -> {
             if (first.getAndSet(false)) {
                 inFirst.countDown();
@@ -204,12 +206,11 @@ class CloseWhenWritebackThrowsTest {
      */
     @org.junit.jupiter.api.Test
     void shouldNotTakeAnotherFlushsPageWhenConsumeThrowsAnError() throws Exception {
-        Path file = dir.resolve("consume-throws.dat");
         TrackingHandler handler = new TrackingHandler();
-        MappedRegion region = MappedRegion.builder(file).size(4L * PAGE).pageSize(PAGE).handler(handler).open();
-        java.util.concurrent.CountDownLatch inSecond = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch releaseSecond = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.atomic.AtomicBoolean armed = new java.util.concurrent.atomic.AtomicBoolean(true);
+        MappedRegion region = openFourPages(dir.resolve("consume-throws.dat"), handler);
+        CountDownLatch inSecond = new CountDownLatch(1);
+        CountDownLatch releaseSecond = new CountDownLatch(1);
+        AtomicBoolean armed = new AtomicBoolean(true);
         java.util.concurrent.ExecutorService second = java.util.concurrent.Executors.newSingleThreadExecutor(
                 r -> new Thread(r, "second-flush"));
         java.util.concurrent.atomic.AtomicReference<java.util.concurrent.Future<Long>> secondFlush =
@@ -244,6 +245,10 @@ class CloseWhenWritebackThrowsTest {
             second.shutdownNow();
             region.close();
         }
+    }
+
+    private static MappedRegion openFourPages(Path file, TrackingHandler handler) throws IOException {
+        return MappedRegion.builder(file).size(4L * PAGE).pageSize(PAGE).handler(handler).open();
     }
 
     /** Whether the region is closed: its close marks it so under the region lock, first thing. */
