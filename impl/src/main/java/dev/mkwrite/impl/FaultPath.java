@@ -387,8 +387,8 @@ final class FaultPath {
                             region.counters.retries.increment();
                             continue;
                         }
-                        ledger.accepted(r);
                         try {
+                            ledger.accepted(r); // inside: whatever it throws, the run around goes back
                             prepared(c, i, w, r);
                         } catch (RuntimeException | Error e) {
                             if (around != null) {

@@ -557,11 +557,19 @@ final class Hazards {
      * thread until a live thread claims it ({@link #claim}: an ended owner's EMPTY slot).
      */
     static Thread endPinOfEndedOwner(Slot s, long seen) {
-        Thread owner = (Thread) OWNER.getVolatile(s);
-        if (seen == EMPTY || owner == null || owner.isAlive()) {
+        // The range first, then the owner: a slot is claimed only EMPTY, so an owner read after the pin was
+        // seen still there is the pin's own, unless another drainer ended it meanwhile and a new owner claimed
+        // the slot and pinned the same range before the CAS below. Ending that pin is harmless: the drainer
+        // holds a page of it out of WRITABLE (frozen, or under writeback), so the new owner's pin fails its
+        // state test and is taken back without a store.
+        if (seen == EMPTY || (long) RANGE.getVolatile(s) != seen) {
             return null;
         }
-        return RANGE.compareAndSet(s, seen, EMPTY) ? owner : null; // volatile; only a drainer races it now
+        Thread owner = (Thread) OWNER.getVolatile(s);
+        if (owner == null || owner.isAlive()) {
+            return null;
+        }
+        return RANGE.compareAndSet(s, seen, EMPTY) ? owner : null; // volatile
     }
 
     /** Every scanned slot's value, read volatile: what {@link #allChangedSince} compares with. */

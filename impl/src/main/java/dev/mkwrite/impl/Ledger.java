@@ -35,7 +35,7 @@ final class Ledger {
     long bytesOf(Reservation r) {
         try {
             return r.bytes();
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | LinkageError | AssertionError | StackOverflowError e) { // not out of memory
             LOG.get().error("Reservation.bytes() threw for {}; counted as 0 bytes", region.path, e);
             return 0;
         }

@@ -332,17 +332,21 @@ final class Pins {
     }
 
     /**
-     * Notes that the current thread opened a span over {@code [first, last]} pinned by {@code pin}, unless a
-     * scan of the slots finds it: returns the note for {@link #forgetHeld}, or null.
+     * The opener of a span over {@code [first, last]} pinned by {@code pin}, for its close to check: the
+     * current thread, where a scan of the slots finds the span (a slot of the thread's own); else the
+     * thread's note of it ({@link Held}), for {@link #forgetHeld}; null for a span that pins nothing.
      */
-    Held noteHeld(Hazards.Slot pin, long first, long last) {
-        if (pin == NO_PINS || AsymmetricFence.ON && pin != STATE_PINS) {
-            return null; // nothing pinned, or a slot of this thread's own
+    Object opener(Hazards.Slot pin, long first, long last) {
+        if (pin == NO_PINS) {
+            return null;
+        }
+        if (AsymmetricFence.ON && pin != STATE_PINS) {
+            return Thread.currentThread(); // a slot of this thread's own
         }
         return noteHeldSlowly(first, last);
     }
 
-    /** {@link #noteHeld}'s note, out of line: the span's fast path inlines only the test above. */
+    /** {@link #opener}'s note, out of line: the span's fast path inlines only the tests above. */
     private Held noteHeldSlowly(long first, long last) {
         noted.incrementAndGet();
         java.util.ArrayList<Held> held = HELD.get();
@@ -373,11 +377,6 @@ final class Pins {
         return false;
     }
 
-    /** Whether the current thread opened the span that holds {@code pin}, a slot it owns (with the fence). */
-    static boolean ownedByThisThread(Hazards.Slot pin) {
-        return pin.ownerId == Thread.currentThread().threadId();
-    }
-
     /** A span of this thread's whose note overlaps {@code [first, last]} of this region, or null. */
     private Held heldNoted(long first, long last) {
         if (noted.get() == 0) {
@@ -403,7 +402,7 @@ final class Pins {
      * Throws if this thread holds a pin on a page of {@code [first, last]} (a {@link dev.mkwrite.WriteSpan}
      * it has not closed): {@code op}, which waits for the writers of those pages to leave, would wait for
      * this thread, forever. Called before {@code op} changes anything. Finds a span in a hazard slot of the
-     * thread's own, and one pinned otherwise ({@link #noteHeld}).
+     * thread's own, and one pinned otherwise ({@link #opener}).
      */
     void checkNotHeldByThisThread(String op, long first, long last) {
         long heldFirst;

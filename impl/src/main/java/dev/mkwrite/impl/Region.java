@@ -398,7 +398,6 @@ final class Region implements MappedRegion {
                 try {
                     writeback.writeBackFrozen(state.mapping, 0, state.pageCount);
                 } catch (Throwable t) { // the data stays in the page cache; the reservations end with the region
-                    state.closeWritebackFailed = true; // volatile; a waiting flush reads it under the lock too
                     try {
                         writeback.dropFrozen();
                     } catch (RuntimeException e) {
@@ -413,6 +412,11 @@ final class Region implements MappedRegion {
             failure = closeFailed(null, e);
         } catch (Error e) {
             error = e;
+        }
+        if (failure != null || error != null) {
+            // The quiesce or the writeback failed: a flush waiting for another's writeback may not take this
+            // close's for its own. Volatile, before the lock is let go; the flush reads it under the lock.
+            state.closeWritebackFailed = true;
         }
         if (used) {
             failure = closeStep(failure, () -> ledger.dropPrepared(state.table)); // fault-around's, never entered

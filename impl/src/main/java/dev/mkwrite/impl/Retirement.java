@@ -101,28 +101,36 @@ final class Retirement {
     private boolean reap() {
         synchronized (retired) {
             reaping.set(false); // set again below while some remain; a throw leaves it clear for the next retire
-            long now = System.nanoTime();
-            retired.removeIf(r -> {
-                if (!r.due(now) || !expired(r)) {
-                    return false;
-                }
-                try {
-                    if (r.mapping.tryUnmap()) {
-                        return true;
-                    }
-                    r.heldOff(now); // a channel operation on a read view holds it: later, less often
-                    return false;
-                } catch (RuntimeException e) {
-                    LOG.get().warn("unmapping a retired mapping of {} failed; it stays mapped until collected", region.path, e);
-                    return true;
-                }
-            });
+            unmapExpired();
             if (!retired.isEmpty()) {
                 reaping.set(true);
                 return true;
             }
             return false;
         }
+    }
+
+    /**
+     * Unmaps the expired mappings, as the reaper does, leaving the reaper's own flag alone: for a grow that
+     * asks whether the list is full. Caller holds the list's monitor.
+     */
+    private void unmapExpired() {
+        long now = System.nanoTime();
+        retired.removeIf(r -> {
+            if (!r.due(now) || !expired(r)) {
+                return false;
+            }
+            try {
+                if (r.mapping.tryUnmap()) {
+                    return true;
+                }
+                r.heldOff(now); // a channel operation on a read view holds it: later, less often
+                return false;
+            } catch (RuntimeException e) {
+                LOG.get().warn("unmapping a retired mapping of {} failed; it stays mapped until collected", region.path, e);
+                return true;
+            }
+        });
     }
 
     /**
@@ -156,9 +164,7 @@ final class Retirement {
             if (retired.size() < MAX_RETIRED) {
                 return false;
             }
-        }
-        reap();
-        synchronized (retired) {
+            unmapExpired();
             return retired.size() >= MAX_RETIRED;
         }
     }

@@ -25,15 +25,19 @@ final class Span implements WriteSpan {
     private final long length;
     /** How the pages are pinned: a hazard slot, {@link Pins#STATE_PINS} or {@link Pins#NO_PINS}; null once closed. */
     private Hazards.Slot pin;
-    /** The opening thread's note of a pin no scan of the slots finds ({@link Pins#noteHeld}), or null. */
-    private final Pins.Held held;
+    /**
+     * Who may close it ({@link Pins#opener}): the opening thread, or its note of a pin no scan of the slots
+     * finds, or null for a span that pins nothing. The thread itself, not its slot's owner, which may change
+     * once the opener has ended.
+     */
+    private final Object opener;
 
-    Span(Writes writes, long offset, long length, Hazards.Slot pin, Pins.Held held) {
+    Span(Writes writes, long offset, long length, Hazards.Slot pin, Object opener) {
         this.writes = writes;
         this.offset = offset;
         this.length = length;
         this.pin = pin;
-        this.held = held;
+        this.opener = opener;
     }
 
     @Override
@@ -73,7 +77,7 @@ final class Span implements WriteSpan {
     public void close() {
         Hazards.Slot p = pin;
         if (p != null) {
-            if (p != Pins.NO_PINS && (held != null ? !Pins.forgetHeld(held) : !Pins.ownedByThisThread(p))) {
+            if (opener != null && (opener instanceof Pins.Held h ? !Pins.forgetHeld(h) : opener != Thread.currentThread())) {
                 throw closedByAnotherThread();
             }
             pin = null;

@@ -70,7 +70,7 @@ final class Writes implements Ahead.Preparer {
         if (pin == null) {
             return spanSlowly(offset, length, noWait, why);
         }
-        return new Span(this, offset, length, pin, pins.noteHeld(pin, first(offset), last(offset, length)));
+        return new Span(this, offset, length, pin, pins.opener(pin, first(offset), last(offset, length)));
     }
 
     /** {@link #span} past the fast path: the checks that throw, empty spans, faults, spans of pages. */
@@ -84,7 +84,7 @@ final class Writes implements Ahead.Preparer {
         if (pin == WOULD_BLOCK) {
             return null;
         }
-        return new Span(this, offset, length, pin, pins.noteHeld(pin, first(offset), last(offset, length)));
+        return new Span(this, offset, length, pin, pins.opener(pin, first(offset), last(offset, length)));
     }
 
     // Each write has two halves. The first, small enough for the JIT to inline into the caller, pins through

@@ -161,26 +161,32 @@ class OwnSpanTest {
         org.junit.jupiter.api.Assumptions.assumeTrue(AsymmetricFence.ON && !Hazards.STATE_WORD_PINS_ONLY,
                 "only an owned slot tells whose pin it is");
         try (MappedRegion region = open(backing, 4L * PAGE, true)) {
-            Thread leaker = Thread.ofPlatform().start(() -> {
-                WriteSpan span = region.write(PAGE, 8); // never closed
-                span.segment().set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0, 42L);
-            });
-            leaker.join();
             java.util.concurrent.ExecutorService drainer = java.util.concurrent.Executors.newSingleThreadExecutor();
             try {
-                assertEquals(1, drainer.submit(() -> region.flush()).get(20, java.util.concurrent.TimeUnit.SECONDS),
-                        "the flush of the ended thread's page");
-                assertEquals(42, region.getLong(PAGE));
-                drainer.submit(() -> {
-                    region.truncate(PAGE);
+                leakSpan(region, 2L * PAGE, 7L);
+                drainer.submit(() -> { // quiesces every page: the ended thread's pin of page 2 among them
+                    region.truncate(3L * PAGE);
                     return null;
                 }).get(20, java.util.concurrent.TimeUnit.SECONDS);
+                assertEquals(7, region.getLong(2L * PAGE));
+
+                leakSpan(region, PAGE, 42L);
+                assertEquals(2, drainer.submit(() -> region.flush()).get(20, java.util.concurrent.TimeUnit.SECONDS),
+                        "the flush of the ended threads' pages"); // waits for page 1's writer to leave
+                assertEquals(42, region.getLong(PAGE));
             } finally {
                 drainer.shutdownNow();
             }
-            assertEquals(PAGE, region.size());
-            region.grow(2L * PAGE);
-            assertEquals(0, region.getLong(PAGE), "truncated and grown back: zeros");
+            assertEquals(3L * PAGE, region.size());
         }
+    }
+
+    /** Writes {@code value} at {@code offset} through a span on a thread that ends without closing it. */
+    private static void leakSpan(MappedRegion region, long offset, long value) throws InterruptedException {
+        Thread leaker = Thread.ofPlatform().start(() -> {
+            WriteSpan span = region.write(offset, 8); // never closed
+            span.segment().set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0, value);
+        });
+        leaker.join();
     }
 }
