@@ -388,7 +388,7 @@ final class FaultPath {
                             continue;
                         }
                         try {
-                            ledger.accepted(r); // inside: whatever it throws, the run around goes back
+                            ledger.accepted(r); // inside: the run around goes back, whatever it throws
                             prepared(c, i, w, r);
                         } catch (RuntimeException | Error e) {
                             if (around != null) {

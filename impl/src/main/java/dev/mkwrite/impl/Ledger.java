@@ -23,8 +23,9 @@ final class Ledger {
 
     /** mkwrite takes ownership of a reservation. */
     void accepted(Reservation r) {
+        long bytes = bytesOf(r); // first: nothing is counted if it throws
         region.counters.reservations.increment();
-        region.counters.reservedBytes.add(bytesOf(r));
+        region.counters.reservedBytes.add(bytes);
     }
 
     /**

@@ -323,11 +323,14 @@ final class Pins {
         final Pins pins;
         final long first;
         final long last;
+        /** The opening thread's list, which holds this note. */
+        final java.util.ArrayList<Held> list;
 
-        Held(Pins pins, long first, long last) {
+        Held(Pins pins, long first, long last, java.util.ArrayList<Held> list) {
             this.pins = pins;
             this.first = first;
             this.last = last;
+            this.list = list;
         }
     }
 
@@ -354,7 +357,7 @@ final class Pins {
             held = new java.util.ArrayList<>(4);
             HELD.set(held);
         }
-        Held h = new Held(this, first, last);
+        Held h = new Held(this, first, last, held);
         held.add(h);
         return h;
     }
@@ -364,14 +367,25 @@ final class Pins {
      * did not make it: the span is being closed by another thread.
      */
     static boolean forgetHeld(Held h) {
-        java.util.ArrayList<Held> held = HELD.get();
-        if (held != null) {
-            for (int k = held.size() - 1; k >= 0; k--) { // the last opened is most often the first closed
-                if (held.get(k) == h) {
-                    held.remove(k);
-                    h.pins.noted.decrementAndGet();
-                    return true;
-                }
+        return HELD.get() == h.list && forgetInList(h);
+    }
+
+    /**
+     * {@link #forgetHeld} on behalf of the thread that made the note, from another thread ordered after
+     * everything that thread did with its list (a jcstress arbiter after its actors). Returns whether the note
+     * was there.
+     */
+    static boolean forgetHeldForOpener(Held h) {
+        return forgetInList(h);
+    }
+
+    private static boolean forgetInList(Held h) {
+        java.util.ArrayList<Held> held = h.list;
+        for (int k = held.size() - 1; k >= 0; k--) { // the last opened is most often the first closed
+            if (held.get(k) == h) {
+                held.remove(k);
+                h.pins.noted.decrementAndGet();
+                return true;
             }
         }
         return false;

@@ -25,7 +25,8 @@ final class Retirement {
     /**
      * A mapping a grow replaced, and the hazard slots as they were when it was replaced; and when the reaper
      * tries again to unmap it, after a channel operation on a read view of it held the unmap off (each wait
-     * twice the last, 1 to 100 ms). The reaper alone reads and writes the retry fields.
+     * twice the last, 1 to 100 ms). Only the reaper, and a grow asking whether the list is full, read and
+     * write the retry fields, both under the list's monitor.
      */
     private static final class Retired {
         private static final long FIRST_WAIT = 1_000_000L;

@@ -85,6 +85,22 @@ final class Span implements WriteSpan {
         }
     }
 
+    /**
+     * Closes the span on behalf of the thread that opened it, from a thread ordered after everything that
+     * thread did (a jcstress arbiter, after the actor that opened the span): {@link #close()} without its
+     * check of the calling thread. For the concurrency tests only.
+     */
+    void closeForOpener() {
+        Hazards.Slot p = pin;
+        if (p != null) {
+            if (opener instanceof Pins.Held h) {
+                Pins.forgetHeldForOpener(h);
+            }
+            pin = null;
+            writes.unpin(offset, length, p);
+        }
+    }
+
     /** Out of line: the close the JIT inlines is the test and the unpin. */
     private WrongThreadException closedByAnotherThread() {
         return new WrongThreadException("span [" + offset + ", " + (offset + length) + ") of " + writes.state().path

@@ -123,7 +123,9 @@ public final class Protocol_09_HazardPin {
             r.r1 = span != null ? 1 : 0;
             r.r2 = drained;
             if (span != null) {
-                span.close();
+                // The arbiter is not the thread that opened it (a span is confined to its opener), but runs
+                // after the writer's actor ended: it closes the span on the writer's behalf.
+                ((Span) span).closeForOpener();
             }
             if (drained >= 0) {
                 region.probeWritebackEnd(0);
