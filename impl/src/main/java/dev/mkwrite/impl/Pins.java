@@ -323,8 +323,13 @@ final class Pins {
         final Pins pins;
         final long first;
         final long last;
-        /** The opening thread's list, which holds this note. */
+        /** The opening thread's list, which holds this note. Only that thread changes it. */
         final java.util.ArrayList<Held> list;
+        /**
+         * Set once another thread ended the note on the opener's behalf ({@link #forgetHeldForOpener}); the
+         * opener drops it from its list the next time it notes a span.
+         */
+        volatile boolean endedForOpener;
 
         Held(Pins pins, long first, long last, java.util.ArrayList<Held> list) {
             this.pins = pins;
@@ -357,6 +362,9 @@ final class Pins {
             held = new java.util.ArrayList<>(4);
             HELD.set(held);
         }
+        if (!held.isEmpty()) {
+            held.removeIf(x -> x.endedForOpener); // notes another thread ended: only this thread edits its list
+        }
         Held h = new Held(this, first, last, held);
         held.add(h);
         return h;
@@ -371,12 +379,18 @@ final class Pins {
     }
 
     /**
-     * {@link #forgetHeld} on behalf of the thread that made the note, from another thread ordered after
-     * everything that thread did with its list (a jcstress arbiter after its actors). Returns whether the note
-     * was there.
+     * {@link #forgetHeld} on behalf of the thread that made the note, from another thread ordered after that
+     * thread's use of the span (a jcstress arbiter after its actors). The opener goes on with other spans,
+     * noting them in the same list, so this thread never edits the list: it marks the note ended, and the
+     * opener's scans skip it and its next note drops it. Returns whether the note was still open.
      */
     static boolean forgetHeldForOpener(Held h) {
-        return forgetInList(h);
+        if (h.endedForOpener) {
+            return false;
+        }
+        h.endedForOpener = true;
+        h.pins.noted.decrementAndGet();
+        return true;
     }
 
     private static boolean forgetInList(Held h) {
@@ -399,7 +413,7 @@ final class Pins {
         java.util.ArrayList<Held> held = HELD.get();
         if (held != null) {
             for (Held h : held) {
-                if (h.pins == this && h.first <= last && first <= h.last) {
+                if (h.pins == this && h.first <= last && first <= h.last && !h.endedForOpener) {
                     return h;
                 }
             }

@@ -181,6 +181,50 @@ class OwnSpanTest {
         }
     }
 
+    /**
+     * The jcstress arbiter closes a span on its opener's behalf ({@link Span#closeForOpener}) while the opener
+     * goes on opening spans of other test states. Where spans are noted in the opener's own list (state-word
+     * pins, or no fence), the arbiter removed the note from that list as the opener added to it: an
+     * unsynchronised ArrayList edited by two threads, which threw IndexOutOfBoundsException in a CI run. The
+     * arbiter now only marks the note ended, and the opener drops it. Here one thread opens spans and hands
+     * every other one to a second thread to close; neither may throw, and each close leaves nothing behind
+     * that a truncate on the opener would take for its own open span.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldLetAnotherThreadCloseASpanForItsOpenerWhileItOpensMore(Backing backing) throws Exception {
+        try (MappedRegion region = open(backing, 4L * PAGE, false)) {
+            java.util.concurrent.BlockingQueue<Span> handed = new java.util.concurrent.ArrayBlockingQueue<>(64);
+            Span last = new Span(null, 0, 0, null, null); // never closed: stops the closer
+            java.util.concurrent.atomic.AtomicReference<Throwable> failed = new java.util.concurrent.atomic.AtomicReference<>();
+            Thread closer = Thread.ofPlatform().start(() -> {
+                try {
+                    for (Span s = handed.take(); s != last; s = handed.take()) {
+                        s.closeForOpener();
+                    }
+                } catch (Throwable t) {
+                    failed.set(t);
+                }
+            });
+            try {
+                for (int i = 0; i < 200_000 && failed.get() == null; i++) {
+                    WriteSpan span = region.write((i & 3) * (long) PAGE, 8);
+                    if ((i & 1) == 0) {
+                        handed.put((Span) span);
+                    } else {
+                        span.close();
+                    }
+                }
+            } finally {
+                handed.put(last);
+                closer.join();
+            }
+            assertEquals(null, failed.get(), "the closer thread");
+            region.truncate(PAGE); // throws if this thread still held a note over pages 1 to 3
+            assertEquals(PAGE, region.size());
+        }
+    }
+
     /** Writes {@code value} at {@code offset} through a span on a thread that ends without closing it. */
     private static void leakSpan(MappedRegion region, long offset, long value) throws InterruptedException {
         Thread leaker = Thread.ofPlatform().start(() -> {
