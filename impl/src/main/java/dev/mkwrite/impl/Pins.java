@@ -314,7 +314,30 @@ final class Pins {
      * {@link Hazards#ownRangeOverlapping}. Without them, an operation that waits for writers would not see
      * that the caller is one, and wait for itself forever.
      */
-    private static final ThreadLocal<java.util.ArrayList<Held>> HELD = new ThreadLocal<>();
+    private static final ThreadLocal<HeldList> HELD = new ThreadLocal<>();
+
+    /** A thread's notes of the spans it holds open ({@link Held}). Only that thread touches it. */
+    @SuppressWarnings("serial") // never serialised
+    static final class HeldList extends java.util.ArrayList<Held> {
+        /** The size at which a note next drops the notes other threads ended: twice what the last drop kept. */
+        private int dropAt = 8;
+
+        HeldList() {
+            super(4);
+        }
+
+        /**
+         * Drops the notes another thread ended ({@link #forgetHeldForOpener}), once the list has doubled
+         * since the last drop: a list that piles such notes up (a jcstress round's spans, all ended by the
+         * arbiters after it) costs amortised constant time a note, not a scan of the whole list at each.
+         */
+        void dropEnded() {
+            if (size() >= dropAt) {
+                removeIf(x -> x.endedForOpener);
+                dropAt = Math.max(8, 2 * size());
+            }
+        }
+    }
     /** Notes of this region's spans, on every thread: none, and no thread's list is looked at. */
     private final java.util.concurrent.atomic.AtomicInteger noted = new java.util.concurrent.atomic.AtomicInteger();
 
@@ -324,14 +347,14 @@ final class Pins {
         final long first;
         final long last;
         /** The opening thread's list, which holds this note. Only that thread changes it. */
-        final java.util.ArrayList<Held> list;
+        final HeldList list;
         /**
          * Set once another thread ended the note on the opener's behalf ({@link #forgetHeldForOpener}); the
-         * opener drops it from its list the next time it notes a span.
+         * opener's scans skip it, and it drops it from its list as the list grows.
          */
         volatile boolean endedForOpener;
 
-        Held(Pins pins, long first, long last, java.util.ArrayList<Held> list) {
+        Held(Pins pins, long first, long last, HeldList list) {
             this.pins = pins;
             this.first = first;
             this.last = last;
@@ -357,14 +380,12 @@ final class Pins {
     /** {@link #opener}'s note, out of line: the span's fast path inlines only the tests above. */
     private Held noteHeldSlowly(long first, long last) {
         noted.incrementAndGet();
-        java.util.ArrayList<Held> held = HELD.get();
+        HeldList held = HELD.get();
         if (held == null) {
-            held = new java.util.ArrayList<>(4);
+            held = new HeldList();
             HELD.set(held);
         }
-        if (!held.isEmpty()) {
-            held.removeIf(x -> x.endedForOpener); // notes another thread ended: only this thread edits its list
-        }
+        held.dropEnded(); // only this thread edits its list
         Held h = new Held(this, first, last, held);
         held.add(h);
         return h;
@@ -382,7 +403,7 @@ final class Pins {
      * {@link #forgetHeld} on behalf of the thread that made the note, from another thread ordered after that
      * thread's use of the span (a jcstress arbiter after its actors). The opener goes on with other spans,
      * noting them in the same list, so this thread never edits the list: it marks the note ended, and the
-     * opener's scans skip it and its next note drops it. Returns whether the note was still open.
+     * opener's scans skip it and its notes drop it as the list grows. Returns whether the note was still open.
      */
     static boolean forgetHeldForOpener(Held h) {
         if (h.endedForOpener) {
@@ -394,7 +415,7 @@ final class Pins {
     }
 
     private static boolean forgetInList(Held h) {
-        java.util.ArrayList<Held> held = h.list;
+        HeldList held = h.list;
         for (int k = held.size() - 1; k >= 0; k--) { // the last opened is most often the first closed
             if (held.get(k) == h) {
                 held.remove(k);
@@ -410,7 +431,7 @@ final class Pins {
         if (noted.get() == 0) {
             return null; // no span of this region is noted, on any thread: the common case with the fence
         }
-        java.util.ArrayList<Held> held = HELD.get();
+        HeldList held = HELD.get();
         if (held != null) {
             for (Held h : held) {
                 if (h.pins == this && h.first <= last && first <= h.last && !h.endedForOpener) {
