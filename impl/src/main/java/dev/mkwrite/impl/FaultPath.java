@@ -46,6 +46,8 @@ final class FaultPath {
     private final WriteFaultHandler handler;
     private final long dirtyLimit;
     private final AtomicInteger inFlight = new AtomicInteger();
+    /** For tests: run by a write over several pages after each page's fault, its claims held (null: none). */
+    private volatile Runnable betweenFaultsForTests;
 
     FaultPath(RegionState region, Ledger ledger, Writeback writeback, WriteFaultHandler handler, long dirtyLimit) {
         this.region = region;
@@ -55,7 +57,12 @@ final class FaultPath {
         this.dirtyLimit = dirtyLimit;
     }
 
-    /** Faults in flight, including those that dropped the lock; close waits for none. */
+    /** See {@link #betweenFaultsForTests}. */
+    void betweenFaultsForTests(Runnable seam) {
+        betweenFaultsForTests = seam;
+    }
+
+    /** Faults in flight, including those that dropped the lock, and writes over several pages holding claims; close waits for none. */
     int inFlight() {
         return inFlight.get();
     }
@@ -77,6 +84,10 @@ final class FaultPath {
         }
         Claims claims = new Claims(region, ledger, last - first + 1);
         boolean ok = false;
+        // In flight from the first claim to the last given back: close waits for it, so the handler hears
+        // regionClosed only after every reservation of the claims is released. Counted by each page's fault
+        // alone, close could end between two of them and the claims go back after regionClosed.
+        inFlight.incrementAndGet();
         try {
             for (long page = first; page <= last; page++) {
                 if (page <= claims.through) {
@@ -88,13 +99,28 @@ final class FaultPath {
                         && !fault(page, offset, length, noWait, claims, why)) {
                     return false;
                 }
+                Runnable seam = betweenFaultsForTests;
+                if (seam != null) {
+                    seam.run();
+                }
             }
             ok = claims.publish(offset, noWait) || refused(why, WouldBlock.Reason.REGION_LOCK);
             return ok;
         } finally {
-            if (!ok) {
-                claims.abandon();
+            try {
+                if (!ok) {
+                    claims.abandon();
+                }
+            } finally {
+                leave();
             }
+        }
+    }
+
+    /** The end of a fault in flight: close waits for the last. */
+    private void leave() {
+        if (inFlight.decrementAndGet() == 0 && region.closed) {
+            region.waiters.signal();
         }
     }
 
@@ -183,9 +209,7 @@ final class FaultPath {
             outcome = done ? "writable" : "would block";
             return done;
         } finally {
-            if (inFlight.decrementAndGet() == 0 && region.closed) {
-                region.waiters.signal(); // close waits for faults in flight
-            }
+            leave();
             if (event != null) {
                 FaultEvents.faultEnd(event, region.path.toString(), page, page << region.pageShift, attempts.retry,
                         attempts.handlerCalls, outcome);

@@ -504,6 +504,11 @@ final class Region implements MappedRegion {
         writeback.probeEnd(page);
     }
 
+    /** See {@link FaultPath#betweenFaultsForTests}. */
+    void betweenFaultsForTests(Runnable seam) {
+        faults.betweenFaultsForTests(seam);
+    }
+
     /** See {@link RegionFile#failNextTruncateForTests}. */
     void failNextTruncateForTests(IOException failure) {
         file.failNextTruncateForTests(failure);
