@@ -572,6 +572,18 @@ final class Hazards {
         return RANGE.compareAndSet(s, seen, EMPTY) ? owner : null; // volatile
     }
 
+    /**
+     * Whether the slot's owner, read after its range, has ended: the pin just read is that thread's (a slot is
+     * claimed only EMPTY, and a claimer owns it before it pins), or a later ended owner's, so no live thread
+     * stores through it. Changes nothing: unlike {@link #endPinOfEndedOwner} the caller holds no page out of
+     * WRITABLE, so it must not clear a range that a new owner could have pinned again meanwhile. Without the
+     * fence slots have no owner, and their pins count as live.
+     */
+    private static boolean ownerEnded(Slot s) {
+        Thread owner = (Thread) OWNER.getVolatile(s);
+        return owner != null && !owner.isAlive();
+    }
+
     /** Every scanned slot's value, read volatile: what {@link #allChangedSince} compares with. */
     Snapshot snapshotVolatile() {
         Slot[] all = scanned;
@@ -587,14 +599,15 @@ final class Hazards {
     }
 
     /**
-     * Whether every range published in {@code snapshot} has since been cleared or replaced, so every pin
-     * held at the snapshot has ended. A slot that went back to the same range counts as unchanged (the
-     * answer errs towards waiting). A writer's slot made after the snapshot holds no pin from before it.
+     * Whether every range published in {@code snapshot} has since been cleared or replaced, or is held by
+     * an owner that has ended, so every pin held at the snapshot has ended or can store nothing more. A slot
+     * that went back to the same range counts as unchanged (the answer errs towards waiting). A writer's
+     * slot made after the snapshot holds no pin from before it.
      */
     boolean allChangedSince(Snapshot snapshot) {
         for (int s = 0; s < snapshot.slots.length; s++) {
             long then = snapshot.values[s];
-            if (then != EMPTY && rangeVolatile(snapshot.slots[s]) == then) {
+            if (then != EMPTY && rangeVolatile(snapshot.slots[s]) == then && !ownerEnded(snapshot.slots[s])) {
                 return false;
             }
         }

@@ -563,7 +563,8 @@ final class Pins {
 
     /**
      * Whether every pin that could have read a mapping replaced when {@code snapshot} was taken has
-     * ended: every hazard changed since, and no state-word pin is held now (a state-word pin counts
+     * ended: every hazard changed since or is held by an owner that ended (a span it never closed, which
+     * would keep the mapping for good), and no state-word pin is held now (a state-word pin counts
      * itself before it reads the mapping, so none now means none from before).
      */
     boolean allEndedSince(Hazards.Snapshot snapshot) {

@@ -79,6 +79,29 @@ class MemorySegmentRegionTest extends RegionContract {
         assertThrows(IllegalStateException.class, () -> old.get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
     }
 
+    /**
+     * A thread that ended holding a span it never closed pins the old mapping in its slot for good: the
+     * retired mapping stayed mapped until 32 of them piled up and a grow drained every writer. Its slot's
+     * owner has ended and can store nothing more, so the reaper now counts that pin as ended.
+     */
+    @Test
+    void shouldUnmapARetiredMappingWhosePinIsHeldByAnEndedThread() throws Exception {
+        assumeTrue(AsymmetricFence.ON && !Hazards.STATE_WORD_PINS_ONLY, "only an owned slot tells whose pin it is");
+        open();
+        MemorySegment[] leaked = new MemorySegment[1];
+        Thread leaker = Thread.ofPlatform().start(() -> {
+            var span = region.write(PAGE, 8); // never closed
+            span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 9L);
+            leaked[0] = span.segment();
+        });
+        leaker.join();
+        region.grow(BEYOND_CAPACITY); // a new mapping: the old one retires, pinned by the ended thread's slot
+        awaitNoRetiredMapping();
+        assertThrows(IllegalStateException.class, () -> leaked[0].get(ValueLayout.JAVA_LONG_UNALIGNED, 0));
+        assertEquals(9L, region.getLong(PAGE), "what the ended thread stored is kept");
+        region.close(); // its drain ends the ended thread's pin, which the contract's check would count
+    }
+
     @Test
     void shouldUnmapRetiredMappingsWhenTheRegionCloses() throws Exception {
         open();
