@@ -22,7 +22,7 @@ import java.util.stream.Collectors;
 final class Blocking {
 
     /** How long a thread may take to reach the wait on a loaded machine before the check gives up. */
-    static final long REACH_SECONDS = 10;
+    static final long REACH_SECONDS = 30;
     /** How long a blocked operation must stay blocked between the two sightings. */
     static final long SETTLE_MILLIS = 10;
 

@@ -58,7 +58,13 @@ class FlightRecorderEventsTest {
                 });
                 assertTrue(inWriteback.await(10, TimeUnit.SECONDS));
                 Thread writer = Thread.ofPlatform().start(() -> region.putLong(0, 2));
-                Thread.sleep(100);
+                // The writer waits for the writeback before it is released, however slowly it gets there: a
+                // writer that came after the release would fault without a WritebackWait.
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                while (!Blocking.Wait.WAIT_QUEUE.holds(writer)) {
+                    assertTrue(System.nanoTime() < deadline, "the writer never waited for the writeback");
+                    Thread.sleep(1);
+                }
                 release.countDown();
                 writer.join();
                 flusher.join();

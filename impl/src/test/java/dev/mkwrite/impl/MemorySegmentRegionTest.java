@@ -228,7 +228,7 @@ class MemorySegmentRegionTest extends RegionContract {
     }
 
     private void awaitNoRetiredMapping() throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (impl().retiredMappings() != 0) {
             assertTrue(System.nanoTime() < deadline, "the unmapper never unmapped the retired mapping");
             Thread.sleep(1);

@@ -180,6 +180,7 @@ class ReadViewTest {
             AtomicBoolean stop = new AtomicBoolean();
             AtomicReference<Throwable> failure = new AtomicReference<>();
             AtomicLong reads = new AtomicLong();
+            java.util.concurrent.CountDownLatch reading = new java.util.concurrent.CountDownLatch(2);
             List<Thread> readers = new ArrayList<>();
             for (int t = 0; t < 2; t++) {
                 int seed = t;
@@ -197,6 +198,7 @@ class ReadViewTest {
                             MemorySegment view = region.view(page * PAGE, 64);
                             view.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
                             reads.incrementAndGet();
+                            reading.countDown(); // once per reader that matters; more are no-ops past zero
                         } catch (OutOfRegionException | RegionClosedException | IllegalStateException expected) {
                             if (expected instanceof RegionClosedException) {
                                 return;
@@ -208,6 +210,10 @@ class ReadViewTest {
                     }
                 }));
             }
+            // The readers read before the cycles begin, however slowly they are scheduled: else they may
+            // first run after the close, read nothing, and the round proves nothing.
+            assertTrue(reading.await(30, java.util.concurrent.TimeUnit.SECONDS) || failure.get() != null,
+                    "the readers never read");
             for (int k = 0; k < 40; k++) {
                 region.truncate((8 + k % 5) * (long) PAGE);
                 region.grow(256L * PAGE);

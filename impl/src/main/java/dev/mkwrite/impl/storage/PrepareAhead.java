@@ -104,6 +104,11 @@ public final class PrepareAhead implements WriteFaultHandler, Closeable {
         });
     }
 
+    /** For tests: the agent's thread, or null if it has none. */
+    Thread threadForTests() {
+        return thread;
+    }
+
     /** The default idle strategy: a few spins and yields, then parks of up to 10 ms, woken by producers. */
     static IdleStrategy defaultIdleStrategy() {
         return new BackoffIdleStrategy(10, 10, TimeUnit.MICROSECONDS.toNanos(1), TimeUnit.MILLISECONDS.toNanos(10));
