@@ -1,5 +1,7 @@
 package dev.mkwrite.impl;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.util.concurrent.atomic.AtomicLong;
 
 import static dev.mkwrite.impl.PageState.PIN_ONE;
@@ -333,7 +335,7 @@ final class Pins {
          */
         void dropEnded() {
             if (size() >= dropAt) {
-                removeIf(x -> x.endedForOpener);
+                removeIf(x -> x.ended);
                 dropAt = Math.max(8, 2 * size());
             }
         }
@@ -349,16 +351,37 @@ final class Pins {
         /** The opening thread's list, which holds this note. Only that thread changes it. */
         final HeldList list;
         /**
-         * Set once another thread ended the note on the opener's behalf ({@link #forgetHeldForOpener}); the
-         * opener's scans skip it, and it drops it from its list as the list grows.
+         * Set once the note is ended, by the opener's close ({@link #forgetHeld}) or by another thread on its
+         * behalf ({@link #forgetHeldForOpener}): whichever sets it first, by CAS, counts the note out of
+         * {@code noted}, so a close from both sides never counts it twice. The opener's scans skip an ended
+         * note, and its list drops one that another thread ended as the list grows.
          */
-        volatile boolean endedForOpener;
+        volatile boolean ended;
 
         Held(Pins pins, long first, long last, HeldList list) {
             this.pins = pins;
             this.first = first;
             this.last = last;
             this.list = list;
+        }
+
+        /** Ends the note, counting it out of its region's notes; false if it was ended already. */
+        boolean end() {
+            if (!ENDED.compareAndSet(this, false, true)) {
+                return false;
+            }
+            pins.noted.decrementAndGet();
+            return true;
+        }
+
+        private static final VarHandle ENDED;
+
+        static {
+            try {
+                ENDED = MethodHandles.lookup().findVarHandle(Held.class, "ended", boolean.class);
+            } catch (ReflectiveOperationException e) {
+                throw new ExceptionInInitializerError(e);
+            }
         }
     }
 
@@ -406,12 +429,7 @@ final class Pins {
      * opener's scans skip it and its notes drop it as the list grows. Returns whether the note was still open.
      */
     static boolean forgetHeldForOpener(Held h) {
-        if (h.endedForOpener) {
-            return false;
-        }
-        h.endedForOpener = true;
-        h.pins.noted.decrementAndGet();
-        return true;
+        return h.end();
     }
 
     private static boolean forgetInList(Held h) {
@@ -419,7 +437,7 @@ final class Pins {
         for (int k = held.size() - 1; k >= 0; k--) { // the last opened is most often the first closed
             if (held.get(k) == h) {
                 held.remove(k);
-                h.pins.noted.decrementAndGet();
+                h.end(); // unless another thread ended it for this one already
                 return true;
             }
         }
@@ -434,7 +452,7 @@ final class Pins {
         HeldList held = HELD.get();
         if (held != null) {
             for (Held h : held) {
-                if (h.pins == this && h.first <= last && first <= h.last && !h.endedForOpener) {
+                if (h.pins == this && h.first <= last && first <= h.last && !h.ended) {
                     return h;
                 }
             }
