@@ -200,10 +200,10 @@ final class FaultPath {
             throttle();
         }
         Object event = Recording.on() ? FaultEvents.faultBegin() : null;
-        inFlight.incrementAndGet();
         region.counters.faults.increment();
         Attempts attempts = new Attempts(page, offset, length, noWait, claims, why);
         String outcome = "error";
+        inFlight.incrementAndGet(); // right before the try: nothing between them may throw and skip leave()
         try {
             boolean done = attempts.run();
             outcome = done ? "writable" : "would block";
