@@ -30,7 +30,6 @@ import org.openjdk.jcstress.annotations.Signal;
 import org.openjdk.jcstress.annotations.State;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
@@ -54,6 +53,8 @@ public final class Protocol_06_DroppedLockProgress {
     abstract static class GrowWhileDropped {
         final Region region;
         volatile boolean grown;
+        /** What the helper's fault or grow threw, if anything: the writer rethrows it, so it is not lost. */
+        volatile Throwable helperFailed;
 
         GrowWhileDropped(Backing backing) {
             region = Fixture.open(backing, 2L * Fixture.PAGE, fault -> {
@@ -69,8 +70,12 @@ public final class Protocol_06_DroppedLockProgress {
         }
 
         void writer() {
-            region.putLong(0, 1);
+            region.putLong(0, 1); // returns after the helper set grown, its failure stored before
             Fixture.dispose(region);
+            if (helperFailed != null) {
+                // Not an Error: the termination runner catches exceptions only, and reports them as ERROR
+                throw new IllegalStateException("the signal's fault or grow failed", helperFailed);
+            }
         }
 
         void signal() {
@@ -78,8 +83,8 @@ public final class Protocol_06_DroppedLockProgress {
                 try {
                     region.putLong(Fixture.PAGE, 2); // a fault on another page
                     region.grow(3L * Fixture.PAGE); // an exclusive operation
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
+                } catch (IOException | RuntimeException | Error e) { // everything the two calls may throw
+                    helperFailed = e;
                 } finally {
                     grown = true;
                 }

@@ -80,6 +80,9 @@ public final class Protocol_08_FailedFault {
                 r.r1 = 1;
             } catch (RuntimeException e) {
                 r.r1 = 2;
+            } finally {
+                // The arbiter may run on this very thread: its write must not take A's branch in the handler.
+                threadA = null;
             }
         }
 
