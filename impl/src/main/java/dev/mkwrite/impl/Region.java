@@ -509,6 +509,11 @@ final class Region implements MappedRegion {
         faults.betweenFaultsForTests(seam);
     }
 
+    /** See {@link RegionFile#failNextZeroInPlaceForTests}. */
+    void failNextZeroInPlaceForTests(IOException failure) {
+        file.failNextZeroInPlaceForTests(failure);
+    }
+
     /** See {@link RegionFile#failNextTruncateForTests}. */
     void failNextTruncateForTests(IOException failure) {
         file.failNextTruncateForTests(failure);

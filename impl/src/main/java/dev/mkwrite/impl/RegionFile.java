@@ -249,7 +249,20 @@ final class RegionFile {
 
     /** Makes {@code [offset, offset + length)} of the file read as zero, keeping its blocks (see {@link FileHoles}). */
     void zeroInPlace(long offset, long length) throws IOException {
+        IOException failure = nextZeroFailureForTests;
+        if (failure != null) {
+            nextZeroFailureForTests = null;
+            throw failure;
+        }
         FileHoles.zeroInPlace(file, offset, length);
+    }
+
+    /** For tests: what the next {@link #zeroInPlace} throws instead of zeroing; null for none. */
+    private volatile IOException nextZeroFailureForTests;
+
+    /** For tests: the next {@link #zeroInPlace} throws {@code failure} and leaves the file as it is. */
+    void failNextZeroInPlaceForTests(IOException failure) {
+        nextZeroFailureForTests = failure;
     }
 
     /** The file as the region's handler sees it: the region's own descriptors. */

@@ -74,7 +74,7 @@ final class Resizing {
             region.ensureOpen();
             if (newSize < region.size) {
                 throw new IllegalArgumentException("grow(" + newSize + ") is below the size " + region.size
-                        + "; use truncate to shrink [file " + region.path + "]");
+                        + "; use truncate to shrink " + region.where(newSize));
             }
             if (newSize > region.size) {
                 growTo(newSize);
@@ -90,7 +90,7 @@ final class Resizing {
         HandlerScope.checkNotInHandler(region, "truncate");
         if (newSize < 0 || newSize > region.backing.maxRegionSize()) {
             throw new IllegalArgumentException("truncate(" + newSize + "): the size must lie in [0, "
-                    + region.backing.maxRegionSize() + "] [file " + region.path + "]");
+                    + region.backing.maxRegionSize() + "] " + region.where(newSize));
         }
         AsymmetricFence.registerDrainer(); // before quiesce freezes a page or retire snapshots the hazards
         region.lock.writeLock().lock();
@@ -187,7 +187,7 @@ final class Resizing {
             Mapping fresh;
             try {
                 fresh = file.map(region.backing, newSize); // extends the file sparsely
-            } catch (IOException | RuntimeException e) {
+            } catch (IOException | RuntimeException | Error e) { // an OutOfMemoryError or InternalError too
                 // The map may have extended the file before its mmap failed: the file is then longer than the
                 // region, as after a shrink whose truncate failed, and is trimmed the same way (and a handler
                 // that bounded a granule by its size may have recorded the tail: the next grow maps anew).
@@ -307,20 +307,31 @@ final class Resizing {
 
     /**
      * Discards the whole pages of {@code [offset, offset + length)} (the range is checked): the file's
-     * range first, so a failure changes no page state; then the pages become CLEAN at a new generation
-     * and their reservations are released. Writers of other pages go on: the mapping stays.
+     * range first, then the pages become CLEAN at a new generation and their reservations are released.
+     * Writers of other pages go on: the mapping stays. Once the file's discard has begun, the pages are
+     * removed whether or not it completed: a punch that failed partway may have freed the blocks under some
+     * of them, and a page thawed WRITABLE over a hole takes its next store lock-free, where the kernel's
+     * fault needs a block (SIGBUS on a full disk). Removed, each page faults in mkwrite first, and its
+     * handler prepares it again. The caller asked for the range to go; a failure says it may have gone in part.
      */
     private void punch(long offset, long length) throws IOException {
         long first = offset >>> region.pageShift;
         long endPage = region.pagesFor(offset + length);
         pins.checkNotHeldByThisThread("punchHole(offset " + offset + ", length " + length + ")", first, endPage - 1);
+        boolean discarding = false;
         try {
             quiesce(first, endPage); // inside, as the shrink's
             // With no writer pinned in the range and its pages FROZEN or CLEAN, nothing stores into it.
+            discarding = true;
             discard(offset, offset + length);
-            removePages(first, endPage, region.nextEpoch());
         } finally {
-            thaw(first, endPage);
+            try {
+                if (discarding) {
+                    removePages(first, endPage, region.nextEpoch());
+                }
+            } finally {
+                thaw(first, endPage);
+            }
         }
     }
 

@@ -1428,8 +1428,11 @@ abstract class RegionContract {
         assertThrows(IllegalArgumentException.class, () -> region.getLong(-1));
         assertThrows(IllegalArgumentException.class, () -> region.flush(-1, 10));
         assertThrows(IllegalArgumentException.class, () -> region.flush(10, Long.MAX_VALUE));
-        assertThrows(IllegalArgumentException.class, () -> region.truncate(-1));
-        assertThrows(IllegalArgumentException.class, () -> region.grow(1));
+        e = assertThrows(IllegalArgumentException.class, () -> region.truncate(-1));
+        assertTrue(e.getMessage().contains("region.dat") && e.getMessage().contains("offset -1"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> region.grow(PAGE + 1));
+        assertTrue(e.getMessage().contains("region.dat") && e.getMessage().contains("offset " + (PAGE + 1))
+                && e.getMessage().contains("page 1"), e.getMessage());
         IndexOutOfBoundsException source = assertThrows(IndexOutOfBoundsException.class,
                 () -> region.put(PAGE * 3L + 5, new byte[4], 2, 4));
         assertTrue(source.getMessage().contains("region.dat"), source.getMessage());

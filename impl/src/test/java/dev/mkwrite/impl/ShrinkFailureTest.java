@@ -153,4 +153,35 @@ class ShrinkFailureTest {
         assertTrue(region.isClosed());
         assertEquals(4L * PAGE, Files.size(failing));
     }
+
+    /**
+     * A punchHole whose discard fails after its punch freed blocks (here the zeroing of its partial tail
+     * fails, as ENOSPC can on an extent split): the pages over the punched unit were thawed WRITABLE, over a
+     * hole, and their next store went to the kernel's fault lock-free, which needs a block: SIGBUS on a full
+     * disk. Once the discard has begun every page of the range is now removed, and faults in mkwrite before
+     * its next store; the handler prepares it again, and the region stays usable.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldMakeThePagesOfAPunchThatFailedPartwayFaultAgain(Backing backing) throws IOException {
+        Path file = dir.resolve("punch.dat");
+        long unit = Resizing.LARGEST_FOLIO;
+        TrackingHandler handler = new TrackingHandler();
+        try (MappedRegion region = MappedRegion.builder(file).size(2 * unit).pageSize(PAGE).backing(backing)
+                .handler(handler).open()) {
+            region.putLong(0, 1);
+            region.putLong(unit, 2);
+            IOException cause = new IOException("test: fallocate(ZERO_RANGE) failed (ENOSPC)");
+            RegionHandle.regionOf(region).failNextZeroInPlaceForTests(cause);
+            // [0, unit) is punched whole, then [unit, unit + PAGE) zeroed in place: that fails
+            IOException e = assertThrows(IOException.class, () -> region.punchHole(0, unit + PAGE));
+            assertSame(cause, e.getCause());
+            assertTrue(e.getMessage().contains(file.toString()) && e.getMessage().contains("page 0"), e.getMessage());
+            int calls = handler.calls();
+            region.putLong(0, 3); // page 0's blocks were punched: it must fault, and be prepared again
+            assertEquals(calls + 1, handler.calls(), "page 0 took a store over its punched hole without a fault");
+            assertEquals(3, region.getLong(0));
+            region.flush();
+        }
+    }
 }
