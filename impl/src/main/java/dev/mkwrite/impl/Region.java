@@ -354,6 +354,17 @@ final class Region implements MappedRegion {
     }
 
     /**
+     * Throws if a close of this region under way on another thread could wait for the calling thread, which
+     * is about to wait for that close: from inside the region's handler (the close waits for faults in
+     * flight), or holding a span of its own (the close waits for every writer). Unlike {@link #close}'s own
+     * check, whatever the closed flag says: that close has set it already.
+     */
+    void checkCloseNeedNotWaitForThisThread() {
+        HandlerScope.checkNotInHandler(state, "close");
+        pins.checkNotHeldByThisThread("close", 0, Long.MAX_VALUE);
+    }
+
+    /**
      * Closes a region that no handle ever reached ({@link RegionRegistry}'s open that found its path naming
      * another file by then). No thread can pin, fault or read in it, so there is nothing to drain or write
      * back, and no membarrier registration to make: {@link #close()} makes it first, and one that failed

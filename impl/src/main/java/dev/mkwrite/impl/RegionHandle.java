@@ -68,6 +68,8 @@ final class RegionHandle implements MappedRegion {
     private final RegionRegistry.Entry entry;
     private final int pageShift;
     private volatile int state;
+    /** The monitor a close of this handle waits on while another thread's close of it is under way. */
+    private final Object closing = new Object();
 
     RegionHandle(Region region, RegionRegistry.Entry entry) {
         this.region = region;
@@ -292,12 +294,20 @@ final class RegionHandle implements MappedRegion {
 
     /**
      * Ends this handle, once; the last handle's close closes the region. A close refused from inside the
-     * region's handler leaves this handle open.
+     * region's handler leaves this handle open. A close that meets another thread's close of this handle
+     * under way waits for it to end, as the contract promises that every write after close returns throws:
+     * returning at once let this thread write into a region still writing back. It throws instead, having
+     * waited for nothing, where that close could wait for this thread (see
+     * {@link Region#checkCloseNeedNotWaitForThisThread}); if the other close was refused, this one closes.
      */
     @Override
     public void close() throws IOException {
-        if (!STATE.compareAndSet(this, OPEN, CLOSING)) { // volatile: exactly one close releases the handle
-            return;
+        while (!STATE.compareAndSet(this, OPEN, CLOSING)) { // volatile: exactly one close releases the handle
+            if (state == CLOSED) {
+                return;
+            }
+            region.checkCloseNeedNotWaitForThisThread();
+            awaitNotClosing();
         }
         boolean released = false;
         try {
@@ -312,6 +322,26 @@ final class RegionHandle implements MappedRegion {
             } else {
                 state = OPEN;
             }
+            synchronized (closing) {
+                closing.notifyAll(); // closes of this handle that wait for this one
+            }
+        }
+    }
+
+    /** Waits, keeping an interrupt for later, while another thread closes this handle. */
+    private void awaitNotClosing() {
+        boolean interrupted = false;
+        synchronized (closing) {
+            while (state == CLOSING) {
+                try {
+                    closing.wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -40,7 +40,9 @@ final class Blocking {
          * The region lock, a {@link java.util.concurrent.locks.ReentrantReadWriteLock}: an exclusive
          * operation behind a shared holder, or a fault or read behind an exclusive operation.
          */
-        REGION_LOCK;
+        REGION_LOCK,
+        /** A handle's close, waiting for another thread's close of the same handle to end. */
+        HANDLE_CLOSE;
 
         /** Whether {@code thread} is parked in this wait now. */
         boolean holds(Thread thread) {
@@ -53,6 +55,8 @@ final class Blocking {
                 case WAIT_QUEUE -> Arrays.stream(stack).anyMatch(f ->
                         f.getClassName().equals(Waiters.class.getName()) && f.getMethodName().equals("await"));
                 case REGION_LOCK -> lockFrameBelowMkwrite(stack);
+                case HANDLE_CLOSE -> Arrays.stream(stack).anyMatch(f ->
+                        f.getClassName().equals(RegionHandle.class.getName()) && f.getMethodName().equals("awaitNotClosing"));
             };
         }
 

@@ -390,6 +390,81 @@ class SharedRegionTest {
         }
     }
 
+    /**
+     * Two threads close one handle (a shutdown hook and the main thread). The second used to lose the
+     * handle's CAS and return at once, while the first was still writing the region back: its next write,
+     * after its close returned, could still land, against the contract. It now waits for the first close.
+     */
+    @Test
+    void shouldWaitForAnotherThreadsCloseOfTheSameHandle() throws Exception {
+        java.util.concurrent.CountDownLatch inWriteback = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        TrackingHandler slow = new TrackingHandler();
+        slow.writebackHook = (page, contents) -> {
+            inWriteback.countDown();
+            TrackingHandler.awaitQuietly(release);
+        };
+        MappedRegion handle = open(MappedRegion.builder(dir.resolve("two-closers.dat")).size(SIZE).handler(slow));
+        handle.putLong(0, 1);
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        try {
+            Future<?> first = pool.submit(() -> {
+                handle.close(); // the last handle: writes back, held in the hook
+                return null;
+            });
+            assertTrue(inWriteback.await(30, TimeUnit.SECONDS));
+            AtomicReference<Thread> secondThread = new AtomicReference<>();
+            Future<?> second = pool.submit(() -> {
+                secondThread.set(Thread.currentThread());
+                handle.close();
+                return null;
+            });
+            while (secondThread.get() == null) {
+                Thread.onSpinWait();
+            }
+            Blocking.assertBlocked(secondThread.get(), second, Blocking.Wait.HANDLE_CLOSE);
+            release.countDown();
+            second.get(30, TimeUnit.SECONDS);
+            assertTrue(handle.isClosed(), "the second close returned before the region closed");
+            first.get(30, TimeUnit.SECONDS);
+        } finally {
+            release.countDown();
+            pool.shutdownNow();
+        }
+    }
+
+    /**
+     * The same, where the second closer holds a span of its own: the first close waits for that span, so a
+     * second close that waited for the first would wait for itself. It throws instead, changing nothing;
+     * once the span is closed, the first close ends.
+     */
+    @Test
+    void shouldRefuseToWaitForAnotherThreadsCloseUnderItsOwnSpan() throws Exception {
+        MappedRegion handle = open(builder(dir.resolve("closer-with-span.dat")));
+        WriteSpan span = handle.write(PAGE, 8);
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try {
+            AtomicReference<Thread> closer = new AtomicReference<>();
+            Future<?> first = pool.submit(() -> {
+                closer.set(Thread.currentThread());
+                handle.close(); // waits for this thread's span to close
+                return null;
+            });
+            while (closer.get() == null) {
+                Thread.onSpinWait();
+            }
+            Blocking.assertBlocked(closer.get(), first, Blocking.Wait.WAIT_QUEUE);
+            IllegalStateException e = assertThrows(IllegalStateException.class, handle::close);
+            assertTrue(e.getMessage().contains("close it first"), e.getMessage());
+            span.segment().set(java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED, 0, 5L);
+            span.close();
+            first.get(30, TimeUnit.SECONDS);
+            assertTrue(handle.isClosed());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     @Test
     void shouldDeclareEveryMethodOfMappedRegionInTheHandle() throws NoSuchMethodException {
         for (Method m : MappedRegion.class.getMethods()) {
