@@ -329,7 +329,7 @@ final class Pins {
         }
 
         /**
-         * Drops the notes another thread ended ({@link #forgetHeldForOpener}), once the list has doubled
+         * Drops the notes another thread ended ({@link Span#closeForOpener}), once the list has doubled
          * since the last drop: a list that piles such notes up (a jcstress round's spans, all ended by the
          * arbiters after it) costs amortised constant time a note, not a scan of the whole list at each.
          */
@@ -352,7 +352,7 @@ final class Pins {
         final HeldList list;
         /**
          * Set once the note is ended, by the opener's close ({@link #forgetHeld}) or by another thread on its
-         * behalf ({@link #forgetHeldForOpener}): whichever sets it first, by CAS, counts the note out of
+         * behalf ({@link Span#closeForOpener}): whichever sets it first, by CAS, counts the note out of
          * {@code noted}, so a close from both sides never counts it twice. The opener's scans skip an ended
          * note, and its list drops one that another thread ended as the list grows.
          */
@@ -420,16 +420,6 @@ final class Pins {
      */
     static boolean forgetHeld(Held h) {
         return HELD.get() == h.list && forgetInList(h);
-    }
-
-    /**
-     * {@link #forgetHeld} on behalf of the thread that made the note, from another thread ordered after that
-     * thread's use of the span (a jcstress arbiter after its actors). The opener goes on with other spans,
-     * noting them in the same list, so this thread never edits the list: it marks the note ended, and the
-     * opener's scans skip it and its notes drop it as the list grows. Returns whether the note was still open.
-     */
-    static boolean forgetHeldForOpener(Held h) {
-        return h.end();
     }
 
     private static boolean forgetInList(Held h) {

@@ -94,7 +94,7 @@ final class Span implements WriteSpan {
         Hazards.Slot p = pin;
         if (p != null) {
             if (opener instanceof Pins.Held h) {
-                Pins.forgetHeldForOpener(h);
+                h.end(); // marked ended only: the opener, at work on other spans, alone edits its list
             }
             pin = null;
             writes.unpin(offset, length, p);
