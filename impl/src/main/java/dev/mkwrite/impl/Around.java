@@ -218,14 +218,16 @@ final class Around {
     /** Every page taken goes back to CLEAN, its reservation released. Idempotent. */
     void abandon() {
         int returned = 0;
+        Ledger.Kept kept = new Ledger.Kept(); // every page goes back first
         for (int k = 0; k < taken; k++) {
             int i = Chunk.index(page + 1 + k);
             if (chunks[k].casState(i, claimed, clean) == claimed) { // volatile
                 returned++;
             } // else a truncate took the page (the lock was dropped) and counted it
-            if (reservations[k] != null) {
-                ledger.release(reservations[k]);
+            Reservation r = reservations[k];
+            if (r != null) {
                 reservations[k] = null;
+                ledger.release(r, kept);
             }
         }
         if (taken > 0) {
@@ -233,5 +235,6 @@ final class Around {
             taken = 0;
             region.waiters.signal();
         }
+        kept.throwIfAny(null);
     }
 }

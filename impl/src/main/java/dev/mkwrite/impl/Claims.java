@@ -122,6 +122,7 @@ final class Claims {
         }
         int count = held;
         int published = 0;
+        Ledger.Kept kept = new Ledger.Kept(); // stale reservations' Errors: thrown once every claim is settled
         Counters.move(region.counters.preparing, region.counters.writable, count); // before writers may write them
         try {
             if (region.closed) {
@@ -150,7 +151,7 @@ final class Claims {
                     if (k < lengths[r]) {
                         // A truncate or punch took the claim while the lock was free between faults, and
                         // counted it; the page may even be another fault's now. The reservation is stale (K6).
-                        ledger.release(reservations[page + k]);
+                        ledger.release(reservations[page + k], kept);
                         k++;
                     }
                 }
@@ -162,6 +163,7 @@ final class Claims {
             region.lock.readLock().unlock();
         }
         region.waiters.signal();
+        kept.throwIfAny(null); // the pages are WRITABLE, their data stored: the write goes on after its caller
         return true;
     }
 
@@ -178,6 +180,8 @@ final class Claims {
      */
     private void giveBack(int run, int offset, int page) {
         int returned = 0;
+        Ledger.Kept kept = new Ledger.Kept(); // every claim goes back first
+
         for (int r = run; r < runs; r++, offset = 0) {
             Chunk c = chunks[r];
             long claimed = words[r];
@@ -186,12 +190,13 @@ final class Claims {
                 if (c.casState(starts[r] + k, claimed, clean) == claimed) { // volatile
                     returned++;
                 } // else a truncate took the page and counted it
-                ledger.release(reservations[page]);
+                ledger.release(reservations[page], kept);
             }
         }
         region.counters.preparing.add(-returned);
         clear();
         region.waiters.signal();
+        kept.throwIfAny(null);
     }
 
     private void clear() {

@@ -526,8 +526,11 @@ final class FaultPath {
                 } // else a truncate took the page and counted it
                 claimGen = -1;
             }
-            releaseCached();
-            endLockDrop();
+            try {
+                releaseCached();
+            } finally {
+                endLockDrop(); // whatever the reservation threw
+            }
         }
 
         /** The reservation cached for a claim that is gone (or never needed) goes back. */

@@ -60,6 +60,82 @@ final class Ledger {
         }
     }
 
+    /**
+     * {@link #release}, in a loop over pages that must settle every one: an Error the reservation throws
+     * goes to {@code kept} (null: it is thrown at once), for the loop's owner to throw once it is done.
+     */
+    void release(Reservation r, Kept kept) {
+        if (kept == null) {
+            release(r);
+            return;
+        }
+        try {
+            release(r);
+        } catch (Error e) {
+            kept.add(e);
+        }
+    }
+
+    /**
+     * {@link #consume}, in a loop over pages that must settle every one: an Error goes to {@code kept}, as
+     * for {@link #release(Reservation, Kept)}.
+     */
+    void consume(Reservation r, Kept kept) {
+        try {
+            consume(r);
+        } catch (Error e) {
+            kept.add(e);
+        }
+    }
+
+    /**
+     * The Errors a reservation threw from {@code release()} or {@code consume()} in a loop over pages, kept for
+     * the loop's owner to throw once every page is settled. Thrown at once, the first stopped the loop midway:
+     * the pages after it stayed claimed or FROZEN for good, their reservations never ended. A RuntimeException
+     * is logged and dropped ({@link #release}); an Error (an assertion, a linkage error, memory) is the caller's
+     * to see. Confined to the thread that runs the loop.
+     */
+    static final class Kept {
+        private Error first;
+
+        void add(Error e) {
+            if (first == null) {
+                first = e;
+            } else if (first != e) {
+                first.addSuppressed(e);
+            }
+        }
+
+        boolean any() {
+            return first != null;
+        }
+
+        /** The first Error kept, the others suppressed in it, or null; then nothing is kept. */
+        Error take() {
+            Error e = first;
+            first = null;
+            return e;
+        }
+
+        /**
+         * Throws the first Error kept, the others suppressed in it, with {@code thrown} (the operation's own
+         * failure, or null) suppressed too; then nothing is kept. Returns if none was kept.
+         */
+        void throwIfAny(Throwable thrown) {
+            rethrow(take(), thrown);
+        }
+
+        /** Throws {@code kept} (a {@link #take()}), with {@code thrown} suppressed in it; returns if it is null. */
+        static void rethrow(Error kept, Throwable thrown) {
+            if (kept != null) {
+                if (thrown != null && thrown != kept) {
+                    kept.addSuppressed(thrown);
+                }
+                throw kept;
+            }
+        }
+    }
+
     /** The page was written back: the storage is used. */
     void consume(Reservation r) {
         settled(r);
@@ -79,14 +155,14 @@ final class Ledger {
      * A FROZEN page is dropped without writeback: it becomes CLEAN at {@code generation} and its
      * reservation is released. Region lock held exclusive, the page quiesced (no pins, no writeback).
      */
-    void dropFrozen(Chunk c, int i, long generation) {
+    void dropFrozen(Chunk c, int i, long generation, Kept kept) {
         Reservation r = c.reservationPlain(i);
         c.setReservationPlain(i, null);
         // volatile: publishes the cleared reservation to whoever next moves the page
         c.setStateVolatile(i, PageState.word(CLEAN, generation));
         region.counters.writable.decrement();
         if (r != null) {
-            release(r);
+            release(r, kept);
         }
     }
 
@@ -94,14 +170,14 @@ final class Ledger {
      * A PREPARED page (fault-around; never written) ends without writeback: it becomes CLEAN at
      * {@code generation} and its reservation is released. Region lock held exclusive: no fault moves it.
      */
-    void dropPrepared(Chunk c, int i, long generation) {
+    void dropPrepared(Chunk c, int i, long generation, Kept kept) {
         Reservation r = c.reservationPlain(i);
         c.setReservationPlain(i, null);
         // volatile: publishes the cleared reservation to whoever next moves the page
         c.setStateVolatile(i, PageState.word(CLEAN, generation));
         region.counters.prepared.decrement();
         if (r != null) {
-            release(r);
+            release(r, kept);
         }
     }
 
@@ -110,7 +186,7 @@ final class Ledger {
      * without a lock: CAS to CLEAN at its generation, then its reservation is released. Returns false if a
      * writer entered it first (it is WRITABLE now). Region lock held exclusive.
      */
-    boolean takePrepared(Chunk c, int i, long w) {
+    boolean takePrepared(Chunk c, int i, long w, Kept kept) {
         if (c.casState(i, w, PageState.word(CLEAN, PageState.generation(w))) != w) { // volatile: against a writer's CAS
             return false;
         }
@@ -118,20 +194,20 @@ final class Ledger {
         c.setReservationPlain(i, null);
         region.counters.prepared.decrement();
         if (r != null) {
-            release(r);
+            release(r, kept);
         }
         return true;
     }
 
     /**
-     * Close: every PREPARED page of {@code table} ends, at its own generation, its reservation released.
-     * Region lock held exclusive.
+     * Close: every PREPARED page of {@code table} ends, at its own generation, its reservation released; an
+     * Error a reservation throws goes to {@code kept}. Region lock held exclusive.
      */
-    void dropPrepared(PageTable table) {
+    void dropPrepared(PageTable table, Kept kept) {
         table.forEachPage(0, Long.MAX_VALUE, (c, i, page) -> {
             long w = c.stateAcquire(i); // the lock orders it
             if (PageState.state(w) == PageState.PREPARED) {
-                dropPrepared(c, i, PageState.generation(w));
+                dropPrepared(c, i, PageState.generation(w), kept);
             }
         });
     }

@@ -401,7 +401,7 @@ final class Region implements MappedRegion {
      */
     private Throwable release(boolean used) {
         IOException failure = null;
-        Error error = null;
+        Ledger.Kept errors = new Ledger.Kept(); // the first is reported, the others suppressed in it
         try {
             state.markClosed(); // faults see it once they hold the lock, the fast path and reads at once
             if (used) {
@@ -411,7 +411,7 @@ final class Region implements MappedRegion {
                 } catch (Throwable t) { // the data stays in the page cache; the reservations end with the region
                     try {
                         writeback.dropFrozen();
-                    } catch (RuntimeException e) {
+                    } catch (RuntimeException | Error e) { // thrown once every FROZEN page was dropped
                         t.addSuppressed(e); // what the writeback threw is what the close reports
                     }
                     throw t;
@@ -422,20 +422,27 @@ final class Region implements MappedRegion {
         } catch (RuntimeException e) {
             failure = closeFailed(null, e);
         } catch (Error e) {
-            error = e;
+            errors.add(e);
         }
-        if (failure != null || error != null) {
+        if (failure != null || errors.any()) {
             // The quiesce or the writeback failed: a flush waiting for another's writeback may not take this
             // close's for its own. Volatile, before the lock is let go; the flush reads it under the lock.
             state.closeWritebackFailed = true;
         }
+        // What reservations of PREPARED pages the quiesce took back threw: the writeback itself went on.
+        Error released = resizing.takeKept();
+        if (released != null) {
+            errors.add(released);
+        }
         if (used) {
-            failure = closeStep(failure, () -> ledger.dropPrepared(state.table)); // fault-around's, never entered
+            // fault-around's, never entered; an Error a reservation throws waits for the unmap and the file's close
+            failure = closeStep(failure, () -> ledger.dropPrepared(state.table, errors));
             failure = closeStep(failure, retirement::unmapAll);
         }
         failure = closeStep(failure, state.mapping::unmap);
         failure = trimFile(failure);
         failure = file.close(failure);
+        Error error = errors.take();
         if (error != null) {
             if (failure != null) {
                 error.addSuppressed(failure);

@@ -276,12 +276,12 @@ final class RegionHandle implements MappedRegion {
 
     @Override
     public void grow(long newSize) throws IOException {
-        open(0).grow(newSize);
+        open(newSize).grow(newSize);
     }
 
     @Override
     public void truncate(long newSize) throws IOException {
-        open(0).truncate(newSize);
+        open(newSize).truncate(newSize);
     }
 
     @Override

@@ -284,9 +284,10 @@ final class RegionState {
         }
     }
 
-    void ensureOpen() {
+    /** Throws if the region is closed, naming {@code offset}, the operation's place, and its page. */
+    void ensureOpen(long offset) {
         if (closed) {
-            throw new RegionClosedException(path, 0, -1);
+            throw closedException(offset, offset >= 0 ? offset >>> pageShift : -1);
         }
     }
 

@@ -3,6 +3,7 @@ package dev.mkwrite.impl;
 import dev.mkwrite.Reservation;
 
 import java.io.IOException;
+import java.util.function.LongSupplier;
 
 import static dev.mkwrite.impl.PageState.CLEAN;
 import static dev.mkwrite.impl.PageState.FROZEN;
@@ -48,6 +49,12 @@ final class Resizing {
      * then failed, so the grow after it maps anew too. Read and written with the lock held exclusive.
      */
     private boolean mapAnew;
+    /**
+     * The Errors reservations threw from {@code release()} in this operation's page loops (a page removed,
+     * or a PREPARED page taken back by a quiesce), thrown once the operation has settled every page. Guarded
+     * by the lock held exclusive.
+     */
+    private final Ledger.Kept kept = new Ledger.Kept();
 
     Resizing(RegionState region, RegionFile file, Pins pins, Writeback writeback, Retirement retirement,
              Ledger ledger) {
@@ -68,10 +75,7 @@ final class Resizing {
         if (newSize > region.backing.maxRegionSize()) {
             throw RegionState.tooLarge(newSize, region.backing, region.path);
         }
-        AsymmetricFence.registerDrainer(); // before quiesce freezes a page or retire snapshots the hazards
-        region.lock.writeLock().lock();
-        try {
-            region.ensureOpen();
+        exclusively("grow(" + newSize + ")", newSize, () -> region.size, () -> {
             if (newSize < region.size) {
                 throw new IllegalArgumentException("grow(" + newSize + ") is below the size " + region.size
                         + "; use truncate to shrink " + region.where(newSize));
@@ -79,11 +83,7 @@ final class Resizing {
             if (newSize > region.size) {
                 growTo(newSize);
             }
-        } catch (IOException e) {
-            throw region.named("grow(" + newSize + ")", region.size, e);
-        } finally {
-            region.lock.writeLock().unlock();
-        }
+        });
     }
 
     void truncate(long newSize) throws IOException {
@@ -92,29 +92,19 @@ final class Resizing {
             throw new IllegalArgumentException("truncate(" + newSize + "): the size must lie in [0, "
                     + region.backing.maxRegionSize() + "] " + region.where(newSize));
         }
-        AsymmetricFence.registerDrainer(); // before quiesce freezes a page or retire snapshots the hazards
-        region.lock.writeLock().lock();
-        try {
-            region.ensureOpen();
+        exclusively("truncate(" + newSize + ")", newSize, () -> Math.min(newSize, region.size), () -> {
             if (newSize > region.size) {
                 growTo(newSize);
             } else if (newSize < region.size) {
                 shrinkTo(newSize);
             }
-        } catch (IOException e) {
-            throw region.named("truncate(" + newSize + ")", Math.min(newSize, region.size), e);
-        } finally {
-            region.lock.writeLock().unlock();
-        }
+        });
     }
 
     void punchHole(long offset, long length) throws IOException {
         HandlerScope.checkNotInHandler(region, "punchHole");
         region.checkRange("punchHole", offset, length);
-        AsymmetricFence.registerDrainer(); // before quiesce freezes a page
-        region.lock.writeLock().lock();
-        try {
-            region.ensureOpen();
+        exclusively("punchHole(offset " + offset + ", length " + length + ")", offset, () -> offset, () -> {
             long end = offset + length;
             if (end > region.size) {
                 throw region.outOfRegion(offset, length);
@@ -129,11 +119,48 @@ final class Resizing {
                         + " end " + region.size + " " + region.where(offset));
             }
             punch(offset, length);
+        });
+    }
+
+    /** An operation's work under the exclusive lock. */
+    @FunctionalInterface
+    private interface Exclusive {
+        void run() throws IOException;
+    }
+
+    /**
+     * Runs {@code work} with the lock held exclusive, on an open region ({@code offset} names the operation's
+     * place if it is closed): an IOException it throws is named after the operation, {@code what}, at the
+     * offset {@code at} gives then. Then the Errors reservations threw in its page loops ({@link #kept}) are
+     * thrown, whatever it threw suppressed in them: every page was settled first.
+     */
+    private void exclusively(String what, long offset, LongSupplier at, Exclusive work) throws IOException {
+        AsymmetricFence.registerDrainer(); // before quiesce freezes a page or retire snapshots the hazards
+        region.lock.writeLock().lock();
+        Throwable thrown = null;
+        try {
+            region.ensureOpen(offset);
+            work.run();
         } catch (IOException e) {
-            throw region.named("punchHole(offset " + offset + ", length " + length + ")", offset, e);
+            IOException named = region.named(what, at.getAsLong(), e);
+            thrown = named;
+            throw named;
+        } catch (RuntimeException | Error e) {
+            thrown = e;
+            throw e;
         } finally {
+            Error released = kept.take(); // under the lock, which confines it
             region.lock.writeLock().unlock();
+            Ledger.Kept.rethrow(released, thrown);
         }
+    }
+
+    /**
+     * What a close's quiesce kept of the Errors reservations threw ({@link #kept}), for the close to throw
+     * once it is done; null if none. Lock held exclusive.
+     */
+    Error takeKept() {
+        return kept.take();
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -367,7 +394,7 @@ final class Resizing {
         table.forEachPage(from, to, (c, i, page) -> {
             long w = c.stateAcquire(i); // quiesced: nobody else moves it
             switch (state(w)) {
-                case FROZEN -> ledger.dropFrozen(c, i, generation);
+                case FROZEN -> ledger.dropFrozen(c, i, generation, kept);
                 case PREPARING -> {
                     // A fault dropped the lock while preparing it; its retry sees the new generation.
                     Runnable seam = beforeEndClaimForTests;
@@ -379,7 +406,7 @@ final class Resizing {
                 case CLEAN -> c.setStateVolatile(i, PageState.word(CLEAN, generation)); // volatile: as above
                 case PageState.PREPARED -> { // fault-around prepared it; never written: its reservation goes back
                     if (BrokenRule.dropsRemovedPrepared()) {
-                        ledger.dropPrepared(c, i, generation);
+                        ledger.dropPrepared(c, i, generation, kept);
                     }
                 }
                 default -> throw notQuiesced(page, w);
@@ -461,7 +488,7 @@ final class Resizing {
             // volatile: the signaller's half of the Waiters pair, for a fault waiting on the page (the thaw signals)
             case FROZEN, CLEAN -> c.setStateVolatile(i, PageState.word(state(w), generation));
             case PREPARING -> endClaim(c, i, page, w, generation);
-            case PageState.PREPARED -> ledger.dropPrepared(c, i, generation); // prepared for the old extent
+            case PageState.PREPARED -> ledger.dropPrepared(c, i, generation, kept); // prepared for the old extent
             default -> throw notQuiesced(page, w);
         }
     }
@@ -497,7 +524,7 @@ final class Resizing {
                 } else if (state(w) == PageState.PREPARED && BrokenRule.quiesceTakesPrepared()) {
                     // Fault-around prepared it and no writer entered it: a writer may enter it without the
                     // lock, so it is taken away, its reservation released; its next write faults again.
-                    if (ledger.takePrepared(c, i, w)) {
+                    if (ledger.takePrepared(c, i, w, kept)) {
                         break;
                     }
                     w = c.stateAcquire(i); // a writer entered it: WRITABLE now, frozen on the next pass

@@ -328,21 +328,11 @@ final class Writeback {
      * reservation throws is logged ({@link Ledger#consume}); an Error is thrown once all are consumed.
      */
     private void consumeAll(java.util.List<Reservation> ended) {
-        Error first = null;
+        Ledger.Kept kept = new Ledger.Kept();
         for (Reservation r : ended) {
-            try {
-                ledger.consume(r);
-            } catch (Error e) {
-                if (first == null) {
-                    first = e;
-                } else if (first != e) {
-                    first.addSuppressed(e);
-                }
-            }
+            ledger.consume(r, kept);
         }
-        if (first != null) {
-            throw first;
-        }
+        kept.throwIfAny(null);
     }
 
     /**
@@ -417,13 +407,18 @@ final class Writeback {
         }
     }
 
-    /** After a failed final writeback: FROZEN pages end with their reservations released. Lock held exclusive. */
+    /**
+     * After a failed final writeback: FROZEN pages end with their reservations released; then an Error a
+     * reservation threw is thrown. Lock held exclusive.
+     */
     void dropFrozen() {
+        Ledger.Kept kept = new Ledger.Kept();
         table.forEachPage(0, Long.MAX_VALUE, (c, i, page) -> {
             long w = c.stateAcquire(i); // the lock and the quiesce order it
             if (state(w) == FROZEN) {
-                ledger.dropFrozen(c, i, generation(w));
+                ledger.dropFrozen(c, i, generation(w), kept);
             }
         });
+        kept.throwIfAny(null);
     }
 }
