@@ -1551,7 +1551,12 @@ abstract class RegionContract {
         assertThrows(RegionClosedException.class, () -> region.tryWrite(PAGE, 8));
         assertThrows(RegionClosedException.class, () -> region.getLong(0));
         assertThrows(RegionClosedException.class, region::flush);
-        assertThrows(RegionClosedException.class, () -> region.grow(1L << 20));
+        RegionClosedException grow = assertThrows(RegionClosedException.class, () -> region.grow(1L << 20));
+        assertEquals(1L << 20, grow.offset(), "a closed region's grow names the new size");
+        assertEquals((1L << 20) / PAGE, grow.page());
+        RegionClosedException truncate = assertThrows(RegionClosedException.class, () -> region.truncate(PAGE));
+        assertEquals(PAGE, truncate.offset());
+        assertEquals(1, truncate.page());
         assertEquals(1, handler.consumed(), "close wrote back the dirty page");
     }
 
