@@ -33,6 +33,7 @@ final class Retirement {
         private static final long LAST_WAIT = 100_000_000L;
 
         final Mapping mapping;
+        /** Null if the snapshot failed: unmapped only by {@link #unmapAll}, after a drain of every writer. */
         final Hazards.Snapshot hazards;
         private boolean heldOff;
         private long nextTry;
@@ -70,7 +71,10 @@ final class Retirement {
      * thread. Returns false if too many mappings are retired already; then the caller must drain every
      * writer, {@link #unmapAll}, and unmap {@code old} itself. Lock held exclusive, after the swap, by a
      * grow that registered at its entry ({@link AsymmetricFence#registerDrainer()}): the snapshot's
-     * membarrier cannot fail for want of it here, where the swap is already done.
+     * membarrier cannot fail for want of it here, where the swap is already done. If the barrier fails all
+     * the same (the kernel refused it: ENOMEM, say), the grow has still happened; only which writers may use
+     * the old mapping is unknown, so it stays mapped until every writer is drained: by the next shrink, a
+     * grow that finds the list full, or the close ({@link #unmapAll}). It is logged, and the grow returns.
      */
     boolean retire(Mapping old) {
         if (!old.unmaps() && old.tryUnmap()) {
@@ -84,9 +88,17 @@ final class Retirement {
             if (retired.size() >= MAX_RETIRED) {
                 return false;
             }
-            // Read after the swap: a writer that read the old mapping published its pin before.
-            retired.add(new Retired(old, pins.hazardSnapshot()));
-            if (reaping.compareAndSet(false, true)) {
+            Hazards.Snapshot hazards = null; // none: kept until a drain of every writer
+            try {
+                // Read after the swap: a writer that read the old mapping published its pin before.
+                hazards = pins.hazardSnapshot();
+            } catch (RuntimeException e) {
+                LOG.get().error("the writers' barrier failed after a grow of {} replaced its mapping; the old mapping"
+                        + " stays mapped until every writer is drained (a truncate, or the close)", region.path, e);
+            } finally {
+                retired.add(new Retired(old, hazards)); // an Error too: never left mapped for good
+            }
+            if (hazards != null && reaping.compareAndSet(false, true)) {
                 Unmapper.schedule(this::reap);
             }
             return true;
@@ -95,17 +107,19 @@ final class Retirement {
 
     /** Whether every writer and flush that could use the retired mapping has left it. */
     private boolean expired(Retired r) {
-        return r.mapping.users() == 0 && pins.allEndedSince(r.hazards);
+        return r.hazards != null && r.mapping.users() == 0 && pins.allEndedSince(r.hazards);
     }
 
-    /** The reaper, on the unmapper thread: unmaps expired mappings; true while some remain. */
+    /** The reaper, on the unmapper thread: unmaps expired mappings; true while some remain that may expire. */
     private boolean reap() {
         synchronized (retired) {
             reaping.set(false); // set again below while some remain; a throw leaves it clear for the next retire
             unmapExpired();
-            if (!retired.isEmpty()) {
-                reaping.set(true);
-                return true;
+            for (Retired r : retired) {
+                if (r.hazards != null) { // those without wait for a drain: no use polling for them
+                    reaping.set(true);
+                    return true;
+                }
             }
             return false;
         }

@@ -401,6 +401,48 @@ class AsymmetricFenceTest {
         assertEquals(0, handler.endedTwice());
     }
 
+    /**
+     * A grow that maps anew, whose barrier fails after the swap, as it snapshots the writers' hazards for the
+     * old mapping's retirement: the grow has happened and returns; the old mapping, whose writers it could not
+     * tell, stays retired (not polled for) until a drain of every writer unmaps it. Before, the grow threw
+     * after the swap and the old mapping was never retired: mapped until the JVM ended.
+     */
+    @Test
+    void shouldKeepTheOldMappingUntilADrainWhenAGrowsBarrierFails() throws Exception {
+        assumeTrue(!Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins"), "the other thread needs a slot");
+        MappedRegion region = openDirty(Backing.MEMORY_SEGMENT);
+        Region r = RegionHandle.regionOf(region);
+        java.util.concurrent.CountDownLatch wrote = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch end = new java.util.concurrent.CountDownLatch(1);
+        Thread other = Thread.ofPlatform().name("other-writer").start(() -> {
+            region.putLong(0, 1); // a slot of its own, which the grow's snapshot must fence while it lives
+            wrote.countDown();
+            TrackingHandler.awaitQuietly(end);
+        });
+        try {
+            wrote.await();
+            AsymmetricFence.barrierThroughForTests(() -> -Errno.ENOMEM);
+            region.grow(BEYOND_CAPACITY);
+            AsymmetricFence.barrierThroughForTests(null);
+            assertEquals(BEYOND_CAPACITY, region.size(), "the grow happened");
+            assertEquals(1, r.retiredMappings(), "the old mapping is retired");
+            Thread.sleep(20); // 40 rounds of the unmapper: it must not unmap what it cannot tell is unused
+            assertEquals(1, r.retiredMappings(), "kept until a drain");
+            region.putLong(BEYOND_CAPACITY - 8, 7);
+            assertEquals(7, region.getLong(BEYOND_CAPACITY - 8));
+            assertEquals(2, region.getLong(PAGE)); // written by openDirty, through the old mapping
+
+            region.truncate(BEYOND_CAPACITY - PAGE); // drains every writer: the old mapping goes
+            assertEquals(0, r.retiredMappings(), "unmapped by the drain");
+        } finally {
+            AsymmetricFence.barrierThroughForTests(null);
+            end.countDown();
+            other.join();
+        }
+        region.close();
+        assertEquals(0, handler.live(), "close ended every reservation");
+    }
+
     /** The drainers whose barrier runs once they have taken pages: flush and the two that quiesce pages. */
     static Stream<Arguments> backingsAndDrainers() {
         return Stream.of(Backing.values()).flatMap(b -> Stream.of(Exclusive.FLUSH, Exclusive.PUNCH_HOLE,
