@@ -128,7 +128,9 @@ public interface WriteFaultHandler {
      * {@code ->release}): per-file state the handler keeps, such as a descriptor or space it reserved
      * ahead, can go. A handler shared by several regions, or by successive regions over one file, hears
      * of each close. Called on the closing thread, after the region let go of the file (its lock is
-     * free); must not throw, and must not open a region over the same file, whose last close this is.
+     * free); must not throw, and must not open a region over the same file, whose last close this is (on
+     * the closing thread, such an open, or a close of the closing handle, throws
+     * {@link IllegalStateException}; on another thread the callback waits for, it would wait forever).
      * Handlers that pass calls on to another should pass this on too.
      *
      * @param path the region's file, as the region was opened

@@ -70,6 +70,12 @@ final class RegionHandle implements MappedRegion {
     private volatile int state;
     /** The monitor a close of this handle waits on while another thread's close of it is under way. */
     private final Object closing = new Object();
+    /**
+     * The thread whose close of this handle is under way (CLOSING), else null. Another close of it on that
+     * thread, from a callback the close runs (the handler's {@code regionClosed}, a reservation's
+     * {@code consume}), would wait for itself: it is refused.
+     */
+    private volatile Thread closer;
 
     RegionHandle(Region region, RegionRegistry.Entry entry) {
         this.region = region;
@@ -306,15 +312,22 @@ final class RegionHandle implements MappedRegion {
             if (state == CLOSED) {
                 return;
             }
+            if (closer == Thread.currentThread()) {
+                throw new IllegalStateException("close() of " + region.path() + " from inside its own close, on"
+                        + " the closing thread (a callback of its handler or of a reservation): it would wait for"
+                        + " itself");
+            }
             region.checkCloseNeedNotWaitForThisThread();
             awaitNotClosing();
         }
+        closer = Thread.currentThread();
         boolean released = false;
         try {
             entry.release();
             released = true;
         } finally {
             // volatile: CLOSED unless the region refused to close (from inside its handler) and goes on
+            closer = null; // before the state: a close that sees OPEN again may be this thread's next
             if (released || region.isClosed()) {
                 writes = null; // before CLOSED: a write that sees CLOSED through isClosed() finds no writes either
                 reads = null;

@@ -151,6 +151,12 @@ final class RegionRegistry {
         private State state = State.OPENING;
         private Region region;
         private int handles;
+        /**
+         * The thread that moves the entry out of OPENING (the opener) or CLOSING (the last handle's closer).
+         * An open of the same file on that thread, from a callback of the handler or of a reservation run by
+         * the open or the close, would wait for itself: {@link #join} refuses it.
+         */
+        private Thread settler = Thread.currentThread();
 
         Entry(Object key, RegionSettings settings, Path path) {
             this.key = key;
@@ -214,6 +220,13 @@ final class RegionRegistry {
         RegionHandle join(RegionBuilder spec, RegionSettings asked) throws IOException {
             RegionHandle handle;
             synchronized (this) {
+                if ((state == State.OPENING || state == State.CLOSING) && settler == Thread.currentThread()) {
+                    throw new IllegalStateException("open() of " + spec.path() + " on the thread that is "
+                            + (state == State.OPENING ? "opening" : "closing") + " the region over the same file, "
+                            + path + ", from a callback of its handler or of a reservation: it would wait for"
+                            + " itself. Open it once that " + (state == State.OPENING ? "open" : "close")
+                            + " returned");
+                }
                 awaitSettled();
                 if (state == State.GONE) {
                     return null;
@@ -276,6 +289,7 @@ final class RegionRegistry {
                     return;
                 }
                 state = State.CLOSING;
+                settler = Thread.currentThread();
             }
             boolean closed = false;
             try {

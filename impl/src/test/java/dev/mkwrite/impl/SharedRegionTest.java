@@ -372,6 +372,128 @@ class SharedRegionTest {
         assertSame(regionOf(only), regionOf(second), "and the region can still be shared");
     }
 
+    /** The callbacks a region's last close runs on the closing thread. */
+    enum CloseCallback { BEFORE_WRITEBACK, CONSUME, REGION_CLOSED }
+
+    /** A handler whose {@code callback}, run by the last close, runs {@code action}; one dirty page to write back. */
+    private static WriteFaultHandler calling(CloseCallback callback, Runnable action) {
+        Reservation consuming = new Reservation() {
+            @Override
+            public long bytes() {
+                return 0;
+            }
+
+            @Override
+            public void consume() {
+                if (callback == CloseCallback.CONSUME) {
+                    action.run();
+                }
+            }
+        };
+        return new WriteFaultHandler() {
+            @Override
+            public Reservation prepare(dev.mkwrite.WriteFault fault) {
+                return consuming;
+            }
+
+            @Override
+            public void beforeWriteback(long page, MemorySegment contents) {
+                if (callback == CloseCallback.BEFORE_WRITEBACK) {
+                    action.run();
+                }
+            }
+
+            @Override
+            public void regionClosed(Path path) {
+                if (callback == CloseCallback.REGION_CLOSED) {
+                    action.run();
+                }
+            }
+        };
+    }
+
+    /**
+     * Runs {@code close} on a daemon thread and waits for it for 30 s: a close that waits for itself fails the
+     * test instead of hanging it (such a wait ignores interrupts; the daemon thread lets the JVM end).
+     */
+    private static void closeWithin30s(Callable<Void> close) throws Exception {
+        ExecutorService closer = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "closer");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            closer.submit(close).get(30, TimeUnit.SECONDS);
+        } finally {
+            closer.shutdown();
+        }
+    }
+
+    /**
+     * An open of the region's own file from a callback its last close runs on the closing thread: it joined
+     * the registry's entry, CLOSING, and waited for the close to end, that is for itself, for good. Now it is
+     * refused with an exception that names the file, the close ends, and the file opens again after it.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(CloseCallback.class)
+    void shouldRefuseAnOpenOfItsOwnFileFromACallbackOfTheLastClose(CloseCallback callback) throws Exception {
+        Path file = dir.resolve("reopen-" + callback + ".dat");
+        AtomicReference<Throwable> seen = new AtomicReference<>();
+        WriteFaultHandler reopening = calling(callback, () -> {
+            try {
+                builder(file).open().close();
+                seen.compareAndSet(null, new AssertionError("the open from " + callback + " went through"));
+            } catch (Throwable t) {
+                seen.compareAndSet(null, t);
+            }
+        });
+        MappedRegion only = MappedRegion.builder(file).size(SIZE).handler(reopening).open(); // not in opened
+        only.putLong(0, 9);
+        closeWithin30s(() -> {
+            only.close();
+            return null;
+        });
+        assertInstanceOf(IllegalStateException.class, seen.get(), "from " + callback);
+        assertTrue(seen.get().getMessage().contains("open()") && seen.get().getMessage().contains(file.toString()),
+                seen.get().getMessage());
+        assertTrue(only.isClosed());
+        assertNull(RegionRegistry.entryOf(file));
+        MappedRegion again = open(builder(file));
+        assertEquals(9, again.getLong(0), "the close wrote back");
+    }
+
+    /**
+     * A close of the same handle from a callback its own close runs on the closing thread: it waited for that
+     * close, that is for itself. Now it is refused, and the close ends.
+     */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.EnumSource(value = CloseCallback.class, names = {"CONSUME", "REGION_CLOSED"})
+    void shouldRefuseACloseOfTheHandleFromACallbackOfItsOwnClose(CloseCallback callback) throws Exception {
+        Path file = dir.resolve("reclose-" + callback + ".dat");
+        AtomicReference<MappedRegion> self = new AtomicReference<>();
+        AtomicReference<Throwable> seen = new AtomicReference<>();
+        WriteFaultHandler reclosing = calling(callback, () -> {
+            try {
+                self.get().close();
+                seen.compareAndSet(null, new AssertionError("the close from " + callback + " returned"));
+            } catch (Throwable t) {
+                seen.compareAndSet(null, t);
+            }
+        });
+        MappedRegion only = MappedRegion.builder(file).size(SIZE).handler(reclosing).open(); // not in opened
+        self.set(only);
+        only.putLong(0, 8);
+        closeWithin30s(() -> {
+            only.close();
+            return null;
+        });
+        assertInstanceOf(IllegalStateException.class, seen.get(), "from " + callback);
+        assertTrue(seen.get().getMessage().contains("close()") && seen.get().getMessage().contains(file.toString()),
+                seen.get().getMessage());
+        assertTrue(only.isClosed());
+        assertNull(RegionRegistry.entryOf(file));
+    }
+
     @Test
     void shouldOpenAndShareOnAnInterruptedThreadKeepingTheInterrupt() throws IOException {
         Path file = dir.resolve("interrupted.dat");
