@@ -75,11 +75,12 @@ final class Region implements MappedRegion {
     /**
      * Opens a new region over {@code spec}'s file. Applications reach it only through {@link RegionRegistry},
      * which shares one region between the opens of a file; a second region over a file open in this JVM
-     * fails on the file lock.
+     * fails on the file lock. {@code fileKey} is the key the registry found at the path: if the path names
+     * another file by now, or none, this throws {@link RegionFile.Replaced}, having locked nothing.
      */
-    static Region open(RegionBuilder spec) throws IOException {
+    static Region open(RegionBuilder spec, Object fileKey) throws IOException {
         int pageSize = RegionSettings.of(spec).pageSize(); // checks the page size and the size
-        RegionFile file = RegionFile.open(spec);
+        RegionFile file = RegionFile.open(spec, fileKey);
         long sizeBefore = -1; // the file's size as it was opened: what an open that fails leaves it at
         Mapping mapping = null;
         try {

@@ -5,6 +5,7 @@ import dev.mkwrite.RegionBuilder;
 import dev.mkwrite.impl.os.Descriptors;
 import dev.mkwrite.impl.os.Errno;
 import dev.mkwrite.impl.os.LazyLogger;
+import dev.mkwrite.impl.os.NativeAccess;
 import dev.mkwrite.impl.os.PosixNative;
 import dev.mkwrite.impl.os.SharedFile;
 import dev.mkwrite.impl.os.Uninterruptible;
@@ -23,6 +24,7 @@ import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.HashSet;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The region's file: its descriptors ({@link SharedFile}, which the region's storage handler shares through
@@ -62,8 +64,34 @@ final class RegionFile {
         this.lock = lock;
     }
 
-    /** Opens and locks the file of {@code spec}; the caller closes it if it cannot use it. */
-    static RegionFile open(RegionBuilder spec) throws IOException {
+    /**
+     * The path no longer names the file the registry looked up, {@code expected}: renamed, replaced or
+     * deleted since. Nothing is left open or locked; the registry looks the path up again.
+     */
+    static final class Replaced extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        Replaced(Path path, Throwable cause) {
+            super(path + " was renamed, replaced or deleted while it was being opened", cause);
+        }
+    }
+
+    /** For tests: run once, by the next open, right after it opened its channel; null, nothing. */
+    private static final AtomicReference<Runnable> AFTER_CHANNEL_FOR_TESTS = new AtomicReference<>();
+
+    /** Tests only: {@code seam} runs once, in the next open, right after its channel opened. */
+    static void afterChannelForTests(Runnable seam) {
+        AFTER_CHANNEL_FOR_TESTS.set(seam);
+    }
+
+    /**
+     * Opens and locks the file of {@code spec}, the file whose key the registry found at its path,
+     * {@code expected}; the caller closes it if it cannot use it.
+     *
+     * @throws Replaced if the path names another file by now, or none (the caller looks it up again): the
+     *                  lock taken on it would be another region's, or a file no registry entry knows
+     */
+    static RegionFile open(RegionBuilder spec, Object expected) throws IOException {
         Set<OpenOption> options = new HashSet<>(Set.of(StandardOpenOption.READ, StandardOpenOption.WRITE));
         if (spec.create()) {
             options.add(StandardOpenOption.CREATE);
@@ -72,9 +100,27 @@ final class RegionFile {
         int nativeFd = -1;
         boolean success = false;
         try {
-            // Read just after opening: only a rename racing open() itself could make it another file's.
-            Object fileKey = Files.readAttributes(spec.path(), BasicFileAttributes.class).fileKey();
+            Runnable seam = AFTER_CHANNEL_FOR_TESTS.getAndSet(null);
+            if (seam != null) {
+                seam.run();
+            }
+            // Read just after opening: only a rename racing open() itself could make it another file's. That
+            // race is caught here, or by the registry's check once the region is open; one more rename between
+            // the channel's open and this read, and back, could still leave the channel on another file (its
+            // own key cannot be read): a rename away and back inside microseconds, which no store does.
+            Object fileKey;
+            try {
+                fileKey = Files.readAttributes(spec.path(), BasicFileAttributes.class).fileKey();
+            } catch (NoSuchFileException e) {
+                throw new Replaced(spec.path(), e); // moved away or deleted since the registry found it
+            }
+            if (fileKey != null && !fileKey.equals(expected)) {
+                throw new Replaced(spec.path(), null);
+            }
             nativeFd = Descriptors.openSameFile(spec.path(), fileKey);
+            if (nativeFd < 0 && fileKey != null && NativeAccess.available() && !namesFile(spec.path(), fileKey)) {
+                throw new Replaced(spec.path(), null); // replaced between the two reads: else channel-only for good
+            }
             boolean ofd = nativeFd >= 0 && ofdLock(spec.path(), nativeFd);
             if (ofd && Mapping.mapsNatively(spec.backing())) {
                 channel.close(); // nothing is locked through it: the native descriptor does everything
@@ -93,6 +139,15 @@ final class RegionFile {
                     PosixNative.close(nativeFd);
                 }
             }
+        }
+    }
+
+    /** Whether {@code path} still names the file of {@code fileKey}. */
+    private static boolean namesFile(Path path, Object fileKey) {
+        try {
+            return fileKey.equals(Files.readAttributes(path, BasicFileAttributes.class).fileKey());
+        } catch (IOException e) {
+            return false;
         }
     }
 
@@ -160,9 +215,10 @@ final class RegionFile {
         Path path = spec.path();
         if (e instanceof NoSuchFileException) {
             Path parent = path.toAbsolutePath().getParent();
-            String why = spec.create() && parent != null && !Files.isDirectory(parent)
+            String why = !spec.create() ? "the region's file does not exist, and the builder said create(false)"
+                    : parent != null && !Files.isDirectory(parent)
                     ? "cannot create the region's file: its directory " + parent + " does not exist"
-                    : "the region's file does not exist, and the builder said create(false)";
+                    : "the region's file was deleted each time it was created (by another process?)";
             return annotated(new NoSuchFileException(path.toString(), null, why), e);
         }
         if (e instanceof AccessDeniedException) {

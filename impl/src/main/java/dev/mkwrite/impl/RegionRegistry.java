@@ -65,7 +65,7 @@ final class RegionRegistry {
     /** Opens a handle on {@code spec}'s region: the one open over its file, or a new one. */
     static RegionHandle open(RegionBuilder spec) throws IOException {
         RegionSettings asked = RegionSettings.of(spec);
-        for (int attempt = 0; ; attempt++) {
+        for (int replaced = 0; ; ) { // only a path that named another file counts: a close met is no rename
             Object key;
             try {
                 key = fileKey(spec.path(), spec.create());
@@ -78,7 +78,7 @@ final class RegionRegistry {
             if (handle != null) {
                 return handle;
             }
-            if (found == null && attempt >= RENAME_RETRIES) {
+            if (found == null && ++replaced > RENAME_RETRIES) {
                 throw new IOException(spec.path() + " kept naming another file while it was being opened"
                         + " (renamed or replaced meanwhile); open it again");
             }
@@ -93,15 +93,16 @@ final class RegionRegistry {
     /** The key of {@code path}'s file, creating the file first if it is missing and {@code create}. */
     private static Object fileKey(Path path, boolean create) throws IOException {
         synchronized (FILE_KEYS) {
-            try {
-                return keyOf(path);
-            } catch (NoSuchFileException e) {
-                if (!create) {
-                    throw e;
+            for (int deleted = 0; ; deleted++) {
+                try {
+                    return keyOf(path);
+                } catch (NoSuchFileException e) {
+                    if (!create || deleted > RENAME_RETRIES) { // deleted again after each create: give up
+                        throw e;
+                    }
                 }
+                createFollowingLinks(path); // deleted right after it: looked up, and created, again
             }
-            createFollowingLinks(path);
-            return keyOf(path);
         }
     }
 
@@ -127,7 +128,7 @@ final class RegionRegistry {
     }
 
     /** The file key of {@code path}, following links: its device and inode, or its real path where the OS has none. */
-    private static Object keyOf(Path path) throws IOException {
+    static Object keyOf(Path path) throws IOException {
         Object key = Files.readAttributes(path, BasicFileAttributes.class).fileKey();
         return key != null ? key : path.toRealPath();
     }
@@ -166,13 +167,19 @@ final class RegionRegistry {
 
         /**
          * Opens the region of this entry, which the caller just put into {@link #OPEN}, and returns its first
-         * handle; or returns null if the path named another file once opened (the caller tries again).
+         * handle; or returns null if the path named another file, or none, before the file was locked or once the
+         * region was open (the caller tries again).
          */
         RegionHandle openFirst(RegionBuilder spec) throws IOException {
             Region opened = null;
             boolean success = false;
             try {
-                opened = Region.open(spec);
+                try {
+                    opened = Region.open(spec, key);
+                } catch (RegionFile.Replaced e) {
+                    LOG.get().debug("{} was replaced before it was locked; looking it up again", spec.path());
+                    return null; // the finally leaves the registry
+                }
                 Runnable seam = AFTER_OPEN_FOR_TESTS.getAndSet(null);
                 if (seam != null) {
                     seam.run();

@@ -79,7 +79,9 @@ class FileLockTest {
         Path a = dir.resolve("a.dat");
         Path b = dir.resolve("b.dat");
         // The region itself, past the handle (whose close is idempotent on its own): its close must be too.
-        Region first = Region.open(MappedRegion.builder(a).size(4096).handler(WriteFaultHandler.none()));
+        Files.createFile(a);
+        Region first = Region.open(MappedRegion.builder(a).size(4096).handler(WriteFaultHandler.none()),
+                RegionRegistry.keyOf(a));
         first.close();
         // The next descriptors opened take the numbers the first region's close freed.
         try (MappedRegion second = MappedRegion.builder(b).size(4096).handler(WriteFaultHandler.none()).open()) {

@@ -72,7 +72,8 @@ class InterruptTest {
         assertTrue(second.getMessage().contains("already open"), second.getMessage());
         // Past the registry, the file lock itself still keeps a second region off the file.
         IllegalStateException locked = assertThrows(IllegalStateException.class, () ->
-                Region.open(MappedRegion.builder(r.path()).handler(WriteFaultHandler.none())).close(),
+                Region.open(MappedRegion.builder(r.path()).handler(WriteFaultHandler.none()),
+                        RegionRegistry.keyOf(r.path())).close(),
                 "the region's file lock is still held");
         assertTrue(locked.getMessage().contains("already open"), locked.getMessage());
     }

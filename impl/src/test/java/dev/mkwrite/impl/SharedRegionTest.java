@@ -372,6 +372,31 @@ class SharedRegionTest {
         assertSame(regionOf(only), regionOf(second), "and the region can still be shared");
     }
 
+    /**
+     * A file already open here, through another name, is moved over the path while an open of the path runs,
+     * after its channel opened: the open took the moved file's lock for its own, waited a second for the
+     * region that holds it, and threw "already open". Now it looks the path up again and joins that region.
+     */
+    @Test
+    void shouldJoinTheRegionOfAFileMovedOverThePathWhileItOpens() throws Exception {
+        Path path = dir.resolve("target.dat");
+        Path other = dir.resolve("other.dat");
+        Files.write(path, new byte[(int) SIZE]);
+        MappedRegion b = open(builder(other));
+        b.putLong(8, 42);
+        RegionFile.afterChannelForTests(() -> {
+            try {
+                Files.move(other, path, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        MappedRegion a = open(builder(path));
+        assertSame(regionOf(b), regionOf(a), "the open joined the moved file's region");
+        assertEquals(42, a.getLong(8));
+        assertEquals(2, RegionRegistry.entryOf(path).handles());
+    }
+
     /** The callbacks a region's last close runs on the closing thread. */
     enum CloseCallback { BEFORE_WRITEBACK, CONSUME, REGION_CLOSED }
 
