@@ -189,9 +189,9 @@ final class FaultPath {
      */
     private boolean fault(long page, long offset, long length, boolean noWait, Claims claims, WouldBlock why) {
         if (HandlerScope.inHandlerOf(region)) {
-            throw new IllegalStateException("a write from inside this region's WriteFaultHandler faulted on page "
-                    + page + "; handlers must not write into their own region [file " + region.path + ", offset "
-                    + offset + ", page " + page + "]");
+            throw new IllegalStateException("a write from inside this region's WriteFaultHandler (or a Reservation's"
+                    + " consume() or release()) faulted on page " + page + "; handlers must not write into their own"
+                    + " region [file " + region.path + ", offset " + offset + ", page " + page + "]");
         }
         if (dirtyLimit > 0 && region.counters.writable.sum() * region.pageSize >= dirtyLimit) {
             if (noWait) {

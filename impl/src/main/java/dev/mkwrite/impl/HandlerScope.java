@@ -1,10 +1,12 @@
 package dev.mkwrite.impl;
 
 /**
- * The handler call that runs on this thread: a fault's {@code prepare}, or a writeback's
- * {@code beforeWriteback}. A handler that writes into, flushes, resizes or closes its own region would
- * deadlock (on the region lock a fault holds shared, or a close or grow holds exclusive; on the page it is
- * preparing; on the writeback it runs in), so those calls are refused with a clear message instead.
+ * The handler call that runs on this thread: a fault's {@code prepare}, a writeback's
+ * {@code beforeWriteback}, or a reservation's {@code consume} or {@code release}. A handler that writes
+ * into, flushes, resizes or closes its own region would deadlock (on the region lock a fault holds shared, or
+ * a close or grow holds exclusive; on the page it is preparing; on the writeback it runs in), or, where the
+ * lock lets its holder in again, run inside another operation's work; so those calls are refused with a
+ * clear message instead.
  */
 final class HandlerScope {
 
@@ -42,6 +44,33 @@ final class HandlerScope {
         }
     }
 
+    /**
+     * A reservation's {@code consume()} or {@code release()} (and {@code bytes()}), which mkwrite may call
+     * with the region lock held, shared or exclusive, or in the middle of a writeback: no page of its own.
+     */
+    static final class Settling implements Call {
+        private final RegionState region;
+
+        Settling(RegionState region) {
+            this.region = region;
+        }
+
+        @Override
+        public RegionState region() {
+            return region;
+        }
+
+        @Override
+        public long offset() {
+            return -1;
+        }
+
+        @Override
+        public long page() {
+            return -1;
+        }
+    }
+
     private static final ThreadLocal<Call> CURRENT = new ThreadLocal<>();
 
     private HandlerScope() {
@@ -68,9 +97,11 @@ final class HandlerScope {
     static void checkNotInHandler(RegionState region, String op) {
         Call current = CURRENT.get();
         if (current != null && current.region() == region) {
-            throw new IllegalStateException(op + "() from inside this region's WriteFaultHandler"
-                    + (current instanceof Writeback ? " (beforeWriteback)" : "") + " would deadlock [file "
-                    + region.path + ", offset " + current.offset() + ", page " + current.page() + "]");
+            throw new IllegalStateException(op + "() from inside " + (current instanceof Settling
+                    ? "a Reservation's consume() or release() of this region would deadlock, or run inside the"
+                    + " operation that ended it [file " + region.path + "]"
+                    : "this region's WriteFaultHandler" + (current instanceof Writeback ? " (beforeWriteback)" : "")
+                    + " would deadlock " + region.where(current.offset())));
         }
     }
 }

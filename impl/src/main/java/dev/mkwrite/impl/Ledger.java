@@ -16,9 +16,12 @@ final class Ledger {
     private static final LazyLogger LOG = new LazyLogger(Ledger.class);
 
     private final RegionState region;
+    /** The scope of the reservations' own code: a call back into the region from there is refused. */
+    private final HandlerScope.Settling settling;
 
     Ledger(RegionState region) {
         this.region = region;
+        this.settling = new HandlerScope.Settling(region);
     }
 
     /** mkwrite takes ownership of a reservation. */
@@ -52,11 +55,14 @@ final class Ledger {
 
     /** The page will not be written: the storage goes back. */
     void release(Reservation r) {
-        settled(r);
+        HandlerScope.Call outer = HandlerScope.enter(settling);
         try {
+            settled(r);
             r.release();
         } catch (RuntimeException e) {
             LOG.get().error("Reservation.release() threw for {}; ignored", region.path, e);
+        } finally {
+            HandlerScope.exit(outer);
         }
     }
 
@@ -138,11 +144,14 @@ final class Ledger {
 
     /** The page was written back: the storage is used. */
     void consume(Reservation r) {
-        settled(r);
+        HandlerScope.Call outer = HandlerScope.enter(settling);
         try {
+            settled(r);
             r.consume();
         } catch (RuntimeException e) {
             LOG.get().error("Reservation.consume() threw for {}; ignored", region.path, e);
+        } finally {
+            HandlerScope.exit(outer);
         }
     }
 

@@ -223,7 +223,11 @@ class CloseWhenWritebackThrowsTest {
         };
         handler.endHook = (reservation, consumed) -> {
             if (consumed && reservation.page == 0 && armed.getAndSet(false)) {
-                region.putLong(0, 9); // page 0, just ended CLEAN, dirty again
+                try { // page 0, just ended CLEAN, dirty again: on another thread, as consume() may not write
+                    second.submit(() -> region.putLong(0, 9)).get();
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
                 secondFlush.set(second.submit(() -> region.flush(0, PAGE)));
                 TrackingHandler.awaitQuietly(inSecond); // the second flush holds page 0 under writeback
                 throw new AssertionError("test: consume failed");

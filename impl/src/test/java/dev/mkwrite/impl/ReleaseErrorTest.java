@@ -150,4 +150,38 @@ class ReleaseErrorTest {
             assertEquals(1, region.flush());
         }
     }
+
+    /**
+     * A reservation's {@code release()} that calls back into its region, here a grow from inside a truncate's
+     * removal of its page: the region lock, held exclusive by the truncate, let the same thread in again, and
+     * the grow ran in the middle of the truncate's work. Refused now, as from inside the handler, naming the
+     * file; the truncate goes on.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldRefuseACallIntoTheRegionFromInsideARelease(Backing backing) throws IOException {
+        java.util.concurrent.atomic.AtomicReference<MappedRegion> self = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicReference<Throwable> refused = new java.util.concurrent.atomic.AtomicReference<>();
+        TrackingHandler handler = new TrackingHandler();
+        handler.endHook = (reservation, consumed) -> {
+            if (!consumed && reservation.page == 3) {
+                try {
+                    self.get().grow(8L * PAGE);
+                } catch (Throwable t) {
+                    refused.set(t);
+                }
+            }
+        };
+        try (MappedRegion region = open(backing, handler)) {
+            self.set(region);
+            writeAll(region);
+            region.truncate(3L * PAGE);
+            assertTrue(refused.get() instanceof IllegalStateException, String.valueOf(refused.get()));
+            assertTrue(refused.get().getMessage().contains("grow()")
+                    && refused.get().getMessage().contains("release()")
+                    && refused.get().getMessage().contains("release-error.dat"), refused.get().getMessage());
+            assertEquals(3L * PAGE, region.size(), "the truncate alone happened");
+            assertEquals(3, region.getLong(2L * PAGE + 8));
+        }
+    }
 }
