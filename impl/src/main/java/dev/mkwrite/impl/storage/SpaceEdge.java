@@ -11,6 +11,7 @@ import java.io.InterruptedIOException;
 import java.nio.file.Path;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -50,6 +51,8 @@ final class SpaceEdge {
     private final ReentrantLock reclaiming = new ReentrantLock();
     /** Tests only: runs while {@link #reclaim} holds {@link #reclaiming}; null otherwise. */
     private volatile Runnable insideReclaimForTests;
+    /** Hold-offs that found speculation in flight and waited for it: what a no-wait fault must never do. */
+    private final AtomicLong speculationWaits = new AtomicLong();
 
     SpaceEdge(int granule, boolean nativeCalls, ConcurrentHashMap<Path, FileSpace> files) {
         this.granule = granule;
@@ -113,6 +116,11 @@ final class SpaceEdge {
     /** Sets the seam {@link #reclaim} runs while it holds the give-back's lock (null: none). */
     void insideReclaimForTests(Runnable seam) {
         insideReclaimForTests = seam;
+    }
+
+    /** How many hold-offs found speculation in flight and waited for it; for tests. */
+    long speculationWaitsForTests() {
+        return speculationWaits.get();
     }
 
     /**
@@ -200,9 +208,14 @@ final class SpaceEdge {
         // would spin. The wait is brief; the caller looks at the interrupt after it.
         boolean interrupted = false;
         // Speculation is read first: any that gives back by the time givingBack is read is past its fallocate.
+        boolean waited = false;
         while (speculating.get() > (evenGivingBack ? 0 : givingBack.get()) && System.nanoTime() < deadline) {
+            waited = true;
             LockSupport.parkNanos(20_000);
             interrupted |= Thread.interrupted();
+        }
+        if (waited) {
+            speculationWaits.incrementAndGet();
         }
         if (interrupted) {
             Thread.currentThread().interrupt();
