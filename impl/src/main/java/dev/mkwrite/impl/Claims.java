@@ -141,10 +141,12 @@ final class Claims {
                         published += ~done;
                         int at = k + ~done;
                         long witness = c.stateAcquire(starts[r] + at);
-                        giveBack(r, at, page + at); // those before are settled; the rest go back (K7)
-                        throw new IllegalStateException("a claim changed from " + PageState.describe(claimed)
-                                + " to " + PageState.describe(witness) + " under the region lock [file "
-                                + region.path + "]");
+                        giveBack(r, at, page + at, kept); // those before are settled; the rest go back (K7)
+                        IllegalStateException e = new IllegalStateException("a claim changed from "
+                                + PageState.describe(claimed) + " to " + PageState.describe(witness)
+                                + " under the region lock [file " + region.path + "]");
+                        kept.throwIfAny(e); // a reservation's Error first, this suppressed in it
+                        throw e;
                     }
                     published += done;
                     k += done;
@@ -163,25 +165,26 @@ final class Claims {
             region.lock.readLock().unlock();
         }
         region.waiters.signal();
-        kept.throwIfAny(null); // the pages are WRITABLE, their data stored: the write goes on after its caller
+        kept.throwIfAny(null); // the pages are WRITABLE, their reservations published; the write fails
         return true;
     }
 
     /** K7: every claim still held goes back to CLEAN, and its reservation is released. */
     void abandon() {
         if (held > 0) {
-            giveBack(0, 0, 0);
+            Ledger.Kept kept = new Ledger.Kept();
+            giveBack(0, 0, 0, kept);
+            kept.throwIfAny(null);
         }
     }
 
     /**
      * Every claim from page {@code offset} of run {@code run} on ({@code page} in the reservations) goes
-     * back to CLEAN and its reservation is released; then the claims are empty.
+     * back to CLEAN and its reservation is released; then the claims are empty. An Error a reservation
+     * throws goes to {@code kept}, for the caller to throw: every claim goes back first.
      */
-    private void giveBack(int run, int offset, int page) {
+    private void giveBack(int run, int offset, int page, Ledger.Kept kept) {
         int returned = 0;
-        Ledger.Kept kept = new Ledger.Kept(); // every claim goes back first
-
         for (int r = run; r < runs; r++, offset = 0) {
             Chunk c = chunks[r];
             long claimed = words[r];
@@ -196,7 +199,6 @@ final class Claims {
         region.counters.preparing.add(-returned);
         clear();
         region.waiters.signal();
-        kept.throwIfAny(null);
     }
 
     private void clear() {

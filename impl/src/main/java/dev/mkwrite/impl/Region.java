@@ -412,8 +412,10 @@ final class Region implements MappedRegion {
                 } catch (Throwable t) { // the data stays in the page cache; the reservations end with the region
                     try {
                         writeback.dropFrozen();
-                    } catch (RuntimeException | Error e) { // thrown once every FROZEN page was dropped
+                    } catch (RuntimeException e) {
                         t.addSuppressed(e); // what the writeback threw is what the close reports
+                    } catch (Error e) { // a reservation's, once every FROZEN page was dropped: as every Error here
+                        errors.add(e);
                     }
                     throw t;
                 }
