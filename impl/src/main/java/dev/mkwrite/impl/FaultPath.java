@@ -465,7 +465,7 @@ final class FaultPath {
 
         private FaultResult callHandler(Fault fault) {
             handlerCalls++;
-            HandlerScope.Call outer = HandlerScope.enter(fault);
+            int outer = HandlerScope.enter(fault);
             long start = System.nanoTime();
             try {
                 return handler.prepare(fault);

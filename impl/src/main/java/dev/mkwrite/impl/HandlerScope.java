@@ -71,32 +71,67 @@ final class HandlerScope {
         }
     }
 
-    private static final ThreadLocal<Call> CURRENT = new ThreadLocal<>();
+    /**
+     * This thread's handler calls, innermost last: one region's handler may write into another region, whose
+     * fault calls that region's handler in turn, so every level is checked, not only the innermost.
+     */
+    private static final class Calls {
+        private Call[] calls = new Call[4];
+        private int depth;
+    }
+
+    private static final ThreadLocal<Calls> CURRENT = new ThreadLocal<>();
 
     private HandlerScope() {
     }
 
-    /** Enters {@code call}; returns the call to restore with {@link #exit}. */
-    static Call enter(Call call) {
-        Call outer = CURRENT.get();
-        CURRENT.set(call);
-        return outer;
+    /** Enters {@code call}; returns the depth to restore with {@link #exit}. */
+    static int enter(Call call) {
+        Calls c = CURRENT.get();
+        if (c == null) {
+            c = new Calls();
+            CURRENT.set(c);
+        }
+        int depth = c.depth;
+        if (depth == c.calls.length) {
+            c.calls = java.util.Arrays.copyOf(c.calls, 2 * depth);
+        }
+        c.calls[depth] = call;
+        c.depth = depth + 1;
+        return depth;
     }
 
-    static void exit(Call outer) {
-        CURRENT.set(outer);
+    /** Leaves the calls entered since {@link #enter} returned {@code depth}. */
+    static void exit(int depth) {
+        Calls c = CURRENT.get();
+        for (int i = depth; i < c.depth; i++) {
+            c.calls[i] = null;
+        }
+        c.depth = depth;
     }
 
-    /** Whether this thread runs a handler call of the region whose state is {@code region}. */
+    /** The innermost call of this thread's that is {@code region}'s, or null. */
+    private static Call callOf(RegionState region) {
+        Calls c = CURRENT.get();
+        if (c != null) {
+            for (int i = c.depth - 1; i >= 0; i--) {
+                if (c.calls[i].region() == region) {
+                    return c.calls[i];
+                }
+            }
+        }
+        return null;
+    }
+
+    /** Whether this thread runs a handler call of the region whose state is {@code region}, at any depth. */
     static boolean inHandlerOf(RegionState region) {
-        Call current = CURRENT.get();
-        return current != null && current.region() == region;
+        return callOf(region) != null;
     }
 
     /** Refuses {@code op} from inside a handler call of the region whose state is {@code region}. */
     static void checkNotInHandler(RegionState region, String op) {
-        Call current = CURRENT.get();
-        if (current != null && current.region() == region) {
+        Call current = callOf(region);
+        if (current != null) {
             throw new IllegalStateException(op + "() from inside " + (current instanceof Settling
                     ? "a Reservation's consume() or release() of this region would deadlock, or run inside the"
                     + " operation that ended it [file " + region.path + "]"

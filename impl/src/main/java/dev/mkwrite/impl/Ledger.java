@@ -26,7 +26,13 @@ final class Ledger {
 
     /** mkwrite takes ownership of a reservation. */
     void accepted(Reservation r) {
-        long bytes = bytesOf(r); // first: nothing is counted if it throws
+        long bytes;
+        int outer = HandlerScope.enter(settling); // the reservation's code: a fault holds the lock
+        try {
+            bytes = bytesOf(r); // first: nothing is counted if it throws
+        } finally {
+            HandlerScope.exit(outer);
+        }
         region.counters.reservations.increment();
         region.counters.reservedBytes.add(bytes);
     }
@@ -55,7 +61,7 @@ final class Ledger {
 
     /** The page will not be written: the storage goes back. */
     void release(Reservation r) {
-        HandlerScope.Call outer = HandlerScope.enter(settling);
+        int outer = HandlerScope.enter(settling);
         try {
             settled(r);
             r.release();
@@ -144,7 +150,7 @@ final class Ledger {
 
     /** The page was written back: the storage is used. */
     void consume(Reservation r) {
-        HandlerScope.Call outer = HandlerScope.enter(settling);
+        int outer = HandlerScope.enter(settling);
         try {
             settled(r);
             r.consume();

@@ -280,7 +280,7 @@ final class Writeback {
         long regionSize = region.size;
         int shift = region.pageShift;
         HandlerScope.Writeback call = new HandlerScope.Writeback(region);
-        HandlerScope.Call outer = HandlerScope.enter(call);
+        int outer = HandlerScope.enter(call);
         try { // the handler must not use the region meanwhile: that is refused, where it would deadlock
             for (int k = 0; k < pages.size(); k++) {
                 long page = pages.getLong(k);

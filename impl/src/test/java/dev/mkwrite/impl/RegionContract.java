@@ -1627,6 +1627,48 @@ abstract class RegionContract {
         assertAfterwardsUsable();
     }
 
+    /**
+     * A's handler writes into another region, B, whose handler writes back into A's page that A's handler is
+     * preparing: the check looked at the innermost handler call only (B's), so the write faulted and waited
+     * for that page's preparation, its own thread's, for good. Every level is checked now: refused.
+     */
+    @Test
+    void shouldRefuseAWriteBackIntoTheRegionFromAnotherRegionsHandlerInsideItsOwn() throws Exception {
+        open();
+        AtomicReference<Throwable> nested = new AtomicReference<>();
+        try (MappedRegion other = MappedRegion.builder(dir.resolve("other.dat")).size(4L * PAGE).pageSize(PAGE)
+                .backing(backing()).handler(fault -> {
+                    try {
+                        region.putLong(3 * PAGE + 16, 5); // A's page 3, which A's handler is preparing
+                    } catch (IllegalStateException e) {
+                        nested.set(e);
+                    }
+                    return dev.mkwrite.Reservation.none();
+                }).open()) {
+            handler.behaviour = (fault, h) -> {
+                if (fault.page() == 3) {
+                    other.putLong(0, 1); // B faults: B's handler runs inside A's
+                }
+                return h.reserve(fault);
+            };
+            java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "writer");
+                t.setDaemon(true); // the old code's wait for its own preparation ignored interrupts
+                return t;
+            });
+            try {
+                writer.submit(() -> region.putLong(3 * PAGE, 4)).get(30, java.util.concurrent.TimeUnit.SECONDS);
+            } finally {
+                writer.shutdown();
+            }
+            assertInstanceOf(IllegalStateException.class, nested.get());
+            assertTrue(nested.get().getMessage().contains("page 3"), nested.get().getMessage());
+            assertEquals(4, region.getLong(3 * PAGE));
+            assertEquals(1, other.getLong(0));
+        }
+        assertAfterwardsUsable();
+    }
+
     @Test
     void shouldRefuseAWriteIntoTheSameRegionFromInsideTheHandler() throws Exception {
         open();

@@ -184,4 +184,42 @@ class ReleaseErrorTest {
             assertEquals(3, region.getLong(2L * PAGE + 8));
         }
     }
+
+    /**
+     * A reservation's {@code bytes()}, read as the fault that got it takes it over, with the region lock held
+     * shared: a grow from there waited for the exclusive lock its own thread's shared hold kept from it, for
+     * good. Refused now; the write goes on.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldRefuseACallIntoTheRegionFromInsideBytes(Backing backing) throws Exception {
+        java.util.concurrent.atomic.AtomicReference<MappedRegion> self = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicReference<Throwable> refused = new java.util.concurrent.atomic.AtomicReference<>();
+        dev.mkwrite.Reservation growing = () -> {
+            try {
+                self.get().grow(8L * PAGE);
+            } catch (Throwable t) {
+                refused.compareAndSet(null, t);
+            }
+            return PAGE;
+        };
+        TrackingHandler handler = new TrackingHandler((fault, h) -> growing);
+        try (MappedRegion region = open(backing, handler)) {
+            self.set(region);
+            java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "writer");
+                t.setDaemon(true); // a write that waits for itself ignores interrupts: the JVM may still end
+                return t;
+            });
+            try {
+                writer.submit(() -> region.putLong(8, 5)).get(30, java.util.concurrent.TimeUnit.SECONDS);
+            } finally {
+                writer.shutdown();
+            }
+            assertTrue(refused.get() instanceof IllegalStateException, String.valueOf(refused.get()));
+            assertTrue(refused.get().getMessage().contains("grow()"), refused.get().getMessage());
+            assertEquals(5, region.getLong(8));
+            assertEquals(4L * PAGE, region.size());
+        }
+    }
 }
