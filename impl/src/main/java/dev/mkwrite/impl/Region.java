@@ -358,11 +358,12 @@ final class Region implements MappedRegion {
      * Throws if a close of this region under way on another thread could wait for the calling thread, which
      * is about to wait for that close: from inside the region's handler (the close waits for faults in
      * flight), or holding a span of its own (the close waits for every writer). Unlike {@link #close}'s own
-     * check, whatever the closed flag says: that close has set it already.
+     * check, whatever the closed flag says: that close has set it already. {@code op} is the waiting
+     * operation: a close of the same handle, or an open of the same file that joins the closing region.
      */
-    void checkCloseNeedNotWaitForThisThread() {
-        HandlerScope.checkNotInHandler(state, "close");
-        pins.checkNotHeldByThisThread("close", 0, Long.MAX_VALUE);
+    void checkCloseNeedNotWaitForThisThread(String op) {
+        HandlerScope.checkNotInHandler(state, op);
+        pins.checkNotHeldByThisThread(op, 0, Long.MAX_VALUE);
     }
 
     /**

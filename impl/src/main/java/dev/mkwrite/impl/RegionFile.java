@@ -218,7 +218,8 @@ final class RegionFile {
             String why = !spec.create() ? "the region's file does not exist, and the builder said create(false)"
                     : parent != null && !Files.isDirectory(parent)
                     ? "cannot create the region's file: its directory " + parent + " does not exist"
-                    : "the region's file was deleted each time it was created (by another process?)";
+                    : "the region's file could not be created: a symbolic link's target directory is missing,"
+                    + " or the file was deleted each time it was created (by another process?)";
             return annotated(new NoSuchFileException(path.toString(), null, why), e);
         }
         if (e instanceof AccessDeniedException) {

@@ -317,7 +317,7 @@ final class RegionHandle implements MappedRegion {
                         + " the closing thread (a callback of its handler or of a reservation): it would wait for"
                         + " itself");
             }
-            region.checkCloseNeedNotWaitForThisThread();
+            region.checkCloseNeedNotWaitForThisThread("close");
             awaitNotClosing();
         }
         closer = Thread.currentThread();

@@ -234,6 +234,10 @@ final class RegionRegistry {
                             + " itself. Open it once that " + (state == State.OPENING ? "open" : "close")
                             + " returned");
                 }
+                if (state == State.CLOSING) {
+                    // Inside the closing region's handler, or holding a span of it: the close waits for this thread
+                    region.checkCloseNeedNotWaitForThisThread("open");
+                }
                 awaitSettled();
                 if (state == State.GONE) {
                     return null;

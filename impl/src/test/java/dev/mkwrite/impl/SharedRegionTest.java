@@ -397,6 +397,60 @@ class SharedRegionTest {
         assertEquals(2, RegionRegistry.entryOf(path).handles());
     }
 
+    /**
+     * An open of the region's file from inside its handler, on a writer's thread, while another thread's last
+     * close of it is under way: the open waited for the close to end, and the close for the writer's fault to
+     * end. Refused now, as the close of a handle from there is; the fault, then the close, end.
+     */
+    @Test
+    void shouldRefuseAnOpenFromInsideTheHandlerWhileAnotherThreadClosesTheRegion() throws Exception {
+        Path file = dir.resolve("open-in-fault.dat");
+        java.util.concurrent.CountDownLatch inPrepare = new java.util.concurrent.CountDownLatch(1);
+        AtomicReference<Throwable> seen = new AtomicReference<>();
+        WriteFaultHandler opening = fault -> {
+            inPrepare.countDown();
+            try {
+                while (RegionRegistry.entryOf(file).handles() > 0) { // until the close below has begun
+                    Thread.onSpinWait();
+                }
+                builder(file).open().close();
+                seen.set(new AssertionError("the open went through"));
+            } catch (Throwable t) {
+                seen.set(t);
+            }
+            return Reservation.none();
+        };
+        MappedRegion only = MappedRegion.builder(file).size(SIZE).handler(opening).open(); // not in opened
+        ExecutorService threads = Executors.newFixedThreadPool(2, r -> {
+            Thread t = new Thread(r);
+            t.setDaemon(true); // the old code's waits ignore interrupts: daemons let the JVM end
+            return t;
+        });
+        try {
+            Future<?> write = threads.submit(() -> only.putLong(0, 3));
+            inPrepare.await();
+            Future<?> close = threads.submit(() -> {
+                only.close();
+                return null;
+            });
+            boolean wrote = true;
+            try {
+                write.get(30, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                assertInstanceOf(RegionClosedException.class, e.getCause(), "the close ended the fault first");
+                wrote = false;
+            }
+            close.get(30, TimeUnit.SECONDS);
+            assertEquals(wrote ? 3 : 0, open(builder(file)).getLong(0), "the close wrote back what was written");
+        } finally {
+            threads.shutdown();
+        }
+        assertInstanceOf(IllegalStateException.class, seen.get());
+        assertTrue(seen.get().getMessage().contains("open()") && seen.get().getMessage().contains(file.toString()),
+                seen.get().getMessage());
+        assertTrue(only.isClosed());
+    }
+
     /** The callbacks a region's last close runs on the closing thread. */
     enum CloseCallback { BEFORE_WRITEBACK, CONSUME, REGION_CLOSED }
 
