@@ -48,18 +48,7 @@ final class HandlerScope {
      * A reservation's {@code consume()} or {@code release()} (and {@code bytes()}), which mkwrite may call
      * with the region lock held, shared or exclusive, or in the middle of a writeback: no page of its own.
      */
-    static final class Settling implements Call {
-        private final RegionState region;
-
-        Settling(RegionState region) {
-            this.region = region;
-        }
-
-        @Override
-        public RegionState region() {
-            return region;
-        }
-
+    record Settling(RegionState region) implements Call {
         @Override
         public long offset() {
             return -1;

@@ -369,19 +369,7 @@ class AsymmetricFenceTest {
     void shouldGiveEveryPageBackWhenTheBarrierFails(Backing backing, Exclusive op) throws Exception {
         assumeTrue(!Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins"), "the other thread needs a slot");
         MappedRegion region = openDirty(backing); // closed at the end, not on failure: see the class comment
-        java.util.concurrent.CountDownLatch wrote = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch end = new java.util.concurrent.CountDownLatch(1);
-        Thread other = Thread.ofPlatform().name("other-writer").start(() -> {
-            region.putLong(0, 1); // a slot of its own, which every drainer must fence while it lives
-            wrote.countDown();
-            try {
-                end.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
-        try {
-            wrote.await();
+        try (AutoCloseable _ = otherWriter(region)) {
             AsymmetricFence.barrierThroughForTests(() -> -Errno.ENOMEM);
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> op.run(region), op.name());
             assertTrue(String.valueOf(e.getMessage()).contains("MEMBARRIER_CMD_PRIVATE_EXPEDITED"), e.getMessage());
@@ -393,8 +381,6 @@ class AsymmetricFenceTest {
             op.assertDone(region);
         } finally {
             AsymmetricFence.barrierThroughForTests(null);
-            end.countDown();
-            other.join();
         }
         region.close();
         assertEquals(0, handler.live(), "close ended every reservation");
@@ -412,15 +398,7 @@ class AsymmetricFenceTest {
         assumeTrue(!Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins"), "the other thread needs a slot");
         MappedRegion region = openDirty(Backing.MEMORY_SEGMENT);
         Region r = RegionHandle.regionOf(region);
-        java.util.concurrent.CountDownLatch wrote = new java.util.concurrent.CountDownLatch(1);
-        java.util.concurrent.CountDownLatch end = new java.util.concurrent.CountDownLatch(1);
-        Thread other = Thread.ofPlatform().name("other-writer").start(() -> {
-            region.putLong(0, 1); // a slot of its own, which the grow's snapshot must fence while it lives
-            wrote.countDown();
-            TrackingHandler.awaitQuietly(end);
-        });
-        try {
-            wrote.await();
+        try (AutoCloseable _ = otherWriter(region)) {
             AsymmetricFence.barrierThroughForTests(() -> -Errno.ENOMEM);
             region.grow(BEYOND_CAPACITY);
             AsymmetricFence.barrierThroughForTests(null);
@@ -436,11 +414,28 @@ class AsymmetricFenceTest {
             assertEquals(0, r.retiredMappings(), "unmapped by the drain");
         } finally {
             AsymmetricFence.barrierThroughForTests(null);
-            end.countDown();
-            other.join();
         }
         region.close();
         assertEquals(0, handler.live(), "close ended every reservation");
+    }
+
+    /**
+     * Another thread that has written into {@code region}, so it owns a slot that every drainer must fence
+     * while it lives; it lives until the returned handle is closed.
+     */
+    private static AutoCloseable otherWriter(MappedRegion region) throws InterruptedException {
+        java.util.concurrent.CountDownLatch wrote = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch end = new java.util.concurrent.CountDownLatch(1);
+        Thread other = Thread.ofPlatform().name("other-writer").start(() -> {
+            region.putLong(0, 1);
+            wrote.countDown();
+            TrackingHandler.awaitQuietly(end);
+        });
+        wrote.await();
+        return () -> {
+            end.countDown();
+            other.join();
+        };
     }
 
     /** The drainers whose barrier runs once they have taken pages: flush and the two that quiesce pages. */

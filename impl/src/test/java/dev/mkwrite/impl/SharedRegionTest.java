@@ -384,13 +384,8 @@ class SharedRegionTest {
         Files.write(path, new byte[(int) SIZE]);
         MappedRegion b = open(builder(other));
         b.putLong(8, 42);
-        RegionFile.afterChannelForTests(() -> {
-            try {
-                Files.move(other, path, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-            } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        });
+        RegionFile.afterChannelForTests(FailedOpenTest.io(
+                () -> Files.move(other, path, java.nio.file.StandardCopyOption.REPLACE_EXISTING)));
         MappedRegion a = open(builder(path));
         assertSame(regionOf(b), regionOf(a), "the open joined the moved file's region");
         assertEquals(42, a.getLong(8));
