@@ -485,6 +485,14 @@ final class Pins {
                 + (heldFirst << region.pageShift) + ", page " + heldFirst + "]");
     }
 
+    /**
+     * Whether this thread holds a pin on some page of the region (a {@link dev.mkwrite.WriteSpan} it has not
+     * closed): an exclusive operation under way may be waiting for it.
+     */
+    boolean heldByThisThread() {
+        return hazards.ownRangeOverlapping(0, Long.MAX_VALUE) != Hazards.EMPTY || heldNoted(0, Long.MAX_VALUE) != null;
+    }
+
     /** How many times {@link #fenceWriters} called the system call: for tests. */
     long fencesMade() {
         return fences.get();

@@ -54,12 +54,22 @@ final class Reads {
     volatile MemorySegment memory;
     /** The state's {@link RegionState#holesAllocateOnRead}: one load nearer. */
     private final boolean holesAllocate;
+    /**
+     * The region's pins, for a read that must take the lock: set once by the region as it is made, before
+     * any handle reaches it (which orders it before every read). See {@link #lockForRead}.
+     */
+    private Pins pins;
 
     Reads(RegionState state, ByteOrder order) {
         this.state = state;
         this.order = order;
         this.layouts = new Layouts(order);
         this.holesAllocate = state.holesAllocateOnRead;
+    }
+
+    /** The region gives its pins, once, before any handle reaches it. */
+    void attach(Pins pins) {
+        this.pins = pins;
     }
 
     private long first(long offset) {
@@ -157,6 +167,9 @@ final class Reads {
             return readable().asSlice(offset, length).asReadOnly();
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             MemorySegment m = lockForRead("view", offset, length);
+            if (m == null) {
+                return viewWithoutLock(offset, length);
+            }
             try {
                 return m.asSlice(offset, length).asReadOnly();
             } finally {
@@ -252,6 +265,10 @@ final class Reads {
     private void readCarefully(String op, long offset, MemorySegment dst) {
         long length = dst.byteSize();
         MemorySegment m = lockForRead(op, offset, length);
+        if (m == null) {
+            readFile(op, offset, dst); // a hole reads as zeros and allocates nothing
+            return;
+        }
         try {
             int shift = state.pageShift;
             long end = offset + length;
@@ -329,6 +346,10 @@ final class Reads {
                 return;
             }
             MemorySegment m = lockForRead(op, offset, dst.byteSize());
+            if (m == null) {
+                readFile(op, offset, dst);
+                return;
+            }
             try {
                 MemorySegment.copy(m, offset, dst, 0, dst.byteSize());
             } finally {
@@ -357,10 +378,22 @@ final class Reads {
      * Checks a read, takes the region lock shared and returns the read memory of the mapping, which the
      * lock keeps in place; the caller unlocks. Throws, with the lock released, if the region is closed,
      * the range past its end, or the read memory cannot be mapped.
+     *
+     * <p>Returns null, holding no lock, if an exclusive operation holds the lock while this thread holds a
+     * span: that operation may be waiting for the span (a close, a truncate, a punch or a grow drains the
+     * pinned writers), and a wait here would be for good. The range is checked against the region then,
+     * without the lock; the caller reads through the file ({@code pread}), which sees the same page cache
+     * as the mapping, or, for a view, through the mapping, which the span keeps mapped.
      */
     private MemorySegment lockForRead(String op, long offset, long length) {
         state.checkRange(op, offset, length);
-        state.lock.readLock().lock();
+        if (!state.lock.readLock().tryLock()) {
+            if (pins.heldByThisThread()) {
+                checkWithoutLock(offset, length);
+                return null;
+            }
+            state.lock.readLock().lock();
+        }
         boolean ok = false;
         try {
             if (state.closed) {
@@ -384,6 +417,37 @@ final class Reads {
         } finally {
             if (!ok) {
                 state.lock.readLock().unlock();
+            }
+        }
+    }
+
+    /** {@link #lockForRead}'s checks, for a span's holder that cannot wait for the lock. */
+    private void checkWithoutLock(long offset, long length) {
+        if (state.closed) { // volatile; a close waiting for the span has set it
+            throw state.closedException(offset, first(offset));
+        }
+        if (offset + length > state.size) {
+            throw state.outOfRegion(offset, length);
+        }
+    }
+
+    /**
+     * A view for a span's holder that cannot wait for the lock ({@link #lockForRead}): of the current mapping,
+     * which no exclusive operation unmaps while the span is open. A buffer mapping's read companion goes at
+     * a grow, at once: then the view is made again of the mapping that replaced it.
+     */
+    private MemorySegment viewWithoutLock(long offset, long length) {
+        for (int attempt = 0; ; attempt++) {
+            try {
+                return state.mapping.readSegment().asSlice(offset, length).asReadOnly();
+            } catch (IllegalStateException e) { // a grow's companion closed meanwhile
+                if (attempt >= 8) {
+                    throw e;
+                }
+                checkWithoutLock(offset, length);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException("mapping " + state.path + " for reading failed "
+                        + state.where(offset), e);
             }
         }
     }

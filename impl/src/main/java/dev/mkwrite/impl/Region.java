@@ -65,6 +65,7 @@ final class Region implements MappedRegion {
         Ledger ledger = new Ledger(state);
         this.ledger = ledger;
         this.pins = new Pins(state);
+        state.reads.attach(pins);
         this.writeback = new Writeback(state, pins, ledger, spec.handler());
         this.faults = new FaultPath(state, ledger, writeback, spec.handler(), spec.dirtyLimit());
         this.retirement = new Retirement(state, pins);
@@ -219,9 +220,6 @@ final class Region implements MappedRegion {
 
     @Override
     public RegionWriter writer() {
-        if (state.closed) {
-            throw state.closedException(-1, -1);
-        }
         return writes.writer(this, null);
     }
 
@@ -524,6 +522,11 @@ final class Region implements MappedRegion {
     /** See {@link Writeback#probeEnd}. */
     void probeWritebackEnd(long page) {
         writeback.probeEnd(page);
+    }
+
+    /** Whether an exclusive operation (a close, grow, truncate or punch) holds the region lock: for tests. */
+    boolean exclusiveForTests() {
+        return state.lock.isWriteLocked();
     }
 
     /** See {@link FaultPath#betweenFaultsForTests}. */

@@ -368,6 +368,9 @@ final class Writes implements Ahead.Preparer {
 
     /** A new {@link Writer} for this thread, writing through {@code target} on its slow path. */
     Writer writer(dev.mkwrite.MappedRegion target, RegionHandle handle) {
+        if (state.closed) { // a handle's last close under way: its writes are not gone yet, the region is closed
+            throw state.closedException(-1, -1);
+        }
         return new Writer(target, handle, state, pins.hazards(), layouts);
     }
 
