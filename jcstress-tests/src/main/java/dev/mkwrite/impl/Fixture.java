@@ -38,8 +38,11 @@ final class Fixture {
     static Region open(Backing backing, long size, WriteFaultHandler handler) {
         Path path = DIR.resolve(PREFIX + FILES.incrementAndGet());
         try {
-            // Region.open, not the builder's open: the registry would hand out a handle and keep an entry.
-            return Region.open(MappedRegion.builder(path).size(size).pageSize(PAGE).backing(backing).handler(handler));
+            // Region.open, not the builder's open: the registry would hand out a handle and keep an entry. It
+            // opens the file the registry would have looked up: created first, its key given.
+            java.nio.file.Files.createFile(path);
+            return Region.open(MappedRegion.builder(path).size(size).pageSize(PAGE).backing(backing).handler(handler),
+                    RegionRegistry.keyOf(path));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
