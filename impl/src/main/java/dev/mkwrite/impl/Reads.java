@@ -291,12 +291,17 @@ final class Reads {
 
     /** The most a read of a segment over another array than a {@code byte[]} copies at a time. */
     private static final int BOUNCE = 64 << 10;
+    /** The most one read through the file fills of a segment a ByteBuffer views: a buffer holds less than 2 GiB. */
+    private static final long DIRECT_CHUNK = 1L << 30;
 
     /** Reads {@code [offset, offset + dst.byteSize())} of the file into {@code dst}: zeros for a hole. */
     private void readFile(String op, long offset, MemorySegment dst) {
         try {
             if (dst.isNative() || dst.heapBase().orElse(null) instanceof byte[]) { // a ByteBuffer can view it
-                readFully(offset, dst.asByteBuffer());
+                for (long done = 0; done < dst.byteSize(); done += DIRECT_CHUNK) {
+                    long n = Math.min(DIRECT_CHUNK, dst.byteSize() - done);
+                    readFully(offset + done, dst.asSlice(done, n).asByteBuffer());
+                }
                 return;
             }
             byte[] bounce = new byte[(int) Math.min(BOUNCE, dst.byteSize())];
@@ -383,7 +388,9 @@ final class Reads {
      * span: that operation may be waiting for the span (a close, a truncate, a punch or a grow drains the
      * pinned writers), and a wait here would be for good. The range is checked against the region then,
      * without the lock; the caller reads through the file ({@code pread}), which sees the same page cache
-     * as the mapping, or, for a view, through the mapping, which the span keeps mapped.
+     * as the mapping, or, for a view, through the mapping, which the span keeps mapped. (A filesystem whose
+     * reads bypass the page cache, FUSE with {@code direct_io} or a 9p or virtiofs mount with
+     * {@code cache=none}, would show such a read the bytes last written back, not those stored since.)
      */
     private MemorySegment lockForRead(String op, long offset, long length) {
         state.checkRange(op, offset, length);
@@ -440,10 +447,13 @@ final class Reads {
         for (int attempt = 0; ; attempt++) {
             try {
                 return state.mapping.readSegment().asSlice(offset, length).asReadOnly();
-            } catch (IllegalStateException e) { // a grow's companion closed meanwhile
+            } catch (IllegalStateException | IndexOutOfBoundsException e) {
+                // A grow's companion closed meanwhile, or a grow published its size before its mapping (the
+                // size was checked against the new one, the mapping read was the old): the next try sees both.
                 if (attempt >= 8) {
-                    throw e;
+                    throw e instanceof IndexOutOfBoundsException ? state.outOfRegion(offset, length) : e;
                 }
+                Thread.onSpinWait();
                 checkWithoutLock(offset, length);
             } catch (IOException e) {
                 throw new java.io.UncheckedIOException("mapping " + state.path + " for reading failed "
