@@ -444,23 +444,32 @@ final class Reads {
      * a grow, at once: then the view is made again of the mapping that replaced it.
      */
     private MemorySegment viewWithoutLock(long offset, long length) {
-        for (int attempt = 0; ; attempt++) {
+        long deadline = System.nanoTime() + PUBLICATION_NANOS;
+        for (int closedCompanions = 0; ; ) {
             try {
                 return state.mapping.readSegment().asSlice(offset, length).asReadOnly();
-            } catch (IllegalStateException | IndexOutOfBoundsException e) {
-                // A grow's companion closed meanwhile, or a grow published its size before its mapping (the
-                // size was checked against the new one, the mapping read was the old): the next try sees both.
-                if (attempt >= 8) {
-                    throw e instanceof IndexOutOfBoundsException ? state.outOfRegion(offset, length) : e;
+            } catch (IllegalStateException e) { // a grow's companion closed meanwhile: the next mapping's is new
+                if (++closedCompanions > 8) {
+                    throw e;
                 }
-                Thread.onSpinWait();
-                checkWithoutLock(offset, length);
+            } catch (IndexOutOfBoundsException e) {
+                // A grow published its size before its mapping (the size was checked against the new one, the
+                // mapping read was the old): it stores the mapping next, waiting for nothing, though its thread
+                // may be preempted in between. Yielded to, not bounded by a count: a loaded host's pause.
+                if (System.nanoTime() - deadline > 0) {
+                    throw state.outOfRegion(offset, length);
+                }
+                Thread.yield();
             } catch (IOException e) {
                 throw new java.io.UncheckedIOException("mapping " + state.path + " for reading failed "
                         + state.where(offset), e);
             }
+            checkWithoutLock(offset, length);
         }
     }
+
+    /** How long a view waits for a grow between its size and its mapping before it calls the range bad. */
+    private static final long PUBLICATION_NANOS = 10_000_000_000L;
 
     long dirtyRanges(RangeConsumer ranges) {
         if (ranges == null) {

@@ -160,10 +160,17 @@ final class RegionState {
     void resized(Mapping newMapping, long newSize, long newPages) {
         pageCount = newPages;
         size = newSize; // volatile, before the mapping
+        Runnable seam = betweenSizeAndMappingForTests;
+        if (seam != null) {
+            seam.run();
+        }
         mapping = newMapping;
         memory = newMapping.segment();
         publishReads();
     }
+
+    /** Run by a resize between its store of the size and of the mapping; a test's seam, null otherwise. */
+    static volatile Runnable betweenSizeAndMappingForTests;
 
     /** Closes the region to every new operation: reads without the lock included. Caller holds the lock exclusive. */
     void markClosed() {

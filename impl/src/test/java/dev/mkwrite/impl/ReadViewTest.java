@@ -354,4 +354,51 @@ class ReadViewTest {
             assertEquals(1, region.getLong(0));
         }
     }
+
+    /**
+     * A span's holder makes a view of the grown part while a grow is between its store of the size and of the
+     * mapping (held there for 200 ms, as a preempted thread would be): the view without the lock checked the
+     * range against the new size and sliced the old mapping, and the JDK's IndexOutOfBoundsException escaped
+     * (then, briefly, an OutOfRegionException after a few spins). It now waits for the mapping.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldViewTheGrownPartWhileAGrowPublishesItsMapping(Backing backing) throws Exception {
+        long grown = 2 * Mapping.NativeMapping.MIN_CAPACITY; // a new mapping, on either backing
+        try (MappedRegion region = open(backing, 4L * PAGE)) {
+            java.util.concurrent.CountDownLatch between = new java.util.concurrent.CountDownLatch(1);
+            RegionState.betweenSizeAndMappingForTests = () -> {
+                between.countDown();
+                try {
+                    Thread.sleep(200);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            };
+            Thread[] grower = new Thread[1];
+            try {
+                within30s(() -> {
+                    try (dev.mkwrite.WriteSpan span = region.write(0, 64)) {
+                        grower[0] = Thread.ofPlatform().daemon().start(() -> {
+                            try {
+                                region.grow(grown);
+                            } catch (IOException e) {
+                                throw new java.io.UncheckedIOException(e);
+                            }
+                        });
+                        assertTrue(between.await(30, java.util.concurrent.TimeUnit.SECONDS));
+                        MemorySegment view = region.view(grown - PAGE, 16);
+                        assertEquals(0, view.get(ValueLayout.JAVA_LONG_UNALIGNED, 8));
+                        span.segment().set(ValueLayout.JAVA_LONG_UNALIGNED, 0, 1L);
+                    }
+                    return null;
+                });
+            } finally {
+                RegionState.betweenSizeAndMappingForTests = null;
+            }
+            grower[0].join(30_000);
+            assertEquals(grown, region.size());
+            assertEquals(1, region.getLong(0));
+        }
+    }
 }
