@@ -23,6 +23,24 @@ final class Blocking {
 
     /** How long a thread may take to reach the wait on a loaded machine before the check gives up. */
     static final long REACH_SECONDS = 30;
+
+    /**
+     * Runs {@code task} on a new daemon thread. A daemon: a task that the code under test makes wait for
+     * itself ignores interrupts, and must not keep the test JVM from ending.
+     */
+    static <T> Future<T> onDaemon(String name, java.util.concurrent.Callable<T> task) {
+        java.util.concurrent.FutureTask<T> f = new java.util.concurrent.FutureTask<>(task);
+        Thread.ofPlatform().name(name).daemon().start(f);
+        return f;
+    }
+
+    /**
+     * Runs {@code task} on a new daemon thread and waits {@link #REACH_SECONDS} for it: a task that waits for
+     * itself fails the test with a {@link java.util.concurrent.TimeoutException} instead of hanging it.
+     */
+    static <T> T within(String name, java.util.concurrent.Callable<T> task) throws Exception {
+        return onDaemon(name, task).get(REACH_SECONDS, TimeUnit.SECONDS);
+    }
     /** How long a blocked operation must stay blocked between the two sightings. */
     static final long SETTLE_MILLIS = 10;
 

@@ -258,23 +258,6 @@ class ReadViewTest {
         }
     }
 
-    /**
-     * Runs {@code holder} on a daemon thread and waits 30 s for it: a read that waits for a close or truncate
-     * that waits for the reader's own span fails the test instead of hanging it.
-     */
-    private static void within30s(java.util.concurrent.Callable<Void> holder) throws Exception {
-        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "span-holder");
-            t.setDaemon(true); // the old code's wait for the lock ignored interrupts
-            return t;
-        });
-        try {
-            pool.submit(holder).get(30, java.util.concurrent.TimeUnit.SECONDS);
-        } finally {
-            pool.shutdown();
-        }
-    }
-
     /** Waits until another thread's exclusive operation holds the region lock (and waits for pinned writers). */
     private static void awaitExclusive(MappedRegion region) {
         Region r = RegionHandle.regionOf(region);
@@ -296,7 +279,7 @@ class ReadViewTest {
         MappedRegion region = open(backing, 4L * PAGE);
         region.putLong(PAGE + 8, 7);
         Thread[] closer = new Thread[1];
-        within30s(() -> {
+        Blocking.within("span-holder", () -> {
             try (dev.mkwrite.WriteSpan span = region.write(0, 64)) {
                 closer[0] = Thread.ofPlatform().daemon().start(() -> {
                     try {
@@ -328,7 +311,7 @@ class ReadViewTest {
             region.putLong(PAGE + 8, 7);
             region.grow(8L * PAGE); // the buffer backing's reads go under the lock until one maps its companion
             Thread[] truncater = new Thread[1];
-            within30s(() -> {
+            Blocking.within("span-holder", () -> {
                 try (dev.mkwrite.WriteSpan span = region.write(0, 64)) {
                     truncater[0] = Thread.ofPlatform().daemon().start(() -> {
                         try {
@@ -377,7 +360,7 @@ class ReadViewTest {
             };
             Thread[] grower = new Thread[1];
             try {
-                within30s(() -> {
+                Blocking.within("span-holder", () -> {
                     try (dev.mkwrite.WriteSpan span = region.write(0, 64)) {
                         grower[0] = Thread.ofPlatform().daemon().start(() -> {
                             try {

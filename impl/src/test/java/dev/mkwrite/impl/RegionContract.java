@@ -1651,16 +1651,10 @@ abstract class RegionContract {
                 }
                 return h.reserve(fault);
             };
-            java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
-                Thread t = new Thread(r, "writer");
-                t.setDaemon(true); // the old code's wait for its own preparation ignored interrupts
-                return t;
-            });
-            try {
-                writer.submit(() -> region.putLong(3 * PAGE, 4)).get(30, java.util.concurrent.TimeUnit.SECONDS);
-            } finally {
-                writer.shutdown();
-            }
+            async(() -> { // a daemon: the old code's wait for its own preparation ignored interrupts
+                region.putLong(3 * PAGE, 4);
+                return null;
+            }).get(30, java.util.concurrent.TimeUnit.SECONDS);
             assertInstanceOf(IllegalStateException.class, nested.get());
             assertTrue(nested.get().getMessage().contains("page 3"), nested.get().getMessage());
             assertEquals(4, region.getLong(3 * PAGE));

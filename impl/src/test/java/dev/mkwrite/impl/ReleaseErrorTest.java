@@ -206,16 +206,10 @@ class ReleaseErrorTest {
         TrackingHandler handler = new TrackingHandler((fault, h) -> growing);
         try (MappedRegion region = open(backing, handler)) {
             self.set(region);
-            java.util.concurrent.ExecutorService writer = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
-                Thread t = new Thread(r, "writer");
-                t.setDaemon(true); // a write that waits for itself ignores interrupts: the JVM may still end
-                return t;
+            Blocking.within("writer", () -> {
+                region.putLong(8, 5);
+                return null;
             });
-            try {
-                writer.submit(() -> region.putLong(8, 5)).get(30, java.util.concurrent.TimeUnit.SECONDS);
-            } finally {
-                writer.shutdown();
-            }
             assertTrue(refused.get() instanceof IllegalStateException, String.valueOf(refused.get()));
             assertTrue(refused.get().getMessage().contains("grow()"), refused.get().getMessage());
             assertEquals(5, region.getLong(8));

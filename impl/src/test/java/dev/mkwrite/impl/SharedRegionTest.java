@@ -416,30 +416,24 @@ class SharedRegionTest {
             return Reservation.none();
         };
         MappedRegion only = MappedRegion.builder(file).size(SIZE).handler(opening).open(); // not in opened
-        ExecutorService threads = Executors.newFixedThreadPool(2, r -> {
-            Thread t = new Thread(r);
-            t.setDaemon(true); // the old code's waits ignore interrupts: daemons let the JVM end
-            return t;
+        Future<?> write = Blocking.onDaemon("writer", () -> {
+            only.putLong(0, 3);
+            return null;
         });
+        inPrepare.await();
+        Future<?> close = Blocking.onDaemon("closer", () -> {
+            only.close();
+            return null;
+        });
+        boolean wrote = true;
         try {
-            Future<?> write = threads.submit(() -> only.putLong(0, 3));
-            inPrepare.await();
-            Future<?> close = threads.submit(() -> {
-                only.close();
-                return null;
-            });
-            boolean wrote = true;
-            try {
-                write.get(30, TimeUnit.SECONDS);
-            } catch (java.util.concurrent.ExecutionException e) {
-                assertInstanceOf(RegionClosedException.class, e.getCause(), "the close ended the fault first");
-                wrote = false;
-            }
-            close.get(30, TimeUnit.SECONDS);
-            assertEquals(wrote ? 3 : 0, open(builder(file)).getLong(0), "the close wrote back what was written");
-        } finally {
-            threads.shutdown();
+            write.get(30, TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException e) {
+            assertInstanceOf(RegionClosedException.class, e.getCause(), "the close ended the fault first");
+            wrote = false;
         }
+        close.get(30, TimeUnit.SECONDS);
+        assertEquals(wrote ? 3 : 0, open(builder(file)).getLong(0), "the close wrote back what was written");
         assertInstanceOf(IllegalStateException.class, seen.get());
         assertTrue(seen.get().getMessage().contains("open()") && seen.get().getMessage().contains(file.toString()),
                 seen.get().getMessage());
@@ -487,23 +481,6 @@ class SharedRegionTest {
     }
 
     /**
-     * Runs {@code close} on a daemon thread and waits for it for 30 s: a close that waits for itself fails the
-     * test instead of hanging it (such a wait ignores interrupts; the daemon thread lets the JVM end).
-     */
-    private static void closeWithin30s(Callable<Void> close) throws Exception {
-        ExecutorService closer = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "closer");
-            t.setDaemon(true);
-            return t;
-        });
-        try {
-            closer.submit(close).get(30, TimeUnit.SECONDS);
-        } finally {
-            closer.shutdown();
-        }
-    }
-
-    /**
      * An open of the region's own file from a callback its last close runs on the closing thread: it joined
      * the registry's entry, CLOSING, and waited for the close to end, that is for itself, for good. Now it is
      * refused with an exception that names the file, the close ends, and the file opens again after it.
@@ -523,7 +500,7 @@ class SharedRegionTest {
         });
         MappedRegion only = MappedRegion.builder(file).size(SIZE).handler(reopening).open(); // not in opened
         only.putLong(0, 9);
-        closeWithin30s(() -> {
+        Blocking.within("closer", () -> {
             only.close();
             return null;
         });
@@ -557,7 +534,7 @@ class SharedRegionTest {
         MappedRegion only = MappedRegion.builder(file).size(SIZE).handler(reclosing).open(); // not in opened
         self.set(only);
         only.putLong(0, 8);
-        closeWithin30s(() -> {
+        Blocking.within("closer", () -> {
             only.close();
             return null;
         });
