@@ -24,6 +24,7 @@ Protocol_03_.*\.Truncate_	LEAK_REDUNDANT_RESERVATION
 Protocol_03_.*\.TruncateExtend_	SKIP_GENERATION_CHECK
 Protocol_04_	FLUSH_WITHOUT_DRAIN
 Protocol_05_	REMAP_WITHOUT_DRAIN
+Protocol_05_.*\.GrowPast	STATE_PINS_IGNORED	-Ddev.mkwrite.impl.testing.stateWordPins=true
 Protocol_06_	KEEP_LOCK_ON_DROP
 Protocol_07_	DROP_LOCK_ON_RETRY
 Protocol_08_	LEAK_REDUNDANT_RESERVATION

@@ -29,6 +29,11 @@ enum BrokenRule {
     KEEP_LOCK_ON_DROP,
     /** G6/K2: grow, truncate and close swap the mapping without draining pinned writers. */
     REMAP_WITHOUT_DRAIN,
+    /**
+     * G6/K2: a mapping a grow retired waits for the writers pinned through hazard slots only, not for those
+     * pinned through the pages' state words ({@link Pins.StatePins}), and is unmapped under them.
+     */
+    STATE_PINS_IGNORED,
     /** G2/K5: a retry that finds its page prepared by another fault keeps its own reservation too. */
     LEAK_REDUNDANT_RESERVATION,
     /** G2/K5: a fault that read a CLEAN page prepares it even when its claim CAS lost to another fault. */
@@ -168,6 +173,11 @@ enum BrokenRule {
     /** K2: exclusive operations wait for pinned writers before they change or unmap the mapping. */
     static boolean drainsWriters() {
         return ACTIVE != REMAP_WITHOUT_DRAIN;
+    }
+
+    /** K2: a retired mapping waits for the writers pinned through the pages' state words too. */
+    static boolean waitsForStatePins() {
+        return ACTIVE != STATE_PINS_IGNORED;
     }
 
     /** K5: a reservation made redundant (the page was prepared by another fault, or truncated) is released. */

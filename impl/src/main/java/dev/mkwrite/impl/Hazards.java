@@ -80,9 +80,12 @@ final class Hazards {
         int fencedPins;
     }
 
-    /** One slot, padded after its fields as well. */
+    /**
+     * One slot, padded after its fields as well. Not final only for {@link Pins.StatePins}, the token of a
+     * pin through the state words, which no slot table holds.
+     */
     @SuppressWarnings("unused")
-    static final class Slot extends SlotFields {
+    static class Slot extends SlotFields {
         private long p11, p12, p13, p14, p15, p16, p17;
     }
 

@@ -28,10 +28,26 @@ final class Pins {
     private static final dev.mkwrite.impl.os.LazyLogger LOG = new dev.mkwrite.impl.os.LazyLogger(Pins.class);
 
     /**
-     * A pin held through the pages' state words, not a hazard slot. A pin is the hazard slot that holds it,
-     * or this or {@link #NO_PINS}; {@link #tryPin}'s null means nothing is pinned.
+     * The pins held through the pages' state words, not a hazard slot, that began in one epoch of the
+     * region's mappings (see {@link #allEndedSince}), and the token of each of them: a pin is the hazard slot
+     * that holds it, or the {@code StatePins} it is counted in, or {@link #NO_PINS}; {@link #tryPin}'s null
+     * means nothing is pinned. An epoch ends when a grow retires a mapping ({@link #nextEpoch}); its pins
+     * then only end, and no pin begins in it any more. No slot table holds one: {@link Hazards} never sees it.
      */
-    static final Hazards.Slot STATE_PINS = new Hazards.Slot();
+    static final class StatePins extends Hazards.Slot {
+        /** The pins of this epoch not yet ended, and transiently ones that are beginning in a later epoch. */
+        private final AtomicLong count = new AtomicLong();
+        /**
+         * The epoch before this one, until it is found drained after it ended; null then. Only under the
+         * retirement's monitor ({@link #endedUpTo}).
+         */
+        private StatePins older;
+
+        StatePins(StatePins older) {
+            this.older = older;
+        }
+    }
+
     /** An empty span's: nothing pinned, nothing to unpin. */
     static final Hazards.Slot NO_PINS = new Hazards.Slot();
 
@@ -44,8 +60,10 @@ final class Pins {
     private final AtomicLong fences = new AtomicLong();
     /** Their slots, for {@link #tryPinPage}: one load nearer. */
     private final Hazards.Slot[] slots;
-    /** Writers holding pins through state words (the fallback); a retired mapping waits for none. */
-    private final AtomicLong statePins = new AtomicLong();
+    /** The epoch state-word pins begin in now: see {@link #allEndedSince}. */
+    private volatile StatePins epoch = new StatePins(null);
+    /** For tests: run by a state-word pin between its read of {@link #epoch} and its count there. */
+    private volatile Runnable epochReadForTests;
 
     Pins(RegionState region) {
         this(region, Hazards.forThisMachine());
@@ -65,8 +83,8 @@ final class Pins {
 
     /**
      * Pins every page of {@code [first, last]} if all are WRITABLE (or REDIRTIED), and returns the pin: the
-     * hazard slot that holds the range, or {@link #STATE_PINS}. Returns null, with nothing pinned, if some
-     * page is not.
+     * hazard slot that holds the range, or the {@link StatePins} that counts it. Returns null, with nothing
+     * pinned, if some page is not.
      */
     Hazards.Slot tryPin(long first, long last) {
         Hazards.Slot slot = hazards.publish(first, last); // StoreLoad (CAS, or the drainer's membarrier): the reads below after it
@@ -166,12 +184,33 @@ final class Pins {
      * little beside it.
      */
     Hazards.Slot tryPinStateWords(long first, long last) {
-        statePins.incrementAndGet(); // volatile, before the mapping is read: see Retirement.expired
+        StatePins counted = enterEpoch(); // before the mapping is read: see allEndedSince
         if (pinStateWords(first, last)) {
-            return STATE_PINS;
+            return counted;
         }
-        statePins.decrementAndGet();
+        counted.count.decrementAndGet();
         return null;
+    }
+
+    /**
+     * Counts a state-word pin beginning now in the current epoch, and returns that epoch. The count comes
+     * before the pin's first read of the mapping, and the epoch is read again after it: a pin counted in an
+     * epoch that a grow has ended meanwhile moves to the new one, so that an ended epoch only ever loses
+     * pins and, once seen drained, stays drained ({@link #endedUpTo} forgets it then).
+     */
+    private StatePins enterEpoch() {
+        for (;;) {
+            StatePins e = epoch;
+            Runnable seam = epochReadForTests;
+            if (seam != null) {
+                seam.run();
+            }
+            e.count.incrementAndGet();
+            if (epoch == e) { // volatile, after the count: see allEndedSince
+                return e;
+            }
+            e.count.decrementAndGet(); // counted in an ended epoch: not a pin, and never a mapping read for it
+        }
     }
 
     /**
@@ -239,8 +278,8 @@ final class Pins {
 
     /** Ends the pin {@link #tryPin} or {@link #tryPinPage} took on {@code [first, last]}. */
     void unpin(long first, long last, Hazards.Slot pin) {
-        if (pin == STATE_PINS) {
-            unpinStateWords(first, last);
+        if (pin instanceof StatePins counted) {
+            unpinStateWords(first, last, counted);
         } else if (pin != NO_PINS) {
             unpinHazard(pin);
         }
@@ -267,11 +306,11 @@ final class Pins {
         return slots;
     }
 
-    private void unpinStateWords(long first, long last) {
+    private void unpinStateWords(long first, long last, StatePins counted) {
         for (long page = first; page <= last; page++) {
             unpinStateWord(page);
         }
-        statePins.decrementAndGet();
+        counted.count.decrementAndGet(); // after the pages': the mapping's last use was before them
     }
 
     private void unpinStateWord(long page) {
@@ -310,7 +349,7 @@ final class Pins {
 
     /**
      * The open spans of the current thread whose pins no scan of the slots finds: pinned through the pages'
-     * state words ({@link #STATE_PINS}: its slots taken, or a range too long for one), or through a slot no
+     * state words ({@link StatePins}: its slots taken, or a range too long for one), or through a slot no
      * thread owns (without {@link AsymmetricFence#ON}). One list per thread, of every region; only such spans
      * pay for it, a span in a slot of the thread's own (the common case with the fence) is found by
      * {@link Hazards#ownRangeOverlapping}. Without them, an operation that waits for writers would not see
@@ -394,7 +433,7 @@ final class Pins {
         if (pin == NO_PINS) {
             return null;
         }
-        if (AsymmetricFence.ON && pin != STATE_PINS) {
+        if (AsymmetricFence.ON && !(pin instanceof StatePins)) {
             return Thread.currentThread(); // a slot of this thread's own
         }
         return noteHeldSlowly(first, last);
@@ -578,13 +617,58 @@ final class Pins {
     }
 
     /**
+     * Ends the epoch of state-word pins, for a grow that has just replaced the mapping and retires the old
+     * one, and returns it: the old mapping waits for the pins counted in it and in every epoch before it
+     * ({@link #allEndedSince}). Lock held exclusive, after the new mapping's volatile store; under the
+     * retirement's monitor, as every use of {@link StatePins#older} is.
+     */
+    StatePins nextEpoch() {
+        StatePins ended = epoch;
+        epoch = new StatePins(ended); // volatile, after the mapping's: a pin that reads it reads the new mapping
+        return ended;
+    }
+
+    /**
      * Whether every pin that could have read a mapping replaced when {@code snapshot} was taken has
      * ended: every hazard changed since or is held by an owner that ended (a span it never closed, which
-     * would keep the mapping for good), and no state-word pin is held now (a state-word pin counts
-     * itself before it reads the mapping, so none now means none from before).
+     * would keep the mapping for good), and no state-word pin counted in {@code ended}, the epoch the
+     * replacing grow ended ({@link #nextEpoch}), or an earlier one is held.
+     *
+     * <p>Why those epochs. A state-word pin counts itself in the epoch it read and reads the epoch again
+     * ({@link #enterEpoch}) before it reads the mapping; all of it volatile, so in one total order. A pin kept
+     * in epoch E was counted before its second read found E current, so before the store that ended E, so
+     * before any count read of E after that store: no epoch is seen drained while a pin of its holds. Its
+     * mapping read comes after, so it read the mapping that was current when E began (stored before E was)
+     * or a later one, never an earlier. A mapping M is replaced by the grow that ends the epoch E(M) current
+     * then; the pins that may use M are counted in E(M) or an earlier epoch (one of those may have read a
+     * newer mapping that a later grow replaced: it reads no older one). Pins that began in later epochs
+     * cannot have read M, so a retired mapping no longer waits for them, as it waited for every state-word
+     * pin held (a region-wide count) before: with the prepare-ahead thread pinning every step, or spans
+     * pinned through the state words held open, that count could stay above zero for good and keep every
+     * retired mapping mapped until 32 piled up and a grow drained every writer. Retirement's monitor held.
      */
-    boolean allEndedSince(Hazards.Snapshot snapshot) {
-        return statePins.get() == 0 && hazards.allChangedSince(snapshot);
+    boolean allEndedSince(Hazards.Snapshot snapshot, StatePins ended) {
+        return (endedUpTo(ended) || !BrokenRule.waitsForStatePins()) && hazards.allChangedSince(snapshot);
+    }
+
+    /**
+     * Whether no pin is counted in {@code ended} or any epoch before it. An epoch seen drained after it ended
+     * stays drained (a late count moves on, {@link #enterEpoch}), so the chain below it is dropped, and each
+     * check reads only the epochs that still held pins at the last one. Retirement's monitor held.
+     */
+    private static boolean endedUpTo(StatePins ended) {
+        for (StatePins e = ended; e != null; e = e.older) {
+            if (e.count.get() != 0) {
+                return false;
+            }
+        }
+        ended.older = null; // all drained: forget them
+        return true;
+    }
+
+    /** See {@link #epochReadForTests}. */
+    void epochReadForTests(Runnable seam) {
+        epochReadForTests = seam;
     }
 
     /** Hazard slot {@code slot}'s value, read volatile: for the jcstress suite. */

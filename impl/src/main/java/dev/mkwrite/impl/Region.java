@@ -524,6 +524,11 @@ final class Region implements MappedRegion {
         writeback.probeEnd(page);
     }
 
+    /** The region's pins, for tests that pin as the prepare-ahead thread does ({@link Pins#tryPinStateWords}). */
+    Pins pinsForTests() {
+        return pins;
+    }
+
     /** Whether an exclusive operation (a close, grow, truncate or punch) holds the region lock: for tests. */
     boolean exclusiveForTests() {
         return state.lock.isWriteLocked();

@@ -35,13 +35,16 @@ final class Retirement {
         final Mapping mapping;
         /** Null if the snapshot failed: unmapped only by {@link #unmapAll}, after a drain of every writer. */
         final Hazards.Snapshot hazards;
+        /** The epoch of state-word pins the grow ended: it waits for that one's pins and earlier ones'. */
+        final Pins.StatePins statePins;
         private boolean heldOff;
         private long nextTry;
         private long wait;
 
-        Retired(Mapping mapping, Hazards.Snapshot hazards) {
+        Retired(Mapping mapping, Hazards.Snapshot hazards, Pins.StatePins statePins) {
             this.mapping = mapping;
             this.hazards = hazards;
+            this.statePins = statePins;
         }
 
         boolean due(long now) {
@@ -88,6 +91,7 @@ final class Retirement {
             if (retired.size() >= MAX_RETIRED) {
                 return false;
             }
+            Pins.StatePins statePins = pins.nextEpoch(); // after the swap: later state-word pins read the new mapping
             Hazards.Snapshot hazards = null; // none: kept until a drain of every writer
             try {
                 // Read after the swap: a writer that read the old mapping published its pin before.
@@ -96,7 +100,10 @@ final class Retirement {
                 LOG.get().error("the writers' barrier failed after a grow of {} replaced its mapping; the old mapping"
                         + " stays mapped until every writer is drained (a truncate, or the close)", region.path, e);
             } finally {
-                retired.add(new Retired(old, hazards)); // an Error too: never left mapped for good
+                retired.add(new Retired(old, hazards, statePins)); // an Error too: never left mapped for good
+            }
+            if (!BrokenRule.waitsForStatePins()) {
+                unmapExpired(); // the broken variant: at once, not 500 us later, where a writer's state pin is no wait
             }
             if (hazards != null && reaping.compareAndSet(false, true)) {
                 Unmapper.schedule(this::reap);
@@ -105,9 +112,9 @@ final class Retirement {
         }
     }
 
-    /** Whether every writer and flush that could use the retired mapping has left it. */
+    /** Whether every writer and flush that could use the retired mapping has left it. Monitor held. */
     private boolean expired(Retired r) {
-        return r.hazards != null && r.mapping.users() == 0 && pins.allEndedSince(r.hazards);
+        return r.hazards != null && r.mapping.users() == 0 && pins.allEndedSince(r.hazards, r.statePins);
     }
 
     /** The reaper, on the unmapper thread: unmaps expired mappings; true while some remain that may expire. */

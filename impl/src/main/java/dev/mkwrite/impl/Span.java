@@ -23,7 +23,7 @@ final class Span implements WriteSpan {
     private final Writes writes;
     private final long offset;
     private final long length;
-    /** How the pages are pinned: a hazard slot, {@link Pins#STATE_PINS} or {@link Pins#NO_PINS}; null once closed. */
+    /** How the pages are pinned: a hazard slot, a {@link Pins.StatePins} or {@link Pins#NO_PINS}; null once closed. */
     private Hazards.Slot pin;
     /**
      * Who may close it ({@link Pins#opener}): the opening thread, or its note of a pin no scan of the slots

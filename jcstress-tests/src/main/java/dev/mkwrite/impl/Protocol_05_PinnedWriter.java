@@ -33,6 +33,12 @@
  *       span (the store went through the retired mapping), 2 failed;
  *   r2-r8: as in Grow (the page is written back only at close, so r4 checks that close saw both stores).
  *
+ * GrowPast runs twice: with the writer pinned through its hazard slot, and (the jcstress-state-pins
+ * execution, -Ddev.mkwrite.impl.testing.stateWordPins=true) through the page's state word, as the
+ * prepare-ahead thread and a thread without a slot pin; the retired mapping waits for such a pin by the
+ * epoch it began in (Pins.StatePins). Fails there with STATE_PINS_IGNORED (the retirement waits for the
+ * slots only): the writer's second store meets the unmapped segment (r1 is 2), or the forked JVM crashes.
+ *
  * Close and Grow run on both backings. Fail with REMAP_WITHOUT_DRAIN (exclusive operations do not wait for pinned
  * writers; a grow unmaps the old mapping at once): the writer then touches an unmapped segment
  * (MEMORY_SEGMENT; r1 is 2), or a store lands in a page already written back (r4 is 1); either may also
