@@ -653,8 +653,8 @@ final class Pins {
 
     /**
      * Whether no pin is counted in {@code ended} or any epoch before it. An epoch seen drained after it ended
-     * stays drained (a late count moves on, {@link #enterEpoch}), so the chain below it is dropped, and each
-     * check reads only the epochs that still held pins at the last one. Retirement's monitor held.
+     * stays drained (a late count moves on, {@link #enterEpoch}), so once the whole chain is, it is dropped
+     * below {@code ended}; a check that finds a pin drops nothing. Retirement's monitor held.
      */
     private static boolean endedUpTo(StatePins ended) {
         for (StatePins e = ended; e != null; e = e.older) {
@@ -664,6 +664,25 @@ final class Pins {
         }
         ended.older = null; // all drained: forget them
         return true;
+    }
+
+    /**
+     * Forgets every ended epoch, once every retired mapping is unmapped after a drain of every writer
+     * ({@link Retirement#unmapAll}): no pin is held in one, and no retired mapping is left to check them. Without
+     * it, epochs that no check ever found drained (the retirements a drain unmapped, or those whose snapshot
+     * failed and are never checked) would stay linked from the current one. Retirement's monitor held.
+     */
+    void forgetEndedEpochs() {
+        epoch.older = null;
+    }
+
+    /** The epochs of state-word pins linked now, the current one included: for tests, with no grow under way. */
+    int epochsLinkedForTests() {
+        int n = 0;
+        for (StatePins e = epoch; e != null; e = e.older) {
+            n++;
+        }
+        return n;
     }
 
     /** See {@link #epochReadForTests}. */

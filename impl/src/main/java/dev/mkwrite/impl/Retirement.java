@@ -164,6 +164,7 @@ final class Retirement {
         synchronized (retired) { // taken from the reaper; waited for outside the monitor, which the reaper needs
             all = new java.util.ArrayList<>(retired);
             retired.clear();
+            pins.forgetEndedEpochs(); // no writer is pinned: the epochs of those unmapped below hold nothing
         }
         for (Retired r : all) {
             awaitUsers(r.mapping);

@@ -410,8 +410,11 @@ class AsymmetricFenceTest {
             assertEquals(7, region.getLong(BEYOND_CAPACITY - 8));
             assertEquals(2, region.getLong(PAGE)); // written by openDirty, through the old mapping
 
+            assertEquals(2, r.pinsForTests().epochsLinkedForTests(), "the grow ended an epoch of state-word pins");
             region.truncate(BEYOND_CAPACITY - PAGE); // drains every writer: the old mapping goes
             assertEquals(0, r.retiredMappings(), "unmapped by the drain");
+            assertEquals(1, r.pinsForTests().epochsLinkedForTests(), "no retired mapping left to wait for the ended"
+                    + " epoch, never checked (no snapshot): forgotten by the drain");
         } finally {
             AsymmetricFence.barrierThroughForTests(null);
         }
