@@ -20,7 +20,9 @@ package dev.mkwrite;
  * that thread holds the region lock: shared in a fault; exclusive in {@code grow} (which writes back a last
  * page that the old size covers partly), {@code truncate}, {@code punchHole} (which releases the
  * reservations of the pages it removes) and {@code close}. So they must be quick and must not call into
- * the region. They should not throw; an exception is logged and ignored.
+ * the region, nor open its file again (see {@link WriteFaultHandler}: such an open throws
+ * {@link IllegalStateException} while the region closes). They should not throw; an exception is logged and
+ * ignored.
  */
 public non-sealed interface Reservation extends FaultResult {
 

@@ -30,7 +30,10 @@ import java.nio.file.Path;
  *
  * <p>A handler must not write into, flush, grow, truncate, punch a hole in or close its own region: a write
  * that would fault, and each of those operations, throws {@link IllegalStateException} instead of
- * deadlocking. It may read the region.
+ * deadlocking. It may read the region. An open of the region's file from a handler (or a reservation's
+ * callback) returns a new handle while the region is open; while its last handle's close is under way it
+ * throws {@link IllegalStateException}, since it would wait for a close that may wait for the handler. The
+ * refusal does not ask whether that close would wait for this very callback, so do not open the file there.
  *
  * <p>Example, reserving from a shared budget and dropping the lock while it waits for space:
  * <pre>{@code

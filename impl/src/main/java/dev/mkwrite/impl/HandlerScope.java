@@ -117,6 +117,14 @@ final class HandlerScope {
         return callOf(region) != null;
     }
 
+    /**
+     * Whether this thread's innermost call of {@code region}'s is a {@code beforeWriteback}: its page is
+     * under writeback, which a close and every shrink wait for, holding the region lock exclusive.
+     */
+    static boolean inWritebackOf(RegionState region) {
+        return callOf(region) instanceof Writeback;
+    }
+
     /** Refuses {@code op} from inside a handler call of the region whose state is {@code region}. */
     static void checkNotInHandler(RegionState region, String op) {
         Call current = callOf(region);

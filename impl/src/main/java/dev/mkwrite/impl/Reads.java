@@ -386,7 +386,9 @@ final class Reads {
      *
      * <p>Returns null, holding no lock, if an exclusive operation holds the lock while this thread holds a
      * span: that operation may be waiting for the span (a close, a truncate, a punch or a grow drains the
-     * pinned writers), and a wait here would be for good. The range is checked against the region then,
+     * pinned writers), and a wait here would be for good. So too from a handler's {@code beforeWriteback},
+     * which may read the region: a close or a shrink waits for the page under writeback, and no shrink or
+     * unmap happens until the callback returns. The range is checked against the region then,
      * without the lock; the caller reads through the file ({@code pread}), which sees the same page cache
      * as the mapping, or, for a view, through the mapping, which the span keeps mapped. (A filesystem whose
      * reads bypass the page cache, FUSE with {@code direct_io} or a 9p or virtiofs mount with
@@ -395,7 +397,7 @@ final class Reads {
     private MemorySegment lockForRead(String op, long offset, long length) {
         state.checkRange(op, offset, length);
         if (!state.lock.readLock().tryLock()) {
-            if (pins.heldByThisThread()) {
+            if (pins.heldByThisThread() || HandlerScope.inWritebackOf(state)) {
                 checkWithoutLock(offset, length);
                 return null;
             }

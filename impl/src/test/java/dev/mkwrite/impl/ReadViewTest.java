@@ -384,4 +384,97 @@ class ReadViewTest {
             assertEquals(1, region.getLong(0));
         }
     }
+
+    /**
+     * A handler whose {@code beforeWriteback} (which may read the region) runs {@code inWriteback} on the
+     * first page a flush writes back, once; what it throws is kept for the test, not lost in the writeback.
+     */
+    private static WriteFaultHandler readingInWriteback(java.util.function.Consumer<MappedRegion> inWriteback,
+            AtomicReference<MappedRegion> self, AtomicReference<Throwable> failure) {
+        AtomicBoolean once = new AtomicBoolean();
+        return new WriteFaultHandler() {
+            @Override
+            public dev.mkwrite.FaultResult prepare(dev.mkwrite.WriteFault fault) {
+                return dev.mkwrite.Reservation.none();
+            }
+
+            @Override
+            public void beforeWriteback(long page, MemorySegment contents) {
+                if (once.compareAndSet(false, true)) {
+                    try {
+                        inWriteback.accept(self.get());
+                    } catch (Throwable t) {
+                        failure.set(t);
+                    }
+                }
+            }
+        };
+    }
+
+    /** A step that may throw, for {@link #onDaemon}. */
+    private interface Action {
+        void run() throws Exception;
+    }
+
+    private static Thread onDaemon(String name, Action action) {
+        return Thread.ofPlatform().name(name).daemon().start(() -> {
+            try {
+                action.run();
+            } catch (Exception e) {
+                throw new RuntimeException(e);
+            }
+        });
+    }
+
+    /**
+     * A flush's {@code beforeWriteback} reads the region while another thread's close waits for that page's
+     * writeback: the read's fallback under the region lock waited for the close, and the close for the
+     * writeback, for good. The read now says the region is closed, the flush ends, and so does the close.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldNotWaitForACloseThatWaitsForTheReadersWriteback(Backing backing) throws Exception {
+        AtomicReference<MappedRegion> self = new AtomicReference<>();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread[] closer = new Thread[1];
+        MappedRegion region = MappedRegion.builder(dir.resolve("writeback-close.dat")).size(4L * PAGE).pageSize(PAGE)
+                .backing(backing).handler(readingInWriteback(r -> {
+                    closer[0] = onDaemon("closer", r::close);
+                    awaitExclusive(r);
+                    assertThrows(RegionClosedException.class, () -> r.getLong(PAGE + 8));
+                    assertThrows(RegionClosedException.class, () -> r.view(PAGE, 8));
+                }, self, failure)).open();
+        self.set(region);
+        region.putLong(8, 7);
+        Blocking.within("flusher", region::flush);
+        closer[0].join(30_000);
+        assertNull(failure.get(), () -> "beforeWriteback's reads: " + failure.get());
+        assertTrue(region.isClosed());
+    }
+
+    /** The same while a truncate waits for the page's writeback: the reads go through the file meanwhile. */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldNotWaitForATruncateThatWaitsForTheReadersWriteback(Backing backing) throws Exception {
+        AtomicReference<MappedRegion> self = new AtomicReference<>();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread[] truncater = new Thread[1];
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("writeback-truncate.dat")).size(4L * PAGE)
+                .pageSize(PAGE).backing(backing).handler(readingInWriteback(r -> {
+                    truncater[0] = onDaemon("truncater", () -> r.truncate(2L * PAGE));
+                    awaitExclusive(r);
+                    assertEquals(7, r.getLong(PAGE + 8));
+                    assertEquals(7, r.view(PAGE, 16).get(ValueLayout.JAVA_BYTE, 8));
+                    assertThrows(OutOfRegionException.class, () -> r.getLong(8L * PAGE));
+                }, self, failure)).open()) {
+            self.set(region);
+            region.putLong(PAGE + 8, 7);
+            region.grow(8L * PAGE); // the buffer backing's reads go under the lock until one maps its companion
+            Blocking.within("flusher", region::flush);
+            truncater[0].join(30_000);
+            assertNull(failure.get(), () -> "beforeWriteback's reads: " + failure.get());
+            assertEquals(2L * PAGE, region.size());
+            assertEquals(7, region.getLong(PAGE + 8));
+        }
+    }
 }
