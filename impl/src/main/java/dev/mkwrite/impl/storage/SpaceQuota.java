@@ -74,8 +74,10 @@ public final class SpaceQuota implements WriteFaultHandler {
         long offset = fault.offset();
         // Less what the page has charged, and what a reservation of its last dirty cycle still holds: the page
         // goes CLEAN when its writeback ends, just before that reservation is consumed, and a fault may come
-        // in between. (Only one fault at a time prepares a page.)
-        long need = charges.need(offset, fault.length());
+        // in between. Only a reservation of the same generation: one of an older generation (a fault that
+        // dropped the lock, then a punch or truncate renewed the page) is released, never consumed.
+        long generation = fault.generation();
+        long need = charges.need(offset, generation, fault.length());
         if (need <= 0) {
             return Reservation.none();
         }
@@ -94,8 +96,8 @@ public final class SpaceQuota implements WriteFaultHandler {
             u = witness;
         }
         reserved.addAndGet(need);
-        charges.pend(offset, need);
-        return new QuotaReservation(charges, offset, need);
+        charges.pend(offset, generation, need);
+        return new QuotaReservation(charges, offset, generation, need);
     }
 
     /**
@@ -215,30 +217,38 @@ public final class SpaceQuota implements WriteFaultHandler {
         return "SpaceQuota[budget " + budget + ", used " + used.get() + ", reserved " + reserved.get() + "]";
     }
 
+    /** A page and the generation a fault prepared it for: what a reservation not yet ended holds bytes for. */
+    private record Pending(long offset, long generation) {
+    }
+
     /**
      * The charged pages of one file (page offset to charged bytes), and the bytes its reservations not yet
-     * consumed nor released hold, by page. Guarded by its own monitor.
+     * consumed nor released hold, by page and generation. Guarded by its own monitor.
      */
     private static final class Charges {
         private final Long2LongHashMap charged = new Long2LongHashMap(0);
-        private final Long2LongHashMap pending = new Long2LongHashMap(0);
+        private final java.util.HashMap<Pending, Long> pending = new java.util.HashMap<>();
 
-        /** What a fault of {@code length} bytes at {@code offset} takes from the budget: neither charged nor held. */
-        synchronized long need(long offset, long length) {
-            return length - charged.get(offset) - pending.get(offset);
+        /**
+         * What a fault of {@code length} bytes at {@code offset}, for {@code generation}, takes from the budget:
+         * neither charged nor held by a reservation of the same generation.
+         */
+        synchronized long need(long offset, long generation, long length) {
+            return length - charged.get(offset) - pending.getOrDefault(new Pending(offset, generation), 0L);
         }
 
-        synchronized void pend(long offset, long bytes) {
-            pending.put(offset, pending.get(offset) + bytes);
+        synchronized void pend(long offset, long generation, long bytes) {
+            pending.merge(new Pending(offset, generation), bytes, Long::sum);
         }
 
         /** A reservation of {@code bytes} at {@code offset} ends: consumed ({@code charge}), or released. */
-        synchronized void settle(long offset, long bytes, boolean charge) {
-            long left = pending.get(offset) - bytes;
+        synchronized void settle(long offset, long generation, long bytes, boolean charge) {
+            Pending key = new Pending(offset, generation);
+            long left = pending.getOrDefault(key, 0L) - bytes;
             if (left > 0) {
-                pending.put(offset, left);
+                pending.put(key, left);
             } else {
-                pending.remove(offset);
+                pending.remove(key);
             }
             if (charge) {
                 charged.put(offset, charged.get(offset) + bytes);
@@ -277,11 +287,13 @@ public final class SpaceQuota implements WriteFaultHandler {
     private final class QuotaReservation implements Reservation {
         private final Charges charges;
         private final long offset;
+        private final long generation;
         private final long bytes;
 
-        QuotaReservation(Charges charges, long offset, long bytes) {
+        QuotaReservation(Charges charges, long offset, long generation, long bytes) {
             this.charges = charges;
             this.offset = offset;
+            this.generation = generation;
             this.bytes = bytes;
         }
 
@@ -292,13 +304,13 @@ public final class SpaceQuota implements WriteFaultHandler {
 
         @Override
         public void consume() {
-            charges.settle(offset, bytes, true);
+            charges.settle(offset, generation, bytes, true);
             reserved.addAndGet(-bytes);
         }
 
         @Override
         public void release() {
-            charges.settle(offset, bytes, false);
+            charges.settle(offset, generation, bytes, false);
             reserved.addAndGet(-bytes);
             used.addAndGet(-bytes);
         }

@@ -10,6 +10,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -44,6 +45,26 @@ class SpaceQuotaTest {
             assertEquals(2, region.stats().reservationsOutstanding());
         }
         assertEquals(2 * PAGE, quota.charged(), "closing the region keeps the data, and its charge");
+    }
+
+    /**
+     * A fault that dropped the lock holds its reservation while a punch (or a truncate and a grow) renews the
+     * page, and a fault of the new generation prepares it: the new fault found the old one's pending bytes
+     * and took nothing, then the old reservation was released (its claim stale), and the page was written
+     * with no byte of the quota held for it. Pending bytes now count only for a fault of their own generation.
+     */
+    @Test
+    void shouldTakeThePageAgainForANewGenerationWhileAStaleFaultStillHoldsIts(@TempDir Path dir) {
+        SpaceQuota quota = StorageHandlers.quota(1 << 20);
+        Path file = dir.resolve("a");
+        Reservation stale = (Reservation) quota.prepare(new TestFault(file, 0, PAGE, PAGE, 0, MemorySegment.NULL));
+        Reservation renewed = (Reservation) quota.prepare(new TestFault(file, 0, PAGE, PAGE, 1, MemorySegment.NULL));
+        assertEquals(PAGE, renewed.bytes(), "the new generation's fault holds the page's bytes");
+        stale.release(); // the stale fault's retry finds its claim gone
+        assertEquals(PAGE, quota.used());
+        renewed.consume();
+        assertEquals(PAGE, quota.charged());
+        assertEquals(0, quota.reserved());
     }
 
     /**
