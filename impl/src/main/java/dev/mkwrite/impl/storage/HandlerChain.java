@@ -166,8 +166,16 @@ final class HandlerChain implements WriteFaultHandler {
             if (reservation == null) {
                 throw new NullPointerException("reservation");
             }
+            int earlier = count;
             Reservation all = combined(reservation);
-            super.cacheReservation(all);
+            try {
+                super.cacheReservation(all);
+            } catch (RuntimeException | Error e) {
+                // Refused (the lock was not dropped, say): the earlier ones are still the chain's to release,
+                // and the member's own is still the member's. combined() left held[] as it was.
+                count = earlier;
+                throw e;
+            }
             handedOver = true;
             cachedPart = reservation;
             cachedAll = all;

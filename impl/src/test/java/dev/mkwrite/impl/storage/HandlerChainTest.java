@@ -95,6 +95,34 @@ class HandlerChainTest {
         assertEquals(1, first.released.get());
     }
 
+    /**
+     * A later handler caches a reservation without dropping the lock first, which mkwrite refuses: the
+     * chain had already emptied its list of earlier reservations into what it tried to cache, so the fault's
+     * failure released none of them, and the quota's bytes stayed reserved for good.
+     */
+    @Test
+    void shouldReleaseEarlierReservationsWhenALaterHandlersCacheIsRefused(@TempDir Path dir) throws Exception {
+        Counting quota = new Counting();
+        Counting inner = new Counting();
+        WriteFaultHandler caching = fault -> {
+            Reservation r = (Reservation) inner.prepare(fault);
+            try {
+                fault.cacheReservation(r); // the lock is still held: refused
+            } catch (IllegalStateException refused) {
+                r.release();
+                throw refused;
+            }
+            return r;
+        };
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("f")).size(1 << 20)
+                .handler(StorageHandlers.chain(quota, caching)).open()) {
+            assertThrows(HandlerFailedException.class, () -> region.putLong(0, 1));
+            assertEquals(0, region.stats().reservationsOutstanding());
+        }
+        assertEquals(1, quota.released.get(), "the earlier handler's reservation");
+        assertEquals(0, quota.outstanding() + inner.outstanding());
+    }
+
     @Test
     void shouldCarryEarlierReservationsIntoWhatALastHandlerCachesAfterDroppingTheLock(@TempDir Path dir)
             throws Exception {
