@@ -118,7 +118,7 @@ final class Span implements WriteSpan {
     private void ensureOpen() {
         if (pin == null) {
             throw new IllegalStateException("span [" + offset + ", " + (offset + length) + ") of "
-                    + writes.state().path + " is closed");
+                    + writes.state().path + " is closed " + writes.state().where(offset));
         }
     }
 

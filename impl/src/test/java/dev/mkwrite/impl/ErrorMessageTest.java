@@ -53,6 +53,21 @@ class ErrorMessageTest {
         }
     }
 
+    /** A closed span's views: the file, the offset and the page, as every write error names them. */
+    @Test
+    void shouldNameThePageOfAClosedSpan() throws IOException {
+        Path file = dir.resolve("closed-span.dat");
+        try (MappedRegion region = MappedRegion.builder(file).size(1 << 16).handler(WriteFaultHandler.none()).open()) {
+            WriteSpan span = region.write(8192 + 8, 16);
+            span.close();
+            IllegalStateException e = assertThrows(IllegalStateException.class, span::segment);
+            assertTrue(e.getMessage().contains(file.toString()) && e.getMessage().contains("offset 8200")
+                    && e.getMessage().contains("page 2") && e.getMessage().contains("closed"), e.getMessage());
+            region.putLong(8200, 1); // the region goes on
+            assertEquals(1, region.getLong(8200));
+        }
+    }
+
     /**
      * A put whose source segment, or a get whose destination, belongs to a closed arena or to another
      * thread's confined one: the JDK's exception type, saying which call, file, offset and page; nothing
