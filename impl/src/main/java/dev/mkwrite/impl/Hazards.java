@@ -175,10 +175,28 @@ final class Hazards {
         synchronized (this) {
             Slot[] now = scanned;
             Slot[] more = java.util.Arrays.copyOf(now, now.length + 1);
-            more[now.length] = s;
-            scanned = more;
+            int n = slots.length;
+            for (int i = slots.length; i < now.length; i++) {
+                if (!abandoned(now[i])) {
+                    more[n++] = now[i];
+                }
+            }
+            more[n++] = s;
+            scanned = n == more.length ? more : java.util.Arrays.copyOf(more, n);
         }
         return s;
+    }
+
+    /**
+     * Whether a writer's slot may go unscanned though its writer was never closed: its owner ended, leaving
+     * it EMPTY, so no pin can ever be published there again. A writer made on a short-lived thread (a virtual
+     * thread per request, say) and dropped unclosed would otherwise be scanned by every drain, revocation and
+     * retirement for the region's life; each new writer drops those. A slot its owner ended holding a pin
+     * stays: its drainers end that pin ({@link #endPinOfEndedOwner}), and the next new writer drops it.
+     */
+    private static boolean abandoned(Slot s) {
+        Thread owner = (Thread) OWNER.getAcquire(s);
+        return owner != null && !owner.isAlive() && (long) RANGE.getVolatile(s) == EMPTY;
     }
 
     /** Stops scanning a writer's slot, which its owner left EMPTY; a drainer still holding the old array reads EMPTY there. */

@@ -290,4 +290,31 @@ class RegionWriterTest {
             assertEquals(3, keeper.getLong(8));
         }
     }
+
+    /**
+     * Writers made on short-lived threads and never closed: their slots were scanned by every drain for the
+     * region's life, one more per thread. A new writer now drops the slots of writers whose thread ended
+     * holding no pin; their writes are kept.
+     */
+    @Test
+    void shouldStopScanningTheSlotsOfUnclosedWritersWhoseThreadsEnded() throws Exception {
+        try (MappedRegion region = open(Backing.MEMORY_SEGMENT, new TrackingHandler())) {
+            for (int i = 0; i < 8; i++) {
+                long at = 8L * i;
+                Thread t = Thread.ofVirtual().start(() -> region.writer().putLong(at, at + 1)); // never closed
+                t.join();
+            }
+            assertEquals(1, RegionHandle.regionOf(region).writerSlots(),
+                    "each new writer dropped the slots of those whose thread had ended: only the last is scanned");
+            try (RegionWriter w = region.writer()) {
+                assertEquals(1, RegionHandle.regionOf(region).writerSlots(), "only the live writer's slot");
+                w.putLong(64, 9);
+            }
+            for (int i = 0; i < 8; i++) {
+                assertEquals(8L * i + 1, region.getLong(8L * i));
+            }
+            assertEquals(9, region.getLong(64));
+            region.flush();
+        }
+    }
 }
