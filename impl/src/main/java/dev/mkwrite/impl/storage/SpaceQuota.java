@@ -207,7 +207,7 @@ public final class SpaceQuota implements WriteFaultHandler {
      */
     public long forget(Path path) {
         Charges charges = files.remove(path);
-        long freed = charges == null ? 0 : charges.discard(0, Long.MAX_VALUE);
+        long freed = charges == null ? 0 : charges.forget();
         used.addAndGet(-freed);
         return freed;
     }
@@ -228,6 +228,14 @@ public final class SpaceQuota implements WriteFaultHandler {
     private static final class Charges {
         private final Long2LongHashMap charged = new Long2LongHashMap(0);
         private final java.util.HashMap<Pending, Long> pending = new java.util.HashMap<>();
+        /** The file was forgotten ({@link SpaceQuota#forget}): a reservation consumed since charges nothing. */
+        private boolean forgotten;
+
+        /** Drops every charge, and any a reservation still pending would make; returns the bytes dropped. */
+        synchronized long forget() {
+            forgotten = true;
+            return discard(0, Long.MAX_VALUE);
+        }
 
         /**
          * What a fault of {@code length} bytes at {@code offset}, for {@code generation}, takes from the budget:
@@ -241,8 +249,12 @@ public final class SpaceQuota implements WriteFaultHandler {
             pending.merge(new Pending(offset, generation), bytes, Long::sum);
         }
 
-        /** A reservation of {@code bytes} at {@code offset} ends: consumed ({@code charge}), or released. */
-        synchronized void settle(long offset, long generation, long bytes, boolean charge) {
+        /**
+         * A reservation of {@code bytes} at {@code offset} ends: consumed ({@code charge}), or released.
+         * Returns whether a consumed one was charged: not once the file was forgotten, whose bytes the caller
+         * gives back to the budget then.
+         */
+        synchronized boolean settle(long offset, long generation, long bytes, boolean charge) {
             Pending key = new Pending(offset, generation);
             long left = pending.getOrDefault(key, 0L) - bytes;
             if (left > 0) {
@@ -250,9 +262,11 @@ public final class SpaceQuota implements WriteFaultHandler {
             } else {
                 pending.remove(key);
             }
-            if (charge) {
+            if (charge && !forgotten) {
                 charged.put(offset, charged.get(offset) + bytes);
+                return true;
             }
+            return false;
         }
 
         /**
@@ -304,8 +318,11 @@ public final class SpaceQuota implements WriteFaultHandler {
 
         @Override
         public void consume() {
-            charges.settle(offset, generation, bytes, true);
+            boolean kept = charges.settle(offset, generation, bytes, true);
             reserved.addAndGet(-bytes);
+            if (!kept) { // the file was forgotten while a flush still held this reservation (after its close)
+                used.addAndGet(-bytes);
+            }
         }
 
         @Override

@@ -68,6 +68,22 @@ class SpaceQuotaTest {
     }
 
     /**
+     * A flush still holding a page's reservation when the region's close returns (its pages already CLEAN,
+     * its consume not yet run), and the application forgets the deleted file: the late consume charged the
+     * page to the forgotten file's record, which nothing could give back, so the quota stayed short by it.
+     */
+    @Test
+    void shouldGiveBackWhatAReservationConsumedAfterItsFileWasForgottenHeld(@TempDir Path dir) {
+        SpaceQuota quota = StorageHandlers.quota(1 << 20);
+        Path file = dir.resolve("a");
+        Reservation late = (Reservation) quota.prepare(new TestFault(file, 0, PAGE, PAGE, 0, MemorySegment.NULL));
+        assertEquals(0, quota.forget(file), "nothing charged yet");
+        late.consume();
+        assertEquals(0, quota.used(), "the forgotten file's page holds nothing of the budget");
+        assertEquals(0, quota.reserved());
+    }
+
+    /**
      * A page goes CLEAN when its writeback ends, just before its reservation is consumed: a fault on the page
      * in between (held open here by a handler before the quota in the chain, whose consume waits) must not
      * take the page from the budget again. Before, it did, and the page stayed charged twice.
