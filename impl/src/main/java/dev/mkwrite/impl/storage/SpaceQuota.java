@@ -71,33 +71,7 @@ public final class SpaceQuota implements WriteFaultHandler {
     @Override
     public FaultResult prepare(WriteFault fault) {
         Charges charges = files.computeIfAbsent(fault.path(), p -> new Charges());
-        long offset = fault.offset();
-        // Less what the page has charged, and what a reservation of its last dirty cycle still holds: the page
-        // goes CLEAN when its writeback ends, just before that reservation is consumed, and a fault may come
-        // in between. Only a reservation of the same generation: one of an older generation (a fault that
-        // dropped the lock, then a punch or truncate renewed the page) is released, never consumed.
-        long generation = fault.generation();
-        long need = charges.need(offset, generation, fault.length());
-        if (need <= 0) {
-            return Reservation.none();
-        }
-        long u = used.get();
-        for (;;) {
-            if (u + need > budget) {
-                throw new NoSpaceException("space quota exhausted: the page needs " + need + " bytes and "
-                        + (budget - u) + " of the quota's " + budget + " are left (" + reserved.get()
-                        + " reserved by pages being written, the rest charged to data written back)",
-                        fault.path(), offset, fault.page());
-            }
-            long witness = used.compareAndExchange(u, u + need); // volatile: the budget is never exceeded
-            if (witness == u) {
-                break;
-            }
-            u = witness;
-        }
-        reserved.addAndGet(need);
-        charges.pend(offset, generation, need);
-        return new QuotaReservation(charges, offset, generation, need);
+        return charges.reserve(fault.offset(), fault.length(), fault);
     }
 
     /**
@@ -171,9 +145,7 @@ public final class SpaceQuota implements WriteFaultHandler {
             throw new IllegalArgumentException("newSize must be >= 0, was " + newSize + " for " + path);
         }
         Charges charges = files.get(path);
-        long freed = charges == null ? 0 : charges.discard(newSize, Long.MAX_VALUE);
-        used.addAndGet(-freed);
-        return freed;
+        return charges == null ? 0 : charges.discard(newSize, Long.MAX_VALUE);
     }
 
     /**
@@ -192,9 +164,7 @@ public final class SpaceQuota implements WriteFaultHandler {
                     + "): both must be >= 0 and their sum must not overflow, for " + path);
         }
         Charges charges = files.get(path);
-        long freed = charges == null ? 0 : charges.discard(offset, offset + length);
-        used.addAndGet(-freed);
-        return freed;
+        return charges == null ? 0 : charges.discard(offset, offset + length);
     }
 
     /**
@@ -207,9 +177,7 @@ public final class SpaceQuota implements WriteFaultHandler {
      */
     public long forget(Path path) {
         Charges charges = files.remove(path);
-        long freed = charges == null ? 0 : charges.forget();
-        used.addAndGet(-freed);
-        return freed;
+        return charges == null ? 0 : charges.forget();
     }
 
     @Override
@@ -217,62 +185,97 @@ public final class SpaceQuota implements WriteFaultHandler {
         return "SpaceQuota[budget " + budget + ", used " + used.get() + ", reserved " + reserved.get() + "]";
     }
 
-    /** A page and the generation a fault prepared it for: what a reservation not yet ended holds bytes for. */
-    private record Pending(long offset, long generation) {
-    }
-
     /**
-     * The charged pages of one file (page offset to charged bytes), and the bytes its reservations not yet
-     * consumed nor released hold, by page and generation. Guarded by its own monitor.
+     * The pages of one file that hold bytes of the budget. A page holds its <i>level</i>: the longest of its
+     * charge (the data written back, up to where it ends in the page) and of the lengths of its reservations
+     * not yet ended. A fault takes from the budget what its length adds to that level, and every reservation
+     * of the page is recorded until it ends: a consume raises the charge to its length, a release drops its
+     * length; either gives back whatever the level falls by. So a page counts once whatever races its
+     * reservations: a fault that comes between a writeback's end and that reservation's consume takes
+     * nothing more (the level holds); so does one of a new generation while a fault that dropped the lock
+     * still holds a reservation it will release (the level holds until the release, then the new one's
+     * length holds it); and a last page that grew takes the difference. {@code used} and {@code reserved}
+     * change only under this monitor, with the levels. Guarded by its own monitor.
      */
-    private static final class Charges {
+    private final class Charges {
         private final Long2LongHashMap charged = new Long2LongHashMap(0);
-        private final java.util.HashMap<Pending, Long> pending = new java.util.HashMap<>();
+        /** The lengths of the page's reservations not yet ended, by page offset. */
+        private final java.util.HashMap<Long, LongArrayList> open = new java.util.HashMap<>();
         /** The file was forgotten ({@link SpaceQuota#forget}): a reservation consumed since charges nothing. */
         private boolean forgotten;
 
-        /** Drops every charge, and any a reservation still pending would make; returns the bytes dropped. */
+        private long level(long offset) {
+            long level = charged.get(offset);
+            LongArrayList lengths = open.get(offset);
+            if (lengths != null) {
+                for (int i = 0; i < lengths.size(); i++) {
+                    level = Math.max(level, lengths.getLong(i));
+                }
+            }
+            return level;
+        }
+
+        /** {@link SpaceQuota#prepare}: takes what {@code length} adds to the page's level, and records it. */
+        synchronized FaultResult reserve(long offset, long length, WriteFault fault) {
+            long charge = charged.get(offset);
+            if (charge >= length) {
+                return Reservation.none(); // written back already as far as this fault reaches
+            }
+            long need = Math.max(0, length - level(offset));
+            long u = used.get();
+            while (need > 0) {
+                if (u + need > budget) {
+                    throw new NoSpaceException("space quota exhausted: the page needs " + need + " bytes and "
+                            + (budget - u) + " of the quota's " + budget + " are left (" + reserved.get()
+                            + " reserved by pages being written, the rest charged to data written back)",
+                            fault.path(), offset, fault.page());
+                }
+                long witness = used.compareAndExchange(u, u + need); // volatile: the budget is never exceeded
+                if (witness == u) {
+                    break;
+                }
+                u = witness;
+            }
+            reserved.addAndGet(need);
+            open.computeIfAbsent(offset, o -> new LongArrayList()).addLong(length);
+            return new QuotaReservation(this, offset, length, need);
+        }
+
+        /**
+         * A reservation of {@code length} at {@code offset} ends: consumed ({@code charge}), or released.
+         * Gives back what the page's level falls by: nothing for a consume, unless the file was forgotten.
+         */
+        synchronized void settle(long offset, long length, boolean charge) {
+            long before = level(offset);
+            long chargedBefore = charged.get(offset);
+            LongArrayList lengths = open.get(offset);
+            lengths.removeAt(lengths.indexOf(length));
+            if (lengths.isEmpty()) {
+                open.remove(offset);
+            }
+            if (charge && !forgotten && length > chargedBefore) {
+                charged.put(offset, length);
+            }
+            account(before, chargedBefore, level(offset), charged.get(offset));
+        }
+
+        /** Moves {@code used} and {@code reserved} by a page's change of level and charge. */
+        private void account(long levelBefore, long chargedBefore, long levelAfter, long chargedAfter) {
+            used.addAndGet(levelAfter - levelBefore);
+            reserved.addAndGet((levelAfter - chargedAfter) - (levelBefore - chargedBefore));
+        }
+
+        /** Drops every charge, and any a reservation still open would make; returns the bytes given back. */
         synchronized long forget() {
             forgotten = true;
             return discard(0, Long.MAX_VALUE);
         }
 
         /**
-         * What a fault of {@code length} bytes at {@code offset}, for {@code generation}, takes from the budget:
-         * neither charged nor held by a reservation of the same generation.
-         */
-        synchronized long need(long offset, long generation, long length) {
-            return length - charged.get(offset) - pending.getOrDefault(new Pending(offset, generation), 0L);
-        }
-
-        synchronized void pend(long offset, long generation, long bytes) {
-            pending.merge(new Pending(offset, generation), bytes, Long::sum);
-        }
-
-        /**
-         * A reservation of {@code bytes} at {@code offset} ends: consumed ({@code charge}), or released.
-         * Returns whether a consumed one was charged: not once the file was forgotten, whose bytes the caller
-         * gives back to the budget then.
-         */
-        synchronized boolean settle(long offset, long generation, long bytes, boolean charge) {
-            Pending key = new Pending(offset, generation);
-            long left = pending.getOrDefault(key, 0L) - bytes;
-            if (left > 0) {
-                pending.put(key, left);
-            } else {
-                pending.remove(key);
-            }
-            if (charge && !forgotten) {
-                charged.put(offset, charged.get(offset) + bytes);
-                return true;
-            }
-            return false;
-        }
-
-        /**
-         * Drops the charged bytes in {@code [from, to)}; returns how many. A page that straddles
-         * {@code from} keeps its part before it (a truncate to the middle of a page); ranges always end at a
-         * page end or past the last page, so no page keeps a part after {@code to}.
+         * Drops the charged bytes in {@code [from, to)}; returns the bytes given back to the budget (a page a
+         * reservation still holds keeps its level until that ends). A page that straddles {@code from} keeps
+         * its part before it (a truncate to the middle of a page); ranges always end at a page end or past
+         * the last page, so no page keeps a part after {@code to}.
          */
         synchronized long discard(long from, long to) {
             LongArrayList hit = new LongArrayList();
@@ -286,28 +289,32 @@ public final class SpaceQuota implements WriteFaultHandler {
             long freed = 0;
             for (int i = 0; i < hit.size(); i++) {
                 long offset = hit.getLong(i);
+                long before = level(offset);
                 long bytes = charged.remove(offset);
                 long keep = Math.max(0, from - offset);
-                freed += bytes - keep;
                 if (keep > 0) {
                     charged.put(offset, keep);
                 }
+                long after = level(offset);
+                account(before, bytes, after, keep);
+                freed += before - after;
             }
             return freed;
         }
     }
 
-    /** Bytes taken for one page by one fault. mkwrite calls exactly one of the callbacks, once. */
-    private final class QuotaReservation implements Reservation {
+    /** One fault's hold on a page, of its length. mkwrite calls exactly one of the callbacks, once. */
+    private static final class QuotaReservation implements Reservation {
         private final Charges charges;
         private final long offset;
-        private final long generation;
+        private final long length;
+        /** What the fault took from the budget: its length above the page's level then. */
         private final long bytes;
 
-        QuotaReservation(Charges charges, long offset, long generation, long bytes) {
+        QuotaReservation(Charges charges, long offset, long length, long bytes) {
             this.charges = charges;
             this.offset = offset;
-            this.generation = generation;
+            this.length = length;
             this.bytes = bytes;
         }
 
@@ -318,23 +325,17 @@ public final class SpaceQuota implements WriteFaultHandler {
 
         @Override
         public void consume() {
-            boolean kept = charges.settle(offset, generation, bytes, true);
-            reserved.addAndGet(-bytes);
-            if (!kept) { // the file was forgotten while a flush still held this reservation (after its close)
-                used.addAndGet(-bytes);
-            }
+            charges.settle(offset, length, true);
         }
 
         @Override
         public void release() {
-            charges.settle(offset, generation, bytes, false);
-            reserved.addAndGet(-bytes);
-            used.addAndGet(-bytes);
+            charges.settle(offset, length, false);
         }
 
         @Override
         public String toString() {
-            return "QuotaReservation[offset " + offset + ", " + bytes + " bytes]";
+            return "QuotaReservation[offset " + offset + ", " + length + " bytes held, " + bytes + " taken]";
         }
     }
 }

@@ -51,7 +51,8 @@ class SpaceQuotaTest {
      * A fault that dropped the lock holds its reservation while a punch (or a truncate and a grow) renews the
      * page, and a fault of the new generation prepares it: the new fault found the old one's pending bytes
      * and took nothing, then the old reservation was released (its claim stale), and the page was written
-     * with no byte of the quota held for it. Pending bytes now count only for a fault of their own generation.
+     * with no byte of the quota held for it. A page now holds the longest of its open reservations until
+     * each ends.
      */
     @Test
     void shouldTakeThePageAgainForANewGenerationWhileAStaleFaultStillHoldsIts(@TempDir Path dir) {
@@ -59,12 +60,35 @@ class SpaceQuotaTest {
         Path file = dir.resolve("a");
         Reservation stale = (Reservation) quota.prepare(new TestFault(file, 0, PAGE, PAGE, 0, MemorySegment.NULL));
         Reservation renewed = (Reservation) quota.prepare(new TestFault(file, 0, PAGE, PAGE, 1, MemorySegment.NULL));
-        assertEquals(PAGE, renewed.bytes(), "the new generation's fault holds the page's bytes");
+        assertEquals(PAGE, quota.used(), "the page counts once");
         stale.release(); // the stale fault's retry finds its claim gone
-        assertEquals(PAGE, quota.used());
+        assertEquals(PAGE, quota.used(), "the new generation's fault holds the page now");
         renewed.consume();
         assertEquals(PAGE, quota.charged());
         assertEquals(0, quota.reserved());
+    }
+
+    /**
+     * The last page of a region, written to 1000 bytes, ends its writeback; before its reservation is
+     * consumed, a grow renews the page and a fault of the new generation takes the whole page. The page must
+     * count once, at its new length: 1000 bytes, then the rest. (Keyed by generation, the new fault took the
+     * whole page beside the old reservation's 1000 bytes, which the consume then charged as well.)
+     */
+    @Test
+    void shouldChargeAGrownLastPageOnceWhenItsOldReservationIsConsumedLate(@TempDir Path dir) {
+        SpaceQuota quota = StorageHandlers.quota(1 << 20);
+        Path file = dir.resolve("a");
+        Reservation old = (Reservation) quota.prepare(new TestFault(file, 0, PAGE, 1000, 0, MemorySegment.NULL));
+        Reservation grown = (Reservation) quota.prepare(new TestFault(file, 0, PAGE, PAGE, 1, MemorySegment.NULL));
+        assertEquals(PAGE - 1000, grown.bytes(), "the grown page's fault takes the difference");
+        old.consume();
+        assertEquals(PAGE, quota.used());
+        grown.consume();
+        assertEquals(PAGE, quota.used());
+        assertEquals(PAGE, quota.charged());
+        assertEquals(0, quota.reserved());
+        assertEquals(PAGE, quota.punched(file, 0, PAGE), "the whole page given back");
+        assertEquals(0, quota.used());
     }
 
     /**
