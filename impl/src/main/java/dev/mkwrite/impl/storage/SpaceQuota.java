@@ -64,7 +64,8 @@ public final class SpaceQuota implements WriteFaultHandler {
     }
 
     /**
-     * Takes the page's bytes from the budget, or nothing if the page is already charged.
+     * Takes the page's bytes from the budget: what the fault's length adds to what the page holds already
+     * (its charge, or a reservation of it not yet ended), so nothing for a page charged or held as far.
      *
      * @throws NoSpaceException if the budget cannot hold the page
      */
@@ -135,6 +136,10 @@ public final class SpaceQuota implements WriteFaultHandler {
      * Gives back the charges of {@code path} at and after {@code newSize}, after the application truncated
      * the file (or its region) to that size. A page that straddles {@code newSize} keeps the part before.
      * Reservations of pages being written are untouched: mkwrite releases them itself when it truncates.
+     * One it cannot release is that of a page whose writeback ended just before the truncate, and whose
+     * reservation a flush on another thread consumes only after this call: that page is charged again, and
+     * stays charged until the file is truncated or forgotten once more (the quota errs towards holding
+     * bytes, never towards giving out more than the budget).
      *
      * @param path    the file
      * @param newSize its new size
@@ -259,10 +264,21 @@ public final class SpaceQuota implements WriteFaultHandler {
             account(before, chargedBefore, level(offset), charged.get(offset));
         }
 
-        /** Moves {@code used} and {@code reserved} by a page's change of level and charge. */
+        /**
+         * Moves {@code used} and {@code reserved} by a page's change of level and charge: when {@code used}
+         * falls, {@code reserved} first, so that {@link SpaceQuota#charged()} ({@code used - reserved}) read between
+         * the two is never below what it was and after.
+         */
         private void account(long levelBefore, long chargedBefore, long levelAfter, long chargedAfter) {
-            used.addAndGet(levelAfter - levelBefore);
-            reserved.addAndGet((levelAfter - chargedAfter) - (levelBefore - chargedBefore));
+            long usedBy = levelAfter - levelBefore;
+            long reservedBy = (levelAfter - chargedAfter) - (levelBefore - chargedBefore);
+            if (usedBy < 0) {
+                reserved.addAndGet(reservedBy);
+                used.addAndGet(usedBy);
+            } else {
+                used.addAndGet(usedBy);
+                reserved.addAndGet(reservedBy);
+            }
         }
 
         /** Drops every charge, and any a reservation still open would make; returns the bytes given back. */
