@@ -15,7 +15,8 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>A writer belongs to the thread that made it ({@link MappedRegion#writer()}); a call from another thread
  * throws {@link WrongThreadException}. Close it when the thread is done with it: an open writer's slot is
- * one more for every flush and exclusive operation to look at. Closing the region, or the handle it came
+ * one more for every flush and exclusive operation to look at (a writer whose thread ended unclosed is
+ * dropped from those looks when the region next makes a writer). Closing the region, or the handle it came
  * from, ends its writes ({@link RegionClosedException}), and it still needs its own close.
  *
  * <pre>{@code
