@@ -386,13 +386,16 @@ class ReadViewTest {
     }
 
     /**
-     * A handler whose {@code beforeWriteback} (which may read the region) runs {@code inWriteback} on the
-     * first page a flush writes back, once; what it throws is kept for the test, not lost in the writeback.
+     * A region of four pages whose handler's {@code beforeWriteback} (which may read the region) runs
+     * {@code inWriteback} on the first page a flush writes back, once; what it throws is kept in
+     * {@code failure} for the test, not lost in the writeback.
      */
-    private static WriteFaultHandler readingInWriteback(java.util.function.Consumer<MappedRegion> inWriteback,
-            AtomicReference<MappedRegion> self, AtomicReference<Throwable> failure) {
+    private MappedRegion openReadingInWriteback(String name, Backing backing,
+            java.util.function.Consumer<MappedRegion> inWriteback, AtomicReference<Throwable> failure)
+            throws IOException {
+        AtomicReference<MappedRegion> self = new AtomicReference<>();
         AtomicBoolean once = new AtomicBoolean();
-        return new WriteFaultHandler() {
+        WriteFaultHandler handler = new WriteFaultHandler() {
             @Override
             public dev.mkwrite.FaultResult prepare(dev.mkwrite.WriteFault fault) {
                 return dev.mkwrite.Reservation.none();
@@ -409,21 +412,10 @@ class ReadViewTest {
                 }
             }
         };
-    }
-
-    /** A step that may throw, for {@link #onDaemon}. */
-    private interface Action {
-        void run() throws Exception;
-    }
-
-    private static Thread onDaemon(String name, Action action) {
-        return Thread.ofPlatform().name(name).daemon().start(() -> {
-            try {
-                action.run();
-            } catch (Exception e) {
-                throw new RuntimeException(e);
-            }
-        });
+        MappedRegion region = MappedRegion.builder(dir.resolve(name)).size(4L * PAGE).pageSize(PAGE)
+                .backing(backing).handler(handler).open();
+        self.set(region);
+        return region;
     }
 
     /**
@@ -434,20 +426,20 @@ class ReadViewTest {
     @ParameterizedTest
     @EnumSource(Backing.class)
     void shouldNotWaitForACloseThatWaitsForTheReadersWriteback(Backing backing) throws Exception {
-        AtomicReference<MappedRegion> self = new AtomicReference<>();
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        Thread[] closer = new Thread[1];
-        MappedRegion region = MappedRegion.builder(dir.resolve("writeback-close.dat")).size(4L * PAGE).pageSize(PAGE)
-                .backing(backing).handler(readingInWriteback(r -> {
-                    closer[0] = onDaemon("closer", r::close);
-                    awaitExclusive(r);
-                    assertThrows(RegionClosedException.class, () -> r.getLong(PAGE + 8));
-                    assertThrows(RegionClosedException.class, () -> r.view(PAGE, 8));
-                }, self, failure)).open();
-        self.set(region);
+        List<java.util.concurrent.Future<?>> closer = new java.util.concurrent.CopyOnWriteArrayList<>();
+        MappedRegion region = openReadingInWriteback("writeback-close.dat", backing, r -> {
+            closer.add(Blocking.onDaemon("closer", () -> {
+                r.close();
+                return null;
+            }));
+            awaitExclusive(r);
+            assertThrows(RegionClosedException.class, () -> r.getLong(PAGE + 8));
+            assertThrows(RegionClosedException.class, () -> r.view(PAGE, 8));
+        }, failure);
         region.putLong(8, 7);
         Blocking.within("flusher", region::flush);
-        closer[0].join(30_000);
+        closer.get(0).get(Blocking.REACH_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
         assertNull(failure.get(), () -> "beforeWriteback's reads: " + failure.get());
         assertTrue(region.isClosed());
     }
@@ -456,22 +448,22 @@ class ReadViewTest {
     @ParameterizedTest
     @EnumSource(Backing.class)
     void shouldNotWaitForATruncateThatWaitsForTheReadersWriteback(Backing backing) throws Exception {
-        AtomicReference<MappedRegion> self = new AtomicReference<>();
         AtomicReference<Throwable> failure = new AtomicReference<>();
-        Thread[] truncater = new Thread[1];
-        try (MappedRegion region = MappedRegion.builder(dir.resolve("writeback-truncate.dat")).size(4L * PAGE)
-                .pageSize(PAGE).backing(backing).handler(readingInWriteback(r -> {
-                    truncater[0] = onDaemon("truncater", () -> r.truncate(2L * PAGE));
-                    awaitExclusive(r);
-                    assertEquals(7, r.getLong(PAGE + 8));
-                    assertEquals(7, r.view(PAGE, 16).get(ValueLayout.JAVA_BYTE, 8));
-                    assertThrows(OutOfRegionException.class, () -> r.getLong(8L * PAGE));
-                }, self, failure)).open()) {
-            self.set(region);
+        List<java.util.concurrent.Future<?>> truncater = new java.util.concurrent.CopyOnWriteArrayList<>();
+        try (MappedRegion region = openReadingInWriteback("writeback-truncate.dat", backing, r -> {
+            truncater.add(Blocking.onDaemon("truncater", () -> {
+                r.truncate(2L * PAGE);
+                return null;
+            }));
+            awaitExclusive(r);
+            assertEquals(7, r.getLong(PAGE + 8));
+            assertEquals(7, r.view(PAGE, 16).get(ValueLayout.JAVA_BYTE, 8));
+            assertThrows(OutOfRegionException.class, () -> r.getLong(8L * PAGE));
+        }, failure)) {
             region.putLong(PAGE + 8, 7);
             region.grow(8L * PAGE); // the buffer backing's reads go under the lock until one maps its companion
             Blocking.within("flusher", region::flush);
-            truncater[0].join(30_000);
+            truncater.get(0).get(Blocking.REACH_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
             assertNull(failure.get(), () -> "beforeWriteback's reads: " + failure.get());
             assertEquals(2L * PAGE, region.size());
             assertEquals(7, region.getLong(PAGE + 8));
