@@ -57,6 +57,8 @@ final class FileSpace {
     private volatile boolean closed;
     /** The region's file, from the last fault; null outside a region and once the region closed. */
     private volatile StorageFile shared;
+    /** Set once the region closed ({@link #detach}): prepare-ahead batches no longer run. */
+    private volatile boolean detached;
     /** The handler's own descriptor of the file, where it has no region's to share. Guarded by opening. */
     private volatile SharedFile own;
 
@@ -465,10 +467,36 @@ final class FileSpace {
 
     /**
      * Forgets the region's file once the region closed: its descriptors are closed, and what is done on the
-     * file afterwards (giving back what no writer used) goes through a descriptor of the handler's own.
+     * file afterwards (giving back what no writer used) goes through a descriptor of the handler's own. Ends
+     * prepare-ahead for the file: no batch starts from now on ({@link #lockResourcesAhead}), and one that
+     * took the resource lock before is waited for, so that the trim after this finds every granule it
+     * recorded. Without the wait a batch could record its granules after the trim looked, and open a
+     * descriptor of its own to allocate more after the trim ended: blocks kept in a file no region has open,
+     * for as long as it lives. Not from a thread holding the resource lock (a fault of this file's own),
+     * which could not wait for itself: that one waits for no batch.
      */
     void detach() {
+        detached = true; // volatile: before the wait, so that a batch that takes the lock after it sees it
         shared = null; // volatile
+        if (resources.getReadHoldCount() == 0) {
+            resources.writeLock().lock(); // uninterruptible: a batch holds the lock for its fallocates only
+            resources.writeLock().unlock();
+        }
+    }
+
+    /**
+     * {@link #lockResources()} for a prepare-ahead batch: false (not held) also once the region closed
+     * ({@link #detach}), since what the batch would allocate no writer will use.
+     */
+    boolean lockResourcesAhead() {
+        if (!lockResources()) {
+            return false;
+        }
+        if (detached) { // volatile, read under the lock: a detach that set it before its wait is seen
+            resources.readLock().unlock();
+            return false;
+        }
+        return true;
     }
 
     /** Whether an open region's descriptors are attached: its region is open. */

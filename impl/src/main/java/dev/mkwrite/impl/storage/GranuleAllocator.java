@@ -204,8 +204,10 @@ final class GranuleAllocator {
      * @return the number of granules allocated
      */
     int allocateAhead(FileSpace file, long fromGranule, long toGranule, int stamp, long generation) {
-        if (file.stamp() != stamp || space.spaceShort() || !file.lockResources()) {
-            return 0; // while space is short, allocating ahead would take it from the writers that need it
+        if (file.stamp() != stamp || space.spaceShort() || !file.lockResourcesAhead()) {
+            // Not once the region closed (no writer will come); nor while space is short: allocating ahead would
+            // take it from the writers that need it.
+            return 0;
         }
         int done = 0;
         if (!space.beginSpeculation()) {

@@ -702,6 +702,83 @@ class GiveBackTest {
         assertEquals(PAGE, allocatedBytes(path), "the close's trim keeps only what was written");
     }
 
+    /**
+     * A prepare-ahead batch that runs while its region closes: the close's trim used to look at the file's
+     * records while the batch was between its fallocate and its record, find nothing to give back, and
+     * leave the batch's granules allocated in a file no region had open. The release now waits for a batch
+     * that began before it, so the trim finds the granules and gives them back. Granule 0 is written whole,
+     * so nothing else is there for the trim to give back; the batch allocates through a descriptor of the
+     * test's (the region's own is closed by then), held before its first fallocate until the close waits.
+     */
+    @Test
+    void shouldGiveBackWhatABatchAllocatedWhileItsRegionClosed() throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+        int granule = 1 << 20;
+        Path path = fs.dir().resolve("ahead-while-closing");
+        try (StorageHandler storage = StorageHandlers.fallocate(granule)) {
+            MappedRegion region = MappedRegion.builder(path).size(4L * granule).handler(storage).open();
+            for (long at = 0; at < granule; at += PAGE) {
+                region.putLong(at, 1); // every unit of granule 0 touched: nothing of it to trim
+            }
+            FileSpace f = storage.file(path);
+            int stamp = f.stamp();
+            AtomicReference<Thread> closer = new AtomicReference<>();
+            try (ShrinkingFile own = new ShrinkingFile(SharedFile.open(path, "the test's batch"), () -> {
+                if (closer.get() == null) {
+                    closer.set(Thread.ofPlatform().start(() -> {
+                        try {
+                            region.close();
+                        } catch (IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    }));
+                    awaitWaitingIn(closer.get(), FileSpace.class);
+                }
+            })) {
+                f.attach(own);
+                storage.allocateAhead(f, 1, 4, stamp, 0);
+                assertTrue(closer.get() != null, "the batch allocated nothing");
+                closer.get().join(10_000);
+                assertFalse(closer.get().isAlive(), "the close did not end");
+            }
+            assertEquals(granule, allocatedBytes(path), "granules the batch allocated while the region closed");
+        }
+    }
+
+    /**
+     * Once the region closed ({@link FileSpace#detach}), a batch still queued for the file allocates nothing:
+     * before, one that ran between the close's trim and the file's close opened a descriptor of its own and
+     * allocated granules no writer would use and no trim would find.
+     */
+    @Test
+    void shouldNotAllocateAheadOnceTheRegionClosed() throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+        int granule = 1 << 20;
+        Path path = fs.dir().resolve("ahead-after-close");
+        try (StorageHandler storage = StorageHandlers.fallocate(granule);
+             MappedRegion region = MappedRegion.builder(path).size(4L * granule).handler(storage).open()) {
+            region.putLong(0, 1);
+            FileSpace f = storage.file(path);
+            long before = allocatedBytes(path);
+            f.detach(); // as the region's close does, before its trim
+            assertEquals(0, storage.allocateAhead(f, 1, 4, f.stamp(), 0), "granules allocated after the close");
+            assertEquals(before, allocatedBytes(path));
+        }
+    }
+
+    /** Waits until {@code thread} waits (parked) in a method of {@code in}; fails after 10 seconds. */
+    private static void awaitWaitingIn(Thread thread, Class<?> in) {
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (System.nanoTime() < deadline) {
+            if (thread.getState() == Thread.State.WAITING && java.util.Arrays.stream(thread.getStackTrace())
+                    .anyMatch(e -> e.getClassName().equals(in.getName()))) {
+                return;
+            }
+            Thread.onSpinWait();
+        }
+        throw new AssertionError(thread + " did not come to wait in " + in.getSimpleName());
+    }
+
     /** The region's file, running {@code beforeAllocate} before each allocation. */
     private static final class ShrinkingFile extends ForwardingFile {
         private final Runnable beforeAllocate;
