@@ -66,6 +66,7 @@ final class Writer implements RegionWriter {
     @Override
     public void put(long offset, MemorySegment src) {
         if (src == null) {
+            checkCaller(offset); // another thread, or a closed writer, is told that first, as on the slow path
             throw state.nullArgument("put", "source", offset);
         }
         long length = src.byteSize();
@@ -89,9 +90,11 @@ final class Writer implements RegionWriter {
     public void put(long offset, byte[] src, int srcOffset, int length) {
         // Writes.put's tests, term for term, so that the JIT folds the copy's own into it
         if (src == null) {
+            checkCaller(offset); // another thread, or a closed writer, is told that first, as on the slow path
             throw state.nullArgument("put", "source", offset);
         }
         if ((src.length | srcOffset | length) < 0 || length > src.length - srcOffset) {
+            checkCaller(offset);
             throw state.arrayOutOfBounds(true, offset, srcOffset, length, src.length);
         }
         RegionState st = state;
