@@ -136,8 +136,8 @@ final class Fault implements WriteFault, HandlerScope.Call {
         if (cached != null) {
             throw new IllegalStateException(why("a reservation is already cached for this fault"));
         }
+        ledger.accepted(reservation); // first: if it throws (out of memory), the reservation is still the caller's
         cached = reservation;
-        ledger.accepted(reservation);
     }
 
     @Override

@@ -185,7 +185,6 @@ final class HandlerChain implements WriteFaultHandler {
     /** Several reservations ended together; each callback reaches every part even if one throws. */
     private static class CompositeReservation implements Reservation {
         private final Reservation[] parts;
-        private final long bytes;
 
         /**
          * {@code parts} as one: {@link PreparedInPart} if any part is, so that the page of a quota chained
@@ -202,16 +201,21 @@ final class HandlerChain implements WriteFaultHandler {
 
         CompositeReservation(Reservation[] parts) {
             this.parts = parts;
+        }
+
+        /**
+         * The parts' sizes, summed when asked: {@code bytes()} is the application's code, which mkwrite calls
+         * only for its statistics, guarded. Summed in the constructor, a part that threw there failed the
+         * chain's combining itself: a member's cache, and then the release of the earlier members'
+         * reservations, which combines them again.
+         */
+        @Override
+        public long bytes() {
             long sum = 0;
             for (Reservation p : parts) {
                 sum += p.bytes();
             }
-            this.bytes = sum;
-        }
-
-        @Override
-        public long bytes() {
-            return bytes;
+            return sum;
         }
 
         @Override

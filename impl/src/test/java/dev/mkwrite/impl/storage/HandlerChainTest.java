@@ -123,6 +123,82 @@ class HandlerChainTest {
         assertEquals(0, quota.outstanding() + inner.outstanding());
     }
 
+    /**
+     * A cache that fails inside mkwrite, after the lock was dropped: the reservation's {@code bytes()}, read
+     * for the statistics, runs out of memory. mkwrite recorded the chain's combined reservation as cached
+     * before it counted it, so the fault's end released it while the chain, told of the failure, released
+     * the earlier handler's part again: twice. Now nothing is cached unless the cache returns.
+     */
+    @Test
+    void shouldReleaseEarlierReservationsOnceWhenACacheFailsInMkwrite(@TempDir Path dir) throws Exception {
+        Counting first = new Counting();
+        AtomicInteger innerReleased = new AtomicInteger();
+        WriteFaultHandler slow = fault -> {
+            fault.dropLock();
+            Reservation r = new Reservation() {
+                @Override
+                public long bytes() {
+                    throw new OutOfMemoryError("the test's: counting the reservation");
+                }
+
+                @Override
+                public void release() {
+                    innerReleased.incrementAndGet();
+                }
+            };
+            try {
+                fault.cacheReservation(r);
+            } catch (Error e) {
+                r.release(); // refused: still the handler's own
+                throw e;
+            }
+            return FaultResult.RETRY;
+        };
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("f")).size(1 << 20)
+                .handler(StorageHandlers.chain(first, slow)).open()) {
+            assertThrows(OutOfMemoryError.class, () -> region.putLong(0, 1));
+            assertEquals(0, region.stats().reservationsOutstanding());
+        }
+        assertEquals(1, first.released.get(), "the earlier handler's reservation, released once");
+        assertEquals(1, innerReleased.get(), "the failed cache's reservation, released by its handler only");
+    }
+
+    /**
+     * A member's reservation whose {@code bytes()} throws: mkwrite reads it only for the statistics (counted
+     * as 0), so the write goes through. The chain used to sum its parts' sizes when it combined them: the
+     * throw failed the member's cache, then the chain's release of the earlier reservation (which combined
+     * them again), and the earlier handler's reservation was never released.
+     */
+    @Test
+    void shouldCacheAMembersReservationWhoseSizeThrows(@TempDir Path dir) throws Exception {
+        Counting first = new Counting();
+        AtomicInteger innerConsumed = new AtomicInteger();
+        WriteFaultHandler slow = fault -> {
+            fault.dropLock();
+            fault.cacheReservation(new Reservation() {
+                @Override
+                public long bytes() {
+                    throw new IllegalStateException("the test's: no size");
+                }
+
+                @Override
+                public void consume() {
+                    innerConsumed.incrementAndGet();
+                }
+            });
+            return FaultResult.RETRY;
+        };
+        try (MappedRegion region = MappedRegion.builder(dir.resolve("f")).size(1 << 20)
+                .handler(StorageHandlers.chain(first, slow)).open()) {
+            region.putLong(0, 1);
+            region.flush();
+            assertEquals(0, region.stats().reservationsOutstanding());
+        }
+        assertEquals(1, first.consumed.get());
+        assertEquals(1, innerConsumed.get());
+        assertEquals(0, first.outstanding());
+    }
+
     @Test
     void shouldCarryEarlierReservationsIntoWhatALastHandlerCachesAfterDroppingTheLock(@TempDir Path dir)
             throws Exception {
