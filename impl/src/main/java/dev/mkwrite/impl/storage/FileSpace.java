@@ -31,7 +31,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * the region closes, and keeps none of its own. Only without a region's file (a fault from a handler's
  * unit test, or giving space back after the region closed) does it open the file itself, once, until
  * {@link #close()}. Users take the resource lock shared ({@link #lockResources()}), close takes it
- * exclusive, so nothing is closed under a running system call.
+ * exclusive, so nothing is closed under a running system call; so does {@link #detach()}, for a moment, to
+ * wait out the prepare-ahead batches running when the region closed.
  *
  * <p>Thread-safe. The monitor of this object guards the mapping period and the touch/fill hand-off; the
  * prepare-ahead window has a monitor of its own.
@@ -468,31 +469,49 @@ final class FileSpace {
     /**
      * Forgets the region's file once the region closed: its descriptors are closed, and what is done on the
      * file afterwards (giving back what no writer used) goes through a descriptor of the handler's own. Ends
-     * prepare-ahead for the file: no batch starts from now on ({@link #lockResourcesAhead}), and one that
-     * took the resource lock before is waited for, so that the trim after this finds every granule it
-     * recorded. Without the wait a batch could record its granules after the trim looked, and open a
-     * descriptor of its own to allocate more after the trim ended: blocks kept in a file no region has open,
-     * for as long as it lives. Not from a thread holding the resource lock (a fault of this file's own),
-     * which could not wait for itself: that one waits for no batch.
+     * prepare-ahead for the file: no batch starts from now on ({@link #lockResourcesAhead}), one running
+     * stops at its next granule ({@link #detached()}), and it is waited for, so that the trim after this
+     * finds every granule it recorded. Without the wait a batch could record its granules after the trim
+     * looked, and open a descriptor of its own to allocate more after the trim ended: blocks kept in a file
+     * no region has open, for as long as it lives.
+     *
+     * @throws IllegalStateException on a thread that holds the resource lock (a callback of the file's own
+     *                               allocation): it cannot wait for the batches, nor the file be closed under it
      */
     void detach() {
+        checkReleasable();
         detached = true; // volatile: before the wait, so that a batch that takes the lock after it sees it
         shared = null; // volatile
-        if (resources.getReadHoldCount() == 0) {
-            resources.writeLock().lock(); // uninterruptible: a batch holds the lock for its fallocates only
-            resources.writeLock().unlock();
-        }
+        resources.writeLock().lock(); // uninterruptible: a batch holds the lock for its fallocates only
+        resources.writeLock().unlock();
     }
 
     /**
-     * {@link #lockResources()} for a prepare-ahead batch: false (not held) also once the region closed
-     * ({@link #detach}), since what the batch would allocate no writer will use.
+     * Throws {@link IllegalStateException} on a thread that holds the resource lock: a callback of the
+     * file's own allocation (a {@link StorageFile}'s), which a release would wait for, or close the file under.
+     */
+    void checkReleasable() {
+        if (resources.getReadHoldCount() != 0) {
+            throw new IllegalStateException("releasing " + path + " from inside an allocation of the file [file "
+                    + path + "]");
+        }
+    }
+
+    /** Whether the region closed ({@link #detach}): what a batch would allocate no writer will use. */
+    boolean detached() {
+        return detached; // volatile
+    }
+
+    /**
+     * {@link #lockResources()} for a prepare-ahead batch, without waiting: false (not held) also once the
+     * region closed ({@link #detach}), or while the lock is held exclusive (a detach or close under way).
+     * Never queued behind a detach, which may itself wait for a long reclaim: the agent serves every file.
      */
     boolean lockResourcesAhead() {
-        if (!lockResources()) {
+        if (detached || !resources.readLock().tryLock()) {
             return false;
         }
-        if (detached) { // volatile, read under the lock: a detach that set it before its wait is seen
+        if (closed || detached) { // volatile, read under the lock: a detach that set it before its wait is seen
             resources.readLock().unlock();
             return false;
         }

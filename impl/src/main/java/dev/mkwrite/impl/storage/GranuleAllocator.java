@@ -216,10 +216,14 @@ final class GranuleAllocator {
         }
         try {
             StorageFile storage = file.storage();
+            if (file.detached()) {
+                return 0; // the region closed meanwhile: storage() opened the handler's own descriptor
+            }
             long size = storage.size();
             int shift = Integer.numberOfTrailingZeros(space.granule());
             long folio = file.folioUnit;
-            for (long g = fromGranule; g < toGranule && file.stamp() == stamp && !space.spaceShort(); g++) {
+            for (long g = fromGranule; g < toGranule && file.stamp() == stamp && !space.spaceShort() && !file.detached();
+                 g++) {
                 // Whole folio units: a granule smaller than the file's folio unit allocates the folio unit.
                 long from = (g << shift) & -folio;
                 // Whole folio units only: one the end of the file cuts is its faults' (see allocate).

@@ -621,6 +621,10 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
 
     /** {@link #release} without the check: the handler's own close, and a region's. */
     private void releaseFile(Path path) throws IOException {
+        FileSpace known = files.get(path);
+        if (known != null) {
+            known.checkReleasable(); // before anything is forgotten: throws inside the file's own allocation
+        }
         FileSpace f = files.remove(path);
         if (f != null) {
             f.detach(); // the region's descriptors are closed, or about to be

@@ -717,29 +717,37 @@ class GiveBackTest {
         Path path = fs.dir().resolve("ahead-while-closing");
         try (StorageHandler storage = StorageHandlers.fallocate(granule)) {
             MappedRegion region = MappedRegion.builder(path).size(4L * granule).handler(storage).open();
-            for (long at = 0; at < granule; at += PAGE) {
-                region.putLong(at, 1); // every unit of granule 0 touched: nothing of it to trim
-            }
-            FileSpace f = storage.file(path);
-            int stamp = f.stamp();
             AtomicReference<Thread> closer = new AtomicReference<>();
-            try (ShrinkingFile own = new ShrinkingFile(SharedFile.open(path, "the test's batch"), () -> {
-                if (closer.get() == null) {
-                    closer.set(Thread.ofPlatform().start(() -> {
-                        try {
-                            region.close();
-                        } catch (IOException e) {
-                            throw new java.io.UncheckedIOException(e);
-                        }
-                    }));
-                    awaitWaitingIn(closer.get(), FileSpace.class);
+            AtomicReference<Throwable> closeFailed = new AtomicReference<>();
+            try {
+                for (long at = 0; at < granule; at += PAGE) {
+                    region.putLong(at, 1); // every unit of granule 0 touched: nothing of it to trim
                 }
-            })) {
-                f.attach(own);
-                storage.allocateAhead(f, 1, 4, stamp, 0);
+                FileSpace f = storage.file(path);
+                int stamp = f.stamp();
+                try (ShrinkingFile own = new ShrinkingFile(SharedFile.open(path, "the test's batch"), () -> {
+                    if (closer.get() == null) {
+                        closer.set(Thread.ofPlatform().daemon().start(() -> {
+                            try {
+                                region.close();
+                            } catch (Throwable t) {
+                                closeFailed.set(t);
+                            }
+                        }));
+                        awaitWaitingIn(closer.get(), FileSpace.class);
+                    }
+                })) {
+                    f.attach(own);
+                    storage.allocateAhead(f, 1, 4, stamp, 0);
+                }
                 assertTrue(closer.get() != null, "the batch allocated nothing");
-                closer.get().join(10_000);
+                closer.get().join(30_000);
                 assertFalse(closer.get().isAlive(), "the close did not end");
+                assertNull(closeFailed.get(), "the close failed");
+            } finally {
+                if (closer.get() == null) {
+                    region.close();
+                }
             }
             assertEquals(granule, allocatedBytes(path), "granules the batch allocated while the region closed");
         }
@@ -766,15 +774,48 @@ class GiveBackTest {
         }
     }
 
-    /** Waits until {@code thread} waits (parked) in a method of {@code in}; fails after 10 seconds. */
+    /**
+     * A release from inside the file's own allocation (a {@link StorageFile}'s callback under the file's
+     * resource lock) cannot wait for the file's batches, nor close the file under the allocation: it is
+     * refused. It used to hang for good, the resource lock's read hold never able to become the close's.
+     */
+    @Test
+    void shouldRefuseAReleaseFromInsideTheFilesAllocation() throws Exception {
+        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+        int granule = 1 << 20;
+        Path path = fs.dir().resolve("release-inside");
+        try (StorageHandler storage = StorageHandlers.fallocate(granule);
+             MappedRegion region = MappedRegion.builder(path).size(4L * granule).handler(storage).open()) {
+            region.putLong(0, 1);
+            FileSpace f = storage.file(path);
+            AtomicReference<Throwable> refused = new AtomicReference<>();
+            try (ShrinkingFile own = new ShrinkingFile(SharedFile.open(path, "the test's batch"), () -> {
+                if (refused.get() == null) {
+                    refused.set(assertThrows(IllegalStateException.class, () -> storage.release(path)));
+                }
+            })) {
+                f.attach(own);
+                java.util.concurrent.FutureTask<Integer> batch =
+                        new java.util.concurrent.FutureTask<>(() -> storage.allocateAhead(f, 1, 2, f.stamp(), 0));
+                Thread.ofPlatform().daemon().start(batch);
+                batch.get(30, java.util.concurrent.TimeUnit.SECONDS); // hung for good against the old code
+            }
+            assertTrue(refused.get() != null && refused.get().getMessage().contains(path.toString()),
+                    String.valueOf(refused.get()));
+            region.putLong(PAGE, 2); // the file is still the handler's
+            assertEquals(2, region.getLong(PAGE));
+        }
+    }
+
+    /** Waits until {@code thread} is parked in a method of {@code in}; fails after 30 seconds. */
     private static void awaitWaitingIn(Thread thread, Class<?> in) {
-        long deadline = System.nanoTime() + 10_000_000_000L;
+        long deadline = System.nanoTime() + 30_000_000_000L;
         while (System.nanoTime() < deadline) {
             if (thread.getState() == Thread.State.WAITING && java.util.Arrays.stream(thread.getStackTrace())
                     .anyMatch(e -> e.getClassName().equals(in.getName()))) {
                 return;
             }
-            Thread.onSpinWait();
+            java.util.concurrent.locks.LockSupport.parkNanos(200_000);
         }
         throw new AssertionError(thread + " did not come to wait in " + in.getSimpleName());
     }
