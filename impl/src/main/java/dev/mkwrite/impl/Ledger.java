@@ -40,12 +40,21 @@ final class Ledger {
     /**
      * {@code r.bytes()}, only ever read for the statistics: the application's code, which must not fail a
      * fault, a writeback or a close (a throw here once left the pages prepared around a fault claimed for
-     * good). If it throws, the size counts as 0, and that is logged.
+     * good). If it throws, the size counts as 0, and that is logged. Out of memory too: thrown from here, it
+     * came between mkwrite and a reservation it owned (the fault dropped it unreleased, a release or consume
+     * never reached it); the memory is short all the same, and the next allocation says so.
      */
     long bytesOf(Reservation r) {
         try {
             return r.bytes();
-        } catch (RuntimeException | LinkageError | AssertionError | StackOverflowError e) { // not out of memory
+        } catch (OutOfMemoryError e) {
+            try {
+                LOG.get().error("Reservation.bytes() ran out of memory for {}; counted as 0 bytes", region.path);
+            } catch (OutOfMemoryError again) {
+                // not even the log: the count is statistics only
+            }
+            return 0;
+        } catch (RuntimeException | LinkageError | AssertionError | StackOverflowError e) {
             LOG.get().error("Reservation.bytes() threw for {}; counted as 0 bytes", region.path, e);
             return 0;
         }

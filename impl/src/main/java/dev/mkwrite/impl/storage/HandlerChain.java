@@ -65,10 +65,15 @@ final class HandlerChain implements WriteFaultHandler {
             }
             done = true;
             return link.combined(null);
-        } finally {
+        } catch (Throwable t) {
             if (!done) {
-                link.releaseHeld();
+                try {
+                    link.releaseHeld();
+                } catch (RuntimeException | Error e) { // the failure that ended the chain is the one to report
+                    t.addSuppressed(e);
+                }
             }
+            throw t;
         }
     }
 
@@ -220,36 +225,45 @@ final class HandlerChain implements WriteFaultHandler {
 
         @Override
         public void consume() {
-            RuntimeException failure = null;
-            for (Reservation p : parts) {
-                try {
-                    p.consume();
-                } catch (RuntimeException e) {
-                    failure = add(failure, e);
-                }
-            }
-            if (failure != null) {
-                throw failure;
-            }
+            each(true);
         }
 
         @Override
         public void release() {
-            RuntimeException failure = null;
+            each(false);
+        }
+
+        /**
+         * Consumes or releases every part, whatever one throws; then throws the first failure, the others
+         * suppressed in it: an Error before a RuntimeException, which mkwrite logs and drops.
+         */
+        private void each(boolean consume) {
+            Throwable failure = null;
             for (Reservation p : parts) {
                 try {
-                    p.release();
-                } catch (RuntimeException e) {
+                    if (consume) {
+                        p.consume();
+                    } else {
+                        p.release();
+                    }
+                } catch (RuntimeException | Error e) {
                     failure = add(failure, e);
                 }
             }
+            if (failure instanceof Error e) {
+                throw e;
+            }
             if (failure != null) {
-                throw failure;
+                throw (RuntimeException) failure;
             }
         }
 
-        private static RuntimeException add(RuntimeException first, RuntimeException next) {
+        private static Throwable add(Throwable first, Throwable next) {
             if (first == null) {
+                return next;
+            }
+            if (next instanceof Error && !(first instanceof Error)) {
+                next.addSuppressed(first);
                 return next;
             }
             first.addSuppressed(next);
