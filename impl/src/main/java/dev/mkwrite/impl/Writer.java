@@ -66,8 +66,11 @@ final class Writer implements RegionWriter {
     @Override
     public void put(long offset, MemorySegment src) {
         if (src == null) {
-            checkCaller(offset); // another thread, or a closed writer, is told that first, as on the slow path
-            throw state.nullArgument("put", "source", offset);
+            // As the slow path: another thread or a closed writer is told that first, then the region
+            // refuses it in its own order (a closed handle before the argument).
+            checkCaller(offset);
+            target.put(offset, src);
+            return;
         }
         long length = src.byteSize();
         RegionState st = state; // once: as Writes.put
@@ -90,12 +93,14 @@ final class Writer implements RegionWriter {
     public void put(long offset, byte[] src, int srcOffset, int length) {
         // Writes.put's tests, term for term, so that the JIT folds the copy's own into it
         if (src == null) {
-            checkCaller(offset); // another thread, or a closed writer, is told that first, as on the slow path
-            throw state.nullArgument("put", "source", offset);
+            checkCaller(offset); // as for a null segment: the region throws in its own order
+            target.put(offset, src, srcOffset, length);
+            return;
         }
         if ((src.length | srcOffset | length) < 0 || length > src.length - srcOffset) {
             checkCaller(offset);
-            throw state.arrayOutOfBounds(true, offset, srcOffset, length, src.length);
+            target.put(offset, src, srcOffset, length);
+            return;
         }
         RegionState st = state;
         if (pinFast(offset, offset + length, st)) {

@@ -286,6 +286,10 @@ class RegionWriterTest {
             RegionClosedException closed = assertThrows(RegionClosedException.class, () -> w.putLong(8, 2));
             assertTrue(closed.getMessage().contains(keeper.path().toString()), closed.getMessage());
             assertThrows(RegionClosedException.class, other::writer);
+            // A bad argument too is told of the handle's close first, as the handle's own put tells it.
+            assertThrows(RegionClosedException.class, () -> w.put(8, (MemorySegment) null));
+            assertThrows(RegionClosedException.class, () -> w.put(8, null, 0, 8));
+            assertThrows(RegionClosedException.class, () -> w.put(8, new byte[8], 4, 8));
             w.close();
             assertEquals(0, keeper.getLong(8));
             keeper.putLong(8, 3);

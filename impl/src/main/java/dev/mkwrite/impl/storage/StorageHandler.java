@@ -607,7 +607,9 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
      * @param path the file
      * @throws IOException           if closing the descriptor failed
      * @throws IllegalStateException if a region over the file is open: its trim would take blocks from under
-     *                               its writers (the region's close releases the file itself)
+     *                               its writers (the region's close releases the file itself); or if called
+     *                               from inside an allocation of the file (a {@link dev.mkwrite.StorageFile}
+     *                               call of the handler's), which the release would wait for
      */
     public void release(Path path) throws IOException {
         Objects.requireNonNull(path, "release(null): the path is null");
@@ -704,16 +706,18 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
      * Closes every file the handler opened. Faults afterwards fail with {@link IllegalStateException}
      * (reported by mkwrite as {@link dev.mkwrite.HandlerFailedException}). Idempotent.
      *
-     * @throws IOException if closing a descriptor failed; every file is closed anyway
+     * @throws IOException           if closing a descriptor failed; every other file is closed anyway
+     * @throws IllegalStateException if called from inside an allocation of a file (see {@link #release}); every
+     *                               other file is closed anyway
      */
     @Override
     public void close() throws IOException {
         closed = true;
-        IOException failure = null;
+        Exception failure = null;
         for (Path path : files.keySet()) {
             try {
                 releaseFile(path); // faults fail from now on, so no writer enters an untouched unit
-            } catch (IOException e) {
+            } catch (IOException | RuntimeException e) {
                 if (failure == null) {
                     failure = e;
                 } else {
@@ -721,8 +725,11 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
                 }
             }
         }
+        if (failure instanceof IOException e) {
+            throw e;
+        }
         if (failure != null) {
-            throw failure;
+            throw (RuntimeException) failure;
         }
     }
 

@@ -25,6 +25,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -738,7 +739,7 @@ class GiveBackTest {
                     }
                 })) {
                     f.attach(own);
-                    storage.allocateAhead(f, 1, 4, stamp, 0);
+                    assertEquals(1, storage.allocateAhead(f, 1, 4, stamp, 0), "granules after the region closed");
                 }
                 assertTrue(closer.get() != null, "the batch allocated nothing");
                 closer.get().join(30_000);
@@ -802,7 +803,8 @@ class GiveBackTest {
             }
             assertTrue(refused.get() != null && refused.get().getMessage().contains(path.toString()),
                     String.valueOf(refused.get()));
-            region.putLong(PAGE, 2); // the file is still the handler's
+            assertSame(f, storage.file(path), "the file is still the handler's");
+            region.putLong(PAGE, 2);
             assertEquals(2, region.getLong(PAGE));
         }
     }
