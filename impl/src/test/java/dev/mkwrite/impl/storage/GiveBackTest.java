@@ -677,28 +677,24 @@ class GiveBackTest {
      */
     @Test
     void shouldNotAllocateAheadPastAnEndATruncateMovedMeanwhile() throws Exception {
-        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
-        int granule = 1 << 20;
-        Path path = fs.dir().resolve("ahead-past-the-end");
-        try (StorageHandler storage = StorageHandlers.fallocate(granule);
-             MappedRegion region = MappedRegion.builder(path).size(4L * granule).handler(storage).open()) {
-            region.putLong(0, 1); // the fault sets the file up and allocates granule 0
-            FileSpace f = storage.file(path);
-            int stamp = f.stamp();
-            StorageFile regionFile = f.storage();
+        Path path;
+        try (AheadFile a = AheadFile.open("ahead-past-the-end")) {
+            path = a.path();
+            int stamp = a.file().stamp();
+            StorageFile regionFile = a.file().storage();
             AtomicReference<Boolean> truncated = new AtomicReference<>(false);
-            f.attach(new ShrinkingFile(regionFile, () -> {
+            a.file().attach(new ShrinkingFile(regionFile, () -> {
                 if (!truncated.getAndSet(true)) {
                     try {
-                        region.truncate(granule); // between the batch's look at the size and its fallocate
+                        a.region().truncate(AheadFile.GRANULE); // between the batch's look at the size and its fallocate
                     } catch (IOException e) {
                         throw new java.io.UncheckedIOException(e);
                     }
                 }
             }));
-            storage.allocateAhead(f, 1, 4, stamp, 0);
+            a.storage().allocateAhead(a.file(), 1, 4, stamp, 0);
             assertTrue(truncated.get());
-            assertEquals(granule, allocatedBytes(path), "granules allocated past the end of the file");
+            assertEquals(AheadFile.GRANULE, allocatedBytes(path), "granules allocated past the end of the file");
         }
         assertEquals(PAGE, allocatedBytes(path), "the close's trim keeps only what was written");
     }
@@ -761,17 +757,12 @@ class GiveBackTest {
      */
     @Test
     void shouldNotAllocateAheadOnceTheRegionClosed() throws Exception {
-        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
-        int granule = 1 << 20;
-        Path path = fs.dir().resolve("ahead-after-close");
-        try (StorageHandler storage = StorageHandlers.fallocate(granule);
-             MappedRegion region = MappedRegion.builder(path).size(4L * granule).handler(storage).open()) {
-            region.putLong(0, 1);
-            FileSpace f = storage.file(path);
-            long before = allocatedBytes(path);
-            f.detach(); // as the region's close does, before its trim
-            assertEquals(0, storage.allocateAhead(f, 1, 4, f.stamp(), 0), "granules allocated after the close");
-            assertEquals(before, allocatedBytes(path));
+        try (AheadFile a = AheadFile.open("ahead-after-close")) {
+            long before = allocatedBytes(a.path());
+            a.file().detach(); // as the region's close does, before its trim
+            assertEquals(0, a.storage().allocateAhead(a.file(), 1, 4, a.file().stamp(), 0),
+                    "granules allocated after the close");
+            assertEquals(before, allocatedBytes(a.path()));
         }
     }
 
@@ -782,30 +773,57 @@ class GiveBackTest {
      */
     @Test
     void shouldRefuseAReleaseFromInsideTheFilesAllocation() throws Exception {
-        assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
-        int granule = 1 << 20;
-        Path path = fs.dir().resolve("release-inside");
-        try (StorageHandler storage = StorageHandlers.fallocate(granule);
-             MappedRegion region = MappedRegion.builder(path).size(4L * granule).handler(storage).open()) {
-            region.putLong(0, 1);
-            FileSpace f = storage.file(path);
+        try (AheadFile a = AheadFile.open("release-inside")) {
+            FileSpace f = a.file();
             AtomicReference<Throwable> refused = new AtomicReference<>();
-            try (ShrinkingFile own = new ShrinkingFile(SharedFile.open(path, "the test's batch"), () -> {
+            try (ShrinkingFile own = new ShrinkingFile(SharedFile.open(a.path(), "the test's batch"), () -> {
                 if (refused.get() == null) {
-                    refused.set(assertThrows(IllegalStateException.class, () -> storage.release(path)));
+                    refused.set(assertThrows(IllegalStateException.class, () -> a.storage().release(a.path())));
                 }
             })) {
                 f.attach(own);
                 java.util.concurrent.FutureTask<Integer> batch =
-                        new java.util.concurrent.FutureTask<>(() -> storage.allocateAhead(f, 1, 2, f.stamp(), 0));
+                        new java.util.concurrent.FutureTask<>(() -> a.storage().allocateAhead(f, 1, 2, f.stamp(), 0));
                 Thread.ofPlatform().daemon().start(batch);
                 batch.get(30, java.util.concurrent.TimeUnit.SECONDS); // hung for good against the old code
             }
-            assertTrue(refused.get() != null && refused.get().getMessage().contains(path.toString()),
+            assertTrue(refused.get() != null && refused.get().getMessage().contains(a.path().toString()),
                     String.valueOf(refused.get()));
-            assertSame(f, storage.file(path), "the file is still the handler's");
-            region.putLong(PAGE, 2);
-            assertEquals(2, region.getLong(PAGE));
+            assertSame(f, a.storage().file(a.path()), "the file is still the handler's");
+            a.region().putLong(PAGE, 2);
+            assertEquals(2, a.region().getLong(PAGE));
+        }
+    }
+
+    /**
+     * A 4 MiB region over {@code name} with a fallocate handler of 1 MiB granules, its first page written (so
+     * granule 0 is allocated): for the tests that run a prepare-ahead batch by hand.
+     */
+    private record AheadFile(StorageHandler storage, MappedRegion region, Path path, FileSpace file)
+            implements AutoCloseable {
+        static final int GRANULE = 1 << 20;
+
+        static AheadFile open(String name) throws IOException {
+            assumeTrue(NativeAccess.available(), "fallocate: " + NativeAccess.unavailableReason());
+            Path path = fs.dir().resolve(name);
+            StorageHandler storage = StorageHandlers.fallocate(GRANULE);
+            try {
+                MappedRegion region = MappedRegion.builder(path).size(4L * GRANULE).handler(storage).open();
+                region.putLong(0, 1); // the fault sets the file up and allocates granule 0
+                return new AheadFile(storage, region, path, storage.file(path));
+            } catch (IOException | RuntimeException e) {
+                storage.close();
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                region.close();
+            } finally {
+                storage.close();
+            }
         }
     }
 
