@@ -405,7 +405,7 @@ public interface MappedRegion extends Closeable {
      * Writes back every dirty page: {@link #flush(long, long)} over the whole region.
      *
      * @return the number of pages written back
-     * @throws IOException           if forcing failed; the pages stay dirty and a later flush retries
+     * @throws IOException           if forcing failed, now or in an earlier flush: see {@link #flush(long, long)}
      * @throws RegionClosedException if the region is closed
      */
     long flush() throws IOException;
@@ -429,11 +429,19 @@ public interface MappedRegion extends Closeable {
      * Either way, a write that completed before this call started is in what it forced, and so is a write
      * that this call waited for.
      *
+     * <p><b>A failed force is final.</b> If forcing fails (the kernel's writeback reports an I/O error), the
+     * pages stay dirty, but no later flush can tell whether their data reached the disk: Linux reports a
+     * failed writeback once per open file and marks clean the pages it could not write, so a second force of
+     * them succeeds with their data lost. So from the first failure on, every flush of the region, and its
+     * {@link #close()}, throws an {@link IOException} that says so, with the first failure as its cause.
+     * Reads and writes go on; close the region and recover from what the file holds, as a database recovers
+     * after {@code fsync} failed.
+     *
      * @param offset file offset of the first byte
      * @param length number of bytes
      * @return the number of pages this call wrote back
      * @throws IllegalArgumentException if {@code offset} or {@code length} is negative or overflows
-     * @throws IOException              if forcing failed; the pages stay dirty and a later flush retries
+     * @throws IOException              if forcing failed, now or in an earlier flush (see above)
      * @throws RegionClosedException    if the region is closed
      * @throws IllegalStateException    if called from inside this region's handler
      */
@@ -550,7 +558,8 @@ public interface MappedRegion extends Closeable {
      * {@link RegionClosedException}; every write that starts after the close returned throws it. The close
      * of any other handle returns at once; the region goes on for the other handles.
      *
-     * @throws IOException           if the final writeback failed; the region is closed anyway
+     * @throws IOException           if the final writeback failed, or a flush's failed before (see
+     *                               {@link #flush(long, long)}); the region is closed anyway
      * @throws IllegalStateException if called from inside this region's handler when it would close the
      *                               region; this handle then stays open
      */

@@ -426,6 +426,9 @@ final class Region implements MappedRegion {
         } catch (Error e) {
             errors.add(e);
         }
+        if (failure == null && used) {
+            failure = state.earlierForceFailure("close", 0); // the close's own writeback cannot tell either
+        }
         if (failure != null || errors.any()) {
             // The quiesce or the writeback failed: a flush waiting for another's writeback may not take this
             // close's for its own. Volatile, before the lock is let go; the flush reads it under the lock.
@@ -537,6 +540,11 @@ final class Region implements MappedRegion {
     /** See {@link FaultPath#betweenFaultsForTests}. */
     void betweenFaultsForTests(Runnable seam) {
         faults.betweenFaultsForTests(seam);
+    }
+
+    /** Makes the next force of the region's pages fail with {@code failure}, as an msync returning EIO. */
+    void failNextForceForTests(IOException failure) {
+        state.nextForceFailureForTests = failure;
     }
 
     /** See {@link RegionFile#failNextZeroInPlaceForTests}. */

@@ -86,6 +86,16 @@ final class RegionState {
      */
     volatile boolean closeWritebackFailed;
     /**
+     * The first failure to force the region's pages to storage, named, or null ({@link #forceFailed}).
+     * Sticky: Linux reports a failed writeback once per open file, and marks clean the pages it could not
+     * write, so a later force of the same pages succeeds though their data never reached the disk (what
+     * PostgreSQL met as "fsyncgate"). From then on every flush, and the close, says so.
+     */
+    private final java.util.concurrent.atomic.AtomicReference<IOException> forceFailure =
+            new java.util.concurrent.atomic.AtomicReference<>();
+    /** A test's failure for the next force of the region's pages ({@link Region#failNextForceForTests}), or null. */
+    volatile IOException nextForceFailureForTests;
+    /**
      * The reads without the lock, and what they read through ({@link Reads#memory}), which this state
      * publishes whenever the mapping, the size or closed changes.
      */
@@ -252,6 +262,27 @@ final class RegionState {
             return e;
         }
         return new IOException(op + " failed: " + message + " " + where(offset), e);
+    }
+
+    /** Records {@code e}, a force of the region's pages that failed, if it is the first. */
+    void forceFailed(IOException e) {
+        forceFailure.compareAndSet(null, e);
+    }
+
+    /**
+     * An {@link IOException} for {@code op} at {@code offset} if a force of the region's pages failed before
+     * (its failure the cause), else null: see {@link #forceFailure}.
+     */
+    IOException earlierForceFailure(String op, long offset) {
+        IOException first = forceFailure.get();
+        if (first == null) {
+            return null;
+        }
+        return new IOException(op + " of " + path + ": an earlier writeback of the region failed ("
+                + first.getMessage() + "). The kernel reports a failed writeback once and may have dropped what"
+                + " it could not write, so no later flush can tell that a write is durable: every flush of this"
+                + " region, and its close, fails from now on. Reads and writes go on; close the region and"
+                + " recover from what the file holds " + where(offset), first);
     }
 
     /**

@@ -75,6 +75,13 @@ final class Writeback {
     long flush(long offset, long length) throws IOException {
         region.checkRange("flush", offset, length);
         HandlerScope.checkNotInHandler(region, "flush");
+        IOException earlier = region.earlierForceFailure("flush(offset " + offset + ", length " + length + ")", offset);
+        if (earlier != null) {
+            if (region.closed) {
+                throw region.closedException(offset, offset >>> region.pageShift);
+            }
+            throw earlier;
+        }
         if (region.stablePages && length > 0) { // the flush waits for the pinned writers of its pages
             pins.checkNotHeldByThisThread("flush", offset >>> region.pageShift,
                     (offset + length - 1) >>> region.pageShift);
@@ -301,9 +308,16 @@ final class Writeback {
             long start = first << shift;
             long end = Math.min(regionSize, (last + 1) << shift);
             try {
+                IOException failure = region.nextForceFailureForTests;
+                if (failure != null) {
+                    region.nextForceFailureForTests = null;
+                    throw failure;
+                }
                 m.force(start, end - start);
             } catch (IOException e) {
-                throw region.named("writing back [" + start + ", " + end + ")", start, e);
+                IOException named = region.named("writing back [" + start + ", " + end + ")", start, e);
+                region.forceFailed(named); // sticky: see RegionState.forceFailure
+                throw named;
             }
         }
         java.util.List<Reservation> ended = new java.util.ArrayList<>(pages.size());
