@@ -522,10 +522,10 @@ public interface MappedRegion extends Closeable {
      * @param length number of bytes, whole pages or reaching the end of the region; zero does nothing
      * @throws IllegalArgumentException if the range is negative, overflows or is not whole pages
      * @throws OutOfRegionException     if the range reaches past the end of the region
-     * @throws IOException              if the file could not be changed; the pages' states are then unchanged
-     *                                  (but a page of the range that was prepared and never written has
-     *                                  lost its reservation, as after a truncate), and bytes of the range
-     *                                  may already read as zero
+     * @throws IOException              if the file could not be changed: the range's dirty pages are written
+     *                                  back first, as they are, then discarded as on success (their next
+     *                                  write faults), so no write is lost; bytes of the range may already
+     *                                  read as zero
      * @throws RegionClosedException    if the region is closed
      * @throws IllegalStateException    if called from inside this region's handler
      */

@@ -339,7 +339,10 @@ final class Resizing {
      * removed whether or not it completed: a punch that failed partway may have freed the blocks under some
      * of them, and a page thawed WRITABLE over a hole takes its next store lock-free, where the kernel's
      * fault needs a block (SIGBUS on a full disk). Removed, each page faults in mkwrite first, and its
-     * handler prepares it again. The caller asked for the range to go; a failure says it may have gone in part.
+     * handler prepares it again. But a discard that failed may have changed nothing (a zero-range refused
+     * for want of space, before it began): the caller, told it failed, may go on using the range, so its
+     * dirty pages are written back first, as they are (what was zeroed reads as zero), and no write into
+     * it is lost. Dropped without, they were left to the kernel's own writeback, which no flush waits for.
      */
     private void punch(long offset, long length) throws IOException {
         long first = offset >>> region.pageShift;
@@ -351,6 +354,15 @@ final class Resizing {
             // With no writer pinned in the range and its pages FROZEN or CLEAN, nothing stores into it.
             discarding = true;
             discard(offset, offset + length);
+        } catch (IOException | RuntimeException | Error e) {
+            if (discarding) {
+                try {
+                    writeback.writeBackFrozen(region.mapping, first, endPage); // FROZEN ones become CLEAN
+                } catch (IOException | RuntimeException | Error w) { // those left FROZEN are dropped below
+                    e.addSuppressed(w);
+                }
+            }
+            throw e;
         } finally {
             try {
                 if (discarding) {

@@ -265,7 +265,8 @@ final class Writeback {
                 consumeAll(ended); // the application's code: what it throws gives back only the pages left
             }
         } catch (IOException | RuntimeException | Error e) {
-            // The pages stay dirty: back to WRITABLE with their reservations; a later flush retries.
+            // The pages stay dirty: back to WRITABLE with their reservations; a later flush retries, unless
+            // the force itself failed: then every later flush throws (RegionState.forceFailure).
             for (int k = 0; k < pages.size(); k++) {
                 giveBack(pages.getLong(k));
             }

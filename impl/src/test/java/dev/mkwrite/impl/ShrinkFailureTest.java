@@ -184,4 +184,34 @@ class ShrinkFailureTest {
             region.flush();
         }
     }
+
+    /**
+     * A punchHole whose discard fails before it changed anything (the zeroing in place of a page refused for
+     * want of space): the caller is told it failed and may go on using the range, but its dirty page was
+     * dropped to CLEAN with its reservation released, so no flush would ever force what was written into it.
+     * It is now written back first (its reservation consumed, as a flush's), then removed as on success.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldWriteBackTheDirtyPagesOfAPunchThatFailed(Backing backing) throws IOException {
+        Path file = dir.resolve("punch-refused.dat");
+        TrackingHandler handler = new TrackingHandler();
+        try (MappedRegion region = MappedRegion.builder(file).size(Resizing.LARGEST_FOLIO).pageSize(PAGE)
+                .backing(backing).handler(handler).open()) {
+            region.putLong(PAGE, 7);
+            long writtenBack = region.stats().pagesWrittenBack();
+            IOException cause = new IOException("test: fallocate(ZERO_RANGE) failed (ENOSPC)");
+            RegionHandle.regionOf(region).failNextZeroInPlaceForTests(cause);
+            IOException e = assertThrows(IOException.class, () -> region.punchHole(PAGE, PAGE));
+            assertSame(cause, e.getCause());
+            assertEquals(1, handler.consumed(), "the dirty page's reservation: written back, not dropped");
+            assertEquals(0, handler.released());
+            assertEquals(writtenBack + 1, region.stats().pagesWrittenBack());
+            assertEquals(7, region.getLong(PAGE));
+            int calls = handler.calls();
+            region.putLong(PAGE, 8); // removed as on success: the page faults again
+            assertEquals(calls + 1, handler.calls());
+        }
+        assertEquals(0, handler.live());
+    }
 }
