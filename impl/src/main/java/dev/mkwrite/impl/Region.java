@@ -405,8 +405,8 @@ final class Region implements MappedRegion {
         try {
             state.markClosed(); // faults see it once they hold the lock, the fast path and reads at once
             if (used) {
-                resizing.quiesceAll();
                 try {
+                    resizing.quiesceAll(); // inside: a quiesce that failed (its barrier) froze pages first
                     writeback.writeBackFrozen(state.mapping, 0, state.pageCount);
                 } catch (Throwable t) { // the data stays in the page cache; the reservations end with the region
                     try {

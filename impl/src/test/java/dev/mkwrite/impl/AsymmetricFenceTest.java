@@ -388,6 +388,29 @@ class AsymmetricFenceTest {
     }
 
     /**
+     * A close whose barrier fails as it drains the writers: its quiesce had frozen the dirty pages, and the
+     * close skipped the writeback, and with it the drop of the FROZEN pages that ends their reservations
+     * when the writeback fails: the reservations were never released nor consumed. The close still fails,
+     * and ends every reservation.
+     */
+    @ParameterizedTest
+    @EnumSource(Backing.class)
+    void shouldEndEveryReservationWhenACloseBarrierFails(Backing backing) throws Exception {
+        assumeTrue(!Boolean.getBoolean("dev.mkwrite.impl.testing.stateWordPins"), "the other thread needs a slot");
+        MappedRegion region = openDirty(backing);
+        try (AutoCloseable _ = otherWriter(region)) {
+            AsymmetricFence.barrierThroughForTests(() -> -Errno.ENOMEM);
+            Exception e = assertThrows(Exception.class, region::close);
+            assertTrue(String.valueOf(e).contains("MEMBARRIER_CMD_PRIVATE_EXPEDITED")
+                    || String.valueOf(e.getCause()).contains("MEMBARRIER_CMD_PRIVATE_EXPEDITED"), String.valueOf(e));
+        } finally {
+            AsymmetricFence.barrierThroughForTests(null);
+        }
+        assertEquals(0, handler.live(), "reservations of the dirty pages after the close whose barrier failed");
+        assertEquals(0, handler.endedTwice());
+    }
+
+    /**
      * A grow that maps anew, whose barrier fails after the swap, as it snapshots the writers' hazards for the
      * old mapping's retirement: the grow has happened and returns; the old mapping, whose writers it could not
      * tell, stays retired (not polled for) until a drain of every writer unmaps it. Before, the grow threw
