@@ -38,12 +38,19 @@ final class Counters {
         to.add(n);
     }
 
+    private static long atLeast0(LongAdder count) {
+        return Math.max(0, count.sum());
+    }
+
     /**
      * The counters, with what the caller read of the region: its pages, pins and metadata, whether it has
      * a native descriptor, and whether its mapping is a native one with room to grow.
      */
     RegionStats snapshot(long pages, long pins, long metadataBytes, boolean nativeAccess, boolean nativeMapping) {
-        return new RegionStats(pages, preparing.sum(), writable.sum(), writeback.sum(), prepared.sum(), faults.sum(),
+        // The page counts at 0 at least: two threads entering one PREPARED page both count it out before
+        // their CASes, and the loser counts it back after, so a sum read between shows -1 for a moment.
+        return new RegionStats(pages, atLeast0(preparing), atLeast0(writable), atLeast0(writeback),
+                atLeast0(prepared), faults.sum(),
                 retries.sum(), lockDrops.sum(), handlerNanos.sum(), writebackWaits.sum(),
                 writebackWaitNanos.sum(), pagesWrittenBack.sum(), reservations.sum(), reservedBytes.sum(),
                 pins, metadataBytes, nativeAccess, nativeMapping);

@@ -59,4 +59,20 @@ class NativeStateStatsTest {
         assertFalse(s.nativeMapping());
         assertEquals(3, s.cleanPages());
     }
+
+    /**
+     * Two threads entering one PREPARED page both count it out of the PREPARED count before their CASes, and
+     * the loser counts it back after: a snapshot between read -1 PREPARED pages (and with it more clean pages
+     * than the region has). The page counts read at least 0.
+     */
+    @Test
+    void shouldNeverShowANegativePageCount() {
+        Counters c = new Counters();
+        c.prepared.add(1);
+        Counters.move(c.prepared, c.writable, 1); // the winner
+        Counters.move(c.prepared, c.writable, 1); // the loser, before its CAS fails and it counts back
+        RegionStats s = c.snapshot(4, 0, 0, false, false);
+        assertEquals(0, s.preparedPages(), s.toString());
+        assertTrue(s.cleanPages() <= 4, s.toString());
+    }
 }
