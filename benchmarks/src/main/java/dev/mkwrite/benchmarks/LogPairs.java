@@ -54,8 +54,8 @@ public final class LogPairs {
 
     public static void main(String[] args) throws Exception {
         Rounds.Options options = Rounds.parse(args);
-        System.out.printf(Locale.ROOT, "Row 4 in pairs, 1 thread: %d-record blocks, each mkwrite sink and RAW_FALLOCATED"
-                + " in turn (ABBA), %d rounds of %.1f s after %.1f s of warm-up; java.io.tmpdir=%s%n", BLOCK,
+        System.out.printf(Locale.ROOT, "Row 4 in pairs, 1 thread: %d-record blocks, each mkwrite sink in turn against RAW_FALLOCATED"
+                + " (ABBA), %d rounds of %.1f s after %.1f s of warm-up a sink; java.io.tmpdir=%s%n", BLOCK,
                 options.rounds(), options.seconds(), WARMUP_SECONDS, System.getProperty("java.io.tmpdir"));
         List<Result> results = measure(options.seconds(), options.rounds());
         Properties props = new Properties();

@@ -41,13 +41,14 @@ public final class RunAll {
     /** How long each kind of measurement runs. */
     private record Profile(int forks, int warmups, TimeValue warmup, int iterations, TimeValue measurement,
                            int logIterations, TimeValue logMeasurement, int shotForks, int shotWarmups, int shots,
-                           String lockDropSeconds, String lockDropRounds, String coldStartRuns, String pairSeconds) {
+                           String lockDropSeconds, String lockDropRounds, String coldStartRuns, String pairSeconds,
+                           String logPairSeconds, String logPairRounds) {
     }
 
     private static final Profile FULL = new Profile(3, 2, TimeValue.seconds(1), 4, TimeValue.seconds(1),
-            3, TimeValue.seconds(2), 5, 150, 30, "5", "3", "10", "10");
+            3, TimeValue.seconds(2), 5, 150, 30, "5", "3", "10", "10", "3", "3");
     private static final Profile QUICK = new Profile(1, 1, TimeValue.milliseconds(200), 1,
-            TimeValue.milliseconds(200), 1, TimeValue.milliseconds(500), 1, 2, 3, "0.5", "1", "2", "0.5");
+            TimeValue.milliseconds(200), 1, TimeValue.milliseconds(500), 1, 2, 3, "0.5", "1", "2", "0.5", "0.5", "1");
 
     /** One line of the ratio table. */
     private record Line(String row, String variant, String median, String baseline, String baselineMedian,
@@ -219,9 +220,29 @@ public final class RunAll {
         }
     }
 
-    /** Row 4: records per second; the ratio is mkwrite / baseline. */
-    private void log() throws RunnerException {
+    /**
+     * Row 4: records per second; the ratio is mkwrite / baseline. With one thread against the raw fallocated
+     * mapping, the target's line is measured in pairs ({@link LogPairs}): each sink and the baseline in one
+     * JVM, in alternating blocks; the JMH forks, minutes apart, are shown beside it.
+     */
+    private void log() throws RunnerException, IOException, InterruptedException {
         Scores s = rounds(new Call("row4", "LogBenchmark", false, Map.of()));
+        Path props = results.resolve("row4pairs.properties");
+        harness("row4pairs", LogPairs.class, "--seconds", profile.logPairSeconds(), "--rounds",
+                profile.logPairRounds(), "--out", props.toString());
+        Properties pairs = load(props);
+        for (LogBenchmark.Sink sink : LogPairs.SINKS) {
+            String key = sink.name().toLowerCase(Locale.ROOT) + ".";
+            ToDoubleFunction<String> pair = name -> Double.parseDouble(pairs.getProperty(key + name));
+            double pr = pair.applyAsDouble("ratio");
+            lines.add(new Line("4", sink + ", 1 thread, in pairs (" + pairs.getProperty(key + "pairs") + " pairs of "
+                    + LogPairs.BLOCK + "-record blocks, one JVM)",
+                    String.format(Locale.ROOT, "%.2f M rec/s", pair.applyAsDouble("mkwrite.rate") / 1e6),
+                    "RAW_FALLOCATED, the blocks between",
+                    String.format(Locale.ROOT, "%.2f M rec/s", pair.applyAsDouble("raw.rate") / 1e6),
+                    ratio(pr) + " (quartiles " + ratio(pair.applyAsDouble("ratio.q1")) + "-"
+                            + ratio(pair.applyAsDouble("ratio.q3")) + ")", ">= 0.8", yes(pr >= 0.8)));
+        }
         for (String method : List.of("append1", "append2")) {
             String threads = method.equals("append1") ? "1 thread" : "2 threads";
             Stat channel = s.stat(method, "sink=FILE_CHANNEL");
