@@ -103,6 +103,7 @@ public record RegionStats(
      * @return the number of CLEAN pages
      */
     public long cleanPages() {
-        return pages - preparingPages - writablePages - writebackPages - preparedPages;
+        // Within [0, pages]: the counts are read one after another while pages move between them.
+        return Math.clamp(pages - preparingPages - writablePages - writebackPages - preparedPages, 0, pages);
     }
 }

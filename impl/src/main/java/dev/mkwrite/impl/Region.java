@@ -542,6 +542,11 @@ final class Region implements MappedRegion {
         faults.betweenFaultsForTests(seam);
     }
 
+    /** See {@link Writeback#afterTakeForTests}. */
+    void afterFlushTakesForTests(Runnable seam) {
+        writeback.afterTakeForTests = seam;
+    }
+
     /** Makes the next force of the region's pages fail with {@code failure}, as an msync returning EIO. */
     void failNextForceForTests(IOException failure) {
         state.nextForceFailureForTests = failure;

@@ -93,6 +93,12 @@ final class RegionState {
      */
     private final java.util.concurrent.atomic.AtomicReference<IOException> forceFailure =
             new java.util.concurrent.atomic.AtomicReference<>();
+    /**
+     * Held shared around each force of the region's pages and the recording of its failure; a flush takes
+     * it exclusive for a moment after its own forces, to wait for those that ran beside them
+     * ({@code Writeback.force}). Nothing else is taken under it.
+     */
+    final java.util.concurrent.locks.ReentrantReadWriteLock forces = new java.util.concurrent.locks.ReentrantReadWriteLock();
     /** A test's failure for the next force of the region's pages ({@link Region#failNextForceForTests}), or null. */
     volatile IOException nextForceFailureForTests;
     /**

@@ -68,6 +68,9 @@ final class Writeback {
         if (region.stablePages && pins.heldByThisThread(0, Long.MAX_VALUE)) {
             return;
         }
+        if (region.earlierForceFailure("", 0) != null) {
+            return; // every flush fails from now on: the writes go on over the limit, each without a warning
+        }
         flush(0, Long.MAX_VALUE);
     }
 
@@ -102,14 +105,19 @@ final class Writeback {
             long end = length > size - offset ? size : offset + length;
             long first = offset >>> region.pageShift;
             long last = (end - 1) >>> region.pageShift;
-            table.forEachPage(first, last + 1, (c, i, page) -> {
-                int taken = take(c, i);
-                if (taken == WRITABLE) {
-                    mine.addLong(page);
-                } else if (PageState.underWriteback(taken)) {
-                    others.addLong(page); // another flush writes it back; wait for it below
-                }
-            });
+            try {
+                table.forEachPage(first, last + 1, (c, i, page) -> {
+                    int taken = take(c, i);
+                    if (taken == WRITABLE) {
+                        keep(mine, page);
+                    } else if (PageState.underWriteback(taken)) {
+                        others.addLong(page); // another flush writes it back; wait for it below
+                    }
+                });
+            } catch (RuntimeException | Error e) { // out of memory growing the list: what was taken goes back
+                giveBackAll(mine);
+                throw e;
+            }
             m = region.mapping;
             m.use(); // a grow may retire the mapping once the lock is released: it stays mapped until release
         } finally {
@@ -145,15 +153,20 @@ final class Writeback {
                     }
                     return done; // close wrote back every dirty page
                 }
-                for (int k = 0; k < pending.size(); k++) {
-                    long page = pending.getLong(k);
-                    Chunk c = page < region.pageCount ? table.chunkAcquire(page) : null;
-                    int taken = c == null ? PageState.CLEAN : take(c, Chunk.index(page));
-                    if (taken == WRITABLE) {
-                        again.addLong(page);
-                    } else if (PageState.underWriteback(taken)) {
-                        still.addLong(page); // a third flush took it: wait again
+                try {
+                    for (int k = 0; k < pending.size(); k++) {
+                        long page = pending.getLong(k);
+                        Chunk c = page < region.pageCount ? table.chunkAcquire(page) : null;
+                        int taken = c == null ? PageState.CLEAN : take(c, Chunk.index(page));
+                        if (taken == WRITABLE) {
+                            keep(again, page);
+                        } else if (PageState.underWriteback(taken)) {
+                            still.addLong(page); // a third flush took it: wait again
+                        }
                     }
+                } catch (RuntimeException | Error e) { // as the first scan's
+                    giveBackAll(again);
+                    throw e;
                 }
                 m = region.mapping;
                 m.use();
@@ -188,6 +201,34 @@ final class Writeback {
         }
         return found;
     }
+
+    /**
+     * Adds {@code page}, just taken to WRITEBACK, to {@code mine}; if that fails (out of memory growing the
+     * list), gives it back before it throws, so no page is left under a writeback nobody runs, which every
+     * later flush, writer (with stable pages) and close would wait for.
+     */
+    private void keep(LongArrayList mine, long page) {
+        try {
+            Runnable seam = afterTakeForTests;
+            if (seam != null) {
+                seam.run();
+            }
+            mine.addLong(page);
+        } catch (RuntimeException | Error e) {
+            giveBack(page);
+            throw e;
+        }
+    }
+
+    private void giveBackAll(LongArrayList pages) {
+        for (int k = 0; k < pages.size(); k++) {
+            giveBack(pages.getLong(k));
+        }
+        region.waiters.signal();
+    }
+
+    /** A test's code to run after each page a flush takes, before it records it ({@link #keep}); or null. */
+    Runnable afterTakeForTests;
 
     /** A page this thread took to WRITEBACK goes back to WRITABLE, dirty, with its reservation. */
     private void giveBack(long page) {
@@ -267,10 +308,7 @@ final class Writeback {
         } catch (IOException | RuntimeException | Error e) {
             // The pages stay dirty: back to WRITABLE with their reservations; a later flush retries, unless
             // the force itself failed: then every later flush throws (RegionState.forceFailure).
-            for (int k = 0; k < pages.size(); k++) {
-                giveBack(pages.getLong(k));
-            }
-            region.waiters.signal();
+            giveBackAll(pages);
             throw e;
         }
         return done;
@@ -308,18 +346,15 @@ final class Writeback {
             k++;
             long start = first << shift;
             long end = Math.min(regionSize, (last + 1) << shift);
-            try {
-                IOException failure = region.nextForceFailureForTests;
-                if (failure != null) {
-                    region.nextForceFailureForTests = null;
-                    throw failure;
-                }
-                m.force(start, end - start);
-            } catch (IOException e) {
-                IOException named = region.named("writing back [" + start + ", " + end + ")", start, e);
-                region.forceFailed(named); // sticky: see RegionState.forceFailure
-                throw named;
-            }
+            force(m, start, end, from == WRITEBACK);
+        }
+        if (from == WRITEBACK) {
+            // A force that ran beside ours may have taken the file's error for our pages (the kernel reports a
+            // failed writeback once, to whichever force asks first): wait for every force that began before
+            // this point to have recorded what it got, then look.
+            region.forces.writeLock().lock();
+            region.forces.writeLock().unlock();
+            throwIfForceFailed(pages.getLong(0) << shift);
         }
         java.util.List<Reservation> ended = new java.util.ArrayList<>(pages.size());
         for (k = 0; k < pages.size(); k++) {
@@ -336,6 +371,42 @@ final class Writeback {
         }
         region.waiters.signal();
         return ended;
+    }
+
+    /**
+     * Forces {@code [start, end)} of {@code m}, recording a failure as the region's first if it is
+     * ({@link RegionState#forceFailed}), both under the region's force lock held shared; a flush's
+     * ({@code flush}) first throws if a force failed before. The lock lets a flush wait for the forces that
+     * ran beside its own to have recorded their failures.
+     */
+    private void force(Mapping m, long start, long end, boolean flush) throws IOException {
+        region.forces.readLock().lock();
+        try {
+            if (flush) {
+                throwIfForceFailed(start);
+            }
+            try {
+                IOException failure = region.nextForceFailureForTests;
+                if (failure != null) {
+                    region.nextForceFailureForTests = null;
+                    throw failure;
+                }
+                m.force(start, end - start);
+            } catch (IOException e) {
+                IOException named = region.named("writing back [" + start + ", " + end + ")", start, e);
+                region.forceFailed(named); // sticky: see RegionState.forceFailure
+                throw named;
+            }
+        } finally {
+            region.forces.readLock().unlock();
+        }
+    }
+
+    private void throwIfForceFailed(long offset) throws IOException {
+        IOException earlier = region.earlierForceFailure("flush", offset);
+        if (earlier != null) {
+            throw earlier;
+        }
     }
 
     /**
@@ -430,7 +501,9 @@ final class Writeback {
         Ledger.Kept kept = new Ledger.Kept();
         table.forEachPage(0, Long.MAX_VALUE, (c, i, page) -> {
             long w = c.stateAcquire(i); // the lock and the quiesce order it
-            if (state(w) == FROZEN) {
+            // A page still pinned through its state word (a quiesce whose drain failed) keeps its word, and
+            // its reservation: the writer's unpin must find its count there.
+            if (state(w) == FROZEN && PageState.pins(w) == 0) {
                 ledger.dropFrozen(c, i, generation(w), kept);
             }
         });
