@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.Locale;
 import java.util.Properties;
 import java.util.concurrent.TimeUnit;
@@ -42,8 +41,8 @@ public final class DurableAckPairs {
     }
 
     /** One backing's measurement: the median pair ratio, its quartiles, and each sink's figures. */
-    record Result(Backing backing, int pairs, double ratio, double ratioLow, double ratioHigh, double mkBlockUs,
-                  double rawBlockUs, Histogram mk, Histogram raw) {
+    record Result(Backing backing, Rounds.PairRatios ratios, double mkBlockUs, double rawBlockUs, Histogram mk,
+                  Histogram raw) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -56,20 +55,17 @@ public final class DurableAckPairs {
                 System.getProperty("java.io.tmpdir"));
         for (Backing backing : Backing.values()) {
             Result r = measure(backing, seconds);
-            String key = backing.name().toLowerCase(Locale.ROOT);
-            props.setProperty(key + ".pairs", Integer.toString(r.pairs()));
-            props.setProperty(key + ".ratio", Double.toString(r.ratio()));
-            props.setProperty(key + ".ratio.q1", Double.toString(r.ratioLow()));
-            props.setProperty(key + ".ratio.q3", Double.toString(r.ratioHigh()));
-            props.setProperty(key + ".mkwrite.block.us", Double.toString(r.mkBlockUs()));
-            props.setProperty(key + ".raw.block.us", Double.toString(r.rawBlockUs()));
-            props.setProperty(key + ".mkwrite.p50.us", Double.toString(r.mk().getValueAtPercentile(50) / 1e3));
-            props.setProperty(key + ".mkwrite.p99.us", Double.toString(r.mk().getValueAtPercentile(99) / 1e3));
-            props.setProperty(key + ".raw.p50.us", Double.toString(r.raw().getValueAtPercentile(50) / 1e3));
-            props.setProperty(key + ".raw.p99.us", Double.toString(r.raw().getValueAtPercentile(99) / 1e3));
+            String key = backing.name().toLowerCase(Locale.ROOT) + ".";
+            r.ratios().store(props, key);
+            props.setProperty(key + "mkwrite.block.us", Double.toString(r.mkBlockUs()));
+            props.setProperty(key + "raw.block.us", Double.toString(r.rawBlockUs()));
+            props.setProperty(key + "mkwrite.p50.us", Double.toString(r.mk().getValueAtPercentile(50) / 1e3));
+            props.setProperty(key + "mkwrite.p99.us", Double.toString(r.mk().getValueAtPercentile(99) / 1e3));
+            props.setProperty(key + "raw.p50.us", Double.toString(r.raw().getValueAtPercentile(50) / 1e3));
+            props.setProperty(key + "raw.p99.us", Double.toString(r.raw().getValueAtPercentile(99) / 1e3));
             System.out.printf(Locale.ROOT, "%-18s %d pairs: raw/mkwrite %.3fx (quartiles %.3f-%.3f); a record,"
                     + " median of block means: mkwrite %.2f us, raw %.2f us; p50 %.1f / %.1f us, p99 %.1f / %.1f us%n",
-                    backing, r.pairs(), r.ratio(), r.ratioLow(), r.ratioHigh(), r.mkBlockUs(), r.rawBlockUs(),
+                    backing, r.ratios().pairs(), r.ratios().median(), r.ratios().q1(), r.ratios().q3(), r.mkBlockUs(), r.rawBlockUs(),
                     r.mk().getValueAtPercentile(50) / 1e3, r.raw().getValueAtPercentile(50) / 1e3,
                     r.mk().getValueAtPercentile(99) / 1e3, r.raw().getValueAtPercentile(99) / 1e3);
         }
@@ -118,17 +114,14 @@ public final class DurableAckPairs {
             }
         }
         int pairs = mkNanos.size();
-        double[] ratios = new double[pairs];
         double[] mkRecordUs = new double[pairs];
         double[] rawRecordUs = new double[pairs];
         for (int i = 0; i < pairs; i++) {
-            ratios[i] = (double) rawNanos.getLong(i) / mkNanos.getLong(i);
             mkRecordUs[i] = mkNanos.getLong(i) / 1e3 / BLOCK;
             rawRecordUs[i] = rawNanos.getLong(i) / 1e3 / BLOCK;
         }
-        Arrays.sort(ratios);
-        return new Result(backing, pairs, LockDropHarness.median(ratios), ratios[pairs / 4], ratios[(3 * pairs) / 4],
-                LockDropHarness.median(mkRecordUs), LockDropHarness.median(rawRecordUs), mkLatency, rawLatency);
+        return new Result(backing, Rounds.PairRatios.of(rawNanos, mkNanos), LockDropHarness.median(mkRecordUs),
+                LockDropHarness.median(rawRecordUs), mkLatency, rawLatency);
     }
 
     /** {@value #BLOCK} acknowledged records through {@code sink}; returns the block's nanoseconds. */

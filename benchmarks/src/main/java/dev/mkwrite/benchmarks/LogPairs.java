@@ -5,7 +5,6 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Properties;
@@ -48,8 +47,7 @@ public final class LogPairs {
     }
 
     /** One sink's measurement: the median pair ratio, its quartiles, and each side's median rate. */
-    record Result(LogBenchmark.Sink sink, int pairs, double ratio, double ratioLow, double ratioHigh,
-                  double mkRate, double rawRate) {
+    record Result(LogBenchmark.Sink sink, Rounds.PairRatios ratios, double mkRate, double rawRate) {
     }
 
     public static void main(String[] args) throws Exception {
@@ -60,16 +58,13 @@ public final class LogPairs {
         List<Result> results = measure(options.seconds(), options.rounds());
         Properties props = new Properties();
         for (Result r : results) {
-            String key = r.sink().name().toLowerCase(Locale.ROOT);
-            props.setProperty(key + ".pairs", Integer.toString(r.pairs()));
-            props.setProperty(key + ".ratio", Double.toString(r.ratio()));
-            props.setProperty(key + ".ratio.q1", Double.toString(r.ratioLow()));
-            props.setProperty(key + ".ratio.q3", Double.toString(r.ratioHigh()));
-            props.setProperty(key + ".mkwrite.rate", Double.toString(r.mkRate()));
-            props.setProperty(key + ".raw.rate", Double.toString(r.rawRate()));
+            String key = r.sink().name().toLowerCase(Locale.ROOT) + ".";
+            r.ratios().store(props, key);
+            props.setProperty(key + "mkwrite.rate", Double.toString(r.mkRate()));
+            props.setProperty(key + "raw.rate", Double.toString(r.rawRate()));
             System.out.printf(Locale.ROOT, "%-15s %d pairs: mkwrite/raw %.3fx (quartiles %.3f-%.3f); median block"
-                    + " rates: mkwrite %.2f M rec/s, raw %.2f M rec/s%n", r.sink(), r.pairs(), r.ratio(), r.ratioLow(),
-                    r.ratioHigh(), r.mkRate() / 1e6, r.rawRate() / 1e6);
+                    + " rates: mkwrite %.2f M rec/s, raw %.2f M rec/s%n", r.sink(), r.ratios().pairs(),
+                    r.ratios().median(), r.ratios().q1(), r.ratios().q3(), r.mkRate() / 1e6, r.rawRate() / 1e6);
         }
         if (options.out() != null) {
             try (OutputStream o = Files.newOutputStream(options.out())) {
@@ -159,17 +154,14 @@ public final class LogPairs {
 
     private static Result result(LogBenchmark.Sink sink, LongArrayList mkNanos, LongArrayList rawNanos) {
         int pairs = mkNanos.size();
-        double[] ratios = new double[pairs];
         double[] mkRates = new double[pairs];
         double[] rawRates = new double[pairs];
         for (int i = 0; i < pairs; i++) {
-            ratios[i] = (double) rawNanos.getLong(i) / mkNanos.getLong(i);
             mkRates[i] = BLOCK * 1e9 / mkNanos.getLong(i);
             rawRates[i] = BLOCK * 1e9 / rawNanos.getLong(i);
         }
-        Arrays.sort(ratios);
-        return new Result(sink, pairs, LockDropHarness.median(ratios), ratios[pairs / 4], ratios[(3 * pairs) / 4],
-                LockDropHarness.median(mkRates), LockDropHarness.median(rawRates));
+        return new Result(sink, Rounds.PairRatios.of(rawNanos, mkNanos), LockDropHarness.median(mkRates),
+                LockDropHarness.median(rawRates));
     }
 
     /** A {@link LogBenchmark} of {@code sink} set up as JMH would for a trial. */

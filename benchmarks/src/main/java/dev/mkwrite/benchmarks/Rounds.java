@@ -18,6 +18,33 @@ final class Rounds {
     record Options(double seconds, int rounds, Path out) {
     }
 
+    /**
+     * The ratios of pairs of block times measured in turn ({@link DurableAckPairs}, {@link LogPairs}): their
+     * number, median and quartiles.
+     */
+    record PairRatios(int pairs, double median, double q1, double q3) {
+
+        /** The ratios {@code numerator[i] / denominator[i]}. */
+        static PairRatios of(org.agrona.collections.LongArrayList numerator,
+                             org.agrona.collections.LongArrayList denominator) {
+            int pairs = numerator.size();
+            double[] ratios = new double[pairs];
+            for (int i = 0; i < pairs; i++) {
+                ratios[i] = (double) numerator.getLong(i) / denominator.getLong(i);
+            }
+            java.util.Arrays.sort(ratios);
+            return new PairRatios(pairs, LockDropHarness.median(ratios), ratios[pairs / 4], ratios[(3 * pairs) / 4]);
+        }
+
+        /** Stores them as {@code key}pairs, {@code key}ratio, {@code key}ratio.q1 and {@code key}ratio.q3. */
+        void store(java.util.Properties props, String key) {
+            props.setProperty(key + "pairs", Integer.toString(pairs));
+            props.setProperty(key + "ratio", Double.toString(median));
+            props.setProperty(key + "ratio.q1", Double.toString(q1));
+            props.setProperty(key + "ratio.q3", Double.toString(q3));
+        }
+    }
+
     /** One measured run of one mode. */
     @FunctionalInterface
     interface ModeRun<M, R> {
