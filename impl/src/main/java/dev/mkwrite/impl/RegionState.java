@@ -270,6 +270,11 @@ final class RegionState {
         return new IOException(op + " failed: " + message + " " + where(offset), e);
     }
 
+    /** Whether a force of the region's pages failed ({@link #forceFailure}). */
+    boolean forceFailedBefore() {
+        return forceFailure.get() != null;
+    }
+
     /** Records {@code e}, a force of the region's pages that failed, if it is the first. */
     void forceFailed(IOException e) {
         forceFailure.compareAndSet(null, e);

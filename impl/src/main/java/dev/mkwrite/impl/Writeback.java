@@ -68,7 +68,7 @@ final class Writeback {
         if (region.stablePages && pins.heldByThisThread(0, Long.MAX_VALUE)) {
             return;
         }
-        if (region.earlierForceFailure("", 0) != null) {
+        if (region.forceFailedBefore()) {
             return; // every flush fails from now on: the writes go on over the limit, each without a warning
         }
         flush(0, Long.MAX_VALUE);
@@ -269,9 +269,9 @@ final class Writeback {
     /** Writes back the pages this thread took to WRITEBACK, in batches of those whose writers have left. */
     private long writeBack(Mapping m, LongArrayList pages) throws IOException {
         long done = 0;
-        LongArrayList ready = new LongArrayList();
-        LongArrayList pinned = new LongArrayList();
         try {
+            LongArrayList ready = new LongArrayList(); // inside: out of memory here gives the pages back too
+            LongArrayList pinned = new LongArrayList();
             if (!pages.isEmpty()) {
                 // Every page was taken before: the drainer's StoreLoad before the slot reads. Inside the try:
                 // if the barrier fails, the pages go back.
@@ -350,10 +350,13 @@ final class Writeback {
         }
         if (from == WRITEBACK) {
             // A force that ran beside ours may have taken the file's error for our pages (the kernel reports a
-            // failed writeback once, to whichever force asks first): wait for every force that began before
-            // this point to have recorded what it got, then look.
-            region.forces.writeLock().lock();
-            region.forces.writeLock().unlock();
+            // failed writeback once, to whichever force asks first): wait for every force still running to
+            // have recorded what it got, then look. None running: those that ran have recorded theirs, and
+            // one that starts now began after our forces returned, too late to take their error.
+            if (region.forces.getReadLockCount() != 0) {
+                region.forces.writeLock().lock();
+                region.forces.writeLock().unlock();
+            }
             throwIfForceFailed(pages.getLong(0) << shift);
         }
         java.util.List<Reservation> ended = new java.util.ArrayList<>(pages.size());
