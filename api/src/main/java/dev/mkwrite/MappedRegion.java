@@ -405,7 +405,8 @@ public interface MappedRegion extends Closeable {
      * Writes back every dirty page: {@link #flush(long, long)} over the whole region.
      *
      * @return the number of pages written back
-     * @throws IOException           if forcing failed, now or in an earlier flush: see {@link #flush(long, long)}
+     * @throws IOException           if forcing failed, now or in any earlier writeback of the region: see
+     *                               {@link #flush(long, long)}
      * @throws RegionClosedException if the region is closed
      */
     long flush() throws IOException;
@@ -429,19 +430,21 @@ public interface MappedRegion extends Closeable {
      * Either way, a write that completed before this call started is in what it forced, and so is a write
      * that this call waited for.
      *
-     * <p><b>A failed force is final.</b> If forcing fails (the kernel's writeback reports an I/O error), the
-     * pages stay dirty, but no later flush can tell whether their data reached the disk: Linux reports a
-     * failed writeback once per open file and marks clean the pages it could not write, so a second force of
-     * them succeeds with their data lost. So from the first failure on, every flush of the region, and its
-     * {@link #close()}, throws an {@link IOException} that says so, with the first failure as its cause.
-     * Reads and writes go on; close the region and recover from what the file holds, as a database recovers
-     * after {@code fsync} failed.
+     * <p><b>A failed force is final.</b> If forcing fails (the kernel's writeback reports an I/O error), in a
+     * flush or in the writeback a {@link #grow} or a failed {@link #punchHole} does, the pages stay dirty, but
+     * no later flush can tell whether their data reached the disk: Linux reports a failed writeback once per
+     * open file and marks clean the pages it could not write, so a second force of them succeeds with their
+     * data lost. So from the first failure on, every flush of the region, and the {@link #close()} that
+     * closes it, throws an {@link IOException} that says so, with the first failure as its cause. Reads and
+     * writes go on, with no {@linkplain RegionBuilder#dirtyLimit dirty limit} any more; close the region and
+     * recover from what the file holds, as a database recovers after {@code fsync} failed.
      *
      * @param offset file offset of the first byte
      * @param length number of bytes
      * @return the number of pages this call wrote back
      * @throws IllegalArgumentException if {@code offset} or {@code length} is negative or overflows
-     * @throws IOException              if forcing failed, now or in an earlier flush (see above)
+     * @throws IOException              if forcing failed, now or in any earlier writeback of the region (see
+     *                                  above)
      * @throws RegionClosedException    if the region is closed
      * @throws IllegalStateException    if called from inside this region's handler
      */
@@ -465,7 +468,8 @@ public interface MappedRegion extends Closeable {
      * @param newSize the new size, at least {@link #size()}
      * @throws IllegalArgumentException if {@code newSize} is smaller than the size, or larger than the
      *                                  backing can map
-     * @throws IOException              if the file could not be extended or remapped
+     * @throws IOException              if the file could not be extended or remapped, or writing back its
+     *                                  last page failed (then final: see {@link #flush(long, long)})
      * @throws RegionClosedException    if the region is closed
      * @throws IllegalStateException    if called from inside this region's handler, or, as above, with a span
      *                                  of the calling thread open in pages the grow waits for
@@ -524,8 +528,10 @@ public interface MappedRegion extends Closeable {
      * @throws OutOfRegionException     if the range reaches past the end of the region
      * @throws IOException              if the file could not be changed: the range's dirty pages are written
      *                                  back first, as they are, then discarded as on success (their next
-     *                                  write faults), so no write is lost; bytes of the range may already
-     *                                  read as zero
+     *                                  write faults); if that writeback fails too, its failure is suppressed
+     *                                  in this one, the pages it could not write are discarded unwritten, and
+     *                                  the failed force is final (see {@link #flush(long, long)}). Bytes of
+     *                                  the range may already read as zero
      * @throws RegionClosedException    if the region is closed
      * @throws IllegalStateException    if called from inside this region's handler
      */

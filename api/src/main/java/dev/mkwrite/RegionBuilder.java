@@ -104,7 +104,8 @@ public final class RegionBuilder {
     /**
      * Dirty throttling (rule K10): a writer whose fault would take the region above {@code bytes} of
      * WRITABLE pages first writes back the region and waits for it, with no region lock held. Zero, the
-     * default, means no limit.
+     * default, means no limit. Once a force of the region has failed (final: see
+     * {@link MappedRegion#flush(long, long)}), the limit no longer applies.
      *
      * @param bytes the limit, zero for none
      * @return this builder

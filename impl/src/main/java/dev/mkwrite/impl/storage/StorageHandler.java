@@ -706,7 +706,8 @@ public final class StorageHandler implements WriteFaultHandler, Closeable {
      * Closes every file the handler opened. Faults afterwards fail with {@link IllegalStateException}
      * (reported by mkwrite as {@link dev.mkwrite.HandlerFailedException}). Idempotent.
      *
-     * @throws IOException           if closing a descriptor failed; every other file is closed anyway
+     * @throws IOException           if closing a descriptor failed (unless an IllegalStateException came
+     *                               first: it is then suppressed in that); every other file is closed anyway
      * @throws IllegalStateException if called from inside an allocation of a file (see {@link #release}); every
      *                               other file is closed anyway
      */
