@@ -29,13 +29,17 @@ class FailedForceTest {
     @TempDir
     Path dir;
 
+    /** A region of 8 pages over {@code file}. */
+    private static MappedRegion open(Path file, Backing backing, TrackingHandler handler) throws IOException {
+        return MappedRegion.builder(file).size(8L * PAGE).pageSize(PAGE).backing(backing).handler(handler).open();
+    }
+
     @ParameterizedTest
     @EnumSource(Backing.class)
     void shouldFailEveryFlushAndTheCloseAfterAForceFailed(Backing backing) throws Exception {
         TrackingHandler handler = new TrackingHandler();
         Path file = dir.resolve("eio.dat");
-        MappedRegion region = MappedRegion.builder(file).size(8L * PAGE).pageSize(PAGE).backing(backing)
-                .handler(handler).open();
+        MappedRegion region = open(file, backing, handler);
         try {
             region.putLong(0, 1);
             IOException eio = new IOException("msync of [0, 4096) failed: EIO (the test's)");
@@ -74,8 +78,7 @@ class FailedForceTest {
     @EnumSource(Backing.class)
     void shouldGiveBackThePagesAFlushTookWhenItsScanFails(Backing backing) throws Exception {
         TrackingHandler handler = new TrackingHandler();
-        try (MappedRegion region = MappedRegion.builder(dir.resolve("scan.dat")).size(8L * PAGE).pageSize(PAGE)
-                .backing(backing).handler(handler).open()) {
+        try (MappedRegion region = open(dir.resolve("scan.dat"), backing, handler)) {
             for (int p = 0; p < 4; p++) {
                 region.putLong((long) p * PAGE, p + 1);
             }
@@ -115,8 +118,7 @@ class FailedForceTest {
                 TrackingHandler.awaitQuietly(letGo); // A, in its writeback of page 0, before its force
             }
         };
-        try (MappedRegion region = MappedRegion.builder(dir.resolve("beside.dat")).size(8L * PAGE).pageSize(PAGE)
-                .backing(backing).handler(handler).open()) {
+        try (MappedRegion region = open(dir.resolve("beside.dat"), backing, handler)) {
             region.putLong(0, 1);
             java.util.concurrent.Future<Long> a = Blocking.onDaemon("flush A", region::flush);
             assertTrue(inWriteback.await(Blocking.REACH_SECONDS, java.util.concurrent.TimeUnit.SECONDS));
